@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// The whole test suite, as CI runs it: every vitest project on the host; as root also the
+// privileged suites again as an unprivileged user (rootless, through user namespaces) and the
+// cgroup-v2 suite inside a cgroup-v2 VM. Prints one closing line "N passed, N failed, N skipped".
+// As root, a skipped privileged test is a failure (SANDKIT_MUST_WORK=1) unless SANDKIT_ALLOW_SKIP=1.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const isRoot = process.getuid() === 0;
+const mustWork = isRoot && process.env.SANDKIT_ALLOW_SKIP !== '1';
+const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+const extraArgs = process.argv.slice(2);
+const totals = { passed: 0, failed: 0, skipped: 0 };
+let broken = false;
+
+function runVitest(label, args, { prefix = [], env = {} } = {}) {
+  // Reports go under the repository: it is shared with the VM, whose /tmp is its own.
+  mkdirSync(join(root, '.test-work'), { recursive: true });
+  const work = mkdtempSync(join(root, '.test-work', 'run-'));
+  chmodSync(work, 0o777);
+  const report = join(work, 'report.json');
+  console.log(`\n=== ${label} ===`);
+  const cmd = [...prefix, process.execPath, vitest, 'run', ...args, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extraArgs];
+  const res = spawnSync(cmd[0], cmd.slice(1), {
+    cwd: root, stdio: 'inherit',
+    env: { ...process.env, SANDKIT_MUST_WORK: mustWork ? '1' : '', ...env },
+  });
+  let counted = false;
+  if (existsSync(report)) {
+    const r = JSON.parse(readFileSync(report, 'utf8'));
+    const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+    totals.passed += r.numPassedTests; totals.failed += r.numFailedTests; totals.skipped += skipped;
+    counted = r.numTotalTests > 0;
+    if (r.numFailedTestSuites > 0 && r.numFailedTests === 0) broken = true; // a file failed to load
+    if (mustWork && skipped > 0) { console.error(`${label}: ${skipped} test(s) skipped while running as root`); broken = true; }
+  }
+  if (res.status !== 0 || !counted) { console.error(`${label}: vitest exited with ${res.status ?? res.signal}`); broken = true; }
+  rmSync(work, { recursive: true, force: true });
+}
+
+function hasTests(dir) {
+  try { return readdirSync(join(root, dir), { recursive: true }).some((f) => String(f).endsWith('.test.ts')); } catch { return false; }
+}
+
+runVitest('host: unit, integration, security', ['--project', 'unit', '--project', 'integration', '--project', 'security']);
+
+if (isRoot && process.env.SANDKIT_NO_ROOTLESS !== '1') {
+  // Rootless: the same privileged suites as uid/gid 65534, with state in a fresh private place.
+  const state = mkdtempSync(join(tmpdir(), 'sandkit-rootless-'));
+  chmodSync(state, 0o777);
+  runVitest('rootless (uid 65534): integration, security', ['--project', 'integration', '--project', 'security'], {
+    prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'],
+    env: { HOME: state, XDG_STATE_HOME: join(state, 'state'), SANDKIT_STATE_DIR: join(state, 'sandkit'), TMPDIR: state, SANDKIT_MUST_WORK: '' },
+  });
+  rmSync(state, { recursive: true, force: true });
+}
+
+const vmTool = join(root, '..', 'shared', 'tools', 'cgroup2-vm', 'run-in-vm.sh');
+if (hasTests('test/cgroup-v2') && process.env.SANDKIT_NO_VM !== '1') {
+  if (isRoot && existsSync(vmTool)) {
+    runVitest('cgroup v2 (inside a cgroup-v2 VM)', ['--project', 'cgroup-v2'], {
+      prefix: ['bash', vmTool, '-t', '2400', '-m', '4G', '-e', 'SANDKIT_IN_VM=1', '-e', `SANDKIT_MUST_WORK=${mustWork ? 1 : ''}`, '--'],
+    });
+  } else {
+    console.warn('cgroup-v2 suite not run: needs root and ../shared/tools/cgroup2-vm');
+    if (mustWork) broken = true;
+  }
+}
+
+console.log(`\nsandkit: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(broken || totals.failed > 0 ? 1 : 0);

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { constants } from 'node:os';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { Image } from '../rootfs/image.js';
+import { SandboxError } from '../errors/sandbox-error.js';
+import type { MountOptions, NetworkMode } from '../sandbox/options.js';
+import { probeHost } from '../platform/doctor.js';
+
+const USAGE = `Usage:
+  sandkit run [options] -- <command> [args...]   run a command in a fresh sandbox
+  sandkit doctor                                 show what this host supports
+Options of run:
+  --image <dir>          root filesystem directory (default: the host's system, read-only)
+  --network none|host    (default: none)
+  --hostname <name>      (default: sandbox)
+  --env KEY=VALUE        set a variable (repeatable)
+  --cwd <dir>            working directory inside
+  --mount SRC:DST[:rw]   bind a host path (read-only unless :rw; repeatable)
+  --user <uid|name>      run as this user inside`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === 'run') return runCommand(rest);
+  if (command === 'doctor') return doctor();
+  if (command === '--version' || command === '-v') {
+    console.log('sandkit 0.1.0');
+    return 0;
+  }
+  console.error(USAGE);
+  return command === '--help' || command === '-h' ? 0 : 2;
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      image: { type: 'string' }, network: { type: 'string' }, hostname: { type: 'string' },
+      env: { type: 'string', multiple: true }, cwd: { type: 'string' },
+      mount: { type: 'string', multiple: true }, user: { type: 'string' },
+    },
+  });
+  if (positionals.length === 0) {
+    console.error(`sandkit run: no command given\n${USAGE}`);
+    return 2;
+  }
+  const sandbox = new Sandbox({
+    image: values.image ? Image.fromDirectory(values.image) : Image.host(),
+    network: (values.network ?? 'none') as NetworkMode,
+    ...(values.hostname ? { hostname: values.hostname } : {}),
+    mounts: (values.mount ?? []).map(parseMount),
+  });
+  try {
+    const proc = sandbox.spawn(positionals, {
+      env: Object.fromEntries((values.env ?? []).map(splitEnv)),
+      ...(values.cwd ? { cwd: values.cwd } : {}),
+      ...(values.user ? { user: /^\d+$/.test(values.user) ? Number(values.user) : values.user } : {}),
+      stdin: process.stdin.isTTY ? 'ignore' : process.stdin,
+      maxBuffer: 0,
+    });
+    proc.stdout.pipe(process.stdout);
+    proc.stderr.pipe(process.stderr);
+    const forward = (sig: NodeJS.Signals) => proc.kill(sig);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
+    const result = await proc;
+    if (result.signal) return 128 + (constants.signals[result.signal] ?? 0);
+    return result.exitCode ?? 1;
+  } finally {
+    await sandbox.destroy();
+  }
+}
+
+async function doctor(): Promise<number> {
+  const report = await probeHost();
+  console.log(JSON.stringify(report, null, 2));
+  return report.problems.length === 0 ? 0 : 1;
+}
+
+function parseMount(spec: string): MountOptions {
+  const [source, target, mode] = spec.split(':');
+  return { source: source ?? '', target: target ?? source ?? '', readonly: mode !== 'rw' };
+}
+
+function splitEnv(pair: string): [string, string] {
+  const i = pair.indexOf('=');
+  return i < 0 ? [pair, process.env[pair] ?? ''] : [pair.slice(0, i), pair.slice(i + 1)];
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    console.error(`sandkit: ${err instanceof SandboxError ? err.message : (err as Error)?.stack ?? String(err)}`);
+    process.exitCode = err instanceof SandboxError && err.code === 'ERR_SANDBOX_OPTIONS' ? 2 : 125;
+  },
+);

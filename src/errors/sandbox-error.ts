@@ -1,0 +1,124 @@
+import type { SetupStep } from '../helper/steps.js';
+
+const brand = Symbol.for('sandkit.SandboxError');
+
+/** Stable machine-readable error codes. */
+export type SandboxErrorCode =
+  | 'ERR_SANDBOX_OPTIONS'
+  | 'ERR_SANDBOX_SETUP'
+  | 'ERR_SANDBOX_UNSUPPORTED'
+  | 'ERR_SANDBOX_HELPER'
+  | 'ERR_SANDBOX_ABORTED'
+  | 'ERR_SANDBOX_DESTROYED'
+  | 'ERR_SANDBOX_LIMIT';
+
+/**
+ * Base class of every error sandkit throws. `instanceof` works across duplicate installs
+ * of the package because it checks a global brand, not the prototype chain.
+ *
+ * @example
+ * try { await sandbox.start(); } catch (e) { if (e instanceof SandboxError) console.log(e.code); }
+ */
+export class SandboxError extends Error {
+  /** Stable code such as `ERR_SANDBOX_SETUP`; switch on this, not on the message. */
+  readonly code: SandboxErrorCode;
+
+  constructor(code: SandboxErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+    Object.defineProperty(this, brand, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null || !(brand in value)) return false;
+    // Subclasses keep their own identity: a SandboxSetupError is not a SandboxOptionsError.
+    return this === SandboxError || Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+}
+
+/** An option passed to sandkit is invalid; nothing was created. `field` names it (`limits.memory`). */
+export class SandboxOptionsError extends SandboxError {
+  readonly field: string;
+  constructor(field: string, problem: string) {
+    super('ERR_SANDBOX_OPTIONS', `invalid option ${field}: ${problem}`);
+    this.field = field;
+  }
+}
+
+/** Details the helper reports for a failed setup step. */
+export interface SetupFailure {
+  /** The step that failed, e.g. `rootfs.overlay`. */
+  step: SetupStep | string;
+  /** The failing system call, e.g. `mount`, or null. */
+  syscall: string | null;
+  /** errno number, or null. */
+  errno: number | null;
+  /** errno name such as `EPERM`, or null. */
+  errnoCode: string | null;
+  /** The path the call was about, or null. */
+  path: string | null;
+  /** The helper's own description. */
+  detail: string;
+}
+
+/**
+ * Building the sandbox or starting a process in it failed at a named step
+ * (the sandbox failed, not the program).
+ */
+export class SandboxSetupError extends SandboxError implements SetupFailure {
+  readonly step: string;
+  readonly syscall: string | null;
+  readonly errno: number | null;
+  readonly errnoCode: string | null;
+  readonly path: string | null;
+  readonly detail: string;
+
+  constructor(operation: string, failure: SetupFailure) {
+    super('ERR_SANDBOX_SETUP', formatSetupMessage(operation, failure));
+    this.step = failure.step;
+    this.syscall = failure.syscall;
+    this.errno = failure.errno;
+    this.errnoCode = failure.errnoCode;
+    this.path = failure.path;
+    this.detail = failure.detail;
+  }
+}
+
+function formatSetupMessage(operation: string, f: SetupFailure): string {
+  const call = f.syscall ? `${f.syscall}(${f.path ? JSON.stringify(f.path) : ''})` : '';
+  const errno = f.errnoCode ? `${f.errnoCode}${f.detail ? ` (${f.detail})` : ''}` : f.detail;
+  return [operation, f.step, call, errno].filter(Boolean).join(': ');
+}
+
+/** The host lacks a kernel feature sandkit needs; `missing` lists them. */
+export class SandboxUnsupportedError extends SandboxError {
+  readonly missing: string[];
+  constructor(missing: string[], hint: string) {
+    super('ERR_SANDBOX_UNSUPPORTED', `unsupported on this host: ${missing.join(', ')}: ${hint}`);
+    this.missing = missing;
+  }
+}
+
+/** The native helper died or broke the protocol; `stderr` holds the end of what it printed. */
+export class SandboxHelperError extends SandboxError {
+  readonly stderr: string;
+  constructor(message: string, stderr = '') {
+    super('ERR_SANDBOX_HELPER', stderr ? `${message}: ${stderr.trim()}` : message);
+    this.stderr = stderr;
+  }
+}
+
+/** The operation was aborted by an AbortSignal or by destroying the sandbox. */
+export class SandboxAbortedError extends SandboxError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SANDBOX_ABORTED', message, options);
+  }
+}
+
+/** The sandbox was already destroyed. */
+export class SandboxDestroyedError extends SandboxError {
+  constructor(operation: string) {
+    super('ERR_SANDBOX_DESTROYED', `${operation}: the sandbox is destroyed`);
+  }
+}

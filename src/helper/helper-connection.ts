@@ -1,0 +1,186 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { debuglog } from 'node:util';
+import { SandboxHelperError } from '../errors/sandbox-error.js';
+import { helperPath } from './helper-path.js';
+import type {
+  ExitEvent, HelperErrorReply, HelperMessage, SandboxExitEvent, StdioHandleMessage,
+} from './messages.js';
+
+const debug = debuglog('sandkit');
+const STDERR_TAIL_BYTES = 4096;
+
+/** Receives what the helper says about one spawned process. */
+export interface ProcessSink {
+  onStdio(fd: number, socket: Socket): void;
+  onExit(event: ExitEvent): void;
+  onHelperDied(error: SandboxHelperError): void;
+}
+
+/** Receives what the helper says about one sandbox. */
+export interface SandboxSink {
+  onStep(step: string): void;
+  onSandboxExit(event: SandboxExitEvent): void;
+  onHelperDied(error: SandboxHelperError): void;
+}
+
+interface Pending {
+  resolve: (reply: HelperMessage) => void;
+  reject: (error: Error | HelperErrorReply) => void;
+}
+
+type Request = { type: string } & Record<string, unknown>;
+
+/**
+ * The one native supervisor of this Node process: started on first use, restarted after it dies
+ * (failing only the calls in flight), and keeping Node's event loop alive only while work is pending.
+ */
+export class HelperConnection {
+  private child: ChildProcess | undefined;
+  private starting: Promise<ChildProcess> | undefined;
+  private nextReq = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly processes = new Map<string, ProcessSink>();
+  private readonly sandboxes = new Map<string, SandboxSink>();
+  private stderrTail = '';
+  private holds = 0;
+
+  /** Sends a request and resolves with its success reply; rejects with the raw `error` reply. */
+  async request<T extends HelperMessage>(message: Request): Promise<T> {
+    const child = await this.start();
+    const req = this.nextReq++;
+    this.hold();
+    try {
+      return (await new Promise<HelperMessage>((resolve, reject) => {
+        this.pending.set(req, { resolve, reject });
+        child.send({ ...message, req }, (err) => {
+          if (err && this.pending.delete(req)) reject(new SandboxHelperError(`sending ${message.type} to the helper failed: ${err.message}`));
+        });
+      })) as T;
+    } finally {
+      this.release();
+    }
+  }
+
+  watchProcess(id: string, sink: ProcessSink): void { this.processes.set(id, sink); }
+  unwatchProcess(id: string): void { this.processes.delete(id); }
+  watchSandbox(id: string, sink: SandboxSink): void { this.sandboxes.set(id, sink); }
+  unwatchSandbox(id: string): void { this.sandboxes.delete(id); }
+
+  /** Keeps Node's event loop alive while something waits on the helper. */
+  hold(): void {
+    if (this.holds++ === 0) this.setRef(true);
+  }
+
+  release(): void {
+    if (--this.holds === 0) this.setRef(false);
+  }
+
+  /** Pid of the running helper, if any. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Kills the helper at once (used when the host process exits). Every sandbox dies with it. */
+  killNow(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  private start(): Promise<ChildProcess> {
+    if (this.child) return Promise.resolve(this.child);
+    this.starting ??= this.launch().finally(() => { this.starting = undefined; });
+    return this.starting;
+  }
+
+  private launch(): Promise<ChildProcess> {
+    const child = spawn(helperPath(), [], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'json',
+      env: helperEnv(),
+    });
+    this.stderrTail = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
+    });
+    return new Promise((resolve, reject) => {
+      const onEarlyExit = (code: number | null, signal: string | null) =>
+        reject(new SandboxHelperError(`the sandkit helper failed to start (${signal ?? `exit ${code}`})`, this.stderrTail));
+      child.once('error', (err) => reject(new SandboxHelperError(`cannot start the sandkit helper: ${err.message}`)));
+      child.once('exit', onEarlyExit);
+      child.on('message', (msg: HelperMessage | StdioHandleMessage, handle?: Socket) => {
+        if (msg.type === 'hello') {
+          debug('helper %d ready', child.pid);
+          child.off('exit', onEarlyExit);
+          child.once('exit', (code, sig) => this.onExit(child, code, sig));
+          this.child = child;
+          this.setRef(this.holds > 0);
+          resolve(child);
+          return;
+        }
+        this.dispatch(msg, handle);
+      });
+    });
+  }
+
+  private dispatch(msg: HelperMessage | StdioHandleMessage, handle?: Socket): void {
+    if (msg.type === 'stdio') {
+      const sink = this.processes.get(msg.process);
+      if (sink && handle) sink.onStdio(msg.fd, handle);
+      else handle?.destroy();
+      return;
+    }
+    if ('req' in msg && typeof msg.req === 'number') {
+      const pending = this.pending.get(msg.req);
+      if (!pending) return;
+      this.pending.delete(msg.req);
+      if (msg.type === 'error') pending.reject(msg);
+      else pending.resolve(msg);
+      return;
+    }
+    switch (msg.type) {
+      case 'exit': this.processes.get(msg.process)?.onExit(msg); break;
+      case 'step': this.sandboxes.get(msg.sandbox)?.onStep(msg.step); break;
+      case 'sandbox-exit': this.sandboxes.get(msg.sandbox)?.onSandboxExit(msg); break;
+      case 'error': debug('helper error without request: %o', msg); break;
+      default: break; // unknown types are ignored so the protocol can grow
+    }
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: string | null): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    const error = new SandboxHelperError(`the sandkit helper exited (${signal ?? `exit ${code}`})`, this.stderrTail);
+    debug('%s', error.message);
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+    for (const sink of [...this.processes.values()]) sink.onHelperDied(error);
+    for (const sink of [...this.sandboxes.values()]) sink.onHelperDied(error);
+  }
+
+  private setRef(on: boolean): void {
+    const child = this.child;
+    if (!child) return;
+    const channel = child.channel as unknown as { ref(): void; unref(): void } | undefined;
+    const stderr = child.stderr as unknown as { ref?(): void; unref?(): void } | null;
+    if (on) { child.ref(); channel?.ref(); stderr?.ref?.(); }
+    else { child.unref(); channel?.unref(); stderr?.unref?.(); }
+  }
+}
+
+// The helper gets no secrets from the host environment: only a fixed PATH, its parent's pid
+// and sandkit's own SANDKIT_* settings.
+function helperEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+  for (const [k, v] of Object.entries(process.env)) if (k.startsWith('SANDKIT_')) env[k] = v;
+  env.SANDKIT_PARENT_PID = String(process.pid);
+  return env;
+}
+
+let shared: HelperConnection | undefined;
+
+/** The process-wide helper connection. */
+export function helperConnection(): HelperConnection {
+  shared ??= new HelperConnection();
+  return shared;
+}

@@ -1,0 +1,74 @@
+// Shapes of the JSON lines exchanged with the native helper (docs/protocol.md).
+
+export interface CreateConfig {
+  namespaces: { user: boolean; uts: boolean; ipc: boolean; net: boolean; cgroup: boolean };
+  uidMap: Array<[number, number, number]>;
+  gidMap: Array<[number, number, number]>;
+  hostname: string;
+  rootfs: { merged: string; overlayOptions: string };
+  binds: Array<{ source: string; target: string; readonly: boolean }>;
+  tmpfs: Array<{ target: string; options: string }>;
+  proc: boolean;
+  dev: boolean;
+}
+
+export interface SpawnRequest {
+  sandbox: string;
+  process: string;
+  argv: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  groups: number[];
+  stdio: Array<'pipe' | 'null'>;
+}
+
+export interface HelperErrorReply {
+  type: 'error';
+  req?: number;
+  sandbox?: string | null;
+  process?: string | null;
+  step: string;
+  syscall: string | null;
+  errno: number | null;
+  errnoName: string | null;
+  path: string | null;
+  message: string;
+}
+
+export interface ExitEvent {
+  type: 'exit';
+  sandbox: string;
+  process: string;
+  exitCode: number | null;
+  signal: string | null;
+  signo: number | null;
+  wallUs: number;
+  rusage: { userUs: number; systemUs: number; maxRssKb: number };
+  execError: {
+    step: string;
+    syscall: string | null;
+    errno: number | null;
+    errnoName: string | null;
+    path: string | null;
+    message: string;
+  } | null;
+}
+
+export interface StepEvent { type: 'step'; sandbox: string; step: string }
+export interface SandboxExitEvent { type: 'sandbox-exit'; sandbox: string; signal: string | null; exitCode: number | null }
+export interface StdioHandleMessage { type: 'stdio'; process: string; fd: number }
+
+/** Any line the helper may send; unknown types are ignored by the reader. */
+export type HelperMessage =
+  | { type: 'hello'; version: number; pid: number }
+  | { type: 'created'; req: number; sandbox: string; pid: number }
+  | { type: 'spawned'; req: number; process: string; pid: number; nspid: number }
+  | { type: 'ok'; req: number }
+  | { type: 'destroyed'; req: number; sandbox: string }
+  | { type: 'features'; req: number; features: Record<string, unknown> }
+  | HelperErrorReply
+  | ExitEvent
+  | StepEvent
+  | SandboxExitEvent;

@@ -1,0 +1,48 @@
+/** Which Linux namespaces a sandbox gets. pid and mount are always new. */
+export interface NamespacesOptions {
+  /** A user namespace. Required when the host process is not root. @defaultValue true */
+  user?: boolean;
+  /** Own hostname. @defaultValue true */
+  uts?: boolean;
+  /** Own System V IPC and POSIX message queues. @defaultValue true */
+  ipc?: boolean;
+  /** Own network stack (loopback only unless a network is attached). @defaultValue true */
+  net?: boolean;
+  /** Own cgroup root view. @defaultValue true */
+  cgroup?: boolean;
+}
+
+/**
+ * A composable set of namespaces.
+ *
+ * @example
+ * new Sandbox({ namespaces: new Namespaces({ ipc: false }) });
+ */
+export class Namespaces implements Required<NamespacesOptions> {
+  readonly user: boolean;
+  readonly uts: boolean;
+  readonly ipc: boolean;
+  readonly net: boolean;
+  readonly cgroup: boolean;
+  /** Always true: every sandbox has its own pid namespace with sandkit's init as PID 1. */
+  readonly pid = true as const;
+  /** Always true: the root filesystem lives in the sandbox's own mount namespace. */
+  readonly mount = true as const;
+
+  constructor(options: NamespacesOptions = {}) {
+    this.user = options.user ?? true;
+    this.uts = options.uts ?? true;
+    this.ipc = options.ipc ?? true;
+    this.net = options.net ?? true;
+    this.cgroup = options.cgroup ?? true;
+  }
+
+  /** A copy with some namespaces changed. */
+  with(options: NamespacesOptions): Namespaces {
+    return new Namespaces({ ...this.toJSON(), ...options });
+  }
+
+  toJSON(): Required<NamespacesOptions> {
+    return { user: this.user, uts: this.uts, ipc: this.ipc, net: this.net, cgroup: this.cgroup };
+  }
+}

@@ -1,0 +1,56 @@
+import { join } from 'node:path';
+import { helperConnection, type HelperConnection } from '../helper/helper-connection.js';
+import { buildHostLayer, type HostLayer } from '../rootfs/host-layer.js';
+import { Session } from './session.js';
+import { defaultStateDir } from './state-dir.js';
+
+/** One state root in use by this process: its session and, once needed, its host layer. */
+interface Runtime {
+  session: Session;
+  hostLayer?: HostLayer;
+}
+
+const runtimes = new Map<string, Runtime>();
+let exitHookInstalled = false;
+
+/** The session for a state root, opened (and stale sessions swept) on first use. */
+export function sessionFor(stateDir = defaultStateDir()): Session {
+  let rt = runtimes.get(stateDir);
+  if (!rt) {
+    rt = { session: Session.open(stateDir) };
+    runtimes.set(stateDir, rt);
+    installExitHook();
+  }
+  return rt.session;
+}
+
+/** The host image's layer for a state root, built once per session. */
+export function hostLayerFor(stateDir = defaultStateDir()): HostLayer {
+  sessionFor(stateDir);
+  const rt = runtimes.get(stateDir)!;
+  rt.hostLayer ??= buildHostLayer(join(rt.session.dir, 'host-layer'));
+  return rt.hostLayer;
+}
+
+/** The helper connection shared by every sandbox of this process. */
+export function connection(): HelperConnection {
+  installExitHook();
+  return helperConnection();
+}
+
+// When Node exits normally, sandboxes must not outlive it: kill the helper (its inits die by
+// PDEATHSIG) and remove this process's state. A crash is covered by the sweep on next start.
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    helperConnection().killNow();
+    for (const rt of runtimes.values()) {
+      try {
+        rt.session.removeSync();
+      } catch {
+        // best effort at exit; the next start sweeps what is left
+      }
+    }
+  });
+}

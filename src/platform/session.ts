@@ -1,0 +1,91 @@
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { removeTreeSync } from './remove-tree.js';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { debuglog } from 'node:util';
+import { defaultStateDir } from './state-dir.js';
+
+const debug = debuglog('sandkit');
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/pid/stat), or null. */
+export function processStartTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+interface Owner { pid: number; startTime: string | null }
+
+/**
+ * This process's directory under the state root (`sessions/<pid>-<random>`), holding every
+ * sandbox it makes. Directories of sessions whose owner is gone (a crash, kill -9) are swept
+ * when a new session starts.
+ */
+export class Session {
+  readonly dir: string;
+
+  private constructor(readonly root: string) {
+    const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.dir = join(root, 'sessions', id);
+    mkdirSync(this.dir, { recursive: true, mode: 0o711 });
+    const owner: Owner = { pid: process.pid, startTime: processStartTime(process.pid) };
+    writeFileSync(join(this.dir, 'owner.json'), JSON.stringify(owner));
+  }
+
+  /** Creates a session under `root` after sweeping dead ones there. */
+  static open(root = defaultStateDir()): Session {
+    sweepStaleSessions(root);
+    return new Session(root);
+  }
+
+  /** Removes this session's directory (synchronous: also used at process exit). */
+  removeSync(): void {
+    removeTreeSync(this.dir);
+  }
+}
+
+/** Removes session directories whose owning process no longer exists. Returns how many. */
+export function sweepStaleSessions(root: string): number {
+  const sessions = join(root, 'sessions');
+  let names: string[];
+  try {
+    names = readdirSync(sessions);
+  } catch {
+    return 0;
+  }
+  let swept = 0;
+  for (const name of names) {
+    const dir = join(sessions, name);
+    if (ownerAlive(dir)) continue;
+    debug('sweeping stale session %s', dir);
+    try {
+      removeTreeSync(dir);
+      swept++;
+    } catch (err) {
+      debug('cannot sweep %s: %o', dir, err);
+    }
+  }
+  return swept;
+}
+
+function ownerAlive(dir: string): boolean {
+  try {
+    const owner = JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as Owner;
+    const start = processStartTime(owner.pid);
+    return start !== null && start === owner.startTime;
+  } catch {
+    // No readable owner: a leftover, unless another process is creating it right now.
+    return isYoung(dir);
+  }
+}
+
+function isYoung(dir: string): boolean {
+  try {
+    return Date.now() - statSync(dir).mtimeMs < 60_000;
+  } catch {
+    return false;
+  }
+}

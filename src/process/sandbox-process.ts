@@ -1,0 +1,255 @@
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import type { Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import { constants } from 'node:os';
+import {
+  SandboxAbortedError, SandboxError, SandboxHelperError, SandboxSetupError,
+} from '../errors/sandbox-error.js';
+import type { HelperConnection, ProcessSink } from '../helper/helper-connection.js';
+import type { ExitEvent, HelperErrorReply, SpawnRequest } from '../helper/messages.js';
+import { OutputCollector } from './output-collector.js';
+import type { ResolvedSpawnOptions } from './spawn-options.js';
+import { statusOf, type SpawnResult } from './spawn-result.js';
+import { setupFailureOf } from '../helper/setup-failure.js';
+
+/** What a process needs from its sandbox. */
+export interface SpawnContext {
+  connection: HelperConnection;
+  /** Starts the sandbox if needed and builds the helper request for these options. */
+  prepare(id: string, options: ResolvedSpawnOptions): Promise<SpawnRequest>;
+  onSpawned(proc: SandboxProcess, pid: number): void;
+  onOutput(proc: SandboxProcess, fd: 1 | 2, data: Buffer): void;
+  onExit(proc: SandboxProcess, result: SpawnResult): void;
+  onFailed(proc: SandboxProcess, error: SandboxError): void;
+  wantsOutputEvents(fd: 1 | 2): boolean;
+}
+
+/**
+ * A program running in a sandbox. Returned at once by `sandbox.spawn()`; await it for the
+ * {@link SpawnResult} (a non-zero exit resolves, it does not throw); iterate it for stdout lines.
+ *
+ * @example
+ * const proc = sandbox.spawn(['sh', '-c', 'echo hi; exit 3']);
+ * proc.stdout.pipe(process.stdout);
+ * const { exitCode } = await proc; // 3
+ */
+export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<string>, ProcessSink {
+  /** Standard input; end it to send EOF. A no-op sink unless `stdin` is `'pipe'`. */
+  readonly stdin: Writable;
+  /** Standard output as it arrives (also collected into `result.stdout`). */
+  readonly stdout: Readable;
+  /** Standard error as it arrives (also collected into `result.stderr`). */
+  readonly stderr: Readable;
+
+  private readonly stdinPipe = new PassThrough();
+  private readonly stdoutPipe = new PassThrough();
+  private readonly stderrPipe = new PassThrough();
+  /** Host pid of the program once it started, else undefined. */
+  pid: number | undefined;
+  /** True once the program has ended (or could not be started). */
+  exited = false;
+
+  private readonly result: Promise<SpawnResult>;
+  private readonly collectors: [OutputCollector, OutputCollector];
+  private readonly openStreams = new Set<Socket>();
+  private exitEvent: ExitEvent | undefined;
+  private settle!: { resolve: (r: SpawnResult) => void; reject: (e: Error) => void };
+  private abortError: SandboxAbortedError | undefined;
+  private readonly callSite: Error;
+  private started = false;
+  private finished = false;
+
+  /** @internal */
+  constructor(
+    /** sandkit's id of this spawn. */
+    readonly id: string,
+    /** The command as given. */
+    readonly command: readonly string[],
+    private readonly options: ResolvedSpawnOptions,
+    private readonly ctx: SpawnContext,
+  ) {
+    this.callSite = new Error('spawn() called here');
+    this.stdin = this.stdinPipe;
+    this.stdout = this.stdoutPipe;
+    this.stderr = this.stderrPipe;
+    this.collectors = [new OutputCollector(options.maxBuffer), new OutputCollector(options.maxBuffer)];
+    this.collect(this.stdout, 1);
+    this.collect(this.stderr, 2);
+    this.result = new Promise<SpawnResult>((resolve, reject) => { this.settle = { resolve, reject }; });
+    this.result.catch(() => {}); // the caller may never await; failures are also emitted
+    if (options.stdout === 'ignore') this.stdoutPipe.end();
+    if (options.stderr === 'ignore') this.stderrPipe.end();
+    this.feedStdin();
+    this.watchAbort();
+    void this.launch();
+  }
+
+  then<A = SpawnResult, B = never>(
+    onfulfilled?: ((value: SpawnResult) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.result.then(onfulfilled, onrejected);
+  }
+
+  /** Lines of standard output as they arrive. */
+  async *[Symbol.asyncIterator](): AsyncIterator<string> {
+    yield* createInterface({ input: this.stdout, crlfDelay: Infinity });
+  }
+
+  /**
+   * Sends a signal to the program (and, for SIGKILL, ends its whole process tree at once).
+   * Returns false if the program has already ended.
+   */
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    if (this.exited) return false;
+    const signo = typeof signal === 'number' ? signal : constants.signals[signal];
+    if (signo === undefined || !Number.isInteger(signo) || signo < 1 || signo > 64) {
+      throw new SandboxError('ERR_SANDBOX_OPTIONS', `kill: unknown signal ${String(signal)}`);
+    }
+    void this.whenStarted().then(() => {
+      if (!this.exited) return this.ctx.connection.request({ type: 'kill', process: this.id, signal: signo });
+    }).catch(() => {}); // an exit racing the kill is fine
+    return true;
+  }
+
+  private async launch(): Promise<void> {
+    const conn = this.ctx.connection;
+    conn.watchProcess(this.id, this);
+    conn.hold();
+    try {
+      const request = await this.ctx.prepare(this.id, this.options);
+      if (this.abortError) throw this.abortError;
+      const reply = await conn.request<{ type: 'spawned'; req: number; process: string; pid: number; nspid: number }>({ type: 'spawn', ...request });
+      this.pid = reply.pid;
+      this.started = true;
+      this.startedWaiters.forEach((w) => w());
+      this.ctx.onSpawned(this, reply.pid);
+      if (this.abortError) this.kill('SIGKILL');
+      this.maybeFinish(); // the exit line may have come in the same chunk as the reply
+    } catch (err) {
+      this.fail(this.toSandboxError(err));
+    }
+  }
+
+  private startedWaiters: Array<() => void> = [];
+  private whenStarted(): Promise<void> {
+    if (this.started) return Promise.resolve();
+    return new Promise((resolve) => this.startedWaiters.push(resolve));
+  }
+
+  /** @internal Called by the helper connection with the other end of a stdio socket. */
+  onStdio(fd: number, socket: Socket): void {
+    socket.on('error', () => {}); // EPIPE/ECONNRESET after the program exits are expected
+    if (fd === 0) {
+      this.stdinPipe.pipe(socket);
+      return;
+    }
+    const out = fd === 1 ? this.stdoutPipe : this.stderrPipe;
+    this.openStreams.add(socket);
+    socket.once('close', () => {
+      this.openStreams.delete(socket);
+      this.maybeFinish();
+    });
+    socket.pipe(out);
+  }
+
+  /** @internal */
+  onExit(event: ExitEvent): void {
+    this.exitEvent = event;
+    this.exited = true;
+    this.stdinPipe.unpipe();
+    this.maybeFinish();
+  }
+
+  /** @internal */
+  onHelperDied(error: SandboxHelperError): void {
+    this.fail(error);
+  }
+
+  private maybeFinish(): void {
+    const ev = this.exitEvent;
+    if (!ev || !this.started || this.openStreams.size > 0 || this.finished) return;
+    this.finished = true;
+    this.ctx.connection.unwatchProcess(this.id);
+    this.ctx.connection.release();
+    if (this.abortError) {
+      this.settle.reject(this.abortError);
+      return;
+    }
+    const result = this.buildResult(ev);
+    this.ctx.onExit(this, result);
+    this.settle.resolve(result);
+  }
+
+  private buildResult(ev: ExitEvent): SpawnResult {
+    const [out, err] = this.collectors;
+    const user = ev.rusage.userUs / 1000;
+    const system = ev.rusage.systemUs / 1000;
+    return {
+      command: this.command,
+      status: statusOf(ev.exitCode, ev.signal),
+      exitCode: ev.exitCode,
+      signal: (ev.signal as NodeJS.Signals | null) ?? null,
+      pid: this.pid ?? 0,
+      wallTimeMs: ev.wallUs / 1000,
+      cpuTimeMs: { user, system, total: user + system },
+      maxRssBytes: ev.rusage.maxRssKb * 1024,
+      stdout: out.text(),
+      stderr: err.text(),
+      stdoutTruncated: out.truncated,
+      stderrTruncated: err.truncated,
+      execError: ev.execError
+        ? { errnoCode: ev.execError.errnoName ?? 'UNKNOWN', path: ev.execError.path ?? this.command[0]!, message: ev.execError.message }
+        : null,
+    };
+  }
+
+  private fail(error: SandboxError): void {
+    if (this.exited && this.exitEvent) return;
+    this.exited = true;
+    this.ctx.connection.unwatchProcess(this.id);
+    this.ctx.connection.release();
+    error.stack = `${error.name}: ${error.message}\n${this.callSite.stack?.split('\n').slice(1).join('\n') ?? ''}`;
+    for (const s of [this.stdoutPipe, this.stderrPipe]) if (!s.writableEnded) s.end();
+    this.ctx.onFailed(this, error);
+    this.settle.reject(error);
+  }
+
+  private toSandboxError(err: unknown): SandboxError {
+    if (err instanceof SandboxError) return err;
+    if (isErrorReply(err)) return new SandboxSetupError('spawn', setupFailureOf(err));
+    return new SandboxHelperError(`spawn: ${(err as Error)?.message ?? String(err)}`);
+  }
+
+  private collect(stream: Readable, fd: 1 | 2): void {
+    const collector = this.collectors[fd - 1]!;
+    stream.on('data', (chunk: Buffer) => {
+      collector.push(chunk);
+      if (this.ctx.wantsOutputEvents(fd)) this.ctx.onOutput(this, fd, chunk);
+    });
+  }
+
+  private feedStdin(): void {
+    const input = this.options.stdin;
+    this.stdinPipe.on('error', () => {});
+    if (input === 'pipe') return;
+    if (input === 'ignore') this.stdinPipe.end();
+    else if (typeof input === 'string' || input instanceof Uint8Array) this.stdinPipe.end(input);
+    else input.pipe(this.stdinPipe);
+  }
+
+  private watchAbort(): void {
+    const signal = this.options.signal;
+    if (!signal) return;
+    const onAbort = () => {
+      this.abortError = new SandboxAbortedError(`spawn: aborted: ${this.command.join(' ')}`, { cause: signal.reason });
+      if (this.started) this.kill('SIGKILL');
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  }
+}
+
+function isErrorReply(err: unknown): err is HelperErrorReply {
+  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'error' && 'step' in err;
+}

@@ -1,0 +1,258 @@
+import { EventEmitter } from 'eventemitter3';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  SandboxDestroyedError, SandboxError, SandboxHelperError, SandboxSetupError,
+} from '../errors/sandbox-error.js';
+import type { HelperErrorReply, SpawnRequest, CreateConfig } from '../helper/messages.js';
+import { setupFailureOf } from '../helper/setup-failure.js';
+import { connection, hostLayerFor, sessionFor } from '../platform/runtime.js';
+import { removeTree } from '../platform/remove-tree.js';
+import { Overlay } from '../rootfs/overlay.js';
+import { SandboxProcess, type SpawnContext } from '../process/sandbox-process.js';
+import { resolveSpawnOptions, type ResolvedSpawnOptions, type SpawnOptions } from '../process/spawn-options.js';
+import type { SpawnResult } from '../process/spawn-result.js';
+import { resolveUser } from '../process/user.js';
+import type { SandboxEvents } from './events.js';
+import { resolveSandboxOptions, type ResolvedSandboxOptions, type SandboxOptions } from './options.js';
+import { etcFiles } from './etc-files.js';
+
+/** Where a sandbox is in its life. */
+export type SandboxState = 'created' | 'starting' | 'running' | 'destroying' | 'destroyed' | 'failed';
+
+const DEFAULT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', TERM: 'xterm' };
+
+/**
+ * A Linux sandbox: its own user, pid, mount, uts, ipc, net and cgroup namespaces, a root
+ * filesystem of read-only image layers under a private writable layer, and sandkit's own PID 1.
+ * It starts lazily on the first spawn; several programs may run in it at once and share its
+ * files. Destroying it kills every process and removes every trace.
+ *
+ * @example
+ * await using sandbox = new Sandbox({ image: Image.host(), network: 'none' });
+ * const result = await sandbox.run(['sh', '-c', 'echo $$; hostname']);
+ * console.log(result.stdout); // "2\nsandbox\n"
+ *
+ * @throws {SandboxOptionsError} from the constructor, when an option is invalid.
+ */
+export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposable {
+  /** Unique id, also the name of its state directory. */
+  readonly id: string;
+  /** The options in force, with defaults applied. */
+  readonly options: ResolvedSandboxOptions;
+  /** Host pid of the sandbox's init once started. */
+  pid: number | undefined;
+
+  private stateValue: SandboxState = 'created';
+  private starting: Promise<void> | undefined;
+  private destroying: Promise<void> | undefined;
+  private dir: string | undefined;
+  private overlay: Overlay | undefined;
+  private readonly running = new Set<SandboxProcess>();
+  private spawnCount = 0;
+  private failure: SandboxError | undefined;
+
+  constructor(options: SandboxOptions = {}) {
+    super();
+    this.options = resolveSandboxOptions(options);
+    this.id = `sb-${randomBytes(6).toString('hex')}`;
+    // Listeners attached right after `new` still hear `created`, and always before `starting`.
+    queueMicrotask(() => this.emitCreated());
+  }
+
+  /** Where the sandbox is in its life. */
+  get state(): SandboxState {
+    return this.stateValue;
+  }
+
+  /**
+   * Builds the sandbox now instead of on the first spawn. Idempotent.
+   * @throws {SandboxSetupError} naming the step that failed; {@link SandboxHelperError}.
+   */
+  start(): Promise<void> {
+    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') return Promise.reject(new SandboxDestroyedError('start'));
+    if (this.failure) return Promise.reject(this.failure);
+    this.starting ??= this.create();
+    return this.starting;
+  }
+
+  /**
+   * Starts a program and returns its handle at once.
+   * @throws {SandboxOptionsError} synchronously, when the command or an option is invalid.
+   */
+  spawn(command: readonly string[], options: SpawnOptions = {}): SandboxProcess {
+    return this.spawnResolved(resolveSpawnOptions(command, options, 'pipe'));
+  }
+
+  /**
+   * Runs a program to completion and returns its result. stdin is empty unless given.
+   * @throws {SandboxOptionsError} when an option is invalid; rejects with {@link SandboxSetupError} when the sandbox cannot run it.
+   */
+  async run(command: readonly string[], options: SpawnOptions = {}): Promise<SpawnResult> {
+    return this.spawnResolved(resolveSpawnOptions(command, options, 'ignore'));
+  }
+
+  /** Kills every process, tears the sandbox down and removes its directories. Idempotent. */
+  destroy(): Promise<void> {
+    this.destroying ??= this.teardown();
+    return this.destroying;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.destroy();
+  }
+
+  private spawnResolved(options: ResolvedSpawnOptions): SandboxProcess {
+    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('spawn');
+    const proc = new SandboxProcess(`${this.id}.${++this.spawnCount}`, options.argv, options, this.spawnContext);
+    this.running.add(proc);
+    return proc;
+  }
+
+  private async create(): Promise<void> {
+    const t0 = performance.now();
+    this.emitCreated();
+    this.stateValue = 'starting';
+    this.emit('starting', { id: this.id });
+    const conn = connection();
+    conn.watchSandbox(this.id, {
+      onStep: (step) => this.emit('step', { id: this.id, step }),
+      onSandboxExit: () => this.markFailed(new SandboxHelperError(`sandbox ${this.id}: its init died`)),
+      onHelperDied: (err) => this.markFailed(err),
+    });
+    try {
+      const config = this.prepareRoot();
+      const reply = await conn.request<{ type: 'created'; req: number; sandbox: string; pid: number }>({ type: 'create', sandbox: this.id, config });
+      this.pid = reply.pid;
+      this.stateValue = 'running';
+      this.emit('started', { id: this.id, pid: reply.pid, setupMs: performance.now() - t0 });
+    } catch (err) {
+      const error = isErrorReply(err) ? new SandboxSetupError('start', setupFailureOf(err)) : toSandboxError(err);
+      this.markFailed(error);
+      await this.removeDir();
+      throw error;
+    }
+  }
+
+  private prepareRoot(): CreateConfig {
+    const opts = this.options;
+    const session = sessionFor(opts.stateDir);
+    const layers = opts.image.layers({ hostLayer: () => hostLayerFor(opts.stateDir) });
+    this.dir = join(session.dir, this.id);
+    this.overlay = Overlay.inDirectory(layers.lowerDirs, this.dir);
+    const upper = this.overlay.dirs.upper;
+    for (const d of ['etc', 'proc', 'dev', 'tmp', 'run']) mkdirSync(join(upper, d), { recursive: true, mode: d === 'tmp' ? 0o1777 : 0o755 });
+    for (const [name, content] of Object.entries(etcFiles(opts.hostname, opts.network))) writeFileSync(join(upper, 'etc', name), content);
+    const userns = opts.namespaces.user;
+    return {
+      namespaces: opts.namespaces.toJSON(),
+      uidMap: userns ? idMap(process.getuid!()) : [],
+      gidMap: userns ? idMap(process.getgid!()) : [],
+      hostname: opts.hostname,
+      rootfs: { merged: this.overlay.dirs.merged, overlayOptions: this.overlay.mountOptions(userns) },
+      binds: [...layers.binds, ...opts.mounts],
+      tmpfs: [{ target: '/tmp', options: 'mode=1777' }, { target: '/run', options: 'mode=755' }],
+      proc: true,
+      dev: true,
+    };
+  }
+
+  private readonly spawnContext: SpawnContext = {
+    connection: connection(),
+    prepare: async (id, o) => {
+      await this.start();
+      return this.spawnRequest(id, o);
+    },
+    onSpawned: (proc, pid) => this.emit('spawn', { process: ref(proc), pid }),
+    onOutput: (proc, fd, data) => this.emit(fd === 1 ? 'stdout' : 'stderr', { process: ref(proc), data }),
+    onExit: (proc, result) => {
+      this.running.delete(proc);
+      this.emit('exit', { process: ref(proc), result });
+    },
+    onFailed: (proc, error) => {
+      this.running.delete(proc);
+      this.emit('failed', { id: this.id, error });
+    },
+    wantsOutputEvents: (fd) => this.listenerCount(fd === 1 ? 'stdout' : 'stderr') > 0,
+  };
+
+  private spawnRequest(id: string, o: ResolvedSpawnOptions): SpawnRequest {
+    const user = resolveUser(o.user, this.passwdSources());
+    const env = { ...DEFAULT_ENV, ...this.options.env, ...o.env };
+    return {
+      sandbox: this.id,
+      process: id,
+      argv: o.argv,
+      env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      cwd: o.cwd ?? this.options.cwd,
+      uid: user.uid,
+      gid: user.gid,
+      groups: user.groups,
+      stdio: [o.stdin === 'ignore' ? 'null' : 'pipe', o.stdout === 'ignore' ? 'null' : 'pipe', o.stderr === 'ignore' ? 'null' : 'pipe'],
+    };
+  }
+
+  /** /etc/passwd and /etc/group as the sandbox sees them: writable layer first, then the image. */
+  private passwdSources(): string[] {
+    return [this.overlay!.dirs.upper, ...this.overlay!.lowerDirs];
+  }
+
+  private async teardown(): Promise<void> {
+    const wasStarted = this.starting !== undefined;
+    this.emitCreated();
+    this.stateValue = 'destroying';
+    this.emit('destroying', { id: this.id });
+    if (wasStarted) {
+      await this.starting!.catch(() => {});
+      if (this.pid !== undefined) {
+        await connection().request({ type: 'destroy', sandbox: this.id }).catch(() => {
+          // the helper died: the sandbox died with it
+        });
+      }
+    }
+    connection().unwatchSandbox(this.id);
+    await Promise.allSettled([...this.running].map((p) => p.then(() => {}, () => {})));
+    await this.removeDir();
+    this.stateValue = 'destroyed';
+    this.emit('destroyed', { id: this.id });
+  }
+
+  private async removeDir(): Promise<void> {
+    if (this.dir) await removeTree(this.dir);
+  }
+
+  private createdEmitted = false;
+  private emitCreated(): void {
+    if (this.createdEmitted) return;
+    this.createdEmitted = true;
+    this.emit('created', { id: this.id });
+  }
+
+  private markFailed(error: SandboxError): void {
+    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') return;
+    this.failure = error;
+    this.stateValue = 'failed';
+    this.emit('failed', { id: this.id, error });
+  }
+}
+
+function ref(proc: SandboxProcess) {
+  return { id: proc.id, command: proc.command };
+}
+
+/** Inside uid/gid 0 maps to us; as root, the first 65536 ids map to themselves. */
+function idMap(hostId: number): Array<[number, number, number]> {
+  return hostId === 0 ? [[0, 0, 65536]] : [[0, hostId, 1]];
+}
+
+function isErrorReply(err: unknown): err is HelperErrorReply {
+  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'error';
+}
+
+function toSandboxError(err: unknown): SandboxError {
+  if (err instanceof SandboxError) return err;
+  return new SandboxHelperError(`start: ${(err as Error)?.message ?? String(err)}`);
+}
+

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+// Privileged suites share the machine's kernel; keep their timeouts generous for slow CI hosts
+// and the cgroup-v2 VM, where everything runs 10–20× slower.
+const slow = process.env.SANDKIT_IN_VM ? 120_000 : 30_000;
+
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 10_000 } },
+      { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: slow, hookTimeout: slow } },
+      { test: { name: 'security', include: ['test/security/**/*.test.ts'], testTimeout: slow, hookTimeout: slow } },
+      { test: { name: 'cgroup-v2', include: ['test/cgroup-v2/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000 } },
+    ],
+  },
+});
