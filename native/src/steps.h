@@ -19,9 +19,11 @@ enum step {
 	STEP_NET_LOOPBACK, /* Bringing up lo in the new network namespace. */
 	STEP_SANDBOX_READY, /* Reporting the finished sandbox to the supervisor. */
 	STEP_SPAWN_CLONE, /* clone() of the per-spawn reaper with its own pid and mount namespace. */
+	STEP_SPAWN_CGROUP, /* Joining the spawn's v1 cgroups (v2 is joined by CLONE_INTO_CGROUP) and entering its own cgroup namespace. */
 	STEP_SPAWN_PROC, /* Mounting /proc for the spawn's pid namespace. */
 	STEP_SPAWN_STDIO, /* Installing the stdio file descriptors. */
 	STEP_SPAWN_CWD, /* Changing to the working directory inside the new root. */
+	STEP_SPAWN_RLIMIT, /* Setting the spawn's resource limits (file size, open files, stack, CPU, core dumps off). */
 	STEP_SPAWN_USER, /* Switching to the requested uid, gid and supplementary groups. */
 	STEP_EXEC, /* execve() of the command. */
 	STEP__COUNT
@@ -44,9 +46,11 @@ static const char *const step_names[STEP__COUNT] = {
 	[STEP_NET_LOOPBACK] = "net.loopback",
 	[STEP_SANDBOX_READY] = "sandbox.ready",
 	[STEP_SPAWN_CLONE] = "spawn.clone",
+	[STEP_SPAWN_CGROUP] = "spawn.cgroup",
 	[STEP_SPAWN_PROC] = "spawn.proc",
 	[STEP_SPAWN_STDIO] = "spawn.stdio",
 	[STEP_SPAWN_CWD] = "spawn.cwd",
+	[STEP_SPAWN_RLIMIT] = "spawn.rlimit",
 	[STEP_SPAWN_USER] = "spawn.user",
 	[STEP_EXEC] = "exec",
 };

@@ -1,0 +1,100 @@
+/*
+ * command.c — the user's program, between fork and execve.
+ *
+ * Runs in the command process (PID 2 of the spawn's pid namespace), forked by the reaper.
+ * Any failure is written as one record to the close-on-exec pipe; the reaper tells setup
+ * failures (spawn.stdio, spawn.cwd, spawn.user) from a failed execve by the record's step.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "process.h"
+#include "sync.h"
+#include "util.h"
+
+extern char **environ;
+
+/* The fds are all >= 3 (the init keeps 0-2 on /dev/null), so dup2 cannot clobber one. */
+static int install_stdio(const int *fds, struct err *e)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (dup2(fds[i], i) < 0)
+			return err_sys(e, STEP_SPAWN_STDIO, "dup2", NULL, "dup2(%d, %d)", fds[i], i);
+	return 0;
+}
+
+static int switch_user(const struct spawn_msg *s, struct err *e)
+{
+	/* With setgroups denied (unprivileged helper), an empty list is all we can get. */
+	if (setgroups(s->n_groups, s->groups) < 0 && !(errno == EPERM && s->n_groups == 0))
+		return err_sys(e, STEP_SPAWN_USER, "setgroups", NULL, "setgroups(%d groups)",
+			       s->n_groups);
+	if (setresgid(s->gid, s->gid, s->gid) < 0)
+		return err_sys(e, STEP_SPAWN_USER, "setresgid", NULL, "setresgid(%u)", s->gid);
+	if (setresuid(s->uid, s->uid, s->uid) < 0)
+		return err_sys(e, STEP_SPAWN_USER, "setresuid", NULL, "setresuid(%u)", s->uid);
+	return 0;
+}
+
+static void reset_signals(void)
+{
+	sigset_t none;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);  /* fails harmlessly for SIGKILL, SIGSTOP, glibc's own */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int set_rlimits(const struct spawn_msg *s, struct err *e)
+{
+	int i;
+
+	for (i = 0; i < s->n_rlimits; i++) {
+		struct rlimit rl = { s->rlimits[i].soft, s->rlimits[i].hard };
+		if (setrlimit(s->rlimits[i].resource, &rl) < 0)
+			return err_sys(e, STEP_SPAWN_RLIMIT, "setrlimit", NULL,
+				       "setrlimit(%s, %llu, %llu)", proto_rlimit_name(s->rlimits[i].resource),
+				       (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+	}
+	return 0;
+}
+
+static int command_prepare(const struct command_args *a, struct err *e)
+{
+	const struct spawn_msg *s = a->spawn;
+	int keep[] = { 0, 1, 2, a->errfd };
+
+	if (setsid() < 0)
+		return err_sys(e, STEP_SPAWN_STDIO, "setsid", NULL, "setsid()");
+	if (install_stdio(a->stdio, e) < 0)
+		return -1;
+	if (chdir(s->cwd) < 0)
+		return err_sys(e, STEP_SPAWN_CWD, "chdir", s->cwd, "chdir(\"%s\")", s->cwd);
+	if (set_rlimits(s, e) < 0 || switch_user(s, e) < 0)
+		return -1;
+	fd_close_except(keep, ARRAY_LEN(keep));
+	reset_signals();
+	return 0;
+}
+
+int command_main(void *arg)
+{
+	const struct command_args *a = arg;
+	const struct spawn_msg *s = a->spawn;
+	struct err e;
+
+	if (command_prepare(a, &e) == 0) {
+		environ = s->env;  /* execvpe searches the PATH of the environment it is given */
+		execvpe(s->argv[0], s->argv, s->env);
+		err_sys(&e, STEP_EXEC, "execve", s->argv[0], "execve(\"%s\")", s->argv[0]);
+	}
+	sync_write_record(a->errfd, &e);
+	return e.step == STEP_EXEC && e.errnum != ENOENT ? 126 : 127;
+}

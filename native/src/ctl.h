@@ -1,0 +1,102 @@
+/*
+ * ctl.h — the control socket between the supervisor and a sandbox's init (and its reapers).
+ *
+ * One SOCK_SEQPACKET socket pair per sandbox. Down (supervisor → init): GO once the uid/gid
+ * maps are written, SPAWN (with its fds in SCM_RIGHTS: stdin, stdout, stderr, then the v2
+ * cgroup directory if any, then the v1 cgroup.procs files), KILL. Up (init or reaper →
+ * supervisor): STEP, READY, ERROR, STARTED (with SCM_CREDENTIALS naming the command, so the
+ * kernel translates its pid into the supervisor's pid namespace), EXIT. Every message is one
+ * datagram, so init and reapers can share the socket without interleaving.
+ */
+#ifndef SANDKIT_CTL_H
+#define SANDKIT_CTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+#define CTL_PAYLOAD_MAX (128 * 1024)  /* argv + env + cwd + groups of one spawn */
+#define CTL_FDS_MAX (3 + 1 + 16)        /* stdio, v2 cgroup, v1 cgroup.procs files */
+
+enum ctl_kind {
+	CTL_GO = 1, CTL_SPAWN, CTL_KILL,
+	CTL_STEP = 16, CTL_READY, CTL_ERROR, CTL_STARTED, CTL_EXIT,
+};
+
+struct ctl_down {
+	uint32_t kind;
+	uint32_t spawn;      /* spawn id, unique within the supervisor */
+	int32_t signo;       /* KILL */
+	uint32_t uid, gid, n_groups, argc, envc;
+	uint32_t n_rlimits, n_cgroup_procs;
+	uint8_t has_cgroup, cgroupns;
+	uint32_t payload_len;
+	/* SPAWN payload follows: struct ctl_rlimit[n_rlimits], gid_t groups[n_groups], then
+	 * NUL-terminated cwd, argv..., env... */
+};
+
+struct ctl_rlimit {
+	int32_t resource;
+	uint32_t pad;
+	uint64_t soft, hard;
+};
+
+/* The payload starts with ctl_rlimits, which need 8-byte alignment. */
+_Static_assert(sizeof(struct ctl_down) % 8 == 0, "ctl_down must keep the payload aligned");
+
+struct exit_info {
+	int32_t code;        /* exit status, or -1 when a signal ended it */
+	int32_t signo;       /* 0 when it exited */
+	uint64_t wall_us, user_us, system_us, max_rss_kb;
+	int32_t has_exec_error;
+	struct err exec_error;
+};
+
+struct ctl_up {
+	uint32_t kind;
+	uint32_t spawn;      /* 0 for sandbox-wide messages */
+	int32_t step;        /* STEP */
+	struct err err;      /* ERROR */
+	struct exit_info exit;
+};
+
+/* A decoded SPAWN: pointers into the received buffer. */
+struct spawn_msg {
+	uint32_t id;
+	const struct ctl_rlimit *rlimits;
+	int n_rlimits;
+	int n_fds;           /* 3 + has_cgroup + n_cgroup_procs */
+	bool has_cgroup, cgroupns;
+	uid_t uid;
+	gid_t gid;
+	int n_groups;
+	const gid_t *groups;
+	const char *cwd;
+	char **argv, **env;  /* malloc'd pointer arrays, NULL-terminated */
+};
+
+/* Send one message with up to CTL_FDS_MAX fds and, when pid > 0, SCM_CREDENTIALS naming that pid. */
+int ctl_send(int sock, const void *msg, size_t len, const int *fds, int n_fds, pid_t pid,
+	     enum step step, struct err *e);
+/* Receive one message. Returns its length, 0 on EOF, -1 with errno (EAGAIN with dontwait).
+ * Received fds go to fds[] (*n_fds: in, its capacity; out, how many; extra ones are closed);
+ * *pid is the SCM_CREDENTIALS pid or 0. */
+ssize_t ctl_recv(int sock, void *buf, size_t len, int *fds, int *n_fds, pid_t *pid,
+		 bool dontwait);
+
+/* Send an up message, only as long as its kind needs (STEP is 16 bytes, EXIT over 1 KiB). */
+int ctl_send_up(int sock, const struct ctl_up *m, pid_t pid, enum step step, struct err *e);
+/* Receive an up message; the part its kind does not use is zeroed. Returns as ctl_recv. */
+ssize_t ctl_recv_up(int sock, struct ctl_up *m, pid_t *pid);
+
+/* Short helpers for the up direction. */
+int ctl_send_step(int sock, enum step step, struct err *e);
+int ctl_send_error(int sock, uint32_t spawn, const struct err *err);
+
+/* Parse a SPAWN message; -1 if it is malformed. */
+int ctl_decode_spawn(const struct ctl_down *m, size_t len, struct spawn_msg *out);
+void ctl_free_spawn(struct spawn_msg *s);
+
+#endif

@@ -1,0 +1,229 @@
+/*
+ * init.c — PID 1 of a sandbox.
+ *
+ * Runs in the init, cloned by the supervisor into new user, pid, mount (and uts, ipc, net,
+ * cgroup) namespaces. It waits for GO (its uid/gid maps are written), builds the root
+ * filesystem step by step, reports each step, then serves spawn and kill requests until the
+ * supervisor goes away. When it dies, the kernel kills its whole pid namespace (nested
+ * spawn namespaces included) and drops its mount namespace with every mount in it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "process.h"
+#include "setup.h"
+#include "util.h"
+
+#define SPAWN_BUF_SIZE (sizeof(struct ctl_down) + CTL_PAYLOAD_MAX)
+
+struct reaper {
+	uint32_t spawn;
+	pid_t pid;
+	uint64_t t0;
+};
+
+static struct reaper *reapers;
+static int n_reapers, cap_reapers;
+
+/* Announce a step to the supervisor, then run it. */
+#define STEP(ctl, id, call, e) (ctl_send_step(ctl, id, e) < 0 || (call) < 0)
+
+static int init_setup(const struct create_req *c, int ctl, struct err *e)
+{
+	int root = -1, failed;
+
+	failed = (c->user && STEP(ctl, STEP_USERNS_SETID, userns_become_root(e), e)) ||
+		 STEP(ctl, STEP_MOUNT_PRIVATE, mount_private(e), e) ||
+		 STEP(ctl, STEP_ROOTFS_OVERLAY, mount_overlay(c->merged, c->overlay_options, e), e) ||
+		 (root = mount_open_root(c->merged, e)) < 0 ||
+		 (c->n_binds && STEP(ctl, STEP_MOUNT_BIND, mount_binds(root, c->binds, c->n_binds, e), e)) ||
+		 (c->proc && STEP(ctl, STEP_MOUNT_PROC, mount_proc(root, e), e)) ||
+		 (c->dev && STEP(ctl, STEP_MOUNT_DEV, dev_mount(root, e), e)) ||
+		 (c->n_tmpfs && STEP(ctl, STEP_MOUNT_TMPFS, mount_tmpfs(root, c->tmpfs, c->n_tmpfs, e), e)) ||
+		 STEP(ctl, STEP_PIVOT_ROOT, pivot_to(root, e), e) ||
+		 (c->uts && c->hostname[0] && STEP(ctl, STEP_UTS_HOSTNAME, uts_set_hostname(c->hostname, e), e)) ||
+		 (c->net && STEP(ctl, STEP_NET_LOOPBACK, net_loopback_up(e), e)) ||
+		 ctl_send_step(ctl, STEP_SANDBOX_READY, e) < 0;
+	if (root >= 0)
+		close(root);
+	return failed ? -1 : 0;
+}
+
+/* Block until the supervisor has written our maps. EOF: it died before we could tell. */
+static int wait_go(int ctl)
+{
+	struct ctl_down m;
+
+	return ctl_recv(ctl, &m, sizeof(m), NULL, NULL, NULL, false) == sizeof(m) &&
+	       m.kind == CTL_GO ? 0 : -1;
+}
+
+static int send_ready(int ctl, struct err *e)
+{
+	struct ctl_up m;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = CTL_READY;
+	return ctl_send_up(ctl, &m, 0, STEP_SANDBOX_READY, e);
+}
+
+static void reapers_add(uint32_t spawn, pid_t pid)
+{
+	if (n_reapers == cap_reapers) {
+		cap_reapers = cap_reapers ? cap_reapers * 2 : 8;
+		reapers = xrealloc(reapers, cap_reapers * sizeof(*reapers));
+	}
+	reapers[n_reapers++] = (struct reaper){ spawn, pid, now_us() };
+}
+
+static struct reaper *reapers_find(uint32_t spawn, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < n_reapers; i++)
+		if (spawn ? reapers[i].spawn == spawn : reapers[i].pid == pid)
+			return &reapers[i];
+	return NULL;
+}
+
+static void init_spawn(int ctl, const struct ctl_down *m, size_t len, const int *fds, int n_fds,
+		       bool proc)
+{
+	struct spawn_msg s;
+	struct reaper_args a = { &s, ctl, fds, NULL, 0, proc };
+	struct err e;
+	pid_t pid;
+
+	if (ctl_decode_spawn(m, len, &s) < 0 || n_fds != s.n_fds) {
+		err_msg(&e, STEP_SPAWN_CLONE, "malformed spawn message");
+		ctl_send_error(ctl, m->spawn, &e);
+		ctl_free_spawn(&s);
+		return;
+	}
+	a.cgroup_procs = fds + 3 + s.has_cgroup;
+	a.n_cgroup_procs = n_fds - 3 - s.has_cgroup;
+	pid = proc_start(CLONE_NEWPID | CLONE_NEWNS, s.has_cgroup ? fds[3] : -1, reaper_main, &a);
+	if (pid < 0) {
+		err_sys(&e, STEP_SPAWN_CLONE, "clone3", NULL, "clone3(CLONE_NEWPID | CLONE_NEWNS%s)",
+			s.has_cgroup ? " | CLONE_INTO_CGROUP" : "");
+		ctl_send_error(ctl, m->spawn, &e);
+	} else {
+		reapers_add(m->spawn, pid);
+	}
+	ctl_free_spawn(&s);
+}
+
+/* SIGKILL ends the reaper and with it the spawn's pid namespace; anything else is forwarded
+ * by the reaper to the command. */
+static void signal_reaper(pid_t pid, int signo)
+{
+	union sigval v = { .sival_int = signo };
+
+	if (signo == SIGKILL)
+		kill(pid, SIGKILL);
+	else
+		sigqueue(pid, SIGNAL_FORWARD, v);
+}
+
+/* One request from the supervisor. Returns 0 when the supervisor is gone. */
+static int init_request(int ctl, struct ctl_down *buf, bool proc)
+{
+	int fds[CTL_FDS_MAX], n_fds = CTL_FDS_MAX, i;
+	ssize_t n = ctl_recv(ctl, buf, SPAWN_BUF_SIZE, fds, &n_fds, NULL, false);
+	struct reaper *r;
+
+	if (n <= 0)
+		return n < 0 && errno == EMSGSIZE ? 1 : 0;
+	if ((size_t)n >= sizeof(*buf) && buf->kind == CTL_SPAWN)
+		init_spawn(ctl, buf, n, fds, n_fds, proc);
+	else if ((size_t)n >= sizeof(*buf) && buf->kind == CTL_KILL &&
+		 (r = reapers_find(buf->spawn, 0)))
+		signal_reaper(r->pid, buf->signo);
+	for (i = 0; i < n_fds; i++)
+		close(fds[i]);
+	return 1;
+}
+
+/* A reaper that did not report (it was killed): report its exit from wait4. */
+static void report_unreported(int ctl, const struct reaper *r, int status, const struct rusage *ru)
+{
+	struct ctl_up m;
+	struct err ignored;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = CTL_EXIT;
+	m.spawn = r->spawn;
+	m.exit.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	m.exit.signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	m.exit.wall_us = now_us() - r->t0;
+	m.exit.user_us = (uint64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec;
+	m.exit.system_us = (uint64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec;
+	m.exit.max_rss_kb = ru->ru_maxrss;
+	ctl_send_up(ctl, &m, 0, STEP_EXEC, &ignored);
+}
+
+static void init_reap(int ctl, int sigfd)
+{
+	struct signalfd_siginfo si;
+	struct rusage ru;
+	struct reaper *r;
+	int status;
+	pid_t pid;
+
+	while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+		;
+	while ((pid = wait4(-1, &status, WNOHANG | __WALL, &ru)) > 0) {
+		if (!(r = reapers_find(0, pid)))
+			continue;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != REAPER_REPORTED)
+			report_unreported(ctl, r, status, &ru);
+		*r = reapers[--n_reapers];
+	}
+}
+
+static int init_serve(int ctl, bool proc)
+{
+	struct ctl_down *buf = xmalloc(SPAWN_BUF_SIZE);
+	sigset_t chld;
+	int sigfd;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	if ((sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		return 1;
+	for (;;) {
+		struct pollfd p[2] = { { ctl, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return 1;
+		if (p[1].revents)
+			init_reap(ctl, sigfd);
+		if (p[0].revents && !init_request(ctl, buf, proc))
+			return 0;
+	}
+}
+
+int init_main(void *arg)
+{
+	const struct init_args *a = arg;
+	struct err e;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	fd_close_except(&a->ctl, 1);
+	fd_stdio_null();
+	if (wait_go(a->ctl) < 0)
+		return 1;
+	/* Nothing in the sandbox may ptrace us or open our /proc entries from here on. */
+	prctl(PR_SET_DUMPABLE, 0);
+	if (init_setup(a->config, a->ctl, &e) < 0 || send_ready(a->ctl, &e) < 0)
+		return ctl_send_error(a->ctl, 0, &e), 1;
+	return init_serve(a->ctl, a->config->proc);
+}

@@ -1,0 +1,143 @@
+/*
+ * main.c — sandkit-helper: the supervisor, one per Node process.
+ *
+ * Runs in the supervisor. Node starts it with an IPC channel (NODE_CHANNEL_FD); it answers
+ * requests to create sandboxes (init.c), spawn in them (spawn.c, reaper.c, command.c) and
+ * destroy them (sandbox.c). It is single-threaded and event driven: one poll() over the
+ * channel, a signalfd for SIGCHLD, and every init's control socket. It dies with Node:
+ * PR_SET_PDEATHSIG, a re-check of the parent pid, and EOF on the channel.
+ *
+ * Exit status: 0 when the channel closed, 1 when startup failed, 2 on a usage error or a
+ * line from Node that is not JSON.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "report.h"
+#include "request.h"
+#include "sandbox.h"
+#include "util.h"
+
+static int fail(const struct err *e)
+{
+	fprintf(stderr, "sandkit-helper: %s: %s\n", step_names[e->step], e->message);
+	return 1;
+}
+
+static int open_channel(struct err *e)
+{
+	const char *env = getenv("NODE_CHANNEL_FD");
+	char *end;
+	long fd = env ? strtol(env, &end, 10) : -1;
+
+	if (!env || *end || fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return err_msg(e, STEP_HELPER_START,
+			       "no IPC channel (NODE_CHANNEL_FD); sandkit-helper is started by the sandkit SDK");
+	return report_init(fd, e) < 0 ? -1 : (int)fd;
+}
+
+/* Die with Node: the death signal covers the future, the pid check the past. */
+static int watch_parent(struct err *e)
+{
+	const char *want = getenv("SANDKIT_PARENT_PID");
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return err_sys(e, STEP_HELPER_START, "prctl", NULL, "prctl(PR_SET_PDEATHSIG)");
+	if (want && getppid() != (pid_t)atol(want))
+		return err_msg(e, STEP_HELPER_START, "parent process %s is gone", want);
+	return 0;
+}
+
+static int watch_children(struct err *e)
+{
+	sigset_t chld;
+	int fd;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	if ((fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		return err_sys(e, STEP_HELPER_START, "signalfd", NULL, "signalfd(SIGCHLD)");
+	return fd;
+}
+
+/* pfd[0]: channel, pfd[1]: SIGCHLD, then one per live init control socket. */
+static int poll_set(struct pollfd **pfd, struct sandbox ***owner, int *cap, int channel, int sigfd)
+{
+	struct sandbox *sb;
+	int n = 2;
+
+	for (sb = sandboxes; sb; sb = sb->next)
+		n++;
+	if (!*pfd || n > *cap) {
+		*cap = n * 2;
+		*pfd = xrealloc(*pfd, *cap * sizeof(**pfd));
+		*owner = xrealloc(*owner, *cap * sizeof(**owner));
+	}
+	(*pfd)[0] = (struct pollfd){ channel, POLLIN | (report_pending() ? POLLOUT : 0), 0 };
+	(*pfd)[1] = (struct pollfd){ sigfd, POLLIN, 0 };
+	for (n = 2, sb = sandboxes; sb; sb = sb->next)
+		if (sb->ctl >= 0) {
+			(*owner)[n] = sb;
+			(*pfd)[n++] = (struct pollfd){ sb->ctl, POLLIN, 0 };
+		}
+	return n;
+}
+
+/* The event loop. Inits' messages first, then Node's requests, then reaping (the only
+ * thing that frees a sandbox), so no pointer in owner[] dangles. */
+static int serve(int channel, int sigfd)
+{
+	struct pollfd *pfd = NULL;
+	struct sandbox **owner = NULL;
+	int cap = 0, n, i;
+	enum request_status st = REQUEST_OK;
+
+	while (st == REQUEST_OK) {
+		n = poll_set(&pfd, &owner, &cap, channel, sigfd);
+		if (poll(pfd, n, -1) < 0 && errno != EINTR)
+			break;
+		for (i = 2; i < n; i++)
+			if (pfd[i].revents)
+				sandbox_control_from_parent(owner[i]);
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
+			st = request_read(channel);
+		if (pfd[1].revents)
+			sandbox_reap_from_parent(sigfd);
+		if (report_flush() < 0)
+			break;
+	}
+	free(pfd);
+	free(owner);
+	return st == REQUEST_NOT_JSON ? 2 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct err e;
+	int channel, sigfd, status;
+
+	switch (args_parse(argc, argv)) {
+	case ARGS_DONE: return 0;
+	case ARGS_USAGE: return 2;
+	case ARGS_RUN: break;
+	}
+	if (fd_stdio_null() < 0 || (channel = open_channel(&e)) < 0 || watch_parent(&e) < 0 ||
+	    (sigfd = watch_children(&e)) < 0)
+		return fail(&e);
+	report_hello();
+	report_flush();
+	status = serve(channel, sigfd);
+	if (status == 2)
+		fprintf(stderr, "sandkit-helper: protocol: a line from Node is not JSON\n");
+	sandbox_kill_all_from_parent();
+	return status;
+}

@@ -1,0 +1,501 @@
+/*
+ * proto.c — strict decoding of requests from Node.
+ *
+ * Supervisor only. Every request is checked completely before anything runs: an unknown
+ * type or field, a missing field, a wrong type or a value out of range is a protocol error
+ * naming the field (e.g. "config.binds[1].target: must be an absolute path").
+ */
+#include <stdio.h>
+#include <sys/resource.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+#include "util.h"
+
+#define WHERE_MAX 96
+
+static int bad(struct err *e, const char *where, const char *key, const char *what)
+{
+	return err_msg(e, STEP_PROTOCOL, "%s%s: %s", where, key, what);
+}
+
+static int check_keys(const struct jval *o, const char *where, const char *const *keys,
+		      struct err *e)
+{
+	size_t i, k;
+
+	if (o->type != J_OBJ)
+		return err_msg(e, STEP_PROTOCOL, "%s: must be an object", where[0] ? where : "request");
+	for (i = 0; i < o->n; i++) {
+		for (k = 0; keys[k] && strcmp(keys[k], o->keys[i]) != 0; k++)
+			;
+		if (!keys[k])
+			return bad(e, where, o->keys[i], "unknown field");
+	}
+	for (k = 0; keys[k]; k++)
+		if (!json_get(o, keys[k]))
+			return bad(e, where, keys[k], "missing field");
+	return 0;
+}
+
+static const struct jval *typed(const struct jval *o, const char *where, const char *key,
+				enum jtype t, struct err *e)
+{
+	const struct jval *v = json_get(o, key);
+	char what[32];
+
+	if (v && v->type == t)
+		return v;
+	snprintf(what, sizeof(what), "must be %s %s", t == J_ARR || t == J_OBJ ? "an" : "a",
+		 json_type_name(t));
+	bad(e, where, key, v ? what : "missing field");
+	return NULL;
+}
+
+static int get_str(const struct jval *o, const char *where, const char *key, const char **out,
+		   struct err *e)
+{
+	const struct jval *v = typed(o, where, key, J_STR, e);
+
+	if (!v)
+		return -1;
+	if (strlen(v->str) != v->len)
+		return bad(e, where, key, "must not contain NUL characters");
+	*out = v->str;
+	return 0;
+}
+
+static int get_path(const struct jval *o, const char *where, const char *key, const char **out,
+		    struct err *e)
+{
+	if (get_str(o, where, key, out, e) < 0)
+		return -1;
+	if ((*out)[0] != '/')
+		return bad(e, where, key, "must be an absolute path");
+	if (strlen(*out) >= ERR_PATH_MAX)
+		return bad(e, where, key, "is too long");
+	return 0;
+}
+
+static int get_name(const struct jval *o, const char *where, const char *key, const char **out,
+		    struct err *e)
+{
+	if (get_str(o, where, key, out, e) < 0)
+		return -1;
+	if (!(*out)[0] || strlen(*out) > 128)
+		return bad(e, where, key, "must be 1 to 128 characters");
+	return 0;
+}
+
+static int get_bool(const struct jval *o, const char *where, const char *key, bool *out,
+		    struct err *e)
+{
+	const struct jval *v = typed(o, where, key, J_BOOL, e);
+
+	if (!v)
+		return -1;
+	*out = v->b;
+	return 0;
+}
+
+static int int_in(const struct jval *v, const char *where, const char *key, long long min,
+		  long long max, long long *out, struct err *e)
+{
+	char what[80];
+
+	if (v->type != J_NUM || !v->is_int || v->i < min || v->i > max) {
+		snprintf(what, sizeof(what), "must be an integer from %lld to %lld", min, max);
+		return bad(e, where, key, what);
+	}
+	*out = v->i;
+	return 0;
+}
+
+static int get_int(const struct jval *o, const char *where, const char *key, long long min,
+		   long long max, long long *out, struct err *e)
+{
+	const struct jval *v = json_get(o, key);
+
+	if (!v)
+		return bad(e, where, key, "missing field");
+	return int_in(v, where, key, min, max, out, e);
+}
+
+static int get_idmap(const struct jval *o, const char *where, const char *key,
+		     struct idmap *map, int *n, struct err *e)
+{
+	const struct jval *a = typed(o, where, key, J_ARR, e);
+	char sub[WHERE_MAX];
+	size_t i;
+
+	if (!a)
+		return -1;
+	if (a->n > IDMAP_MAX)
+		return bad(e, where, key, "has too many entries");
+	for (i = 0; i < a->n; i++) {
+		const struct jval *t = &a->items[i];
+		snprintf(sub, sizeof(sub), "%s%s[%zu]", where, key, i);
+		if (t->type != J_ARR || t->n != 3)
+			return bad(e, sub, "", "must be [inside, outside, count]");
+		if (int_in(&t->items[0], sub, "[0]", 0, 4294967294LL, &map[i].inside, e) < 0 ||
+		    int_in(&t->items[1], sub, "[1]", 0, 4294967294LL, &map[i].outside, e) < 0 ||
+		    int_in(&t->items[2], sub, "[2]", 1, 4294967295LL, &map[i].count, e) < 0)
+			return -1;
+	}
+	*n = a->n;
+	return 0;
+}
+
+static int decode_namespaces(const struct jval *o, struct create_req *c, struct err *e)
+{
+	static const char *const keys[] = { "user", "uts", "ipc", "net", "cgroup", NULL };
+	const char *w = "config.namespaces.";
+
+	if (check_keys(o, "config.namespaces", keys, e) < 0)
+		return -1;
+	return get_bool(o, w, "user", &c->user, e) < 0 || get_bool(o, w, "uts", &c->uts, e) < 0 ||
+	       get_bool(o, w, "ipc", &c->ipc, e) < 0 || get_bool(o, w, "net", &c->net, e) < 0 ||
+	       get_bool(o, w, "cgroup", &c->cgroup, e) < 0 ? -1 : 0;
+}
+
+static int decode_rootfs(const struct jval *o, struct create_req *c, struct err *e)
+{
+	static const char *const keys[] = { "merged", "overlayOptions", NULL };
+
+	if (check_keys(o, "config.rootfs", keys, e) < 0 ||
+	    get_path(o, "config.rootfs.", "merged", &c->merged, e) < 0 ||
+	    get_str(o, "config.rootfs.", "overlayOptions", &c->overlay_options, e) < 0)
+		return -1;
+	if (!c->overlay_options[0])
+		return bad(e, "config.rootfs.", "overlayOptions", "must not be empty");
+	return 0;
+}
+
+static int decode_binds(const struct jval *a, struct create_req *c, struct err *e)
+{
+	static const char *const keys[] = { "source", "target", "readonly", NULL };
+	char w[WHERE_MAX];
+	size_t i;
+
+	c->binds = xcalloc(a->n, sizeof(*c->binds));
+	c->n_binds = a->n;
+	for (i = 0; i < a->n; i++) {
+		const struct jval *o = &a->items[i];
+		struct bind *b = &c->binds[i];
+		snprintf(w, sizeof(w), "config.binds[%zu]", i);
+		if (check_keys(o, w, keys, e) < 0)
+			return -1;
+		strcat(w, ".");
+		if (get_path(o, w, "source", &b->source, e) < 0 ||
+		    get_path(o, w, "target", &b->target, e) < 0 ||
+		    get_bool(o, w, "readonly", &b->readonly, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int decode_tmpfs(const struct jval *a, struct create_req *c, struct err *e)
+{
+	static const char *const keys[] = { "target", "options", NULL };
+	char w[WHERE_MAX];
+	size_t i;
+
+	c->tmpfs = xcalloc(a->n, sizeof(*c->tmpfs));
+	c->n_tmpfs = a->n;
+	for (i = 0; i < a->n; i++) {
+		const struct jval *o = &a->items[i];
+		snprintf(w, sizeof(w), "config.tmpfs[%zu]", i);
+		if (check_keys(o, w, keys, e) < 0)
+			return -1;
+		strcat(w, ".");
+		if (get_path(o, w, "target", &c->tmpfs[i].target, e) < 0 ||
+		    get_str(o, w, "options", &c->tmpfs[i].options, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int decode_config(const struct jval *o, struct create_req *c, struct err *e)
+{
+	static const char *const keys[] = { "namespaces", "uidMap", "gidMap", "hostname", "rootfs",
+					    "binds", "tmpfs", "proc", "dev", NULL };
+	const char *w = "config.";
+	const struct jval *v;
+
+	if (check_keys(o, "config", keys, e) < 0 ||
+	    !(v = typed(o, w, "namespaces", J_OBJ, e)) || decode_namespaces(v, c, e) < 0 ||
+	    get_idmap(o, w, "uidMap", c->uid_map, &c->n_uid_map, e) < 0 ||
+	    get_idmap(o, w, "gidMap", c->gid_map, &c->n_gid_map, e) < 0 ||
+	    get_str(o, w, "hostname", &c->hostname, e) < 0 ||
+	    !(v = typed(o, w, "rootfs", J_OBJ, e)) || decode_rootfs(v, c, e) < 0 ||
+	    !(v = typed(o, w, "binds", J_ARR, e)) || decode_binds(v, c, e) < 0 ||
+	    !(v = typed(o, w, "tmpfs", J_ARR, e)) || decode_tmpfs(v, c, e) < 0 ||
+	    get_bool(o, w, "proc", &c->proc, e) < 0 || get_bool(o, w, "dev", &c->dev, e) < 0)
+		return -1;
+	if (strlen(c->hostname) > 64)
+		return bad(e, w, "hostname", "must be at most 64 bytes");
+	if (c->user && (!c->n_uid_map || !c->n_gid_map))
+		return bad(e, w, "uidMap", "must not be empty with namespaces.user");
+	if (!c->user && (c->n_uid_map || c->n_gid_map))
+		return bad(e, w, "uidMap", "must be empty without namespaces.user");
+	return 0;
+}
+
+static int decode_create(const struct jval *v, struct request *r, struct err *e)
+{
+	static const char *const keys[] = { "type", "req", "sandbox", "config", NULL };
+	const struct jval *cfg;
+
+	if (check_keys(v, "", keys, e) < 0 || get_name(v, "", "sandbox", &r->sandbox, e) < 0)
+		return -1;
+	r->u.create.sandbox = r->sandbox;
+	if (!(cfg = typed(v, "", "config", J_OBJ, e)))
+		return -1;
+	return decode_config(cfg, &r->u.create, e);
+}
+
+static int get_strings(const struct jval *o, const char *key, const char ***out, int *n,
+		       struct err *e)
+{
+	const struct jval *a = typed(o, "", key, J_ARR, e);
+	char w[WHERE_MAX];
+	size_t i;
+
+	if (!a)
+		return -1;
+	*out = xcalloc(a->n + 1, sizeof(char *));
+	*n = a->n;
+	for (i = 0; i < a->n; i++) {
+		const struct jval *s = &a->items[i];
+		snprintf(w, sizeof(w), "%s[%zu]", key, i);
+		if (s->type != J_STR || strlen(s->str) != s->len)
+			return bad(e, w, "", "must be a string without NUL characters");
+		(*out)[i] = s->str;
+	}
+	return 0;
+}
+
+static int decode_ids(const struct jval *v, struct spawn_req *s, struct err *e)
+{
+	const struct jval *a = typed(v, "", "groups", J_ARR, e);
+	long long id = 0;
+	char w[WHERE_MAX];
+	size_t i;
+
+	if (!a || get_int(v, "", "uid", 0, 4294967294LL, &id, e) < 0)
+		return -1;
+	s->uid = id;
+	if (get_int(v, "", "gid", 0, 4294967294LL, &id, e) < 0)
+		return -1;
+	s->gid = id;
+	if (a->n > 64)
+		return bad(e, "", "groups", "has more than 64 entries");
+	s->groups = xcalloc(a->n, sizeof(gid_t));
+	s->n_groups = a->n;
+	for (i = 0; i < a->n; i++) {
+		snprintf(w, sizeof(w), "groups[%zu]", i);
+		if (int_in(&a->items[i], w, "", 0, 4294967294LL, &id, e) < 0)
+			return -1;
+		s->groups[i] = id;
+	}
+	return 0;
+}
+
+static int decode_stdio(const struct jval *v, struct spawn_req *s, struct err *e)
+{
+	const struct jval *a = typed(v, "", "stdio", J_ARR, e);
+	size_t i;
+
+	if (!a)
+		return -1;
+	if (a->n != 3)
+		return bad(e, "", "stdio", "must have 3 entries");
+	for (i = 0; i < 3; i++) {
+		const struct jval *k = &a->items[i];
+		if (k->type == J_STR && strcmp(k->str, "pipe") == 0)
+			s->stdio[i] = STDIO_PIPE;
+		else if (k->type == J_STR && strcmp(k->str, "null") == 0)
+			s->stdio[i] = STDIO_NULL;
+		else
+			return bad(e, "", "stdio", "entries must be \"pipe\" or \"null\"");
+	}
+	return 0;
+}
+
+static int decode_cgroup(const struct jval *v, struct spawn_req *s, struct err *e)
+{
+	const struct jval *cg = json_get(v, "cgroup");
+	size_t i;
+
+	if (cg->type != J_NULL && get_path(v, "", "cgroup", &s->cgroup, e) < 0)
+		return bad(e, "", "cgroup", "must be an absolute path or null");
+	if (get_strings(v, "cgroupProcs", &s->cgroup_procs, &s->n_cgroup_procs, e) < 0 ||
+	    get_bool(v, "", "cgroupns", &s->cgroupns, e) < 0)
+		return -1;
+	if (s->n_cgroup_procs > CGROUP_PROCS_MAX)
+		return bad(e, "", "cgroupProcs", "has too many entries");
+	for (i = 0; i < (size_t)s->n_cgroup_procs; i++)
+		if (s->cgroup_procs[i][0] != '/')
+			return bad(e, "", "cgroupProcs", "entries must be absolute paths");
+	return 0;
+}
+
+static const struct { const char *name; int resource; } rlimit_names[] = {
+	{ "core", RLIMIT_CORE }, { "fsize", RLIMIT_FSIZE }, { "nofile", RLIMIT_NOFILE },
+	{ "stack", RLIMIT_STACK }, { "cpu", RLIMIT_CPU },   { "as", RLIMIT_AS },
+};
+
+static int rlimit_resource(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(rlimit_names); i++)
+		if (strcmp(rlimit_names[i].name, name) == 0)
+			return rlimit_names[i].resource;
+	return -1;
+}
+
+const char *proto_rlimit_name(int resource)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(rlimit_names); i++)
+		if (rlimit_names[i].resource == resource)
+			return rlimit_names[i].name;
+	return "?";
+}
+
+static int decode_rlimit(const struct jval *t, const char *w, struct spawn_rlimit *out,
+			 struct err *e)
+{
+	long long soft = 0, hard = 0;
+
+	if (t->type != J_ARR || t->n != 3 || t->items[0].type != J_STR ||
+	    (out->resource = rlimit_resource(t->items[0].str)) < 0)
+		return bad(e, w, "", "must be [name, soft, hard] with name core, fsize, nofile, "
+				     "stack, cpu or as");
+	if (int_in(&t->items[1], w, "[1]", 0, 9007199254740991LL, &soft, e) < 0 ||
+	    int_in(&t->items[2], w, "[2]", 0, 9007199254740991LL, &hard, e) < 0)
+		return -1;
+	if (soft > hard)
+		return bad(e, w, "", "soft limit is above the hard limit");
+	out->soft = soft;
+	out->hard = hard;
+	return 0;
+}
+
+static int decode_rlimits(const struct jval *v, struct spawn_req *s, struct err *e)
+{
+	const struct jval *a = typed(v, "", "rlimits", J_ARR, e);
+	char w[WHERE_MAX];
+	size_t i;
+
+	if (!a)
+		return -1;
+	if (a->n > RLIMITS_MAX)
+		return bad(e, "", "rlimits", "has too many entries");
+	for (i = 0; i < a->n; i++) {
+		snprintf(w, sizeof(w), "rlimits[%zu]", i);
+		if (decode_rlimit(&a->items[i], w, &s->rlimits[i], e) < 0)
+			return -1;
+	}
+	s->n_rlimits = a->n;
+	return 0;
+}
+
+static int decode_spawn(const struct jval *v, struct request *r, struct err *e)
+{
+	static const char *const keys[] = { "type", "req", "sandbox", "process", "argv", "env",
+					    "cwd", "uid", "gid", "groups", "stdio", "cgroup",
+					    "cgroupProcs", "cgroupns", "rlimits", NULL };
+	struct spawn_req *s = &r->u.spawn;
+
+	if (check_keys(v, "", keys, e) < 0 || get_name(v, "", "sandbox", &r->sandbox, e) < 0 ||
+	    get_name(v, "", "process", &r->process, e) < 0 ||
+	    get_strings(v, "argv", &s->argv, &s->argc, e) < 0 ||
+	    get_strings(v, "env", &s->env, &s->envc, e) < 0 ||
+	    get_path(v, "", "cwd", &s->cwd, e) < 0 || decode_ids(v, s, e) < 0 ||
+	    decode_stdio(v, s, e) < 0 || decode_cgroup(v, s, e) < 0 || decode_rlimits(v, s, e) < 0)
+		return -1;
+	if (s->argc == 0 || !s->argv[0][0])
+		return bad(e, "", "argv", "must have a non-empty argv[0]");
+	s->sandbox = r->sandbox;
+	s->process = r->process;
+	return 0;
+}
+
+static int decode_kill(const struct jval *v, struct request *r, struct err *e)
+{
+	static const char *const keys[] = { "type", "req", "process", "signal", NULL };
+	long long signo = 0;
+
+	if (check_keys(v, "", keys, e) < 0 || get_name(v, "", "process", &r->process, e) < 0 ||
+	    get_int(v, "", "signal", 1, 64, &signo, e) < 0)
+		return -1;
+	r->u.kill.process = r->process;
+	r->u.kill.signo = signo;
+	return 0;
+}
+
+static int decode_destroy(const struct jval *v, struct request *r, struct err *e)
+{
+	static const char *const keys[] = { "type", "req", "sandbox", NULL };
+
+	return check_keys(v, "", keys, e) < 0 ? -1 : get_name(v, "", "sandbox", &r->sandbox, e);
+}
+
+static int decode_features(const struct jval *v, struct request *r, struct err *e)
+{
+	static const char *const keys[] = { "type", "req", NULL };
+
+	(void)r;
+	return check_keys(v, "", keys, e);
+}
+
+int proto_decode(const struct jval *v, struct request *r, struct err *e)
+{
+	static const struct { const char *name; enum req_type type;
+		int (*decode)(const struct jval *, struct request *, struct err *); } types[] = {
+		{ "create", REQ_CREATE, decode_create },   { "spawn", REQ_SPAWN, decode_spawn },
+		{ "kill", REQ_KILL, decode_kill },         { "destroy", REQ_DESTROY, decode_destroy },
+		{ "features", REQ_FEATURES, decode_features },
+	};
+	const struct jval *req = json_get(v, "req"), *type;
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	r->req = req && req->type == J_NUM && req->is_int ? req->i : -1;
+	if (v->type != J_OBJ)
+		return err_msg(e, STEP_PROTOCOL, "request: must be an object");
+	if (!(type = typed(v, "", "type", J_STR, e)) ||
+	    get_int(v, "", "req", 0, 9007199254740991LL, &r->req, e) < 0)
+		return -1;
+	for (i = 0; i < ARRAY_LEN(types); i++)
+		if (strcmp(type->str, types[i].name) == 0) {
+			r->type = types[i].type;
+			return types[i].decode(v, r, e);
+		}
+	return err_msg(e, STEP_PROTOCOL, "type: unknown request type \"%.64s\"", type->str);
+}
+
+void proto_free(struct request *r)
+{
+	if (r->type == REQ_CREATE) {
+		free(r->u.create.binds);
+		free(r->u.create.tmpfs);
+	} else if (r->type == REQ_SPAWN) {
+		free(r->u.spawn.argv);
+		free(r->u.spawn.env);
+		free(r->u.spawn.groups);
+		free(r->u.spawn.cgroup_procs);
+	}
+	memset(&r->u, 0, sizeof(r->u));
+}
+
+bool proto_is_node_internal(const struct jval *v)
+{
+	const struct jval *cmd = json_get(v, "cmd");
+
+	return cmd && cmd->type == J_STR && strncmp(cmd->str, "NODE_", 5) == 0;
+}

@@ -1,0 +1,100 @@
+/*
+ * proto.h — requests from Node, decoded and validated.
+ *
+ * Supervisor only. Decoded requests point into the JSON tree they came from; they live
+ * until the request has been handled (and are copied into children by clone).
+ */
+#ifndef SANDKIT_PROTO_H
+#define SANDKIT_PROTO_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "json.h"
+
+#define PROTOCOL_VERSION 1
+#define IDMAP_MAX 32
+#define RLIMITS_MAX 16
+#define CGROUP_PROCS_MAX 16
+
+enum req_type { REQ_CREATE, REQ_SPAWN, REQ_KILL, REQ_DESTROY, REQ_FEATURES };
+enum stdio_kind { STDIO_PIPE, STDIO_NULL };
+
+struct idmap {
+	long long inside, outside, count;
+};
+
+struct bind {
+	const char *source, *target;
+	bool readonly;
+};
+
+struct tmpfs {
+	const char *target, *options;
+};
+
+struct create_req {
+	const char *sandbox;
+	bool user, uts, ipc, net, cgroup;
+	struct idmap uid_map[IDMAP_MAX], gid_map[IDMAP_MAX];
+	int n_uid_map, n_gid_map;
+	const char *hostname;
+	const char *merged, *overlay_options;
+	struct bind *binds;
+	int n_binds;
+	struct tmpfs *tmpfs;
+	int n_tmpfs;
+	bool proc, dev;
+};
+
+struct spawn_rlimit {
+	int resource;        /* RLIMIT_* */
+	unsigned long long soft, hard;
+};
+
+struct spawn_req {
+	const char *sandbox, *process, *cwd;
+	const char **argv, **env;  /* NULL-terminated */
+	int argc, envc;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	int n_groups;
+	enum stdio_kind stdio[3];
+	const char *cgroup;          /* v2 cgroup directory, or NULL */
+	const char **cgroup_procs;   /* v1 cgroup.procs files, NULL-terminated */
+	int n_cgroup_procs;
+	bool cgroupns;
+	struct spawn_rlimit rlimits[RLIMITS_MAX];
+	int n_rlimits;
+};
+
+struct kill_req {
+	const char *process;
+	int signo;
+};
+
+struct request {
+	enum req_type type;
+	long long req;           /* -1 until known */
+	const char *sandbox;     /* for error replies; NULL when not applicable */
+	const char *process;
+	union {
+		struct create_req create;
+		struct spawn_req spawn;
+		struct kill_req kill;
+	} u;
+};
+
+/* Decode a parsed request. On -1, e is a protocol error and r->req is set if it was readable. */
+int proto_decode(const struct jval *v, struct request *r, struct err *e);
+void proto_free(struct request *r);
+
+/* "nofile" for RLIMIT_NOFILE. */
+const char *proto_rlimit_name(int resource);
+
+/* True for Node's own IPC messages ({"cmd":"NODE_..."}), which the helper ignores. */
+bool proto_is_node_internal(const struct jval *v);
+
+#endif

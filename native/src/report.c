@@ -1,0 +1,335 @@
+/*
+ * report.c — the helper's output to Node.
+ *
+ * Supervisor only. Every line goes through one queue so that order is kept (stdio handles
+ * before `spawned`) and a slow Node never blocks the supervisor: the channel is
+ * non-blocking and main.c polls for POLLOUT while anything is queued. main.c flushes once
+ * per loop iteration, so a burst of lines costs one sendmsg. A NODE_HANDLE line and its fd
+ * go out alone in one sendmsg, as Node's IPC expects (one fd per message).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "json.h"
+#include "proto.h"
+#include "report.h"
+#include "util.h"
+
+struct out {
+	struct out *next;
+	char *data;
+	size_t len, off;
+	int fd;             /* sent with the first byte, then closed; -1: none */
+};
+
+static int channel = -1;
+static struct out *head, **tail = &head;
+
+int report_init(int fd, struct err *e)
+{
+	channel = fd;
+	if (fd_set_nonblock(fd) < 0)
+		return err_sys(e, STEP_HELPER_START, "fcntl", NULL, "fcntl(NODE_CHANNEL_FD, O_NONBLOCK)");
+	return 0;
+}
+
+bool report_pending(void)
+{
+	return head != NULL;
+}
+
+#define IOV_BATCH 64
+
+/* Send the head line with its fd, or the head and the fd-less lines after it. */
+static ssize_t send_head(void)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctrl;
+	struct iovec iov[IOV_BATCH] = { { head->data + head->off, head->len - head->off } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 1 };
+	struct out *o;
+
+	for (o = head->fd < 0 ? head->next : NULL; o && o->fd < 0 && mh.msg_iovlen < IOV_BATCH;
+	     o = o->next)
+		iov[mh.msg_iovlen++] = (struct iovec){ o->data, o->len };
+	if (head->fd >= 0) {
+		struct cmsghdr *c;
+		memset(&ctrl, 0, sizeof(ctrl));
+		mh.msg_control = ctrl.buf;
+		mh.msg_controllen = sizeof(ctrl.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &head->fd, sizeof(int));
+	}
+	return sendmsg(channel, &mh, MSG_NOSIGNAL);
+}
+
+static void out_free(struct out *o)
+{
+	if (o->fd >= 0)
+		close(o->fd);
+	free(o->data);
+	free(o);
+}
+
+/* Account for n bytes sent from the head of the queue. */
+static void consume(size_t n)
+{
+	if (head->fd >= 0) {  /* the fd went with these bytes */
+		close(head->fd);
+		head->fd = -1;
+	}
+	while (head && n >= head->len - head->off) {
+		struct out *done = head;
+		n -= head->len - head->off;
+		if (!(head = done->next))
+			tail = &head;
+		out_free(done);
+	}
+	if (head)
+		head->off += n;
+}
+
+int report_flush(void)
+{
+	while (head) {
+		ssize_t r = send_head();
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (r < 0)
+			return -1;
+		consume(r);
+	}
+	return 0;
+}
+
+/* Queue b's line (ownership of its buffer passes to the queue); main.c flushes. */
+static void emit(struct jbuf *b, int fd)
+{
+	struct out *o = xcalloc(1, sizeof(*o));
+
+	jb_raw(b, "\n");
+	o->data = b->p;
+	o->len = b->len;
+	o->fd = fd;
+	b->p = NULL;
+	*tail = o;
+	tail = &o->next;
+}
+
+static void begin(struct jbuf *b, const char *type)
+{
+	memset(b, 0, sizeof(*b));
+	jb_obj(b);
+	jb_kstr(b, "type", type);
+}
+
+static void end(struct jbuf *b)
+{
+	jb_end(b);
+	emit(b, -1);
+}
+
+static void key_req(struct jbuf *b, long long req)
+{
+	if (req >= 0)
+		jb_kint(b, "req", req);
+	else
+		jb_knull(b, "req");
+}
+
+void report_hello(void)
+{
+	struct jbuf b;
+
+	begin(&b, "hello");
+	jb_kint(&b, "version", PROTOCOL_VERSION);
+	jb_kint(&b, "pid", getpid());
+	end(&b);
+}
+
+void report_features(long long req)
+{
+	struct jbuf b;
+
+	begin(&b, "features");
+	key_req(&b, req);
+	jb_key(&b, "features");
+	args_features_json(&b);
+	end(&b);
+}
+
+void report_step(const char *sandbox, enum step step)
+{
+	struct jbuf b;
+
+	begin(&b, "step");
+	jb_kstr(&b, "sandbox", sandbox);
+	jb_kstr(&b, "step", step_names[step]);
+	end(&b);
+}
+
+void report_created(long long req, const char *sandbox, pid_t pid)
+{
+	struct jbuf b;
+
+	begin(&b, "created");
+	key_req(&b, req);
+	jb_kstr(&b, "sandbox", sandbox);
+	jb_kint(&b, "pid", pid);
+	end(&b);
+}
+
+void report_destroyed(long long req, const char *sandbox)
+{
+	struct jbuf b;
+
+	begin(&b, "destroyed");
+	key_req(&b, req);
+	jb_kstr(&b, "sandbox", sandbox);
+	end(&b);
+}
+
+void report_ok(long long req)
+{
+	struct jbuf b;
+
+	begin(&b, "ok");
+	key_req(&b, req);
+	end(&b);
+}
+
+void report_spawned(long long req, const char *process, pid_t pid)
+{
+	struct jbuf b;
+
+	begin(&b, "spawned");
+	key_req(&b, req);
+	jb_kstr(&b, "process", process);
+	if (pid > 0)
+		jb_kint(&b, "pid", pid);
+	else
+		jb_knull(&b, "pid");
+	jb_kint(&b, "nspid", 2);
+	end(&b);
+}
+
+static void err_fields(struct jbuf *b, const struct err *e)
+{
+	jb_kstr(b, "step", step_names[e->step < STEP__COUNT && e->step >= 0 ? e->step : STEP_PROTOCOL]);
+	jb_kstr(b, "syscall", e->syscall[0] ? e->syscall : NULL);
+	if (e->errnum) {
+		jb_kint(b, "errno", e->errnum);
+		jb_kstr(b, "errnoName", errno_name(e->errnum));
+	} else {
+		jb_knull(b, "errno");
+		jb_knull(b, "errnoName");
+	}
+	jb_kstr(b, "path", e->path[0] ? e->path : NULL);
+	jb_kstr(b, "message", e->message);
+}
+
+static void signal_fields(struct jbuf *b, int code, int signo)
+{
+	if (signo) {
+		jb_knull(b, "exitCode");
+		jb_kstr(b, "signal", signal_name(signo));
+		jb_kint(b, "signo", signo);
+	} else {
+		jb_kint(b, "exitCode", code);
+		jb_knull(b, "signal");
+		jb_knull(b, "signo");
+	}
+}
+
+void report_exit(const char *sandbox, const char *process, const struct exit_info *x)
+{
+	struct jbuf b;
+
+	begin(&b, "exit");
+	jb_kstr(&b, "sandbox", sandbox);
+	jb_kstr(&b, "process", process);
+	signal_fields(&b, x->code, x->signo);
+	jb_kint(&b, "wallUs", x->wall_us);
+	jb_key(&b, "rusage");
+	jb_obj(&b);
+	jb_kint(&b, "userUs", x->user_us);
+	jb_kint(&b, "systemUs", x->system_us);
+	jb_kint(&b, "maxRssKb", x->max_rss_kb);
+	jb_end(&b);
+	jb_key(&b, "execError");
+	if (x->has_exec_error) {
+		jb_obj(&b);
+		err_fields(&b, &x->exec_error);
+		jb_end(&b);
+	} else {
+		jb_raw(&b, "null");
+	}
+	end(&b);
+}
+
+void report_sandbox_exit(const char *sandbox, int status)
+{
+	struct jbuf b;
+
+	begin(&b, "sandbox-exit");
+	jb_kstr(&b, "sandbox", sandbox);
+	signal_fields(&b, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+		      WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	end(&b);
+}
+
+static void error_line(long long req, const char *sandbox, const char *process,
+		       const struct err *e, bool destroyed)
+{
+	struct jbuf b;
+
+	begin(&b, "error");
+	key_req(&b, req);
+	jb_kstr(&b, "sandbox", sandbox);
+	jb_kstr(&b, "process", process);
+	err_fields(&b, e);
+	if (destroyed)
+		jb_kbool(&b, "destroyed", true);
+	end(&b);
+}
+
+void report_error(long long req, const char *sandbox, const char *process, const struct err *e)
+{
+	error_line(req, sandbox, process, e, false);
+}
+
+void report_destroyed_error(long long req, const char *sandbox, const char *process,
+			    const struct err *e)
+{
+	error_line(req, sandbox, process, e, true);
+}
+
+void report_stdio_handle(const char *process, int n, int fd)
+{
+	struct jbuf b;
+
+	memset(&b, 0, sizeof(b));
+	jb_obj(&b);
+	jb_kstr(&b, "cmd", "NODE_HANDLE");
+	jb_kstr(&b, "type", "net.Socket");
+	jb_key(&b, "msg");
+	jb_obj(&b);
+	jb_kstr(&b, "type", "stdio");
+	jb_kstr(&b, "process", process);
+	jb_kint(&b, "fd", n);
+	jb_end(&b);
+	jb_end(&b);
+	emit(&b, fd);
+}

@@ -1,0 +1,40 @@
+/*
+ * report.h — JSON lines to Node over the IPC channel, and fd passing with NODE_HANDLE.
+ *
+ * Supervisor only.
+ */
+#ifndef SANDKIT_REPORT_H
+#define SANDKIT_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ctl.h"
+#include "error.h"
+
+/* Use fd as the channel; makes it non-blocking (output is queued, never blocks on Node). */
+int report_init(int fd, struct err *e);
+/* Write what is queued. Returns -1 when the channel is gone. */
+int report_flush(void);
+bool report_pending(void);
+
+void report_hello(void);
+void report_features(long long req);
+void report_step(const char *sandbox, enum step step);
+void report_created(long long req, const char *sandbox, pid_t pid);
+void report_destroyed(long long req, const char *sandbox);
+void report_ok(long long req);
+/* pid <= 0: unknown (null). */
+void report_spawned(long long req, const char *process, pid_t pid);
+void report_exit(const char *sandbox, const char *process, const struct exit_info *x);
+void report_sandbox_exit(const char *sandbox, int status);
+/* req < 0: null. */
+void report_error(long long req, const char *sandbox, const char *process, const struct err *e);
+/* The same, for a request cut short by a `destroy` of its sandbox: adds "destroyed":true. */
+void report_destroyed_error(long long req, const char *sandbox, const char *process,
+			    const struct err *e);
+/* Send fd (ownership passes to the report queue) as stdio handle number n of process. */
+void report_stdio_handle(const char *process, int n, int fd);
+
+#endif

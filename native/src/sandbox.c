@@ -1,0 +1,291 @@
+/*
+ * sandbox.c — creating, watching and destroying sandboxes.
+ *
+ * Supervisor only. A create clones the init, writes its uid/gid maps, sends GO and returns
+ * to the event loop; the init's STEP, READY and ERROR messages arrive on its control socket
+ * and become `step`, `created` and `error` lines. Destroy is SIGKILL plus waiting for SIGCHLD,
+ * so a slow teardown never blocks the supervisor.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "process.h"
+#include "report.h"
+#include "sandbox.h"
+#include "setup.h"
+#include "util.h"
+
+struct sandbox *sandboxes;
+
+static bool dying(const struct sandbox *sb)
+{
+	return sb->failed || sb->n_destroy_reqs > 0;
+}
+
+struct sandbox *sandbox_find(const char *name, bool live)
+{
+	struct sandbox *sb;
+
+	for (sb = sandboxes; sb; sb = sb->next)
+		if (strcmp(sb->name, name) == 0 && !(live && dying(sb)))
+			return sb;
+	return NULL;
+}
+
+static struct sandbox *sandbox_new(const char *name, long long req)
+{
+	struct sandbox *sb = xcalloc(1, sizeof(*sb));
+
+	sb->name = xstrdup(name);
+	sb->pid = -1;
+	sb->ctl = -1;
+	sb->create_req = req;
+	sb->creating = true;
+	sb->last_step = STEP_SANDBOX_CLONE;
+	sb->next = sandboxes;
+	sandboxes = sb;
+	return sb;
+}
+
+static void sandbox_free(struct sandbox *sb)
+{
+	struct sandbox **p;
+
+	for (p = &sandboxes; *p != sb; p = &(*p)->next)
+		;
+	*p = sb->next;
+	while (sb->spawns)
+		spawn_remove(sb->spawns);
+	if (sb->ctl >= 0)
+		close(sb->ctl);
+	free(sb->destroy_reqs);
+	free(sb->name);
+	free(sb);
+}
+
+/* No CLONE_NEWCGROUP: the init must be able to place spawns in cgroups outside its own, so
+ * namespaces.cgroup gives each spawn a cgroup namespace instead (spawn.cgroupns). */
+static unsigned long ns_flags(const struct create_req *c)
+{
+	return CLONE_NEWPID | CLONE_NEWNS | (c->user ? CLONE_NEWUSER : 0) |
+	       (c->uts ? CLONE_NEWUTS : 0) | (c->ipc ? CLONE_NEWIPC : 0) | (c->net ? CLONE_NEWNET : 0);
+}
+
+static int clone_init_from_parent(struct sandbox *sb, const struct create_req *c, struct err *e)
+{
+	struct timeval timeout = { 1, 0 };  /* an init that stops reading must not hang us */
+	struct init_args a;
+	int sv[2], one = 1;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return err_sys(e, STEP_SANDBOX_CLONE, "socketpair", NULL, "socketpair(SOCK_SEQPACKET)");
+	setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+	a.config = c;
+	a.ctl = sv[1];
+	sb->pid = proc_start(ns_flags(c), -1, init_main, &a);
+	close(sv[1]);
+	sb->ctl = sv[0];
+	if (sb->pid < 0)
+		return err_sys(e, STEP_SANDBOX_CLONE, "clone3", NULL, "clone3() of the sandbox init");
+	return 0;
+}
+
+static int write_maps_from_parent(struct sandbox *sb, const struct create_req *c, struct err *e)
+{
+	if (!c->user)
+		return 0;
+	report_step(sb->name, STEP_USERNS_MAP);
+	sb->last_step = STEP_USERNS_MAP;
+	return userns_write_maps_from_parent(sb->pid, c, e);
+}
+
+static int send_go_from_parent(struct sandbox *sb, struct err *e)
+{
+	struct ctl_down m = { .kind = CTL_GO };
+
+	return ctl_send(sb->ctl, &m, sizeof(m), NULL, 0, 0, STEP_SANDBOX_CLONE, e);
+}
+
+static int create_check(const struct create_req *c, struct err *e)
+{
+	if (sandbox_find(c->sandbox, true))
+		return err_msg(e, STEP_PROTOCOL, "sandbox: \"%s\" already exists", c->sandbox);
+	if (!c->user && geteuid() != 0)
+		return err_msg(e, STEP_PROTOCOL,
+			       "config.namespaces.user: false needs the helper to run as root");
+	return 0;
+}
+
+/* The create failed: answer it once; the init is killed and ends quietly. */
+static void create_failed(struct sandbox *sb, const struct err *e)
+{
+	if (!sb->creating)
+		return;
+	report_error(sb->create_req, sb->name, NULL, e);
+	sb->creating = false;
+	sb->failed = true;
+	if (sb->pid > 0)
+		kill(sb->pid, SIGKILL);
+}
+
+void sandbox_create_from_parent(long long req, const struct create_req *c)
+{
+	struct sandbox *sb;
+	struct err e;
+
+	if (create_check(c, &e) < 0) {
+		report_error(req, c->sandbox, NULL, &e);
+		return;
+	}
+	sb = sandbox_new(c->sandbox, req);
+	report_step(sb->name, STEP_SANDBOX_CLONE);
+	if (clone_init_from_parent(sb, c, &e) < 0 || write_maps_from_parent(sb, c, &e) < 0 ||
+	    send_go_from_parent(sb, &e) < 0) {
+		create_failed(sb, &e);
+		if (sb->pid < 0)
+			sandbox_free(sb);
+	}
+}
+
+void sandbox_destroy_from_parent(long long req, const char *name)
+{
+	struct sandbox *sb = sandbox_find(name, false);
+
+	if (!sb) {
+		report_destroyed(req, name);
+		return;
+	}
+	if (sb->pid > 0)
+		kill(sb->pid, SIGKILL);
+	sb->destroy_reqs = xrealloc(sb->destroy_reqs, (sb->n_destroy_reqs + 1) * sizeof(long long));
+	sb->destroy_reqs[sb->n_destroy_reqs++] = req;
+}
+
+/* The init and its reapers are inside the sandbox: treat what they send as untrusted. */
+static void err_sanitize(struct err *e)
+{
+	if (e->step < 0 || e->step >= STEP__COUNT)
+		e->step = STEP_PROTOCOL;
+	e->syscall[sizeof(e->syscall) - 1] = '\0';
+	e->path[sizeof(e->path) - 1] = '\0';
+	e->message[sizeof(e->message) - 1] = '\0';
+}
+
+static void on_spawn_message(struct sandbox *sb, struct ctl_up *m, pid_t pid)
+{
+	struct spawn *sp = spawn_find(sb, m->spawn, NULL);
+
+	if (!sp)
+		return;
+	if (m->kind == CTL_ERROR && !sp->started) {
+		report_error(sp->req, sb->name, sp->process, &m->err);
+		spawn_remove(sp);
+	} else if (m->kind == CTL_STARTED && !sp->started) {
+		sp->started = true;
+		report_spawned(sp->req, sp->process, pid);
+	} else if (m->kind == CTL_EXIT) {
+		if (!sp->started)
+			report_spawned(sp->req, sp->process, 0);
+		report_exit(sb->name, sp->process, &m->exit);
+		spawn_remove(sp);
+	}
+}
+
+static void on_message(struct sandbox *sb, struct ctl_up *m, pid_t pid)
+{
+	err_sanitize(&m->err);
+	err_sanitize(&m->exit.exec_error);
+	if (m->spawn)
+		on_spawn_message(sb, m, pid);
+	else if (m->kind == CTL_STEP && sb->creating && m->step >= 0 && m->step < STEP__COUNT) {
+		sb->last_step = m->step;
+		report_step(sb->name, m->step);
+	} else if (m->kind == CTL_READY && sb->creating) {
+		sb->creating = false;
+		report_created(sb->create_req, sb->name, sb->pid);
+	} else if (m->kind == CTL_ERROR) {
+		create_failed(sb, &m->err);
+	}
+}
+
+void sandbox_control_from_parent(struct sandbox *sb)
+{
+	struct ctl_up m;
+	pid_t pid;
+	ssize_t n;
+
+	while (sb->ctl >= 0) {
+		n = ctl_recv_up(sb->ctl, &m, &pid);
+		if (n < 0 && (errno == EAGAIN || errno == EMSGSIZE))
+			return;
+		if (n <= 0) {  /* EOF: the init and every reaper are gone */
+			close(sb->ctl);
+			sb->ctl = -1;
+		} else {
+			on_message(sb, &m, pid);
+		}
+	}
+}
+
+static void sandbox_ended(struct sandbox *sb, int status)
+{
+	bool was_ready;
+	struct err e;
+	int i;
+
+	sandbox_control_from_parent(sb);  /* what it said before it died comes first */
+	was_ready = !sb->creating && !sb->failed;
+	if (sb->creating && sb->n_destroy_reqs) {
+		err_msg(&e, sb->last_step, "the sandbox was destroyed during %s", step_names[sb->last_step]);
+		report_destroyed_error(sb->create_req, sb->name, NULL, &e);
+	} else if (sb->creating) {
+		err_msg(&e, sb->last_step, "the sandbox init died during %s", step_names[sb->last_step]);
+		report_error(sb->create_req, sb->name, NULL, &e);
+	}
+	while (sb->spawns)
+		spawn_end_with_sandbox(sb->spawns, sb->n_destroy_reqs > 0);
+	for (i = 0; i < sb->n_destroy_reqs; i++)
+		report_destroyed(sb->destroy_reqs[i], sb->name);
+	if (was_ready && !sb->n_destroy_reqs)
+		report_sandbox_exit(sb->name, status);
+	sandbox_free(sb);
+}
+
+void sandbox_reap_from_parent(int sigfd)
+{
+	struct signalfd_siginfo si;
+	struct sandbox *sb;
+	int status;
+	pid_t pid;
+
+	while (read(sigfd, &si, sizeof(si)) == sizeof(si))
+		;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (sb = sandboxes; sb && sb->pid != pid; sb = sb->next)
+			;
+		if (sb)
+			sandbox_ended(sb, status);
+	}
+}
+
+void sandbox_kill_all_from_parent(void)
+{
+	struct sandbox *sb;
+
+	for (sb = sandboxes; sb; sb = sb->next)
+		if (sb->pid > 0)
+			kill(sb->pid, SIGKILL);
+	while (sandboxes) {
+		if (sandboxes->pid > 0)
+			waitpid(sandboxes->pid, NULL, 0);
+		sandbox_free(sandboxes);
+	}
+}

@@ -1,0 +1,44 @@
+/*
+ * setup.h — the steps that build a sandbox, one file per kernel resource.
+ *
+ * userns.c runs its _from_parent half in the supervisor; everything else runs in the init,
+ * inside the new namespaces, in the order init.c lists them.
+ */
+#ifndef SANDKIT_SETUP_H
+#define SANDKIT_SETUP_H
+
+#include <sys/types.h>
+
+#include "error.h"
+#include "proto.h"
+
+/* userns.c */
+int userns_write_maps_from_parent(pid_t pid, const struct create_req *c, struct err *e);
+int userns_become_root(struct err *e);
+
+/* mount.c; rootfd is an O_PATH fd of the merged root once the overlay is mounted. */
+int mount_private(struct err *e);
+int mount_overlay(const char *merged, const char *options, struct err *e);
+int mount_open_root(const char *merged, struct err *e);
+int mount_binds(int rootfd, const struct bind *binds, int n, struct err *e);
+int mount_proc(int rootfd, struct err *e);
+int mount_tmpfs(int rootfd, const struct tmpfs *tmpfs, int n, struct err *e);
+/* Open path inside root (never leaving it), creating it as a directory or an empty file. */
+int mount_target(int rootfd, const char *path, int is_dir, enum step step, struct err *e);
+/* mount(2) onto the object fd refers to, via /proc/self/fd/N; name is the target for errors. */
+int mount_on_fd(const char *source, int fd, const char *name, const char *fstype,
+		unsigned long flags, const char *data, enum step step, struct err *e);
+
+/* dev.c */
+int dev_mount(int rootfd, struct err *e);
+
+/* pivot.c */
+int pivot_to(int rootfd, struct err *e);
+
+/* net.c */
+int net_loopback_up(struct err *e);
+
+/* uts.c */
+int uts_set_hostname(const char *hostname, struct err *e);
+
+#endif

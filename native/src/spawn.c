@@ -1,0 +1,243 @@
+/*
+ * spawn.c — starting and signalling processes in a sandbox, supervisor side.
+ *
+ * Supervisor only. For each "pipe" stdio the supervisor makes an AF_UNIX stream socket pair
+ * (Node's IPC only accepts sockets as handles). It also opens the spawn's cgroups, so the
+ * kernel checks the supervisor's right to them, not the sandbox's. The sandbox ends and the
+ * cgroup fds go with the request to the init in one SCM_RIGHTS message; Node's ends are
+ * queued as NODE_HANDLE lines. `spawned` follows when the reaper reports that execve has
+ * happened.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "report.h"
+#include "sandbox.h"
+#include "util.h"
+
+static uint32_t next_spawn_id;
+
+static uint32_t spawn_new_id(void)
+{
+	if (++next_spawn_id == 0)  /* 0 means "the sandbox" on the control socket */
+		next_spawn_id = 1;
+	return next_spawn_id;
+}
+
+struct spawn *spawn_find(struct sandbox *sb, uint32_t id, const char *process)
+{
+	struct sandbox *s;
+	struct spawn *sp;
+
+	for (s = sb ? sb : sandboxes; s; s = sb ? NULL : s->next)
+		for (sp = s->spawns; sp; sp = sp->next)
+			if (process ? strcmp(sp->process, process) == 0 : sp->id == id)
+				return sp;
+	return NULL;
+}
+
+static void spawn_add(struct sandbox *sb, uint32_t id, const char *process, long long req)
+{
+	struct spawn *sp = xcalloc(1, sizeof(*sp));
+
+	sp->sandbox = sb;
+	sp->process = xstrdup(process);
+	sp->id = id;
+	sp->req = req;
+	sp->t0 = now_us();
+	sp->next = sb->spawns;
+	sb->spawns = sp;
+}
+
+void spawn_remove(struct spawn *sp)
+{
+	struct spawn **p;
+
+	for (p = &sp->sandbox->spawns; *p != sp; p = &(*p)->next)
+		;
+	*p = sp->next;
+	free(sp->process);
+	free(sp);
+}
+
+void spawn_end_with_sandbox(struct spawn *sp, bool destroyed)
+{
+	struct exit_info x = { .code = -1, .signo = SIGKILL };
+	struct err e;
+
+	if (!sp->started && destroyed) {
+		err_msg(&e, STEP_SPAWN_CLONE, "the sandbox was destroyed before the command started");
+		report_destroyed_error(sp->req, sp->sandbox->name, sp->process, &e);
+	} else if (!sp->started) {
+		err_msg(&e, STEP_SPAWN_CLONE, "the sandbox died before the command started");
+		report_error(sp->req, sp->sandbox->name, sp->process, &e);
+	} else {
+		x.wall_us = now_us() - sp->t0;
+		report_exit(sp->sandbox->name, sp->process, &x);
+	}
+	spawn_remove(sp);
+}
+
+static size_t payload_len(const struct spawn_req *s)
+{
+	size_t len = s->n_rlimits * sizeof(struct ctl_rlimit) + s->n_groups * sizeof(gid_t) +
+		     strlen(s->cwd) + 1;
+	int i;
+
+	for (i = 0; i < s->argc; i++)
+		len += strlen(s->argv[i]) + 1;
+	for (i = 0; i < s->envc; i++)
+		len += strlen(s->env[i]) + 1;
+	return len;
+}
+
+static int spawn_check(const struct sandbox *sb, const struct spawn_req *s, struct err *e)
+{
+	if (!sb || sb->ctl < 0)
+		return err_msg(e, STEP_PROTOCOL, "sandbox: no sandbox \"%s\"", s->sandbox);
+	if (sb->creating)
+		return err_msg(e, STEP_PROTOCOL, "sandbox: \"%s\" is not created yet", s->sandbox);
+	if (spawn_find(NULL, 0, s->process))
+		return err_msg(e, STEP_PROTOCOL, "process: \"%s\" is already running", s->process);
+	if (payload_len(s) > CTL_PAYLOAD_MAX)
+		return err_msg(e, STEP_PROTOCOL, "argv: argv, env and cwd exceed %d bytes",
+			       CTL_PAYLOAD_MAX);
+	return 0;
+}
+
+static char *put_strings(char *p, const char *const *v, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		p = stpcpy(p, v[i]) + 1;
+	return p;
+}
+
+static struct ctl_down *spawn_message(uint32_t id, const struct spawn_req *s, size_t *len)
+{
+	size_t payload = payload_len(s);
+	struct ctl_down *m = xcalloc(1, sizeof(*m) + payload);
+	char *p = (char *)(m + 1);
+
+	struct ctl_rlimit *rl = (struct ctl_rlimit *)p;
+	int i;
+
+	*m = (struct ctl_down){ .kind = CTL_SPAWN, .spawn = id, .uid = s->uid, .gid = s->gid,
+				.n_groups = s->n_groups, .argc = s->argc, .envc = s->envc,
+				.n_rlimits = s->n_rlimits, .n_cgroup_procs = s->n_cgroup_procs,
+				.has_cgroup = s->cgroup != NULL, .cgroupns = s->cgroupns,
+				.payload_len = payload };
+	for (i = 0; i < s->n_rlimits; i++)
+		rl[i] = (struct ctl_rlimit){ .resource = s->rlimits[i].resource,
+					     .soft = s->rlimits[i].soft, .hard = s->rlimits[i].hard };
+	p += s->n_rlimits * sizeof(*rl);
+	memcpy(p, s->groups, s->n_groups * sizeof(gid_t));
+	p = stpcpy(p + s->n_groups * sizeof(gid_t), s->cwd) + 1;
+	p = put_strings(p, s->argv, s->argc);
+	put_strings(p, s->env, s->envc);
+	*len = sizeof(*m) + payload;
+	return m;
+}
+
+/* Node writes only to fd 0 and reads only fds 1 and 2. Node's fd 0 end is left open for
+ * reading: a net.Socket that reads EOF ends its writable side too (allowHalfOpen false). */
+static int stdio_create(const struct spawn_req *s, int *node, int *sandbox, struct err *e)
+{
+	int i, sv[2];
+
+	for (i = 0; i < 3; i++) {
+		if (s->stdio[i] == STDIO_NULL) {
+			if ((sandbox[i] = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+				return err_sys(e, STEP_SPAWN_STDIO, "open", "/dev/null", "open(\"/dev/null\")");
+			continue;
+		}
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			return err_sys(e, STEP_SPAWN_STDIO, "socketpair", NULL, "socketpair(AF_UNIX)");
+		node[i] = sv[0];
+		sandbox[i] = sv[1];
+		if (i > 0)
+			shutdown(node[i], SHUT_WR);
+	}
+	return 0;
+}
+
+/* After the three stdio fds: the v2 cgroup directory (if any), then each v1 cgroup.procs. */
+static int cgroups_open(const struct spawn_req *s, int *fds, struct err *e)
+{
+	int i, n = 0;
+
+	if (s->cgroup && (fds[n++] = open(s->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return err_sys(e, STEP_SPAWN_CLONE, "open", s->cgroup, "open(\"%s\")", s->cgroup);
+	for (i = 0; i < s->n_cgroup_procs; i++)
+		if ((fds[n++] = open(s->cgroup_procs[i], O_WRONLY | O_CLOEXEC)) < 0)
+			return err_sys(e, STEP_SPAWN_CGROUP, "open", s->cgroup_procs[i],
+				       "open(\"%s\")", s->cgroup_procs[i]);
+	return n;
+}
+
+static void close_all(int *fds, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+static int send_spawn(struct sandbox *sb, uint32_t id, const struct spawn_req *s, int *node,
+		      int *fds, struct err *e)
+{
+	struct ctl_down *m;
+	size_t len;
+	int n, r;
+
+	if (stdio_create(s, node, fds, e) < 0 || (n = cgroups_open(s, fds + 3, e)) < 0)
+		return -1;
+	m = spawn_message(id, s, &len);
+	r = ctl_send(sb->ctl, m, len, fds, 3 + n, 0, STEP_SPAWN_CLONE, e);
+	free(m);
+	return r;
+}
+
+void spawn_from_parent(long long req, const struct spawn_req *s)
+{
+	struct sandbox *sb = sandbox_find(s->sandbox, true);
+	int node[3] = { -1, -1, -1 }, fds[CTL_FDS_MAX], i, r;
+	uint32_t id = spawn_new_id();
+	struct err e;
+
+	if (spawn_check(sb, s, &e) < 0) {
+		report_error(req, s->sandbox, s->process, &e);
+		return;
+	}
+	memset(fds, -1, sizeof(fds));
+	r = send_spawn(sb, id, s, node, fds, &e);
+	close_all(fds, CTL_FDS_MAX);
+	if (r < 0) {
+		close_all(node, 3);
+		report_error(req, s->sandbox, s->process, &e);
+		return;
+	}
+	for (i = 0; i < 3; i++)
+		if (node[i] >= 0)
+			report_stdio_handle(s->process, i, node[i]);
+	spawn_add(sb, id, s->process, req);
+}
+
+void spawn_kill_from_parent(long long req, const struct kill_req *k)
+{
+	struct spawn *sp = spawn_find(NULL, 0, k->process);
+	struct ctl_down m = { .kind = CTL_KILL, .signo = k->signo };
+	struct err ignored;
+
+	if (sp && sp->sandbox->ctl >= 0) {
+		m.spawn = sp->id;
+		ctl_send(sp->sandbox->ctl, &m, sizeof(m), NULL, 0, 0, STEP_SPAWN_CLONE, &ignored);
+	}
+	report_ok(req);
+}
