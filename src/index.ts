@@ -3,7 +3,9 @@ export type { SandboxOptions, MountOptions, NetworkMode, ResolvedSandboxOptions 
 export type { SandboxEvents, ProcessRef } from './sandbox/events.js';
 export { SandboxProcess } from './process/sandbox-process.js';
 export type { SpawnOptions, UserSpec } from './process/spawn-options.js';
-export type { SpawnResult, SpawnStatus, ExecFailure } from './process/spawn-result.js';
+export type { SpawnResult, SpawnStatus, ExecFailure, CpuTime, LimitName } from './process/spawn-result.js';
+export type { SandboxLimits, SpawnLimits, ResolvedSandboxLimits, ResolvedSpawnLimits } from './limits/limits.js';
+export type { Controller, Placement } from './cgroup/cgroup.js';
 export { Image } from './rootfs/image.js';
 export { Namespaces, type NamespacesOptions } from './namespaces/namespaces.js';
 export {

@@ -22,7 +22,17 @@ export interface SpawnRequest {
   gid: number;
   groups: number[];
   stdio: Array<'pipe' | 'null'>;
+  /** v2 cgroup directory the spawn starts in (CLONE_INTO_CGROUP), or null. */
+  cgroup: string | null;
+  /** v1 `cgroup.procs` files the spawn joins before the command starts. */
+  cgroupProcs: string[];
+  /** Give the spawn its own cgroup namespace (rooted at its cgroup). */
+  cgroupns: boolean;
+  /** Resource limits set on the command before exec: [name, soft, hard]. */
+  rlimits: Array<[RlimitName, number, number]>;
 }
+
+export type RlimitName = 'fsize' | 'nofile' | 'stack' | 'core' | 'cpu' | 'as';
 
 export interface HelperErrorReply {
   type: 'error';

@@ -18,9 +18,11 @@ export const SETUP_STEPS = [
   'net.loopback',
   'sandbox.ready',
   'spawn.clone',
+  'spawn.cgroup',
   'spawn.proc',
   'spawn.stdio',
   'spawn.cwd',
+  'spawn.rlimit',
   'spawn.user',
   'exec',
 ] as const;
@@ -46,9 +48,11 @@ export const SETUP_STEP_DOCS: Record<SetupStep, string> = {
   'net.loopback': "Bringing up lo in the new network namespace.",
   'sandbox.ready': "Reporting the finished sandbox to the supervisor.",
   'spawn.clone': "clone() of the per-spawn reaper with its own pid and mount namespace.",
+  'spawn.cgroup': "Joining the spawn's v1 cgroups (v2 is joined by CLONE_INTO_CGROUP) and entering its own cgroup namespace.",
   'spawn.proc': "Mounting /proc for the spawn's pid namespace.",
   'spawn.stdio': "Installing the stdio file descriptors.",
   'spawn.cwd': "Changing to the working directory inside the new root.",
+  'spawn.rlimit': "Setting the spawn's resource limits (file size, open files, stack, CPU, core dumps off).",
   'spawn.user': "Switching to the requested uid, gid and supplementary groups.",
   'exec': "execve() of the command.",
 };

@@ -1,5 +1,6 @@
-import { connection } from './runtime.js';
+import { connection, cgroupsFor } from './runtime.js';
 import { defaultStateDir } from './state-dir.js';
+import type { Controller, Placement } from '../cgroup/cgroup.js';
 
 /** What the host offers sandkit, as `sandkit doctor` prints it. */
 export interface HostReport {
@@ -9,7 +10,9 @@ export interface HostReport {
   root: boolean;
   /** Where sandbox state is kept. */
   stateDir: string;
-  /** Problems that stop sandboxes from working, each with a hint. */
+  /** Which cgroup hierarchy serves each controller, or why none can be used. */
+  cgroups: { controllers: Record<Controller, Placement>; freezer: boolean; v2: boolean } | { unavailable: string };
+  /** Problems that stop sandboxes (or some limits) from working, each with a hint. */
   problems: string[];
 }
 
@@ -21,5 +24,17 @@ export async function probeHost(): Promise<HostReport> {
   const problems: string[] = [];
   if (f.userns === false && !root) problems.push('user namespaces are unavailable: enable kernel.unprivileged_userns_clone or run as root');
   if (f.overlayInUserns === false) problems.push('overlayfs cannot be mounted in a user namespace (needs Linux 5.11+)');
-  return { features: f, root, stateDir: defaultStateDir(), problems };
+  const avail = cgroupsFor();
+  let cgroups: HostReport['cgroups'];
+  if (avail.ok) {
+    const plan = avail.tree.plan;
+    cgroups = { controllers: plan.controllers, freezer: plan.v2 || plan.v1.includes('freezer'), v2: plan.v2 };
+    for (const [name, placement] of Object.entries(plan.controllers)) {
+      if (!placement) problems.push(`no ${name} controller: limits on ${name} cannot be enforced`);
+    }
+  } else {
+    cgroups = { unavailable: avail.reason };
+    problems.push(`cgroups unusable (${avail.reason}): memory, pids, cpus and cpuTime limits need limitFallback: 'rlimit'`);
+  }
+  return { features: f, root, stateDir: defaultStateDir(), cgroups, problems };
 }

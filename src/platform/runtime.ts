@@ -1,13 +1,15 @@
 import { join } from 'node:path';
 import { helperConnection, type HelperConnection } from '../helper/helper-connection.js';
 import { buildHostLayer, type HostLayer } from '../rootfs/host-layer.js';
-import { Session } from './session.js';
+import { Session, isSessionAlive } from './session.js';
+import { CgroupTree, type CgroupAvailability } from '../cgroup/cgroup-tree.js';
 import { defaultStateDir } from './state-dir.js';
 
 /** One state root in use by this process: its session and, once needed, its host layer. */
 interface Runtime {
   session: Session;
   hostLayer?: HostLayer;
+  cgroups?: CgroupAvailability;
 }
 
 const runtimes = new Map<string, Runtime>();
@@ -32,6 +34,16 @@ export function hostLayerFor(stateDir = defaultStateDir()): HostLayer {
   return rt.hostLayer;
 }
 
+/** This session's cgroup tree, or why there is none (opened on first use). */
+export function cgroupsFor(stateDir = defaultStateDir()): CgroupAvailability {
+  const session = sessionFor(stateDir);
+  const rt = runtimes.get(stateDir)!;
+  rt.cgroups ??= process.env.SANDKIT_NO_CGROUPS === '1'
+    ? { ok: false, reason: 'disabled by SANDKIT_NO_CGROUPS=1' }
+    : CgroupTree.open(session.id, isSessionAlive);
+  return rt.cgroups;
+}
+
 /** The helper connection shared by every sandbox of this process. */
 export function connection(): HelperConnection {
   installExitHook();
@@ -46,6 +58,7 @@ function installExitHook(): void {
   process.once('exit', () => {
     helperConnection().killNow();
     for (const rt of runtimes.values()) {
+      if (rt.cgroups?.ok) rt.cgroups.tree.session.removeSync();
       try {
         rt.session.removeSync();
       } catch {

@@ -26,10 +26,12 @@ interface Owner { pid: number; startTime: string | null }
  */
 export class Session {
   readonly dir: string;
+  /** `<pid>-<start ticks>-<random>`: names this session's directory and its cgroups. */
+  readonly id: string;
 
   private constructor(readonly root: string) {
-    const id = `${process.pid}-${randomBytes(4).toString('hex')}`;
-    this.dir = join(root, 'sessions', id);
+    this.id = `${process.pid}-${processStartTime(process.pid) ?? 0}-${randomBytes(3).toString('hex')}`;
+    this.dir = join(root, 'sessions', this.id);
     mkdirSync(this.dir, { recursive: true, mode: 0o711 });
     const owner: Owner = { pid: process.pid, startTime: processStartTime(process.pid) };
     writeFileSync(join(this.dir, 'owner.json'), JSON.stringify(owner));
@@ -69,6 +71,15 @@ export function sweepStaleSessions(root: string): number {
     }
   }
   return swept;
+}
+
+/**
+ * True while the process that opened session `id` lives: its pid exists and started at the
+ * same clock tick (so a reused pid does not count). Works for any state directory.
+ */
+export function isSessionAlive(id: string): boolean {
+  const [pid, start] = id.split('-');
+  return processStartTime(Number(pid)) === start;
 }
 
 function ownerAlive(dir: string): boolean {

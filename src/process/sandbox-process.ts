@@ -11,17 +11,32 @@ import { OutputCollector } from './output-collector.js';
 import type { ResolvedSpawnOptions } from './spawn-options.js';
 import { statusOf, type SpawnResult } from './spawn-result.js';
 import { setupFailureOf } from '../helper/setup-failure.js';
+import type { Cgroup } from '../cgroup/cgroup.js';
+import { SpawnMonitor } from './spawn-monitor.js';
+import type { LimitName } from './spawn-result.js';
+
+/** A spawn request ready for the helper, with the cgroup made for it. */
+export interface PreparedSpawn {
+  request: SpawnRequest;
+  cgroup: Cgroup | undefined;
+}
 
 /** What a process needs from its sandbox. */
 export interface SpawnContext {
   connection: HelperConnection;
-  /** Starts the sandbox if needed and builds the helper request for these options. */
-  prepare(id: string, options: ResolvedSpawnOptions): Promise<SpawnRequest>;
+  /** Starts the sandbox if needed, makes the spawn's cgroup and builds the helper request. */
+  prepare(id: string, options: ResolvedSpawnOptions): Promise<PreparedSpawn>;
+  /** The spawn is over (ended or failed): release its cgroup. */
+  release(proc: SandboxProcess, cgroup: Cgroup | undefined): void;
+  onLimit(proc: SandboxProcess, limit: LimitName): void;
+  onOom(proc: SandboxProcess): void;
   onSpawned(proc: SandboxProcess, pid: number): void;
   onOutput(proc: SandboxProcess, fd: 1 | 2, data: Buffer): void;
   onExit(proc: SandboxProcess, result: SpawnResult): void;
   onFailed(proc: SandboxProcess, error: SandboxError): void;
   wantsOutputEvents(fd: 1 | 2): boolean;
+  /** True once the sandbox is being destroyed. */
+  closing(): boolean;
 }
 
 /**
@@ -58,6 +73,11 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
   private readonly callSite: Error;
   private started = false;
   private finished = false;
+  // Output sockets arrive before the `spawned` reply; they stay paused (the kernel buffers)
+  // until then, so nobody sees output before `spawn` and `pid`.
+  private heldOutput: Array<[PassThrough, Socket]> = [];
+  private monitor: SpawnMonitor | undefined;
+  private cgroup: Cgroup | undefined;
 
   /** @internal */
   constructor(
@@ -72,7 +92,8 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
     this.stdin = this.stdinPipe;
     this.stdout = this.stdoutPipe;
     this.stderr = this.stderrPipe;
-    this.collectors = [new OutputCollector(options.maxBuffer), new OutputCollector(options.maxBuffer)];
+    const keep = Math.min(options.maxBuffer, options.limits.output ?? Infinity);
+    this.collectors = [new OutputCollector(keep), new OutputCollector(keep)];
     this.collect(this.stdout, 1);
     this.collect(this.stderr, 2);
     this.result = new Promise<SpawnResult>((resolve, reject) => { this.settle = { resolve, reject }; });
@@ -117,13 +138,20 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
     conn.watchProcess(this.id, this);
     conn.hold();
     try {
-      const request = await this.ctx.prepare(this.id, this.options);
+      const { request, cgroup } = await this.ctx.prepare(this.id, this.options);
+      this.cgroup = cgroup;
+      this.monitor = new SpawnMonitor(this.options.limits, cgroup, (limit) => {
+        this.ctx.onLimit(this, limit);
+        this.kill('SIGKILL');
+      });
       if (this.abortError) throw this.abortError;
       const reply = await conn.request<{ type: 'spawned'; req: number; process: string; pid: number; nspid: number }>({ type: 'spawn', ...request });
       this.pid = reply.pid;
       this.started = true;
+      this.monitor.started();
       this.startedWaiters.forEach((w) => w());
       this.ctx.onSpawned(this, reply.pid);
+      for (const [out, socket] of this.heldOutput.splice(0)) socket.pipe(out);
       if (this.abortError) this.kill('SIGKILL');
       this.maybeFinish(); // the exit line may have come in the same chunk as the reply
     } catch (err) {
@@ -150,7 +178,8 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
       this.openStreams.delete(socket);
       this.maybeFinish();
     });
-    socket.pipe(out);
+    if (this.started) socket.pipe(out);
+    else this.heldOutput.push([out, socket]);
   }
 
   /** @internal */
@@ -172,28 +201,33 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
     this.finished = true;
     this.ctx.connection.unwatchProcess(this.id);
     this.ctx.connection.release();
+    const result = this.buildResult(ev);
+    this.ctx.release(this, this.cgroup);
     if (this.abortError) {
       this.settle.reject(this.abortError);
       return;
     }
-    const result = this.buildResult(ev);
+    if (result.oomKilled) this.ctx.onOom(this);
     this.ctx.onExit(this, result);
     this.settle.resolve(result);
   }
 
   private buildResult(ev: ExitEvent): SpawnResult {
     const [out, err] = this.collectors;
-    const user = ev.rusage.userUs / 1000;
-    const system = ev.rusage.systemUs / 1000;
+    const m = this.monitor!.finish(ev);
     return {
       command: this.command,
-      status: statusOf(ev.exitCode, ev.signal),
+      status: statusOf(ev.exitCode, ev.signal, m.limitExceeded),
       exitCode: ev.exitCode,
       signal: (ev.signal as NodeJS.Signals | null) ?? null,
       pid: this.pid ?? 0,
       wallTimeMs: ev.wallUs / 1000,
-      cpuTimeMs: { user, system, total: user + system },
+      cpuTimeMs: m.cpuTimeMs,
+      memoryPeakBytes: m.memoryPeakBytes,
       maxRssBytes: ev.rusage.maxRssKb * 1024,
+      oomKilled: m.oomKilled,
+      pidsLimitHit: m.pidsLimitHit,
+      limitExceeded: m.limitExceeded,
       stdout: out.text(),
       stderr: err.text(),
       stdoutTruncated: out.truncated,
@@ -207,8 +241,11 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
   private fail(error: SandboxError): void {
     if (this.exited && this.exitEvent) return;
     this.exited = true;
+    this.monitor?.stop();
     this.ctx.connection.unwatchProcess(this.id);
     this.ctx.connection.release();
+    this.ctx.release(this, this.cgroup);
+    for (const [, socket] of this.heldOutput.splice(0)) socket.destroy();
     error.stack = `${error.name}: ${error.message}\n${this.callSite.stack?.split('\n').slice(1).join('\n') ?? ''}`;
     for (const s of [this.stdoutPipe, this.stderrPipe]) if (!s.writableEnded) s.end();
     this.ctx.onFailed(this, error);
@@ -217,6 +254,8 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
 
   private toSandboxError(err: unknown): SandboxError {
     if (err instanceof SandboxError) return err;
+    // A spawn racing destroy() fails because the sandbox went away, not because setup broke.
+    if (this.ctx.closing()) return new SandboxAbortedError('spawn: the sandbox was destroyed before the program started', { cause: err });
     if (isErrorReply(err)) return new SandboxSetupError('spawn', setupFailureOf(err));
     return new SandboxHelperError(`spawn: ${(err as Error)?.message ?? String(err)}`);
   }
@@ -224,7 +263,8 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
   private collect(stream: Readable, fd: 1 | 2): void {
     const collector = this.collectors[fd - 1]!;
     stream.on('data', (chunk: Buffer) => {
-      collector.push(chunk);
+      this.monitor?.output(chunk.length); // kills the tree past the output limit
+      collector.push(chunk); // keeps at most min(maxBuffer, limits.output) bytes
       if (this.ctx.wantsOutputEvents(fd)) this.ctx.onOutput(this, fd, chunk);
     });
   }

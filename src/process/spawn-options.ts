@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import { resolveEnv, resolveInsidePath } from '../sandbox/options.js';
+import { resolveSpawnLimits, type ResolvedSpawnLimits, type SpawnLimits } from '../limits/limits.js';
 
 /** Who a program runs as inside the sandbox. */
 export type UserSpec = number | string | { uid: number; gid?: number; groups?: number[] };
@@ -27,6 +28,8 @@ export interface SpawnOptions {
   signal?: AbortSignal;
   /** Bytes of each of stdout and stderr kept in the result; the rest is dropped and marked truncated. @defaultValue 16 MiB */
   maxBuffer?: number;
+  /** Limits on this program and everything it starts; see {@link SpawnLimits}. */
+  limits?: SpawnLimits;
 }
 
 /** Validated spawn options. */
@@ -40,6 +43,7 @@ export interface ResolvedSpawnOptions {
   user: UserSpec;
   signal: AbortSignal | undefined;
   maxBuffer: number;
+  limits: ResolvedSpawnLimits;
 }
 
 const KNOWN_SPAWN_KEYS = new Set(['env', 'cwd', 'stdin', 'stdout', 'stderr', 'user', 'signal', 'maxBuffer', 'limits']);
@@ -69,6 +73,7 @@ export function resolveSpawnOptions(command: unknown, options: SpawnOptions = {}
     user: resolveUserSpec(options.user ?? 0),
     signal: options.signal,
     maxBuffer,
+    limits: resolveSpawnLimits(options.limits, 'limits'),
   };
 }
 

@@ -1,5 +1,14 @@
-/** Why a spawned program stopped. Later limits add their own verdicts. */
-export type SpawnStatus = 'ok' | 'nonzero-exit' | 'signaled';
+/**
+ * Why a spawned program stopped: `'ok'` (exit 0), `'nonzero-exit'`, `'signaled'`, or the limit
+ * that ended it: `'time-limit'` (CPU time), `'wall-time-limit'`, `'memory-limit'` (the kernel's
+ * OOM killer fired), `'output-limit'` or `'file-size-limit'`.
+ */
+export type SpawnStatus =
+  | 'ok' | 'nonzero-exit' | 'signaled'
+  | 'time-limit' | 'wall-time-limit' | 'memory-limit' | 'output-limit' | 'file-size-limit';
+
+/** The limit that ended a program. */
+export type LimitName = 'cpuTime' | 'wallTime' | 'memory' | 'output' | 'fileSize';
 
 /** Why `execve` failed, when the command could not be started at all. */
 export interface ExecFailure {
@@ -11,13 +20,17 @@ export interface ExecFailure {
   message: string;
 }
 
+/** CPU time in milliseconds. */
+export interface CpuTime { user: number; system: number; total: number }
+
 /**
- * The outcome of one spawned program. A non-zero exit is a fact on the result, never a throw.
+ * The outcome of one spawned program. A non-zero exit or a limit is a fact on the result,
+ * never a throw.
  */
 export interface SpawnResult {
   /** The command that ran. */
   command: readonly string[];
-  /** `'ok'` (exit 0), `'nonzero-exit'` or `'signaled'`. */
+  /** Why it stopped; see {@link SpawnStatus}. */
   status: SpawnStatus;
   /** Exit code when the program exited normally, else null. 127: not found, 126: not executable. */
   exitCode: number | null;
@@ -25,26 +38,45 @@ export interface SpawnResult {
   signal: NodeJS.Signals | null;
   /** Pid of the program as seen on the host. */
   pid: number;
-  /** Wall-clock time from start to exit, in milliseconds (monotonic clock, µs resolution). */
+  /** Wall-clock time from start to exit in milliseconds (monotonic clock, µs resolution). */
   wallTimeMs: number;
-  /** CPU time of the program and every descendant it reaped or left behind, in milliseconds. */
-  cpuTimeMs: { user: number; system: number; total: number };
-  /** Largest resident set of any single process of the tree, in bytes (from rusage). */
+  /**
+   * CPU time of the whole process tree in milliseconds: from the spawn's cgroup (every process
+   * that ran in it, µs resolution) or, without cgroups, from rusage of the reaped processes.
+   */
+  cpuTimeMs: CpuTime;
+  /** Peak memory of the whole tree in bytes (cgroup memory.peak / max_usage_in_bytes), or null without a memory cgroup. */
+  memoryPeakBytes: number | null;
+  /** Largest resident set of any single process, in bytes (rusage). */
   maxRssBytes: number;
-  /** Collected standard output (up to `maxBuffer`), decoded as UTF-8 unless `encoding: 'buffer'`. */
+  /** True when the kernel's OOM killer killed a process of this spawn (from the cgroup's events, not guessed). */
+  oomKilled: boolean;
+  /** True when a fork failed because the pids limit was reached. */
+  pidsLimitHit: boolean;
+  /** The limit that ended the program, or null. */
+  limitExceeded: LimitName | null;
+  /** Collected standard output (up to `maxBuffer` / `limits.output`), decoded as UTF-8. */
   stdout: string;
-  /** Collected standard error (up to `maxBuffer`). */
+  /** Collected standard error. */
   stderr: string;
-  /** True when stdout held more than `maxBuffer` bytes and `stdout` was cut. */
+  /** True when stdout was cut (more than `maxBuffer`, or the output limit fired). */
   stdoutTruncated: boolean;
-  /** True when stderr held more than `maxBuffer` bytes and `stderr` was cut. */
+  /** True when stderr was cut. */
   stderrTruncated: boolean;
   /** Set when the program could not be executed (exit code 127 or 126). */
   execError: ExecFailure | null;
 }
 
-/** Decides the status of a finished program from its exit code and signal. */
-export function statusOf(exitCode: number | null, signal: string | null): SpawnStatus {
+/** Decides the status of a finished program from how it ended and which limit fired. */
+export function statusOf(exitCode: number | null, signal: string | null, limit: LimitName | null = null): SpawnStatus {
+  switch (limit) {
+    case 'cpuTime': return 'time-limit';
+    case 'wallTime': return 'wall-time-limit';
+    case 'memory': return 'memory-limit';
+    case 'output': return 'output-limit';
+    case 'fileSize': return 'file-size-limit';
+    default: break;
+  }
   if (signal) return 'signaled';
   return exitCode === 0 ? 'ok' : 'nonzero-exit';
 }

@@ -1,4 +1,4 @@
-import type { SpawnResult } from '../process/spawn-result.js';
+import type { LimitName, SpawnResult } from '../process/spawn-result.js';
 import type { SandboxError } from '../errors/sandbox-error.js';
 
 /** Identifies a spawned process in events. */
@@ -28,6 +28,14 @@ export interface SandboxEvents {
   stdout: [{ process: ProcessRef; data: Buffer }];
   /** A chunk of a program's standard error (emitted only while someone listens). */
   stderr: [{ process: ProcessRef; data: Buffer }];
+  /** A limit fired for a program (sandkit is killing its tree). */
+  limit: [{ process: ProcessRef; limit: LimitName }];
+  /** The kernel's OOM killer killed a process of a program. */
+  oom: [{ process: ProcessRef }];
+  /** Every process of the sandbox is frozen. */
+  paused: [{ id: string }];
+  /** The sandbox runs again. */
+  resumed: [{ id: string }];
   /** A program ended; the result holds how and why. */
   exit: [{ process: ProcessRef; result: SpawnResult }];
   /** Tearing down began. */

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import { Image, assertOverlayPath } from '../rootfs/image.js';
 import { Namespaces, type NamespacesOptions } from '../namespaces/namespaces.js';
+import { resolveSandboxLimits, type ResolvedSandboxLimits, type SandboxLimits } from '../limits/limits.js';
 
 /** A host path made visible inside the sandbox. */
 export interface MountOptions {
@@ -35,6 +36,14 @@ export interface SandboxOptions {
   cwd?: string;
   /** Where writable layers live. @defaultValue see `defaultStateDir()` */
   stateDir?: string;
+  /** Limits on the whole sandbox (all its processes together); needs cgroups. */
+  limits?: SandboxLimits;
+  /**
+   * Where a limit cannot be enforced with cgroups (rootless without delegation): `'error'` rejects
+   * the start with `SandboxUnsupportedError`; `'rlimit'` falls back to per-process rlimits
+   * (RLIMIT_AS for memory, RLIMIT_CPU for CPU time), which are weaker. @defaultValue 'error'
+   */
+  limitFallback?: 'error' | 'rlimit';
 }
 
 /** Validated sandbox options with every default applied. */
@@ -47,10 +56,12 @@ export interface ResolvedSandboxOptions {
   env: Record<string, string>;
   cwd: string;
   stateDir: string | undefined;
+  limits: ResolvedSandboxLimits;
+  limitFallback: 'error' | 'rlimit';
 }
 
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
-const KNOWN_SANDBOX_KEYS = new Set(['image', 'network', 'hostname', 'namespaces', 'mounts', 'env', 'cwd', 'stateDir', 'limits']);
+const KNOWN_SANDBOX_KEYS = new Set(['image', 'network', 'hostname', 'namespaces', 'mounts', 'env', 'cwd', 'stateDir', 'limits', 'limitFallback']);
 
 /** Checks every field and fills defaults; throws `SandboxOptionsError` naming the first bad field. */
 export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSandboxOptions {
@@ -70,8 +81,11 @@ export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSan
     if (typeof stateDir !== 'string' || !isAbsolute(stateDir)) throw new SandboxOptionsError('stateDir', 'expected an absolute path');
     assertOverlayPath('stateDir', stateDir);
   }
+  const limitFallback = options.limitFallback ?? 'error';
+  if (limitFallback !== 'error' && limitFallback !== 'rlimit') throw new SandboxOptionsError('limitFallback', "expected 'error' or 'rlimit'");
   return {
-    image, network, hostname, namespaces, stateDir,
+    image, network, hostname, namespaces, stateDir, limitFallback,
+    limits: resolveSandboxLimits(options.limits, 'limits'),
     mounts: (options.mounts ?? []).map((m, i) => resolveMount(m, `mounts[${i}]`)),
     env: resolveEnv(options.env, 'env'),
     cwd: resolveInsidePath(options.cwd ?? '/', 'cwd'),

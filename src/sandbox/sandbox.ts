@@ -4,14 +4,19 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  SandboxDestroyedError, SandboxError, SandboxHelperError, SandboxSetupError,
+  SandboxDestroyedError, SandboxError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError,
 } from '../errors/sandbox-error.js';
 import type { HelperErrorReply, SpawnRequest, CreateConfig } from '../helper/messages.js';
 import { setupFailureOf } from '../helper/setup-failure.js';
-import { connection, hostLayerFor, sessionFor } from '../platform/runtime.js';
+import { cgroupsFor, connection, hostLayerFor, sessionFor } from '../platform/runtime.js';
+import type { Cgroup } from '../cgroup/cgroup.js';
+import type { CgroupTree } from '../cgroup/cgroup-tree.js';
+import { canFreeze, setFrozen } from '../cgroup/freezer.js';
+import { cgroupLimitNames } from '../limits/limits.js';
+import { rlimitsFor } from '../limits/rlimits.js';
 import { removeTree } from '../platform/remove-tree.js';
 import { Overlay } from '../rootfs/overlay.js';
-import { SandboxProcess, type SpawnContext } from '../process/sandbox-process.js';
+import { SandboxProcess, type PreparedSpawn, type SpawnContext } from '../process/sandbox-process.js';
 import { resolveSpawnOptions, type ResolvedSpawnOptions, type SpawnOptions } from '../process/spawn-options.js';
 import type { SpawnResult } from '../process/spawn-result.js';
 import { resolveUser } from '../process/user.js';
@@ -20,7 +25,7 @@ import { resolveSandboxOptions, type ResolvedSandboxOptions, type SandboxOptions
 import { etcFiles } from './etc-files.js';
 
 /** Where a sandbox is in its life. */
-export type SandboxState = 'created' | 'starting' | 'running' | 'destroying' | 'destroyed' | 'failed';
+export type SandboxState = 'created' | 'starting' | 'running' | 'paused' | 'destroying' | 'destroyed' | 'failed';
 
 const DEFAULT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', TERM: 'xterm' };
 
@@ -53,6 +58,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private readonly running = new Set<SandboxProcess>();
   private spawnCount = 0;
   private failure: SandboxError | undefined;
+  private cgroupTree: CgroupTree | undefined;
+  private cgroup: Cgroup | undefined;
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -94,6 +101,28 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     return this.spawnResolved(resolveSpawnOptions(command, options, 'ignore'));
   }
 
+  /**
+   * Freezes every process of the sandbox (cgroup freezer). Wall time keeps counting, CPU time
+   * does not. Idempotent.
+   * @throws {SandboxUnsupportedError} when the host has no usable freezer.
+   */
+  async pause(): Promise<void> {
+    await this.start();
+    if (this.stateValue === 'paused') return;
+    if (!this.cgroup || !canFreeze(this.cgroup)) throw new SandboxUnsupportedError(['cgroup freezer'], 'pause needs cgroups (root or a delegated cgroup)');
+    await setFrozen(this.cgroup, true);
+    this.stateValue = 'paused';
+    this.emit('paused', { id: this.id });
+  }
+
+  /** Thaws a paused sandbox. Idempotent. */
+  async resume(): Promise<void> {
+    if (this.stateValue !== 'paused' || !this.cgroup) return;
+    await setFrozen(this.cgroup, false);
+    this.stateValue = 'running';
+    this.emit('resumed', { id: this.id });
+  }
+
   /** Kills every process, tears the sandbox down and removes its directories. Idempotent. */
   destroy(): Promise<void> {
     this.destroying ??= this.teardown();
@@ -123,16 +152,32 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       onHelperDied: (err) => this.markFailed(err),
     });
     try {
+      this.prepareCgroup();
       const config = this.prepareRoot();
       const reply = await conn.request<{ type: 'created'; req: number; sandbox: string; pid: number }>({ type: 'create', sandbox: this.id, config });
       this.pid = reply.pid;
-      this.stateValue = 'running';
+      if (this.stateValue === 'starting') this.stateValue = 'running'; // destroy() may have begun
       this.emit('started', { id: this.id, pid: reply.pid, setupMs: performance.now() - t0 });
     } catch (err) {
       const error = isErrorReply(err) ? new SandboxSetupError('start', setupFailureOf(err)) : toSandboxError(err);
       this.markFailed(error);
+      await this.cgroup?.remove().catch(() => {});
       await this.removeDir();
       throw error;
+    }
+  }
+
+  /** Makes the sandbox's cgroup, or checks that no limit needs one when cgroups are unusable. */
+  private prepareCgroup(): void {
+    const avail = cgroupsFor(this.options.stateDir);
+    if (avail.ok) {
+      this.cgroupTree = avail.tree;
+      this.cgroup = avail.tree.createSandbox(this.id, this.options.limits);
+      return;
+    }
+    const needed = cgroupLimitNames(this.options.limits);
+    if (needed.length > 0 && this.options.limitFallback === 'error') {
+      throw new SandboxUnsupportedError(needed.map((n) => `cgroup ${n} limit`), `${avail.reason}; or pass limitFallback: 'rlimit'`);
     }
   }
 
@@ -163,8 +208,14 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     connection: connection(),
     prepare: async (id, o) => {
       await this.start();
-      return this.spawnRequest(id, o);
+      if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('spawn');
+      return this.prepareSpawn(id, o);
     },
+    release: (_proc, cgroup) => {
+      if (cgroup) void cgroup.remove().catch(() => {}); // the sandbox's removal retries
+    },
+    onLimit: (proc, limit) => this.emit('limit', { process: ref(proc), limit }),
+    onOom: (proc) => this.emit('oom', { process: ref(proc) }),
     onSpawned: (proc, pid) => this.emit('spawn', { process: ref(proc), pid }),
     onOutput: (proc, fd, data) => this.emit(fd === 1 ? 'stdout' : 'stderr', { process: ref(proc), data }),
     onExit: (proc, result) => {
@@ -176,9 +227,25 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       this.emit('failed', { id: this.id, error });
     },
     wantsOutputEvents: (fd) => this.listenerCount(fd === 1 ? 'stdout' : 'stderr') > 0,
+    closing: () => this.stateValue === 'destroying' || this.stateValue === 'destroyed',
   };
 
-  private spawnRequest(id: string, o: ResolvedSpawnOptions): SpawnRequest {
+  private prepareSpawn(id: string, o: ResolvedSpawnOptions): PreparedSpawn {
+    const needed = cgroupLimitNames({}, o.limits);
+    if (!this.cgroupTree && needed.length > 0 && this.options.limitFallback === 'error') {
+      const reason = (cgroupsFor(this.options.stateDir) as { reason?: string }).reason ?? 'cgroups are unavailable';
+      throw new SandboxUnsupportedError(needed.map((n) => `cgroup ${n} limit`), `${reason}; or pass limitFallback: 'rlimit'`);
+    }
+    const cgroup = this.cgroupTree && this.cgroup ? this.cgroupTree.createSpawn(this.cgroup, id.slice(this.id.length + 1), o.limits) : undefined;
+    try {
+      return { request: this.spawnRequest(id, o, cgroup), cgroup };
+    } catch (err) {
+      void cgroup?.remove().catch(() => {});
+      throw err;
+    }
+  }
+
+  private spawnRequest(id: string, o: ResolvedSpawnOptions, cgroup: Cgroup | undefined): SpawnRequest {
     const user = resolveUser(o.user, this.passwdSources());
     const env = { ...DEFAULT_ENV, ...this.options.env, ...o.env };
     return {
@@ -191,6 +258,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       gid: user.gid,
       groups: user.groups,
       stdio: [o.stdin === 'ignore' ? 'null' : 'pipe', o.stdout === 'ignore' ? 'null' : 'pipe', o.stderr === 'ignore' ? 'null' : 'pipe'],
+      cgroup: cgroup?.v2Path ?? null,
+      cgroupProcs: cgroup?.v1ProcsFiles() ?? [],
+      cgroupns: this.options.namespaces.cgroup,
+      rlimits: rlimitsFor(o.limits, this.options.limits, this.options.limitFallback === 'rlimit' && !cgroup),
     };
   }
 
@@ -214,6 +285,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     }
     connection().unwatchSandbox(this.id);
     await Promise.allSettled([...this.running].map((p) => p.then(() => {}, () => {})));
+    await this.cgroup?.remove().catch(() => {});
     await this.removeDir();
     this.stateValue = 'destroyed';
     this.emit('destroyed', { id: this.id });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 // Every test here talks to test/fixtures/fake-helper.mjs instead of the native helper.
 const stateDir = mkdtempSync(join(tmpdir(), 'sandkit-fake-'));
 process.env.SANDKIT_HELPER = join(__dirname, '..', 'fixtures', 'fake-helper.mjs');
+process.env.SANDKIT_NO_CGROUPS = '1'; // unit tests touch no kernel state
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 const created = { type: 'created', req: '$req', sandbox: '$sandbox', pid: 4242 };

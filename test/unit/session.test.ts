@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Session, processStartTime, sweepStaleSessions } from '../../src/platform/session.js';
+import { Session, isSessionAlive, processStartTime, sweepStaleSessions } from '../../src/platform/session.js';
 import { OutputCollector } from '../../src/process/output-collector.js';
 
 describe('sessions', () => {
@@ -31,6 +31,20 @@ describe('sessions', () => {
       expect(sweepStaleSessions(root)).toBe(0);
       live.removeSync();
       expect(existsSync(live.dir)).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('tells live session ids from dead and reused ones, whatever the state directory', () => {
+    const root = mkdtempSync(join(tmpdir(), 'sandkit-state-'));
+    try {
+      const s = Session.open(root);
+      expect(s.id).toMatch(new RegExp(`^${process.pid}-\\d+-[0-9a-f]{6}$`));
+      expect(isSessionAlive(s.id)).toBe(true);
+      expect(isSessionAlive(`${process.pid}-1-abcdef`)).toBe(false); // same pid, other start: reused
+      expect(isSessionAlive(`${2 ** 22 + 1}-5-abcdef`)).toBe(false);
+      s.removeSync();
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -1,0 +1,107 @@
+import { SandboxOptionsError } from '../errors/sandbox-error.js';
+import { parseBytes, parseDuration, type ByteSize, type Duration } from './units.js';
+
+/** Limits on a whole sandbox: every process in it counts together. */
+export interface SandboxLimits {
+  /** Memory of all processes together (swap is off). */
+  memory?: ByteSize;
+  /** Processes and threads alive at once. */
+  pids?: number;
+  /** CPU bandwidth in cores (`1.5` = one and a half). */
+  cpus?: number;
+  /** Proportional I/O weight, 1–10000 (default 100); needs the v2 io controller. */
+  ioWeight?: number;
+}
+
+/** Limits on one spawned program and everything it starts. */
+export interface SpawnLimits {
+  /** CPU time of the whole process tree; exceeding it ends the run with `'time-limit'`. */
+  cpuTime?: Duration;
+  /** Wall-clock time from start; exceeding it ends the run with `'wall-time-limit'`. */
+  wallTime?: Duration;
+  /** Memory of the tree; the kernel's OOM kill ends the run with `'memory-limit'`. */
+  memory?: ByteSize;
+  /** stdout + stderr bytes; exceeding it ends the run with `'output-limit'`. */
+  output?: ByteSize;
+  /** Largest file a process may write (RLIMIT_FSIZE); exceeding it ends the run with `'file-size-limit'`. */
+  fileSize?: ByteSize;
+  /** Open file descriptors per process (RLIMIT_NOFILE). */
+  openFiles?: number;
+  /** Stack size per process (RLIMIT_STACK). */
+  stack?: ByteSize;
+  /** Processes and threads of this spawn alive at once. */
+  pids?: number;
+}
+
+export interface ResolvedSandboxLimits { memory?: number; pids?: number; cpus?: number; ioWeight?: number }
+export interface ResolvedSpawnLimits {
+  cpuTimeMs?: number; wallTimeMs?: number; memory?: number; output?: number;
+  fileSize?: number; openFiles?: number; stack?: number; pids?: number;
+}
+
+function checkKeys(value: object, allowed: string[], field: string): void {
+  for (const key of Object.keys(value)) if (!allowed.includes(key)) throw new SandboxOptionsError(`${field}.${key}`, 'unknown limit');
+}
+
+function positiveInt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) throw new SandboxOptionsError(field, `expected a whole number from 1 to ${max}, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function positiveBytes(value: unknown, field: string): number {
+  const bytes = parseBytes(field, value);
+  if (bytes < 1) throw new SandboxOptionsError(field, 'must be more than 0');
+  return bytes;
+}
+
+function positiveDuration(value: unknown, field: string): number {
+  const ms = parseDuration(field, value);
+  if (ms <= 0) throw new SandboxOptionsError(field, 'must be more than 0');
+  return ms;
+}
+
+/** Validates sandbox-wide limits. */
+export function resolveSandboxLimits(value: unknown, field = 'limits'): ResolvedSandboxLimits {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null) throw new SandboxOptionsError(field, 'expected an object');
+  checkKeys(value, ['memory', 'pids', 'cpus', 'ioWeight'], field);
+  const v = value as SandboxLimits;
+  const out: ResolvedSandboxLimits = {};
+  if (v.memory !== undefined) out.memory = positiveBytes(v.memory, `${field}.memory`);
+  if (v.pids !== undefined) out.pids = positiveInt(v.pids, `${field}.pids`, 4_194_304);
+  if (v.cpus !== undefined) {
+    if (typeof v.cpus !== 'number' || !(v.cpus >= 0.01) || !Number.isFinite(v.cpus)) throw new SandboxOptionsError(`${field}.cpus`, `expected a number of cores of at least 0.01, got ${JSON.stringify(v.cpus)}`);
+    out.cpus = v.cpus;
+  }
+  if (v.ioWeight !== undefined) out.ioWeight = positiveInt(v.ioWeight, `${field}.ioWeight`, 10_000);
+  return out;
+}
+
+/** Validates per-spawn limits. */
+export function resolveSpawnLimits(value: unknown, field = 'limits'): ResolvedSpawnLimits {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null) throw new SandboxOptionsError(field, 'expected an object');
+  checkKeys(value, ['cpuTime', 'wallTime', 'memory', 'output', 'fileSize', 'openFiles', 'stack', 'pids'], field);
+  const v = value as SpawnLimits;
+  const out: ResolvedSpawnLimits = {};
+  if (v.cpuTime !== undefined) out.cpuTimeMs = positiveDuration(v.cpuTime, `${field}.cpuTime`);
+  if (v.wallTime !== undefined) out.wallTimeMs = positiveDuration(v.wallTime, `${field}.wallTime`);
+  if (v.memory !== undefined) out.memory = positiveBytes(v.memory, `${field}.memory`);
+  if (v.output !== undefined) out.output = parseBytes(`${field}.output`, v.output);
+  if (v.fileSize !== undefined) out.fileSize = parseBytes(`${field}.fileSize`, v.fileSize);
+  if (v.openFiles !== undefined) out.openFiles = positiveInt(v.openFiles, `${field}.openFiles`, 1 << 20);
+  if (v.stack !== undefined) out.stack = positiveBytes(v.stack, `${field}.stack`);
+  if (v.pids !== undefined) out.pids = positiveInt(v.pids, `${field}.pids`, 4_194_304);
+  return out;
+}
+
+/** Limits that need a cgroup controller to be enforced. */
+export function cgroupLimitNames(s: ResolvedSandboxLimits, p: ResolvedSpawnLimits = {}): string[] {
+  const names: string[] = [];
+  if (s.memory !== undefined || p.memory !== undefined) names.push('memory');
+  if (s.pids !== undefined || p.pids !== undefined) names.push('pids');
+  if (s.cpus !== undefined) names.push('cpu');
+  if (s.ioWeight !== undefined) names.push('io');
+  if (p.cpuTimeMs !== undefined) names.push('cpuTime'); // a whole tree's CPU time needs its cgroup
+  return names;
+}
