@@ -24,7 +24,8 @@ function runVitest(label, args, { prefix = [], env = {} } = {}) {
   chmodSync(work, 0o777);
   const report = join(work, 'report.json');
   console.log(`\n=== ${label} ===`);
-  const cmd = [...prefix, process.execPath, vitest, 'run', ...args, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extraArgs];
+  // The runner config loader writes no temporary files (the rootless pass cannot write node_modules).
+  const cmd = [...prefix, process.execPath, vitest, 'run', '--configLoader', 'runner', ...args, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...extraArgs];
   const res = spawnSync(cmd[0], cmd.slice(1), {
     cwd: root, stdio: 'inherit',
     env: { ...process.env, SANDKIT_MUST_WORK: mustWork ? '1' : '', ...env },
@@ -63,7 +64,8 @@ const vmTool = join(root, '..', 'shared', 'tools', 'cgroup2-vm', 'run-in-vm.sh')
 if (hasTests('test/cgroup-v2') && process.env.SANDKIT_NO_VM !== '1') {
   if (isRoot && existsSync(vmTool)) {
     runVitest('cgroup v2 (inside a cgroup-v2 VM)', ['--project', 'cgroup-v2'], {
-      prefix: ['bash', vmTool, '-t', '2400', '-m', '4G', '-e', 'SANDKIT_IN_VM=1', '-e', `SANDKIT_MUST_WORK=${mustWork ? 1 : ''}`, '--'],
+      // The guest's / is an overlay (no overlay upper on it) so state goes to its tmpfs /tmp.
+      prefix: ['bash', vmTool, '-t', '2400', '-m', '4G', '-e', 'SANDKIT_IN_VM=1', '-e', 'SANDKIT_STATE_DIR=/tmp/sandkit', '-e', `SANDKIT_MUST_WORK=${mustWork ? 1 : ''}`, '--'],
     });
   } else {
     console.warn('cgroup-v2 suite not run: needs root and ../shared/tools/cgroup2-vm');

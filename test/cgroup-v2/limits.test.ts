@@ -1,0 +1,4 @@
+import { defineLimitsSuite } from '../helpers/limits-suite.js';
+
+// Runs inside the cgroup-v2 VM (scripts/test.mjs), where every controller is on cgroup v2.
+defineLimitsSuite('v2');
