@@ -106,7 +106,7 @@ ssize_t ctl_recv(int sock, void *buf, size_t len, int *fds, int *n_fds, pid_t *p
 	return r;
 }
 
-static size_t up_len(uint32_t kind)
+size_t ctl_up_len(uint32_t kind)
 {
 	switch (kind) {
 	case CTL_ERROR: return offsetof(struct ctl_up, exit);
@@ -117,7 +117,7 @@ static size_t up_len(uint32_t kind)
 
 int ctl_send_up(int sock, const struct ctl_up *m, pid_t pid, enum step step, struct err *e)
 {
-	return ctl_send(sock, m, up_len(m->kind), NULL, 0, pid, step, e);
+	return ctl_send(sock, m, ctl_up_len(m->kind), NULL, 0, pid, step, e);
 }
 
 ssize_t ctl_recv_up(int sock, struct ctl_up *m, pid_t *pid)
@@ -126,7 +126,7 @@ ssize_t ctl_recv_up(int sock, struct ctl_up *m, pid_t *pid)
 
 	memset(m, 0, sizeof(*m));
 	n = ctl_recv(sock, m, sizeof(*m), NULL, NULL, pid, true);
-	if (n > 0 && (size_t)n < up_len(m->kind)) {  /* too short for its kind: ignore it */
+	if (n > 0 && (size_t)n < ctl_up_len(m->kind)) {  /* too short for its kind: ignore it */
 		memset(m, 0, sizeof(*m));
 		m->kind = 0;
 	}

@@ -6,7 +6,8 @@
  * cgroup directory if any, then the v1 cgroup.procs files), KILL. Up (init or reaper →
  * supervisor): STEP, READY, ERROR, STARTED (with SCM_CREDENTIALS naming the command, so the
  * kernel translates its pid into the supervisor's pid namespace), EXIT. Every message is one
- * datagram, so init and reapers can share the socket without interleaving.
+ * datagram, so init and reapers can share the socket without interleaving. A reaper sends
+ * STARTED itself; its final EXIT or ERROR goes through the init (see reaper.c).
  */
 #ifndef SANDKIT_CTL_H
 #define SANDKIT_CTL_H
@@ -88,6 +89,8 @@ ssize_t ctl_recv(int sock, void *buf, size_t len, int *fds, int *n_fds, pid_t *p
 
 /* Send an up message, only as long as its kind needs (STEP is 16 bytes, EXIT over 1 KiB). */
 int ctl_send_up(int sock, const struct ctl_up *m, pid_t pid, enum step step, struct err *e);
+/* Its length on the wire. */
+size_t ctl_up_len(uint32_t kind);
 /* Receive an up message; the part its kind does not use is zeroed. Returns as ctl_recv. */
 ssize_t ctl_recv_up(int sock, struct ctl_up *m, pid_t *pid);
 

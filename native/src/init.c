@@ -8,6 +8,7 @@
  * spawn namespaces included) and drops its mount namespace with every mount in it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 struct reaper {
 	uint32_t spawn;
 	pid_t pid;
+	int result_fd;       /* read end of the reaper's final-record pipe */
 	uint64_t t0;
 };
 
@@ -76,13 +78,13 @@ static int send_ready(int ctl, struct err *e)
 	return ctl_send_up(ctl, &m, 0, STEP_SANDBOX_READY, e);
 }
 
-static void reapers_add(uint32_t spawn, pid_t pid)
+static void reapers_add(uint32_t spawn, pid_t pid, int result_fd)
 {
 	if (n_reapers == cap_reapers) {
 		cap_reapers = cap_reapers ? cap_reapers * 2 : 8;
 		reapers = xrealloc(reapers, cap_reapers * sizeof(*reapers));
 	}
-	reapers[n_reapers++] = (struct reaper){ spawn, pid, now_us() };
+	reapers[n_reapers++] = (struct reaper){ spawn, pid, result_fd, now_us() };
 }
 
 static struct reaper *reapers_find(uint32_t spawn, pid_t pid)
@@ -99,9 +101,10 @@ static void init_spawn(int ctl, const struct ctl_down *m, size_t len, const int 
 		       bool proc)
 {
 	struct spawn_msg s;
-	struct reaper_args a = { &s, ctl, fds, NULL, 0, proc };
+	struct reaper_args a = { &s, ctl, -1, fds, NULL, 0, proc };
+	int result[2] = { -1, -1 };
 	struct err e;
-	pid_t pid;
+	pid_t pid = -1;
 
 	if (ctl_decode_spawn(m, len, &s) < 0 || n_fds != s.n_fds) {
 		err_msg(&e, STEP_SPAWN_CLONE, "malformed spawn message");
@@ -111,13 +114,22 @@ static void init_spawn(int ctl, const struct ctl_down *m, size_t len, const int 
 	}
 	a.cgroup_procs = fds + 3 + s.has_cgroup;
 	a.n_cgroup_procs = n_fds - 3 - s.has_cgroup;
-	pid = proc_start(CLONE_NEWPID | CLONE_NEWNS, s.has_cgroup ? fds[3] : -1, reaper_main, &a);
-	if (pid < 0) {
-		err_sys(&e, STEP_SPAWN_CLONE, "clone3", NULL, "clone3(CLONE_NEWPID | CLONE_NEWNS%s)",
-			s.has_cgroup ? " | CLONE_INTO_CGROUP" : "");
-		ctl_send_error(ctl, m->spawn, &e);
+	if (pipe2(result, O_CLOEXEC | O_NONBLOCK) < 0) {
+		err_sys(&e, STEP_SPAWN_CLONE, "pipe2", NULL, "pipe2()");
 	} else {
-		reapers_add(m->spawn, pid);
+		a.result_fd = result[1];
+		pid = proc_start(CLONE_NEWPID | CLONE_NEWNS, s.has_cgroup ? fds[3] : -1, reaper_main, &a);
+		if (pid < 0)
+			err_sys(&e, STEP_SPAWN_CLONE, "clone3", NULL, "clone3(CLONE_NEWPID | CLONE_NEWNS%s)",
+				s.has_cgroup ? " | CLONE_INTO_CGROUP" : "");
+		close(result[1]);
+	}
+	if (pid > 0) {
+		reapers_add(m->spawn, pid, result[0]);
+	} else {
+		ctl_send_error(ctl, m->spawn, &e);
+		if (result[0] >= 0)
+			close(result[0]);
 	}
 	ctl_free_spawn(&s);
 }
@@ -153,22 +165,33 @@ static int init_request(int ctl, struct ctl_down *buf, bool proc)
 	return 1;
 }
 
-/* A reaper that did not report (it was killed): report its exit from wait4. */
-static void report_unreported(int ctl, const struct reaper *r, int status, const struct rusage *ru)
+/* A reaper that left no final record (it was killed): its exit, from wait4. */
+static void exit_from_wait(struct ctl_up *m, const struct reaper *r, int status,
+			   const struct rusage *ru)
+{
+	memset(m, 0, sizeof(*m));
+	m->kind = CTL_EXIT;
+	m->exit.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	m->exit.signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	m->exit.wall_us = now_us() - r->t0;
+	m->exit.user_us = (uint64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec;
+	m->exit.system_us = (uint64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec;
+	m->exit.max_rss_kb = ru->ru_maxrss;
+}
+
+/* The reaper is gone, and with it its whole pid namespace (and its cgroup is empty): only
+ * now does its final record go to the supervisor, or one made from wait4 if it left none. */
+static void forward_result(int ctl, const struct reaper *r, int status, const struct rusage *ru)
 {
 	struct ctl_up m;
 	struct err ignored;
+	ssize_t n = read(r->result_fd, &m, sizeof(m));
 
-	memset(&m, 0, sizeof(m));
-	m.kind = CTL_EXIT;
+	if (n <= 0 || (size_t)n != ctl_up_len(m.kind))
+		exit_from_wait(&m, r, status, ru);
 	m.spawn = r->spawn;
-	m.exit.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-	m.exit.signo = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-	m.exit.wall_us = now_us() - r->t0;
-	m.exit.user_us = (uint64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec;
-	m.exit.system_us = (uint64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec;
-	m.exit.max_rss_kb = ru->ru_maxrss;
 	ctl_send_up(ctl, &m, 0, STEP_EXEC, &ignored);
+	close(r->result_fd);
 }
 
 static void init_reap(int ctl, int sigfd)
@@ -184,8 +207,7 @@ static void init_reap(int ctl, int sigfd)
 	while ((pid = wait4(-1, &status, WNOHANG | __WALL, &ru)) > 0) {
 		if (!(r = reapers_find(0, pid)))
 			continue;
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != REAPER_REPORTED)
-			report_unreported(ctl, r, status, &ru);
+		forward_result(ctl, r, status, &ru);
 		*r = reapers[--n_reapers];
 	}
 }

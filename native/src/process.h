@@ -13,10 +13,6 @@
 #include "ctl.h"
 #include "proto.h"
 
-/* Exit status of a reaper that sent its final message itself; any other status makes the
- * init report the spawn's exit from wait4(). */
-#define REAPER_REPORTED 0
-
 /* The init asks a reaper to forward signal n to its command by queueing SIGNAL_FORWARD with
  * value n: this also carries SIGSTOP, which the reaper itself could never catch. */
 #define SIGNAL_FORWARD SIGRTMIN
@@ -29,6 +25,7 @@ struct init_args {
 struct reaper_args {
 	const struct spawn_msg *spawn;
 	int ctl;
+	int result_fd;            /* pipe for the final EXIT or ERROR, forwarded by the init */
 	const int *stdio;         /* three fds */
 	const int *cgroup_procs;  /* v1 cgroup.procs fds to join */
 	int n_cgroup_procs;

@@ -5,14 +5,17 @@
  * the spawn's v2 cgroup). It joins the spawn's v1 cgroups and cgroup namespace, mounts the
  * spawn's /proc, forks the command (PID 2), forwards signals to it, and when it exits kills
  * everything left in the namespace (kill(-1) from PID 1 reaches exactly this namespace),
- * reaps it all and sends the exit record to the supervisor. If the reaper itself is killed,
- * the kernel ends the namespace and the init reports the exit from wait4().
+ * reaps it all and leaves its exit record in a pipe to the init. The init forwards that record
+ * only once it has reaped the reaper, so when Node sees `exit` nothing of the spawn is left
+ * (its cgroup can be removed at once). If the reaper itself is killed, the kernel ends the
+ * namespace and the init reports the exit from wait4().
  *
- * Messages go straight to the supervisor on the sandbox's control socket. STARTED carries
+ * STARTED goes straight to the supervisor on the sandbox's control socket, carrying
  * SCM_CREDENTIALS naming PID 2: the kernel translates that pid into the supervisor's pid
  * namespace, which is how `spawned` gets the command's host pid.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -121,15 +124,22 @@ static int send_started(const struct reaper_args *a, pid_t child, struct err *e)
 	return ctl_send_up(a->ctl, &m, child, STEP_SPAWN_CLONE, e);
 }
 
-static int send_exit(const struct reaper_args *a, const struct exit_info *x, struct err *e)
+_Static_assert(sizeof(struct ctl_up) <= PIPE_BUF, "the final record must be one atomic write");
+
+/* The final EXIT (x) or ERROR (err) record, for the init to forward once we are reaped.
+ * It is smaller than PIPE_BUF, so the write is atomic. */
+static int finish(const struct reaper_args *a, const struct exit_info *x, const struct err *err)
 {
 	struct ctl_up m;
 
 	memset(&m, 0, sizeof(m));
-	m.kind = CTL_EXIT;
+	m.kind = x ? CTL_EXIT : CTL_ERROR;
 	m.spawn = a->spawn->id;
-	m.exit = *x;
-	return ctl_send_up(a->ctl, &m, 0, STEP_EXEC, e);
+	if (x)
+		m.exit = *x;
+	else
+		m.err = *err;
+	return write(a->result_fd, &m, ctl_up_len(m.kind)) == (ssize_t)ctl_up_len(m.kind) ? 0 : 1;
 }
 
 static pid_t fork_command(const struct reaper_args *a, int *errpipe, struct err *e)
@@ -157,9 +167,9 @@ static int supervise(const struct reaper_args *a, int sigfd, pid_t child, int er
 
 	close(errfd);
 	if (got == 1 && rec.step != STEP_EXEC)
-		return ctl_send_error(a->ctl, a->spawn->id, &rec);
+		return finish(a, NULL, &rec);
 	if (send_started(a, child, e) < 0)
-		return -1;
+		return 1;
 	if (got == 1) {
 		x.has_exec_error = 1;
 		x.exec_error = rec;
@@ -169,15 +179,16 @@ static int supervise(const struct reaper_args *a, int sigfd, pid_t child, int er
 	wait_command(sigfd, child, &x);
 	x.wall_us = now_us() - t0;
 	reap_namespace(&x);
-	return send_exit(a, &x, e);
+	return finish(a, &x, NULL);
 }
 
 int reaper_main(void *arg)
 {
 	const struct reaper_args *a = arg;
 	/* 0-2 stay on /dev/null so no new fd (the exec error pipe) lands there. */
-	int keep[7 + CTL_FDS_MAX] = { 0, 1, 2, a->ctl, a->stdio[0], a->stdio[1], a->stdio[2] };
-	int n_keep = 7, errpipe[2], sigfd, i;
+	int keep[8 + CTL_FDS_MAX] = { 0, 1, 2, a->ctl, a->result_fd, a->stdio[0], a->stdio[1],
+				      a->stdio[2] };
+	int n_keep = 8, errpipe[2], sigfd, i;
 	struct err e;
 	uint64_t t0;
 	pid_t child;
@@ -188,11 +199,11 @@ int reaper_main(void *arg)
 	fd_close_except(keep, n_keep);
 	if (join_cgroups(a, &e) < 0 || (a->proc && mount_spawn_proc(&e) < 0) ||
 	    (sigfd = take_signals(&e)) < 0)
-		return ctl_send_error(a->ctl, a->spawn->id, &e) < 0 ? 1 : REAPER_REPORTED;
+		return finish(a, NULL, &e);
 	t0 = now_us();
 	if ((child = fork_command(a, errpipe, &e)) < 0)
-		return ctl_send_error(a->ctl, a->spawn->id, &e) < 0 ? 1 : REAPER_REPORTED;
+		return finish(a, NULL, &e);
 	close(a->stdio[0]);
 	close(a->stdio[1]);
-	return supervise(a, sigfd, child, errpipe[0], t0, &e) < 0 ? 1 : REAPER_REPORTED;
+	return supervise(a, sigfd, child, errpipe[0], t0, &e);
 }

@@ -21,10 +21,14 @@ enum step {
 	STEP_SPAWN_CLONE, /* clone() of the per-spawn reaper with its own pid and mount namespace. */
 	STEP_SPAWN_CGROUP, /* Joining the spawn's v1 cgroups (v2 is joined by CLONE_INTO_CGROUP) and entering its own cgroup namespace. */
 	STEP_SPAWN_PROC, /* Mounting /proc for the spawn's pid namespace. */
+	STEP_SPAWN_MASK, /* Masking /proc and /sys paths (bind /dev/null or an empty tmpfs) and making others read-only. */
 	STEP_SPAWN_STDIO, /* Installing the stdio file descriptors. */
 	STEP_SPAWN_CWD, /* Changing to the working directory inside the new root. */
 	STEP_SPAWN_RLIMIT, /* Setting the spawn's resource limits (file size, open files, stack, CPU, core dumps off). */
 	STEP_SPAWN_USER, /* Switching to the requested uid, gid and supplementary groups. */
+	STEP_SECURITY_NNP, /* Setting no_new_privs so exec can never gain privileges. */
+	STEP_SECURITY_CAPS, /* Dropping capabilities: bounding, ambient, inheritable, effective and permitted sets. */
+	STEP_SECCOMP_LOAD, /* Loading the seccomp filter, the last step before exec. */
 	STEP_EXEC, /* execve() of the command. */
 	STEP__COUNT
 };
@@ -48,10 +52,14 @@ static const char *const step_names[STEP__COUNT] = {
 	[STEP_SPAWN_CLONE] = "spawn.clone",
 	[STEP_SPAWN_CGROUP] = "spawn.cgroup",
 	[STEP_SPAWN_PROC] = "spawn.proc",
+	[STEP_SPAWN_MASK] = "spawn.mask",
 	[STEP_SPAWN_STDIO] = "spawn.stdio",
 	[STEP_SPAWN_CWD] = "spawn.cwd",
 	[STEP_SPAWN_RLIMIT] = "spawn.rlimit",
 	[STEP_SPAWN_USER] = "spawn.user",
+	[STEP_SECURITY_NNP] = "security.nnp",
+	[STEP_SECURITY_CAPS] = "security.caps",
+	[STEP_SECCOMP_LOAD] = "seccomp.load",
 	[STEP_EXEC] = "exec",
 };
 

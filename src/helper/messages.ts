@@ -45,6 +45,8 @@ export interface HelperErrorReply {
   errnoName: string | null;
   path: string | null;
   message: string;
+  /** Set when a `destroy` cut the create or spawn short. */
+  destroyed?: boolean;
 }
 
 export interface ExitEvent {

@@ -20,10 +20,14 @@ export const SETUP_STEPS = [
   'spawn.clone',
   'spawn.cgroup',
   'spawn.proc',
+  'spawn.mask',
   'spawn.stdio',
   'spawn.cwd',
   'spawn.rlimit',
   'spawn.user',
+  'security.nnp',
+  'security.caps',
+  'seccomp.load',
   'exec',
 ] as const;
 
@@ -50,9 +54,13 @@ export const SETUP_STEP_DOCS: Record<SetupStep, string> = {
   'spawn.clone': "clone() of the per-spawn reaper with its own pid and mount namespace.",
   'spawn.cgroup': "Joining the spawn's v1 cgroups (v2 is joined by CLONE_INTO_CGROUP) and entering its own cgroup namespace.",
   'spawn.proc': "Mounting /proc for the spawn's pid namespace.",
+  'spawn.mask': "Masking /proc and /sys paths (bind /dev/null or an empty tmpfs) and making others read-only.",
   'spawn.stdio': "Installing the stdio file descriptors.",
   'spawn.cwd': "Changing to the working directory inside the new root.",
   'spawn.rlimit': "Setting the spawn's resource limits (file size, open files, stack, CPU, core dumps off).",
   'spawn.user': "Switching to the requested uid, gid and supplementary groups.",
+  'security.nnp': "Setting no_new_privs so exec can never gain privileges.",
+  'security.caps': "Dropping capabilities: bounding, ambient, inheritable, effective and permitted sets.",
+  'seccomp.load': "Loading the seccomp filter, the last step before exec.",
   'exec': "execve() of the command.",
 };

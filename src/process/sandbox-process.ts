@@ -255,7 +255,7 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
   private toSandboxError(err: unknown): SandboxError {
     if (err instanceof SandboxError) return err;
     // A spawn racing destroy() fails because the sandbox went away, not because setup broke.
-    if (this.ctx.closing()) return new SandboxAbortedError('spawn: the sandbox was destroyed before the program started', { cause: err });
+    if (this.ctx.closing() || (isErrorReply(err) && err.destroyed)) return new SandboxAbortedError('spawn: the sandbox was destroyed before the program started', { cause: err });
     if (isErrorReply(err)) return new SandboxSetupError('spawn', setupFailureOf(err));
     return new SandboxHelperError(`spawn: ${(err as Error)?.message ?? String(err)}`);
   }

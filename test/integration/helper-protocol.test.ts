@@ -4,12 +4,13 @@
 // Runs as root and, when possible, rootless (as nobody via setpriv when the suite is root).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, symlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeTreeSync } from '../../src/platform/remove-tree.js';
+import { requireFeature } from '../helpers/require-feature.js';
 import { hostProcess, isAlive, processesRunning, waitUntil } from '../helpers/host.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -250,6 +251,21 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
   it('applies rlimits', async () => {
     const r = await run(['sh', '-c', 'ulimit -n; ulimit -c'], { rlimits: [['nofile', 77, 77], ['core', 0, 0]] });
     expect(r.stdout).toBe('77\n0\n');
+  });
+
+  // Only a root helper may create cgroups here; the unprivileged mode has no cgroup to join.
+  if (mode.uid === 0) it('starts the spawn in its v2 cgroup, which is empty again when exit arrives', async (ctx) => {
+    const { features } = await h.request({ type: 'features' });
+    requireFeature(ctx, !!features.cgroup2, 'needs a cgroup2 mount');
+    const cgroup = join(features.cgroup2, `sandkit-helper-test-${process.pid}-${counter}`);
+    mkdirSync(cgroup);
+    try {
+      const r = await run(['cat', '/proc/self/cgroup'], { cgroup, cgroupns: false });
+      expect(r.stdout).toContain(`0::${cgroup.slice(features.cgroup2.length)}\n`);
+      expect(readFileSync(join(cgroup, 'cgroup.procs'), 'utf8')).toBe('');
+    } finally {
+      rmdirSync(cgroup);
+    }
   });
 
   it.each([
