@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertOverlayPath } from './image.js';
 
@@ -35,5 +35,22 @@ export class Overlay {
     ];
     if (inUserNamespace) opts.push('userxattr');
     return opts.join(',');
+  }
+}
+
+/**
+ * Removes `base` if its overlay directories hold nothing but overlayfs's own empty `work/work`
+ * (and `work/index`); returns false, having removed nothing, when anything was written.
+ */
+export function removeEmptyOverlaySync(base: string, dirs: OverlayDirs): boolean {
+  try {
+    if (readdirSync(dirs.upper).length > 0) return false;
+    const work = readdirSync(dirs.work);
+    if (work.some((name) => name !== 'work' && name !== 'index')) return false;
+    for (const name of work) rmdirSync(join(dirs.work, name));
+    for (const dir of [dirs.upper, dirs.work, dirs.merged, base]) rmdirSync(dir);
+    return true;
+  } catch {
+    return false; // not empty after all (ENOTEMPTY), or not ours to list: the full removal decides
   }
 }
