@@ -34,17 +34,21 @@ export interface SpawnRequest {
 
 export type RlimitName = 'fsize' | 'nofile' | 'stack' | 'core' | 'cpu' | 'as';
 
-export interface HelperErrorReply {
-  type: 'error';
-  req?: number;
-  sandbox?: string | null;
-  process?: string | null;
+/** The helper's error record: which step failed, in which call, with which errno, on which path. */
+export interface HelperFailure {
   step: string;
   syscall: string | null;
   errno: number | null;
   errnoName: string | null;
   path: string | null;
   message: string;
+}
+
+export interface HelperErrorReply extends HelperFailure {
+  type: 'error';
+  req?: number;
+  sandbox?: string | null;
+  process?: string | null;
   /** Set when a `destroy` cut the create or spawn short. */
   destroyed?: boolean;
 }
@@ -58,14 +62,7 @@ export interface ExitEvent {
   signo: number | null;
   wallUs: number;
   rusage: { userUs: number; systemUs: number; maxRssKb: number };
-  execError: {
-    step: string;
-    syscall: string | null;
-    errno: number | null;
-    errnoName: string | null;
-    path: string | null;
-    message: string;
-  } | null;
+  execError: HelperFailure | null;
 }
 
 export interface StepEvent { type: 'step'; sandbox: string; step: string }
