@@ -61,7 +61,9 @@ export class SpawnMonitor {
     const pidsHits = this.cgroup ? readPidsLimitHits(this.cgroup) : undefined;
     const oomKilled = (mem?.oomKills ?? 0) > 0;
     const cpuTimeMs = cpu
-      ? { user: cpu.userUs / 1000, system: cpu.systemUs / 1000, total: cpu.totalUs / 1000 }
+      // total is the sum, so the three always agree (the kernel scales user and system so they
+      // add up to the exact runtime; each is rounded to a microsecond on its own).
+      ? { user: cpu.userUs / 1000, system: cpu.systemUs / 1000, total: (cpu.userUs + cpu.systemUs) / 1000 }
       : { user: ev.rusage.userUs / 1000, system: ev.rusage.systemUs / 1000, total: (ev.rusage.userUs + ev.rusage.systemUs) / 1000 };
     let limit = this.limit;
     if (!limit && oomKilled) limit = 'memory';

@@ -1,7 +1,7 @@
 // Global setup of the integration project (runs once, in vitest's main process): builds the
 // probe and dist/, gives the run its own SANDKIT_STATE_DIR (inherited by every worker), and at
 // the end checks that nothing was left behind: no mount, no sandbox process, no sandbox directory.
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeTreeSync } from '../../src/platform/remove-tree.js';
@@ -10,6 +10,9 @@ import {
   hostProcess, mountsMentioning, sandboxDirsUnder, sandboxProcessesUsing, waitUntil,
 } from './host.js';
 import { probePath } from './probe.js';
+import { detectCgroups } from '../../src/cgroup/detect.js';
+import { Cgroup, planCgroups, removeCgroupDir } from '../../src/cgroup/cgroup.js';
+import { SESSION_PREFIX } from '../../src/cgroup/cgroup-tree.js';
 
 export default function setup(): () => Promise<void> {
   probePath();
@@ -28,6 +31,7 @@ export default function setup(): () => Promise<void> {
     // Overlays and binds live in sandbox mount namespaces only; none may show up in ours.
     for (const line of mountsMentioning(stateDir)) problems.push(`mount of the state dir left on the host: ${line}`);
     for (const dir of sandboxDirsUnder(stateDir)) problems.push(`sandbox directory left behind: ${dir}`);
+    problems.push(...await sessionCgroupLeaks(stateDir));
     removeTreeSync(stateDir);
     if (problems.length > 0) {
       process.exitCode = 1; // vitest only logs errors thrown here; this makes the run fail
@@ -43,4 +47,27 @@ function ancestry(pid: number): string {
     chain.push(`${p.pid} ${JSON.stringify(p.cmdline)}`);
   }
   return chain.join(' < ');
+}
+
+/**
+ * Workers end without Node's exit hook, so their session cgroups stay until the next start
+ * sweeps them. Remove them now (as that sweep would), but a sandbox or spawn cgroup still inside
+ * one is a leak: destroy() must have removed it.
+ */
+async function sessionCgroupLeaks(stateDir: string): Promise<string[]> {
+  const sessions = join(stateDir, 'sessions');
+  if (!existsSync(sessions)) return [];
+  const layout = detectCgroups();
+  const base = Cgroup.base(layout, planCgroups(layout));
+  const leaks: string[] = [];
+  for (const id of readdirSync(sessions)) {
+    const cg = base.child(SESSION_PREFIX + id);
+    for (const dir of [cg.v2Path, ...Object.values(cg.v1Paths)]) {
+      if (!dir || !existsSync(dir)) continue;
+      const children = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      for (const child of children) leaks.push(`cgroup left behind: ${dir}/${child}`);
+      await removeCgroupDir(dir).catch((err: Error) => leaks.push(`cannot remove ${dir}: ${err.message}`));
+    }
+  }
+  return leaks;
 }
