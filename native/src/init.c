@@ -134,16 +134,14 @@ static void init_spawn(int ctl, const struct ctl_down *m, size_t len, const int 
 	ctl_free_spawn(&s);
 }
 
-/* SIGKILL ends the reaper and with it the spawn's pid namespace; anything else is forwarded
- * by the reaper to the command. */
+/* Every signal, SIGKILL included, goes through the reaper to the command: when the command
+ * dies the reaper kills the rest of its pid namespace and reaps it, so the exit record still
+ * counts the CPU time of the whole tree (killing the reaper itself would lose it). */
 static void signal_reaper(pid_t pid, int signo)
 {
 	union sigval v = { .sival_int = signo };
 
-	if (signo == SIGKILL)
-		kill(pid, SIGKILL);
-	else
-		sigqueue(pid, SIGNAL_FORWARD, v);
+	sigqueue(pid, SIGNAL_FORWARD, v);
 }
 
 /* One request from the supervisor. Returns 0 when the supervisor is gone. */

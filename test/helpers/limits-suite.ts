@@ -166,6 +166,10 @@ export function defineRootlessLimitsSuite(): void {
       try {
         const wall = await sb.run(['sleep', '100'], { limits: { wallTime: '200ms' } });
         expect(wall.status).toBe('wall-time-limit');
+        // Without a cgroup, CPU time comes from rusage: a killed tree must still be counted.
+        const busy = await sb.run(['sh', '-c', 'while :; do :; done'], { limits: { wallTime: '400ms' } });
+        expect(busy.status).toBe('wall-time-limit');
+        expect(busy.cpuTimeMs.total).toBeGreaterThan(200);
         const out = await sb.run(['head', '-c', '10000000', '/dev/zero'], { limits: { output: '64k' } });
         expect(out.status).toBe('output-limit');
         const big = await sb.run(['dd', 'if=/dev/zero', 'of=/tmp/big', 'bs=1M', 'count=4'], { limits: { fileSize: '1M' } });
