@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { removeTreeSync } from './remove-tree.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -32,7 +32,12 @@ export class Session {
   private constructor(readonly root: string) {
     this.id = `${process.pid}-${processStartTime(process.pid) ?? 0}-${randomBytes(3).toString('hex')}`;
     this.dir = join(root, 'sessions', this.id);
-    mkdirSync(this.dir, { recursive: true, mode: 0o711 });
+    // Writable layers hold whatever sandboxed programs wrote, owned by the ids they ran as (as
+    // root: host root). Nobody else on the host may reach them, so sessions/ is private.
+    const sessions = join(root, 'sessions');
+    mkdirSync(sessions, { recursive: true, mode: 0o700 });
+    chmodSync(sessions, 0o700);
+    mkdirSync(this.dir, { mode: 0o700 });
     const owner: Owner = { pid: process.pid, startTime: processStartTime(process.pid) };
     writeFileSync(join(this.dir, 'owner.json'), JSON.stringify(owner));
   }

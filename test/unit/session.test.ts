@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Session, isSessionAlive, processStartTime, sweepStaleSessions } from '../../src/platform/session.js';
@@ -42,6 +42,9 @@ describe('sessions', () => {
       const s = Session.open(root);
       expect(s.id).toMatch(new RegExp(`^${process.pid}-\\d+-[0-9a-f]{6}$`));
       expect(isSessionAlive(s.id)).toBe(true);
+      // Writable layers live below: nobody else on the host may reach them.
+      expect(statSync(join(root, 'sessions')).mode & 0o777).toBe(0o700);
+      expect(statSync(s.dir).mode & 0o777).toBe(0o700);
       expect(isSessionAlive(`${process.pid}-1-abcdef`)).toBe(false); // same pid, other start: reused
       expect(isSessionAlive(`${2 ** 22 + 1}-5-abcdef`)).toBe(false);
       s.removeSync();
