@@ -9,7 +9,7 @@ export default defineConfig({
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 10_000 } },
       { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow } },
-      { test: { name: 'security', include: ['test/security/**/*.test.ts'], testTimeout: slow, hookTimeout: slow } },
+      { test: { name: 'security', include: ['test/security/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow } },
       { test: { name: 'cgroup-v2', include: ['test/cgroup-v2/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000 } },
     ],
   },

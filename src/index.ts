@@ -6,14 +6,33 @@ export type { SpawnOptions, UserSpec } from './process/spawn-options.js';
 export type { SpawnResult, SpawnStatus, ExecFailure, CpuTime, LimitName } from './process/spawn-result.js';
 export type { SandboxLimits, SpawnLimits, ResolvedSandboxLimits, ResolvedSpawnLimits } from './limits/limits.js';
 export type { Controller, Placement } from './cgroup/cgroup.js';
-export { Image } from './rootfs/image.js';
+export { Image, type ImageImportOptions, type StoreOptions } from './rootfs/image.js';
+export { LayerStore, type ImageRecord } from './images/layer-store.js';
+export { Snapshot } from './snapshots/snapshot.js';
+export type { SnapshotOptions } from './snapshots/take-snapshot.js';
+export type { ExportOptions, ExportResult } from './snapshots/snapshot-export.js';
+export { SandboxFiles, type FsEntry, type FsStat } from './files/sandbox-files.js';
+export type { CopyInOptions, CopyInResult } from './files/copy-in.js';
+export type { CopyOutOptions } from './files/copy-out.js';
+export type { ImageConfig } from './images/image-config.js';
+export type { ImportProgress, ImportOptions } from './images/image-import.js';
+export { defaultStoreDir } from './platform/state-dir.js';
 export { Namespaces, type NamespacesOptions } from './namespaces/namespaces.js';
+export { Network, sweepStaleNetworks, type NetworkOptions } from './network/network.js';
+export type { NetworkAttachOptions } from './network/network-link.js';
+export type { EgressPolicy, EgressRule } from './network/egress.js';
+export type { PortMapping } from './network/port-proxy.js';
 export {
   SandboxError, SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError,
-  SandboxHelperError, SandboxAbortedError, SandboxDestroyedError,
-  type SandboxErrorCode, type SetupFailure,
+  SandboxHelperError, SandboxAbortedError, SandboxDestroyedError, SandboxImageError, SandboxFilesError,
+  type SandboxErrorCode, type SetupFailure, type ImageErrorReason,
 } from './errors/sandbox-error.js';
 export { SETUP_STEPS, type SetupStep } from './helper/steps.js';
 export { parseBytes, parseDuration, type ByteSize, type Duration } from './limits/units.js';
 export { defaultStateDir } from './platform/state-dir.js';
 export { probeHost, type HostReport } from './platform/doctor.js';
+export { Seccomp, type SeccompRule, type SeccompErrno } from './security/seccomp.js';
+export type { SeccompArch, ArgTest } from './security/seccomp-bpf.js';
+export { CAPABILITY_NAMES, type CapabilityName } from './security/capabilities.js';
+export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security/masks.js';
+export type { SecurityOptions, ResolvedSecurityOptions } from './security/security-options.js';

@@ -3,15 +3,19 @@
  *
  * Runs in the command process (PID 2 of the spawn's pid namespace), forked by the reaper.
  * Any failure is written as one record to the close-on-exec pipe; the reaper tells setup
- * failures (spawn.stdio, spawn.cwd, spawn.user) from a failed execve by the record's step.
+ * failures (spawn.stdio, spawn.cwd, spawn.user, security.*, seccomp.load) from a failed
+ * execve by the record's step. Order: stdio, cwd, rlimits, bounding set, uid switch, fds
+ * closed, signals reset, no_new_privs, capability sets, seccomp, execve.
  */
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "process.h"
+#include "security.h"
 #include "sync.h"
 #include "util.h"
 
@@ -66,6 +70,34 @@ static int set_rlimits(const struct spawn_msg *s, struct err *e)
 	return 0;
 }
 
+/* After pivot_root nothing above "/" is reachable, but check: getcwd() fails with ENOENT
+ * (glibc) or returns "(unreachable)..." for a directory outside the process's root. */
+static int enter_cwd(const char *cwd, struct err *e)
+{
+	char buf[PATH_MAX] = "";
+
+	if (chdir(cwd) < 0)
+		return err_sys(e, STEP_SPAWN_CWD, "chdir", cwd, "chdir(\"%s\")", cwd);
+	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/') {
+		if (buf[0] != '/')
+			errno = ENOENT;
+		return err_sys(e, STEP_SPAWN_CWD, "getcwd", cwd, "\"%s\" is outside the sandbox's root",
+			       cwd);
+	}
+	return 0;
+}
+
+/* no_new_privs, then the capability sets, then (the very last call before execve) the
+ * seccomp filter, so none of the helper's own calls is filtered. */
+static int harden(const struct spawn_msg *s, struct err *e)
+{
+	if (!s->has_security)
+		return 0;
+	if ((s->no_new_privs && caps_no_new_privs(e) < 0) || caps_set(s->caps_keep, e) < 0)
+		return -1;
+	return s->seccomp ? seccomp_load(s->seccomp, s->seccomp_len, e) : 0;
+}
+
 static int command_prepare(const struct command_args *a, struct err *e)
 {
 	const struct spawn_msg *s = a->spawn;
@@ -73,15 +105,14 @@ static int command_prepare(const struct command_args *a, struct err *e)
 
 	if (setsid() < 0)
 		return err_sys(e, STEP_SPAWN_STDIO, "setsid", NULL, "setsid()");
-	if (install_stdio(a->stdio, e) < 0)
+	if (install_stdio(a->stdio, e) < 0 || enter_cwd(s->cwd, e) < 0 || set_rlimits(s, e) < 0)
 		return -1;
-	if (chdir(s->cwd) < 0)
-		return err_sys(e, STEP_SPAWN_CWD, "chdir", s->cwd, "chdir(\"%s\")", s->cwd);
-	if (set_rlimits(s, e) < 0 || switch_user(s, e) < 0)
+	/* The bounding set can only be dropped while we hold CAP_SETPCAP, before the uid switch. */
+	if ((s->has_security && caps_drop_bounding(s->caps_keep, e) < 0) || switch_user(s, e) < 0)
 		return -1;
 	fd_close_except(keep, ARRAY_LEN(keep));
 	reset_signals();
-	return 0;
+	return harden(s, e);
 }
 
 int command_main(void *arg)

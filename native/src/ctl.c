@@ -122,10 +122,18 @@ int ctl_send_up(int sock, const struct ctl_up *m, pid_t pid, enum step step, str
 
 ssize_t ctl_recv_up(int sock, struct ctl_up *m, pid_t *pid)
 {
+	return ctl_recv_up_fd(sock, m, pid, NULL);
+}
+
+ssize_t ctl_recv_up_fd(int sock, struct ctl_up *m, pid_t *pid, int *fd)
+{
+	int n_fds = fd ? 1 : 0;
 	ssize_t n;
 
 	memset(m, 0, sizeof(*m));
-	n = ctl_recv(sock, m, sizeof(*m), NULL, NULL, pid, true);
+	if (fd)
+		*fd = -1;
+	n = ctl_recv(sock, m, sizeof(*m), fd, fd ? &n_fds : NULL, pid, true);
 	if (n > 0 && (size_t)n < ctl_up_len(m->kind)) {  /* too short for its kind: ignore it */
 		memset(m, 0, sizeof(*m));
 		m->kind = 0;
@@ -184,7 +192,9 @@ int ctl_decode_spawn(const struct ctl_down *m, size_t len, struct spawn_msg *out
 
 	memset(out, 0, sizeof(*out));
 	if (len < sizeof(*m) || m->payload_len != len - sizeof(*m) || m->n_rlimits > 64 ||
-	    m->n_groups > 64 || rlimits_len + groups_len > m->payload_len ||
+	    m->n_groups > 64 || m->seccomp_len > CTL_PAYLOAD_MAX || m->seccomp_len % 8 ||
+	    m->n_masked > 64 || m->n_readonly > 64 ||
+	    rlimits_len + m->seccomp_len + groups_len > m->payload_len ||
 	    m->argc > CTL_PAYLOAD_MAX || m->envc > CTL_PAYLOAD_MAX ||
 	    3 + (m->has_cgroup ? 1 : 0) + m->n_cgroup_procs > CTL_FDS_MAX)
 		return -1;
@@ -195,14 +205,24 @@ int ctl_decode_spawn(const struct ctl_down *m, size_t len, struct spawn_msg *out
 	out->cgroupns = m->cgroupns;
 	out->n_fds = 3 + (m->has_cgroup ? 1 : 0) + m->n_cgroup_procs;
 	p += rlimits_len;
+	out->has_security = m->has_security;
+	out->no_new_privs = m->no_new_privs;
+	out->caps_keep = m->caps_keep;
+	out->seccomp = m->seccomp_len ? (const uint8_t *)p : NULL;
+	out->seccomp_len = m->seccomp_len;
+	p += m->seccomp_len;
 	out->uid = m->uid;
 	out->gid = m->gid;
 	out->n_groups = m->n_groups;
 	out->groups = (const gid_t *)p;
 	p += groups_len;
 	if (!(out->cwd = take_string(&p, end)) || !(out->argv = take_strings(&p, end, m->argc)) ||
-	    !(out->env = take_strings(&p, end, m->envc)))
+	    !(out->env = take_strings(&p, end, m->envc)) ||
+	    !(out->masked = take_strings(&p, end, m->n_masked)) ||
+	    !(out->readonly = take_strings(&p, end, m->n_readonly)))
 		return ctl_free_spawn(out), -1;
+	out->n_masked = m->n_masked;
+	out->n_readonly = m->n_readonly;
 	return 0;
 }
 
@@ -210,5 +230,7 @@ void ctl_free_spawn(struct spawn_msg *s)
 {
 	free(s->argv);
 	free(s->env);
-	s->argv = s->env = NULL;
+	free(s->masked);
+	free(s->readonly);
+	s->argv = s->env = s->masked = s->readonly = NULL;
 }

@@ -32,10 +32,14 @@ struct ctl_down {
 	int32_t signo;       /* KILL */
 	uint32_t uid, gid, n_groups, argc, envc;
 	uint32_t n_rlimits, n_cgroup_procs;
-	uint8_t has_cgroup, cgroupns;
+	uint8_t has_cgroup, cgroupns, has_security, no_new_privs;
 	uint32_t payload_len;
-	/* SPAWN payload follows: struct ctl_rlimit[n_rlimits], gid_t groups[n_groups], then
-	 * NUL-terminated cwd, argv..., env... */
+	uint64_t caps_keep;      /* security: bit n keeps capability n */
+	uint32_t seccomp_len;    /* bytes of struct sock_filter[] */
+	uint32_t n_masked, n_readonly;
+	uint32_t pad;
+	/* SPAWN payload follows: struct ctl_rlimit[n_rlimits], the seccomp filter, gid_t
+	 * groups[n_groups], then NUL-terminated cwd, argv..., env..., masked..., readonly... */
 };
 
 struct ctl_rlimit {
@@ -76,6 +80,12 @@ struct spawn_msg {
 	const gid_t *groups;
 	const char *cwd;
 	char **argv, **env;  /* malloc'd pointer arrays, NULL-terminated */
+	bool has_security, no_new_privs;
+	uint64_t caps_keep;
+	const uint8_t *seccomp;  /* NULL when none */
+	size_t seccomp_len;
+	char **masked, **readonly;  /* malloc'd, NULL-terminated */
+	int n_masked, n_readonly;
 };
 
 /* Send one message with up to CTL_FDS_MAX fds and, when pid > 0, SCM_CREDENTIALS naming that pid. */
@@ -93,6 +103,8 @@ int ctl_send_up(int sock, const struct ctl_up *m, pid_t pid, enum step step, str
 size_t ctl_up_len(uint32_t kind);
 /* Receive an up message; the part its kind does not use is zeroed. Returns as ctl_recv. */
 ssize_t ctl_recv_up(int sock, struct ctl_up *m, pid_t *pid);
+/* The same, keeping one fd sent with the message in *fd (-1 when none). */
+ssize_t ctl_recv_up_fd(int sock, struct ctl_up *m, pid_t *pid, int *fd);
 
 /* Short helpers for the up direction. */
 int ctl_send_step(int sock, enum step step, struct err *e);

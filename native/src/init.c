@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "netlink.h"
 #include "process.h"
 #include "setup.h"
 #include "util.h"
@@ -54,6 +55,9 @@ static int init_setup(const struct create_req *c, int ctl, struct err *e)
 		 STEP(ctl, STEP_PIVOT_ROOT, pivot_to(root, e), e) ||
 		 (c->uts && c->hostname[0] && STEP(ctl, STEP_UTS_HOSTNAME, uts_set_hostname(c->hostname, e), e)) ||
 		 (c->net && STEP(ctl, STEP_NET_LOOPBACK, net_loopback_up(e), e)) ||
+		 (c->attached && STEP(ctl, STEP_NET_ADDRESS, netlink_address(&c->attach, e), e)) ||
+		 (c->attached && c->attach.has_gateway &&
+		  STEP(ctl, STEP_NET_ROUTE, netlink_route(&c->attach, e), e)) ||
 		 ctl_send_step(ctl, STEP_SANDBOX_READY, e) < 0;
 	if (root >= 0)
 		close(root);
@@ -69,13 +73,19 @@ static int wait_go(int ctl)
 	       m.kind == CTL_GO ? 0 : -1;
 }
 
+/* READY carries an O_PATH fd of the new "/" (files.c): the supervisor's only way into the
+ * sandbox's root, since this process is not dumpable. */
 static int send_ready(int ctl, struct err *e)
 {
 	struct ctl_up m;
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), rc;
 
 	memset(&m, 0, sizeof(m));
 	m.kind = CTL_READY;
-	return ctl_send_up(ctl, &m, 0, STEP_SANDBOX_READY, e);
+	rc = ctl_send(ctl, &m, ctl_up_len(m.kind), &root, root >= 0 ? 1 : 0, 0, STEP_SANDBOX_READY, e);
+	if (root >= 0)
+		close(root);
+	return rc;
 }
 
 static void reapers_add(uint32_t spawn, pid_t pid, int result_fd)

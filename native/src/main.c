@@ -16,14 +16,17 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "args.h"
+#include "fsops.h"
 #include "report.h"
 #include "request.h"
 #include "sandbox.h"
+#include "security.h"
 #include "util.h"
 
 static int fail(const struct err *e)
@@ -125,11 +128,14 @@ int main(int argc, char **argv)
 	struct err e;
 	int channel, sigfd, status;
 
+	if (argc >= 2 && strcmp(argv[1], "fsops") == 0)
+		return fsops_main(argc, argv);
 	switch (args_parse(argc, argv)) {
 	case ARGS_DONE: return 0;
 	case ARGS_USAGE: return 2;
 	case ARGS_RUN: break;
 	}
+	selfexec_sealed(argv, &e);  /* returns only when already sealed or unable to be */
 	if (fd_stdio_null() < 0 || (channel = open_channel(&e)) < 0 || watch_parent(&e) < 0 ||
 	    (sigfd = watch_children(&e)) < 0)
 		return fail(&e);

@@ -5,12 +5,15 @@
  * type or field, a missing field, a wrong type or a value out of range is a protocol error
  * naming the field (e.g. "config.binds[1].target: must be an absolute path").
  */
+#include <arpa/inet.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto.h"
+#include "security.h"
 #include "util.h"
 
 #define WHERE_MAX 96
@@ -28,13 +31,13 @@ static int check_keys(const struct jval *o, const char *where, const char *const
 	if (o->type != J_OBJ)
 		return err_msg(e, STEP_PROTOCOL, "%s: must be an object", where[0] ? where : "request");
 	for (i = 0; i < o->n; i++) {
-		for (k = 0; keys[k] && strcmp(keys[k], o->keys[i]) != 0; k++)
+		for (k = 0; keys[k] && strcmp(keys[k] + (keys[k][0] == '?'), o->keys[i]) != 0; k++)
 			;
 		if (!keys[k])
 			return bad(e, where, o->keys[i], "unknown field");
 	}
-	for (k = 0; keys[k]; k++)
-		if (!json_get(o, keys[k]))
+	for (k = 0; keys[k]; k++)  /* "?name": an optional field */
+		if (keys[k][0] != '?' && !json_get(o, keys[k]))
 			return bad(e, where, keys[k], "missing field");
 	return 0;
 }
@@ -216,10 +219,59 @@ static int decode_tmpfs(const struct jval *a, struct create_req *c, struct err *
 	return 0;
 }
 
+static int get_ifname(const struct jval *o, const char *key, const char **out, struct err *e)
+{
+	if (get_str(o, "config.net.", key, out, e) < 0)
+		return -1;
+	if (!(*out)[0] || strlen(*out) >= IFNAMSIZ || strpbrk(*out, "/: \t\n"))
+		return bad(e, "config.net.", key, "must be an interface name (1 to 15 characters)");
+	return 0;
+}
+
+static int get_ipv4(const struct jval *o, const char *key, struct in_addr *out, struct err *e)
+{
+	const char *s;
+
+	if (get_str(o, "config.net.", key, &s, e) < 0)
+		return -1;
+	if (inet_pton(AF_INET, s, out) != 1)
+		return bad(e, "config.net.", key, "must be an IPv4 address");
+	return 0;
+}
+
+/* config.net (optional): a veth pair to a network's bridge; needs namespaces.net. */
+static int decode_net(const struct jval *o, struct create_req *c, struct err *e)
+{
+	static const char *const keys[] = { "hostVeth", "bridge", "ifname", "address",
+					    "prefixLength", "gateway", "mtu", NULL };
+	struct net_attach *n = &c->attach;
+	const char *w = "config.net.";
+	long long prefix = 0, mtu = 0;
+
+	if (!o)
+		return 0;
+	if (check_keys(o, "config.net", keys, e) < 0 ||
+	    get_ifname(o, "hostVeth", &n->host_veth, e) < 0 ||
+	    get_ifname(o, "bridge", &n->bridge, e) < 0 || get_ifname(o, "ifname", &n->ifname, e) < 0 ||
+	    get_ipv4(o, "address", &n->address, e) < 0 ||
+	    get_int(o, w, "prefixLength", 1, 32, &prefix, e) < 0 ||
+	    get_int(o, w, "mtu", 0, 65535, &mtu, e) < 0)
+		return -1;
+	n->has_gateway = json_get(o, "gateway")->type != J_NULL;
+	if (n->has_gateway && get_ipv4(o, "gateway", &n->gateway, e) < 0)
+		return bad(e, w, "gateway", "must be an IPv4 address or null");
+	if (!c->net)
+		return bad(e, "config.", "net", "needs namespaces.net");
+	n->prefix = prefix;
+	n->mtu = mtu;
+	c->attached = true;
+	return 0;
+}
+
 static int decode_config(const struct jval *o, struct create_req *c, struct err *e)
 {
 	static const char *const keys[] = { "namespaces", "uidMap", "gidMap", "hostname", "rootfs",
-					    "binds", "tmpfs", "proc", "dev", NULL };
+					    "binds", "tmpfs", "proc", "dev", "?net", NULL };
 	const char *w = "config.";
 	const struct jval *v;
 
@@ -231,7 +283,8 @@ static int decode_config(const struct jval *o, struct create_req *c, struct err 
 	    !(v = typed(o, w, "rootfs", J_OBJ, e)) || decode_rootfs(v, c, e) < 0 ||
 	    !(v = typed(o, w, "binds", J_ARR, e)) || decode_binds(v, c, e) < 0 ||
 	    !(v = typed(o, w, "tmpfs", J_ARR, e)) || decode_tmpfs(v, c, e) < 0 ||
-	    get_bool(o, w, "proc", &c->proc, e) < 0 || get_bool(o, w, "dev", &c->dev, e) < 0)
+	    get_bool(o, w, "proc", &c->proc, e) < 0 || get_bool(o, w, "dev", &c->dev, e) < 0 ||
+	    decode_net(json_get(o, "net"), c, e) < 0)
 		return -1;
 	if (strlen(c->hostname) > 64)
 		return bad(e, w, "hostname", "must be at most 64 bytes");
@@ -404,11 +457,88 @@ static int decode_rlimits(const struct jval *v, struct spawn_req *s, struct err 
 	return 0;
 }
 
+static int decode_paths(const struct jval *o, const char *key, const char ***out, int *n,
+			struct err *e)
+{
+	const struct jval *a = typed(o, "masks.", key, J_ARR, e);
+	char w[WHERE_MAX];
+	size_t i;
+
+	if (!a)
+		return -1;
+	if (a->n > MASK_PATHS_MAX)
+		return bad(e, "masks.", key, "has too many entries");
+	*out = xcalloc(a->n + 1, sizeof(char *));
+	*n = a->n;
+	for (i = 0; i < a->n; i++) {
+		const struct jval *p = &a->items[i];
+		snprintf(w, sizeof(w), "masks.%s[%zu]", key, i);
+		if (p->type != J_STR || strlen(p->str) != p->len || p->str[0] != '/' ||
+		    p->len >= ERR_PATH_MAX)
+			return bad(e, w, "", "must be an absolute path");
+		(*out)[i] = p->str;
+	}
+	return 0;
+}
+
+static int decode_masks(const struct jval *v, struct spawn_req *s, struct err *e)
+{
+	static const char *const keys[] = { "maskedPaths", "readonlyPaths", NULL };
+	const struct jval *m = json_get(v, "masks");
+
+	if (!m)
+		return 0;
+	if (check_keys(m, "masks", keys, e) < 0 ||
+	    decode_paths(m, "maskedPaths", &s->masked, &s->n_masked, e) < 0 ||
+	    decode_paths(m, "readonlyPaths", &s->readonly, &s->n_readonly, e) < 0)
+		return -1;
+	return 0;
+}
+
+static int decode_caps(const struct jval *o, struct spawn_req *s, struct err *e)
+{
+	const struct jval *a = typed(o, "security.", "capabilities", J_ARR, e);
+	char w[WHERE_MAX];
+	size_t i;
+	int c;
+
+	if (!a)
+		return -1;
+	for (i = 0; i < a->n; i++) {
+		snprintf(w, sizeof(w), "security.capabilities[%zu]", i);
+		if (a->items[i].type != J_STR || (c = caps_number(a->items[i].str)) < 0)
+			return bad(e, w, "", "must be a capability name such as \"CAP_NET_BIND_SERVICE\"");
+		s->caps_keep |= 1ULL << c;
+	}
+	return 0;
+}
+
+static int decode_security(const struct jval *v, struct spawn_req *s, struct err *e)
+{
+	static const char *const keys[] = { "noNewPrivs", "capabilities", "seccomp", NULL };
+	const struct jval *o = json_get(v, "security"), *f;
+
+	if (!o)
+		return 0;
+	if (check_keys(o, "security", keys, e) < 0 ||
+	    get_bool(o, "security.", "noNewPrivs", &s->no_new_privs, e) < 0 ||
+	    decode_caps(o, s, e) < 0)
+		return -1;
+	s->has_security = true;
+	f = json_get(o, "seccomp");
+	if (f->type == J_NULL)
+		return 0;
+	if (f->type != J_STR)
+		return bad(e, "security.", "seccomp", "must be null or a base64 string");
+	return seccomp_decode_from_parent(f->str, &s->seccomp, &s->seccomp_len, e);
+}
+
 static int decode_spawn(const struct jval *v, struct request *r, struct err *e)
 {
 	static const char *const keys[] = { "type", "req", "sandbox", "process", "argv", "env",
 					    "cwd", "uid", "gid", "groups", "stdio", "cgroup",
-					    "cgroupProcs", "cgroupns", "rlimits", NULL };
+					    "cgroupProcs", "cgroupns", "rlimits", "?security",
+					    "?masks", NULL };
 	struct spawn_req *s = &r->u.spawn;
 
 	if (check_keys(v, "", keys, e) < 0 || get_name(v, "", "sandbox", &r->sandbox, e) < 0 ||
@@ -416,7 +546,8 @@ static int decode_spawn(const struct jval *v, struct request *r, struct err *e)
 	    get_strings(v, "argv", &s->argv, &s->argc, e) < 0 ||
 	    get_strings(v, "env", &s->env, &s->envc, e) < 0 ||
 	    get_path(v, "", "cwd", &s->cwd, e) < 0 || decode_ids(v, s, e) < 0 ||
-	    decode_stdio(v, s, e) < 0 || decode_cgroup(v, s, e) < 0 || decode_rlimits(v, s, e) < 0)
+	    decode_stdio(v, s, e) < 0 || decode_cgroup(v, s, e) < 0 || decode_rlimits(v, s, e) < 0 ||
+	    decode_security(v, s, e) < 0 || decode_masks(v, s, e) < 0)
 		return -1;
 	if (s->argc == 0 || !s->argv[0][0])
 		return bad(e, "", "argv", "must have a non-empty argv[0]");
@@ -445,6 +576,25 @@ static int decode_destroy(const struct jval *v, struct request *r, struct err *e
 	return check_keys(v, "", keys, e) < 0 ? -1 : get_name(v, "", "sandbox", &r->sandbox, e);
 }
 
+static int decode_fs(const struct jval *v, struct request *r, struct err *e)
+{
+	static const char *const keys[] = { "type", "req", "sandbox", "channel", NULL };
+
+	return check_keys(v, "", keys, e) < 0 || get_name(v, "", "sandbox", &r->sandbox, e) < 0
+		? -1 : get_name(v, "", "channel", &r->u.fs.channel, e);
+}
+
+static int decode_nft(const struct jval *v, struct request *r, struct err *e)
+{
+	static const char *const keys[] = { "type", "req", "script", NULL };
+
+	if (check_keys(v, "", keys, e) < 0 || get_str(v, "", "script", &r->u.nft.script, e) < 0)
+		return -1;
+	if (strlen(r->u.nft.script) > (1 << 20))
+		return bad(e, "", "script", "is longer than 1 MiB");
+	return 0;
+}
+
 static int decode_features(const struct jval *v, struct request *r, struct err *e)
 {
 	static const char *const keys[] = { "type", "req", NULL };
@@ -460,6 +610,8 @@ int proto_decode(const struct jval *v, struct request *r, struct err *e)
 		{ "create", REQ_CREATE, decode_create },   { "spawn", REQ_SPAWN, decode_spawn },
 		{ "kill", REQ_KILL, decode_kill },         { "destroy", REQ_DESTROY, decode_destroy },
 		{ "features", REQ_FEATURES, decode_features },
+		{ "fs", REQ_FS, decode_fs },
+		{ "nft", REQ_NFT, decode_nft },
 	};
 	const struct jval *req = json_get(v, "req"), *type;
 	size_t i;
@@ -489,6 +641,9 @@ void proto_free(struct request *r)
 		free(r->u.spawn.env);
 		free(r->u.spawn.groups);
 		free(r->u.spawn.cgroup_procs);
+		free(r->u.spawn.seccomp);
+		free(r->u.spawn.masked);
+		free(r->u.spawn.readonly);
 	}
 	memset(&r->u, 0, sizeof(r->u));
 }

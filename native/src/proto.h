@@ -8,6 +8,9 @@
 #define SANDKIT_PROTO_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -17,8 +20,9 @@
 #define IDMAP_MAX 32
 #define RLIMITS_MAX 16
 #define CGROUP_PROCS_MAX 16
+#define MASK_PATHS_MAX 64
 
-enum req_type { REQ_CREATE, REQ_SPAWN, REQ_KILL, REQ_DESTROY, REQ_FEATURES };
+enum req_type { REQ_CREATE, REQ_SPAWN, REQ_KILL, REQ_DESTROY, REQ_FEATURES, REQ_FS, REQ_NFT };
 enum stdio_kind { STDIO_PIPE, STDIO_NULL };
 
 struct idmap {
@@ -34,6 +38,14 @@ struct tmpfs {
 	const char *target, *options;
 };
 
+/* config.net: the sandbox's link to a network (docs/protocol.md). */
+struct net_attach {
+	const char *host_veth, *bridge, *ifname;
+	struct in_addr address, gateway;
+	int prefix, mtu;                /* mtu 0: the kernel's default */
+	bool has_gateway;
+};
+
 struct create_req {
 	const char *sandbox;
 	bool user, uts, ipc, net, cgroup;
@@ -46,6 +58,8 @@ struct create_req {
 	struct tmpfs *tmpfs;
 	int n_tmpfs;
 	bool proc, dev;
+	bool attached;               /* "net" given: a veth pair to a network's bridge */
+	struct net_attach attach;
 };
 
 struct spawn_rlimit {
@@ -68,11 +82,26 @@ struct spawn_req {
 	bool cgroupns;
 	struct spawn_rlimit rlimits[RLIMITS_MAX];
 	int n_rlimits;
+	bool has_security;           /* "security" given; without it, no hardening */
+	bool no_new_privs;
+	unsigned long long caps_keep;   /* bit n: keep capability n */
+	uint8_t *seccomp;            /* struct sock_filter[] (malloc'd), or NULL */
+	size_t seccomp_len;          /* bytes */
+	const char **masked, **readonly;  /* "masks": paths, NULL-terminated */
+	int n_masked, n_readonly;
 };
 
 struct kill_req {
 	const char *process;
 	int signo;
+};
+
+struct fs_req {
+	const char *channel;
+};
+
+struct nft_req {
+	const char *script;
 };
 
 struct request {
@@ -84,6 +113,8 @@ struct request {
 		struct create_req create;
 		struct spawn_req spawn;
 		struct kill_req kill;
+		struct fs_req fs;
+		struct nft_req nft;
 	} u;
 };
 

@@ -3,8 +3,9 @@
  *
  * Runs in the reaper, cloned by the init with CLONE_NEWPID | CLONE_NEWNS (and straight into
  * the spawn's v2 cgroup). It joins the spawn's v1 cgroups and cgroup namespace, mounts the
- * spawn's /proc, forks the command (PID 2), forwards signals to it, and when it exits kills
- * everything left in the namespace (kill(-1) from PID 1 reaches exactly this namespace),
+ * spawn's /proc, masks /proc and /sys paths (mask.c), forks the command (PID 2), forwards
+ * signals to it, and when it exits kills everything left in the namespace (kill(-1) from
+ * PID 1 reaches exactly this namespace),
  * reaps it all and leaves its exit record in a pipe to the init. The init forwards that record
  * only once it has reaped the reaper, so when Node sees `exit` nothing of the spawn is left
  * (its cgroup can be removed at once). If the reaper itself is killed, the kernel ends the
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include "process.h"
+#include "security.h"
 #include "sync.h"
 #include "util.h"
 
@@ -194,10 +196,13 @@ int reaper_main(void *arg)
 	pid_t child;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	prctl(PR_SET_DUMPABLE, 0);  /* inherited from the init already; said again on purpose */
 	for (i = 0; i < a->n_cgroup_procs; i++)
 		keep[n_keep++] = a->cgroup_procs[i];
 	fd_close_except(keep, n_keep);
 	if (join_cgroups(a, &e) < 0 || (a->proc && mount_spawn_proc(&e) < 0) ||
+	    mask_apply(a->spawn->masked, a->spawn->n_masked, a->spawn->readonly,
+		       a->spawn->n_readonly, &e) < 0 ||
 	    (sigfd = take_signals(&e)) < 0)
 		return finish(a, NULL, &e);
 	t0 = now_us();

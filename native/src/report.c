@@ -333,3 +333,20 @@ void report_stdio_handle(const char *process, int n, int fd)
 	jb_end(&b);
 	emit(&b, fd);
 }
+
+void report_files_handle(const char *channel, int fd)
+{
+	struct jbuf b;
+
+	memset(&b, 0, sizeof(b));
+	jb_obj(&b);
+	jb_kstr(&b, "cmd", "NODE_HANDLE");
+	jb_kstr(&b, "type", "net.Socket");
+	jb_key(&b, "msg");
+	jb_obj(&b);
+	jb_kstr(&b, "type", "fs");
+	jb_kstr(&b, "channel", channel);
+	jb_end(&b);
+	jb_end(&b);
+	emit(&b, fd);
+}

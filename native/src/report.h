@@ -36,5 +36,7 @@ void report_destroyed_error(long long req, const char *sandbox, const char *proc
 			    const struct err *e);
 /* Send fd (ownership passes to the report queue) as stdio handle number n of process. */
 void report_stdio_handle(const char *process, int n, int fd);
+/* Send fd as the socket of files channel `channel` ({"type":"fs","channel":...}). */
+void report_files_handle(const char *channel, int fd);
 
 #endif

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
+#include "netlink.h"
 #include "proto.h"
 #include "report.h"
 #include "request.h"
@@ -30,6 +32,8 @@ static void dispatch(const struct request *r)
 	case REQ_KILL: spawn_kill_from_parent(r->req, &r->u.kill); break;
 	case REQ_DESTROY: sandbox_destroy_from_parent(r->req, r->sandbox); break;
 	case REQ_FEATURES: report_features(r->req); break;
+	case REQ_FS: files_open_from_parent(r->req, r->sandbox, r->u.fs.channel); break;
+	case REQ_NFT: nft_request_from_parent(r->req, r->u.nft.script); break;
 	}
 }
 

@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "files.h"
+#include "netlink.h"
 #include "process.h"
 #include "report.h"
 #include "sandbox.h"
@@ -66,6 +68,7 @@ static void sandbox_free(struct sandbox *sb)
 	if (sb->ctl >= 0)
 		close(sb->ctl);
 	free(sb->destroy_reqs);
+	files_forget(sb->name);
 	free(sb->name);
 	free(sb);
 }
@@ -105,6 +108,16 @@ static int write_maps_from_parent(struct sandbox *sb, const struct create_req *c
 	report_step(sb->name, STEP_USERNS_MAP);
 	sb->last_step = STEP_USERNS_MAP;
 	return userns_write_maps_from_parent(sb->pid, c, e);
+}
+
+/* config.net: the veth pair, before GO, so the init finds its interface waiting. */
+static int attach_from_parent(struct sandbox *sb, const struct create_req *c, struct err *e)
+{
+	if (!c->attached)
+		return 0;
+	report_step(sb->name, STEP_NET_VETH);
+	sb->last_step = STEP_NET_VETH;
+	return netlink_veth_from_parent(&c->attach, sb->pid, e);
 }
 
 static int send_go_from_parent(struct sandbox *sb, struct err *e)
@@ -148,7 +161,7 @@ void sandbox_create_from_parent(long long req, const struct create_req *c)
 	sb = sandbox_new(c->sandbox, req);
 	report_step(sb->name, STEP_SANDBOX_CLONE);
 	if (clone_init_from_parent(sb, c, &e) < 0 || write_maps_from_parent(sb, c, &e) < 0 ||
-	    send_go_from_parent(sb, &e) < 0) {
+	    attach_from_parent(sb, c, &e) < 0 || send_go_from_parent(sb, &e) < 0) {
 		create_failed(sb, &e);
 		if (sb->pid < 0)
 			sandbox_free(sb);
@@ -221,9 +234,14 @@ void sandbox_control_from_parent(struct sandbox *sb)
 	struct ctl_up m;
 	pid_t pid;
 	ssize_t n;
+	int fd;
 
 	while (sb->ctl >= 0) {
-		n = ctl_recv_up(sb->ctl, &m, &pid);
+		n = ctl_recv_up_fd(sb->ctl, &m, &pid, &fd);
+		if (fd >= 0 && n > 0 && m.kind == CTL_READY && sb->creating && !m.spawn)
+			files_set_root(sb->name, fd);  /* the sandbox's "/", for files channels */
+		else if (fd >= 0)
+			close(fd);
 		if (n < 0 && (errno == EAGAIN || errno == EMSGSIZE))
 			return;
 		if (n <= 0) {  /* EOF: the init and every reaper are gone */
@@ -273,6 +291,8 @@ void sandbox_reap_from_parent(int sigfd)
 			;
 		if (sb)
 			sandbox_ended(sb, status);
+		else
+			files_reaped(pid);
 	}
 }
 

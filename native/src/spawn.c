@@ -84,14 +84,18 @@ void spawn_end_with_sandbox(struct spawn *sp, bool destroyed)
 
 static size_t payload_len(const struct spawn_req *s)
 {
-	size_t len = s->n_rlimits * sizeof(struct ctl_rlimit) + s->n_groups * sizeof(gid_t) +
-		     strlen(s->cwd) + 1;
+	size_t len = s->n_rlimits * sizeof(struct ctl_rlimit) + s->seccomp_len +
+		     s->n_groups * sizeof(gid_t) + strlen(s->cwd) + 1;
 	int i;
 
 	for (i = 0; i < s->argc; i++)
 		len += strlen(s->argv[i]) + 1;
 	for (i = 0; i < s->envc; i++)
 		len += strlen(s->env[i]) + 1;
+	for (i = 0; i < s->n_masked; i++)
+		len += strlen(s->masked[i]) + 1;
+	for (i = 0; i < s->n_readonly; i++)
+		len += strlen(s->readonly[i]) + 1;
 	return len;
 }
 
@@ -104,7 +108,7 @@ static int spawn_check(const struct sandbox *sb, const struct spawn_req *s, stru
 	if (spawn_find(NULL, 0, s->process))
 		return err_msg(e, STEP_PROTOCOL, "process: \"%s\" is already running", s->process);
 	if (payload_len(s) > CTL_PAYLOAD_MAX)
-		return err_msg(e, STEP_PROTOCOL, "argv: argv, env and cwd exceed %d bytes",
+		return err_msg(e, STEP_PROTOCOL, "argv: argv, env, cwd, seccomp filter and masks exceed %d bytes",
 			       CTL_PAYLOAD_MAX);
 	return 0;
 }
@@ -131,15 +135,23 @@ static struct ctl_down *spawn_message(uint32_t id, const struct spawn_req *s, si
 				.n_groups = s->n_groups, .argc = s->argc, .envc = s->envc,
 				.n_rlimits = s->n_rlimits, .n_cgroup_procs = s->n_cgroup_procs,
 				.has_cgroup = s->cgroup != NULL, .cgroupns = s->cgroupns,
+				.has_security = s->has_security, .no_new_privs = s->no_new_privs,
+				.caps_keep = s->caps_keep, .seccomp_len = s->seccomp_len,
+				.n_masked = s->n_masked, .n_readonly = s->n_readonly,
 				.payload_len = payload };
 	for (i = 0; i < s->n_rlimits; i++)
 		rl[i] = (struct ctl_rlimit){ .resource = s->rlimits[i].resource,
 					     .soft = s->rlimits[i].soft, .hard = s->rlimits[i].hard };
 	p += s->n_rlimits * sizeof(*rl);
+	if (s->seccomp_len)
+		memcpy(p, s->seccomp, s->seccomp_len);
+	p += s->seccomp_len;
 	memcpy(p, s->groups, s->n_groups * sizeof(gid_t));
 	p = stpcpy(p + s->n_groups * sizeof(gid_t), s->cwd) + 1;
 	p = put_strings(p, s->argv, s->argc);
-	put_strings(p, s->env, s->envc);
+	p = put_strings(p, s->env, s->envc);
+	p = put_strings(p, s->masked, s->n_masked);
+	put_strings(p, s->readonly, s->n_readonly);
 	*len = sizeof(*m) + payload;
 	return m;
 }

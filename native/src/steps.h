@@ -5,8 +5,11 @@
 enum step {
 	STEP_PROTOCOL, /* Reading or validating a request from Node. */
 	STEP_HELPER_START, /* Starting the supervisor: channel, parent-death signal, signal handling. */
+	STEP_NET_BRIDGE, /* Creating a network: its bridge, gateway address, forwarding on the bridge and nftables tables (Network.create, once per network). */
 	STEP_SANDBOX_CLONE, /* clone() of the sandbox init with its new namespaces. */
+	STEP_NET_NFT, /* Loading a sandbox's nftables rules (egress policy, address anti-spoofing) with `nft -f -`; before the sandbox is created, and removing them after it is destroyed. */
 	STEP_USERNS_MAP, /* Writing setgroups, uid_map and gid_map of the new user namespace. */
+	STEP_NET_VETH, /* Creating the veth pair: the host end on the network's bridge (isolated port, up), the peer as eth0 in the sandbox's network namespace. */
 	STEP_USERNS_SETID, /* Becoming root (uid 0, gid 0) inside the new user namespace. */
 	STEP_MOUNT_PRIVATE, /* Making every mount private so nothing propagates to the host. */
 	STEP_ROOTFS_OVERLAY, /* Mounting the overlay of image layers plus the writable layer. */
@@ -17,7 +20,10 @@ enum step {
 	STEP_PIVOT_ROOT, /* Switching to the new root and detaching the old one. */
 	STEP_UTS_HOSTNAME, /* Setting the sandbox's hostname. */
 	STEP_NET_LOOPBACK, /* Bringing up lo in the new network namespace. */
+	STEP_NET_ADDRESS, /* Setting the sandbox's address on eth0 and bringing eth0 up. */
+	STEP_NET_ROUTE, /* Adding the default route through the network's gateway. */
 	STEP_SANDBOX_READY, /* Reporting the finished sandbox to the supervisor. */
+	STEP_NET_PUBLISH, /* Listening on the host ports of published ports (the userspace proxies to the sandbox's address). */
 	STEP_SPAWN_CLONE, /* clone() of the per-spawn reaper with its own pid and mount namespace. */
 	STEP_SPAWN_CGROUP, /* Joining the spawn's v1 cgroups (v2 is joined by CLONE_INTO_CGROUP) and entering its own cgroup namespace. */
 	STEP_SPAWN_PROC, /* Mounting /proc for the spawn's pid namespace. */
@@ -30,14 +36,19 @@ enum step {
 	STEP_SECURITY_CAPS, /* Dropping capabilities: bounding, ambient, inheritable, effective and permitted sets. */
 	STEP_SECCOMP_LOAD, /* Loading the seccomp filter, the last step before exec. */
 	STEP_EXEC, /* execve() of the command. */
+	STEP_FILES_CHANNEL, /* Opening a files channel on a sandbox's root (fs request). */
+	STEP_FILES_OP, /* One operation of a files channel or of sandkit-helper fsops (openat2 inside the root). */
 	STEP__COUNT
 };
 
 static const char *const step_names[STEP__COUNT] = {
 	[STEP_PROTOCOL] = "protocol",
 	[STEP_HELPER_START] = "helper.start",
+	[STEP_NET_BRIDGE] = "net.bridge",
 	[STEP_SANDBOX_CLONE] = "sandbox.clone",
+	[STEP_NET_NFT] = "net.nft",
 	[STEP_USERNS_MAP] = "userns.map",
+	[STEP_NET_VETH] = "net.veth",
 	[STEP_USERNS_SETID] = "userns.setid",
 	[STEP_MOUNT_PRIVATE] = "mount.private",
 	[STEP_ROOTFS_OVERLAY] = "rootfs.overlay",
@@ -48,7 +59,10 @@ static const char *const step_names[STEP__COUNT] = {
 	[STEP_PIVOT_ROOT] = "pivot_root",
 	[STEP_UTS_HOSTNAME] = "uts.hostname",
 	[STEP_NET_LOOPBACK] = "net.loopback",
+	[STEP_NET_ADDRESS] = "net.address",
+	[STEP_NET_ROUTE] = "net.route",
 	[STEP_SANDBOX_READY] = "sandbox.ready",
+	[STEP_NET_PUBLISH] = "net.publish",
 	[STEP_SPAWN_CLONE] = "spawn.clone",
 	[STEP_SPAWN_CGROUP] = "spawn.cgroup",
 	[STEP_SPAWN_PROC] = "spawn.proc",
@@ -61,6 +75,8 @@ static const char *const step_names[STEP__COUNT] = {
 	[STEP_SECURITY_CAPS] = "security.caps",
 	[STEP_SECCOMP_LOAD] = "seccomp.load",
 	[STEP_EXEC] = "exec",
+	[STEP_FILES_CHANNEL] = "files.channel",
+	[STEP_FILES_OP] = "files.op",
 };
 
 #endif

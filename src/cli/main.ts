@@ -2,16 +2,22 @@
 import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
 import { Sandbox } from '../sandbox/sandbox.js';
-import { Image } from '../rootfs/image.js';
 import { SandboxError } from '../errors/sandbox-error.js';
 import type { MountOptions, NetworkMode } from '../sandbox/options.js';
 import { probeHost } from '../platform/doctor.js';
+import { imageCommand, resolveImageRef } from './image-commands.js';
 
 const USAGE = `Usage:
   sandkit run [options] -- <command> [args...]   run a command in a fresh sandbox
+  sandkit snapshot [options] -- <command> [args...]
+                                                 run a command, then snapshot the sandbox's files
+                                                 into the store (--name NAME, --export FILE.oci.tar)
+  sandkit image import <file|dir> [--name NAME]  import an OCI/docker archive, OCI layout or rootfs tarball
+  sandkit image ls | rm <ref>... | gc            list, remove images and snapshots; drop unused layers
   sandkit doctor                                 show what this host supports
 Options of run:
-  --image <dir>          root filesystem directory (default: the host's system, read-only)
+  --image <ref>          a rootfs directory, an image archive or layout, or an imported image's
+                         name or id (default: the host's system, read-only)
   --network none|host    (default: none)
   --hostname <name>      (default: sandbox)
   --env KEY=VALUE        set a variable (repeatable)
@@ -22,6 +28,8 @@ Options of run:
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'run') return runCommand(rest);
+  if (command === 'snapshot') return runCommand(rest, true);
+  if (command === 'image') return imageCommand(rest);
   if (command === 'doctor') return doctor();
   if (command === '--version' || command === '-v') {
     console.log('sandkit 0.1.0');
@@ -31,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
   return command === '--help' || command === '-h' ? 0 : 2;
 }
 
-async function runCommand(args: string[]): Promise<number> {
+async function runCommand(args: string[], snapshot = false): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -39,6 +47,7 @@ async function runCommand(args: string[]): Promise<number> {
       image: { type: 'string' }, network: { type: 'string' }, hostname: { type: 'string' },
       env: { type: 'string', multiple: true }, cwd: { type: 'string' },
       mount: { type: 'string', multiple: true }, user: { type: 'string' },
+      ...(snapshot ? { name: { type: 'string' as const }, export: { type: 'string' as const } } : {}),
     },
   });
   if (positionals.length === 0) {
@@ -46,7 +55,7 @@ async function runCommand(args: string[]): Promise<number> {
     return 2;
   }
   const sandbox = new Sandbox({
-    image: values.image ? Image.fromDirectory(values.image) : Image.host(),
+    image: await resolveImageRef(values.image, true),
     network: (values.network ?? 'none') as NetworkMode,
     ...(values.hostname ? { hostname: values.hostname } : {}),
     mounts: (values.mount ?? []).map(parseMount),
@@ -64,6 +73,11 @@ async function runCommand(args: string[]): Promise<number> {
     const forward = (sig: NodeJS.Signals) => proc.kill(sig);
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
     const result = await proc;
+    if (snapshot && result.exitCode === 0) {
+      const snap = await sandbox.snapshot(values.name ? { name: String(values.name) } : {});
+      if (values.export) await snap.export(String(values.export), values.name ? { name: String(values.name) } : {});
+      console.error(`snapshot ${snap.id}${values.export ? ` exported to ${values.export}` : ''}`);
+    }
     if (result.signal) return 128 + (constants.signals[result.signal] ?? 0);
     return result.exitCode ?? 1;
   } finally {

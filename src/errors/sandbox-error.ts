@@ -10,7 +10,9 @@ export type SandboxErrorCode =
   | 'ERR_SANDBOX_HELPER'
   | 'ERR_SANDBOX_ABORTED'
   | 'ERR_SANDBOX_DESTROYED'
-  | 'ERR_SANDBOX_LIMIT';
+  | 'ERR_SANDBOX_LIMIT'
+  | 'ERR_SANDBOX_IMAGE'
+  | 'ERR_SANDBOX_FILES';
 
 /**
  * Base class of every error sandkit throws. `instanceof` works across duplicate installs
@@ -120,5 +122,41 @@ export class SandboxAbortedError extends SandboxError {
 export class SandboxDestroyedError extends SandboxError {
   constructor(operation: string) {
     super('ERR_SANDBOX_DESTROYED', `${operation}: the sandbox is destroyed`);
+  }
+}
+
+/** Why an image could not be used: `reason` is stable, switch on it. */
+export type ImageErrorReason = 'not-found' | 'format' | 'digest-mismatch' | 'unsafe-entry' | 'in-use' | 'unsupported';
+
+/**
+ * An image, layer or snapshot could not be imported, found or exported: an unreadable or
+ * malformed archive, a blob whose content does not match its digest (`digest-mismatch`), a
+ * layer entry that would escape its root (`unsafe-entry`).
+ */
+export class SandboxImageError extends SandboxError {
+  readonly reason: ImageErrorReason;
+  /** The digest, file or entry concerned, when there is one. */
+  readonly subject: string | null;
+  constructor(reason: ImageErrorReason, message: string, subject: string | null = null, options?: { cause?: unknown }) {
+    super('ERR_SANDBOX_IMAGE', `image: ${message}`, options);
+    this.reason = reason;
+    this.subject = subject;
+  }
+}
+
+/**
+ * A `sandbox.files` operation failed: the path does not exist or is not what the call needs
+ * (`errnoCode` `ENOENT`, `EISDIR`, ...), a tar entry was refused (`errnoCode` null, `reason`
+ * says why), or a cap was reached. The sandbox itself is unharmed.
+ */
+export class SandboxFilesError extends SandboxError {
+  /** The path inside the sandbox. */
+  readonly path: string;
+  /** errno name such as `ENOENT`, or null for refusals made by sandkit itself. */
+  readonly errnoCode: string | null;
+  constructor(operation: string, path: string, errnoCode: string | null, detail: string) {
+    super('ERR_SANDBOX_FILES', `files.${operation}: ${path}: ${detail}`);
+    this.path = path;
+    this.errnoCode = errnoCode;
   }
 }

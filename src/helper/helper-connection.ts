@@ -4,7 +4,7 @@ import { debuglog } from 'node:util';
 import { SandboxHelperError } from '../errors/sandbox-error.js';
 import { helperPath } from './helper-path.js';
 import type {
-  ExitEvent, HelperErrorReply, HelperMessage, SandboxExitEvent, StdioHandleMessage,
+  ExitEvent, FsHandleMessage, HelperErrorReply, HelperMessage, SandboxExitEvent, StdioHandleMessage,
 } from './messages.js';
 
 const debug = debuglog('sandkit');
@@ -42,6 +42,7 @@ export class HelperConnection {
   private readonly pending = new Map<number, Pending>();
   private readonly processes = new Map<string, ProcessSink>();
   private readonly sandboxes = new Map<string, SandboxSink>();
+  private readonly handleWaiters = new Map<string, (socket: Socket) => void>();
   private stderrTail = '';
   private holds = 0;
 
@@ -60,6 +61,19 @@ export class HelperConnection {
     } finally {
       this.release();
     }
+  }
+
+  /** Resolves with the socket the helper sends for files channel `channel` (see the `fs` request). */
+  awaitHandle(channel: string): { socket: Promise<Socket>; cancel(): void } {
+    let cancel = () => {};
+    const socket = new Promise<Socket>((resolve, reject) => {
+      this.handleWaiters.set(channel, resolve);
+      cancel = () => {
+        if (this.handleWaiters.delete(channel)) reject(new SandboxHelperError(`no socket for ${channel}`));
+      };
+    });
+    socket.catch(() => {});
+    return { socket, cancel };
   }
 
   watchProcess(id: string, sink: ProcessSink): void { this.processes.set(id, sink); }
@@ -108,7 +122,7 @@ export class HelperConnection {
         reject(new SandboxHelperError(`the sandkit helper failed to start (${signal ?? `exit ${code}`})`, this.stderrTail));
       child.once('error', (err) => reject(new SandboxHelperError(`cannot start the sandkit helper: ${err.message}`)));
       child.once('exit', onEarlyExit);
-      child.on('message', (msg: HelperMessage | StdioHandleMessage, handle?: Socket) => {
+      child.on('message', (msg: HelperMessage | StdioHandleMessage | FsHandleMessage, handle?: Socket) => {
         if (msg.type === 'hello') {
           debug('helper %d ready', child.pid);
           child.off('exit', onEarlyExit);
@@ -123,7 +137,14 @@ export class HelperConnection {
     });
   }
 
-  private dispatch(msg: HelperMessage | StdioHandleMessage, handle?: Socket): void {
+  private dispatch(msg: HelperMessage | StdioHandleMessage | FsHandleMessage, handle?: Socket): void {
+    if (msg.type === 'fs') {
+      const waiter = this.handleWaiters.get(msg.channel);
+      this.handleWaiters.delete(msg.channel);
+      if (waiter && handle) waiter(handle);
+      else handle?.destroy();
+      return;
+    }
     if (msg.type === 'stdio') {
       const sink = this.processes.get(msg.process);
       if (sink && handle) sink.onStdio(msg.fd, handle);

@@ -1,5 +1,7 @@
 // Shapes of the JSON lines exchanged with the native helper (docs/protocol.md).
 
+import type { NetCreateConfig } from '../network/network-link.js';
+
 export interface CreateConfig {
   namespaces: { user: boolean; uts: boolean; ipc: boolean; net: boolean; cgroup: boolean };
   uidMap: Array<[number, number, number]>;
@@ -10,6 +12,8 @@ export interface CreateConfig {
   tmpfs: Array<{ target: string; options: string }>;
   proc: boolean;
   dev: boolean;
+  /** Attached to a network: the veth pair and address (omitted otherwise). */
+  net?: NetCreateConfig;
 }
 
 export interface SpawnRequest {
@@ -30,6 +34,10 @@ export interface SpawnRequest {
   cgroupns: boolean;
   /** Resource limits set on the command before exec: [name, soft, hard]. */
   rlimits: Array<[RlimitName, number, number]>;
+  /** Hardening applied by the command before exec (docs/security.md); omitted: none. */
+  security?: { noNewPrivs: boolean; capabilities: string[]; seccomp: string | null };
+  /** Paths the reaper masks or makes read-only after mounting the spawn's /proc. */
+  masks?: { maskedPaths: string[]; readonlyPaths: string[] };
 }
 
 export type RlimitName = 'fsize' | 'nofile' | 'stack' | 'core' | 'cpu' | 'as';
@@ -68,6 +76,8 @@ export interface ExitEvent {
 export interface StepEvent { type: 'step'; sandbox: string; step: string }
 export interface SandboxExitEvent { type: 'sandbox-exit'; sandbox: string; signal: string | null; exitCode: number | null }
 export interface StdioHandleMessage { type: 'stdio'; process: string; fd: number }
+/** The socket of a files channel (reply to an `fs` request). */
+export interface FsHandleMessage { type: 'fs'; channel: string }
 
 /** Any line the helper may send; unknown types are ignored by the reader. */
 export type HelperMessage =

@@ -4,8 +4,11 @@
 export const SETUP_STEPS = [
   'protocol',
   'helper.start',
+  'net.bridge',
   'sandbox.clone',
+  'net.nft',
   'userns.map',
+  'net.veth',
   'userns.setid',
   'mount.private',
   'rootfs.overlay',
@@ -16,7 +19,10 @@ export const SETUP_STEPS = [
   'pivot_root',
   'uts.hostname',
   'net.loopback',
+  'net.address',
+  'net.route',
   'sandbox.ready',
+  'net.publish',
   'spawn.clone',
   'spawn.cgroup',
   'spawn.proc',
@@ -29,6 +35,8 @@ export const SETUP_STEPS = [
   'security.caps',
   'seccomp.load',
   'exec',
+  'files.channel',
+  'files.op',
 ] as const;
 
 /** A setup step name, such as `rootfs.overlay` or `exec`. */
@@ -38,8 +46,11 @@ export type SetupStep = (typeof SETUP_STEPS)[number];
 export const SETUP_STEP_DOCS: Record<SetupStep, string> = {
   'protocol': "Reading or validating a request from Node.",
   'helper.start': "Starting the supervisor: channel, parent-death signal, signal handling.",
+  'net.bridge': "Creating a network: its bridge, gateway address, forwarding on the bridge and nftables tables (Network.create, once per network).",
   'sandbox.clone': "clone() of the sandbox init with its new namespaces.",
+  'net.nft': "Loading a sandbox's nftables rules (egress policy, address anti-spoofing) with `nft -f -`; before the sandbox is created, and removing them after it is destroyed.",
   'userns.map': "Writing setgroups, uid_map and gid_map of the new user namespace.",
+  'net.veth': "Creating the veth pair: the host end on the network's bridge (isolated port, up), the peer as eth0 in the sandbox's network namespace.",
   'userns.setid': "Becoming root (uid 0, gid 0) inside the new user namespace.",
   'mount.private': "Making every mount private so nothing propagates to the host.",
   'rootfs.overlay': "Mounting the overlay of image layers plus the writable layer.",
@@ -50,7 +61,10 @@ export const SETUP_STEP_DOCS: Record<SetupStep, string> = {
   'pivot_root': "Switching to the new root and detaching the old one.",
   'uts.hostname': "Setting the sandbox's hostname.",
   'net.loopback': "Bringing up lo in the new network namespace.",
+  'net.address': "Setting the sandbox's address on eth0 and bringing eth0 up.",
+  'net.route': "Adding the default route through the network's gateway.",
   'sandbox.ready': "Reporting the finished sandbox to the supervisor.",
+  'net.publish': "Listening on the host ports of published ports (the userspace proxies to the sandbox's address).",
   'spawn.clone': "clone() of the per-spawn reaper with its own pid and mount namespace.",
   'spawn.cgroup': "Joining the spawn's v1 cgroups (v2 is joined by CLONE_INTO_CGROUP) and entering its own cgroup namespace.",
   'spawn.proc': "Mounting /proc for the spawn's pid namespace.",
@@ -63,4 +77,6 @@ export const SETUP_STEP_DOCS: Record<SetupStep, string> = {
   'security.caps': "Dropping capabilities: bounding, ambient, inheritable, effective and permitted sets.",
   'seccomp.load': "Loading the seccomp filter, the last step before exec.",
   'exec': "execve() of the command.",
+  'files.channel': "Opening a files channel on a sandbox's root (fs request).",
+  'files.op': "One operation of a files channel or of sandkit-helper fsops (openat2 inside the root).",
 };

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import { resolveEnv, resolveInsidePath } from '../sandbox/options.js';
 import { resolveSpawnLimits, type ResolvedSpawnLimits, type SpawnLimits } from '../limits/limits.js';
+import { defaultSecurity, resolveSecurity, type SecurityOptions } from '../security/security-options.js';
 
 /** Who a program runs as inside the sandbox. */
 export type UserSpec = number | string | { uid: number; gid?: number; groups?: number[] };
@@ -30,6 +31,8 @@ export interface SpawnOptions {
   maxBuffer?: number;
   /** Limits on this program and everything it starts; see {@link SpawnLimits}. */
   limits?: SpawnLimits;
+  /** Hardening of this program; its fields override the sandbox's `security`. */
+  security?: SecurityOptions;
 }
 
 /** Validated spawn options. */
@@ -44,9 +47,11 @@ export interface ResolvedSpawnOptions {
   signal: AbortSignal | undefined;
   maxBuffer: number;
   limits: ResolvedSpawnLimits;
+  /** The spawn's own security fields (validated), laid over the sandbox's when it starts. */
+  security: SecurityOptions | undefined;
 }
 
-const KNOWN_SPAWN_KEYS = new Set(['env', 'cwd', 'stdin', 'stdout', 'stderr', 'user', 'signal', 'maxBuffer', 'limits']);
+const KNOWN_SPAWN_KEYS = new Set(['env', 'cwd', 'stdin', 'stdout', 'stderr', 'user', 'signal', 'maxBuffer', 'limits', 'security']);
 const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
 
 /** Checks a command and its options; throws `SandboxOptionsError` naming the bad field. */
@@ -74,6 +79,7 @@ export function resolveSpawnOptions(command: unknown, options: SpawnOptions = {}
     signal: options.signal,
     maxBuffer,
     limits: resolveSpawnLimits(options.limits, 'limits'),
+    security: validSecurity(options.security),
   };
 }
 
@@ -109,6 +115,12 @@ function resolveUserSpec(user: unknown): UserSpec {
     return user as UserSpec;
   }
   throw new SandboxOptionsError('user', 'expected a uid, a user name or { uid, gid, groups }');
+}
+
+function validSecurity(value: unknown): SecurityOptions | undefined {
+  // Checked alone here; laid over the sandbox's (and checked again) by sandbox.spawn().
+  if (value !== undefined) resolveSecurity(value, 'security', { ...defaultSecurity(), seccomp: null });
+  return value as SecurityOptions | undefined;
 }
 
 function isId(v: unknown): v is number {

@@ -1,11 +1,13 @@
 /**
  * Why a spawned program stopped: `'ok'` (exit 0), `'nonzero-exit'`, `'signaled'`, or the limit
  * that ended it: `'time-limit'` (CPU time), `'wall-time-limit'`, `'memory-limit'` (the kernel's
- * OOM killer fired), `'output-limit'` or `'file-size-limit'`.
+ * OOM killer fired), `'output-limit'` or `'file-size-limit'`; `'security-violation'`: a seccomp
+ * filter killed it (SIGSYS, under `Seccomp.default().onViolation('kill')`).
  */
 export type SpawnStatus =
   | 'ok' | 'nonzero-exit' | 'signaled'
-  | 'time-limit' | 'wall-time-limit' | 'memory-limit' | 'output-limit' | 'file-size-limit';
+  | 'time-limit' | 'wall-time-limit' | 'memory-limit' | 'output-limit' | 'file-size-limit'
+  | 'security-violation';
 
 /** The limit that ended a program. */
 export type LimitName = 'cpuTime' | 'wallTime' | 'memory' | 'output' | 'fileSize';
@@ -77,6 +79,7 @@ export function statusOf(exitCode: number | null, signal: string | null, limit: 
     case 'fileSize': return 'file-size-limit';
     default: break;
   }
+  if (signal === 'SIGSYS') return 'security-violation';
   if (signal) return 'signaled';
   return exitCode === 0 ? 'ok' : 'nonzero-exit';
 }

@@ -1,6 +1,9 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
+import { EMPTY_CONFIG, defaultCommandOf, type ImageConfig } from '../images/image-config.js';
+import { importImage, type ImportOptions } from '../images/image-import.js';
+import { LayerStore, type ImageRecord } from '../images/layer-store.js';
 
 /** What an image contributes to a sandbox's root: overlay lower layers (top first) and read-only binds. */
 export interface ImageLayers {
@@ -13,7 +16,25 @@ export interface ImageContext {
   hostLayer(): { dir: string; binds: string[] };
 }
 
-type ImageSource = { kind: 'host' } | { kind: 'directory'; path: string };
+/** Where the layer store is: a `LayerStore` or its directory. @defaultValue `defaultStoreDir()` */
+export interface StoreOptions {
+  store?: LayerStore | string;
+}
+
+/** Options of `Image.fromOCI` and the other importers. */
+export interface ImageImportOptions extends ImportOptions, StoreOptions {}
+
+/** @internal how an image is made: the host, a directory, or layers in the store over an optional base. */
+export type ImageSource =
+  | { kind: 'host' }
+  | { kind: 'directory'; path: string }
+  | { kind: 'store'; record: ImageRecord; store: LayerStore; ownLayers: string[]; base?: Image };
+
+/** The store named by options (a LayerStore, a directory, or the default). */
+export function storeOf(options: StoreOptions = {}): LayerStore {
+  if (options.store instanceof LayerStore) return options.store;
+  return new LayerStore(options.store ?? undefined);
+}
 
 /**
  * The read-only base of a sandbox's root filesystem. Every sandbox stacks a private writable
@@ -21,9 +42,11 @@ type ImageSource = { kind: 'host' } | { kind: 'directory'; path: string };
  *
  * @example
  * new Sandbox({ image: Image.fromDirectory('./rootfs') });
+ * const py = await Image.fromOCI('./python-3.12.oci.tar', { name: 'python' });
+ * await new Sandbox({ image: py }).run(py.defaultCommand(['-c', 'print(1)']));
  */
 export class Image {
-  private constructor(private readonly source: ImageSource) {}
+  protected constructor(protected readonly source: ImageSource) {}
 
   /**
    * The host's own system, read-only: `/usr`, `/bin`, `/sbin`, `/lib*` and a filtered copy of
@@ -51,25 +74,124 @@ export class Image {
     return new Image({ kind: 'directory', path: abs });
   }
 
-  /** `'host'` or `'directory'`. */
+  /**
+   * Imports an image into the layer store and returns it: an OCI archive (`.oci.tar`), an OCI
+   * image layout directory, a `docker save` archive or a plain rootfs tarball (`.tar`,
+   * `.tar.gz`) — the format is recognised from the content. Layers are verified against their
+   * digests; layers already in the store are not read again.
+   * @example const img = await Image.fromOCI('./alpine.oci.tar', { onProgress: (p) => console.log(p.bytes) });
+   * @throws {SandboxImageError} `not-found`, `format`, `digest-mismatch`, `unsafe-entry`, `unsupported`.
+   */
+  static async fromOCI(path: string, options: ImageImportOptions = {}): Promise<Image> {
+    const store = storeOf(options);
+    return Image.fromRecord(await importImage(store, resolve(path), options), store);
+  }
+
+  /** The same as {@link Image.fromOCI}, for a `docker save` archive. @throws {SandboxImageError} */
+  static fromDocker(path: string, options: ImageImportOptions = {}): Promise<Image> {
+    return Image.fromOCI(path, options);
+  }
+
+  /** The same as {@link Image.fromOCI}, for a plain rootfs tarball (one layer). @throws {SandboxImageError} */
+  static fromTar(path: string, options: ImageImportOptions = {}): Promise<Image> {
+    return Image.fromOCI(path, options);
+  }
+
+  /**
+   * An image or snapshot already in the store, by name, id (`sha256:…`) or an id prefix.
+   * @example const img = Image.fromStore('python');
+   * @throws {SandboxImageError} `not-found` when there is none, or the ref is ambiguous.
+   */
+  static fromStore(ref: string, options: StoreOptions = {}): Image {
+    const store = storeOf(options);
+    return Image.fromRecord(store.find(ref), store);
+  }
+
+  /** Records of every image and snapshot in the store. */
+  static list(options: StoreOptions = {}): ImageRecord[] {
+    return storeOf(options).list();
+  }
+
+  /** Forgets an image or snapshot record; its layers go at the next `gc()`. Returns false when unknown. */
+  static remove(ref: string, options: StoreOptions = {}): boolean {
+    return storeOf(options).remove(ref);
+  }
+
+  /**
+   * Removes every layer of the store that no image or snapshot record references.
+   * @example const removed = await Image.gc();
+   * @returns the layer ids removed.
+   */
+  static gc(options: StoreOptions = {}): Promise<string[]> {
+    return storeOf(options).gc();
+  }
+
+  /** @internal an image for a store record; a snapshot of a host or directory image gets that base back. */
+  static fromRecord(record: ImageRecord, store: LayerStore): Image {
+    return new Image({ kind: 'store', record, store, ownLayers: record.layers, base: baseOf(record) });
+  }
+
+  /** @internal the store this image's layers live in, if any. */
+  get layerStore(): LayerStore | undefined {
+    return this.source.kind === 'store' ? this.source.store : undefined;
+  }
+
+  /** @internal the image as a stack: store layers (bottom first) over a host or directory base. */
+  get stack(): { layers: string[]; base: Image | undefined; record: ImageRecord | undefined } {
+    const s = this.source;
+    return s.kind === 'store' ? { layers: s.ownLayers, base: s.base, record: s.record } : { layers: [], base: this, record: undefined };
+  }
+
+  /** `'host'`, `'directory'` or `'store'` (imported images and snapshots). */
   get kind(): ImageSource['kind'] {
     return this.source.kind;
   }
 
+  /** The store id (`sha256:…` for imported images), or undefined for host and directory images. */
+  get id(): string | undefined {
+    return this.source.kind === 'store' ? this.source.record.id : undefined;
+  }
+
+  /** The image config's defaults for spawns (empty for host and directory images). */
+  get config(): ImageConfig {
+    return this.source.kind === 'store' ? this.source.record.config : EMPTY_CONFIG;
+  }
+
+  /**
+   * The image's default command (Entrypoint + Cmd); `extra` replaces Cmd, as `docker run image extra…` does.
+   * @example await sandbox.run(image.defaultCommand(['--version']));
+   */
+  defaultCommand(extra: readonly string[] = []): string[] {
+    return defaultCommandOf(this.config, extra);
+  }
+
   /** A short description for logs and the CLI. */
   toString(): string {
-    return this.source.kind === 'host' ? 'host' : `dir:${this.source.path}`;
+    const s = this.source;
+    return s.kind === 'host' ? 'host' : s.kind === 'directory' ? `dir:${s.path}` : `${s.record.kind}:${s.record.names[0] ?? s.record.id}`;
   }
 
   /** @internal */
   layers(ctx: ImageContext): ImageLayers {
-    if (this.source.kind === 'directory') return { lowerDirs: [this.source.path], binds: [] };
+    const s = this.source;
+    if (s.kind === 'directory') return { lowerDirs: [s.path], binds: [] };
+    if (s.kind === 'store') {
+      const own = [...s.ownLayers].reverse().map((d) => s.store.layerDir(d));
+      const below = s.base?.layers(ctx) ?? { lowerDirs: [], binds: [] };
+      return { lowerDirs: [...own, ...below.lowerDirs], binds: below.binds };
+    }
     const host = ctx.hostLayer();
     return {
       lowerDirs: [host.dir],
       binds: host.binds.map((dir) => ({ source: dir, target: dir, readonly: true })),
     };
   }
+}
+
+function baseOf(record: ImageRecord): Image | undefined {
+  if (record.base === 'host') return Image.host();
+  if (record.base?.startsWith('dir:')) return Image.fromDirectory(record.base.slice(4));
+  return undefined;
 }
 
 /** Overlay option strings cannot carry ',' or ':' in a path (nor newlines); reject them early. */

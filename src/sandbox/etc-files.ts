@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
+import type { ResolvedNetworkAttach } from '../network/network-link.js';
 import type { NetworkMode } from './options.js';
 
-/** The /etc files sandkit writes into every sandbox's writable layer. */
-export function etcFiles(hostname: string, network: NetworkMode): Record<string, string> {
+/**
+ * The /etc files sandkit writes into every sandbox's base layer. An attached sandbox's
+ * /etc/hosts is a bind of its network's hosts file over this one (updated as peers come and go).
+ */
+export function etcFiles(hostname: string, network: NetworkMode | ResolvedNetworkAttach): Record<string, string> {
   return {
     hostname: `${hostname}\n`,
     hosts: [
@@ -11,7 +15,7 @@ export function etcFiles(hostname: string, network: NetworkMode): Record<string,
       '::1\tlocalhost ip6-localhost ip6-loopback',
       '',
     ].join('\n'),
-    'resolv.conf': network === 'host' ? hostResolvConf() : '# no network: only loopback is reachable\n',
+    'resolv.conf': network === 'host' ? hostResolvConf() : network === 'none' ? '# no network: only loopback is reachable\n' : attachedResolvConf(network.dns),
   };
 }
 
@@ -21,4 +25,9 @@ function hostResolvConf(): string {
   } catch {
     return '';
   }
+}
+
+function attachedResolvConf(dns: readonly string[]): string {
+  if (dns.length === 0) return '# no nameservers (network dns: []): names of the network are in /etc/hosts\n';
+  return dns.map((ip) => `nameserver ${ip}\n`).join('');
 }

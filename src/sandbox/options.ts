@@ -4,6 +4,8 @@ import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import { Image, assertOverlayPath } from '../rootfs/image.js';
 import { Namespaces, type NamespacesOptions } from '../namespaces/namespaces.js';
 import { resolveSandboxLimits, type ResolvedSandboxLimits, type SandboxLimits } from '../limits/limits.js';
+import { resolveNetworkAttach, type NetworkAttachOptions, type ResolvedNetworkAttach } from '../network/network-link.js';
+import { resolveSecurity, type ResolvedSecurityOptions, type SecurityOptions } from '../security/security-options.js';
 
 /** A host path made visible inside the sandbox. */
 export interface MountOptions {
@@ -15,7 +17,11 @@ export interface MountOptions {
   readonly?: boolean;
 }
 
-/** Network mode. `'none'`: own network namespace with loopback only. `'host'`: the host's network (unsafe). */
+/**
+ * Network mode. `'none'`: own network namespace with loopback only. `'host'`: the host's
+ * network (unsafe: the sandbox can reach and bind everything the host can). For a network
+ * shared by sandboxes, pass `{ attach: network, ... }` instead (see {@link NetworkAttachOptions}).
+ */
 export type NetworkMode = 'none' | 'host';
 
 /** Options of {@link Sandbox}. Every field is optional. */
@@ -23,8 +29,8 @@ export interface SandboxOptions {
   /** The read-only base of the root filesystem. @defaultValue Image.host() */
   image?: Image;
   /** @defaultValue 'none' */
-  network?: NetworkMode;
-  /** Hostname inside. @defaultValue 'sandbox' */
+  network?: NetworkMode | NetworkAttachOptions;
+  /** Hostname inside. @defaultValue `network.hostname` when attached with one, else 'sandbox' */
   hostname?: string;
   /** Which namespaces to create; a `Namespaces` value or its options. */
   namespaces?: Namespaces | NamespacesOptions;
@@ -32,7 +38,7 @@ export interface SandboxOptions {
   mounts?: MountOptions[];
   /** Environment variables every spawn gets (over PATH, HOME and TERM defaults). */
   env?: Record<string, string>;
-  /** Default working directory of spawns. @defaultValue '/' */
+  /** Default working directory of spawns. @defaultValue the image config's WorkingDir, else '/' */
   cwd?: string;
   /** Where writable layers live. @defaultValue see `defaultStateDir()` */
   stateDir?: string;
@@ -44,12 +50,18 @@ export interface SandboxOptions {
    * (RLIMIT_AS for memory, RLIMIT_CPU for CPU time), which are weaker. @defaultValue 'error'
    */
   limitFallback?: 'error' | 'rlimit';
+  /**
+   * Hardening of every program the sandbox runs: seccomp, capabilities, no_new_privs, masked
+   * and read-only /proc paths. On by default; see {@link SecurityOptions}.
+   * @defaultValue `{ seccomp: Seccomp.default(), capabilities: [], noNewPrivs: true }` and Docker's masked/read-only paths
+   */
+  security?: SecurityOptions;
 }
 
 /** Validated sandbox options with every default applied. */
 export interface ResolvedSandboxOptions {
   image: Image;
-  network: NetworkMode;
+  network: NetworkMode | ResolvedNetworkAttach;
   hostname: string;
   namespaces: Namespaces;
   mounts: Required<MountOptions>[];
@@ -58,10 +70,11 @@ export interface ResolvedSandboxOptions {
   stateDir: string | undefined;
   limits: ResolvedSandboxLimits;
   limitFallback: 'error' | 'rlimit';
+  security: ResolvedSecurityOptions;
 }
 
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
-const KNOWN_SANDBOX_KEYS = new Set(['image', 'network', 'hostname', 'namespaces', 'mounts', 'env', 'cwd', 'stateDir', 'limits', 'limitFallback']);
+const KNOWN_SANDBOX_KEYS = new Set(['image', 'network', 'hostname', 'namespaces', 'mounts', 'env', 'cwd', 'stateDir', 'limits', 'limitFallback', 'security']);
 
 /** Checks every field and fills defaults; throws `SandboxOptionsError` naming the first bad field. */
 export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSandboxOptions {
@@ -71,9 +84,8 @@ export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSan
   }
   const image = options.image ?? Image.host();
   if (!(image instanceof Image)) throw new SandboxOptionsError('image', 'expected an Image (Image.host(), Image.fromDirectory(path))');
-  const network = options.network ?? 'none';
-  if (network !== 'none' && network !== 'host') throw new SandboxOptionsError('network', `expected 'none' or 'host', got ${JSON.stringify(network)}`);
-  const hostname = options.hostname ?? 'sandbox';
+  const network = resolveNetwork(options.network);
+  const hostname = options.hostname ?? (typeof network === 'object' ? network.hostname : undefined) ?? 'sandbox';
   if (typeof hostname !== 'string' || !HOSTNAME.test(hostname)) throw new SandboxOptionsError('hostname', `expected a DNS label, got ${JSON.stringify(hostname)}`);
   const namespaces = resolveNamespaces(options.namespaces, network);
   const stateDir = options.stateDir;
@@ -88,18 +100,26 @@ export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSan
     limits: resolveSandboxLimits(options.limits, 'limits'),
     mounts: (options.mounts ?? []).map((m, i) => resolveMount(m, `mounts[${i}]`)),
     env: resolveEnv(options.env, 'env'),
-    cwd: resolveInsidePath(options.cwd ?? '/', 'cwd'),
+    cwd: resolveInsidePath(options.cwd ?? image.config.workingDir ?? '/', 'cwd'),
+    security: resolveSecurity(options.security, 'security'),
   };
 }
 
-function resolveNamespaces(value: SandboxOptions['namespaces'], network: NetworkMode): Namespaces {
+function resolveNetwork(value: SandboxOptions['network']): NetworkMode | ResolvedNetworkAttach {
+  const network = value ?? 'none';
+  if (typeof network === 'object' && network !== null) return resolveNetworkAttach(network, 'network');
+  if (network !== 'none' && network !== 'host') throw new SandboxOptionsError('network', `expected 'none', 'host' or { attach: network }, got ${JSON.stringify(network)}`);
+  return network;
+}
+
+function resolveNamespaces(value: SandboxOptions['namespaces'], network: NetworkMode | ResolvedNetworkAttach): Namespaces {
   if (value !== undefined && (typeof value !== 'object' || value === null)) throw new SandboxOptionsError('namespaces', 'expected a Namespaces value or an object');
   const ns = value instanceof Namespaces ? value : new Namespaces(value ?? {});
   for (const [key, on] of Object.entries(ns.toJSON())) {
     if (typeof on !== 'boolean') throw new SandboxOptionsError(`namespaces.${key}`, 'expected a boolean');
   }
   if (network === 'host') return ns.with({ net: false });
-  if (!ns.net) throw new SandboxOptionsError('namespaces.net', "network 'none' needs a network namespace; use network: 'host' to share the host's");
+  if (!ns.net) throw new SandboxOptionsError('namespaces.net', "network 'none' or attached needs a network namespace; use network: 'host' to share the host's");
   if (!ns.user && process.getuid?.() !== 0) throw new SandboxOptionsError('namespaces.user', 'a user namespace is required when not running as root');
   return ns;
 }

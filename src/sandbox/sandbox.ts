@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  SandboxDestroyedError, SandboxError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError,
+  SandboxDestroyedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError,
 } from '../errors/sandbox-error.js';
 import type { HelperErrorReply, SpawnRequest, CreateConfig } from '../helper/messages.js';
 import { setupFailureOf } from '../helper/setup-failure.js';
@@ -23,6 +23,13 @@ import type { SandboxEvents } from './events.js';
 import { resolveSandboxOptions, type ResolvedSandboxOptions, type SandboxOptions } from './options.js';
 import { etcFiles } from './etc-files.js';
 import { baseLayerFor } from '../rootfs/base-layer.js';
+import type { Image } from '../rootfs/image.js';
+import { takeSnapshot, type SnapshotOptions } from '../snapshots/take-snapshot.js';
+import type { Snapshot } from '../snapshots/snapshot.js';
+import { SandboxFiles } from '../files/sandbox-files.js';
+import { userSpecOf } from '../images/image-config.js';
+import { resolveSecurity, securityRequest } from '../security/security-options.js';
+import { NetworkLink } from '../network/network-link.js';
 
 /** Where a sandbox is in its life. */
 export type SandboxState = 'created' | 'starting' | 'running' | 'paused' | 'destroying' | 'destroyed' | 'failed';
@@ -60,6 +67,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private failure: SandboxError | undefined;
   private cgroupTree: CgroupTree | undefined;
   private cgroup: Cgroup | undefined;
+  private filesApi: SandboxFiles | undefined;
+  private link: NetworkLink | undefined;
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -90,7 +99,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
    * @throws {SandboxOptionsError} synchronously, when the command or an option is invalid.
    */
   spawn(command: readonly string[], options: SpawnOptions = {}): SandboxProcess {
-    return this.spawnResolved(resolveSpawnOptions(command, options, 'pipe'));
+    return this.spawnResolved(resolveSpawnOptions(command, withImageUser(options, this.options.image), 'pipe'));
   }
 
   /**
@@ -98,7 +107,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
    * @throws {SandboxOptionsError} when an option is invalid; rejects with {@link SandboxSetupError} when the sandbox cannot run it.
    */
   async run(command: readonly string[], options: SpawnOptions = {}): Promise<SpawnResult> {
-    return this.spawnResolved(resolveSpawnOptions(command, options, 'ignore'));
+    return this.spawnResolved(resolveSpawnOptions(command, withImageUser(options, this.options.image), 'ignore'));
   }
 
   /**
@@ -123,10 +132,67 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     this.emit('resumed', { id: this.id });
   }
 
+  /**
+   * Freezes the sandbox's files into an immutable {@link Snapshot}: its writable layer is
+   * copied into a new layer of the store (cost grows with what was written, not with the
+   * image), stacked over the image's layers. The sandbox is paused meanwhile when it has a
+   * cgroup freezer; without one it must have no program running. Files in `/tmp` and `/run`
+   * (tmpfs) are not part of it.
+   * @example const snap = await build.snapshot(); await new Sandbox({ image: snap }).run(['/src/a.out']);
+   * @throws {SandboxUnsupportedError} when programs run and there is no freezer; {@link SandboxImageError} when copying fails.
+   */
+  async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
+    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('snapshot');
+    await this.starting?.catch(() => {});
+    const cgroup = this.cgroup && canFreeze(this.cgroup) && this.pid !== undefined ? this.cgroup : undefined;
+    const pausedByUser = this.stateValue === 'paused';
+    return takeSnapshot({
+      image: this.options.image,
+      upperDir: this.pid !== undefined ? this.overlay?.dirs.upper : undefined,
+      running: this.running.size,
+      freeze: cgroup ? async (frozen) => { if (!pausedByUser) await setFrozen(cgroup, frozen); } : undefined,
+    }, options);
+  }
+
+  /**
+   * The sandbox's files, read and written through the helper inside the sandbox's own root:
+   * a symlink or `..` planted by a program resolves inside the sandbox, never on the host.
+   * Usable before the first spawn (it starts the sandbox), while programs run and between runs.
+   * @example await sandbox.files.write('/src/main.c', code); const out = await sandbox.files.read('/out.txt');
+   */
+  get files(): SandboxFiles {
+    this.filesApi ??= new SandboxFiles({
+      id: this.id,
+      start: () => this.start(),
+      closing: () => this.stateValue === 'destroying' || this.stateValue === 'destroyed',
+    });
+    return this.filesApi;
+  }
+
   /** Kills every process, tears the sandbox down and removes its directories. Idempotent. */
   destroy(): Promise<void> {
     this.destroying ??= this.teardown();
     return this.destroying;
+  }
+
+  /**
+   * The host port that forwards to `port` of the sandbox (published with
+   * `network: { attach, publish: [{ sandbox: port }] }`); connect to it on 127.0.0.1 (or the
+   * mapping's `hostAddress`). Starts the sandbox if needed: the proxies listen once it exists.
+   * @throws {SandboxOptionsError} when `port` is not published with that protocol.
+   * @example
+   * const port = await db.publishedPort(6379);
+   * net.connect(port, '127.0.0.1');
+   */
+  async publishedPort(port: number, protocol: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+    const net = this.options.network;
+    if (typeof net !== 'object' || !net.publish.some((m) => m.sandbox === port && m.protocol === protocol)) {
+      throw new SandboxOptionsError('port', `${port}/${protocol} is not published (network: { attach, publish: [{ sandbox: ${port} }] })`);
+    }
+    await this.start();
+    const hostPort = this.link?.publishedPort(port, protocol);
+    if (hostPort === undefined) throw new SandboxDestroyedError('publishedPort');
+    return hostPort;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -135,6 +201,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
 
   private spawnResolved(options: ResolvedSpawnOptions): SandboxProcess {
     if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('spawn');
+    resolveSecurity(options.security, 'security', this.options.security); // throws now, not at start
     const proc = new SandboxProcess(`${this.id}.${++this.spawnCount}`, options.argv, options, this.spawnContext);
     this.running.add(proc);
     return proc;
@@ -154,13 +221,17 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     try {
       this.prepareCgroup();
       const config = this.prepareRoot();
+      await this.attachNetwork(config);
       const reply = await conn.request<{ type: 'created'; req: number; sandbox: string; pid: number }>({ type: 'create', sandbox: this.id, config });
       this.pid = reply.pid;
+      await this.link?.publish();
       if (this.stateValue === 'starting') this.stateValue = 'running'; // destroy() may have begun
       this.emit('started', { id: this.id, pid: reply.pid, setupMs: performance.now() - t0 });
     } catch (err) {
       const error = isErrorReply(err) ? new SandboxSetupError('start', setupFailureOf(err)) : toSandboxError(err);
       this.markFailed(error);
+      if (this.pid !== undefined) await conn.request({ type: 'destroy', sandbox: this.id }).catch(() => {});
+      await this.link?.close();
       await this.cgroup?.remove().catch(() => {});
       await this.removeDir();
       throw error;
@@ -179,6 +250,16 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     if (needed.length > 0 && this.options.limitFallback === 'error') {
       throw new SandboxUnsupportedError(needed.map((n) => `cgroup ${n} limit`), `${avail.reason}; or pass limitFallback: 'rlimit'`);
     }
+  }
+
+  /** On a network: lease an address, load its nft rules, then the create request gets `net`. */
+  private async attachNetwork(config: CreateConfig): Promise<void> {
+    const net = this.options.network;
+    if (typeof net !== 'object') return;
+    const conn = connection();
+    this.link = await NetworkLink.open(net, this.id, net.hostname ?? this.options.hostname, net.hostname !== undefined, (script) => conn.request({ type: 'nft', script }));
+    config.net = this.link.createConfig();
+    config.binds.push(this.link.hostsBind());
   }
 
   private prepareRoot(): CreateConfig {
@@ -245,7 +326,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
 
   private spawnRequest(id: string, o: ResolvedSpawnOptions, cgroup: Cgroup | undefined): SpawnRequest {
     const user = resolveUser(o.user, this.passwdSources());
-    const env = { ...DEFAULT_ENV, ...this.options.env, ...o.env };
+    const env = { ...DEFAULT_ENV, ...this.options.image.config.env, ...this.options.env, ...o.env };
     return {
       sandbox: this.id,
       process: id,
@@ -260,6 +341,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       cgroupProcs: cgroup?.v1ProcsFiles() ?? [],
       cgroupns: this.options.namespaces.cgroup,
       rlimits: rlimitsFor(o.limits, this.options.limits, this.options.limitFallback === 'rlimit' && !cgroup),
+      ...securityRequest(resolveSecurity(o.security, 'security', this.options.security)),
     };
   }
 
@@ -282,7 +364,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       }
     }
     connection().unwatchSandbox(this.id);
+    this.filesApi?.closeAll();
     await Promise.allSettled([...this.running].map((p) => p.then(() => {}, () => {})));
+    await this.link?.close();
     await this.cgroup?.remove().catch(() => {});
     await this.removeDir();
     this.stateValue = 'destroyed';
@@ -330,3 +414,8 @@ function toSandboxError(err: unknown): SandboxError {
   return new SandboxHelperError(`start: ${(err as Error)?.message ?? String(err)}`);
 }
 
+/** The image config's User is the default user of spawns that name none. */
+function withImageUser(options: SpawnOptions, image: Image): SpawnOptions {
+  const user = userSpecOf(image.config.user);
+  return options.user === undefined && user !== undefined ? { ...options, user } : options;
+}

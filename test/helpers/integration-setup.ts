@@ -10,6 +10,7 @@ import {
   hostProcess, mountsMentioning, sandboxDirsUnder, sandboxProcessesUsing, waitUntil,
 } from './host.js';
 import { probePath } from './probe.js';
+import { sandkitLinks } from './network.js';
 import { detectCgroups } from '../../src/cgroup/detect.js';
 import { Cgroup, planCgroups, removeCgroupDir } from '../../src/cgroup/cgroup.js';
 import { SESSION_PREFIX } from '../../src/cgroup/cgroup-tree.js';
@@ -31,6 +32,10 @@ export default function setup(): () => Promise<void> {
     // Overlays and binds live in sandbox mount namespaces only; none may show up in ours.
     for (const line of mountsMentioning(stateDir)) problems.push(`mount of the state dir left on the host: ${line}`);
     for (const dir of sandboxDirsUnder(stateDir)) problems.push(`sandbox directory left behind: ${dir}`);
+    // sandkit's network devices (veths sk…, bridges skbr…) go with their sandboxes and networks.
+    if (!(await waitUntil(() => sandkitLinks().length === 0, 5000, 50))) {
+      for (const link of sandkitLinks()) problems.push(`network device left on the host: ${link}`);
+    }
     problems.push(...await sessionCgroupLeaks(stateDir));
     removeTreeSync(stateDir);
     if (problems.length > 0) {

@@ -1,0 +1,37 @@
+import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { SandboxImageError } from '../errors/sandbox-error.js';
+
+/**
+ * The uncompressed bytes of a layer or archive stream: gzip is recognised by its magic bytes
+ * and inflated, a plain tar passes through; zstd is refused (Node 20 has no decoder).
+ * @throws {SandboxImageError} `unsupported` for zstd.
+ */
+export async function* decompressed(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const it = source[Symbol.asyncIterator]();
+  let first = await it.next();
+  while (!first.done && first.value.length < 4) {
+    const more = await it.next();
+    if (more.done) break;
+    first = { done: false, value: Buffer.concat([first.value, more.value]) };
+  }
+  if (first.done) return;
+  const head = first.value;
+  const rest: AsyncIterable<Buffer> = {
+    async *[Symbol.asyncIterator]() {
+      yield head;
+      for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+    },
+  };
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
+    throw new SandboxImageError('unsupported', 'zstd-compressed layers are not supported; recompress with gzip (skopeo copy --dest-compress-format gzip)');
+  }
+  if (head[0] !== 0x1f || head[1] !== 0x8b) {
+    yield* rest;
+    return;
+  }
+  const gunzip = createGunzip();
+  const input = Readable.from(rest);
+  input.on('error', (err) => gunzip.destroy(err));
+  for await (const chunk of input.pipe(gunzip)) yield chunk as Buffer;
+}

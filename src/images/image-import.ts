@@ -1,0 +1,125 @@
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { SandboxImageError } from '../errors/sandbox-error.js';
+import { removeTree } from '../platform/remove-tree.js';
+import { decompressed } from './compression.js';
+import { HostFsOps } from './host-fsops.js';
+import { parseImageConfig } from './image-config.js';
+import { openImageSource, type SourceLayer } from './image-source.js';
+import type { ImageRecord, LayerStore } from './layer-store.js';
+import { unpackLayer } from './layer-unpack.js';
+import { readTar } from './tar-reader.js';
+
+/** Progress of an import, reported per layer and every few MiB. */
+export interface ImportProgress {
+  /** Index of the layer (0 = bottom) and how many there are. */
+  layer: number;
+  layers: number;
+  /** The layer's diff id, once known. */
+  digest: string | null;
+  /** Bytes of the blob read so far, and its size. */
+  bytes: number;
+  totalBytes: number;
+  /** True when the layer was already in the store (nothing to do). */
+  cached: boolean;
+  done: boolean;
+}
+
+/** Options of an import. */
+export interface ImportOptions {
+  /** A name to find the image by later (`Image.fromStore(name)`, `sandkit run --image name`). */
+  name?: string;
+  /** Called as layers are read. */
+  onProgress?: (progress: ImportProgress) => void;
+}
+
+async function* hashing(source: AsyncIterable<Buffer>, hash: Hash, onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    hash.update(chunk);
+    onBytes?.(chunk.length);
+    yield chunk;
+  }
+}
+
+const sha = (h: Hash) => `sha256:${h.digest('hex')}`;
+
+/** Unpacks one blob into a temp dir, verifies it, and commits it; returns its diff id. */
+async function importLayer(store: LayerStore, layer: SourceLayer, report: (bytes: number, digest: string | null) => void): Promise<string> {
+  const dir = store.tempDir('layer');
+  const fs = join(dir, 'fs');
+  mkdirSync(fs, { mode: 0o755 });
+  const ops = HostFsOps.open(fs);
+  try {
+    const blobHash = createHash('sha256');
+    const diffHash = createHash('sha256');
+    let bytes = 0;
+    const raw = hashing(createReadStream(layer.file), blobHash, (n) => report((bytes += n), layer.diffId ?? null));
+    const stats = await unpackLayer(readTar(hashing(decompressed(raw), diffHash)), fs, ops, process.getuid?.() === 0);
+    const blobDigest = sha(blobHash);
+    const diffId = sha(diffHash);
+    if (layer.blobDigest && blobDigest !== layer.blobDigest) throw new SandboxImageError('digest-mismatch', `layer blob ${layer.blobDigest} has digest ${blobDigest}`, layer.blobDigest);
+    if (layer.diffId && diffId !== layer.diffId) throw new SandboxImageError('digest-mismatch', `layer ${layer.diffId} unpacks to content with digest ${diffId}`, layer.diffId);
+    await ops.close();
+    await store.commitLayer(diffId, dir, { blobDigest, bytes, whiteouts: stats.whiteouts, opaqueDirs: stats.opaqueDirs, skipped: stats.skipped.slice(0, 100) });
+    return diffId;
+  } catch (err) {
+    await ops.close().catch(() => {});
+    await removeTree(dir);
+    // A corrupt tar from a blob that does not match its digest is a digest error first.
+    if (layer.blobDigest && !(err instanceof SandboxImageError && err.reason === 'digest-mismatch')) {
+      const actual = await fileDigest(layer.file);
+      if (actual !== layer.blobDigest) throw new SandboxImageError('digest-mismatch', `layer blob ${layer.blobDigest} has digest ${actual}`, layer.blobDigest, { cause: err });
+    }
+    throw err;
+  }
+}
+
+async function fileDigest(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return sha(h);
+}
+
+/**
+ * Imports an image into the store: an OCI layout or archive, a docker-save archive, or a
+ * plain rootfs tarball (.tar, .tar.gz). Each layer is verified against the digests of its
+ * manifest and config and unpacked once; layers already in the store cost nothing.
+ * @throws {SandboxImageError} `not-found`, `format`, `digest-mismatch`, `unsafe-entry`.
+ */
+export async function importImage(store: LayerStore, path: string, options: ImportOptions = {}): Promise<ImageRecord> {
+  let work: string | undefined;
+  try {
+    const source = await openImageSource(path, () => (work = store.tempDir('archive')));
+    const layers: string[] = [];
+    for (const [i, layer] of source.layers.entries()) {
+      const totalBytes = statSync(layer.file).size;
+      const progress = (bytes: number, digest: string | null, cached: boolean, done: boolean) =>
+        options.onProgress?.({ layer: i, layers: source.layers.length, digest, bytes, totalBytes, cached, done });
+      if (layer.diffId && store.hasLayer(layer.diffId)) {
+        layers.push(layer.diffId);
+        progress(totalBytes, layer.diffId, true, true);
+        continue;
+      }
+      let last = 0;
+      const report = (bytes: number, digest: string | null) => {
+        if (bytes - last >= 4 << 20) progress((last = bytes), digest, false, false);
+      };
+      const run = () => (layer.diffId && store.hasLayer(layer.diffId) ? Promise.resolve(layer.diffId) : importLayer(store, layer, report));
+      const digest = layer.diffId ? await store.withLock(layer.diffId, run) : await run();
+      layers.push(digest);
+      progress(totalBytes, digest, false, true);
+    }
+    const config = parseImageConfig(source.config);
+    const id = source.configDigest ?? `sha256:${createHash('sha256').update(JSON.stringify(layers)).digest('hex')}`;
+    const names = [...new Set([...(options.name ? [options.name] : []), ...source.names])];
+    const previous = store.list('image').find((r) => r.id === id);
+    const record: ImageRecord = {
+      id, kind: 'image', names: [...new Set([...(previous?.names ?? []), ...names])], layers, config, createdAt: previous?.createdAt ?? new Date().toISOString(),
+    };
+    store.writeRecord(record);
+    return record;
+  } finally {
+    if (work) await removeTree(work);
+  }
+}

@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { open, unlink, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SandboxImageError } from '../errors/sandbox-error.js';
+import { defaultStoreDir } from '../platform/state-dir.js';
+import { processStartTime } from '../platform/session.js';
+import { removeTree, removeTreeSync } from '../platform/remove-tree.js';
+import type { ImageConfig } from './image-config.js';
+
+/** What the store remembers about an image (or a snapshot): its layers, bottom first. */
+export interface ImageRecord {
+  /** `sha256:…` of the image config (imports) or a random id (snapshots). */
+  id: string;
+  kind: 'image' | 'snapshot';
+  names: string[];
+  /** Layer digests, bottom layer first. */
+  layers: string[];
+  config: ImageConfig;
+  /** For a snapshot: the image it was taken from (`host`, `dir:/path` or a store id). */
+  base?: string;
+  createdAt: string;
+}
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const LOCAL = /^local:[0-9a-f]{32}$/;
+
+/**
+ * Checks a layer id and returns its directory name: the hex of a `sha256:` digest, or
+ * `local-<hex>` for a snapshot layer (content not hashed until it is exported).
+ * @throws {SandboxImageError} `format`.
+ */
+export function digestHex(digest: string): string {
+  if (DIGEST.test(digest)) return digest.slice(7);
+  if (LOCAL.test(digest)) return `local-${digest.slice(6)}`;
+  throw new SandboxImageError('format', `not a sha256 digest: ${JSON.stringify(digest)}`, digest);
+}
+
+/** A fresh id for a snapshot layer. */
+export function localLayerId(): string {
+  return `local:${randomBytes(16).toString('hex')}`;
+}
+
+function layerIdOfDir(name: string): string {
+  return name.startsWith('local-') ? `local:${name.slice(6)}` : `sha256:${name}`;
+}
+
+/**
+ * The content-addressed layer store: `layers/<hex>/fs` holds each unpacked layer, named by the
+ * sha256 of its uncompressed tar (its OCI diff id), shared by every image and snapshot that
+ * uses it; `images/` and `snapshots/` hold records naming layers; `locks/` one lock file per
+ * layer being imported; `tmp/` work in progress, moved in place with an atomic rename.
+ *
+ * @example
+ * const store = new LayerStore('/var/lib/sandkit/store');
+ * console.log(store.list().map((r) => r.names));
+ */
+export class LayerStore {
+  constructor(readonly root: string = defaultStoreDir()) {
+    for (const d of ['layers', 'images', 'snapshots', 'locks', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o711 });
+  }
+
+  /** The store at the default location (see `defaultStoreDir()`). */
+  static default(): LayerStore {
+    return new LayerStore(defaultStoreDir());
+  }
+
+  /** The directory of a layer's files (an overlay lower dir). */
+  layerDir(digest: string): string {
+    return join(this.root, 'layers', digestHex(digest), 'fs');
+  }
+
+  hasLayer(digest: string): boolean {
+    return existsSync(join(this.root, 'layers', digestHex(digest), 'layer.json'));
+  }
+
+  /** A fresh private directory under tmp/, for work that ends with `commitLayer` or removal. */
+  tempDir(prefix: string): string {
+    const dir = join(this.root, 'tmp', `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(dir, { mode: 0o700 });
+    return dir;
+  }
+
+  /**
+   * Moves an unpacked layer (`dir`, holding `fs/`) in place under its digest. If another
+   * process got there first, ours is discarded: both are the same content.
+   */
+  async commitLayer(digest: string, dir: string, info: Record<string, unknown>): Promise<void> {
+    writeFileSync(join(dir, 'layer.json'), JSON.stringify({ digest, ...info, createdAt: new Date().toISOString() }));
+    const final = join(this.root, 'layers', digestHex(digest));
+    try {
+      renameSync(dir, final);
+    } catch (err) {
+      if (!this.hasLayer(digest)) throw err;
+      await removeTree(dir);
+    }
+  }
+
+  /**
+   * Runs `fn` holding the lock of one layer digest: a file created with O_EXCL naming our pid;
+   * a lock whose owner died is taken over. Waits while another live process holds it.
+   */
+  async withLock<T>(digest: string, fn: () => Promise<T>): Promise<T> {
+    const path = join(this.root, 'locks', `${digestHex(digest)}.lock`);
+    const me = `${process.pid} ${processStartTime(process.pid)}`;
+    for (let waited = 0; ; waited += 50) {
+      try {
+        const fh = await open(path, 'wx', 0o600);
+        await fh.writeFile(me);
+        await fh.close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const owner = (await readFile(path, 'utf8').catch(() => '')).split(' ');
+        const alive = owner.length === 2 && processStartTime(Number(owner[0])) === owner[1];
+        if (!alive && owner.length === 2) await unlink(path).catch(() => {});
+        if (waited > 600_000) throw new SandboxImageError('in-use', `layer ${digest} is locked by pid ${owner[0]}`, digest);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await unlink(path).catch(() => {});
+    }
+  }
+
+  /** Saves an image or snapshot record (atomically). */
+  writeRecord(record: ImageRecord): void {
+    const file = this.recordPath(record.kind, record.id);
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(record, null, 2));
+    renameSync(tmp, file);
+  }
+
+  /** Every image and snapshot record. */
+  list(kind?: ImageRecord['kind']): ImageRecord[] {
+    const out: ImageRecord[] = [];
+    for (const k of kind ? [kind] : (['image', 'snapshot'] as const)) {
+      const dir = join(this.root, k === 'image' ? 'images' : 'snapshots');
+      for (const name of readdirSync(dir)) {
+        if (!name.endsWith('.json')) continue;
+        try {
+          out.push(JSON.parse(readFileSync(join(dir, name), 'utf8')) as ImageRecord);
+        } catch {
+          // a record being written by another process
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Finds a record by id (`sha256:…`, or a unique prefix of its hex of at least 6 digits) or by name.
+   * @throws {SandboxImageError} `not-found`.
+   */
+  find(ref: string): ImageRecord {
+    const all = this.list();
+    const hex = ref.replace(/^sha256:/, '');
+    const hits = all.filter((r) => r.id === ref || r.names.includes(ref) || (hex.length >= 6 && r.id.replace(/^sha256:|^snap-/, '').startsWith(hex)));
+    if (hits.length !== 1) throw new SandboxImageError('not-found', hits.length ? `${ref} is ambiguous` : `no image or snapshot ${JSON.stringify(ref)} in ${this.root}`, ref);
+    return hits[0]!;
+  }
+
+  /** Removes a record (its layers go at the next `gc()`). Returns false when there was none. */
+  remove(ref: string): boolean {
+    let rec: ImageRecord;
+    try {
+      rec = this.find(ref);
+    } catch {
+      return false;
+    }
+    removeTreeSync(this.recordPath(rec.kind, rec.id));
+    return true;
+  }
+
+  /**
+   * Removes every layer no image or snapshot record names, and leftovers in tmp/ older than an
+   * hour. Layers locked by an import in progress are kept. Returns the digests removed.
+   */
+  async gc(): Promise<string[]> {
+    const used = new Set(this.list().flatMap((r) => r.layers));
+    const removed: string[] = [];
+    for (const hex of readdirSync(join(this.root, 'layers'))) {
+      const digest = layerIdOfDir(hex);
+      if (used.has(digest) || existsSync(join(this.root, 'locks', `${hex}.lock`))) continue;
+      await removeTree(join(this.root, 'layers', hex));
+      removed.push(digest);
+    }
+    for (const name of readdirSync(join(this.root, 'tmp'))) {
+      const path = join(this.root, 'tmp', name);
+      if (Date.now() - statSync(path).mtimeMs > 3600_000) await removeTree(path);
+    }
+    return removed;
+  }
+
+  private recordPath(kind: ImageRecord['kind'], id: string): string {
+    return join(this.root, kind === 'image' ? 'images' : 'snapshots', `${id.replace(/^sha256:/, '')}.json`);
+  }
+}

@@ -1,0 +1,139 @@
+import { SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
+import type { Lease } from './address-allocator.js';
+import { resolveEgress, type EgressPolicy, type ResolvedEgress } from './egress.js';
+import { Network } from './network.js';
+import { deleteSandboxRulesScript, sandboxRulesScript } from './nft.js';
+import { PortProxy, resolvePortMappings, type PortMapping, type ResolvedPortMapping } from './port-proxy.js';
+import { parseIpv4 } from './subnet.js';
+
+/**
+ * `network: { attach: net, ... }` of a Sandbox: its place on a {@link Network}.
+ *
+ * @example
+ * new Sandbox({ network: { attach: net, hostname: 'db', publish: [{ sandbox: 6379, host: 0 }], egress: 'deny' } });
+ */
+export interface NetworkAttachOptions {
+  /** The network to join. */
+  attach: Network;
+  /**
+   * The name other sandboxes of the network resolve to this one's address (through their
+   * /etc/hosts); also its hostname unless `hostname` is given at the top level. Unnamed
+   * sandboxes are reachable by address only.
+   */
+  hostname?: string;
+  /** Ports reachable from the host (127.0.0.1 by default); see `sandbox.publishedPort()`. */
+  publish?: PortMapping[];
+  /** Connections the sandbox may open. @defaultValue 'deny' */
+  egress?: EgressPolicy;
+  /** Nameservers written to its /etc/resolv.conf. @defaultValue [] (no DNS: names come from /etc/hosts) */
+  dns?: string[];
+}
+
+/** Attach options, checked. */
+export interface ResolvedNetworkAttach {
+  network: Network;
+  hostname: string | undefined;
+  publish: ResolvedPortMapping[];
+  egress: ResolvedEgress;
+  dns: string[];
+}
+
+const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+
+/** Validates `network: { attach, ... }`. */
+export function resolveNetworkAttach(value: NetworkAttachOptions, field: string): ResolvedNetworkAttach {
+  for (const key of Object.keys(value)) {
+    if (!['attach', 'hostname', 'publish', 'egress', 'dns'].includes(key)) throw new SandboxOptionsError(`${field}.${key}`, 'unknown option');
+  }
+  if (!(value.attach instanceof Network)) throw new SandboxOptionsError(`${field}.attach`, 'expected a Network (await Network.create({ subnet }))');
+  if (value.hostname !== undefined && (typeof value.hostname !== 'string' || !HOSTNAME.test(value.hostname))) {
+    throw new SandboxOptionsError(`${field}.hostname`, `expected a DNS label, got ${JSON.stringify(value.hostname)}`);
+  }
+  const dns = value.dns ?? [];
+  if (!Array.isArray(dns) || !dns.every((d) => typeof d === 'string' && parseIpv4(d) !== undefined)) {
+    throw new SandboxOptionsError(`${field}.dns`, 'expected an array of IPv4 addresses');
+  }
+  return {
+    network: value.attach,
+    hostname: value.hostname,
+    publish: resolvePortMappings(value.publish, `${field}.publish`),
+    egress: resolveEgress(value.egress, `${field}.egress`),
+    dns: [...dns],
+  };
+}
+
+/** `config.net` of the helper's create request (docs/protocol.md). */
+export interface NetCreateConfig {
+  hostVeth: string;
+  bridge: string;
+  ifname: string;
+  address: string;
+  prefixLength: number;
+  gateway: string | null;
+  mtu: number;
+}
+
+/** Runs an nft script through the helper (the supervisor forks nft, not Node). */
+export type NftRunner = (script: string) => Promise<unknown>;
+
+/**
+ * One sandbox's attachment: its lease (address, name, hosts file), its nftables rules and its
+ * published-port proxies. Opened before the helper creates the sandbox, closed after it is gone.
+ */
+export class NetworkLink {
+  private readonly proxies: PortProxy[] = [];
+  private closing: Promise<void> | undefined;
+
+  private constructor(readonly attach: ResolvedNetworkAttach, readonly lease: Lease, private readonly nft: NftRunner) {}
+
+  /** Leases an address and loads the sandbox's rules, so nothing leaves it unfiltered. */
+  static async open(attach: ResolvedNetworkAttach, sandbox: string, hostname: string, listed: boolean, nft: NftRunner): Promise<NetworkLink> {
+    if (process.getuid?.() !== 0) throw new SandboxUnsupportedError(['network bridge'], 'attaching to a network needs root');
+    const lease = await attach.network.join(sandbox, hostname, listed);
+    try {
+      await nft(sandboxRulesScript(attach.network.table, lease, attach.egress));
+    } catch (err) {
+      await attach.network.leave(lease);
+      throw err;
+    }
+    return new NetworkLink(attach, lease, nft);
+  }
+
+  /** The `net` object of the create request. */
+  createConfig(): NetCreateConfig {
+    const net = this.attach.network;
+    return { hostVeth: this.lease.veth, bridge: net.bridge, ifname: 'eth0', address: this.lease.ip, prefixLength: net.prefixLength, gateway: net.gateway, mtu: net.mtu };
+  }
+
+  /** The read-only bind of the sandbox's hosts file onto /etc/hosts. */
+  hostsBind(): { source: string; target: string; readonly: boolean } {
+    return { source: this.lease.hostsFile, target: '/etc/hosts', readonly: true };
+  }
+
+  /** Starts the published-port proxies (once the sandbox exists). */
+  async publish(): Promise<void> {
+    for (const m of this.attach.publish) {
+      try {
+        this.proxies.push(await PortProxy.open(this.lease.ip, m));
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        throw new SandboxSetupError('start', { step: 'net.publish', syscall: e.syscall ?? 'listen', errno: typeof e.errno === 'number' ? -e.errno : null, errnoCode: e.code ?? null, path: null, detail: `${m.hostAddress}:${m.host}/${m.protocol} for port ${m.sandbox}: ${e.message}` });
+      }
+    }
+  }
+
+  /** Host port forwarding to `port` of the sandbox, or undefined when it is not published. */
+  publishedPort(port: number, protocol: 'tcp' | 'udp'): number | undefined {
+    return this.proxies.find((p) => p.mapping.sandbox === port && p.mapping.protocol === protocol)?.hostPort;
+  }
+
+  /** Stops the proxies, removes the rules, gives the address back. Idempotent, never throws. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all(this.proxies.map((p) => p.close()));
+      await this.nft(deleteSandboxRulesScript(this.attach.network.table, this.lease)).catch(() => {});
+      await this.attach.network.leave(this.lease).catch(() => {});
+    })();
+    return this.closing;
+  }
+}

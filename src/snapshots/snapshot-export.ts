@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { join, resolve } from 'node:path';
+import { SandboxImageError } from '../errors/sandbox-error.js';
+import { HostFsOps } from '../images/host-fsops.js';
+import { tarEnd, tarHeader, tarPadding } from '../images/tar-writer.js';
+import { removeTree } from '../platform/remove-tree.js';
+import type { Image } from '../rootfs/image.js';
+import { storeOf } from '../rootfs/image.js';
+import { writeLayerTar } from './layer-tar.js';
+
+/** Options of `snapshot.export()`. */
+export interface ExportOptions {
+  /** The reference name recorded in the archive's index (`org.opencontainers.image.ref.name`). @defaultValue 'latest' */
+  name?: string;
+}
+
+/** What an export wrote. */
+export interface ExportResult {
+  path: string;
+  /** Digest of the image manifest. */
+  manifestDigest: string;
+  /** Diff ids of the layers, bottom first. */
+  layers: string[];
+  bytes: number;
+}
+
+const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** The image's layers as directories, bottom first. */
+function layerDirs(image: Image): string[] {
+  const { layers, base } = image.stack;
+  const store = image.layerStore;
+  const dirs = store ? layers.map((l) => store.layerDir(l)) : [];
+  if (!base) return dirs;
+  if (base.kind === 'directory') return [...base.layers({ hostLayer: () => ({ dir: '', binds: [] }) }).lowerDirs, ...dirs];
+  throw new SandboxImageError('unsupported', 'a snapshot of the host image cannot be exported: its base is the host system, not layers', base.toString());
+}
+
+/** Tars a directory of blobs and JSON files (an OCI layout) into one archive file. */
+async function archive(layout: string, files: string[], out: string): Promise<number> {
+  const tmp = `${out}.tmp-${process.pid}`;
+  const file = createWriteStream(tmp, { mode: 0o644 });
+  const write = async (b: Buffer) => {
+    if (!file.write(b)) await once(file, 'drain');
+  };
+  const dir = { type: 'dir' as const, mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+  await write(tarHeader({ ...dir, path: 'blobs/' }));
+  await write(tarHeader({ ...dir, path: 'blobs/sha256/' }));
+  for (const rel of files) {
+    const size = statSync(join(layout, rel)).size;
+    await write(tarHeader({ path: rel, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size }));
+    for await (const chunk of createReadStream(join(layout, rel))) await write(chunk as Buffer);
+    await write(tarPadding(size));
+  }
+  await write(tarEnd());
+  file.end();
+  await once(file, 'finish');
+  renameSync(tmp, out);
+  return statSync(out).size;
+}
+
+/**
+ * Writes an image (in practice a snapshot) as an OCI archive. @internal
+ * @throws {SandboxImageError} `unsupported` for an image over the host system.
+ */
+export async function exportImage(image: Image, path: string, options: ExportOptions = {}): Promise<ExportResult> {
+  const dirs = layerDirs(image);
+  const store = image.layerStore ?? storeOf();
+  const work = store.tempDir('export');
+  const uid = process.getuid?.() ?? 0;
+  const mapId = (id: number) => (uid !== 0 && id === uid ? 0 : id);
+  try {
+    mkdirSync(join(work, 'blobs', 'sha256'), { recursive: true });
+    const layers: Array<{ digest: string; size: number }> = [];
+    for (const dir of dirs) {
+      const ops = HostFsOps.open(dir);
+      try {
+        const tmp = join(work, `layer-${layers.length}.tar`);
+        const l = await writeLayerTar(dir, tmp, ops, mapId);
+        renameSync(tmp, join(work, 'blobs', 'sha256', l.digest.slice(7)));
+        layers.push(l);
+      } finally {
+        await ops.close();
+      }
+    }
+    const c = image.config;
+    const config = Buffer.from(JSON.stringify({
+      architecture: process.arch === 'x64' ? 'amd64' : process.arch, os: 'linux',
+      config: {
+        Env: Object.entries(c.env).map(([k, v]) => `${k}=${v}`), Entrypoint: c.entrypoint.length ? c.entrypoint : undefined,
+        Cmd: c.cmd.length ? c.cmd : undefined, WorkingDir: c.workingDir, User: c.user, Labels: c.labels,
+      },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+    }));
+    const blob = (data: Buffer) => {
+      const digest = sha(data);
+      writeFileSync(join(work, 'blobs', 'sha256', digest.slice(7)), data);
+      return { digest, size: data.length };
+    };
+    const configDesc = { mediaType: 'application/vnd.oci.image.config.v1+json', ...blob(config) };
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDesc,
+      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: l.digest, size: l.size })),
+    }));
+    const manifestDesc = { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...blob(manifest), annotations: { 'org.opencontainers.image.ref.name': options.name ?? 'latest' } };
+    writeFileSync(join(work, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [manifestDesc] }));
+    writeFileSync(join(work, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    const blobs = [...new Set([...layers.map((l) => l.digest), configDesc.digest, manifestDesc.digest])].map((d) => `blobs/sha256/${d.slice(7)}`);
+    const out = resolve(path);
+    const bytes = await archive(work, ['oci-layout', 'index.json', ...blobs], out);
+    return { path: out, manifestDigest: manifestDesc.digest, layers: layers.map((l) => l.digest), bytes };
+  } finally {
+    await removeTree(work);
+  }
+}

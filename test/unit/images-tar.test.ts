@@ -1,0 +1,69 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { readTar } from '../../src/images/tar-reader.js';
+import { tarEnd, tarHeader, tarPadding } from '../../src/images/tar-writer.js';
+import { safeComponents } from '../../src/images/layer-unpack.js';
+import { defaultCommandOf, parseImageConfig, userSpecOf } from '../../src/images/image-config.js';
+import { digestHex } from '../../src/images/layer-store.js';
+import { SandboxImageError } from '../../src/index.js';
+
+async function entries(buf: Buffer) {
+  const out: Array<Record<string, unknown>> = [];
+  for await (const e of readTar(Readable.from([buf]))) {
+    const chunks: Buffer[] = [];
+    for await (const c of e.data) chunks.push(c);
+    out.push({ path: e.path, type: e.type, mode: e.mode, linkname: e.linkname, data: Buffer.concat(chunks).toString(), xattrs: Object.keys(e.xattrs) });
+  }
+  return out;
+}
+
+describe('tar writer and reader', () => {
+  it('round-trip long names, symlinks, xattrs and data', async () => {
+    const long = `${'d'.repeat(120)}/file-é`;
+    const data = Buffer.from('hello');
+    const tar = Buffer.concat([
+      tarHeader({ path: long, type: 'file', mode: 0o4755, uid: 0, gid: 0, mtime: 1, size: 5, xattrs: { 'user.k': Buffer.from('v') } }), data, tarPadding(5),
+      tarHeader({ path: 'l', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 1, linkname: 'x'.repeat(150) }),
+      tarHeader({ path: 'd/', type: 'dir', mode: 0o700, uid: 0, gid: 0, mtime: 1 }),
+      tarEnd(),
+    ]);
+    expect(await entries(tar)).toEqual([
+      { path: long, type: 'file', mode: 0o4755, linkname: '', data: 'hello', xattrs: ['user.k'] },
+      { path: 'l', type: 'symlink', mode: 0o777, linkname: 'x'.repeat(150), data: '', xattrs: [] },
+      { path: 'd/', type: 'dir', mode: 0o700, linkname: '', data: '', xattrs: [] },
+    ]);
+  });
+
+  it('skips unread data and rejects corrupt headers', async () => {
+    const tar = Buffer.concat([tarHeader({ path: 'a', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3 }), Buffer.from('abc'), tarPadding(3), tarHeader({ path: 'b', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 }), tarEnd()]);
+    const names: string[] = [];
+    for await (const e of readTar(Readable.from([tar]))) names.push(e.path);
+    expect(names).toEqual(['a', 'b']);
+    const bad = Buffer.from(tar);
+    bad[10] ^= 1;
+    await expect(entries(bad)).rejects.toBeInstanceOf(SandboxImageError);
+  });
+});
+
+describe('image helpers', () => {
+  it.each([['a/b', ['a', 'b']], ['./a//b/', ['a', 'b']], ['/abs/x', ['abs', 'x']]])('safeComponents(%s)', (p, want) => {
+    expect(safeComponents(p)).toEqual(want);
+  });
+  it('refuses .. in layer paths', () => {
+    expect(() => safeComponents('a/../../b')).toThrow(SandboxImageError);
+  });
+  it('parses an OCI config and builds the default command', () => {
+    const c = parseImageConfig({ config: { Env: ['A=1', 'B=x=y'], WorkingDir: '/w', User: '1000:100', Entrypoint: ['/e'], Cmd: ['c'] } });
+    expect(c).toMatchObject({ env: { A: '1', B: 'x=y' }, workingDir: '/w', user: '1000:100' });
+    expect(defaultCommandOf(c)).toEqual(['/e', 'c']);
+    expect(defaultCommandOf(c, ['x'])).toEqual(['/e', 'x']);
+    expect(userSpecOf('1000:100')).toEqual({ uid: 1000, gid: 100 });
+    expect(userSpecOf('app')).toBe('app');
+    expect(userSpecOf(undefined)).toBeUndefined();
+  });
+  it('layer ids', () => {
+    expect(digestHex(`sha256:${'a'.repeat(64)}`)).toBe('a'.repeat(64));
+    expect(digestHex(`local:${'b'.repeat(32)}`)).toBe(`local-${'b'.repeat(32)}`);
+    expect(() => digestHex('sha256:../x')).toThrow(SandboxImageError);
+  });
+});
