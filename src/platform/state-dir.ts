@@ -28,15 +28,15 @@ function isWritableDir(dir: string): boolean {
 
 /**
  * Where sandkit keeps image layers, image records and snapshots (shared by every process of
- * a user): `SANDKIT_STORE_DIR`, else `/var/lib/sandkit/store` for root; for a user
- * `<SANDKIT_STATE_DIR>/store` when that is set, else `$XDG_DATA_HOME/sandkit` or
- * `~/.local/share/sandkit`, falling back to `$TMPDIR/sandkit-<uid>/store`.
+ * a user): `SANDKIT_STORE_DIR`, else `<SANDKIT_STATE_DIR>/store` when that is set, else
+ * `/var/lib/sandkit/store` for root and `$XDG_DATA_HOME/sandkit` or `~/.local/share/sandkit`
+ * for a user, falling back to `$TMPDIR/sandkit-<uid>/store`.
  */
 export function defaultStoreDir(): string {
   if (process.env.SANDKIT_STORE_DIR) return process.env.SANDKIT_STORE_DIR;
+  if (process.env.SANDKIT_STATE_DIR) return join(process.env.SANDKIT_STATE_DIR, 'store');
   const uid = process.getuid?.() ?? 0;
   if (uid === 0) return '/var/lib/sandkit/store';
-  if (process.env.SANDKIT_STATE_DIR) return join(process.env.SANDKIT_STATE_DIR, 'store');
   const base = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
   if (isWritableDir(base)) return join(base, 'sandkit');
   return join(tmpdir(), `sandkit-${uid}`, 'store');
