@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { HelperFailure } from '../helper/messages.js';
 
 /** What the helper's file operations report about a path (`lstat` unless `follow`). */
 export interface FsStat {
@@ -22,14 +23,8 @@ export interface FsEntry extends FsStat {
 }
 
 /** A failed operation, as the helper reports it (docs/protocol.md, "Files channel"). */
-export interface FsOpFailure {
+export interface FsOpFailure extends HelperFailure {
   ok: false;
-  step: string;
-  syscall: string | null;
-  errno: number | null;
-  errnoName: string | null;
-  path: string | null;
-  message: string;
 }
 
 /** A request of the files channel; `write` carries its data separately. */
