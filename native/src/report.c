@@ -180,7 +180,7 @@ void report_step(const char *sandbox, enum step step)
 	end(&b);
 }
 
-void report_created(long long req, const char *sandbox, pid_t pid)
+void report_created(long long req, const char *sandbox, pid_t pid, int upper_fd)
 {
 	struct jbuf b;
 
@@ -188,6 +188,8 @@ void report_created(long long req, const char *sandbox, pid_t pid)
 	key_req(&b, req);
 	jb_kstr(&b, "sandbox", sandbox);
 	jb_kint(&b, "pid", pid);
+	if (upper_fd >= 0)
+		jb_kint(&b, "upperFd", upper_fd);
 	end(&b);
 }
 
@@ -316,37 +318,41 @@ void report_destroyed_error(long long req, const char *sandbox, const char *proc
 	error_line(req, sandbox, process, e, true);
 }
 
+/* Node's own IPC envelope for passing one fd: {"cmd":"NODE_HANDLE","type":"net.Socket",
+ * "msg":{"type":<type>, ...}}. The caller adds msg's other keys, then calls end_handle(). */
+static void begin_handle(struct jbuf *b, const char *type)
+{
+	memset(b, 0, sizeof(*b));
+	jb_obj(b);
+	jb_kstr(b, "cmd", "NODE_HANDLE");
+	jb_kstr(b, "type", "net.Socket");
+	jb_key(b, "msg");
+	jb_obj(b);
+	jb_kstr(b, "type", type);
+}
+
+static void end_handle(struct jbuf *b, int fd)
+{
+	jb_end(b);
+	jb_end(b);
+	emit(b, fd);
+}
+
 void report_stdio_handle(const char *process, int n, int fd)
 {
 	struct jbuf b;
 
-	memset(&b, 0, sizeof(b));
-	jb_obj(&b);
-	jb_kstr(&b, "cmd", "NODE_HANDLE");
-	jb_kstr(&b, "type", "net.Socket");
-	jb_key(&b, "msg");
-	jb_obj(&b);
-	jb_kstr(&b, "type", "stdio");
+	begin_handle(&b, "stdio");
 	jb_kstr(&b, "process", process);
 	jb_kint(&b, "fd", n);
-	jb_end(&b);
-	jb_end(&b);
-	emit(&b, fd);
+	end_handle(&b, fd);
 }
 
 void report_files_handle(const char *channel, int fd)
 {
 	struct jbuf b;
 
-	memset(&b, 0, sizeof(b));
-	jb_obj(&b);
-	jb_kstr(&b, "cmd", "NODE_HANDLE");
-	jb_kstr(&b, "type", "net.Socket");
-	jb_key(&b, "msg");
-	jb_obj(&b);
-	jb_kstr(&b, "type", "fs");
+	begin_handle(&b, "fs");
 	jb_kstr(&b, "channel", channel);
-	jb_end(&b);
-	jb_end(&b);
-	emit(&b, fd);
+	end_handle(&b, fd);
 }
