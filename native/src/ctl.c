@@ -122,18 +122,18 @@ int ctl_send_up(int sock, const struct ctl_up *m, pid_t pid, enum step step, str
 
 ssize_t ctl_recv_up(int sock, struct ctl_up *m, pid_t *pid)
 {
-	return ctl_recv_up_fd(sock, m, pid, NULL);
+	return ctl_recv_up_fds(sock, m, pid, NULL);
 }
 
-ssize_t ctl_recv_up_fd(int sock, struct ctl_up *m, pid_t *pid, int *fd)
+ssize_t ctl_recv_up_fds(int sock, struct ctl_up *m, pid_t *pid, int fds[2])
 {
-	int n_fds = fd ? 1 : 0;
+	int n_fds = fds ? 2 : 0;
 	ssize_t n;
 
 	memset(m, 0, sizeof(*m));
-	if (fd)
-		*fd = -1;
-	n = ctl_recv(sock, m, sizeof(*m), fd, fd ? &n_fds : NULL, pid, true);
+	if (fds)
+		fds[0] = fds[1] = -1;
+	n = ctl_recv(sock, m, sizeof(*m), fds, fds ? &n_fds : NULL, pid, true);
 	if (n > 0 && (size_t)n < ctl_up_len(m->kind)) {  /* too short for its kind: ignore it */
 		memset(m, 0, sizeof(*m));
 		m->kind = 0;

@@ -103,8 +103,8 @@ int ctl_send_up(int sock, const struct ctl_up *m, pid_t pid, enum step step, str
 size_t ctl_up_len(uint32_t kind);
 /* Receive an up message; the part its kind does not use is zeroed. Returns as ctl_recv. */
 ssize_t ctl_recv_up(int sock, struct ctl_up *m, pid_t *pid);
-/* The same, keeping one fd sent with the message in *fd (-1 when none). */
-ssize_t ctl_recv_up_fd(int sock, struct ctl_up *m, pid_t *pid, int *fd);
+/* The same, keeping up to two fds sent with the message in fds[0], fds[1] (-1 when none). */
+ssize_t ctl_recv_up_fds(int sock, struct ctl_up *m, pid_t *pid, int fds[2]);
 
 /* Short helpers for the up direction. */
 int ctl_send_step(int sock, enum step step, struct err *e);

@@ -40,12 +40,15 @@ static int n_reapers, cap_reapers;
 /* Announce a step to the supervisor, then run it. */
 #define STEP(ctl, id, call, e) (ctl_send_step(ctl, id, e) < 0 || (call) < 0)
 
-static int init_setup(const struct create_req *c, int ctl, struct err *e)
+/* *upper: with limits.disk, an O_PATH fd of the tmpfs's upper/ (else -1), for READY. */
+static int init_setup(const struct create_req *c, int ctl, int *upper, struct err *e)
 {
 	int root = -1, failed;
 
 	failed = (c->user && STEP(ctl, STEP_USERNS_SETID, userns_become_root(e), e)) ||
 		 STEP(ctl, STEP_MOUNT_PRIVATE, mount_private(e), e) ||
+		 (c->quota_target &&
+		  STEP(ctl, STEP_ROOTFS_QUOTA, *upper = mount_quota(c->quota_target, c->quota_options, e), e)) ||
 		 STEP(ctl, STEP_ROOTFS_OVERLAY, mount_overlay(c->merged, c->overlay_options, e), e) ||
 		 (root = mount_open_root(c->merged, e)) < 0 ||
 		 (c->n_binds && STEP(ctl, STEP_MOUNT_BIND, mount_binds(root, c->binds, c->n_binds, e), e)) ||
@@ -74,17 +77,19 @@ static int wait_go(int ctl)
 }
 
 /* READY carries an O_PATH fd of the new "/" (files.c): the supervisor's only way into the
- * sandbox's root, since this process is not dumpable. */
-static int send_ready(int ctl, struct err *e)
+ * sandbox's root, since this process is not dumpable. With limits.disk a second fd follows,
+ * the tmpfs's upper/, from which the host copies the writable layer for snapshots. */
+static int send_ready(int ctl, int upper, struct err *e)
 {
 	struct ctl_up m;
-	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), rc;
+	int fds[2] = { open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), upper }, rc;
+	int n = fds[0] < 0 ? 0 : upper >= 0 ? 2 : 1;  /* the upper fd only ever comes second */
 
 	memset(&m, 0, sizeof(m));
 	m.kind = CTL_READY;
-	rc = ctl_send(ctl, &m, ctl_up_len(m.kind), &root, root >= 0 ? 1 : 0, 0, STEP_SANDBOX_READY, e);
-	if (root >= 0)
-		close(root);
+	rc = ctl_send(ctl, &m, ctl_up_len(m.kind), fds, n, 0, STEP_SANDBOX_READY, e);
+	if (fds[0] >= 0)
+		close(fds[0]);
 	return rc;
 }
 
@@ -245,6 +250,7 @@ int init_main(void *arg)
 {
 	const struct init_args *a = arg;
 	struct err e;
+	int upper = -1, rc;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	fd_close_except(&a->ctl, 1);
@@ -253,7 +259,10 @@ int init_main(void *arg)
 		return 1;
 	/* Nothing in the sandbox may ptrace us or open our /proc entries from here on. */
 	prctl(PR_SET_DUMPABLE, 0);
-	if (init_setup(a->config, a->ctl, &e) < 0 || send_ready(a->ctl, &e) < 0)
+	rc = init_setup(a->config, a->ctl, &upper, &e) < 0 || send_ready(a->ctl, upper, &e) < 0;
+	if (upper >= 0)
+		close(upper);
+	if (rc)
 		return ctl_send_error(a->ctl, 0, &e), 1;
 	return init_serve(a->ctl, a->config->proc);
 }

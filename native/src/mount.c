@@ -36,6 +36,26 @@ int mount_private(struct err *e)
 	return 0;
 }
 
+/* limits.disk: a size-limited tmpfs on target, holding the overlay's upper/ and work/. It is
+ * mounted here, in the sandbox's mount namespace, so the host never sees it; after pivot_root
+ * only the overlay (and the fd returned) keep it alive. Returns an O_PATH fd of upper/. */
+int mount_quota(const char *target, const char *options, struct err *e)
+{
+	int dir, upper = -1;
+
+	if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options) < 0)
+		return err_sys(e, STEP_ROOTFS_QUOTA, "mount", target, "mount(\"tmpfs\", \"%s\", \"%s\")",
+			       target, options);
+	if ((dir = open(target, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return err_sys(e, STEP_ROOTFS_QUOTA, "open", target, "open(\"%s\")", target);
+	if (mkdirat(dir, "upper", 0755) < 0 || mkdirat(dir, "work", 0755) < 0)
+		err_sys(e, STEP_ROOTFS_QUOTA, "mkdirat", target, "mkdir upper/, work/ in \"%s\"", target);
+	else if ((upper = openat(dir, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		err_sys(e, STEP_ROOTFS_QUOTA, "openat", target, "open(\"%s/upper\")", target);
+	close(dir);
+	return upper;
+}
+
 int mount_overlay(const char *merged, const char *options, struct err *e)
 {
 	if (mount("overlay", merged, "overlay", 0, options) < 0)

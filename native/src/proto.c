@@ -162,13 +162,31 @@ static int decode_namespaces(const struct jval *o, struct create_req *c, struct 
 	       get_bool(o, w, "cgroup", &c->cgroup, e) < 0 ? -1 : 0;
 }
 
+/* rootfs.tmpfsUpper (limits.disk): the tmpfs that holds the writable layer. */
+static int decode_tmpfs_upper(const struct jval *o, struct create_req *c, struct err *e)
+{
+	static const char *const keys[] = { "target", "options", NULL };
+	const char *w = "config.rootfs.tmpfsUpper.";
+
+	if (!o)
+		return 0;
+	if (check_keys(o, "config.rootfs.tmpfsUpper", keys, e) < 0 ||
+	    get_path(o, w, "target", &c->quota_target, e) < 0 ||
+	    get_str(o, w, "options", &c->quota_options, e) < 0)
+		return -1;
+	if (!c->quota_options[0])
+		return bad(e, w, "options", "must not be empty");
+	return 0;
+}
+
 static int decode_rootfs(const struct jval *o, struct create_req *c, struct err *e)
 {
-	static const char *const keys[] = { "merged", "overlayOptions", NULL };
+	static const char *const keys[] = { "merged", "overlayOptions", "?tmpfsUpper", NULL };
 
 	if (check_keys(o, "config.rootfs", keys, e) < 0 ||
 	    get_path(o, "config.rootfs.", "merged", &c->merged, e) < 0 ||
-	    get_str(o, "config.rootfs.", "overlayOptions", &c->overlay_options, e) < 0)
+	    get_str(o, "config.rootfs.", "overlayOptions", &c->overlay_options, e) < 0 ||
+	    decode_tmpfs_upper(json_get(o, "tmpfsUpper"), c, e) < 0)
 		return -1;
 	if (!c->overlay_options[0])
 		return bad(e, "config.rootfs.", "overlayOptions", "must not be empty");

@@ -53,6 +53,7 @@ struct create_req {
 	int n_uid_map, n_gid_map;
 	const char *hostname;
 	const char *merged, *overlay_options;
+	const char *quota_target, *quota_options;  /* rootfs.tmpfsUpper, or NULL */
 	struct bind *binds;
 	int n_binds;
 	struct tmpfs *tmpfs;

@@ -22,7 +22,8 @@ bool report_pending(void);
 void report_hello(void);
 void report_features(long long req);
 void report_step(const char *sandbox, enum step step);
-void report_created(long long req, const char *sandbox, pid_t pid);
+/* upper_fd: the supervisor's fd of the writable layer (limits.disk), or -1: not reported. */
+void report_created(long long req, const char *sandbox, pid_t pid, int upper_fd);
 void report_destroyed(long long req, const char *sandbox);
 void report_ok(long long req);
 /* pid <= 0: unknown (null). */

@@ -48,6 +48,7 @@ static struct sandbox *sandbox_new(const char *name, long long req)
 	sb->name = xstrdup(name);
 	sb->pid = -1;
 	sb->ctl = -1;
+	sb->upper = -1;
 	sb->create_req = req;
 	sb->creating = true;
 	sb->last_step = STEP_SANDBOX_CLONE;
@@ -67,6 +68,8 @@ static void sandbox_free(struct sandbox *sb)
 		spawn_remove(sb->spawns);
 	if (sb->ctl >= 0)
 		close(sb->ctl);
+	if (sb->upper >= 0)
+		close(sb->upper);
 	free(sb->destroy_reqs);
 	files_forget(sb->name);
 	free(sb->name);
@@ -223,7 +226,7 @@ static void on_message(struct sandbox *sb, struct ctl_up *m, pid_t pid)
 		report_step(sb->name, m->step);
 	} else if (m->kind == CTL_READY && sb->creating) {
 		sb->creating = false;
-		report_created(sb->create_req, sb->name, sb->pid);
+		report_created(sb->create_req, sb->name, sb->pid, sb->upper);
 	} else if (m->kind == CTL_ERROR) {
 		create_failed(sb, &m->err);
 	}
@@ -234,14 +237,21 @@ void sandbox_control_from_parent(struct sandbox *sb)
 	struct ctl_up m;
 	pid_t pid;
 	ssize_t n;
-	int fd;
+	int fds[2], i;
 
 	while (sb->ctl >= 0) {
-		n = ctl_recv_up_fd(sb->ctl, &m, &pid, &fd);
-		if (fd >= 0 && n > 0 && m.kind == CTL_READY && sb->creating && !m.spawn)
-			files_set_root(sb->name, fd);  /* the sandbox's "/", for files channels */
-		else if (fd >= 0)
-			close(fd);
+		n = ctl_recv_up_fds(sb->ctl, &m, &pid, fds);
+		if (fds[0] >= 0 && n > 0 && m.kind == CTL_READY && sb->creating && !m.spawn) {
+			files_set_root(sb->name, fds[0]);  /* the sandbox's "/", for files channels */
+			fds[0] = -1;
+			if (fds[1] >= 0 && sb->upper < 0) {  /* limits.disk: its writable layer */
+				sb->upper = fds[1];
+				fds[1] = -1;
+			}
+		}
+		for (i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 		if (n < 0 && (errno == EAGAIN || errno == EMSGSIZE))
 			return;
 		if (n <= 0) {  /* EOF: the init and every reaper are gone */

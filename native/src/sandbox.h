@@ -27,6 +27,7 @@ struct sandbox {
 	char *name;
 	pid_t pid;           /* the init, on the host */
 	int ctl;             /* -1 after EOF */
+	int upper;           /* limits.disk: O_PATH fd of the tmpfs's upper/ (snapshots), or -1 */
 	long long create_req;
 	bool creating;       /* create not answered yet */
 	bool failed;         /* create failed: end quietly */

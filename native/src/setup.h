@@ -18,6 +18,8 @@ int userns_become_root(struct err *e);
 
 /* mount.c; rootfd is an O_PATH fd of the merged root once the overlay is mounted. */
 int mount_private(struct err *e);
+/* limits.disk: returns an O_PATH fd of the tmpfs's upper/ directory. */
+int mount_quota(const char *target, const char *options, struct err *e);
 int mount_overlay(const char *merged, const char *options, struct err *e);
 int mount_open_root(const char *merged, struct err *e);
 int mount_binds(int rootfd, const struct bind *binds, int n, struct err *e);

@@ -12,6 +12,7 @@ enum step {
 	STEP_NET_VETH, /* Creating the veth pair: the host end on the network's bridge (isolated port, up), the peer as eth0 in the sandbox's network namespace. */
 	STEP_USERNS_SETID, /* Becoming root (uid 0, gid 0) inside the new user namespace. */
 	STEP_MOUNT_PRIVATE, /* Making every mount private so nothing propagates to the host. */
+	STEP_ROOTFS_QUOTA, /* limits.disk: mounting the size-limited tmpfs that holds the writable layer (upper and work directories), inside the sandbox's mount namespace. */
 	STEP_ROOTFS_OVERLAY, /* Mounting the overlay of image layers plus the writable layer. */
 	STEP_MOUNT_BIND, /* Extra bind mounts (and the host image's read-only system directories). */
 	STEP_MOUNT_PROC, /* A fresh /proc for the sandbox's pid namespace. */
@@ -51,6 +52,7 @@ static const char *const step_names[STEP__COUNT] = {
 	[STEP_NET_VETH] = "net.veth",
 	[STEP_USERNS_SETID] = "userns.setid",
 	[STEP_MOUNT_PRIVATE] = "mount.private",
+	[STEP_ROOTFS_QUOTA] = "rootfs.quota",
 	[STEP_ROOTFS_OVERLAY] = "rootfs.overlay",
 	[STEP_MOUNT_BIND] = "mount.bind",
 	[STEP_MOUNT_PROC] = "mount.proc",

@@ -7,7 +7,8 @@ export interface CreateConfig {
   uidMap: Array<[number, number, number]>;
   gidMap: Array<[number, number, number]>;
   hostname: string;
-  rootfs: { merged: string; overlayOptions: string };
+  /** `tmpfsUpper` (limits.disk): the tmpfs the helper mounts on `target` to hold upper/ and work/. */
+  rootfs: { merged: string; overlayOptions: string; tmpfsUpper?: { target: string; options: string } };
   binds: Array<{ source: string; target: string; readonly: boolean }>;
   tmpfs: Array<{ target: string; options: string }>;
   proc: boolean;
@@ -82,7 +83,7 @@ export interface FsHandleMessage { type: 'fs'; channel: string }
 /** Any line the helper may send; unknown types are ignored by the reader. */
 export type HelperMessage =
   | { type: 'hello'; version: number; pid: number }
-  | { type: 'created'; req: number; sandbox: string; pid: number }
+  | { type: 'created'; req: number; sandbox: string; pid: number; upperFd?: number }
   | { type: 'spawned'; req: number; process: string; pid: number; nspid: number }
   | { type: 'ok'; req: number }
   | { type: 'destroyed'; req: number; sandbox: string }

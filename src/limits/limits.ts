@@ -11,6 +11,11 @@ export interface SandboxLimits {
   cpus?: number;
   /** Proportional I/O weight, 1–10000 (default 100); needs the v2 io controller. */
   ioWeight?: number;
+  /**
+   * Size of the writable layer: writes fail with ENOSPC once the sandbox's changes to its
+   * files hold this much (a private tmpfs, so its pages count toward `memory` too).
+   */
+  disk?: ByteSize;
 }
 
 /** Limits on one spawned program and everything it starts. */
@@ -33,7 +38,7 @@ export interface SpawnLimits {
   pids?: number;
 }
 
-export interface ResolvedSandboxLimits { memory?: number; pids?: number; cpus?: number; ioWeight?: number }
+export interface ResolvedSandboxLimits { memory?: number; pids?: number; cpus?: number; ioWeight?: number; disk?: number }
 export interface ResolvedSpawnLimits {
   cpuTimeMs?: number; wallTimeMs?: number; memory?: number; output?: number;
   fileSize?: number; openFiles?: number; stack?: number; pids?: number;
@@ -64,7 +69,7 @@ function positiveDuration(value: unknown, field: string): number {
 export function resolveSandboxLimits(value: unknown, field = 'limits'): ResolvedSandboxLimits {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null) throw new SandboxOptionsError(field, 'expected an object');
-  checkKeys(value, ['memory', 'pids', 'cpus', 'ioWeight'], field);
+  checkKeys(value, ['memory', 'pids', 'cpus', 'ioWeight', 'disk'], field);
   const v = value as SandboxLimits;
   const out: ResolvedSandboxLimits = {};
   if (v.memory !== undefined) out.memory = positiveBytes(v.memory, `${field}.memory`);
@@ -74,6 +79,7 @@ export function resolveSandboxLimits(value: unknown, field = 'limits'): Resolved
     out.cpus = v.cpus;
   }
   if (v.ioWeight !== undefined) out.ioWeight = positiveInt(v.ioWeight, `${field}.ioWeight`, 10_000);
+  if (v.disk !== undefined) out.disk = positiveBytes(v.disk, `${field}.disk`);
   return out;
 }
 

@@ -7,6 +7,12 @@ export interface OverlayDirs {
   upper: string;
   work: string;
   merged: string;
+  /**
+   * With a disk quota: the mount point of the sandbox's private tmpfs, which holds `upper` and
+   * `work` (the helper mounts it and makes them inside the sandbox's mount namespace only, so
+   * on the host this directory stays empty).
+   */
+  quota?: string;
 }
 
 /**
@@ -15,15 +21,29 @@ export interface OverlayDirs {
  * mount namespace, so it never appears on the host.
  */
 export class Overlay {
-  constructor(readonly lowerDirs: string[], readonly dirs: OverlayDirs) {
+  constructor(readonly lowerDirs: string[], readonly dirs: OverlayDirs, readonly quotaBytes?: number) {
     for (const dir of [...lowerDirs, dirs.upper, dirs.work, dirs.merged]) assertOverlayPath('overlay', dir);
   }
 
-  /** Lays out `upper`, `work` and `root` under `base`. */
-  static inDirectory(lowerDirs: string[], base: string): Overlay {
-    const dirs = { upper: join(base, 'upper'), work: join(base, 'work'), merged: join(base, 'root') };
-    for (const dir of Object.values(dirs)) mkdirSync(dir, { recursive: true, mode: 0o755 });
-    return new Overlay(lowerDirs, dirs);
+  /**
+   * Lays out `upper`, `work` and `root` under `base`; with `quotaBytes`, `upper` and `work`
+   * go inside `rw/`, where the helper mounts a tmpfs of that size (see {@link tmpfsUpper}).
+   */
+  static inDirectory(lowerDirs: string[], base: string, quotaBytes?: number): Overlay {
+    const quota = quotaBytes === undefined ? undefined : join(base, 'rw');
+    const dirs: OverlayDirs = quota
+      ? { upper: join(quota, 'upper'), work: join(quota, 'work'), merged: join(base, 'root'), quota }
+      : { upper: join(base, 'upper'), work: join(base, 'work'), merged: join(base, 'root') };
+    const made = quota ? [dirs.merged, quota] : [dirs.upper, dirs.work, dirs.merged];
+    for (const dir of made) mkdirSync(dir, { recursive: true, mode: 0o755 });
+    return new Overlay(lowerDirs, dirs, quotaBytes);
+  }
+
+  /** The create request's `rootfs.tmpfsUpper` for a disk quota, or undefined without one. */
+  tmpfsUpper(): { target: string; options: string } | undefined {
+    if (!this.dirs.quota || this.quotaBytes === undefined) return undefined;
+    const inodes = Math.max(1024, Math.floor(this.quotaBytes / 4096));
+    return { target: this.dirs.quota, options: `size=${this.quotaBytes},nr_inodes=${inodes},mode=0755` };
   }
 
   /** The mount option string; `userxattr` is needed when mounting inside a user namespace. */
@@ -40,10 +60,15 @@ export class Overlay {
 
 /**
  * Removes `base` if its overlay directories hold nothing but overlayfs's own empty `work/work`
- * (and `work/index`); returns false, having removed nothing, when anything was written.
+ * (and `work/index`); returns false, having removed nothing, when anything was written. With a
+ * disk quota the writable layer lived in the sandbox's tmpfs: only empty directories remain.
  */
 export function removeEmptyOverlaySync(base: string, dirs: OverlayDirs): boolean {
   try {
+    if (dirs.quota) { // the writable layer went with the sandbox's tmpfs
+      for (const dir of [dirs.quota, dirs.merged, base]) rmdirSync(dir);
+      return true;
+    }
     if (readdirSync(dirs.upper).length > 0) return false;
     const work = readdirSync(dirs.work);
     if (work.some((name) => name !== 'work' && name !== 'index')) return false;

@@ -69,6 +69,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private cgroup: Cgroup | undefined;
   private filesApi: SandboxFiles | undefined;
   private link: NetworkLink | undefined;
+  /** limits.disk: the supervisor's fd of the writable layer, which lives in a private tmpfs. */
+  private upperFd: number | undefined;
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -146,9 +148,13 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     await this.starting?.catch(() => {});
     const cgroup = this.cgroup && canFreeze(this.cgroup) && this.pid !== undefined ? this.cgroup : undefined;
     const pausedByUser = this.stateValue === 'paused';
+    const upperDir = this.pid !== undefined ? this.upperDir() : undefined;
+    if (this.pid !== undefined && upperDir === undefined) {
+      throw new SandboxUnsupportedError(['writable layer'], 'snapshot: the helper did not hand over the limits.disk tmpfs');
+    }
     return takeSnapshot({
       image: this.options.image,
-      upperDir: this.pid !== undefined ? this.overlay?.dirs.upper : undefined,
+      upperDir,
       running: this.running.size,
       freeze: cgroup ? async (frozen) => { if (!pausedByUser) await setFrozen(cgroup, frozen); } : undefined,
     }, options);
@@ -222,8 +228,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       this.prepareCgroup();
       const config = this.prepareRoot();
       await this.attachNetwork(config);
-      const reply = await conn.request<{ type: 'created'; req: number; sandbox: string; pid: number }>({ type: 'create', sandbox: this.id, config });
+      const reply = await conn.request<{ type: 'created'; req: number; sandbox: string; pid: number; upperFd?: number }>({ type: 'create', sandbox: this.id, config });
       this.pid = reply.pid;
+      this.upperFd = reply.upperFd;
       await this.link?.publish();
       if (this.stateValue === 'starting') this.stateValue = 'running'; // destroy() may have begun
       this.emit('started', { id: this.id, pid: reply.pid, setupMs: performance.now() - t0 });
@@ -268,14 +275,15 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     const layers = opts.image.layers({ hostLayer: () => hostLayerFor(opts.stateDir) });
     this.dir = join(session.dir, this.id);
     const base = baseLayerFor(session.dir, etcFiles(opts.hostname, opts.network));
-    this.overlay = Overlay.inDirectory([base, ...layers.lowerDirs], this.dir);
+    this.overlay = Overlay.inDirectory([base, ...layers.lowerDirs], this.dir, opts.limits.disk);
     const userns = opts.namespaces.user;
+    const tmpfsUpper = this.overlay.tmpfsUpper();
     return {
       namespaces: opts.namespaces.toJSON(),
       uidMap: userns ? idMap(process.getuid!()) : [],
       gidMap: userns ? idMap(process.getgid!()) : [],
       hostname: opts.hostname,
-      rootfs: { merged: this.overlay.dirs.merged, overlayOptions: this.overlay.mountOptions(userns) },
+      rootfs: { merged: this.overlay.dirs.merged, overlayOptions: this.overlay.mountOptions(userns), ...(tmpfsUpper && { tmpfsUpper }) },
       binds: [...layers.binds, ...opts.mounts],
       tmpfs: [{ target: '/tmp', options: 'mode=1777' }, { target: '/run', options: 'mode=755' }],
       proc: true,
@@ -347,7 +355,18 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
 
   /** /etc/passwd and /etc/group as the sandbox sees them: writable layer first, then the image. */
   private passwdSources(): string[] {
-    return [this.overlay!.dirs.upper, ...this.overlay!.lowerDirs];
+    return [this.upperDir() ?? this.overlay!.dirs.upper, ...this.overlay!.lowerDirs];
+  }
+
+  /**
+   * The writable layer as the host can read it. With limits.disk it lives in a tmpfs mounted
+   * only in the sandbox's mount namespace; the supervisor holds an fd of it, which this
+   * process (same user, and the supervisor is dumpable) follows through /proc.
+   */
+  private upperDir(): string | undefined {
+    if (!this.overlay?.dirs.quota) return this.overlay?.dirs.upper;
+    const helper = connection().pid;
+    return this.upperFd !== undefined && helper !== undefined ? `/proc/${helper}/fd/${this.upperFd}/` : undefined;
   }
 
   private async teardown(): Promise<void> {

@@ -7,6 +7,7 @@ import { statusOf } from '../../src/process/spawn-result.js';
 describe('limits', () => {
   it('resolves units', () => {
     expect(resolveSandboxLimits({ memory: '256M', pids: 64, cpus: 1.5 })).toEqual({ memory: 256 * 2 ** 20, pids: 64, cpus: 1.5 });
+    expect(resolveSandboxLimits({ disk: '64M' })).toEqual({ disk: 64 * 2 ** 20 });
     expect(resolveSpawnLimits({ cpuTime: '2s', wallTime: '5s', memory: '128M', output: '1M', fileSize: '16M', openFiles: 64, stack: '64M' })).toEqual({
       cpuTimeMs: 2000, wallTimeMs: 5000, memory: 128 * 2 ** 20, output: 2 ** 20, fileSize: 16 * 2 ** 20, openFiles: 64, stack: 64 * 2 ** 20,
     });
@@ -21,6 +22,8 @@ describe('limits', () => {
     [{ cpus: '2' }, 'limits.cpus'],
     [{ ioWeight: 20000 }, 'limits.ioWeight'],
     [{ swap: 1 }, 'limits.swap'],
+    [{ disk: '1 floppy' }, 'limits.disk'],
+    [{ disk: 0 }, 'limits.disk'],
   ])('sandbox limits %j name %s', (limits, field) => {
     try {
       resolveSandboxLimits(limits);
