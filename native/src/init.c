@@ -51,6 +51,8 @@ static int init_setup(const struct create_req *c, int ctl, int *upper, struct er
 		  STEP(ctl, STEP_ROOTFS_QUOTA, *upper = mount_quota(c->quota_target, c->quota_options, e), e)) ||
 		 STEP(ctl, STEP_ROOTFS_OVERLAY, mount_overlay(c->merged, c->overlay_options, e), e) ||
 		 (root = mount_open_root(c->merged, e)) < 0 ||
+		 (c->n_ro_overlays &&
+		  STEP(ctl, STEP_MOUNT_BIND, mount_ro_overlays(root, c->ro_overlays, c->n_ro_overlays, e), e)) ||
 		 (c->n_binds && STEP(ctl, STEP_MOUNT_BIND, mount_binds(root, c->binds, c->n_binds, e), e)) ||
 		 (c->proc && STEP(ctl, STEP_MOUNT_PROC, mount_proc(root, e), e)) ||
 		 (c->dev && STEP(ctl, STEP_MOUNT_DEV, dev_mount(root, e), e)) ||

@@ -224,6 +224,24 @@ int mount_proc(int rootfd, struct err *e)
 	return r;
 }
 
+/* Read-only overlays of host directories (the host image's /usr): unlike a bind, each sandbox
+ * gets its own overlay inodes, so a file lock taken in one sandbox is invisible to the others. */
+int mount_ro_overlays(int rootfd, const struct tmpfs *o, int n, struct err *e)
+{
+	int i, fd, r;
+
+	for (i = 0; i < n; i++) {
+		if ((fd = mount_target(rootfd, o[i].target, 1, STEP_MOUNT_BIND, e)) < 0)
+			return -1;
+		r = mount_on_fd("overlay", fd, o[i].target, "overlay", MS_RDONLY, o[i].options,
+				STEP_MOUNT_BIND, e);
+		close(fd);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int mount_tmpfs(int rootfd, const struct tmpfs *tmpfs, int n, struct err *e)
 {
 	int i, fd, r;

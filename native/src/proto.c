@@ -216,25 +216,32 @@ static int decode_binds(const struct jval *a, struct create_req *c, struct err *
 	return 0;
 }
 
-static int decode_tmpfs(const struct jval *a, struct create_req *c, struct err *e)
+/* A list of { target, options } mounts (config.tmpfs, config.roOverlays). */
+static int decode_fs_mounts(const struct jval *a, const char *name, struct tmpfs **out, int *n,
+			    struct err *e)
 {
 	static const char *const keys[] = { "target", "options", NULL };
 	char w[WHERE_MAX];
 	size_t i;
 
-	c->tmpfs = xcalloc(a->n, sizeof(*c->tmpfs));
-	c->n_tmpfs = a->n;
+	*out = xcalloc(a->n, sizeof(**out));
+	*n = a->n;
 	for (i = 0; i < a->n; i++) {
 		const struct jval *o = &a->items[i];
-		snprintf(w, sizeof(w), "config.tmpfs[%zu]", i);
+		snprintf(w, sizeof(w), "config.%s[%zu]", name, i);
 		if (check_keys(o, w, keys, e) < 0)
 			return -1;
 		strcat(w, ".");
-		if (get_path(o, w, "target", &c->tmpfs[i].target, e) < 0 ||
-		    get_str(o, w, "options", &c->tmpfs[i].options, e) < 0)
+		if (get_path(o, w, "target", &(*out)[i].target, e) < 0 ||
+		    get_str(o, w, "options", &(*out)[i].options, e) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+static int decode_tmpfs(const struct jval *a, struct create_req *c, struct err *e)
+{
+	return decode_fs_mounts(a, "tmpfs", &c->tmpfs, &c->n_tmpfs, e);
 }
 
 static int get_ifname(const struct jval *o, const char *key, const char **out, struct err *e)
@@ -289,7 +296,7 @@ static int decode_net(const struct jval *o, struct create_req *c, struct err *e)
 static int decode_config(const struct jval *o, struct create_req *c, struct err *e)
 {
 	static const char *const keys[] = { "namespaces", "uidMap", "gidMap", "hostname", "rootfs",
-					    "binds", "tmpfs", "proc", "dev", "?net", NULL };
+					    "binds", "tmpfs", "?roOverlays", "proc", "dev", "?net", NULL };
 	const char *w = "config.";
 	const struct jval *v;
 
@@ -303,6 +310,10 @@ static int decode_config(const struct jval *o, struct create_req *c, struct err 
 	    !(v = typed(o, w, "tmpfs", J_ARR, e)) || decode_tmpfs(v, c, e) < 0 ||
 	    get_bool(o, w, "proc", &c->proc, e) < 0 || get_bool(o, w, "dev", &c->dev, e) < 0 ||
 	    decode_net(json_get(o, "net"), c, e) < 0)
+		return -1;
+	if (json_get(o, "roOverlays")->type != J_NULL &&
+	    (!(v = typed(o, w, "roOverlays", J_ARR, e)) ||
+	     decode_fs_mounts(v, "roOverlays", &c->ro_overlays, &c->n_ro_overlays, e) < 0))
 		return -1;
 	if (strlen(c->hostname) > 64)
 		return bad(e, w, "hostname", "must be at most 64 bytes");
@@ -654,6 +665,7 @@ void proto_free(struct request *r)
 	if (r->type == REQ_CREATE) {
 		free(r->u.create.binds);
 		free(r->u.create.tmpfs);
+		free(r->u.create.ro_overlays);
 	} else if (r->type == REQ_SPAWN) {
 		free(r->u.spawn.argv);
 		free(r->u.spawn.env);

@@ -58,6 +58,8 @@ struct create_req {
 	int n_binds;
 	struct tmpfs *tmpfs;
 	int n_tmpfs;
+	struct tmpfs *ro_overlays;   /* read-only overlays: target + option string (fstype overlay) */
+	int n_ro_overlays;
 	bool proc, dev;
 	bool attached;               /* "net" given: a veth pair to a network's bridge */
 	struct net_attach attach;

@@ -24,6 +24,7 @@ int mount_overlay(const char *merged, const char *options, struct err *e);
 int mount_open_root(const char *merged, struct err *e);
 int mount_binds(int rootfd, const struct bind *binds, int n, struct err *e);
 int mount_proc(int rootfd, struct err *e);
+int mount_ro_overlays(int rootfd, const struct tmpfs *o, int n, struct err *e);
 int mount_tmpfs(int rootfd, const struct tmpfs *tmpfs, int n, struct err *e);
 /* Open path inside root (never leaving it), creating it as a directory or an empty file. */
 int mount_target(int rootfd, const char *path, int is_dir, enum step step, struct err *e);

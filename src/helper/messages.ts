@@ -10,6 +10,8 @@ export interface CreateConfig {
   /** `tmpfsUpper` (limits.disk): the tmpfs the helper mounts on `target` to hold upper/ and work/. */
   rootfs: { merged: string; overlayOptions: string; tmpfsUpper?: { target: string; options: string } };
   binds: Array<{ source: string; target: string; readonly: boolean }>;
+  /** Read-only overlays of host directories (per-sandbox inodes, so locks stay private). */
+  roOverlays?: Array<{ target: string; options: string }>;
   tmpfs: Array<{ target: string; options: string }>;
   proc: boolean;
   dev: boolean;

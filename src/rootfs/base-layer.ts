@@ -24,3 +24,10 @@ export function baseLayerFor(sessionDir: string, etcFiles: Record<string, string
   renameSync(tmp, dir);
   return dir;
 }
+
+/** An empty directory, the second lower layer every read-only overlay needs (one per session). */
+export function emptyLayerFor(sessionDir: string): string {
+  const dir = join(sessionDir, 'empty-layer');
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  return dir;
+}

@@ -5,10 +5,11 @@ import { EMPTY_CONFIG, defaultCommandOf, type ImageConfig } from '../images/imag
 import { importImage, type ImportOptions } from '../images/image-import.js';
 import { LayerStore, type ImageRecord } from '../images/layer-store.js';
 
-/** What an image contributes to a sandbox's root: overlay lower layers (top first) and read-only binds. */
+/** What an image contributes to a sandbox's root: overlay lower layers (top first) and host system directories. */
 export interface ImageLayers {
   lowerDirs: string[];
-  binds: Array<{ source: string; target: string; readonly: boolean }>;
+  /** Host directories shown read-only at the same path (the host image's /usr, /lib*...). */
+  systemDirs: string[];
 }
 
 /** Resolves an image into layers; `hostLayer` gives the session's host layer on demand. */
@@ -174,17 +175,14 @@ export class Image {
   /** @internal */
   layers(ctx: ImageContext): ImageLayers {
     const s = this.source;
-    if (s.kind === 'directory') return { lowerDirs: [s.path], binds: [] };
+    if (s.kind === 'directory') return { lowerDirs: [s.path], systemDirs: [] };
     if (s.kind === 'store') {
       const own = [...s.ownLayers].reverse().map((d) => s.store.layerDir(d));
-      const below = s.base?.layers(ctx) ?? { lowerDirs: [], binds: [] };
-      return { lowerDirs: [...own, ...below.lowerDirs], binds: below.binds };
+      const below = s.base?.layers(ctx) ?? { lowerDirs: [], systemDirs: [] };
+      return { lowerDirs: [...own, ...below.lowerDirs], systemDirs: below.systemDirs };
     }
     const host = ctx.hostLayer();
-    return {
-      lowerDirs: [host.dir],
-      binds: host.binds.map((dir) => ({ source: dir, target: dir, readonly: true })),
-    };
+    return { lowerDirs: [host.dir], systemDirs: host.binds };
   }
 }
 

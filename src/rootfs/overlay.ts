@@ -79,3 +79,9 @@ export function removeEmptyOverlaySync(base: string, dirs: OverlayDirs): boolean
     return false; // not empty after all (ENOTEMPTY), or not ours to list: the full removal decides
   }
 }
+
+/** Options of a read-only overlay showing `dir` alone (overlayfs needs two lower layers without an upper). */
+export function readOnlyOverlayOptions(dir: string, emptyDir: string, inUserNamespace: boolean): string {
+  assertOverlayPath('overlay', dir);
+  return `lowerdir=${dir}:${emptyDir}${inUserNamespace ? ',userxattr' : ''}`;
+}

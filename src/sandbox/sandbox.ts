@@ -14,7 +14,7 @@ import { canFreeze, setFrozen } from '../cgroup/freezer.js';
 import { cgroupLimitNames } from '../limits/limits.js';
 import { rlimitsFor } from '../limits/rlimits.js';
 import { removeTree } from '../platform/remove-tree.js';
-import { Overlay, removeEmptyOverlaySync } from '../rootfs/overlay.js';
+import { Overlay, readOnlyOverlayOptions, removeEmptyOverlaySync } from '../rootfs/overlay.js';
 import { SandboxProcess, type PreparedSpawn, type SpawnContext } from '../process/sandbox-process.js';
 import { resolveSpawnOptions, type ResolvedSpawnOptions, type SpawnOptions } from '../process/spawn-options.js';
 import type { SpawnResult } from '../process/spawn-result.js';
@@ -22,7 +22,7 @@ import { resolveUser } from '../process/user.js';
 import type { SandboxEvents } from './events.js';
 import { resolveSandboxOptions, type ResolvedSandboxOptions, type SandboxOptions } from './options.js';
 import { etcFiles } from './etc-files.js';
-import { baseLayerFor } from '../rootfs/base-layer.js';
+import { baseLayerFor, emptyLayerFor } from '../rootfs/base-layer.js';
 import type { Image } from '../rootfs/image.js';
 import { takeSnapshot, type SnapshotOptions } from '../snapshots/take-snapshot.js';
 import type { Snapshot } from '../snapshots/snapshot.js';
@@ -284,7 +284,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       gidMap: userns ? idMap(process.getgid!()) : [],
       hostname: opts.hostname,
       rootfs: { merged: this.overlay.dirs.merged, overlayOptions: this.overlay.mountOptions(userns), ...(tmpfsUpper && { tmpfsUpper }) },
-      binds: [...layers.binds, ...opts.mounts],
+      // The host's /usr and friends as read-only overlays rather than binds: each sandbox gets
+      // its own inodes, so a file lock taken in one sandbox cannot be seen from another.
+      roOverlays: layers.systemDirs.map((dir) => ({ target: dir, options: readOnlyOverlayOptions(dir, emptyLayerFor(session.dir), userns) })),
+      binds: [...opts.mounts],
       tmpfs: [{ target: '/tmp', options: 'mode=1777' }, { target: '/run', options: 'mode=755' }],
       proc: true,
       dev: true,

@@ -67,6 +67,13 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))("another sandbox's
     expect((await inB(['cat', '/proc/sysvipc/shm', '/proc/sysvipc/msg'])).stdout).not.toMatch(new RegExp(`\\b${key}\\b`));
   });
 
+  it("A's lock on a file of the shared host image does not block B (per-sandbox /usr inodes)", async () => {
+    await holdInA([PROBE, 'flock', '/usr/bin/env', 'hold'], 'locked');
+    // Another spawn of A is refused: the lock is real, so this row can fail.
+    expectRefused(await inA([PROBE, 'flock', '/usr/bin/env']), ['EAGAIN', 'EWOULDBLOCK']);
+    expect((await inB([PROBE, 'flock', '/usr/bin/env'])).stdout).toBe('locked\n');
+  });
+
   it("A's file lock neither shows in B's /proc/locks nor blocks B", async () => {
     const path = `/tmp/lock-${tag}`;
     await holdInA([PROBE, 'lock', path], 'locked');
