@@ -311,7 +311,7 @@ static int decode_config(const struct jval *o, struct create_req *c, struct err 
 	    get_bool(o, w, "proc", &c->proc, e) < 0 || get_bool(o, w, "dev", &c->dev, e) < 0 ||
 	    decode_net(json_get(o, "net"), c, e) < 0)
 		return -1;
-	if (json_get(o, "roOverlays")->type != J_NULL &&
+	if (json_get(o, "roOverlays") &&
 	    (!(v = typed(o, w, "roOverlays", J_ARR, e)) ||
 	     decode_fs_mounts(v, "roOverlays", &c->ro_overlays, &c->n_ro_overlays, e) < 0))
 		return -1;
