@@ -48,7 +48,9 @@ export class HelperConnection {
 
   /** Sends a request and resolves with its success reply; rejects with the raw `error` reply. */
   async request<T extends HelperMessage>(message: Request): Promise<T> {
-    const child = await this.start();
+    // With the helper running, the request leaves synchronously, so the caller can overlap
+    // its own work with the helper's.
+    const child = this.child ?? (await this.start());
     const req = this.nextReq++;
     this.hold();
     try {

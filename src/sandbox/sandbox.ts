@@ -225,12 +225,21 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       onHelperDied: (err) => this.markFailed(err),
     });
     try {
-      this.prepareCgroup();
+      const cgroups = this.cgroupTreeFor();
       const config = this.prepareRoot();
       await this.attachNetwork(config);
-      const reply = await conn.request<{ type: 'created'; req: number; sandbox: string; pid: number; upperFd?: number }>({ type: 'create', sandbox: this.id, config });
+      const created = conn.request<{ type: 'created'; req: number; sandbox: string; pid: number; upperFd?: number }>({ type: 'create', sandbox: this.id, config });
+      // Only spawns live in the sandbox's cgroup, not its init: make it while the helper builds.
+      let cgroupFailure: unknown;
+      try {
+        this.cgroup = cgroups?.createSandbox(this.id, this.options.limits);
+      } catch (err) {
+        cgroupFailure = err;
+      }
+      const reply = await created;
       this.pid = reply.pid;
       this.upperFd = reply.upperFd;
+      if (cgroupFailure) throw cgroupFailure;
       await this.link?.publish();
       if (this.stateValue === 'starting') this.stateValue = 'running'; // destroy() may have begun
       this.emit('started', { id: this.id, pid: reply.pid, setupMs: performance.now() - t0 });
@@ -245,19 +254,20 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     }
   }
 
-  /** Makes the sandbox's cgroup, or checks that no limit needs one when cgroups are unusable. */
-  private prepareCgroup(): void {
+  /** This session's cgroup tree, or undefined after checking that no limit needs one. */
+  private cgroupTreeFor(): CgroupTree | undefined {
     const avail = cgroupsFor(this.options.stateDir);
     if (avail.ok) {
       this.cgroupTree = avail.tree;
-      this.cgroup = avail.tree.createSandbox(this.id, this.options.limits);
-      return;
+      return avail.tree;
     }
     const needed = cgroupLimitNames(this.options.limits);
     if (needed.length > 0 && this.options.limitFallback === 'error') {
       throw new SandboxUnsupportedError(needed.map((n) => `cgroup ${n} limit`), `${avail.reason}; or pass limitFallback: 'rlimit'`);
     }
+    return undefined;
   }
+
 
   /** On a network: lease an address, load its nft rules, then the create request gets `net`. */
   private async attachNetwork(config: CreateConfig): Promise<void> {
