@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { debuglog } from 'node:util';
 import { Cgroup, planCgroups, removeCgroupDir, type CgroupPlan } from './cgroup.js';
-import { detectCgroups } from './detect.js';
+import { detectCgroups, type V1Controller } from './detect.js';
 import { setMemoryLimit } from './memory.js';
 import { setPidsLimit } from './pids.js';
 import { setCpuQuota } from './cpu.js';
@@ -54,7 +54,7 @@ export class CgroupTree {
   /** A sandbox's cgroup with its whole-sandbox limits applied. */
   createSandbox(id: string, limits: ResolvedSandboxLimits): Cgroup {
     const cg = this.session.child(id);
-    cg.create();
+    cg.create(this.v1For(limits));
     try {
       applyLimits(cg, limits);
       cg.delegateControllers();
@@ -65,10 +65,10 @@ export class CgroupTree {
     return cg;
   }
 
-  /** A spawn's leaf cgroup under its sandbox, with its own limits. */
-  createSpawn(sandbox: Cgroup, id: string, limits: ResolvedSpawnLimits): Cgroup {
+  /** A spawn's leaf cgroup under its sandbox, with its own limits (and in its sandbox's). */
+  createSpawn(sandbox: Cgroup, id: string, limits: ResolvedSpawnLimits, sandboxLimits: ResolvedSandboxLimits = {}): Cgroup {
     const cg = sandbox.child(id);
-    cg.create();
+    cg.create(this.v1For({ pids: limits.pids ?? sandboxLimits.pids, cpus: sandboxLimits.cpus }));
     try {
       applyLimits(cg, { memory: limits.memory, pids: limits.pids });
     } catch (err) {
@@ -76,6 +76,14 @@ export class CgroupTree {
       throw err;
     }
     return cg;
+  }
+
+  /**
+   * The v1 hierarchies a cgroup with these limits needs: memory always (peak and OOM are part of
+   * every result), cpuacct and freezer where there is no v2 tree, pids and cpu only for a limit.
+   */
+  private v1For(limits: { pids?: number; cpus?: number }): V1Controller[] {
+    return this.plan.v1.filter((c) => (c === 'pids' ? limits.pids !== undefined : c === 'cpu' ? limits.cpus !== undefined : true));
   }
 
   /** Removes the session's cgroups (every process in them must be dead). */

@@ -73,10 +73,18 @@ export class Cgroup {
     return dir ? join(dir, name) : undefined;
   }
 
-  /** Makes this cgroup and lets its children use every v2 controller sandkit places there. */
-  create(): void {
+  /** The v1 hierarchies this cgroup was made in (and a process joins); all by default. */
+  private joined: V1Controller[] | undefined;
+
+  /**
+   * Makes this cgroup in the v2 tree and in the v1 hierarchies `v1` (default: every one in use).
+   * Joining a v1 cgroup costs a write to cgroup.procs under a global lock, so spawns skip the
+   * hierarchies no limit of theirs needs.
+   */
+  create(v1: V1Controller[] = Object.keys(this.v1Paths) as V1Controller[]): void {
     if (this.v2Path) mkdirSync(this.v2Path, { recursive: true });
-    for (const p of Object.values(this.v1Paths)) mkdirSync(p, { recursive: true });
+    this.joined = v1.filter((c) => this.v1Paths[c]);
+    for (const c of this.joined) mkdirSync(this.v1Paths[c]!, { recursive: true });
   }
 
   /** Enables the v2 controllers sandkit uses for this cgroup's children. */
@@ -91,7 +99,8 @@ export class Cgroup {
 
   /** The v1 `cgroup.procs` files a process must join (v2 uses CLONE_INTO_CGROUP instead). */
   v1ProcsFiles(): string[] {
-    return Object.values(this.v1Paths).map((p) => join(p, 'cgroup.procs'));
+    const joined = this.joined ?? (Object.keys(this.v1Paths) as V1Controller[]);
+    return joined.map((c) => join(this.v1Paths[c]!, 'cgroup.procs'));
   }
 
   /** Synchronous best-effort removal, for process exit. */

@@ -336,7 +336,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       const reason = (cgroupsFor(this.options.stateDir) as { reason?: string }).reason ?? 'cgroups are unavailable';
       throw new SandboxUnsupportedError(needed.map((n) => `cgroup ${n} limit`), `${reason}; or pass limitFallback: 'rlimit'`);
     }
-    const cgroup = this.cgroupTree && this.cgroup ? this.cgroupTree.createSpawn(this.cgroup, id.slice(this.id.length + 1), o.limits) : undefined;
+    const cgroup = this.cgroupTree && this.cgroup ? this.cgroupTree.createSpawn(this.cgroup, id.slice(this.id.length + 1), o.limits, this.options.limits) : undefined;
     try {
       return { request: this.spawnRequest(id, o, cgroup), cgroup };
     } catch (err) {
