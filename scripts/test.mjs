@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The whole test suite, as CI runs it: every vitest project on the host; as root also the
+// The whole test suite, as CI runs it: type checks, then every vitest project on the host; as root also the
 // privileged suites again as an unprivileged user (rootless, through user namespaces) and the
 // cgroup-v2 suite inside a cgroup-v2 VM. Prints one closing line "N passed, N failed, N skipped".
 // As root, a skipped privileged test is a failure (SANDKIT_MUST_WORK=1) unless SANDKIT_ALLOW_SKIP=1.
@@ -46,6 +46,13 @@ function runVitest(label, args, { prefix = [], env = {}, strict = mustWork } = {
 
 function hasTests(dir) {
   try { return readdirSync(join(root, dir), { recursive: true }).some((f) => String(f).endsWith('.test.ts')); } catch { return false; }
+}
+
+// Types first: the SDK, and the tests, examples and benchmarks written against it.
+for (const project of ['tsconfig.json', 'tsconfig.test.json']) {
+  console.log(`\n=== typecheck: ${project} ===`);
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', project], { cwd: root, stdio: 'inherit' });
+  if (tsc.status !== 0) { console.error(`typecheck of ${project} failed`); broken = true; }
 }
 
 runVitest('host: unit, integration, security', ['--project', 'unit', '--project', 'integration', '--project', 'security']);
