@@ -24,7 +24,7 @@ describe('setup failures, by fault injection', () => {
     delete process.env.SANDKIT_INJECT;
   });
 
-  it.each([
+  it.for([
     // [strace injection, operation, step, syscall, errno]
     ['clone3:error=EPERM:when=1', 'start', 'sandbox.clone', 'clone3', 'EPERM'],
     ['mount:error=EACCES:when=1', 'start', 'mount.private', 'mount', 'EACCES'],
@@ -33,7 +33,7 @@ describe('setup failures, by fault injection', () => {
     ['fchdir:error=EACCES', 'start', 'pivot_root', 'fchdir', 'EACCES'],
     ['prlimit64:error=EPERM', 'spawn', 'spawn.rlimit', 'setrlimit', 'EPERM'],
     ['seccomp:error=EINVAL', 'spawn', 'seccomp.load', 'seccomp', 'EINVAL'],
-  ])('%s fails %s at %s', async (inject, operation, step, syscall, errnoCode, ctx) => {
+  ] as const)('%s fails %s at %s', async ([inject, operation, step, syscall, errnoCode], ctx) => {
     requireFeature(ctx, hasStrace, 'needs strace (Debian package strace)');
     const { Sandbox, SandboxSetupError } = await freshSdk(inject);
     const sb = new Sandbox();
