@@ -12,3 +12,8 @@ export function setupFailureOf(reply: HelperErrorReply): SetupFailure {
     detail: reply.message ?? '',
   };
 }
+
+/** True for the helper's `error` reply (a rejected request), as opposed to a JS error. */
+export function isErrorReply(err: unknown): err is HelperErrorReply {
+  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'error' && 'step' in err;
+}

@@ -10,7 +10,7 @@ import type { ExitEvent, HelperErrorReply, SpawnRequest } from '../helper/messag
 import { OutputCollector } from './output-collector.js';
 import type { ResolvedSpawnOptions } from './spawn-options.js';
 import { statusOf, type SpawnResult } from './spawn-result.js';
-import { setupFailureOf } from '../helper/setup-failure.js';
+import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
 import { SpawnMonitor } from './spawn-monitor.js';
 import type { LimitName } from './spawn-result.js';
@@ -290,6 +290,3 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
   }
 }
 
-function isErrorReply(err: unknown): err is HelperErrorReply {
-  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'error' && 'step' in err;
-}

@@ -5,36 +5,33 @@ import { performance } from 'node:perf_hooks';
 import {
   SandboxDestroyedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError,
 } from '../errors/sandbox-error.js';
-import type { HelperErrorReply, SpawnRequest, CreateConfig } from '../helper/messages.js';
-import { setupFailureOf } from '../helper/setup-failure.js';
+import type { SpawnRequest, CreateConfig } from '../helper/messages.js';
+import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
+import { createConfigFor, spawnRequestFor } from './requests.js';
 import { cgroupsFor, connection, hostLayerFor, sessionFor } from '../platform/runtime.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
 import type { CgroupTree } from '../cgroup/cgroup-tree.js';
 import { canFreeze, setFrozen } from '../cgroup/freezer.js';
 import { cgroupLimitNames } from '../limits/limits.js';
-import { rlimitsFor } from '../limits/rlimits.js';
 import { removeTree } from '../platform/remove-tree.js';
-import { Overlay, readOnlyOverlayOptions, removeEmptyOverlaySync } from '../rootfs/overlay.js';
+import { type Overlay, removeEmptyOverlaySync } from '../rootfs/overlay.js';
 import { SandboxProcess, type PreparedSpawn, type SpawnContext } from '../process/sandbox-process.js';
 import { resolveSpawnOptions, type ResolvedSpawnOptions, type SpawnOptions } from '../process/spawn-options.js';
 import type { SpawnResult } from '../process/spawn-result.js';
 import { resolveUser } from '../process/user.js';
 import type { SandboxEvents } from './events.js';
 import { resolveSandboxOptions, type ResolvedSandboxOptions, type SandboxOptions } from './options.js';
-import { etcFiles } from './etc-files.js';
-import { baseLayerFor, emptyLayerFor } from '../rootfs/base-layer.js';
 import type { Image } from '../rootfs/image.js';
 import { takeSnapshot, type SnapshotOptions } from '../snapshots/take-snapshot.js';
 import type { Snapshot } from '../snapshots/snapshot.js';
 import { SandboxFiles } from '../files/sandbox-files.js';
 import { userSpecOf } from '../images/image-config.js';
-import { resolveSecurity, securityRequest } from '../security/security-options.js';
+import { resolveSecurity } from '../security/security-options.js';
 import { NetworkLink } from '../network/network-link.js';
 
 /** Where a sandbox is in its life. */
 export type SandboxState = 'created' | 'starting' | 'running' | 'paused' | 'destroying' | 'destroyed' | 'failed';
 
-const DEFAULT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', TERM: 'xterm' };
 
 /**
  * A Linux sandbox: its own user, pid, mount, uts, ipc, net and cgroup namespaces, a root
@@ -282,26 +279,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private prepareRoot(): CreateConfig {
     const opts = this.options;
     const session = sessionFor(opts.stateDir);
-    const layers = opts.image.layers({ hostLayer: () => hostLayerFor(opts.stateDir) });
     this.dir = join(session.dir, this.id);
-    const base = baseLayerFor(session.dir, etcFiles(opts.hostname, opts.network));
-    this.overlay = Overlay.inDirectory([base, ...layers.lowerDirs], this.dir, opts.limits.disk);
-    const userns = opts.namespaces.user;
-    const tmpfsUpper = this.overlay.tmpfsUpper();
-    return {
-      namespaces: opts.namespaces.toJSON(),
-      uidMap: userns ? idMap(process.getuid!()) : [],
-      gidMap: userns ? idMap(process.getgid!()) : [],
-      hostname: opts.hostname,
-      rootfs: { merged: this.overlay.dirs.merged, overlayOptions: this.overlay.mountOptions(userns), ...(tmpfsUpper && { tmpfsUpper }) },
-      // The host's /usr and friends as read-only overlays rather than binds: each sandbox gets
-      // its own inodes, so a file lock taken in one sandbox cannot be seen from another.
-      roOverlays: layers.systemDirs.map((dir) => ({ target: dir, options: readOnlyOverlayOptions(dir, emptyLayerFor(session.dir), userns) })),
-      binds: [...opts.mounts],
-      tmpfs: [{ target: '/tmp', options: 'mode=1777' }, { target: '/run', options: 'mode=755' }],
-      proc: true,
-      dev: true,
-    };
+    const plan = createConfigFor(opts, session.dir, this.dir, () => hostLayerFor(opts.stateDir));
+    this.overlay = plan.overlay;
+    return plan.config;
   }
 
   private readonly spawnContext: SpawnContext = {
@@ -346,24 +327,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   }
 
   private spawnRequest(id: string, o: ResolvedSpawnOptions, cgroup: Cgroup | undefined): SpawnRequest {
-    const user = resolveUser(o.user, this.passwdSources());
-    const env = { ...DEFAULT_ENV, ...this.options.image.config.env, ...this.options.env, ...o.env };
-    return {
-      sandbox: this.id,
-      process: id,
-      argv: o.argv,
-      env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      cwd: o.cwd ?? this.options.cwd,
-      uid: user.uid,
-      gid: user.gid,
-      groups: user.groups,
-      stdio: [o.stdin === 'ignore' ? 'null' : 'pipe', o.stdout === 'ignore' ? 'null' : 'pipe', o.stderr === 'ignore' ? 'null' : 'pipe'],
-      cgroup: cgroup?.v2Path ?? null,
-      cgroupProcs: cgroup?.v1ProcsFiles() ?? [],
-      cgroupns: this.options.namespaces.cgroup,
-      rlimits: rlimitsFor(o.limits, this.options.limits, this.options.limitFallback === 'rlimit' && !cgroup),
-      ...securityRequest(resolveSecurity(o.security, 'security', this.options.security)),
-    };
+    return spawnRequestFor(this.id, id, o, this.options, resolveUser(o.user, this.passwdSources()), cgroup);
   }
 
   /** /etc/passwd and /etc/group as the sandbox sees them: writable layer first, then the image. */
@@ -432,14 +396,7 @@ function ref(proc: SandboxProcess) {
   return { id: proc.id, command: proc.command };
 }
 
-/** Inside uid/gid 0 maps to us; as root, the first 65536 ids map to themselves. */
-function idMap(hostId: number): Array<[number, number, number]> {
-  return hostId === 0 ? [[0, 0, 65536]] : [[0, hostId, 1]];
-}
 
-function isErrorReply(err: unknown): err is HelperErrorReply {
-  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'error';
-}
 
 function toSandboxError(err: unknown): SandboxError {
   if (err instanceof SandboxError) return err;
