@@ -10,6 +10,8 @@ export default defineConfig({
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 10_000 } },
       { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow } },
       { test: { name: 'security', include: ['test/security/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow } },
+      // Bridges, nftables and test-made network namespaces: one file at a time, see scripts/test.mjs.
+      { test: { name: 'network', include: ['test/network/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow, fileParallelism: false } },
       // Timing-sensitive (CPU-time precision, cpu.max shares): run alone, see scripts/test.mjs.
       { test: { name: 'limits', include: ['test/limits/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow } },
       { test: { name: 'cgroup-v2', include: ['test/cgroup-v2/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000 } },

@@ -58,12 +58,14 @@ for (const project of ['tsconfig.json', 'tsconfig.test.json']) {
 runVitest('host: unit, integration, security', ['--project', 'unit', '--project', 'integration', '--project', 'security']);
 // Limits measure CPU time to tens of milliseconds: nothing else may compete for the 2 cores.
 runVitest('host: limits (cgroup v1 controllers here, alone)', ['--project', 'limits']);
+// Network tests make bridges, nft tables and namespaces of their own; other tests must not see them.
+runVitest('host: network (alone)', ['--project', 'network']);
 
 if (isRoot && process.env.SANDKIT_NO_ROOTLESS !== '1') {
   // Rootless: the same privileged suites as uid/gid 65534, with state in a fresh private place.
   const state = mkdtempSync(join(tmpdir(), 'sandkit-rootless-'));
   chmodSync(state, 0o777);
-  runVitest('rootless (uid 65534): integration, security, limits', ['--project', 'integration', '--project', 'security', '--project', 'limits'], {
+  runVitest('rootless (uid 65534): integration, security, limits, network', ['--project', 'integration', '--project', 'security', '--project', 'limits', '--project', 'network'], {
     prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'],
     env: { HOME: state, XDG_STATE_HOME: join(state, 'state'), SANDKIT_STATE_DIR: join(state, 'sandkit'), TMPDIR: state },
     // Rootless lacks what only root has (bridges, cgroups): those tests may skip, saying why.
