@@ -1,5 +1,6 @@
 import type { LimitName, SpawnResult } from '../process/spawn-result.js';
 import type { SandboxError } from '../errors/sandbox-error.js';
+import type { Snapshot } from '../snapshots/snapshot.js';
 
 /** Identifies a spawned process in events. */
 export interface ProcessRef {
@@ -36,6 +37,8 @@ export interface SandboxEvents {
   paused: [{ id: string }];
   /** The sandbox runs again. */
   resumed: [{ id: string }];
+  /** `sandbox.snapshot()` froze the writable layer into `snapshot`, taking `durationMs`. */
+  snapshot: [{ id: string; snapshot: Snapshot; durationMs: number }];
   /** A program ended; the result holds how and why. */
   exit: [{ process: ProcessRef; result: SpawnResult }];
   /** Tearing down began. */

@@ -149,12 +149,15 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     if (this.pid !== undefined && upperDir === undefined) {
       throw new SandboxUnsupportedError(['writable layer'], 'snapshot: the helper did not hand over the limits.disk tmpfs');
     }
-    return takeSnapshot({
+    const t0 = performance.now();
+    const snapshot = await takeSnapshot({
       image: this.options.image,
       upperDir,
       running: this.running.size,
       freeze: cgroup ? async (frozen) => { if (!pausedByUser) await setFrozen(cgroup, frozen); } : undefined,
     }, options);
+    this.emit('snapshot', { id: this.id, snapshot, durationMs: performance.now() - t0 });
+    return snapshot;
   }
 
   /**

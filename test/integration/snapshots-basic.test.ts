@@ -12,9 +12,14 @@ describe('snapshots', () => {
     const store = new LayerStore(join(dir, 'store'));
     const base = Image.fromDirectory(busyboxRootfs(join(dir, 'rootfs')));
     const build = sandbox({ image: base });
+    const events: Array<{ snapshot: Snapshot; durationMs: number }> = [];
+    build.on('snapshot', (e) => events.push(e));
     await build.run(['/bin/sh', '-c', 'mkdir -p /src && echo v1 > /src/a && echo gone > /bin/extra && rm /etc/group']);
     const snap = await build.snapshot({ store, name: 'first' });
     expect(snap).toBeInstanceOf(Snapshot);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.snapshot).toBe(snap);
+    expect(events[0]!.durationMs).toBeGreaterThan(0);
     // later writes to the build sandbox do not change the snapshot
     await build.run(['/bin/sh', '-c', 'echo v2 > /src/a']);
     const a = sandbox({ image: snap });
