@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { open, unlink, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 import { defaultStoreDir } from '../platform/state-dir.js';
-import { processStartTime } from '../platform/session.js';
+import { withLock } from '../platform/file-lock.js';
 import { removeTree, removeTreeSync } from '../platform/remove-tree.js';
 import type { ImageConfig } from './image-config.js';
 
@@ -48,7 +47,7 @@ function layerIdOfDir(name: string): string {
 /**
  * The content-addressed layer store: `layers/<hex>/fs` holds each unpacked layer, named by the
  * sha256 of its uncompressed tar (its OCI diff id), shared by every image and snapshot that
- * uses it; `images/` and `snapshots/` hold records naming layers; `locks/` one lock file per
+ * uses it; `images/` and `snapshots/` hold records naming layers; `locks/<hex>/lock` the lock of a
  * layer being imported; `tmp/` work in progress, moved in place with an atomic rename.
  *
  * @example
@@ -97,32 +96,13 @@ export class LayerStore {
   }
 
   /**
-   * Runs `fn` holding the lock of one layer digest: a file created with O_EXCL naming our pid;
-   * a lock whose owner died is taken over. Waits while another live process holds it.
+   * Runs `fn` holding the lock of one layer digest across processes (a lock whose owner died is
+   * taken over). Waits while another live process holds it.
    */
   async withLock<T>(digest: string, fn: () => Promise<T>): Promise<T> {
-    const path = join(this.root, 'locks', `${digestHex(digest)}.lock`);
-    const me = `${process.pid} ${processStartTime(process.pid)}`;
-    for (let waited = 0; ; waited += 50) {
-      try {
-        const fh = await open(path, 'wx', 0o600);
-        await fh.writeFile(me);
-        await fh.close();
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const owner = (await readFile(path, 'utf8').catch(() => '')).split(' ');
-        const alive = owner.length === 2 && processStartTime(Number(owner[0])) === owner[1];
-        if (!alive && owner.length === 2) await unlink(path).catch(() => {});
-        if (waited > 600_000) throw new SandboxImageError('in-use', `layer ${digest} is locked by pid ${owner[0]}`, digest);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    try {
-      return await fn();
-    } finally {
-      await unlink(path).catch(() => {});
-    }
+    const dir = join(this.root, 'locks', digestHex(digest));
+    const onTimeout = () => new SandboxImageError('in-use', `layer ${digest} stayed locked by another process`, digest);
+    return (await withLock(dir, fn, { create: true, timeoutMs: 600_000, onTimeout })) as T;
   }
 
   /** Saves an image or snapshot record (atomically). */
@@ -183,7 +163,7 @@ export class LayerStore {
     const removed: string[] = [];
     for (const hex of readdirSync(join(this.root, 'layers'))) {
       const digest = layerIdOfDir(hex);
-      if (used.has(digest) || existsSync(join(this.root, 'locks', `${hex}.lock`))) continue;
+      if (used.has(digest) || existsSync(join(this.root, 'locks', hex, 'lock'))) continue;
       await removeTree(join(this.root, 'layers', hex));
       removed.push(digest);
     }

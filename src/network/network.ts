@@ -7,7 +7,7 @@ import { SandboxDestroyedError, SandboxOptionsError, SandboxSetupError, SandboxU
 import { sessionFor } from '../platform/runtime.js';
 import { defaultStateDir } from '../platform/state-dir.js';
 import { allocateAddress, pruneDead, readRecord, writeRecord, type Lease, type NetworkRecord } from './address-allocator.js';
-import { withLock } from './file-lock.js';
+import { withLock } from '../platform/file-lock.js';
 import { writeAllHosts } from './hosts-file.js';
 import { runTool, runToolQuietly } from './host-tools.js';
 import { deleteSandboxRulesScript, deleteTablesScript, networkTablesScript } from './nft.js';

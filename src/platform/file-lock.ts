@@ -2,9 +2,18 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SandboxError } from '../errors/sandbox-error.js';
-import { isSessionAlive, processStartTime } from '../platform/session.js';
+import { isSessionAlive, processStartTime } from './session.js';
 
 const STALE_UNOWNED_MS = 10_000;
+
+export interface LockOptions {
+  /** Make `dir` when it is missing (else `fn` is skipped). */
+  create?: boolean;
+  /** How long to wait for a live owner. */
+  timeoutMs?: number;
+  /** The error to throw when waiting timed out. */
+  onTimeout?: () => Error;
+}
 
 /**
  * Runs `fn` holding an exclusive lock on `dir` across every Node process of the host: the lock
@@ -13,7 +22,7 @@ const STALE_UNOWNED_MS = 10_000;
  * When `dir` does not exist, it is made with `create`, else `fn` is not run and the result is
  * undefined.
  */
-export async function withLock<T>(dir: string, fn: () => T | Promise<T>, { create = false, timeoutMs = 10_000 } = {}): Promise<T | undefined> {
+export async function withLock<T>(dir: string, fn: () => T | Promise<T>, { create = false, timeoutMs = 10_000, onTimeout }: LockOptions = {}): Promise<T | undefined> {
   const lock = join(dir, 'lock');
   const owner = `${process.pid}-${processStartTime(process.pid) ?? 0}`;
   const deadline = Date.now() + timeoutMs;
@@ -32,7 +41,7 @@ export async function withLock<T>(dir: string, fn: () => T | Promise<T>, { creat
       rmSync(lock, { recursive: true, force: true });
       continue;
     }
-    if (Date.now() > deadline) throw new SandboxError('ERR_SANDBOX_SETUP', `timed out waiting for the lock ${lock}`);
+    if (Date.now() > deadline) throw onTimeout?.() ?? new SandboxError('ERR_SANDBOX_SETUP', `timed out waiting for the lock ${lock}`);
     await sleep(wait);
   }
   try {
