@@ -389,6 +389,45 @@ static int op_attr(struct ctx *c, const char *path, const char *op, struct err *
 	return rc;
 }
 
+/* The data extents of a regular file from offset "from", found with SEEK_DATA/SEEK_HOLE, so
+ * an export can keep holes as holes without reading them: at most 256 per reply, "next" is
+ * where to ask again (-1: no more). A file system without SEEK_DATA reports one extent. */
+static int op_extents(struct ctx *c, const char *path, struct err *e)
+{
+	int fd = fspath_open_data(c->root, path, O_RDONLY, e), n = 0;
+	off_t pos = (off_t)int_field(c, "from", 0), data, hole;
+	struct stat st;
+	char num[48];
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0) {
+		err_sys(e, STEP_FILES_OP, "fstat", path, "fstat(%s)", path);
+		return close(fd), -1;
+	}
+	jb_kint(&c->reply, "size", (long long)st.st_size);
+	jb_key(&c->reply, "extents");
+	jb_raw(&c->reply, "[");
+	while (pos < st.st_size && n < 256) {
+		data = lseek(fd, pos, SEEK_DATA);
+		hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
+		if (data < 0 && errno == ENXIO) {
+			pos = st.st_size;
+			break;
+		}
+		if (data < 0 || hole < 0)
+			data = pos, hole = st.st_size; /* no SEEK_DATA: all data */
+		snprintf(num, sizeof(num), "%s[%lld,%lld]", n++ ? "," : "", (long long)data,
+			 (long long)(hole - data));
+		jb_raw(&c->reply, num);
+		pos = hole;
+	}
+	jb_raw(&c->reply, "]");
+	jb_kint(&c->reply, "next", pos < st.st_size ? (long long)pos : -1);
+	close(fd);
+	return 0;
+}
+
 static void reply_error(int out, const struct err *e)
 {
 	struct jbuf b;
@@ -421,6 +460,7 @@ static int run_op(struct ctx *c, const char *op, const char *path, struct err *e
 	if (strcmp(op, "list") == 0) return op_list(c, path, e);
 	if (strcmp(op, "readlink") == 0) return op_readlink(c, path, e);
 	if (strcmp(op, "read") == 0) return op_read(c, path, e);
+	if (strcmp(op, "extents") == 0) return op_extents(c, path, e);
 	if (strcmp(op, "write") == 0) return op_write(c, path, e);
 	if (strcmp(op, "mkdir") == 0)
 		return fspath_mkdir(c->root, path, (mode_t)int_field(c, "mode", 0755) & 07777,

@@ -58,7 +58,8 @@ int mount_quota(const char *target, const char *options, struct err *e)
 
 int mount_overlay(const char *merged, const char *options, struct err *e)
 {
-	if (mount("overlay", merged, "overlay", 0, options) < 0)
+	/* nodev: a device node in an image layer (or an old store) opens no host device. */
+	if (mount("overlay", merged, "overlay", MS_NODEV, options) < 0)
 		return err_sys(e, STEP_ROOTFS_OVERLAY, "mount", merged, "mount(\"overlay\", \"%s\")",
 			       merged);
 	return 0;

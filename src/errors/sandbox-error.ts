@@ -126,12 +126,13 @@ export class SandboxDestroyedError extends SandboxError {
 }
 
 /** Why an image could not be used: `reason` is stable, switch on it. */
-export type ImageErrorReason = 'not-found' | 'format' | 'digest-mismatch' | 'unsafe-entry' | 'in-use' | 'unsupported';
+export type ImageErrorReason = 'not-found' | 'format' | 'digest-mismatch' | 'unsafe-entry' | 'in-use' | 'unsupported' | 'too-large';
 
 /**
  * An image, layer or snapshot could not be imported, found or exported: an unreadable or
  * malformed archive, a blob whose content does not match its digest (`digest-mismatch`), a
- * layer entry that would escape its root (`unsafe-entry`).
+ * layer entry that would escape its root (`unsafe-entry`), an import or export past its
+ * `maxBytes` or `maxEntries` (`too-large`).
  */
 export class SandboxImageError extends SandboxError {
   readonly reason: ImageErrorReason;

@@ -35,3 +35,13 @@ export async function* decompressed(source: AsyncIterable<Buffer>): AsyncGenerat
   input.on('error', (err) => gunzip.destroy(err));
   for await (const chunk of input.pipe(gunzip)) yield chunk as Buffer;
 }
+
+/** Counts uncompressed bytes against the budget, stopping the stream past `maxBytes`. */
+export async function* withinBytes(source: AsyncIterable<Buffer>, budget: { maxBytes: number; bytes: number }, what: string): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    if ((budget.bytes += chunk.length) > budget.maxBytes) {
+      throw new SandboxImageError('too-large', `${what} unpacks to more than ${budget.maxBytes} bytes (raise maxBytes to import it)`, what);
+    }
+    yield chunk;
+  }
+}

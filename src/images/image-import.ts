@@ -3,7 +3,7 @@ import { createReadStream, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 import { removeTree } from '../platform/remove-tree.js';
-import { decompressed } from './compression.js';
+import { decompressed, withinBytes } from './compression.js';
 import { HostFsOps } from './host-fsops.js';
 import { parseImageConfig } from './image-config.js';
 import { openImageSource, type SourceLayer } from './image-source.js';
@@ -32,7 +32,38 @@ export interface ImportOptions {
   name?: string;
   /** Called as layers are read. */
   onProgress?: (progress: ImportProgress) => void;
+  /**
+   * Most bytes the image may unpack to: its layer tars uncompressed (and an archive's own
+   * content), all layers together. Past it the import stops with a `too-large`
+   * {@link SandboxImageError} and leaves nothing in the store.
+   * @defaultValue the larger of 1 GiB and 100 × the compressed size (a gzip bomb inflates ~1000×)
+   */
+  maxBytes?: number;
+  /** Most tar entries in all layers together. @defaultValue 1,000,000 */
+  maxEntries?: number;
 }
+
+/** Limits of one import, and what it has used of them so far. */
+interface ImportBudget {
+  maxBytes: number;
+  bytes: number;
+  maxEntries: number;
+  entries: number;
+}
+
+export const DEFAULT_IMPORT_MAX_ENTRIES = 1_000_000;
+
+/** The default `maxBytes` of an import whose compressed input is `compressed` bytes. */
+export function defaultImportMaxBytes(compressed: number): number {
+  return Math.max(1024 ** 3, 100 * compressed);
+}
+
+function checkLimit(name: string, value: number | undefined): void {
+  if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+    throw new SandboxImageError('format', `${name} must be a positive integer, not ${String(value)}`);
+  }
+}
+
 
 async function* hashing(source: AsyncIterable<Buffer>, hash: Hash, onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
@@ -44,8 +75,11 @@ async function* hashing(source: AsyncIterable<Buffer>, hash: Hash, onBytes?: (n:
 
 const sha = (h: Hash) => `sha256:${h.digest('hex')}`;
 
-/** Unpacks one blob into a temp dir, verifies it, and commits it; returns its diff id. */
-async function importLayer(store: LayerStore, layer: SourceLayer, report: (bytes: number, digest: string | null) => void): Promise<string> {
+/**
+ * Unpacks one blob into a temp dir, verifies it, and commits it; returns its diff id. When the
+ * layer is in the store already, ours is dropped and the blob is recorded as verified for it.
+ */
+async function importLayer(store: LayerStore, layer: SourceLayer, budget: ImportBudget, report: (bytes: number, digest: string | null) => void): Promise<string> {
   const dir = store.tempDir('layer');
   const fs = join(dir, 'fs');
   mkdirSync(fs, { mode: 0o755 });
@@ -55,13 +89,17 @@ async function importLayer(store: LayerStore, layer: SourceLayer, report: (bytes
     const diffHash = createHash('sha256');
     let bytes = 0;
     const raw = hashing(createReadStream(layer.file), blobHash, (n) => report((bytes += n), layer.diffId ?? null));
-    const stats = await unpackLayer(readTar(hashing(decompressed(raw), diffHash)), fs, ops, process.getuid?.() === 0);
+    const tar = hashing(withinBytes(decompressed(raw), budget, layer.diffId ?? layer.file), diffHash);
+    const stats = await unpackLayer(readTar(tar), fs, ops, process.getuid?.() === 0, budget);
     const blobDigest = sha(blobHash);
     const diffId = sha(diffHash);
     if (layer.blobDigest && blobDigest !== layer.blobDigest) throw new SandboxImageError('digest-mismatch', `layer blob ${layer.blobDigest} has digest ${blobDigest}`, layer.blobDigest);
     if (layer.diffId && diffId !== layer.diffId) throw new SandboxImageError('digest-mismatch', `layer ${layer.diffId} unpacks to content with digest ${diffId}`, layer.diffId);
     await ops.close();
-    await store.commitLayer(diffId, dir, { blobDigest, bytes, whiteouts: stats.whiteouts, opaqueDirs: stats.opaqueDirs, skipped: stats.skipped.slice(0, 100) });
+    const info = { blobDigest, blobDigests: [blobDigest], bytes, whiteouts: stats.whiteouts, opaqueDirs: stats.opaqueDirs, devices: stats.devices, skipped: stats.skipped.slice(0, 100) };
+    const existed = store.hasLayer(diffId);
+    await store.commitLayer(diffId, dir, info);
+    if (existed) store.addVerifiedBlob(diffId, blobDigest);
     return diffId;
   } catch (err) {
     await ops.close().catch(() => {});
@@ -85,18 +123,34 @@ async function fileDigest(file: string): Promise<string> {
  * Imports an image into the store: an OCI layout or archive, a docker-save archive, or a
  * plain rootfs tarball (.tar, .tar.gz). Each layer is verified against the digests of its
  * manifest and config and unpacked once; layers already in the store cost nothing.
- * @throws {SandboxImageError} `not-found`, `format`, `digest-mismatch`, `unsafe-entry`.
+ * @throws {SandboxImageError} `not-found`, `format`, `digest-mismatch`, `unsafe-entry`, `too-large`.
  */
 export async function importImage(store: LayerStore, path: string, options: ImportOptions = {}): Promise<ImageRecord> {
+  checkLimit('maxBytes', options.maxBytes);
+  checkLimit('maxEntries', options.maxEntries);
   let work: string | undefined;
   try {
-    const source = await openImageSource(path, () => (work = store.tempDir('archive')));
+    const inputBytes = statSync(path, { throwIfNoEntry: false })?.isFile() ? statSync(path).size : 0;
+    const archiveLimit = { maxBytes: options.maxBytes ?? defaultImportMaxBytes(inputBytes), bytes: 0 };
+    const source = await openImageSource(path, () => (work = store.tempDir('archive')), archiveLimit);
+    const blobBytes = source.layers.reduce((n, l) => n + (statSync(l.file, { throwIfNoEntry: false })?.size ?? 0), 0);
+    const budget: ImportBudget = {
+      maxBytes: options.maxBytes ?? defaultImportMaxBytes(blobBytes), bytes: 0, maxEntries: options.maxEntries ?? DEFAULT_IMPORT_MAX_ENTRIES, entries: 0,
+    };
     const layers: string[] = [];
     for (const [i, layer] of source.layers.entries()) {
       const totalBytes = statSync(layer.file).size;
       const progress = (bytes: number, digest: string | null, cached: boolean, done: boolean) =>
         options.onProgress?.({ layer: i, layers: source.layers.length, digest, bytes, totalBytes, cached, done });
-      if (layer.diffId && store.hasLayer(layer.diffId)) {
+      // A layer in the store is reused only for a blob it was verified to come from.
+      let blob: string | undefined;
+      const reusable = async (diffId: string) => {
+        if (!store.hasLayer(diffId)) return false;
+        blob ??= await fileDigest(layer.file);
+        if (layer.blobDigest && blob !== layer.blobDigest) throw new SandboxImageError('digest-mismatch', `layer blob ${layer.blobDigest} has digest ${blob}`, layer.blobDigest);
+        return store.verifiedBlobs(diffId).includes(blob);
+      };
+      if (layer.diffId && (await reusable(layer.diffId))) {
         layers.push(layer.diffId);
         progress(totalBytes, layer.diffId, true, true);
         continue;
@@ -105,8 +159,10 @@ export async function importImage(store: LayerStore, path: string, options: Impo
       const report = (bytes: number, digest: string | null) => {
         if (bytes - last >= 4 << 20) progress((last = bytes), digest, false, false);
       };
-      const run = () => (layer.diffId && store.hasLayer(layer.diffId) ? Promise.resolve(layer.diffId) : importLayer(store, layer, report));
-      const digest = layer.diffId ? await store.withLock(layer.diffId, run) : await run();
+      const diffId = layer.diffId;
+      const digest = diffId
+        ? await store.withLock(diffId, async () => ((await reusable(diffId)) ? diffId : importLayer(store, layer, budget, report)))
+        : await importLayer(store, layer, budget, report);
       layers.push(digest);
       progress(totalBytes, digest, false, true);
     }

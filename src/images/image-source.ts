@@ -7,8 +7,14 @@ import { Readable } from 'node:stream';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 import { readTar } from './tar-reader.js';
 import { safeComponents } from './layer-unpack.js';
-import { decompressed } from './compression.js';
+import { decompressed, withinBytes } from './compression.js';
 import { digestHex } from './layer-store.js';
+
+/** A cap on uncompressed bytes, and what was used of it. */
+export interface ByteLimit {
+  maxBytes: number;
+  bytes: number;
+}
 
 /** One layer of an image being imported: where its blob is and what it must hash to. */
 export interface SourceLayer {
@@ -93,9 +99,9 @@ async function fromDockerDir(dir: string): Promise<ImageSource> {
 }
 
 /** Top-level names of a (possibly compressed) tar, read without extracting anything. */
-async function topLevelNames(file: string): Promise<Set<string>> {
+async function topLevelNames(file: string, limit: ByteLimit): Promise<Set<string>> {
   const names = new Set<string>();
-  for await (const e of readTar(decompressed(createReadStream(file)))) {
+  for await (const e of readTar(withinBytes(decompressed(createReadStream(file)), { ...limit, bytes: 0 }, file))) {
     names.add(safeComponents(e.path)[0] ?? '');
     if (names.size > 64) break;
   }
@@ -107,9 +113,9 @@ async function topLevelNames(file: string): Promise<Set<string>> {
  * archives link layer tars to each other) become hard links to their target, which must be a
  * file of the same archive.
  */
-async function extractArchive(file: string, dir: string): Promise<void> {
+async function extractArchive(file: string, dir: string, limit: ByteLimit): Promise<void> {
   const links: Array<[string[], string[]]> = [];
-  for await (const e of readTar(decompressed(createReadStream(file)))) {
+  for await (const e of readTar(withinBytes(decompressed(createReadStream(file)), limit, file))) {
     const parts = safeComponents(e.path);
     if (e.type === 'dir' || parts.length === 0) continue;
     if (e.type === 'symlink' || e.type === 'link') {
@@ -133,19 +139,20 @@ async function extractArchive(file: string, dir: string): Promise<void> {
 /**
  * Works out what `path` holds: an OCI layout or docker-save directory, an OCI or docker-save
  * archive (unpacked into `workDir`, which the caller removes), or a plain rootfs tarball.
- * @throws {SandboxImageError} `not-found`, `format` or `digest-mismatch`.
+ * An archive may unpack to at most `limit.maxBytes`.
+ * @throws {SandboxImageError} `not-found`, `format`, `digest-mismatch` or `too-large`.
  */
-export async function openImageSource(path: string, workDir: () => string): Promise<ImageSource> {
+export async function openImageSource(path: string, workDir: () => string, limit: ByteLimit = { maxBytes: Infinity, bytes: 0 }): Promise<ImageSource> {
   if (!existsSync(path)) throw new SandboxImageError('not-found', `${path} does not exist`, path);
   if (statSync(path).isDirectory()) {
     if (existsSync(join(path, 'oci-layout'))) return fromLayout(path);
     if (existsSync(join(path, 'manifest.json'))) return fromDockerDir(path);
     throw new SandboxImageError('format', `${path} is neither an OCI layout nor a docker-save directory (use Image.fromDirectory for a root filesystem)`, path);
   }
-  const top = await topLevelNames(path);
+  const top = await topLevelNames(path, limit);
   if (top.has('oci-layout') || top.has('manifest.json')) {
     const dir = workDir();
-    await extractArchive(path, dir);
+    await extractArchive(path, dir, limit);
     const source = existsSync(join(dir, 'oci-layout')) ? await fromLayout(dir) : await fromDockerDir(dir);
     return { ...source, format: source.format === 'oci-layout' ? 'oci-archive' : 'docker-archive' };
   }

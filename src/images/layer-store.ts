@@ -73,6 +73,33 @@ export class LayerStore {
     return existsSync(join(this.root, 'layers', digestHex(digest), 'layer.json'));
   }
 
+  /**
+   * The digests of the compressed blobs this layer was verified to come from: a layer is
+   * reused only for a blob in this list, never for a diff id alone (an image's config could
+   * name another image's diff id over any blob).
+   */
+  verifiedBlobs(digest: string): string[] {
+    try {
+      const info = JSON.parse(readFileSync(join(this.root, 'layers', digestHex(digest), 'layer.json'), 'utf8')) as { blobDigest?: unknown; blobDigests?: unknown };
+      const list = Array.isArray(info.blobDigests) ? info.blobDigests : [info.blobDigest];
+      return list.filter((d): d is string => typeof d === 'string' && DIGEST.test(d));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Records one more blob verified to unpack to this layer (call it holding the layer's lock). */
+  addVerifiedBlob(digest: string, blob: string): void {
+    const file = join(this.root, 'layers', digestHex(digest), 'layer.json');
+    const info = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const blobs = this.verifiedBlobs(digest);
+    if (blobs.includes(blob)) return;
+    info.blobDigests = [...blobs, blob].slice(-16);
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(info));
+    renameSync(tmp, file);
+  }
+
   /** A fresh private directory under tmp/, for work that ends with `commitLayer` or removal. */
   tempDir(prefix: string): string {
     const dir = join(this.root, 'tmp', `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`);

@@ -1,4 +1,4 @@
-import type { TarEntryType } from './tar-reader.js';
+import type { SparseExtent, TarEntryType } from './tar-reader.js';
 
 /** What the writer needs to know about one entry; `data` only for files. */
 export interface TarWriteEntry {
@@ -13,6 +13,11 @@ export interface TarWriteEntry {
   devminor?: number;
   size?: number;
   xattrs?: Record<string, Buffer>;
+  /**
+   * A sparse file's data extents (`size` is then its full size): written as PAX sparse 1.0,
+   * the map right after the header, so the caller writes only the extents' bytes.
+   */
+  sparse?: SparseExtent[];
 }
 
 const TYPE_FLAG: Record<TarEntryType, string> = { file: '0', link: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6' };
@@ -58,10 +63,19 @@ function pad(size: number): Buffer {
  * too large, or xattrs present). Callers append the file's bytes and then `padding(size)`.
  */
 export function tarHeader(e: TarWriteEntry): Buffer {
-  const size = e.type === 'file' ? e.size ?? 0 : 0;
+  const map = e.type === 'file' && e.sparse ? sparseMap(e.sparse) : undefined;
+  const size = map ? map.length + e.sparse!.reduce((n, x) => n + x.length, 0) : e.type === 'file' ? e.size ?? 0 : 0;
   const records: Buffer[] = [];
   const needsPax = (s: string) => Buffer.byteLength(s) > 99 || /[^\x20-\x7e]/.test(s);
-  if (needsPax(e.path)) records.push(paxRecord('path', Buffer.from(e.path)));
+  let name = e.path;
+  if (map) {
+    // GNU tar's layout: the real name and size in pax records, a stand-in name in the header.
+    records.push(paxRecord('GNU.sparse.major', Buffer.from('1')), paxRecord('GNU.sparse.minor', Buffer.from('0')));
+    records.push(paxRecord('GNU.sparse.name', Buffer.from(e.path)), paxRecord('GNU.sparse.realsize', Buffer.from(String(e.size ?? 0))));
+    const slash = e.path.lastIndexOf('/');
+    name = `${slash >= 0 ? e.path.slice(0, slash + 1) : ''}GNUSparseFile.0/${e.path.slice(slash + 1)}`;
+  }
+  if (needsPax(name) && !map) records.push(paxRecord('path', Buffer.from(name)));
   if (e.linkname && needsPax(e.linkname)) records.push(paxRecord('linkpath', Buffer.from(e.linkname)));
   if (e.uid > 0o7777777) records.push(paxRecord('uid', Buffer.from(String(e.uid))));
   if (e.gid > 0o7777777) records.push(paxRecord('gid', Buffer.from(String(e.gid))));
@@ -73,8 +87,15 @@ export function tarHeader(e: TarWriteEntry): Buffer {
     blocks.push(header('PaxHeader', 'x', { mode: 0o644 }, body.length), body, pad(body.length));
   }
   const short = (s: string) => Buffer.from(s).subarray(0, 99).toString();
-  blocks.push(header(short(e.path), TYPE_FLAG[e.type], { ...e, linkname: short(e.linkname ?? '') }, Math.min(size, 0o77777777777)));
+  blocks.push(header(short(name), TYPE_FLAG[e.type], { ...e, linkname: short(e.linkname ?? '') }, Math.min(size, 0o77777777777)));
+  if (map) blocks.push(map);
   return Buffer.concat(blocks);
+}
+
+/** The PAX 1.0 sparse map: decimal lines (count, then offset and length of each), block-padded. */
+function sparseMap(extents: SparseExtent[]): Buffer {
+  const text = Buffer.from([String(extents.length), ...extents.flatMap((x) => [String(x.offset), String(x.length)])].join('\n') + '\n');
+  return Buffer.concat([text, pad(text.length)]);
 }
 
 /** Zero bytes that round a file's data up to a whole block. */

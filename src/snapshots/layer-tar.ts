@@ -5,6 +5,9 @@ import { once } from 'node:events';
 import type { HostFsOps } from '../images/host-fsops.js';
 import { OPAQUE_MARKER, OPAQUE_XATTRS, WHITEOUT_PREFIX } from '../images/layer-unpack.js';
 import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../images/tar-writer.js';
+import { MAX_SPARSE_EXTENTS, type SparseExtent } from '../images/tar-reader.js';
+import type { ByteLimit } from '../images/image-source.js';
+import { SandboxImageError } from '../errors/sandbox-error.js';
 
 /** A layer tar written to a file: its sha256 (the OCI diff id) and size. */
 export interface WrittenLayer {
@@ -21,15 +24,46 @@ const isOverlayXattr = (name: string) => name.startsWith('trusted.overlay.') || 
  * overlayfs' own go in pax records. `mapId` turns host ids into ids inside (rootless: our uid → 0).
  * Entries are sorted, so the same tree gives the same digest.
  */
-export async function writeLayerTar(root: string, out: string, ops: HostFsOps, mapId: (id: number) => number): Promise<WrittenLayer> {
+export async function writeLayerTar(root: string, out: string, ops: HostFsOps, mapId: (id: number) => number, limit?: ByteLimit): Promise<WrittenLayer> {
   const file = createWriteStream(out, { mode: 0o600 });
   const hash = createHash('sha256');
   let size = 0;
   const put = async (chunk: Buffer): Promise<void> => {
+    if (limit && (limit.bytes += chunk.length) > limit.maxBytes) {
+      throw new SandboxImageError('too-large', `the export would be larger than ${limit.maxBytes} bytes (raise maxBytes to write it)`, root);
+    }
     hash.update(chunk);
     size += chunk.length;
     if (!file.write(chunk)) await once(file, 'drain');
   };
+  try {
+    return await writeTree(root, put, ops, mapId, async () => {
+      file.end();
+      await once(file, 'finish');
+      return { digest: `sha256:${hash.digest('hex')}`, size };
+    });
+  } catch (err) {
+    file.destroy();
+    throw err;
+  }
+}
+
+/** The data extents of a file that may be sparse (fewer blocks than its size), from the helper. */
+async function dataExtents(ops: HostFsOps, rel: string, st: Stats): Promise<SparseExtent[] | undefined> {
+  if (st.blocks * 512 >= st.size) return undefined;
+  const extents: SparseExtent[] = [];
+  for (let from = 0; from >= 0 && extents.length <= MAX_SPARSE_EXTENTS;) {
+    const reply = (await ops.call({ op: 'extents', path: rel, from })) as { extents: Array<[number, number]>; next: number };
+    for (const [offset, length] of reply.extents) extents.push({ offset, length });
+    from = reply.next;
+  }
+  // A map too long for readers to hold is not worth its savings: write the file whole.
+  if (extents.length > MAX_SPARSE_EXTENTS) return undefined;
+  const data = extents.reduce((n, x) => n + x.length, 0);
+  return data < st.size ? extents.filter((x) => x.offset < st.size).map((x) => ({ offset: x.offset, length: Math.min(x.length, st.size - x.offset) })) : undefined;
+}
+
+async function writeTree(root: string, put: (chunk: Buffer) => Promise<void>, ops: HostFsOps, mapId: (id: number) => number, finish: () => Promise<WrittenLayer>): Promise<WrittenLayer> {
   const links = new Map<string, string>();
 
   const entry = (rel: string, st: Stats, extra: Partial<TarWriteEntry>): TarWriteEntry => ({
@@ -62,15 +96,23 @@ export async function writeLayerTar(root: string, out: string, ops: HostFsOps, m
           continue;
         }
         if (st.nlink > 1) links.set(key, path);
-        await put(tarHeader(entry(path, st, { size: st.size, xattrs })));
-        let written = 0;
-        for await (const chunk of createReadStream(abs, { end: Math.max(0, st.size - 1) })) {
-          if (st.size === 0) break;
-          written += (chunk as Buffer).length;
-          await put(chunk as Buffer);
+        // Holes stay holes: a sparse file goes as PAX sparse, only its data extents stored.
+        const sparse = await dataExtents(ops, path, st);
+        await put(tarHeader(entry(path, st, { size: st.size, xattrs, ...(sparse ? { sparse } : {}) })));
+        let stored = 0;
+        for (const ext of sparse ?? [{ offset: 0, length: st.size }]) {
+          let written = 0;
+          if (ext.length > 0) {
+            for await (const chunk of createReadStream(abs, { start: ext.offset, end: ext.offset + ext.length - 1 })) {
+              written += (chunk as Buffer).length;
+              await put(chunk as Buffer);
+            }
+          }
+          // A file that shrank while being read is padded to the size its header gave.
+          for (let gap = ext.length - written; gap > 0; gap -= 65536) await put(Buffer.alloc(Math.min(gap, 65536)));
+          stored += ext.length;
         }
-        if (written < st.size) await put(Buffer.alloc(st.size - written));
-        await put(tarPadding(st.size));
+        await put(tarPadding(stored));
       } else {
         const type = st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : undefined;
         if (!type) continue; // sockets do not go in images
@@ -81,7 +123,5 @@ export async function writeLayerTar(root: string, out: string, ops: HostFsOps, m
 
   await walk('');
   await put(tarEnd());
-  file.end();
-  await once(file, 'finish');
-  return { digest: `sha256:${hash.digest('hex')}`, size };
+  return finish();
 }

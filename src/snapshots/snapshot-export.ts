@@ -14,7 +14,16 @@ import { writeLayerTar } from './layer-tar.js';
 export interface ExportOptions {
   /** The reference name recorded in the archive's index (`org.opencontainers.image.ref.name`). @defaultValue 'latest' */
   name?: string;
+  /**
+   * Most bytes the layer tars may take together; past it the export stops with a `too-large`
+   * {@link SandboxImageError} and writes nothing. Sparse files take only their data (PAX
+   * sparse), so this bounds real content, not apparent sizes.
+   * @defaultValue 16 GiB
+   */
+  maxBytes?: number;
 }
+
+export const DEFAULT_EXPORT_MAX_BYTES = 16 * 1024 ** 3;
 
 /** What an export wrote. */
 export interface ExportResult {
@@ -63,9 +72,12 @@ async function archive(layout: string, files: string[], out: string): Promise<nu
 
 /**
  * Writes an image (in practice a snapshot) as an OCI archive. @internal
- * @throws {SandboxImageError} `unsupported` for an image over the host system.
+ * @throws {SandboxImageError} `unsupported` for an image over the host system, `too-large` past `maxBytes`.
  */
 export async function exportImage(image: Image, path: string, options: ExportOptions = {}): Promise<ExportResult> {
+  const maxBytes = options.maxBytes ?? DEFAULT_EXPORT_MAX_BYTES;
+  if (!(Number.isSafeInteger(maxBytes) && maxBytes > 0)) throw new SandboxImageError('format', `maxBytes must be a positive integer, not ${String(options.maxBytes)}`);
+  const limit = { maxBytes, bytes: 0 };
   const dirs = layerDirs(image);
   const store = image.layerStore ?? storeOf();
   const work = store.tempDir('export');
@@ -78,7 +90,7 @@ export async function exportImage(image: Image, path: string, options: ExportOpt
       const ops = HostFsOps.open(dir);
       try {
         const tmp = join(work, `layer-${layers.length}.tar`);
-        const l = await writeLayerTar(dir, tmp, ops, mapId);
+        const l = await writeLayerTar(dir, tmp, ops, mapId, limit);
         renameSync(tmp, join(work, 'blobs', 'sha256', l.digest.slice(7)));
         layers.push(l);
       } finally {
