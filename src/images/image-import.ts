@@ -36,7 +36,7 @@ export interface ImportOptions {
    * Most bytes the image may unpack to: its layer tars uncompressed (and an archive's own
    * content), all layers together. Past it the import stops with a `too-large`
    * {@link SandboxImageError} and leaves nothing in the store.
-   * @defaultValue the larger of 1 GiB and 100 × the compressed size (a gzip bomb inflates ~1000×)
+   * @defaultValue the larger of 512 MiB and 100 × the compressed size (a gzip bomb inflates ~1000×)
    */
   maxBytes?: number;
   /** Most tar entries in all layers together. @defaultValue 1,000,000 */
@@ -55,7 +55,7 @@ export const DEFAULT_IMPORT_MAX_ENTRIES = 1_000_000;
 
 /** The default `maxBytes` of an import whose compressed input is `compressed` bytes. */
 export function defaultImportMaxBytes(compressed: number): number {
-  return Math.max(1024 ** 3, 100 * compressed);
+  return Math.max(512 * 1024 ** 2, 100 * compressed);
 }
 
 function checkLimit(name: string, value: number | undefined): void {

@@ -154,7 +154,7 @@ async function readSparseMap(r: ByteReader, stored: number, realSize: number): P
         if (want > MAX_SPARSE_EXTENTS) throw format(`sparse map of ${want} extents`);
       }
     }
-    if (text.length > 32) throw format('bad sparse map');
+    if (text.length > 32 && numbers.length < 1 + want * 2) throw format('bad sparse map');
   }
   const extents: SparseExtent[] = [];
   let end = 0;
