@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, copyFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, copyFileSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { Image, LayerStore } from '../../src/index.js';
@@ -55,7 +55,7 @@ describe('images made by other OCI tools', () => {
     const dir = tempDir();
     const store = new LayerStore(join(dir, 'store'));
     const sb = sandbox({ image: Image.fromDirectory(busyboxRootfs(join(dir, 'root'))) });
-    await sb.run(['/bin/sh', '-c', 'echo made > /made && rm /etc/group && mkdir -p /opq && echo new > /opq/f']);
+    await sb.run(['/bin/sh', '-c', 'echo made > /made && rm /etc/group && mkdir -p /opq && echo new > /opq/f && /bin/busybox truncate -s 256M /sparse && echo tail >> /sparse']);
     const snap = await sb.snapshot({ store });
     const out = join(dir, 'snap.oci.tar');
     await snap.export(out, { name: 'snap' });
@@ -65,5 +65,10 @@ describe('images made by other OCI tools', () => {
     tool('umoci', ['unpack', ...rootless, '--image', `${join(dir, 'copy')}:snap`, join(dir, 'bundle')]);
     expect(execFileSync('cat', [join(dir, 'bundle', 'rootfs', 'made')], { encoding: 'utf8' })).toBe('made\n');
     expect(() => execFileSync('test', ['-e', join(dir, 'bundle', 'rootfs', 'etc', 'group')])).toThrow();
+    // Our sparse files (PAX sparse 1.0) read back whole: the size, the data after the hole.
+    expect(statSync(out).size).toBeLessThan(16 << 20);
+    const sparse = join(dir, 'bundle', 'rootfs', 'sparse');
+    expect(statSync(sparse).size).toBe(256 * 1024 ** 2 + 5);
+    expect(execFileSync('tail', ['-c', '5', sparse], { encoding: 'utf8' })).toBe('tail\n');
   });
 });

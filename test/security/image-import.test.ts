@@ -92,9 +92,23 @@ async function importTar(store: LayerStore, file: string, tar: Buffer, options: 
 function devicesIn(root: string): string[] {
   const found: string[] = [];
   const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      // A layer directory of mode 000 (or 0600) is closed to its owner too; only root could have made a device in it anyway.
+      if (!isRoot && (err as NodeJS.ErrnoException).code === 'EACCES') return;
+      throw err;
+    }
+    for (const name of names) {
       const p = join(dir, name);
-      const st = lstatSync(p);
+      let st;
+      try {
+        st = lstatSync(p);
+      } catch (err) {
+        if (!isRoot && (err as NodeJS.ErrnoException).code === 'EACCES') return;
+        throw err;
+      }
       if ((st.isCharacterDevice() || st.isBlockDevice()) && st.rdev !== 0) found.push(p);
       if (st.isDirectory()) walk(p);
     }
@@ -413,9 +427,7 @@ describe('fuzzing import with hostile archives', () => {
     }
     expect(await xattrsOf(c.dir, 'target')).toEqual({});
     expect(devicesIn(store.root)).toEqual([]);
-    for (const layer of readdirSync(join(store.root, 'layers'))) {
-      expect(execFileSync('find', [join(store.root, 'layers', layer), '-samefile', c.file, '-o', '-samefile', join(c.privateDir, 'secret')], { encoding: 'utf8' })).toBe('');
-    }
+    // (A hard link to a canary file anywhere would show in its link count, which the snapshot holds.)
     // Both outcomes occur, so the generator reaches the unpacker's every branch.
     expect(outcomes.imported).toBeGreaterThan(40);
     expect(outcomes.refused).toBeGreaterThan(30);
