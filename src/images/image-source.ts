@@ -124,9 +124,14 @@ async function extractArchive(file: string, dir: string, limit: ByteLimit): Prom
       continue;
     }
     if (e.type !== 'file') throw new SandboxImageError('format', `${file}: unexpected ${e.type} entry ${e.path} in an image archive`, e.path);
-    await mkdir(join(dir, ...parts.slice(0, -1)), { recursive: true });
-    const fh = await open(join(dir, ...parts), 'wx', 0o600);
-    await pipeline(Readable.from(e.data), fh.createWriteStream());
+    try {
+      await mkdir(join(dir, ...parts.slice(0, -1)), { recursive: true });
+      const fh = await open(join(dir, ...parts), 'wx', 0o600);
+      await pipeline(Readable.from(e.data), fh.createWriteStream());
+    } catch (err) {
+      if (err instanceof SandboxImageError) throw err;
+      throw new SandboxImageError('format', `${file}: entry ${e.path}: ${(err as Error).message}`, e.path, { cause: err });
+    }
   }
   for (const [from, to] of links) {
     await mkdir(join(dir, ...from.slice(0, -1)), { recursive: true });

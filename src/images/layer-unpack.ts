@@ -155,18 +155,30 @@ export async function unpackLayer(entries: AsyncIterable<TarEntry>, root: string
   };
 
   for await (const e of entries) {
+    try {
+      await unpackEntry(e);
+    } catch (err) {
+      throw typed(err, e.path);
+    }
+  }
+  await finishDirs(tree, ops, asRoot, stats).catch((err: unknown) => {
+    throw typed(err, null);
+  });
+  return stats;
+
+  async function unpackEntry(e: TarEntry): Promise<void> {
     stats.entries++;
     if (budget && ++budget.entries > budget.maxEntries) {
       throw new SandboxImageError('too-large', `more than ${budget.maxEntries} entries (raise maxEntries to import it)`, e.path);
     }
     const parts = safeComponents(e.path);
-    if (parts.length === 0) continue; // the root itself
+    if (parts.length === 0) return; // the root itself
     const name = parts[parts.length - 1]!;
     const parentParts = parts.slice(0, -1);
     const rel = parts.join('/');
     if (name === OPAQUE_MARKER) {
       (await tree.dir(parentParts, true))!.opaque = true;
-      continue;
+      return;
     }
     const parent = (await tree.dir(parentParts, true))!;
     if (name.startsWith(WHITEOUT_PREFIX)) {
@@ -176,7 +188,7 @@ export async function unpackLayer(entries: AsyncIterable<TarEntry>, root: string
       await tree.remove(parent, target);
       await ops.call({ op: 'mknod', path: target.join('/'), kind: 'whiteout' });
       stats.whiteouts++;
-      continue;
+      return;
     }
     const abs = tree.abs(parts);
     if (e.type === 'dir') {
@@ -189,7 +201,7 @@ export async function unpackLayer(entries: AsyncIterable<TarEntry>, root: string
       }
       node.meta = { mode: e.mode & 0o1777, uid: e.uid, gid: e.gid, mtime: e.mtime };
       await setXattrs(rel, e.xattrs);
-      continue;
+      return;
     }
     // Any other entry replaces what the path held, and that entry's pending metadata.
     await tree.remove(parent, parts);
@@ -205,48 +217,56 @@ export async function unpackLayer(entries: AsyncIterable<TarEntry>, root: string
         } finally {
           await fh.close();
         }
-        continue;
+        return;
       }
       case 'symlink':
         await symlink(e.linkname, abs);
         if (asRoot) await lchown(abs, e.uid, e.gid);
         if (Object.keys(e.xattrs).length > 0) stats.skipped.push(`${rel} (xattrs of a symlink)`);
         await lutimes(abs, e.mtime, e.mtime).catch(() => {});
-        continue;
+        return;
       case 'link': {
         const target = safeComponents(e.linkname);
         const from = target.length > 0 ? await tree.dir(target.slice(0, -1), false) : undefined;
         if (from?.devices.has(target[target.length - 1]!)) {
           stats.skipped.push(`${rel} (hard link to a device)`);
-          continue;
+          return;
         }
         const st = from ? await lstat(tree.abs(target)).catch(() => null) : null;
         if (!st || st.isDirectory()) throw unsafe(rel, `a hard link to ${JSON.stringify(e.linkname)}, which is not a file of the layer`);
         await link(tree.abs(target), abs);
-        continue; // shares the target's inode: no metadata of its own
+        return; // shares the target's inode: no metadata of its own
       }
       case 'char':
       case 'block':
         if (e.type === 'char' && e.devmajor === 0 && e.devminor === 0) {
           await ops.call({ op: 'mknod', path: rel, kind: 'whiteout' });
           stats.whiteouts++;
-          continue;
+          return;
         }
         // A real device is never made in the store: a sandbox could open it (docs/security.md).
         parent.devices.add(name);
         stats.devices++;
         stats.skipped.push(`${rel} (${e.type} device ${e.devmajor}:${e.devminor})`);
-        continue;
+        return;
       case 'fifo':
         await ops.call({ op: 'mknod', path: rel, kind: 'fifo', mode: 0o600 });
         if (asRoot) await lchown(abs, e.uid, e.gid);
         await ops.call({ op: 'chmod', path: rel, mode: e.mode });
         await lutimes(abs, e.mtime, e.mtime).catch(() => {});
-        continue;
+        return;
     }
   }
-  await finishDirs(tree, ops, asRoot, stats);
-  return stats;
+}
+
+/** A file system error while unpacking, as a typed error naming the entry. */
+function typed(err: unknown, path: string | null): Error {
+  if (err instanceof SandboxImageError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  // The host's own trouble (disk full, permissions) is not the archive's fault.
+  const hostSide = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EACCES' || code === 'EPERM' || code === 'EIO' || code === 'EROFS';
+  const what = path === null ? 'applying directory metadata' : `entry ${JSON.stringify(path)}`;
+  return new SandboxImageError(hostSide ? 'unsupported' : 'format', `${what}: ${(err as Error).message}`, path, { cause: err });
 }
 
 /**

@@ -67,3 +67,35 @@ describe('image helpers', () => {
     expect(() => digestHex('sha256:../x')).toThrow(SandboxImageError);
   });
 });
+
+describe('PAX 1.0 sparse files', () => {
+  const extents = [{ offset: 4096, length: 3 }, { offset: 1 << 20, length: 5 }];
+  const archive = (size: number) => Buffer.concat([
+    tarHeader({ path: `dir/${'s'.repeat(120)}`, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size, sparse: extents }),
+    Buffer.from('abc'), Buffer.from('hello'), tarPadding(8),
+    tarHeader({ path: 'after', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 2 }), Buffer.from('ok'), tarPadding(2), tarEnd(),
+  ]);
+
+  it('round-trips: the full content with zeros in the holes, or the extents and their bytes', async () => {
+    const size = (1 << 20) + 100;
+    const [sparse, after] = await entries(archive(size));
+    const want = Buffer.alloc(size);
+    want.write('abc', 4096);
+    want.write('hello', 1 << 20);
+    expect(sparse!.path).toBe(`dir/${'s'.repeat(120)}`);
+    expect(Buffer.from(sparse!.data as string, 'latin1').equals(want)).toBe(true);
+    expect(after).toMatchObject({ path: 'after', data: 'ok' });
+    for await (const e of readTar(Readable.from([archive(size)]))) {
+      if (!e.sparse) continue;
+      expect(e.size).toBe(size);
+      expect(e.sparse.extents).toEqual(extents);
+      const segments: string[] = [];
+      for await (const c of e.sparse.segments) segments.push(c.toString());
+      expect(segments.join('')).toBe('abchello');
+    }
+  });
+
+  it('a map past the file\'s size is a format error', async () => {
+    await expect(entries(archive(100))).rejects.toMatchObject({ reason: 'format' });
+  });
+});
