@@ -401,6 +401,11 @@ static int op_extents(struct ctx *c, const char *path, struct err *e)
 
 	if (fd < 0)
 		return -1;
+	if (pos < 0) {
+		errno = EINVAL;
+		err_sys(e, STEP_FILES_OP, NULL, path, "extents(%s): a negative offset", path);
+		return close(fd), -1;
+	}
 	if (fstat(fd, &st) < 0) {
 		err_sys(e, STEP_FILES_OP, "fstat", path, "fstat(%s)", path);
 		return close(fd), -1;
