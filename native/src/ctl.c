@@ -234,3 +234,11 @@ void ctl_free_spawn(struct spawn_msg *s)
 	free(s->readonly);
 	s->argv = s->env = s->masked = s->readonly = NULL;
 }
+
+void ctl_size_send_buffer(int sock)
+{
+	int size = CTL_PAYLOAD_MAX + sizeof(struct ctl_down) + 4096;
+
+	if (setsockopt(sock, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}

@@ -18,7 +18,9 @@
 
 #include "error.h"
 
-#define CTL_PAYLOAD_MAX (128 * 1024)  /* argv + env + cwd + groups of one spawn */
+/* argv + env + cwd + groups (+ rlimits, seccomp filter, masks) of one spawn: the kernel's
+ * ARG_MAX of 2 MiB plus room for the rest. src/sandbox/requests.ts SPAWN_PAYLOAD_MAX matches. */
+#define CTL_PAYLOAD_MAX (2 * 1024 * 1024 + 256 * 1024)
 #define CTL_FDS_MAX (3 + 1 + 16)        /* stdio, v2 cgroup, v1 cgroup.procs files */
 
 enum ctl_kind {
@@ -87,6 +89,10 @@ struct spawn_msg {
 	char **masked, **readonly;  /* malloc'd, NULL-terminated */
 	int n_masked, n_readonly;
 };
+
+/* Let the supervisor's end carry a SPAWN of CTL_PAYLOAD_MAX (a datagram must fit the send
+ * buffer): SO_SNDBUFFORCE as root, else SO_SNDBUF up to net.core.wmem_max. */
+void ctl_size_send_buffer(int sock);
 
 /* Send one message with up to CTL_FDS_MAX fds and, when pid > 0, SCM_CREDENTIALS naming that pid. */
 int ctl_send(int sock, const void *msg, size_t len, const int *fds, int n_fds, pid_t pid,

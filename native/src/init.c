@@ -48,7 +48,8 @@ static int init_setup(const struct create_req *c, int ctl, int *upper, struct er
 	failed = (c->user && STEP(ctl, STEP_USERNS_SETID, userns_become_root(e), e)) ||
 		 STEP(ctl, STEP_MOUNT_PRIVATE, mount_private(e), e) ||
 		 (c->quota_target &&
-		  STEP(ctl, STEP_ROOTFS_QUOTA, *upper = mount_quota(c->quota_target, c->quota_options, e), e)) ||
+		  STEP(ctl, STEP_ROOTFS_QUOTA,
+		       *upper = mount_quota(c->quota_target, c->quota_options, c->tmpfs, c->n_tmpfs, e), e)) ||
 		 STEP(ctl, STEP_ROOTFS_OVERLAY, mount_overlay(c->merged, c->overlay_options, e), e) ||
 		 (root = mount_open_root(c->merged, e)) < 0 ||
 		 (c->n_ro_overlays &&
@@ -56,7 +57,8 @@ static int init_setup(const struct create_req *c, int ctl, int *upper, struct er
 		 (c->n_binds && STEP(ctl, STEP_MOUNT_BIND, mount_binds(root, c->binds, c->n_binds, e), e)) ||
 		 (c->proc && STEP(ctl, STEP_MOUNT_PROC, mount_proc(root, e), e)) ||
 		 (c->dev && STEP(ctl, STEP_MOUNT_DEV, dev_mount(root, e), e)) ||
-		 (c->n_tmpfs && STEP(ctl, STEP_MOUNT_TMPFS, mount_tmpfs(root, c->tmpfs, c->n_tmpfs, e), e)) ||
+		 (c->n_tmpfs &&
+		  STEP(ctl, STEP_MOUNT_TMPFS, mount_tmpfs(root, c->quota_target, c->tmpfs, c->n_tmpfs, e), e)) ||
 		 STEP(ctl, STEP_PIVOT_ROOT, pivot_to(root, e), e) ||
 		 (c->uts && c->hostname[0] && STEP(ctl, STEP_UTS_HOSTNAME, uts_set_hostname(c->hostname, e), e)) ||
 		 (c->net && STEP(ctl, STEP_NET_LOOPBACK, net_loopback_up(e), e)) ||

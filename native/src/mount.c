@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -36,10 +37,37 @@ int mount_private(struct err *e)
 	return 0;
 }
 
-/* limits.disk: a size-limited tmpfs on target, holding the overlay's upper/ and work/. It is
+/* The mode= of a tmpfs option string (octal), or 0755. */
+static mode_t tmpfs_mode(const char *options)
+{
+	const char *m = strstr(options, "mode=");
+
+	return m && (m == options || m[-1] == ',') ? (mode_t)strtoul(m + 5, NULL, 8) & 07777 : 0755;
+}
+
+/* The quota tmpfs's directories for /tmp, /run, /dev/shm (config.tmpfs[].quotaDir), each
+ * with the mode its tmpfs would have had; the umask must not narrow /tmp's 1777. */
+static int quota_make_dirs(int dir, const char *target, const struct tmpfs *t, int n, struct err *e)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (!t[i].quota_dir)
+			continue;
+		if (mkdirat(dir, t[i].quota_dir, 0700) < 0 ||
+		    fchmodat(dir, t[i].quota_dir, tmpfs_mode(t[i].options), 0) < 0)
+			return err_sys(e, STEP_ROOTFS_QUOTA, "mkdirat", target, "mkdir %s/ in \"%s\"",
+				       t[i].quota_dir, target);
+	}
+	return 0;
+}
+
+/* limits.disk: a size-limited tmpfs on target, holding the overlay's upper/ and work/ and the
+ * directories bound on /tmp, /run and /dev/shm, so one size bounds every write. It is
  * mounted here, in the sandbox's mount namespace, so the host never sees it; after pivot_root
- * only the overlay (and the fd returned) keep it alive. Returns an O_PATH fd of upper/. */
-int mount_quota(const char *target, const char *options, struct err *e)
+ * only the overlay, the binds (and the fd returned) keep it alive. Returns an O_PATH fd of upper/. */
+int mount_quota(const char *target, const char *options, const struct tmpfs *t, int n,
+		struct err *e)
 {
 	int dir, upper = -1;
 
@@ -50,7 +78,8 @@ int mount_quota(const char *target, const char *options, struct err *e)
 		return err_sys(e, STEP_ROOTFS_QUOTA, "open", target, "open(\"%s\")", target);
 	if (mkdirat(dir, "upper", 0755) < 0 || mkdirat(dir, "work", 0755) < 0)
 		err_sys(e, STEP_ROOTFS_QUOTA, "mkdirat", target, "mkdir upper/, work/ in \"%s\"", target);
-	else if ((upper = openat(dir, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+	else if (quota_make_dirs(dir, target, t, n, e) == 0 &&
+		 (upper = openat(dir, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		err_sys(e, STEP_ROOTFS_QUOTA, "openat", target, "open(\"%s/upper\")", target);
 	close(dir);
 	return upper;
@@ -243,15 +272,37 @@ int mount_ro_overlays(int rootfd, const struct tmpfs *o, int n, struct err *e)
 	return 0;
 }
 
-int mount_tmpfs(int rootfd, const struct tmpfs *tmpfs, int n, struct err *e)
+/* A directory of the quota tmpfs (made by mount_quota, not reachable from the sandbox by
+ * name) bound on fd: /tmp, /run and /dev/shm then share the disk limit. */
+static int bind_quota_dir(const char *quota, const struct tmpfs *t, int fd, struct err *e)
+{
+	char source[32];
+	int dir, src, r;
+
+	if ((dir = open(quota, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return err_sys(e, STEP_MOUNT_TMPFS, "open", quota, "open(\"%s\")", quota);
+	src = openat(dir, t->quota_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(dir);
+	if (src < 0)
+		return err_sys(e, STEP_MOUNT_TMPFS, "openat", quota, "open(\"%s/%s\")", quota, t->quota_dir);
+	snprintf(source, sizeof(source), "/proc/self/fd/%d", src);
+	r = mount_on_fd(source, fd, t->target, NULL, MS_BIND, NULL, STEP_MOUNT_TMPFS, e);
+	close(src);
+	return r;
+}
+
+int mount_tmpfs(int rootfd, const char *quota, const struct tmpfs *tmpfs, int n, struct err *e)
 {
 	int i, fd, r;
 
 	for (i = 0; i < n; i++) {
 		if ((fd = mount_target(rootfd, tmpfs[i].target, 1, STEP_MOUNT_TMPFS, e)) < 0)
 			return -1;
-		r = mount_on_fd("tmpfs", fd, tmpfs[i].target, "tmpfs", MS_NOSUID | MS_NODEV,
-				tmpfs[i].options, STEP_MOUNT_TMPFS, e);
+		if (tmpfs[i].quota_dir)
+			r = bind_quota_dir(quota, &tmpfs[i], fd, e);
+		else
+			r = mount_on_fd("tmpfs", fd, tmpfs[i].target, "tmpfs", MS_NOSUID | MS_NODEV,
+					tmpfs[i].options, STEP_MOUNT_TMPFS, e);
 		close(fd);
 		if (r < 0)
 			return -1;

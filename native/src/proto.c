@@ -216,11 +216,29 @@ static int decode_binds(const struct jval *a, struct create_req *c, struct err *
 	return 0;
 }
 
+/* tmpfs[i].quotaDir: one plain name, made in the rootfs.tmpfsUpper tmpfs beside upper/, work/. */
+static int decode_quota_dir(const struct jval *o, const char *w, struct tmpfs *t, struct err *e)
+{
+	const char *d;
+
+	if (!json_get(o, "quotaDir"))
+		return 0;
+	if (get_str(o, w, "quotaDir", &t->quota_dir, e) < 0)
+		return -1;
+	d = t->quota_dir;
+	if (!d[0] || strlen(d) > 32 || strchr(d, '/') || !strcmp(d, ".") || !strcmp(d, "..") ||
+	    !strcmp(d, "upper") || !strcmp(d, "work"))
+		return bad(e, w, "quotaDir", "must be a plain name other than upper and work");
+	return 0;
+}
+
 /* A list of { target, options } mounts (config.tmpfs, config.roOverlays). */
 static int decode_fs_mounts(const struct jval *a, const char *name, struct tmpfs **out, int *n,
 			    struct err *e)
 {
-	static const char *const keys[] = { "target", "options", NULL };
+	static const char *const keys[] = { "target", "options", "?quotaDir", NULL };
+	static const char *const ro_keys[] = { "target", "options", NULL };
+	bool tmpfs = strcmp(name, "tmpfs") == 0;
 	char w[WHERE_MAX];
 	size_t i;
 
@@ -229,11 +247,12 @@ static int decode_fs_mounts(const struct jval *a, const char *name, struct tmpfs
 	for (i = 0; i < a->n; i++) {
 		const struct jval *o = &a->items[i];
 		snprintf(w, sizeof(w), "config.%s[%zu]", name, i);
-		if (check_keys(o, w, keys, e) < 0)
+		if (check_keys(o, w, tmpfs ? keys : ro_keys, e) < 0)
 			return -1;
 		strcat(w, ".");
 		if (get_path(o, w, "target", &(*out)[i].target, e) < 0 ||
-		    get_str(o, w, "options", &(*out)[i].options, e) < 0)
+		    get_str(o, w, "options", &(*out)[i].options, e) < 0 ||
+		    (tmpfs && decode_quota_dir(o, w, &(*out)[i], e) < 0))
 			return -1;
 	}
 	return 0;
@@ -317,6 +336,9 @@ static int decode_config(const struct jval *o, struct create_req *c, struct err 
 		return -1;
 	if (strlen(c->hostname) > 64)
 		return bad(e, w, "hostname", "must be at most 64 bytes");
+	for (int i = 0; i < c->n_tmpfs; i++)
+		if (c->tmpfs[i].quota_dir && !c->quota_target)
+			return bad(e, w, "tmpfs", "quotaDir needs rootfs.tmpfsUpper");
 	if (c->user && (!c->n_uid_map || !c->n_gid_map))
 		return bad(e, w, "uidMap", "must not be empty with namespaces.user");
 	if (!c->user && (c->n_uid_map || c->n_gid_map))
@@ -426,6 +448,7 @@ static int decode_cgroup(const struct jval *v, struct spawn_req *s, struct err *
 static const struct { const char *name; int resource; } rlimit_names[] = {
 	{ "core", RLIMIT_CORE }, { "fsize", RLIMIT_FSIZE }, { "nofile", RLIMIT_NOFILE },
 	{ "stack", RLIMIT_STACK }, { "cpu", RLIMIT_CPU },   { "as", RLIMIT_AS },
+	{ "nproc", RLIMIT_NPROC },
 };
 
 static int rlimit_resource(const char *name)

@@ -36,6 +36,7 @@ struct bind {
 
 struct tmpfs {
 	const char *target, *options;
+	const char *quota_dir;  /* config.tmpfs: a directory of the quota tmpfs to bind instead, or NULL */
 };
 
 /* config.net: the sandbox's link to a network (docs/protocol.md). */

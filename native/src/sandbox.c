@@ -94,6 +94,7 @@ static int clone_init_from_parent(struct sandbox *sb, const struct create_req *c
 		return err_sys(e, STEP_SANDBOX_CLONE, "socketpair", NULL, "socketpair(SOCK_SEQPACKET)");
 	setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+	ctl_size_send_buffer(sv[0]);
 	a.config = c;
 	a.ctl = sv[1];
 	sb->pid = proc_start(ns_flags(c), -1, init_main, &a);

@@ -19,13 +19,15 @@ int userns_become_root(struct err *e);
 /* mount.c; rootfd is an O_PATH fd of the merged root once the overlay is mounted. */
 int mount_private(struct err *e);
 /* limits.disk: returns an O_PATH fd of the tmpfs's upper/ directory. */
-int mount_quota(const char *target, const char *options, struct err *e);
+int mount_quota(const char *target, const char *options, const struct tmpfs *t, int n,
+		struct err *e);
 int mount_overlay(const char *merged, const char *options, struct err *e);
 int mount_open_root(const char *merged, struct err *e);
 int mount_binds(int rootfd, const struct bind *binds, int n, struct err *e);
 int mount_proc(int rootfd, struct err *e);
 int mount_ro_overlays(int rootfd, const struct tmpfs *o, int n, struct err *e);
-int mount_tmpfs(int rootfd, const struct tmpfs *tmpfs, int n, struct err *e);
+/* Fresh tmpfs mounts, or binds of quota tmpfs directories (tmpfs[i].quota_dir) from quota. */
+int mount_tmpfs(int rootfd, const char *quota, const struct tmpfs *tmpfs, int n, struct err *e);
 /* Open path inside root (never leaving it), creating it as a directory or an empty file. */
 int mount_target(int rootfd, const char *path, int is_dir, enum step step, struct err *e);
 /* mount(2) onto the object fd refers to, via /proc/self/fd/N; name is the target for errors. */

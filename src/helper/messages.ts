@@ -12,7 +12,8 @@ export interface CreateConfig {
   binds: Array<{ source: string; target: string; readonly: boolean }>;
   /** Read-only overlays of host directories (per-sandbox inodes, so locks stay private). */
   roOverlays?: Array<{ target: string; options: string }>;
-  tmpfs: Array<{ target: string; options: string }>;
+  /** tmpfs mounts; with `quotaDir`, a directory of `rootfs.tmpfsUpper` bound there instead (one disk budget). */
+  tmpfs: Array<{ target: string; options: string; quotaDir?: string }>;
   proc: boolean;
   dev: boolean;
   /** Attached to a network: the veth pair and address (omitted otherwise). */
@@ -43,7 +44,7 @@ export interface SpawnRequest {
   masks?: { maskedPaths: string[]; readonlyPaths: string[] };
 }
 
-export type RlimitName = 'fsize' | 'nofile' | 'stack' | 'core' | 'cpu' | 'as';
+export type RlimitName = 'fsize' | 'nofile' | 'stack' | 'core' | 'cpu' | 'as' | 'nproc';
 
 /** The helper's error record: which step failed, in which call, with which errno, on which path. */
 export interface HelperFailure {
