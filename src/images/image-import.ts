@@ -41,6 +41,8 @@ export interface ImportOptions {
   maxBytes?: number;
   /** Most tar entries in all layers together. @defaultValue 1,000,000 */
   maxEntries?: number;
+  /** Stops the import between reads. */
+  signal?: AbortSignal;
 }
 
 /** Limits of one import, and what it has used of them so far. */
@@ -79,7 +81,7 @@ const sha = (h: Hash) => `sha256:${h.digest('hex')}`;
  * Unpacks one blob into a temp dir, verifies it, and commits it; returns its diff id. When the
  * layer is in the store already, ours is dropped and the blob is recorded as verified for it.
  */
-async function importLayer(store: LayerStore, layer: SourceLayer, budget: ImportBudget, report: (bytes: number, digest: string | null) => void): Promise<string> {
+async function importLayer(store: LayerStore, layer: SourceLayer, budget: ImportBudget, report: (bytes: number, digest: string | null) => void, signal?: AbortSignal): Promise<string> {
   const dir = store.tempDir('layer');
   const fs = join(dir, 'fs');
   mkdirSync(fs, { mode: 0o755 });
@@ -88,7 +90,7 @@ async function importLayer(store: LayerStore, layer: SourceLayer, budget: Import
     const blobHash = createHash('sha256');
     const diffHash = createHash('sha256');
     let bytes = 0;
-    const raw = hashing(createReadStream(layer.file), blobHash, (n) => report((bytes += n), layer.diffId ?? null));
+    const raw = hashing(createReadStream(layer.file, { signal }), blobHash, (n) => report((bytes += n), layer.diffId ?? null));
     const tar = hashing(withinBytes(decompressed(raw), budget, layer.diffId ?? layer.file), diffHash);
     const stats = await unpackLayer(readTar(tar), fs, ops, process.getuid?.() === 0, budget);
     const blobDigest = sha(blobHash);
@@ -139,6 +141,7 @@ export async function importImage(store: LayerStore, path: string, options: Impo
     };
     const layers: string[] = [];
     for (const [i, layer] of source.layers.entries()) {
+      options.signal?.throwIfAborted();
       const totalBytes = statSync(layer.file).size;
       const progress = (bytes: number, digest: string | null, cached: boolean, done: boolean) =>
         options.onProgress?.({ layer: i, layers: source.layers.length, digest, bytes, totalBytes, cached, done });
@@ -161,8 +164,8 @@ export async function importImage(store: LayerStore, path: string, options: Impo
       };
       const diffId = layer.diffId;
       const digest = diffId
-        ? await store.withLock(diffId, async () => ((await reusable(diffId)) ? diffId : importLayer(store, layer, budget, report)))
-        : await importLayer(store, layer, budget, report);
+        ? await store.withLock(diffId, async () => ((await reusable(diffId)) ? diffId : importLayer(store, layer, budget, report, options.signal)))
+        : await importLayer(store, layer, budget, report, options.signal);
       layers.push(digest);
       progress(totalBytes, digest, false, true);
     }

@@ -38,7 +38,29 @@ export interface SpawnLimits {
   pids?: number;
 }
 
-export interface ResolvedSandboxLimits { memory?: number; pids?: number; cpus?: number; ioWeight?: number; disk?: number }
+export interface ResolvedSandboxLimits {
+  memory?: number; pids?: number; cpus?: number; ioWeight?: number; disk?: number;
+  /** Limits that hold their default value (not given explicitly): enforced as far as the host can. */
+  defaulted?: readonly DefaultedLimit[];
+}
+
+/** The sandbox limits that have a default. */
+export type DefaultedLimit = 'memory' | 'pids' | 'disk';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+/**
+ * What `new Sandbox()` gets without `limits`: enough for compilers and test suites, too little
+ * for one sandbox to take the host. Each is raised by giving it; `limits: 'unlimited'` drops all.
+ */
+export const DEFAULT_SANDBOX_LIMITS: Readonly<Record<DefaultedLimit, number>> = { memory: 2 * GiB, pids: 4096, disk: GiB };
+
+/** Below these a sandbox could start but no program could run in it (exec alone needs more). */
+export const MINIMUM_LIMITS = { memory: 4 * MiB, disk: MiB, pids: 2 } as const;
+
+/** Durations are capped where they stop meaning anything (and stay exact as numbers). */
+const MAX_DURATION_MS = 100 * 365 * 24 * 3_600_000;
 export interface ResolvedSpawnLimits {
   cpuTimeMs?: number; wallTimeMs?: number; memory?: number; output?: number;
   fileSize?: number; openFiles?: number; stack?: number; pids?: number;
@@ -53,16 +75,33 @@ function positiveInt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGE
   return value;
 }
 
-function positiveBytes(value: unknown, field: string): number {
+function positiveBytes(value: unknown, field: string, minimum = 1): number {
   const bytes = parseBytes(field, value);
-  if (bytes < 1) throw new SandboxOptionsError(field, 'must be more than 0');
+  if (bytes < 1) throw new SandboxOptionsError(field, `must be more than 0, got ${JSON.stringify(value)}`);
+  if (bytes < minimum) throw new SandboxOptionsError(field, `must be at least ${formatBytes(minimum)} (no program can run in less), got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(bytes)) throw new SandboxOptionsError(field, `must be at most ${Number.MAX_SAFE_INTEGER} bytes, got ${JSON.stringify(value)}`);
   return bytes;
 }
 
 function positiveDuration(value: unknown, field: string): number {
   const ms = parseDuration(field, value);
-  if (ms <= 0) throw new SandboxOptionsError(field, 'must be more than 0');
+  if (ms <= 0) throw new SandboxOptionsError(field, `must be more than 0, got ${JSON.stringify(value)}`);
+  if (ms > MAX_DURATION_MS) throw new SandboxOptionsError(field, `must be at most 100 years, got ${JSON.stringify(value)}`);
   return ms;
+}
+
+function pidsLimit(value: unknown, field: string): number {
+  const pids = positiveInt(value, field, 4_194_304);
+  if (pids < MINIMUM_LIMITS.pids) throw new SandboxOptionsError(field, `must be at least ${MINIMUM_LIMITS.pids} (the spawn's reaper and the program each count), got ${pids}`);
+  return pids;
+}
+
+/** A size for messages: `4 MiB`, `1 GiB`, or bytes. */
+export function formatBytes(n: number): string {
+  if (n >= GiB && n % GiB === 0) return `${n / GiB} GiB`;
+  if (n >= MiB && n % MiB === 0) return `${n / MiB} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
 }
 
 /** Validates sandbox-wide limits. */
@@ -72,14 +111,38 @@ export function resolveSandboxLimits(value: unknown, field = 'limits'): Resolved
   checkKeys(value, ['memory', 'pids', 'cpus', 'ioWeight', 'disk'], field);
   const v = value as SandboxLimits;
   const out: ResolvedSandboxLimits = {};
-  if (v.memory !== undefined) out.memory = positiveBytes(v.memory, `${field}.memory`);
-  if (v.pids !== undefined) out.pids = positiveInt(v.pids, `${field}.pids`, 4_194_304);
+  if (v.memory !== undefined) out.memory = positiveBytes(v.memory, `${field}.memory`, MINIMUM_LIMITS.memory);
+  if (v.pids !== undefined) out.pids = pidsLimit(v.pids, `${field}.pids`);
   if (v.cpus !== undefined) {
     if (typeof v.cpus !== 'number' || !(v.cpus >= 0.01) || !Number.isFinite(v.cpus)) throw new SandboxOptionsError(`${field}.cpus`, `expected a number of cores of at least 0.01, got ${JSON.stringify(v.cpus)}`);
     out.cpus = v.cpus;
   }
   if (v.ioWeight !== undefined) out.ioWeight = positiveInt(v.ioWeight, `${field}.ioWeight`, 10_000);
-  if (v.disk !== undefined) out.disk = positiveBytes(v.disk, `${field}.disk`);
+  if (v.disk !== undefined) out.disk = positiveBytes(v.disk, `${field}.disk`, MINIMUM_LIMITS.disk);
+  return out;
+}
+
+/**
+ * The sandbox's limits as given, with {@link DEFAULT_SANDBOX_LIMITS} for memory, pids and disk
+ * where they are not; `'unlimited'` means no sandbox limit at all.
+ */
+export function resolveSandboxLimitsWithDefaults(value: unknown, field = 'limits'): ResolvedSandboxLimits {
+  if (value === 'unlimited') return {};
+  if (typeof value === 'string') throw new SandboxOptionsError(field, `expected an object or 'unlimited', got ${JSON.stringify(value)}`);
+  const out = resolveSandboxLimits(value, field);
+  const defaulted: DefaultedLimit[] = [];
+  const explicitMemory = out.memory;
+  for (const name of ['memory', 'pids', 'disk'] as const) {
+    if (out[name] !== undefined) continue;
+    out[name] = DEFAULT_SANDBOX_LIMITS[name];
+    defaulted.push(name);
+  }
+  // The disk's tmpfs pages are charged to the writers' memory: under a smaller explicit memory
+  // limit, a default disk of half of it makes a full disk ENOSPC rather than an OOM kill.
+  if (explicitMemory !== undefined && defaulted.includes('disk')) {
+    out.disk = Math.max(MINIMUM_LIMITS.disk, Math.min(DEFAULT_SANDBOX_LIMITS.disk, Math.floor(explicitMemory / 2)));
+  }
+  if (defaulted.length > 0) out.defaulted = defaulted;
   return out;
 }
 
@@ -92,20 +155,21 @@ export function resolveSpawnLimits(value: unknown, field = 'limits'): ResolvedSp
   const out: ResolvedSpawnLimits = {};
   if (v.cpuTime !== undefined) out.cpuTimeMs = positiveDuration(v.cpuTime, `${field}.cpuTime`);
   if (v.wallTime !== undefined) out.wallTimeMs = positiveDuration(v.wallTime, `${field}.wallTime`);
-  if (v.memory !== undefined) out.memory = positiveBytes(v.memory, `${field}.memory`);
+  if (v.memory !== undefined) out.memory = positiveBytes(v.memory, `${field}.memory`, MINIMUM_LIMITS.memory);
   if (v.output !== undefined) out.output = parseBytes(`${field}.output`, v.output);
   if (v.fileSize !== undefined) out.fileSize = parseBytes(`${field}.fileSize`, v.fileSize);
   if (v.openFiles !== undefined) out.openFiles = positiveInt(v.openFiles, `${field}.openFiles`, 1 << 20);
   if (v.stack !== undefined) out.stack = positiveBytes(v.stack, `${field}.stack`);
-  if (v.pids !== undefined) out.pids = positiveInt(v.pids, `${field}.pids`, 4_194_304);
+  if (v.pids !== undefined) out.pids = pidsLimit(v.pids, `${field}.pids`);
   return out;
 }
 
 /** Limits that need a cgroup controller to be enforced. */
 export function cgroupLimitNames(s: ResolvedSandboxLimits, p: ResolvedSpawnLimits = {}): string[] {
   const names: string[] = [];
-  if (s.memory !== undefined || p.memory !== undefined) names.push('memory');
-  if (s.pids !== undefined || p.pids !== undefined) names.push('pids');
+  const explicit = (name: DefaultedLimit) => s[name] !== undefined && !s.defaulted?.includes(name);
+  if (explicit('memory') || p.memory !== undefined) names.push('memory');
+  if (explicit('pids') || p.pids !== undefined) names.push('pids');
   if (s.cpus !== undefined) names.push('cpu');
   if (s.ioWeight !== undefined) names.push('io');
   if (p.cpuTimeMs !== undefined) names.push('cpuTime'); // a whole tree's CPU time needs its cgroup

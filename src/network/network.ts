@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import { SandboxDestroyedError, SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
 import { sessionFor } from '../platform/runtime.js';
-import { defaultStateDir } from '../platform/state-dir.js';
+import { checkStateDir, defaultStateDir } from '../platform/state-dir.js';
 import { allocateAddress, pruneDead, readRecord, writeRecord, type Lease, type NetworkRecord } from './address-allocator.js';
 import { withLock } from '../platform/file-lock.js';
 import { writeAllHosts } from './hosts-file.js';
@@ -29,6 +29,7 @@ export interface NetworkOptions {
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+const OPTION_KEYS = ['subnet', 'name', 'stateDir', 'mtu'];
 
 /**
  * A network for sandboxes: a Linux bridge on the host, with the gateway address of `subnet`,
@@ -80,6 +81,11 @@ export class Network implements AsyncDisposable {
   /** Creates the network, or joins the one of the same name another process already made. */
   static async create(options: NetworkOptions): Promise<Network> {
     if (typeof options !== 'object' || options === null) throw new SandboxOptionsError('options', 'expected { subnet }');
+    for (const key of Object.keys(options)) if (!OPTION_KEYS.includes(key)) throw new SandboxOptionsError(key, 'unknown network option');
+    if (options.stateDir !== undefined) {
+      if (typeof options.stateDir !== 'string' || !isAbsolute(options.stateDir)) throw new SandboxOptionsError('stateDir', `expected an absolute path, got ${JSON.stringify(options.stateDir)}`);
+      checkStateDir(options.stateDir, 'stateDir');
+    }
     const subnet = parseCidr(options.subnet, 'subnet');
     if (subnet.prefixLength < 8 || subnet.prefixLength > 30) throw new SandboxOptionsError('subnet', 'expected a prefix length from 8 to 30');
     if (!isPrivate(subnet)) throw new SandboxOptionsError('subnet', `${subnet.cidr} is not a private range (10/8, 172.16/12, 192.168/16, 100.64/10)`);

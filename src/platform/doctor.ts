@@ -1,6 +1,8 @@
 import { connection, cgroupsFor } from './runtime.js';
 import { defaultStateDir } from './state-dir.js';
 import type { Controller, Placement } from '../cgroup/cgroup.js';
+import { DEFAULT_SANDBOX_LIMITS, formatBytes, resolveSandboxLimitsWithDefaults, type DefaultedLimit } from '../limits/limits.js';
+import { enforcementOf } from '../limits/enforcement.js';
 
 /** What the host offers sandkit, as `sandkit doctor` prints it. */
 export interface HostReport {
@@ -12,6 +14,11 @@ export interface HostReport {
   stateDir: string;
   /** Which cgroup hierarchy serves each controller, or why none can be used. */
   cgroups: { controllers: Record<Controller, Placement>; freezer: boolean; v2: boolean } | { unavailable: string };
+  /**
+   * The limits every sandbox gets without `limits` (raise each by giving it; `limits: 'unlimited'`
+   * drops them), and how this host enforces each: a cgroup controller, or an rlimit stand-in.
+   */
+  defaultLimits: Record<DefaultedLimit, { value: string; enforcedBy: string }>;
   /** Problems that stop sandboxes (or some limits) from working, each with a hint. */
   problems: string[];
 }
@@ -36,5 +43,11 @@ export async function probeHost(): Promise<HostReport> {
     cgroups = { unavailable: avail.reason };
     problems.push(`cgroups unusable (${avail.reason}): memory, pids, cpus and cpuTime limits need limitFallback: 'rlimit'`);
   }
-  return { features: f, root, stateDir: defaultStateDir(), cgroups, problems };
+  const enforcement = enforcementOf(resolveSandboxLimitsWithDefaults(undefined), avail.ok ? avail.tree.plan.controllers : undefined);
+  const defaultLimits = {} as HostReport['defaultLimits'];
+  for (const name of ['memory', 'pids', 'disk'] as const) {
+    const value = name === 'pids' ? String(DEFAULT_SANDBOX_LIMITS.pids) : formatBytes(DEFAULT_SANDBOX_LIMITS[name]);
+    defaultLimits[name] = { value, enforcedBy: enforcement.defaults[name] ?? 'not enforced' };
+  }
+  return { features: f, root, stateDir: defaultStateDir(), cgroups, defaultLimits, problems };
 }

@@ -3,7 +3,7 @@ import { helperConnection, type HelperConnection } from '../helper/helper-connec
 import { buildHostLayer, type HostLayer } from '../rootfs/host-layer.js';
 import { Session, isSessionAlive } from './session.js';
 import { CgroupTree, type CgroupAvailability } from '../cgroup/cgroup-tree.js';
-import { defaultStateDir } from './state-dir.js';
+import { checkStateDir, defaultStateDir } from './state-dir.js';
 
 /** One state root in use by this process: its session and, once needed, its host layer. */
 interface Runtime {
@@ -19,6 +19,7 @@ let exitHookInstalled = false;
 export function sessionFor(stateDir = defaultStateDir()): Session {
   let rt = runtimes.get(stateDir);
   if (!rt) {
+    checkStateDir(stateDir, stateDir === process.env.SANDKIT_STATE_DIR ? 'SANDKIT_STATE_DIR' : 'stateDir');
     rt = { session: Session.open(stateDir) };
     runtimes.set(stateDir, rt);
     installExitHook();

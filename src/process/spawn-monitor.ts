@@ -4,6 +4,7 @@ import { readCpuStats } from '../cgroup/cpu.js';
 import { readMemoryStats } from '../cgroup/memory.js';
 import { readPidsLimitHits } from '../cgroup/pids.js';
 import type { ResolvedSpawnLimits } from '../limits/limits.js';
+import { setLongTimeout } from '../limits/long-timeout.js';
 import type { ExitEvent } from '../helper/messages.js';
 import type { CpuTime, LimitName } from './spawn-result.js';
 
@@ -42,7 +43,7 @@ export class SpawnMonitor {
   /** The program is running: start the clocks. */
   started(): void {
     if (this.limits.wallTimeMs !== undefined) {
-      this.timers.push(setTimeout(() => this.exceed('wallTime'), this.limits.wallTimeMs));
+      this.timers.push(setLongTimeout(() => this.exceed('wallTime'), this.limits.wallTimeMs));
     }
     if (this.limits.cpuTimeMs !== undefined && this.cgroup) this.scheduleCpuCheck(0);
   }

@@ -1,9 +1,10 @@
 import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { SandboxOptionsError } from '../errors/sandbox-error.js';
+import { isAbsolute, resolve } from 'node:path';
+import { SandboxAbortedError, SandboxError, SandboxImageError, SandboxOptionsError } from '../errors/sandbox-error.js';
 import { EMPTY_CONFIG, defaultCommandOf, type ImageConfig } from '../images/image-config.js';
 import { importImage, type ImportOptions } from '../images/image-import.js';
 import { LayerStore, type ImageRecord } from '../images/layer-store.js';
+import { checkStateDir, defaultStoreDir } from '../platform/state-dir.js';
 
 /** What an image contributes to a sandbox's root: overlay lower layers (top first) and host system directories. */
 export interface ImageLayers {
@@ -23,7 +24,10 @@ export interface StoreOptions {
 }
 
 /** Options of `Image.fromOCI` and the other importers. */
-export interface ImageImportOptions extends ImportOptions, StoreOptions {}
+export interface ImageImportOptions extends ImportOptions, StoreOptions {
+  /** Aborting stops the import (between reads), removes what it unpacked and rejects with `SandboxAbortedError`. */
+  signal?: AbortSignal;
+}
 
 /** @internal how an image is made: the host, a directory, or layers in the store over an optional base. */
 export type ImageSource =
@@ -31,10 +35,90 @@ export type ImageSource =
   | { kind: 'directory'; path: string }
   | { kind: 'store'; record: ImageRecord; store: LayerStore; ownLayers: string[]; base?: Image };
 
-/** The store named by options (a LayerStore, a directory, or the default). */
-export function storeOf(options: StoreOptions = {}): LayerStore {
-  if (options.store instanceof LayerStore) return options.store;
-  return new LayerStore(options.store ?? undefined);
+/**
+ * The store named by options (a LayerStore, an absolute directory, or the default).
+ * @throws {SandboxOptionsError} for options that are not an object, or a store that is neither.
+ */
+export function storeOf(options: StoreOptions = {}, known?: readonly string[]): LayerStore {
+  checkOptionsObject(options, known);
+  const store = options.store;
+  if (store instanceof LayerStore) return store;
+  if (store === undefined) {
+    const dir = defaultStoreDir();
+    checkStateDir(dir, dir === process.env.SANDKIT_STORE_DIR ? 'SANDKIT_STORE_DIR' : 'store');
+    return new LayerStore(dir);
+  }
+  checkStoreOption(store);
+  checkStateDir(store, 'store');
+  return new LayerStore(store);
+}
+
+/** A `store` option must be a LayerStore or an absolute directory (never relative to the cwd). */
+export function checkStoreOption(store: unknown): void {
+  if (store === undefined || store instanceof LayerStore) return;
+  if (typeof store !== 'string' || !isAbsolute(store) || store.includes('\0')) {
+    throw new SandboxOptionsError('store', `expected a LayerStore or an absolute directory, got ${describeValue(store)} (a relative path would depend on the working directory)`);
+  }
+  assertOverlayPath('store', store);
+}
+
+/** Throws unless `options` is a plain object (whose keys are all in `known`, when given). */
+function checkOptionsObject(options: unknown, known?: readonly string[]): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new SandboxOptionsError('options', `expected an object, got ${describeValue(options)}`);
+  if (known) for (const key of Object.keys(options)) if (!known.includes(key)) throw new SandboxOptionsError(key, `unknown option (expected ${known.join(', ')})`);
+}
+
+function checkPathArg(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '' || value.includes('\0')) throw new SandboxOptionsError(field, `expected a path, got ${describeValue(value)}`);
+  return value;
+}
+
+function checkRefArg(value: unknown): string {
+  if (typeof value !== 'string' || value === '' || value.length > 4096 || value.includes('\0')) throw new SandboxOptionsError('ref', `expected an image name or id, got ${describeValue(value)}`);
+  return value;
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+const IMPORT_KEYS = ['store', 'name', 'onProgress', 'signal'];
+const STORE_KEYS = ['store'];
+
+function checkImportOptions(options: ImageImportOptions): void {
+  checkOptionsObject(options, IMPORT_KEYS);
+  if (options.name !== undefined && (typeof options.name !== 'string' || !options.name || options.name.length > 256 || /[\0\n]/.test(options.name))) {
+    throw new SandboxOptionsError('name', `expected a non-empty name of at most 256 characters, got ${describeValue(options.name)}`);
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new SandboxOptionsError('onProgress', 'expected a function');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', 'expected an AbortSignal');
+}
+
+/** Runs an import and keeps its failures in the contract: every one a SandboxError. */
+async function imported(path: string, options: ImageImportOptions, run: () => Promise<ImageRecord>): Promise<ImageRecord> {
+  const aborted = () => new SandboxAbortedError(`image import aborted: ${path}`, { cause: options.signal?.reason });
+  if (options.signal?.aborted) throw aborted();
+  try {
+    return await run(); // finished before the abort was noticed: the image is in the store
+  } catch (err) {
+    if (options.signal?.aborted) throw aborted();
+    if (err instanceof SandboxError) throw err;
+    throw importFailure(path, err);
+  }
+}
+
+/** A raw failure of an import (zlib, JSON, a system call) as the SandboxImageError it is. */
+function importFailure(path: string, err: unknown): SandboxImageError {
+  const e = err as NodeJS.ErrnoException;
+  const message = e?.message ?? String(err);
+  if (e?.code === 'ENOENT') return new SandboxImageError('not-found', `${path}: ${message}`, path, { cause: err });
+  if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code) && typeof e.syscall === 'string') {
+    return new SandboxImageError('io', `${path}: ${message}`, path, { cause: err });
+  }
+  // zlib's Z_DATA_ERROR, JSON.parse's SyntaxError, a truncated stream: the content is broken.
+  return new SandboxImageError('format', `${path} is not a valid image (${message})`, path, { cause: err });
 }
 
 /**
@@ -63,7 +147,7 @@ export class Image {
    * @throws {SandboxOptionsError} when the path is not a directory or cannot be used in an overlay.
    */
   static fromDirectory(path: string): Image {
-    const abs = resolve(path);
+    const abs = resolve(checkPathArg('path', path));
     let isDir = false;
     try {
       isDir = statSync(abs).isDirectory();
@@ -81,11 +165,19 @@ export class Image {
    * `.tar.gz`) — the format is recognised from the content. Layers are verified against their
    * digests; layers already in the store are not read again.
    * @example const img = await Image.fromOCI('./alpine.oci.tar', { onProgress: (p) => console.log(p.bytes) });
-   * @throws {SandboxImageError} `not-found`, `format`, `digest-mismatch`, `unsafe-entry`, `unsupported`.
+   * @throws {SandboxImageError} `not-found`, `format`, `digest-mismatch`, `unsafe-entry`, `unsupported`, `io`;
+   * {@link SandboxOptionsError} for a bad argument; {@link SandboxAbortedError} when `signal` aborts.
    */
   static async fromOCI(path: string, options: ImageImportOptions = {}): Promise<Image> {
-    const store = storeOf(options);
-    return Image.fromRecord(await importImage(store, resolve(path), options), store);
+    const abs = resolve(checkPathArg('path', path));
+    checkImportOptions(options);
+    const store = storeOf(options, IMPORT_KEYS);
+    const record = await imported(abs, options, async () => {
+      const st = statSync(abs, { throwIfNoEntry: false });
+      if (st?.isFile() && st.size === 0) throw new SandboxImageError('format', `${abs} is an empty file, not an image`, abs);
+      return importImage(store, abs, options);
+    });
+    return Image.fromRecord(record, store);
   }
 
   /** The same as {@link Image.fromOCI}, for a `docker save` archive. @throws {SandboxImageError} */
@@ -104,18 +196,20 @@ export class Image {
    * @throws {SandboxImageError} `not-found` when there is none, or the ref is ambiguous.
    */
   static fromStore(ref: string, options: StoreOptions = {}): Image {
-    const store = storeOf(options);
+    checkRefArg(ref);
+    const store = storeOf(options, STORE_KEYS);
     return Image.fromRecord(store.find(ref), store);
   }
 
   /** Records of every image and snapshot in the store. */
   static list(options: StoreOptions = {}): ImageRecord[] {
-    return storeOf(options).list();
+    return storeOf(options, STORE_KEYS).list();
   }
 
   /** Forgets an image or snapshot record; its layers go at the next `gc()`. Returns false when unknown. */
   static remove(ref: string, options: StoreOptions = {}): boolean {
-    return storeOf(options).remove(ref);
+    checkRefArg(ref);
+    return storeOf(options, STORE_KEYS).remove(ref);
   }
 
   /**
@@ -123,8 +217,8 @@ export class Image {
    * @example const removed = await Image.gc();
    * @returns the layer ids removed.
    */
-  static gc(options: StoreOptions = {}): Promise<string[]> {
-    return storeOf(options).gc();
+  static async gc(options: StoreOptions = {}): Promise<string[]> {
+    return storeOf(options, STORE_KEYS).gc();
   }
 
   /** @internal an image for a store record; a snapshot of a host or directory image gets that base back. */

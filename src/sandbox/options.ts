@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import { Image, assertOverlayPath } from '../rootfs/image.js';
 import { Namespaces, type NamespacesOptions } from '../namespaces/namespaces.js';
-import { resolveSandboxLimits, type ResolvedSandboxLimits, type SandboxLimits } from '../limits/limits.js';
+import { resolveSandboxLimitsWithDefaults, type ResolvedSandboxLimits, type SandboxLimits } from '../limits/limits.js';
+import { checkStateDir } from '../platform/state-dir.js';
 import { resolveNetworkAttach, type NetworkAttachOptions, type ResolvedNetworkAttach } from '../network/network-link.js';
 import { resolveSecurity, type ResolvedSecurityOptions, type SecurityOptions } from '../security/security-options.js';
 
@@ -40,10 +41,18 @@ export interface SandboxOptions {
   env?: Record<string, string>;
   /** Default working directory of spawns. @defaultValue the image config's WorkingDir, else '/' */
   cwd?: string;
-  /** Where writable layers live. @defaultValue see `defaultStateDir()` */
+  /**
+   * Where writable layers live: an absolute path on a real, writable filesystem (not procfs or
+   * sysfs); made if missing. @defaultValue see `defaultStateDir()`
+   */
   stateDir?: string;
-  /** Limits on the whole sandbox (all its processes together); needs cgroups. */
-  limits?: SandboxLimits;
+  /**
+   * Limits on the whole sandbox (all its processes together). Without this option a sandbox
+   * gets `{ memory: '2G', pids: 4096, disk: '1G' }` (disk: the writable layer, /tmp, /run and
+   * /dev/shm together); a limit given replaces its default, `'unlimited'` drops them all.
+   * @defaultValue `{ memory: '2G', pids: 4096, disk: '1G' }`
+   */
+  limits?: SandboxLimits | 'unlimited';
   /**
    * Where a limit cannot be enforced with cgroups (rootless without delegation): `'error'` rejects
    * the start with `SandboxUnsupportedError`; `'rlimit'` falls back to per-process rlimits
@@ -90,19 +99,24 @@ export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSan
   const namespaces = resolveNamespaces(options.namespaces, network);
   const stateDir = options.stateDir;
   if (stateDir !== undefined) {
-    if (typeof stateDir !== 'string' || !isAbsolute(stateDir)) throw new SandboxOptionsError('stateDir', 'expected an absolute path');
+    if (typeof stateDir !== 'string' || !isAbsolute(stateDir)) throw new SandboxOptionsError('stateDir', `expected an absolute path, got ${JSON.stringify(stateDir)}`);
     assertOverlayPath('stateDir', stateDir);
   }
+  const mounts = options.mounts ?? [];
+  if (!Array.isArray(mounts)) throw new SandboxOptionsError('mounts', `expected an array of { source, target, readonly? }, got ${describe(mounts)}`);
   const limitFallback = options.limitFallback ?? 'error';
   if (limitFallback !== 'error' && limitFallback !== 'rlimit') throw new SandboxOptionsError('limitFallback', "expected 'error' or 'rlimit'");
-  return {
+  const resolved: ResolvedSandboxOptions = {
     image, network, hostname, namespaces, stateDir, limitFallback,
-    limits: resolveSandboxLimits(options.limits, 'limits'),
-    mounts: (options.mounts ?? []).map((m, i) => resolveMount(m, `mounts[${i}]`)),
+    limits: resolveSandboxLimitsWithDefaults(options.limits, 'limits'),
+    mounts: mounts.map((m, i) => resolveMount(m, `mounts[${i}]`)),
     env: resolveEnv(options.env, 'env'),
     cwd: resolveInsidePath(options.cwd ?? image.config.workingDir ?? '/', 'cwd'),
     security: resolveSecurity(options.security, 'security'),
   };
+  // Last: it makes the directory, which a later bad option must not leave behind.
+  if (stateDir !== undefined) checkStateDir(stateDir, 'stateDir');
+  return resolved;
 }
 
 function resolveNetwork(value: SandboxOptions['network']): NetworkMode | ResolvedNetworkAttach {
@@ -115,9 +129,6 @@ function resolveNetwork(value: SandboxOptions['network']): NetworkMode | Resolve
 function resolveNamespaces(value: SandboxOptions['namespaces'], network: NetworkMode | ResolvedNetworkAttach): Namespaces {
   if (value !== undefined && (typeof value !== 'object' || value === null)) throw new SandboxOptionsError('namespaces', 'expected a Namespaces value or an object');
   const ns = value instanceof Namespaces ? value : new Namespaces(value ?? {});
-  for (const [key, on] of Object.entries(ns.toJSON())) {
-    if (typeof on !== 'boolean') throw new SandboxOptionsError(`namespaces.${key}`, 'expected a boolean');
-  }
   if (network === 'host') return ns.with({ net: false });
   if (!ns.net) throw new SandboxOptionsError('namespaces.net', "network 'none' or attached needs a network namespace; use network: 'host' to share the host's");
   if (!ns.user && process.getuid?.() !== 0) throw new SandboxOptionsError('namespaces.user', 'a user namespace is required when not running as root');
@@ -126,11 +137,22 @@ function resolveNamespaces(value: SandboxOptions['namespaces'], network: Network
 
 function resolveMount(m: MountOptions, field: string): Required<MountOptions> {
   if (typeof m !== 'object' || m === null) throw new SandboxOptionsError(field, 'expected { source, target, readonly? }');
-  if (typeof m.source !== 'string' || !isAbsolute(m.source)) throw new SandboxOptionsError(`${field}.source`, 'expected an absolute host path');
+  if (typeof m.source !== 'string' || !isAbsolute(m.source) || m.source.includes('\0')) throw new SandboxOptionsError(`${field}.source`, 'expected an absolute host path');
   if (!existsSync(m.source)) throw new SandboxOptionsError(`${field}.source`, `${m.source} does not exist`);
   const readonly = m.readonly ?? true;
   if (typeof readonly !== 'boolean') throw new SandboxOptionsError(`${field}.readonly`, 'expected a boolean');
   return { source: m.source, target: resolveInsidePath(m.target, `${field}.target`), readonly };
+}
+
+/** A short description of a wrong value for messages: its JSON, or its type. */
+export function describe(value: unknown): string {
+  if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') return `a ${typeof value}`;
+  try {
+    const json = JSON.stringify(value);
+    return json === undefined ? String(value) : json.length > 80 ? `${json.slice(0, 77)}...` : json;
+  } catch {
+    return `a ${typeof value}`;
+  }
 }
 
 /** Validates an absolute path inside the sandbox. */

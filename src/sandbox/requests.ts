@@ -9,6 +9,8 @@ import { Overlay, readOnlyOverlayOptions } from '../rootfs/overlay.js';
 import { resolveSecurity, securityRequest } from '../security/security-options.js';
 import { etcFiles } from './etc-files.js';
 import type { ResolvedSandboxOptions } from './options.js';
+import { SandboxOptionsError } from '../errors/sandbox-error.js';
+import { formatBytes } from '../limits/limits.js';
 
 const DEFAULT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', TERM: 'xterm' };
 
@@ -38,11 +40,25 @@ export function createConfigFor(opts: ResolvedSandboxOptions, sessionDir: string
     // its own inodes, so a file lock taken in one sandbox cannot be seen from another.
     roOverlays: layers.systemDirs.map((dir) => ({ target: dir, options: readOnlyOverlayOptions(dir, empty, userns) })),
     binds: [...opts.mounts],
-    tmpfs: [{ target: '/tmp', options: 'mode=1777' }, { target: '/run', options: 'mode=755' }],
+    tmpfs: tmpfsMounts(tmpfsUpper !== undefined),
     proc: true,
     dev: true,
   };
   return { config, overlay };
+}
+
+/**
+ * /tmp, /run and /dev/shm. With a disk limit they are directories of the tmpfs that holds the
+ * writable layer, so one size bounds every write; without, tmpfs mounts of the kernel's
+ * default size (half the RAM each), and /dev/shm is the one the minimal /dev brings.
+ */
+function tmpfsMounts(inQuota: boolean): CreateConfig['tmpfs'] {
+  if (!inQuota) return [{ target: '/tmp', options: 'mode=1777' }, { target: '/run', options: 'mode=755' }];
+  return [
+    { target: '/tmp', options: 'mode=1777', quotaDir: 'tmp' },
+    { target: '/run', options: 'mode=755', quotaDir: 'run' },
+    { target: '/dev/shm', options: 'mode=1777', quotaDir: 'shm' },
+  ];
 }
 
 /** The helper's `spawn` request: environment, identity, stdio, cgroup, rlimits and hardening. */
@@ -66,3 +82,26 @@ export function spawnRequestFor(sandbox: string, id: string, o: ResolvedSpawnOpt
   };
 }
 
+
+/**
+ * What one spawn request may carry to the sandbox's init (argv, env, cwd, groups, rlimits, the
+ * seccomp filter and mask paths): native/src/ctl.h CTL_PAYLOAD_MAX, sized for the kernel's
+ * ARG_MAX of 2 MiB plus the rest. A larger exec would fail with E2BIG anyway.
+ */
+export const SPAWN_PAYLOAD_MAX = 2 * 1024 * 1024 + 256 * 1024;
+
+/** The bytes a spawn request takes in the init's message, as native/src/spawn.c counts them. */
+export function spawnPayloadBytes(req: SpawnRequest): number {
+  const strings = (list: readonly string[]) => list.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
+  const seccomp = req.security?.seccomp ? Buffer.byteLength(req.security.seccomp, 'base64') : 0;
+  return req.rlimits.length * 24 + seccomp + req.groups.length * 4 + strings([req.cwd]) + strings(req.argv) + strings(req.env) +
+    strings(req.masks?.maskedPaths ?? []) + strings(req.masks?.readonlyPaths ?? []);
+}
+
+/** Throws the typed error for a request the init could not take, before it is sent. */
+export function checkSpawnPayload(req: SpawnRequest): void {
+  const bytes = spawnPayloadBytes(req);
+  if (bytes > SPAWN_PAYLOAD_MAX) {
+    throw new SandboxOptionsError('command', `argv, env and cwd take ${bytes} bytes (${formatBytes(Math.ceil(bytes / 1024) * 1024)}); one spawn carries at most ${formatBytes(SPAWN_PAYLOAD_MAX)} with the seccomp filter and mask paths`);
+  }
+}

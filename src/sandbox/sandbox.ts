@@ -3,16 +3,17 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  SandboxDestroyedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError,
+  SandboxAbortedError, SandboxDestroyedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError,
 } from '../errors/sandbox-error.js';
 import type { SpawnRequest, CreateConfig } from '../helper/messages.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
-import { createConfigFor, spawnRequestFor } from './requests.js';
+import { checkSpawnPayload, createConfigFor, spawnRequestFor } from './requests.js';
 import { cgroupsFor, connection, hostLayerFor, sessionFor } from '../platform/runtime.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
 import type { CgroupTree } from '../cgroup/cgroup-tree.js';
 import { canFreeze, setFrozen } from '../cgroup/freezer.js';
 import { cgroupLimitNames } from '../limits/limits.js';
+import { enforcementOf, type SandboxEnforcement } from '../limits/enforcement.js';
 import { removeTree } from '../platform/remove-tree.js';
 import { type Overlay, removeEmptyOverlaySync } from '../rootfs/overlay.js';
 import { SandboxProcess, type PreparedSpawn, type SpawnContext } from '../process/sandbox-process.js';
@@ -21,7 +22,7 @@ import type { SpawnResult } from '../process/spawn-result.js';
 import { resolveUser } from '../process/user.js';
 import type { SandboxEvents } from './events.js';
 import { resolveSandboxOptions, type ResolvedSandboxOptions, type SandboxOptions } from './options.js';
-import type { Image } from '../rootfs/image.js';
+import { checkStoreOption, type Image } from '../rootfs/image.js';
 import { takeSnapshot, type SnapshotOptions } from '../snapshots/take-snapshot.js';
 import type { Snapshot } from '../snapshots/snapshot.js';
 import { SandboxFiles } from '../files/sandbox-files.js';
@@ -68,6 +69,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private link: NetworkLink | undefined;
   /** limits.disk: the supervisor's fd of the writable layer, which lives in a private tmpfs. */
   private upperFd: number | undefined;
+  /** How the sandbox's limits are enforced here; decided when it starts. */
+  private enforcement: SandboxEnforcement = { cgroup: {}, missing: [], rlimits: [], defaults: {} };
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -84,13 +87,34 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
 
   /**
    * Builds the sandbox now instead of on the first spawn. Idempotent.
-   * @throws {SandboxSetupError} naming the step that failed; {@link SandboxHelperError}.
+   * `signal`: aborting before the sandbox is up destroys it and rejects with `SandboxAbortedError`.
+   * @throws {SandboxSetupError} naming the step that failed; {@link SandboxHelperError}; {@link SandboxAbortedError}.
    */
-  start(): Promise<void> {
+  start(options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) return Promise.reject(new SandboxOptionsError('options', 'expected { signal? }'));
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(new SandboxOptionsError('signal', 'expected an AbortSignal'));
     if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') return Promise.reject(new SandboxDestroyedError('start'));
     if (this.failure) return Promise.reject(this.failure);
     this.starting ??= this.create();
-    return this.starting;
+    return signal ? this.abortable(this.starting, signal, 'start') : this.starting;
+  }
+
+  /** `work`, unless `signal` aborts first: then the sandbox is destroyed and the call rejects. */
+  private abortable<T>(work: Promise<T>, signal: AbortSignal, operation: string): Promise<T> {
+    const aborted = () => new SandboxAbortedError(`${operation}: aborted`, { cause: signal.reason });
+    if (signal.aborted) {
+      void this.destroy();
+      return Promise.reject(aborted());
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        void this.destroy();
+        reject(aborted());
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   /**
@@ -141,6 +165,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
    * @throws {SandboxUnsupportedError} when programs run and there is no freezer; {@link SandboxImageError} when copying fails.
    */
   async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
+    checkSnapshotOptions(options);
     if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('snapshot');
     await this.starting?.catch(() => {});
     const cgroup = this.cgroup && canFreeze(this.cgroup) && this.pid !== undefined ? this.cgroup : undefined;
@@ -232,7 +257,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       // Only spawns live in the sandbox's cgroup, not its init: make it while the helper builds.
       let cgroupFailure: unknown;
       try {
-        this.cgroup = cgroups?.createSandbox(this.id, this.options.limits);
+        this.cgroup = cgroups?.createSandbox(this.id, this.enforcement.cgroup);
       } catch (err) {
         cgroupFailure = err;
       }
@@ -254,18 +279,22 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     }
   }
 
-  /** This session's cgroup tree, or undefined after checking that no limit needs one. */
+  /**
+   * This session's cgroup tree (undefined without one), after deciding how each limit is
+   * enforced: an explicit limit no controller here serves rejects the start unless
+   * `limitFallback: 'rlimit'`; a default one falls back to rlimits.
+   */
   private cgroupTreeFor(): CgroupTree | undefined {
     const avail = cgroupsFor(this.options.stateDir);
-    if (avail.ok) {
-      this.cgroupTree = avail.tree;
-      return avail.tree;
+    this.enforcement = enforcementOf(this.options.limits, avail.ok ? avail.tree.plan.controllers : undefined);
+    const missing = this.enforcement.missing;
+    if (missing.length > 0 && this.options.limitFallback === 'error') {
+      const reason = avail.ok ? 'this host has no such cgroup controller (sandkit doctor lists them)' : avail.reason;
+      throw new SandboxUnsupportedError(missing, `${reason}; or pass limitFallback: 'rlimit'`);
     }
-    const needed = cgroupLimitNames(this.options.limits);
-    if (needed.length > 0 && this.options.limitFallback === 'error') {
-      throw new SandboxUnsupportedError(needed.map((n) => `cgroup ${n} limit`), `${avail.reason}; or pass limitFallback: 'rlimit'`);
-    }
-    return undefined;
+    if (!avail.ok) return undefined;
+    this.cgroupTree = avail.tree;
+    return avail.tree;
   }
 
 
@@ -320,7 +349,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       const reason = (cgroupsFor(this.options.stateDir) as { reason?: string }).reason ?? 'cgroups are unavailable';
       throw new SandboxUnsupportedError(needed.map((n) => `cgroup ${n} limit`), `${reason}; or pass limitFallback: 'rlimit'`);
     }
-    const cgroup = this.cgroupTree && this.cgroup ? this.cgroupTree.createSpawn(this.cgroup, id.slice(this.id.length + 1), o.limits, this.options.limits) : undefined;
+    const cgroup = this.cgroupTree && this.cgroup ? this.cgroupTree.createSpawn(this.cgroup, id.slice(this.id.length + 1), o.limits, this.enforcement.cgroup) : undefined;
     try {
       return { request: this.spawnRequest(id, o, cgroup), cgroup };
     } catch (err) {
@@ -330,7 +359,16 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   }
 
   private spawnRequest(id: string, o: ResolvedSpawnOptions, cgroup: Cgroup | undefined): SpawnRequest {
-    return spawnRequestFor(this.id, id, o, this.options, resolveUser(o.user, this.passwdSources()), cgroup);
+    const req = spawnRequestFor(this.id, id, o, this.options, resolveUser(o.user, this.passwdSources()), cgroup);
+    // Default limits the host has no controller for: their rlimit stand-ins, unless set already.
+    for (const r of this.enforcement.rlimits) if (!req.rlimits.some(([name]) => name === r[0])) req.rlimits.push(r);
+    checkSpawnPayload(req);
+    return req;
+  }
+
+  /** How each default limit is enforced (`sandkit doctor`); empty before the start. @internal */
+  get defaultLimitEnforcement(): SandboxEnforcement['defaults'] {
+    return { ...this.enforcement.defaults };
   }
 
   /** /etc/passwd and /etc/group as the sandbox sees them: writable layer first, then the image. */
@@ -393,6 +431,18 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     this.stateValue = 'failed';
     this.emit('failed', { id: this.id, error });
   }
+}
+
+const SNAPSHOT_KEYS = ['store', 'name', 'signal'];
+
+function checkSnapshotOptions(options: SnapshotOptions): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new SandboxOptionsError('options', 'expected { name?, store?, signal? }');
+  for (const key of Object.keys(options)) if (!SNAPSHOT_KEYS.includes(key)) throw new SandboxOptionsError(key, 'unknown snapshot option');
+  if (options.name !== undefined && (typeof options.name !== 'string' || !options.name || options.name.length > 256 || /[\0\n]/.test(options.name))) {
+    throw new SandboxOptionsError('name', 'expected a non-empty name of at most 256 characters');
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', 'expected an AbortSignal');
+  checkStoreOption(options.store);
 }
 
 function ref(proc: SandboxProcess) {

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { SandboxImageError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
+import { SandboxAbortedError, SandboxImageError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
 import { HostFsOps } from '../images/host-fsops.js';
 import { localLayerId, type ImageRecord } from '../images/layer-store.js';
 import { OPAQUE_XATTRS, markOpaque } from '../images/layer-unpack.js';
@@ -17,6 +17,8 @@ const run = promisify(execFile);
 export interface SnapshotOptions extends StoreOptions {
   /** A name to find it by later (`Image.fromStore(name)`). */
   name?: string;
+  /** Aborting stops the copy, removes the partial layer and rejects with `SandboxAbortedError`. */
+  signal?: AbortSignal;
 }
 
 /** What the sandbox tells the snapshotter. @internal */
@@ -51,6 +53,7 @@ export async function takeSnapshot(ctx: SnapshotContext, options: SnapshotOption
   if (ctx.running > 0 && !ctx.freeze) {
     throw new SandboxUnsupportedError(['cgroup freezer'], 'a snapshot of a sandbox with running programs needs the cgroup freezer; take it between runs');
   }
+  if (options.signal?.aborted) throw new SandboxAbortedError('snapshot: aborted', { cause: options.signal.reason });
   const layer = localLayerId();
   const dir = store.tempDir('snap');
   const fs = join(dir, 'fs');
@@ -58,7 +61,7 @@ export async function takeSnapshot(ctx: SnapshotContext, options: SnapshotOption
     if (ctx.upperDir) {
       await ctx.freeze?.(true);
       try {
-        await run('cp', ['-a', '--reflink=auto', '--no-target-directory', ctx.upperDir, fs], { maxBuffer: 1 << 20 });
+        await run('cp', ['-a', '--reflink=auto', '--no-target-directory', ctx.upperDir, fs], { maxBuffer: 1 << 20, signal: options.signal });
       } finally {
         await ctx.freeze?.(false);
       }
@@ -76,6 +79,7 @@ export async function takeSnapshot(ctx: SnapshotContext, options: SnapshotOption
     await store.commitLayer(layer, dir, { snapshot: true });
   } catch (err) {
     await removeTree(dir);
+    if (options.signal?.aborted) throw new SandboxAbortedError('snapshot: aborted', { cause: options.signal.reason });
     if (err instanceof SandboxImageError) throw err;
     throw new SandboxImageError('unsupported', `snapshot: copying the writable layer failed: ${(err as Error).message}`, ctx.upperDir ?? null, { cause: err });
   }

@@ -50,7 +50,7 @@ describe('kill -9 of the Node process', () => {
       const everyPid = [report.pid, report.init, ...report.helpers];
       expect(report.helpers.length).toBe(1);
       expect(everyPid.every(isAlive)).toBe(true);
-      expect(existsSync(join(sessionDir, report.sandbox, 'upper'))).toBe(true);
+      expect(existsSync(join(sessionDir, report.sandbox, 'root'))).toBe(true);
       expect(mountsMentioning(stateDir)).toEqual([]); // the overlay lives in the sandbox's mount namespace only
 
       child.kill('SIGKILL');

@@ -126,7 +126,8 @@ describe('lifecycle', () => {
   });
 
   it('after destroy no directory of the sandbox remains', async ({ sandbox }) => {
-    const sb = sandbox();
+    // No disk limit: the writable layer is on the host's disk (by default it is in the sandbox's tmpfs).
+    const sb = sandbox({ limits: 'unlimited' });
     await sb.run(['sh', '-c', 'mkdir -p /a/b/c && echo x > /a/b/c/f && chmod 000 /a/b/c /a/b']);
     const dir = dirOf(sb);
     expect(dir).toBeDefined();
