@@ -174,6 +174,8 @@ export class Image {
     const store = storeOf(options, IMPORT_KEYS);
     const record = await imported(abs, options, async () => {
       const st = statSync(abs, { throwIfNoEntry: false });
+      // A device or FIFO would be read as an endless or empty archive (and a FIFO never ends).
+      if (st && !st.isFile() && !st.isDirectory()) throw new SandboxImageError('format', `${abs} is neither a file nor a directory`, abs);
       if (st?.isFile() && st.size === 0) throw new SandboxImageError('format', `${abs} is an empty file, not an image`, abs);
       return importImage(store, abs, options);
     });

@@ -1,6 +1,7 @@
 // The error contract (docs/errors.md): every failure of every public entry point is a
 // SandboxError with a code, naming what was wrong — never a TypeError, RangeError, raw errno
 // or zlib error — and a failed call leaves nothing behind.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -112,6 +113,8 @@ const imageRows: Row[] = [
   ["fromTar(path, { store: 'rel' })", 'ERR_SANDBOX_OPTIONS', 'store', ({ dir }) => Image.fromTar(join(dir, 'file'), { store: 'rel' })],
   ['fromDocker(missing)', 'ERR_SANDBOX_IMAGE', 'not-found', ({ dir }) => Image.fromDocker(join(dir, 'missing.tar'), { store: join(dir, 'store') })],
   ['fromTar(empty file)', 'ERR_SANDBOX_IMAGE', 'format', ({ dir }) => Image.fromTar(join(dir, 'empty.tar'), { store: join(dir, 'store') })],
+  ['fromTar(/dev/null)', 'ERR_SANDBOX_IMAGE', 'format', ({ dir }) => Image.fromTar('/dev/null', { store: join(dir, 'store') })],
+  ['fromTar(a FIFO)', 'ERR_SANDBOX_IMAGE', 'format', ({ dir }) => Image.fromTar(join(dir, 'fifo'), { store: join(dir, 'store') })],
   ['fromTar(corrupt .tar.gz)', 'ERR_SANDBOX_IMAGE', 'format', ({ dir }) => Image.fromTar(join(dir, 'corrupt.tar.gz'), { store: join(dir, 'store') })],
   ['fromOCI(corrupt layout)', 'ERR_SANDBOX_IMAGE', 'format', ({ dir }) => Image.fromOCI(join(dir, 'layout'), { store: join(dir, 'store') })],
   ['fromTar() aborted', 'ERR_SANDBOX_ABORTED', undefined, ({ dir }) => Image.fromTar(join(dir, 'good.tar.gz'), { store: join(dir, 'store'), signal: AbortSignal.abort() })],
@@ -125,6 +128,7 @@ const imageRows: Row[] = [
 function fixtures(dir: string): void {
   writeFileSync(join(dir, 'file'), 'not a directory\n');
   writeFileSync(join(dir, 'empty.tar'), '');
+  execFileSync('mkfifo', [join(dir, 'fifo')]);
   const gz = gzipSync(Buffer.alloc(64 * 1024, 'x'));
   gz.fill(0x55, 20, gz.length - 8); // a valid header over garbage: zlib fails mid-stream
   writeFileSync(join(dir, 'corrupt.tar.gz'), gz);
