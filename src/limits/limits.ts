@@ -3,17 +3,18 @@ import { parseBytes, parseDuration, type ByteSize, type Duration } from './units
 
 /** Limits on a whole sandbox: every process in it counts together. */
 export interface SandboxLimits {
-  /** Memory of all processes together (swap is off). */
+  /** Memory of all processes together (swap is off); at least 4 MiB. @defaultValue '2G' */
   memory?: ByteSize;
-  /** Processes and threads alive at once. */
+  /** Processes and threads alive at once; at least 2. @defaultValue 4096 */
   pids?: number;
   /** CPU bandwidth in cores (`1.5` = one and a half). */
   cpus?: number;
   /** Proportional I/O weight, 1–10000 (default 100); needs the v2 io controller. */
   ioWeight?: number;
   /**
-   * Size of the writable layer: writes fail with ENOSPC once the sandbox's changes to its
-   * files hold this much (a private tmpfs, so its pages count toward `memory` too).
+   * Size of the writable layer together with /tmp, /run and /dev/shm: writes fail with ENOSPC
+   * once they hold this much (a private tmpfs, so its pages count toward `memory` too); at
+   * least 1 MiB. @defaultValue '1G', or half an explicit `memory` below 2 GiB
    */
   disk?: ByteSize;
 }
