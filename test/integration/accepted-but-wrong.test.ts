@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect } from 'vitest';
 import { Image, SandboxAbortedError, SandboxUnsupportedError } from '../../src/index.js';
 import { layerTar } from '../helpers/images.js';
+import { mountsMentioning, sandboxDirsUnder, stateRoot } from '../helpers/host.js';
 import { cgroupsFor } from '../../src/platform/runtime.js';
 import { it } from '../helpers/sandboxes.js';
 
@@ -54,5 +55,18 @@ describe('long operations take a signal', () => {
     expect(readdirSync(join(store, 'tmp'))).toEqual([]);
     expect(readdirSync(join(store, 'layers'))).toEqual([]);
     expect(Image.list({ store })).toEqual([]);
+  });
+
+  it('a start aborted while the sandbox is built destroys it and leaves nothing', async ({ sandbox }) => {
+    const sb = sandbox();
+    const controller = new AbortController();
+    sb.once('starting', () => controller.abort(new Error('changed my mind')));
+    const err = await sb.start({ signal: controller.signal }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(SandboxAbortedError);
+    expect((err as SandboxAbortedError).cause).toEqual(new Error('changed my mind'));
+    await sb.destroy();
+    expect(sb.state).toBe('destroyed');
+    expect(sandboxDirsUnder(stateRoot()).filter((d) => d.endsWith(`/${sb.id}`))).toEqual([]);
+    expect(mountsMentioning(sb.id)).toEqual([]);
   });
 });
