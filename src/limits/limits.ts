@@ -91,6 +91,13 @@ function positiveDuration(value: unknown, field: string): number {
   return ms;
 }
 
+/** A size that may be 0, within what the helper takes (2^53 - 1, rlimits included). */
+function boundedBytes(value: unknown, field: string): number {
+  const bytes = parseBytes(field, value);
+  if (!Number.isSafeInteger(bytes)) throw new SandboxOptionsError(field, `must be at most ${Number.MAX_SAFE_INTEGER} bytes, got ${JSON.stringify(value)}`);
+  return bytes;
+}
+
 function pidsLimit(value: unknown, field: string): number {
   const pids = positiveInt(value, field, 4_194_304);
   if (pids < MINIMUM_LIMITS.pids) throw new SandboxOptionsError(field, `must be at least ${MINIMUM_LIMITS.pids} (the spawn's reaper and the program each count), got ${pids}`);
@@ -157,8 +164,8 @@ export function resolveSpawnLimits(value: unknown, field = 'limits'): ResolvedSp
   if (v.cpuTime !== undefined) out.cpuTimeMs = positiveDuration(v.cpuTime, `${field}.cpuTime`);
   if (v.wallTime !== undefined) out.wallTimeMs = positiveDuration(v.wallTime, `${field}.wallTime`);
   if (v.memory !== undefined) out.memory = positiveBytes(v.memory, `${field}.memory`, MINIMUM_LIMITS.memory);
-  if (v.output !== undefined) out.output = parseBytes(`${field}.output`, v.output);
-  if (v.fileSize !== undefined) out.fileSize = parseBytes(`${field}.fileSize`, v.fileSize);
+  if (v.output !== undefined) out.output = boundedBytes(v.output, `${field}.output`);
+  if (v.fileSize !== undefined) out.fileSize = boundedBytes(v.fileSize, `${field}.fileSize`);
   if (v.openFiles !== undefined) out.openFiles = positiveInt(v.openFiles, `${field}.openFiles`, 1 << 20);
   if (v.stack !== undefined) out.stack = positiveBytes(v.stack, `${field}.stack`);
   if (v.pids !== undefined) out.pids = pidsLimit(v.pids, `${field}.pids`);
