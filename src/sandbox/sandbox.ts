@@ -366,10 +366,6 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     return req;
   }
 
-  /** How each default limit is enforced (`sandkit doctor`); empty before the start. @internal */
-  get defaultLimitEnforcement(): SandboxEnforcement['defaults'] {
-    return { ...this.enforcement.defaults };
-  }
 
   /** /etc/passwd and /etc/group as the sandbox sees them: writable layer first, then the image. */
   private passwdSources(): string[] {

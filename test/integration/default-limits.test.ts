@@ -56,7 +56,7 @@ describe('default limits', () => {
     expect(Number(m![1])).toBeLessThan(DEFAULT_SANDBOX_LIMITS.pids);
     expect(Number(m![1])).toBeGreaterThan(DEFAULT_SANDBOX_LIMITS.pids - 64);
     expect((await sb.run(['true'])).status).toBe('ok');
-  });
+  }, 120_000); // thousands of forks: slow on a loaded machine
 
   it('the default memory limit holds a memory hog at 2 GiB (with a memory cgroup)', async ({ sandbox, task, skip }) => {
     const avail = cgroupsFor();
@@ -77,7 +77,7 @@ describe('default limits', () => {
     expect(root).not.toBe(tmp); // the writable layer is on the host's disk
     const r = await sb.run([PROBE, 'forks', '4200'], { limits: { wallTime: '60s' } });
     expect(r.stdout).toContain('forks=4200 error=ok');
-  });
+  }, 120_000);
 
   it('a limit given replaces only its own default', async ({ sandbox }) => {
     const sb = sandbox({ limits: { disk: '2G' } }); // (an explicit pids or memory limit needs cgroups)
