@@ -84,7 +84,7 @@ function describeValue(value: unknown): string {
   return Array.isArray(value) ? 'an array' : 'an object';
 }
 
-const IMPORT_KEYS = ['store', 'name', 'onProgress', 'signal'];
+const IMPORT_KEYS = ['store', 'name', 'onProgress', 'signal', 'maxBytes', 'maxEntries'];
 const STORE_KEYS = ['store'];
 
 function checkImportOptions(options: ImageImportOptions): void {
@@ -94,6 +94,10 @@ function checkImportOptions(options: ImageImportOptions): void {
   }
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new SandboxOptionsError('onProgress', 'expected a function');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', 'expected an AbortSignal');
+  for (const key of ['maxBytes', 'maxEntries'] as const) {
+    const v = options[key];
+    if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw new SandboxOptionsError(key, `expected a positive whole number, got ${describeValue(v)}`);
+  }
 }
 
 /** Runs an import and keeps its failures in the contract: every one a SandboxError. */
