@@ -331,8 +331,12 @@ static void begin_handle(struct jbuf *b, const char *type)
 	jb_kstr(b, "type", type);
 }
 
+/* Node's end of every fd it gets is non-blocking: libuv keeps a received fd's flags as they
+ * are, and a blocking socket would stall Node's event loop on a full write. The flag lives on
+ * Node's own open file description, so the sandbox's end of a pair is not affected. */
 static void end_handle(struct jbuf *b, int fd)
 {
+	fd_set_nonblock(fd);
 	jb_end(b);
 	jb_end(b);
 	emit(b, fd);
