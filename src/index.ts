@@ -2,7 +2,8 @@ export { Sandbox, type SandboxState } from './sandbox/sandbox.js';
 export type { SandboxOptions, MountOptions, NetworkMode, ResolvedSandboxOptions } from './sandbox/options.js';
 export type { SandboxEvents, ProcessRef } from './sandbox/events.js';
 export { SandboxProcess } from './process/sandbox-process.js';
-export type { SpawnOptions, UserSpec } from './process/spawn-options.js';
+export type { SpawnOptions, UserSpec, StdinOption, OutputOption, StdinFile, StdinData, OutputFile } from './process/spawn-options.js';
+export { SandboxPipe, SandboxPipeEnd } from './process/sandbox-pipe.js';
 export type { SpawnResult, SpawnStatus, ExecFailure, CpuTime, LimitName } from './process/spawn-result.js';
 export type { SandboxLimits, SpawnLimits, ResolvedSandboxLimits, ResolvedSpawnLimits } from './limits/limits.js';
 export type { Controller, Placement } from './cgroup/cgroup.js';
@@ -25,6 +26,7 @@ export type { PortMapping } from './network/port-proxy.js';
 export {
   SandboxError, SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError,
   SandboxHelperError, SandboxAbortedError, SandboxDestroyedError, SandboxImageError, SandboxFilesError,
+  SandboxLineTooLongError,
   type SandboxErrorCode, type SetupFailure, type ImageErrorReason,
 } from './errors/sandbox-error.js';
 export { SETUP_STEPS, type SetupStep } from './helper/steps.js';

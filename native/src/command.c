@@ -5,7 +5,7 @@
  * Any failure is written as one record to the close-on-exec pipe; the reaper tells setup
  * failures (spawn.stdio, spawn.cwd, spawn.user, security.*, seccomp.load) from a failed
  * execve by the record's step. Order: stdio, cwd, rlimits, bounding set, uid switch, fds
- * closed, signals reset, no_new_privs, capability sets, seccomp, execve.
+ * closed, signals reset, no_new_privs, capability sets, stdio files, seccomp, execve.
  */
 #include <errno.h>
 #include <grp.h>
@@ -16,6 +16,7 @@
 
 #include "process.h"
 #include "security.h"
+#include "stdio.h"
 #include "sync.h"
 #include "util.h"
 
@@ -87,21 +88,25 @@ static int enter_cwd(const char *cwd, struct err *e)
 	return 0;
 }
 
-/* no_new_privs, then the capability sets, then (the very last call before execve) the
- * seccomp filter, so none of the helper's own calls is filtered. */
-static int harden(const struct spawn_msg *s, struct err *e)
+/* no_new_privs, then the capability sets, then files given as stdio (opened with the
+ * spawn's own user and capabilities), then (the very last call before execve) the seccomp
+ * filter, so none of the helper's own calls is filtered. */
+static int harden(const struct command_args *a, struct err *e)
 {
-	if (!s->has_security)
-		return 0;
-	if ((s->no_new_privs && caps_no_new_privs(e) < 0) || caps_set(s->caps_keep, e) < 0)
+	const struct spawn_msg *s = a->spawn;
+
+	if (s->has_security &&
+	    ((s->no_new_privs && caps_no_new_privs(e) < 0) || caps_set(s->caps_keep, e) < 0))
 		return -1;
-	return s->seccomp ? seccomp_load(s->seccomp, s->seccomp_len, e) : 0;
+	if (stdio_open_files(s, a->outfd, e) < 0)
+		return -1;
+	return s->has_security && s->seccomp ? seccomp_load(s->seccomp, s->seccomp_len, e) : 0;
 }
 
 static int command_prepare(const struct command_args *a, struct err *e)
 {
 	const struct spawn_msg *s = a->spawn;
-	int keep[] = { 0, 1, 2, a->errfd };
+	int keep[] = { 0, 1, 2, a->errfd, a->outfd };
 
 	if (setsid() < 0)
 		return err_sys(e, STEP_SPAWN_STDIO, "setsid", NULL, "setsid()");
@@ -112,7 +117,7 @@ static int command_prepare(const struct command_args *a, struct err *e)
 		return -1;
 	fd_close_except(keep, ARRAY_LEN(keep));
 	reset_signals();
-	return harden(s, e);
+	return harden(a, e);
 }
 
 int command_main(void *arg)

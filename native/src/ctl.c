@@ -184,6 +184,23 @@ static char **take_strings(const char **p, const char *end, uint32_t n)
 	return v;
 }
 
+static int ctl_decode_stdio(const struct ctl_down *m, const char *p, const char *end,
+			    struct spawn_msg *out)
+{
+	int i;
+
+	out->output_limit = m->output_limit;
+	for (i = 0; i < 3; i++) {
+		out->stdio_open[i] = m->stdio_open[i];
+		out->stdio_limit[i] = m->stdio_limit[i];
+		if (m->stdio_open[i] > CTL_STDIO_APPEND)
+			return ctl_free_spawn(out), -1;
+		if (m->stdio_open[i] != CTL_STDIO_FD && !(out->stdio_path[i] = take_string(&p, end)))
+			return ctl_free_spawn(out), -1;
+	}
+	return 0;
+}
+
 int ctl_decode_spawn(const struct ctl_down *m, size_t len, struct spawn_msg *out)
 {
 	const char *p = (const char *)(m + 1), *end = (const char *)m + len;
@@ -223,7 +240,7 @@ int ctl_decode_spawn(const struct ctl_down *m, size_t len, struct spawn_msg *out
 		return ctl_free_spawn(out), -1;
 	out->n_masked = m->n_masked;
 	out->n_readonly = m->n_readonly;
-	return 0;
+	return ctl_decode_stdio(m, p, end, out);
 }
 
 void ctl_free_spawn(struct spawn_msg *s)

@@ -40,9 +40,19 @@ struct ctl_down {
 	uint32_t seccomp_len;    /* bytes of struct sock_filter[] */
 	uint32_t n_masked, n_readonly;
 	uint32_t pad;
+	/* stdio from and to files inside the sandbox (stdio.c): per fd, CTL_STDIO_* */
+	uint8_t stdio_open[3];
+	uint8_t pad2[5];
+	uint64_t stdio_limit[3];  /* bytes an output file may reach, 0: none */
+	uint64_t output_limit;    /* both output files together, 0: none */
 	/* SPAWN payload follows: struct ctl_rlimit[n_rlimits], the seccomp filter, gid_t
-	 * groups[n_groups], then NUL-terminated cwd, argv..., env..., masked..., readonly... */
+	 * groups[n_groups], then NUL-terminated cwd, argv..., env..., masked..., readonly...,
+	 * then one path per fd whose stdio_open is not CTL_STDIO_FD. */
 };
+
+/* How the command gets fd i: the fd sent (a socket, /dev/null, a memfd or a pipe), or a file
+ * it opens itself inside the sandbox as the spawn's user. */
+enum { CTL_STDIO_FD, CTL_STDIO_READ, CTL_STDIO_WRITE, CTL_STDIO_APPEND };
 
 struct ctl_rlimit {
 	int32_t resource;
@@ -59,6 +69,11 @@ struct exit_info {
 	uint64_t wall_us, user_us, system_us, max_rss_kb;
 	int32_t has_exec_error;
 	struct err exec_error;
+	/* stdout/stderr files: their size at the end (-1: not a file), and whether their limit
+	 * ended the command (each was cut to its limit). */
+	int64_t file_bytes[3];
+	int32_t file_limit_hit;
+	int32_t pad_file;
 };
 
 struct ctl_up {
@@ -88,6 +103,9 @@ struct spawn_msg {
 	size_t seccomp_len;
 	char **masked, **readonly;  /* malloc'd, NULL-terminated */
 	int n_masked, n_readonly;
+	uint8_t stdio_open[3];      /* CTL_STDIO_* */
+	const char *stdio_path[3];  /* for stdio_open != CTL_STDIO_FD */
+	uint64_t stdio_limit[3], output_limit;
 };
 
 /* Let the supervisor's end carry a SPAWN of CTL_PAYLOAD_MAX (a datagram must fit the send

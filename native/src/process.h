@@ -36,6 +36,7 @@ struct command_args {
 	const struct spawn_msg *spawn;
 	const int *stdio;
 	int errfd;          /* close-on-exec pipe for the failure record */
+	int outfd;          /* socket to the reaper for output files (stdio.h) */
 };
 
 int init_main(void *arg);

@@ -406,9 +406,45 @@ static int decode_ids(const struct jval *v, struct spawn_req *s, struct err *e)
 	return 0;
 }
 
+/* An object entry: {"path", "?append", "?limit"} (a file inside the sandbox), {"memfd"} (stdin
+ * only: a host file copied into a sealed memfd) or {"pipe"} (a named pipe's end). */
+static int decode_stdio_object(const struct jval *o, int fd, struct spawn_req *s, struct err *e)
+{
+	static const char *const path_keys[] = { "path", "?append", "?limit", NULL };
+	static const char *const memfd_keys[] = { "memfd", NULL };
+	static const char *const pipe_keys[] = { "pipe", NULL };
+	char where[16];
+	long long limit = 0;
+
+	snprintf(where, sizeof(where), "stdio[%d].", fd);
+	if (json_get(o, "path")) {
+		s->stdio[fd] = STDIO_PATH;
+		if (check_keys(o, where, path_keys, e) < 0 ||
+		    get_path(o, where, "path", &s->stdio_path[fd], e) < 0 ||
+		    (json_get(o, "append") && get_bool(o, where, "append", &s->stdio_append[fd], e) < 0) ||
+		    (json_get(o, "limit") && get_int(o, where, "limit", 1, 9007199254740991LL, &limit, e) < 0))
+			return -1;
+		if (fd == 0 && (s->stdio_append[fd] || limit))
+			return bad(e, where, "path", "append and limit are for stdout and stderr");
+		s->stdio_limit[fd] = limit;
+		return 0;
+	}
+	if (json_get(o, "memfd")) {
+		s->stdio[fd] = STDIO_MEMFD;
+		if (check_keys(o, where, memfd_keys, e) < 0 ||
+		    get_path(o, where, "memfd", &s->stdio_path[fd], e) < 0)
+			return -1;
+		return fd == 0 ? 0 : bad(e, where, "memfd", "is for stdin only");
+	}
+	s->stdio[fd] = STDIO_LINK;
+	return check_keys(o, where, pipe_keys, e) < 0 ? -1
+		: get_name(o, where, "pipe", &s->stdio_path[fd], e);
+}
+
 static int decode_stdio(const struct jval *v, struct spawn_req *s, struct err *e)
 {
 	const struct jval *a = typed(v, "", "stdio", J_ARR, e);
+	long long limit = 0;
 	size_t i;
 
 	if (!a)
@@ -421,9 +457,15 @@ static int decode_stdio(const struct jval *v, struct spawn_req *s, struct err *e
 			s->stdio[i] = STDIO_PIPE;
 		else if (k->type == J_STR && strcmp(k->str, "null") == 0)
 			s->stdio[i] = STDIO_NULL;
-		else
-			return bad(e, "", "stdio", "entries must be \"pipe\" or \"null\"");
+		else if (k->type == J_OBJ && decode_stdio_object(k, i, s, e) < 0)
+			return -1;
+		else if (k->type != J_OBJ)
+			return bad(e, "", "stdio", "entries must be \"pipe\", \"null\" or an object");
 	}
+	if (json_get(v, "outputLimit") &&
+	    get_int(v, "", "outputLimit", 1, 9007199254740991LL, &limit, e) < 0)
+		return -1;
+	s->output_limit = limit;
 	return 0;
 }
 
@@ -590,7 +632,7 @@ static int decode_spawn(const struct jval *v, struct request *r, struct err *e)
 	static const char *const keys[] = { "type", "req", "sandbox", "process", "argv", "env",
 					    "cwd", "uid", "gid", "groups", "stdio", "cgroup",
 					    "cgroupProcs", "cgroupns", "rlimits", "?security",
-					    "?masks", NULL };
+					    "?masks", "?outputLimit", NULL };
 	struct spawn_req *s = &r->u.spawn;
 
 	if (check_keys(v, "", keys, e) < 0 || get_name(v, "", "sandbox", &r->sandbox, e) < 0 ||
@@ -647,6 +689,14 @@ static int decode_nft(const struct jval *v, struct request *r, struct err *e)
 	return 0;
 }
 
+static int decode_pipe_close(const struct jval *v, struct request *r, struct err *e)
+{
+	static const char *const keys[] = { "type", "req", "pipe", NULL };
+
+	return check_keys(v, "", keys, e) < 0 ? -1
+		: get_name(v, "", "pipe", &r->u.pipe_close.pipe, e);
+}
+
 static int decode_features(const struct jval *v, struct request *r, struct err *e)
 {
 	static const char *const keys[] = { "type", "req", NULL };
@@ -664,6 +714,7 @@ int proto_decode(const struct jval *v, struct request *r, struct err *e)
 		{ "features", REQ_FEATURES, decode_features },
 		{ "fs", REQ_FS, decode_fs },
 		{ "nft", REQ_NFT, decode_nft },
+		{ "pipe-close", REQ_PIPE_CLOSE, decode_pipe_close },
 	};
 	const struct jval *req = json_get(v, "req"), *type;
 	size_t i;

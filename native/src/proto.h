@@ -22,8 +22,13 @@
 #define CGROUP_PROCS_MAX 16
 #define MASK_PATHS_MAX 64
 
-enum req_type { REQ_CREATE, REQ_SPAWN, REQ_KILL, REQ_DESTROY, REQ_FEATURES, REQ_FS, REQ_NFT };
-enum stdio_kind { STDIO_PIPE, STDIO_NULL };
+enum req_type { REQ_CREATE, REQ_SPAWN, REQ_KILL, REQ_DESTROY, REQ_FEATURES, REQ_FS, REQ_NFT,
+		REQ_PIPE_CLOSE };
+/* PIPE: a socket to Node; NULL: /dev/null; PATH: a regular file inside the sandbox, opened by
+ * the command; MEMFD: a sealed memfd copy of a host file Node wrote (stdin only); LINK: one
+ * end of a pipe the supervisor holds by name, for wiring spawns together. */
+enum stdio_kind { STDIO_PIPE, STDIO_NULL, STDIO_PATH, STDIO_MEMFD, STDIO_LINK };
+#define STDIO_NAME_MAX 128
 
 struct idmap {
 	long long inside, outside, count;
@@ -80,6 +85,10 @@ struct spawn_req {
 	gid_t *groups;
 	int n_groups;
 	enum stdio_kind stdio[3];
+	const char *stdio_path[3];     /* PATH: inside the sandbox; MEMFD: host file; LINK: name */
+	bool stdio_append[3];          /* PATH, fd 1 and 2: O_APPEND instead of O_TRUNC */
+	unsigned long long stdio_limit[3];  /* PATH output: bytes it may reach, 0: none */
+	unsigned long long output_limit;    /* PATH outputs together, 0: none */
 	const char *cgroup;          /* v2 cgroup directory, or NULL */
 	const char **cgroup_procs;   /* v1 cgroup.procs files, NULL-terminated */
 	int n_cgroup_procs;
@@ -93,6 +102,10 @@ struct spawn_req {
 	size_t seccomp_len;          /* bytes */
 	const char **masked, **readonly;  /* "masks": paths, NULL-terminated */
 	int n_masked, n_readonly;
+};
+
+struct pipe_close_req {
+	const char *pipe;
 };
 
 struct kill_req {
@@ -119,6 +132,7 @@ struct request {
 		struct kill_req kill;
 		struct fs_req fs;
 		struct nft_req nft;
+		struct pipe_close_req pipe_close;
 	} u;
 };
 

@@ -25,11 +25,13 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "process.h"
 #include "security.h"
+#include "stdio.h"
 #include "sync.h"
 #include "util.h"
 
@@ -79,7 +81,7 @@ static void exit_status(int status, struct exit_info *x)
 }
 
 /* Wait for the command, forwarding signals to it. Orphans reaped on the way are fine. */
-static void wait_command(int sigfd, pid_t child, struct exit_info *x)
+static void wait_command(int sigfd, pid_t child, struct exit_info *x, struct output_files *outs)
 {
 	struct signalfd_siginfo si;
 	pid_t pid;
@@ -91,6 +93,7 @@ static void wait_command(int sigfd, pid_t child, struct exit_info *x)
 				exit_status(status, x);
 				return;
 			}
+		stdio_outputs_wait(outs, sigfd);  /* output files past their limit: kill the tree */
 		if (read(sigfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		/* ssi_pid 0: sent from outside this pid namespace, i.e. by the init. */
@@ -144,16 +147,21 @@ static int finish(const struct reaper_args *a, const struct exit_info *x, const 
 	return write(a->result_fd, &m, ctl_up_len(m.kind)) == (ssize_t)ctl_up_len(m.kind) ? 0 : 1;
 }
 
-static pid_t fork_command(const struct reaper_args *a, int *errpipe, struct err *e)
+/* outsock[0]: where the command hands over the output files it opened (stdio.c). */
+static pid_t fork_command(const struct reaper_args *a, int *errpipe, int *outsock, struct err *e)
 {
-	struct command_args ca = { a->spawn, a->stdio, -1 };
+	struct command_args ca = { a->spawn, a->stdio, -1, -1 };
 	pid_t pid;
 
 	if (pipe2(errpipe, O_CLOEXEC) < 0)
 		return err_sys(e, STEP_SPAWN_CLONE, "pipe2", NULL, "pipe2()");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, outsock) < 0)
+		return err_sys(e, STEP_SPAWN_CLONE, "socketpair", NULL, "socketpair()");
 	ca.errfd = errpipe[1];
+	ca.outfd = outsock[1];
 	pid = proc_start(0, -1, command_main, &ca);
 	close(errpipe[1]);
+	close(outsock[1]);
 	if (pid < 0)
 		return err_sys(e, STEP_SPAWN_CLONE, "fork", NULL, "fork() of the command");
 	return pid;
@@ -161,13 +169,17 @@ static pid_t fork_command(const struct reaper_args *a, int *errpipe, struct err 
 
 /* After the command is known to have exec'd (or failed to): report, then wait. */
 static int supervise(const struct reaper_args *a, int sigfd, pid_t child, int errfd,
-		     uint64_t t0, struct err *e)
+		     int outsock, uint64_t t0, struct err *e)
 {
 	struct exit_info x = { 0 };
+	struct output_files outs;
 	struct err rec;
 	int got = sync_read_record(errfd, &rec);
 
 	close(errfd);
+	stdio_outputs_init(a->spawn, &outs);
+	stdio_outputs_receive(outsock, &outs);
+	close(outsock);
 	if (got == 1 && rec.step != STEP_EXEC)
 		return finish(a, NULL, &rec);
 	if (send_started(a, child, e) < 0)
@@ -178,9 +190,10 @@ static int supervise(const struct reaper_args *a, int sigfd, pid_t child, int er
 		dprintf(a->stdio[2], "sandkit: %s: %s\n", a->spawn->argv[0], strerror(rec.errnum));
 	}
 	close(a->stdio[2]);
-	wait_command(sigfd, child, &x);
+	wait_command(sigfd, child, &x, &outs);
 	x.wall_us = now_us() - t0;
 	reap_namespace(&x);
+	stdio_outputs_finish(&outs, &x);
 	return finish(a, &x, NULL);
 }
 
@@ -190,7 +203,7 @@ int reaper_main(void *arg)
 	/* 0-2 stay on /dev/null so no new fd (the exec error pipe) lands there. */
 	int keep[8 + CTL_FDS_MAX] = { 0, 1, 2, a->ctl, a->result_fd, a->stdio[0], a->stdio[1],
 				      a->stdio[2] };
-	int n_keep = 8, errpipe[2], sigfd, i;
+	int n_keep = 8, errpipe[2], outsock[2], sigfd, i;
 	struct err e;
 	uint64_t t0;
 	pid_t child;
@@ -206,9 +219,9 @@ int reaper_main(void *arg)
 	    (sigfd = take_signals(&e)) < 0)
 		return finish(a, NULL, &e);
 	t0 = now_us();
-	if ((child = fork_command(a, errpipe, &e)) < 0)
+	if ((child = fork_command(a, errpipe, outsock, &e)) < 0)
 		return finish(a, NULL, &e);
 	close(a->stdio[0]);
 	close(a->stdio[1]);
-	return supervise(a, sigfd, child, errpipe[0], t0, &e);
+	return supervise(a, sigfd, child, errpipe[0], outsock[0], t0, &e);
 }

@@ -258,6 +258,7 @@ static void signal_fields(struct jbuf *b, int code, int signo)
 void report_exit(const char *sandbox, const char *process, const struct exit_info *x)
 {
 	struct jbuf b;
+	int i;
 
 	begin(&b, "exit");
 	jb_kstr(&b, "sandbox", sandbox);
@@ -278,6 +279,15 @@ void report_exit(const char *sandbox, const char *process, const struct exit_inf
 	} else {
 		jb_raw(&b, "null");
 	}
+	jb_key(&b, "outputFiles");  /* stdout/stderr files: bytes kept; null for other fds */
+	jb_obj(&b);
+	for (i = 1; i < 3; i++)
+		if (x->file_bytes[i] < 0)
+			jb_knull(&b, i == 1 ? "stdout" : "stderr");
+		else
+			jb_kint(&b, i == 1 ? "stdout" : "stderr", x->file_bytes[i]);
+	jb_end(&b);
+	jb_kbool(&b, "outputFileLimit", x->file_limit_hit);
 	end(&b);
 }
 

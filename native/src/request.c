@@ -16,6 +16,7 @@
 #include "report.h"
 #include "request.h"
 #include "sandbox.h"
+#include "stdio.h"
 #include "util.h"
 
 #define LINE_MAX_BYTES (64 << 20)
@@ -34,6 +35,7 @@ static void dispatch(const struct request *r)
 	case REQ_FEATURES: report_features(r->req); break;
 	case REQ_FS: files_open_from_parent(r->req, r->sandbox, r->u.fs.channel); break;
 	case REQ_NFT: nft_request_from_parent(r->req, r->u.nft.script); break;
+	case REQ_PIPE_CLOSE: stdio_pipe_close_from_parent(r->req, r->u.pipe_close.pipe); break;
 	}
 }
 

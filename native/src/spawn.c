@@ -1,9 +1,10 @@
 /*
  * spawn.c — starting and signalling processes in a sandbox, supervisor side.
  *
- * Supervisor only. For each "pipe" stdio the supervisor makes an AF_UNIX stream socket pair
- * (Node's IPC only accepts sockets as handles). It also opens the spawn's cgroups, so the
- * kernel checks the supervisor's right to them, not the sandbox's. The sandbox ends and the
+ * Supervisor only. stdio.c makes the stdio fds: for each "pipe" an AF_UNIX stream socket
+ * pair (Node's IPC only accepts sockets as handles), else /dev/null, a memfd or a pipe end.
+ * This file also opens the spawn's cgroups, so the kernel checks the supervisor's right to
+ * them, not the sandbox's. The sandbox ends and the
  * cgroup fds go with the request to the init in one SCM_RIGHTS message; Node's ends are
  * queued as NODE_HANDLE lines. `spawned` follows when the reaper reports that execve has
  * happened.
@@ -17,6 +18,7 @@
 
 #include "report.h"
 #include "sandbox.h"
+#include "stdio.h"
 #include "util.h"
 
 static uint32_t next_spawn_id;
@@ -96,6 +98,9 @@ static size_t payload_len(const struct spawn_req *s)
 		len += strlen(s->masked[i]) + 1;
 	for (i = 0; i < s->n_readonly; i++)
 		len += strlen(s->readonly[i]) + 1;
+	for (i = 0; i < 3; i++)
+		if (stdio_open_kind(s, i) != CTL_STDIO_FD)
+			len += strlen(s->stdio_path[i]) + 1;
 	return len;
 }
 
@@ -151,31 +156,16 @@ static struct ctl_down *spawn_message(uint32_t id, const struct spawn_req *s, si
 	p = put_strings(p, s->argv, s->argc);
 	p = put_strings(p, s->env, s->envc);
 	p = put_strings(p, s->masked, s->n_masked);
-	put_strings(p, s->readonly, s->n_readonly);
+	p = put_strings(p, s->readonly, s->n_readonly);
+	m->output_limit = s->output_limit;
+	for (i = 0; i < 3; i++) {
+		m->stdio_open[i] = stdio_open_kind(s, i);
+		m->stdio_limit[i] = s->stdio_limit[i];
+		if (m->stdio_open[i] != CTL_STDIO_FD)
+			p = stpcpy(p, s->stdio_path[i]) + 1;
+	}
 	*len = sizeof(*m) + payload;
 	return m;
-}
-
-/* Node writes only to fd 0 and reads only fds 1 and 2. Node's fd 0 end is left open for
- * reading: a net.Socket that reads EOF ends its writable side too (allowHalfOpen false). */
-static int stdio_create(const struct spawn_req *s, int *node, int *sandbox, struct err *e)
-{
-	int i, sv[2];
-
-	for (i = 0; i < 3; i++) {
-		if (s->stdio[i] == STDIO_NULL) {
-			if ((sandbox[i] = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
-				return err_sys(e, STEP_SPAWN_STDIO, "open", "/dev/null", "open(\"/dev/null\")");
-			continue;
-		}
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-			return err_sys(e, STEP_SPAWN_STDIO, "socketpair", NULL, "socketpair(AF_UNIX)");
-		node[i] = sv[0];
-		sandbox[i] = sv[1];
-		if (i > 0)
-			shutdown(node[i], SHUT_WR);
-	}
-	return 0;
 }
 
 /* After the three stdio fds: the v2 cgroup directory (if any), then each v1 cgroup.procs. */
@@ -208,7 +198,7 @@ static int send_spawn(struct sandbox *sb, uint32_t id, const struct spawn_req *s
 	size_t len;
 	int n, r;
 
-	if (stdio_create(s, node, fds, e) < 0 || (n = cgroups_open(s, fds + 3, e)) < 0)
+	if (stdio_prepare(s, node, fds, e) < 0 || (n = cgroups_open(s, fds + 3, e)) < 0)
 		return -1;
 	m = spawn_message(id, s, &len);
 	r = ctl_send(sb->ctl, m, len, fds, 3 + n, 0, STEP_SPAWN_CLONE, e);

@@ -161,3 +161,16 @@ export class SandboxFilesError extends SandboxError {
     this.errnoCode = errnoCode;
   }
 }
+
+/**
+ * Iterating a program's stdout lines met a line longer than the iterator's `maxLength`
+ * (`proc.lines({ maxLength })`, 1 MiB by default): the iteration ends with this error rather
+ * than buffer without bound. The lines before it were all yielded; the program keeps running.
+ */
+export class SandboxLineTooLongError extends SandboxError {
+  readonly maxLength: number;
+  constructor(maxLength: number) {
+    super('ERR_SANDBOX_LIMIT', `lines: a line of output is longer than ${maxLength} bytes`);
+    this.maxLength = maxLength;
+  }
+}

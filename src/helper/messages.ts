@@ -29,7 +29,15 @@ export interface SpawnRequest {
   uid: number;
   gid: number;
   groups: number[];
-  stdio: Array<'pipe' | 'null'>;
+  /**
+   * Per fd: `'pipe'` (a socket to Node), `'null'`, `{ path, append?, limit? }` (a regular file
+   * inside the sandbox, opened by the command as its user; `limit`: bytes an output file may
+   * reach), `{ memfd }` (stdin: a host file Node wrote, copied into a sealed memfd) or
+   * `{ pipe }` (an end of the named pipe: read for fd 0, write for 1 and 2).
+   */
+  stdio: StdioRequest[];
+  /** Output files together may reach this many bytes (omitted: no limit). */
+  outputLimit?: number;
   /** v2 cgroup directory the spawn starts in (CLONE_INTO_CGROUP), or null. */
   cgroup: string | null;
   /** v1 `cgroup.procs` files the spawn joins before the command starts. */
@@ -43,6 +51,12 @@ export interface SpawnRequest {
   /** Paths the reaper masks or makes read-only after mounting the spawn's /proc. */
   masks?: { maskedPaths: string[]; readonlyPaths: string[] };
 }
+
+export type StdioRequest =
+  | 'pipe' | 'null'
+  | { path: string; append?: boolean; limit?: number }
+  | { memfd: string }
+  | { pipe: string };
 
 export type RlimitName = 'fsize' | 'nofile' | 'stack' | 'core' | 'cpu' | 'as' | 'nproc';
 
@@ -75,6 +89,10 @@ export interface ExitEvent {
   wallUs: number;
   rusage: { userUs: number; systemUs: number; maxRssKb: number };
   execError: HelperFailure | null;
+  /** Bytes kept in stdout/stderr files (null: that fd is not a file); cut to their limits. */
+  outputFiles?: { stdout: number | null; stderr: number | null };
+  /** True when an output file's limit ended the spawn. */
+  outputFileLimit?: boolean;
 }
 
 export interface StepEvent { type: 'step'; sandbox: string; step: string }

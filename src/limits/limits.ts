@@ -27,8 +27,12 @@ export interface SpawnLimits {
   wallTime?: Duration;
   /** Memory of the tree; the kernel's OOM kill ends the run with `'memory-limit'`. */
   memory?: ByteSize;
-  /** stdout + stderr bytes; exceeding it ends the run with `'output-limit'`. */
+  /** stdout + stderr bytes; exceeding it ends the run with `'output-limit'` (what is kept stops exactly at it). */
   output?: ByteSize;
+  /** stdout bytes alone; exceeding it ends the run with `'output-limit'`. */
+  stdout?: ByteSize;
+  /** stderr bytes alone; exceeding it ends the run with `'output-limit'`. */
+  stderr?: ByteSize;
   /** Largest file a process may write (RLIMIT_FSIZE); exceeding it ends the run with `'file-size-limit'`. */
   fileSize?: ByteSize;
   /** Open file descriptors per process (RLIMIT_NOFILE). */
@@ -63,7 +67,7 @@ export const MINIMUM_LIMITS = { memory: 4 * MiB, disk: MiB, pids: 2 } as const;
 /** Durations are capped where they stop meaning anything (and stay exact as numbers). */
 const MAX_DURATION_MS = 100 * 365 * 24 * 3_600_000;
 export interface ResolvedSpawnLimits {
-  cpuTimeMs?: number; wallTimeMs?: number; memory?: number; output?: number;
+  cpuTimeMs?: number; wallTimeMs?: number; memory?: number; output?: number; stdout?: number; stderr?: number;
   fileSize?: number; openFiles?: number; stack?: number; pids?: number;
 }
 
@@ -158,13 +162,15 @@ export function resolveSandboxLimitsWithDefaults(value: unknown, field = 'limits
 export function resolveSpawnLimits(value: unknown, field = 'limits'): ResolvedSpawnLimits {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null) throw new SandboxOptionsError(field, 'expected an object');
-  checkKeys(value, ['cpuTime', 'wallTime', 'memory', 'output', 'fileSize', 'openFiles', 'stack', 'pids'], field);
+  checkKeys(value, ['cpuTime', 'wallTime', 'memory', 'output', 'stdout', 'stderr', 'fileSize', 'openFiles', 'stack', 'pids'], field);
   const v = value as SpawnLimits;
   const out: ResolvedSpawnLimits = {};
   if (v.cpuTime !== undefined) out.cpuTimeMs = positiveDuration(v.cpuTime, `${field}.cpuTime`);
   if (v.wallTime !== undefined) out.wallTimeMs = positiveDuration(v.wallTime, `${field}.wallTime`);
   if (v.memory !== undefined) out.memory = positiveBytes(v.memory, `${field}.memory`, MINIMUM_LIMITS.memory);
   if (v.output !== undefined) out.output = boundedBytes(v.output, `${field}.output`);
+  if (v.stdout !== undefined) out.stdout = boundedBytes(v.stdout, `${field}.stdout`);
+  if (v.stderr !== undefined) out.stderr = boundedBytes(v.stderr, `${field}.stderr`);
   if (v.fileSize !== undefined) out.fileSize = boundedBytes(v.fileSize, `${field}.fileSize`);
   if (v.openFiles !== undefined) out.openFiles = positiveInt(v.openFiles, `${field}.openFiles`, 1 << 20);
   if (v.stack !== undefined) out.stack = positiveBytes(v.stack, `${field}.stack`);

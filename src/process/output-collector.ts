@@ -1,19 +1,27 @@
-/** Keeps the first `limit` bytes of a stream for the result and counts the rest. */
+/** Bytes still allowed for stdout and stderr together (`limits.output`). */
+export interface SharedRoom { bytes: number }
+
+/**
+ * Keeps the first bytes of one stream for the result, cut exactly: at most `limit` bytes of
+ * this stream and at most what is left of the room it shares with the other stream, so the
+ * two together never keep more than `limits.output`. The rest is counted and dropped.
+ */
 export class OutputCollector {
   private readonly chunks: Buffer[] = [];
   private kept = 0;
-  /** Every byte seen, kept or not. */
+  /** Every byte counted, kept or not. */
   totalBytes = 0;
 
-  constructor(private readonly limit: number) {}
+  constructor(private readonly limit: number, private readonly shared: SharedRoom = { bytes: Infinity }) {}
 
   push(chunk: Buffer): void {
     this.totalBytes += chunk.length;
-    const room = this.limit - this.kept;
+    const room = Math.min(this.limit - this.kept, this.shared.bytes);
     if (room <= 0) return;
     const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
     this.chunks.push(part);
     this.kept += part.length;
+    this.shared.bytes -= part.length;
   }
 
   get truncated(): boolean {
@@ -21,6 +29,10 @@ export class OutputCollector {
   }
 
   text(): string {
-    return Buffer.concat(this.chunks, this.kept).toString('utf8');
+    return this.buffer().toString('utf8');
+  }
+
+  buffer(): Buffer {
+    return Buffer.concat(this.chunks, this.kept);
   }
 }

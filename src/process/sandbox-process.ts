@@ -1,19 +1,23 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type { Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { constants } from 'node:os';
+import { unlink } from 'node:fs';
 import {
   SandboxAbortedError, SandboxError, SandboxHelperError, SandboxSetupError,
 } from '../errors/sandbox-error.js';
 import type { HelperConnection, ProcessSink } from '../helper/helper-connection.js';
 import type { ExitEvent, HelperErrorReply, SpawnRequest } from '../helper/messages.js';
 import { OutputCollector } from './output-collector.js';
+import { readLines } from './line-reader.js';
+import { streamLimit, stdinFileOf } from '../sandbox/requests.js';
 import type { ResolvedSpawnOptions } from './spawn-options.js';
 import { statusOf, type SpawnResult } from './spawn-result.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
 import { SpawnMonitor } from './spawn-monitor.js';
 import type { LimitName } from './spawn-result.js';
+
+const DEFAULT_MAX_LINE = 1 << 20;
 
 /** A spawn request ready for the helper, with the cgroup made for it. */
 export interface PreparedSpawn {
@@ -22,18 +26,21 @@ export interface PreparedSpawn {
 }
 
 /** What a process needs from its sandbox. */
+/** A process whatever its output encoding. */
+export type AnySandboxProcess = SandboxProcess<string | Buffer>;
+
 export interface SpawnContext {
   connection: HelperConnection;
   /** Starts the sandbox if needed, makes the spawn's cgroup and builds the helper request. */
   prepare(id: string, options: ResolvedSpawnOptions): Promise<PreparedSpawn>;
   /** The spawn is over (ended or failed): release its cgroup. */
-  release(proc: SandboxProcess, cgroup: Cgroup | undefined): void;
-  onLimit(proc: SandboxProcess, limit: LimitName): void;
-  onOom(proc: SandboxProcess): void;
-  onSpawned(proc: SandboxProcess, pid: number): void;
-  onOutput(proc: SandboxProcess, fd: 1 | 2, data: Buffer): void;
-  onExit(proc: SandboxProcess, result: SpawnResult): void;
-  onFailed(proc: SandboxProcess, error: SandboxError): void;
+  release(proc: AnySandboxProcess, cgroup: Cgroup | undefined): void;
+  onLimit(proc: AnySandboxProcess, limit: LimitName): void;
+  onOom(proc: AnySandboxProcess): void;
+  onSpawned(proc: AnySandboxProcess, pid: number): void;
+  onOutput(proc: AnySandboxProcess, fd: 1 | 2, data: Buffer): void;
+  onExit(proc: AnySandboxProcess, result: SpawnResult<string | Buffer>): void;
+  onFailed(proc: AnySandboxProcess, error: SandboxError): void;
   wantsOutputEvents(fd: 1 | 2): boolean;
   /** True once the sandbox is being destroyed. */
   closing(): boolean;
@@ -48,7 +55,7 @@ export interface SpawnContext {
  * proc.stdout.pipe(process.stdout);
  * const { exitCode } = await proc; // 3
  */
-export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<string>, ProcessSink {
+export class SandboxProcess<Output extends string | Buffer = string> implements PromiseLike<SpawnResult<Output>>, AsyncIterable<string>, ProcessSink {
   /** Standard input; end it to send EOF. A no-op sink unless `stdin` is `'pipe'`. */
   readonly stdin: Writable;
   /** Standard output as it arrives (also collected into `result.stdout`). */
@@ -64,11 +71,14 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
   /** True once the program has ended (or could not be started). */
   exited = false;
 
-  private readonly result: Promise<SpawnResult>;
+  private readonly result: Promise<SpawnResult<Output>>;
   private readonly collectors: [OutputCollector, OutputCollector];
+  /** Set once an output limit fired: later output is neither kept nor counted. */
+  private outputCut = false;
   private readonly openStreams = new Set<Socket>();
   private exitEvent: ExitEvent | undefined;
-  private settle!: { resolve: (r: SpawnResult) => void; reject: (e: Error) => void };
+  // Typed for any encoding, so every SandboxProcess<Output> is an AnySandboxProcess.
+  private settle!: { resolve: (r: SpawnResult<string | Buffer>) => void; reject: (e: Error) => void };
   private abortError: SandboxAbortedError | undefined;
   private readonly callSite: Error;
   private started = false;
@@ -92,29 +102,50 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
     this.stdin = this.stdinPipe;
     this.stdout = this.stdoutPipe;
     this.stderr = this.stderrPipe;
-    const keep = Math.min(options.maxBuffer, options.limits.output ?? Infinity);
-    this.collectors = [new OutputCollector(keep), new OutputCollector(keep)];
+    // Kept exactly: each stream up to maxBuffer and its own limit, both together up to limits.output.
+    const shared = { bytes: options.limits.output ?? Infinity };
+    this.collectors = [
+      new OutputCollector(Math.min(options.maxBuffer, streamLimit(options, 'stdout') ?? Infinity), shared),
+      new OutputCollector(Math.min(options.maxBuffer, streamLimit(options, 'stderr') ?? Infinity), shared),
+    ];
     this.collect(this.stdout, 1);
     this.collect(this.stderr, 2);
-    this.result = new Promise<SpawnResult>((resolve, reject) => { this.settle = { resolve, reject }; });
+    this.result = new Promise<SpawnResult<Output>>((resolve, reject) => {
+      this.settle = { resolve: resolve as (r: SpawnResult<string | Buffer>) => void, reject };
+    });
     this.result.catch(() => {}); // the caller may never await; failures are also emitted
-    if (options.stdout === 'ignore') this.stdoutPipe.end();
-    if (options.stderr === 'ignore') this.stderrPipe.end();
+    if (options.stdout !== 'pipe') this.stdoutPipe.end(); // ignored, a file or a pipe to another spawn
+    if (options.stderr !== 'pipe') this.stderrPipe.end();
     this.feedStdin();
     this.watchAbort();
     void this.launch();
   }
 
-  then<A = SpawnResult, B = never>(
-    onfulfilled?: ((value: SpawnResult) => A | PromiseLike<A>) | null,
+  then<A = SpawnResult<Output>, B = never>(
+    onfulfilled?: ((value: SpawnResult<Output>) => A | PromiseLike<A>) | null,
     onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
     return this.result.then(onfulfilled, onrejected);
   }
 
-  /** Lines of standard output as they arrive. */
-  async *[Symbol.asyncIterator](): AsyncIterator<string> {
-    yield* createInterface({ input: this.stdout, crlfDelay: Infinity });
+  /**
+   * Lines of standard output as they arrive (decoded as UTF-8, without `\n` or `\r\n`). A
+   * line longer than 1 MiB ends the iteration with {@link SandboxLineTooLongError}; see
+   * {@link lines} to choose the length.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<string> {
+    return this.lines();
+  }
+
+  /**
+   * Lines of standard output, at most `maxLength` bytes each (default 1 MiB): a longer line
+   * ends the iteration with {@link SandboxLineTooLongError} (the program keeps running; its
+   * output is still collected for the result). Unread lines pause the output past 1 MiB.
+   */
+  lines(options: { maxLength?: number } = {}): AsyncGenerator<string, void, undefined> {
+    const maxLength = options.maxLength ?? DEFAULT_MAX_LINE;
+    if (!Number.isInteger(maxLength) || maxLength < 1) throw new SandboxError('ERR_SANDBOX_OPTIONS', `invalid option maxLength: expected a positive whole number of bytes, got ${String(maxLength)}`);
+    return readLines(this.stdout, maxLength);
   }
 
   /**
@@ -145,7 +176,9 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
         this.kill('SIGKILL');
       });
       if (this.abortError) throw this.abortError;
-      const reply = await conn.request<{ type: 'spawned'; req: number; process: string; pid: number; nspid: number }>({ type: 'spawn', ...request });
+      const stdinFile = stdinFileOf(request);
+      const reply = await conn.request<{ type: 'spawned'; req: number; process: string; pid: number; nspid: number }>({ type: 'spawn', ...request })
+        .finally(() => { if (stdinFile) unlink(stdinFile, () => {}); }); // the helper has its memfd copy
       this.pid = reply.pid;
       this.started = true;
       this.monitor.started();
@@ -212,8 +245,9 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
     this.settle.resolve(result);
   }
 
-  private buildResult(ev: ExitEvent): SpawnResult {
+  private buildResult(ev: ExitEvent): SpawnResult<Output> {
     const [out, err] = this.collectors;
+    const asBuffer = this.options.encoding === 'buffer';
     const m = this.monitor!.finish(ev);
     return {
       command: this.command,
@@ -228,8 +262,8 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
       oomKilled: m.oomKilled,
       pidsLimitHit: m.pidsLimitHit,
       limitExceeded: m.limitExceeded,
-      stdout: out.text(),
-      stderr: err.text(),
+      stdout: (asBuffer ? out.buffer() : out.text()) as Output,
+      stderr: (asBuffer ? err.buffer() : err.text()) as Output,
       stdoutTruncated: out.truncated,
       stderrTruncated: err.truncated,
       execError: ev.execError
@@ -262,9 +296,16 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
 
   private collect(stream: Readable, fd: 1 | 2): void {
     const collector = this.collectors[fd - 1]!;
+    const own = this.options.limits[fd === 1 ? 'stdout' : 'stderr'];
     stream.on('data', (chunk: Buffer) => {
-      this.monitor?.output(chunk.length); // kills the tree past the output limit
-      collector.push(chunk); // keeps at most min(maxBuffer, limits.output) bytes
+      // Past a limit the tree is being killed: what still drains is neither kept nor counted,
+      // so the counts stay within one chunk of the limit.
+      if (this.outputCut) return;
+      collector.push(chunk);
+      const streamOver = own !== undefined && collector.totalBytes > own;
+      this.monitor?.output(chunk.length, streamOver); // kills the tree past an output limit
+      const [a, b] = this.collectors;
+      if (streamOver || (this.options.limits.output !== undefined && a.totalBytes + b.totalBytes > this.options.limits.output)) this.outputCut = true;
       if (this.ctx.wantsOutputEvents(fd)) this.ctx.onOutput(this, fd, chunk);
     });
   }
@@ -273,9 +314,11 @@ export class SandboxProcess implements PromiseLike<SpawnResult>, AsyncIterable<s
     const input = this.options.stdin;
     this.stdinPipe.on('error', () => {});
     if (input === 'pipe') return;
-    if (input === 'ignore') this.stdinPipe.end();
-    else if (typeof input === 'string' || input instanceof Uint8Array) this.stdinPipe.end(input);
-    else input.pipe(this.stdinPipe);
+    // Data is written as the program reads it: the socket is non-blocking and pipe() waits
+    // for 'drain', so a large stdin never holds Node's event loop.
+    if (typeof input === 'string' || input instanceof Uint8Array) this.stdinPipe.end(input);
+    else if (typeof (input as Readable).pipe === 'function') (input as Readable).pipe(this.stdinPipe);
+    else this.stdinPipe.end(); // /dev/null, a file or a pipe: nothing comes from Node
   }
 
   private watchAbort(): void {

@@ -48,10 +48,10 @@ export class SpawnMonitor {
     if (this.limits.cpuTimeMs !== undefined && this.cgroup) this.scheduleCpuCheck(0);
   }
 
-  /** Counts output bytes (stdout and stderr together) against the output limit. */
-  output(bytes: number): void {
+  /** Counts output bytes (stdout and stderr together) against the output limit; `streamOver`: one stream passed its own. */
+  output(bytes: number, streamOver = false): void {
     this.outputBytes += bytes;
-    if (this.limits.output !== undefined && this.outputBytes > this.limits.output) this.exceed('output');
+    if (streamOver || (this.limits.output !== undefined && this.outputBytes > this.limits.output)) this.exceed('output');
   }
 
   /** The program ended: stop the clocks and measure. */
@@ -67,6 +67,7 @@ export class SpawnMonitor {
       ? { user: cpu.userUs / 1000, system: cpu.systemUs / 1000, total: (cpu.userUs + cpu.systemUs) / 1000 }
       : { user: ev.rusage.userUs / 1000, system: ev.rusage.systemUs / 1000, total: (ev.rusage.userUs + ev.rusage.systemUs) / 1000 };
     let limit = this.limit;
+    if (!limit && ev.outputFileLimit) limit = 'output';
     if (!limit && oomKilled) limit = 'memory';
     if (!limit && ev.signal === 'SIGXFSZ') limit = 'fileSize';
     if (!limit && ev.signal === 'SIGXCPU') limit = 'cpuTime';

@@ -3,9 +3,26 @@ import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import { resolveEnv, resolveInsidePath } from '../sandbox/options.js';
 import { resolveSpawnLimits, type ResolvedSpawnLimits, type SpawnLimits } from '../limits/limits.js';
 import { defaultSecurity, resolveSecurity, type SecurityOptions } from '../security/security-options.js';
+import { SandboxPipeEnd } from './sandbox-pipe.js';
 
 /** Who a program runs as inside the sandbox. */
 export type UserSpec = number | string | { uid: number; gid?: number; groups?: number[] };
+
+/** A regular file inside the sandbox as standard input, opened by the program's own user. */
+export interface StdinFile { path: string }
+/** Data given to the program as a regular file (a sealed memfd): it can fstat, seek and mmap it. */
+export interface StdinData { data: string | Uint8Array; asFile: true }
+/**
+ * A regular file inside the sandbox as stdout or stderr, created (as the program's user) or
+ * truncated, or appended to with `append`. Its bytes count against `limits.output` and
+ * `limits.stdout`/`limits.stderr`; past a limit the tree is killed and the file is cut to it.
+ */
+export interface OutputFile { path: string; append?: boolean }
+
+/** Standard input of a spawn; see {@link SpawnOptions.stdin}. */
+export type StdinOption = 'pipe' | 'ignore' | string | Uint8Array | Readable | StdinFile | StdinData | SandboxPipeEnd;
+/** Standard output or error of a spawn; see {@link SpawnOptions.stdout}. */
+export type OutputOption = 'pipe' | 'ignore' | OutputFile | SandboxPipeEnd;
 
 /** Options of `sandbox.spawn()` and `sandbox.run()`. */
 export interface SpawnOptions {
@@ -14,15 +31,22 @@ export interface SpawnOptions {
   /** Working directory inside the sandbox. @defaultValue the sandbox's `cwd` ('/') */
   cwd?: string;
   /**
-   * Standard input: `'pipe'` (write to `proc.stdin`), `'ignore'` (/dev/null), or data to feed
-   * and then close (a string, bytes, or a readable stream).
+   * Standard input: `'pipe'` (write to `proc.stdin`), `'ignore'` (/dev/null), data to feed as
+   * the program reads it and then close (a string, bytes, or a readable stream; a socket, with
+   * back-pressure), `{ data, asFile: true }` (the data as a regular, sealed file),
+   * `{ path }` (a file inside the sandbox) or a {@link SandboxPipe}'s `readEnd`.
    * @defaultValue 'pipe' for spawn(), 'ignore' for run()
    */
-  stdin?: 'pipe' | 'ignore' | string | Uint8Array | Readable;
-  /** `'pipe'` (readable on `proc.stdout` and collected) or `'ignore'`. @defaultValue 'pipe' */
-  stdout?: 'pipe' | 'ignore';
-  /** `'pipe'` or `'ignore'`. @defaultValue 'pipe' */
-  stderr?: 'pipe' | 'ignore';
+  stdin?: StdinOption;
+  /**
+   * `'pipe'` (readable on `proc.stdout` and collected), `'ignore'`, `{ path, append? }` (a
+   * file inside the sandbox) or a {@link SandboxPipe}'s `writeEnd`. @defaultValue 'pipe'
+   */
+  stdout?: OutputOption;
+  /** Like `stdout`. @defaultValue 'pipe' */
+  stderr?: OutputOption;
+  /** `'utf8'`: `result.stdout`/`stderr` are strings; `'buffer'`: Buffers, byte for byte. @defaultValue 'utf8' */
+  encoding?: 'utf8' | 'buffer';
   /** uid (with gid = uid), a user name from the image's /etc/passwd, or `{ uid, gid, groups }`. @defaultValue 0 */
   user?: UserSpec;
   /** Aborting kills the program's whole tree and rejects with `SandboxAbortedError`. */
@@ -40,9 +64,10 @@ export interface ResolvedSpawnOptions {
   argv: string[];
   env: Record<string, string>;
   cwd: string | undefined;
-  stdin: NonNullable<SpawnOptions['stdin']>;
-  stdout: 'pipe' | 'ignore';
-  stderr: 'pipe' | 'ignore';
+  stdin: StdinOption;
+  stdout: OutputOption;
+  stderr: OutputOption;
+  encoding: 'utf8' | 'buffer';
   user: UserSpec;
   signal: AbortSignal | undefined;
   maxBuffer: number;
@@ -51,7 +76,7 @@ export interface ResolvedSpawnOptions {
   security: SecurityOptions | undefined;
 }
 
-const KNOWN_SPAWN_KEYS = new Set(['env', 'cwd', 'stdin', 'stdout', 'stderr', 'user', 'signal', 'maxBuffer', 'limits', 'security']);
+const KNOWN_SPAWN_KEYS = new Set(['env', 'cwd', 'stdin', 'stdout', 'stderr', 'encoding', 'user', 'signal', 'maxBuffer', 'limits', 'security']);
 const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
 
 /** Checks a command and its options; throws `SandboxOptionsError` naming the bad field. */
@@ -59,27 +84,29 @@ export function resolveSpawnOptions(command: unknown, options: SpawnOptions = {}
   const argv = resolveCommand(command);
   if (typeof options !== 'object' || options === null) throw new SandboxOptionsError('options', 'expected an object');
   for (const key of Object.keys(options)) if (!KNOWN_SPAWN_KEYS.has(key)) throw new SandboxOptionsError(key, 'unknown spawn option');
-  const stdin = options.stdin ?? defaultStdin;
-  if (!isStdinValue(stdin)) throw new SandboxOptionsError('stdin', "expected 'pipe', 'ignore', a string, bytes or a readable stream");
-  for (const name of ['stdout', 'stderr'] as const) {
-    const v = options[name];
-    if (v !== undefined && v !== 'pipe' && v !== 'ignore') throw new SandboxOptionsError(name, "expected 'pipe' or 'ignore'");
-  }
+  const stdin = resolveStdin(options.stdin ?? defaultStdin);
+  const stdout = resolveOutput(options.stdout ?? 'pipe', 'stdout');
+  const stderr = resolveOutput(options.stderr ?? 'pipe', 'stderr');
+  if (options.encoding !== undefined && options.encoding !== 'utf8' && options.encoding !== 'buffer') throw new SandboxOptionsError('encoding', "expected 'utf8' or 'buffer'");
   const maxBuffer = options.maxBuffer ?? DEFAULT_MAX_BUFFER;
   if (!Number.isInteger(maxBuffer) || maxBuffer < 0) throw new SandboxOptionsError('maxBuffer', 'expected a non-negative integer number of bytes');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', 'expected an AbortSignal');
+  const limits = resolveSpawnLimits(options.limits, 'limits');
+  const security = validSecurity(options.security);
+  for (const end of [stdin, stdout, stderr]) if (end instanceof SandboxPipeEnd) end.given = true;
   return {
     argv,
     env: resolveEnv(options.env, 'env'),
     cwd: options.cwd === undefined ? undefined : resolveInsidePath(options.cwd, 'cwd'),
     stdin,
-    stdout: options.stdout ?? 'pipe',
-    stderr: options.stderr ?? 'pipe',
+    stdout,
+    stderr,
+    encoding: options.encoding ?? 'utf8',
     user: resolveUserSpec(options.user ?? 0),
     signal: options.signal,
     maxBuffer,
-    limits: resolveSpawnLimits(options.limits, 'limits'),
-    security: validSecurity(options.security),
+    limits,
+    security,
   };
 }
 
@@ -93,9 +120,46 @@ function resolveCommand(command: unknown): string[] {
   return [...command] as string[];
 }
 
-function isStdinValue(v: unknown): v is ResolvedSpawnOptions['stdin'] {
-  if (v === 'pipe' || v === 'ignore' || typeof v === 'string' || v instanceof Uint8Array) return true;
-  return typeof v === 'object' && v !== null && typeof (v as Readable).pipe === 'function';
+function resolveStdin(v: unknown): StdinOption {
+  if (v === 'pipe' || v === 'ignore' || typeof v === 'string' || v instanceof Uint8Array) return v;
+  if (v instanceof SandboxPipeEnd) return pipeEnd(v, 'read', 'stdin');
+  if (typeof v === 'object' && v !== null && typeof (v as Readable).pipe === 'function') return v as Readable;
+  if (typeof v === 'object' && v !== null && 'path' in v) {
+    onlyKeys(v, ['path'], 'stdin');
+    return { path: resolveInsidePath((v as StdinFile).path, 'stdin.path') };
+  }
+  if (typeof v === 'object' && v !== null && 'data' in v) {
+    onlyKeys(v, ['data', 'asFile'], 'stdin');
+    const { data, asFile } = v as StdinData;
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new SandboxOptionsError('stdin.data', 'expected a string or bytes');
+    if (asFile !== true) throw new SandboxOptionsError('stdin.asFile', 'expected true (without it, give the data itself as stdin)');
+    return { data, asFile };
+  }
+  throw new SandboxOptionsError('stdin', "expected 'pipe', 'ignore', a string, bytes, a readable stream, { path }, { data, asFile: true } or a pipe's readEnd");
+}
+
+function resolveOutput(v: unknown, field: 'stdout' | 'stderr'): OutputOption {
+  if (v === 'pipe' || v === 'ignore') return v;
+  if (v instanceof SandboxPipeEnd) return pipeEnd(v, 'write', field);
+  if (typeof v === 'object' && v !== null && 'path' in v) {
+    onlyKeys(v, ['path', 'append'], field);
+    const { path, append } = v as OutputFile;
+    if (append !== undefined && typeof append !== 'boolean') throw new SandboxOptionsError(`${field}.append`, 'expected a boolean');
+    return { path: resolveInsidePath(path, `${field}.path`), ...(append && { append }) };
+  }
+  throw new SandboxOptionsError(field, "expected 'pipe', 'ignore', { path, append? } or a pipe's writeEnd");
+}
+
+/** Each end goes to one spawn; stdout and stderr of one spawn may share a write end. */
+function pipeEnd(end: SandboxPipeEnd, want: 'read' | 'write', field: string): SandboxPipeEnd {
+  if (end.end !== want) throw new SandboxOptionsError(field, `expected a pipe's ${want}End, got its ${end.end}End`);
+  if (end.pipe.closed) throw new SandboxOptionsError(field, 'the pipe is closed');
+  if (end.given) throw new SandboxOptionsError(field, `this ${end.end}End was already given to another spawn`);
+  return end;
+}
+
+function onlyKeys(v: object, keys: string[], field: string): void {
+  for (const k of Object.keys(v)) if (!keys.includes(k)) throw new SandboxOptionsError(`${field}.${k}`, 'unknown field');
 }
 
 function resolveUserSpec(user: unknown): UserSpec {

@@ -29,7 +29,7 @@ export interface CpuTime { user: number; system: number; total: number }
  * The outcome of one spawned program. A non-zero exit or a limit is a fact on the result,
  * never a throw.
  */
-export interface SpawnResult {
+export interface SpawnResult<Output extends string | Buffer = string> {
   /** The command that ran. */
   command: readonly string[];
   /** Why it stopped; see {@link SpawnStatus}. */
@@ -57,10 +57,14 @@ export interface SpawnResult {
   pidsLimitHit: boolean;
   /** The limit that ended the program, or null. */
   limitExceeded: LimitName | null;
-  /** Collected standard output (up to `maxBuffer` / `limits.output`), decoded as UTF-8. */
-  stdout: string;
-  /** Collected standard error. */
-  stderr: string;
+  /**
+   * Collected standard output, decoded as UTF-8 (a Buffer with `encoding: 'buffer'`): at most
+   * `maxBuffer`, `limits.stdout` and `limits.output` bytes, stdout and stderr together never
+   * more than `limits.output`. Empty when stdout went to a file, a pipe or /dev/null.
+   */
+  stdout: Output;
+  /** Collected standard error, like `stdout`. */
+  stderr: Output;
   /** True when stdout was cut (more than `maxBuffer`, or the output limit fired). */
   stdoutTruncated: boolean;
   /** True when stderr was cut. */

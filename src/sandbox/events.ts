@@ -40,7 +40,7 @@ export interface SandboxEvents {
   /** `sandbox.snapshot()` froze the writable layer into `snapshot`, taking `durationMs`. */
   snapshot: [{ id: string; snapshot: Snapshot; durationMs: number }];
   /** A program ended; the result holds how and why. */
-  exit: [{ process: ProcessRef; result: SpawnResult }];
+  exit: [{ process: ProcessRef; result: SpawnResult<string | Buffer> }];
   /** Tearing down began. */
   destroying: [{ id: string }];
   /** Every process is dead and every directory of the sandbox removed. */

@@ -1,4 +1,11 @@
-import type { CreateConfig, SpawnRequest } from '../helper/messages.js';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CreateConfig, SpawnRequest, StdioRequest } from '../helper/messages.js';
+import type { Readable } from 'node:stream';
+import { SandboxPipeEnd } from '../process/sandbox-pipe.js';
+import type { StdinFile } from '../process/spawn-options.js';
+import { sessionFor } from '../platform/runtime.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
 import { rlimitsFor } from '../limits/rlimits.js';
 import type { ResolvedSpawnOptions } from '../process/spawn-options.js';
@@ -73,7 +80,8 @@ export function spawnRequestFor(sandbox: string, id: string, o: ResolvedSpawnOpt
     uid: user.uid,
     gid: user.gid,
     groups: user.groups,
-    stdio: [o.stdin === 'ignore' ? 'null' : 'pipe', o.stdout === 'ignore' ? 'null' : 'pipe', o.stderr === 'ignore' ? 'null' : 'pipe'],
+    stdio: stdioRequest(o, opts.stateDir),
+    ...(fileOutputLimit(o) !== undefined && { outputLimit: fileOutputLimit(o) }),
     cgroup: cgroup?.v2Path ?? null,
     cgroupProcs: cgroup?.v1ProcsFiles() ?? [],
     cgroupns: opts.namespaces.cgroup,
@@ -81,7 +89,6 @@ export function spawnRequestFor(sandbox: string, id: string, o: ResolvedSpawnOpt
     ...securityRequest(resolveSecurity(o.security, 'security', opts.security)),
   };
 }
-
 
 /**
  * What one spawn request may carry to the sandbox's init (argv, env, cwd, groups, rlimits, the
@@ -95,7 +102,8 @@ export function spawnPayloadBytes(req: SpawnRequest): number {
   const strings = (list: readonly string[]) => list.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
   const seccomp = req.security?.seccomp ? Buffer.byteLength(req.security.seccomp, 'base64') : 0;
   return req.rlimits.length * 24 + seccomp + req.groups.length * 4 + strings([req.cwd]) + strings(req.argv) + strings(req.env) +
-    strings(req.masks?.maskedPaths ?? []) + strings(req.masks?.readonlyPaths ?? []);
+    strings(req.masks?.maskedPaths ?? []) + strings(req.masks?.readonlyPaths ?? []) +
+    strings(req.stdio.flatMap((e) => (typeof e === 'object' && 'path' in e ? [e.path] : []))); // files as stdio
 }
 
 /** Throws the typed error for a request the init could not take, before it is sent. */
@@ -104,4 +112,48 @@ export function checkSpawnPayload(req: SpawnRequest): void {
   if (bytes > SPAWN_PAYLOAD_MAX) {
     throw new SandboxOptionsError('command', `argv, env and cwd take ${bytes} bytes (${formatBytes(Math.ceil(bytes / 1024) * 1024)}); one spawn carries at most ${formatBytes(SPAWN_PAYLOAD_MAX)} with the seccomp filter and mask paths`);
   }
+}
+
+/**
+ * The helper's stdio entries. `{ data, asFile: true }` is written to a private file of this
+ * session (mode 0600) that the helper copies into a sealed memfd; the caller removes it once
+ * the spawn is answered (`stdinFileOf`).
+ */
+function stdioRequest(o: ResolvedSpawnOptions, stateDir: string | undefined): StdioRequest[] {
+  let stdin: StdioRequest;
+  const i = o.stdin;
+  if (i === 'ignore') stdin = 'null';
+  else if (i instanceof SandboxPipeEnd) stdin = { pipe: i.pipe.id };
+  else if (typeof i !== 'object' || i instanceof Uint8Array || typeof (i as Readable).pipe === 'function') stdin = 'pipe';
+  else if ('asFile' in i) {
+    const file = join(sessionFor(stateDir).dir, `stdin-${randomBytes(8).toString('hex')}`);
+    writeFileSync(file, i.data, { mode: 0o600, flag: 'wx' });
+    stdin = { memfd: file };
+  } else stdin = { path: (i as StdinFile).path };
+  const output = (v: ResolvedSpawnOptions['stdout'], limit: number | undefined): StdioRequest => {
+    if (v === 'ignore') return 'null';
+    if (v === 'pipe') return 'pipe';
+    if (v instanceof SandboxPipeEnd) return { pipe: v.pipe.id };
+    return { path: v.path, ...(v.append && { append: true }), ...(limit !== undefined && { limit }) };
+  };
+  return [stdin, output(o.stdout, streamLimit(o, 'stdout')), output(o.stderr, streamLimit(o, 'stderr'))];
+}
+
+/** The bytes one output stream may reach: its own limit and the total, whichever is lower. */
+export function streamLimit(o: ResolvedSpawnOptions, stream: 'stdout' | 'stderr'): number | undefined {
+  const own = o.limits[stream], total = o.limits.output;
+  if (own === undefined) return total;
+  return total === undefined ? own : Math.min(own, total);
+}
+
+/** With both outputs in files, the helper checks their sum against `limits.output` too. */
+function fileOutputLimit(o: ResolvedSpawnOptions): number | undefined {
+  const isFile = (v: ResolvedSpawnOptions['stdout']) => typeof v === 'object' && !(v instanceof SandboxPipeEnd);
+  return isFile(o.stdout) && isFile(o.stderr) ? o.limits.output : undefined;
+}
+
+/** The host file holding `{ data, asFile: true }` for a request, to remove once it is answered. */
+export function stdinFileOf(request: SpawnRequest): string | undefined {
+  const s = request.stdio[0];
+  return typeof s === 'object' && 'memfd' in s ? s.memfd : undefined;
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
@@ -7,7 +8,7 @@ import {
 } from '../errors/sandbox-error.js';
 import type { SpawnRequest, CreateConfig } from '../helper/messages.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
-import { checkSpawnPayload, createConfigFor, spawnRequestFor } from './requests.js';
+import { checkSpawnPayload, createConfigFor, spawnRequestFor, stdinFileOf } from './requests.js';
 import { cgroupsFor, connection, hostLayerFor, sessionFor } from '../platform/runtime.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
 import type { CgroupTree } from '../cgroup/cgroup-tree.js';
@@ -16,7 +17,7 @@ import { cgroupLimitNames } from '../limits/limits.js';
 import { enforcementOf, type SandboxEnforcement } from '../limits/enforcement.js';
 import { removeTree } from '../platform/remove-tree.js';
 import { type Overlay, removeEmptyOverlaySync } from '../rootfs/overlay.js';
-import { SandboxProcess, type PreparedSpawn, type SpawnContext } from '../process/sandbox-process.js';
+import { SandboxProcess, type AnySandboxProcess, type PreparedSpawn, type SpawnContext } from '../process/sandbox-process.js';
 import { resolveSpawnOptions, type ResolvedSpawnOptions, type SpawnOptions } from '../process/spawn-options.js';
 import type { SpawnResult } from '../process/spawn-result.js';
 import { resolveUser } from '../process/user.js';
@@ -60,7 +61,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private destroying: Promise<void> | undefined;
   private dir: string | undefined;
   private overlay: Overlay | undefined;
-  private readonly running = new Set<SandboxProcess>();
+  private readonly running = new Set<AnySandboxProcess>();
   private spawnCount = 0;
   private failure: SandboxError | undefined;
   private cgroupTree: CgroupTree | undefined;
@@ -121,7 +122,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
    * Starts a program and returns its handle at once.
    * @throws {SandboxOptionsError} synchronously, when the command or an option is invalid.
    */
-  spawn(command: readonly string[], options: SpawnOptions = {}): SandboxProcess {
+  spawn(command: readonly string[], options: SpawnOptions & { encoding: 'buffer' }): SandboxProcess<Buffer>;
+  spawn(command: readonly string[], options?: SpawnOptions): SandboxProcess;
+  spawn(command: readonly string[], options: SpawnOptions = {}): AnySandboxProcess {
     return this.spawnResolved(resolveSpawnOptions(command, withImageUser(options, this.options.image), 'pipe'));
   }
 
@@ -129,7 +132,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
    * Runs a program to completion and returns its result. stdin is empty unless given.
    * @throws {SandboxOptionsError} when an option is invalid; rejects with {@link SandboxSetupError} when the sandbox cannot run it.
    */
-  async run(command: readonly string[], options: SpawnOptions = {}): Promise<SpawnResult> {
+  run(command: readonly string[], options: SpawnOptions & { encoding: 'buffer' }): Promise<SpawnResult<Buffer>>;
+  run(command: readonly string[], options?: SpawnOptions): Promise<SpawnResult>;
+  async run(command: readonly string[], options: SpawnOptions = {}): Promise<SpawnResult<string | Buffer>> {
     return this.spawnResolved(resolveSpawnOptions(command, withImageUser(options, this.options.image), 'ignore'));
   }
 
@@ -230,10 +235,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     await this.destroy();
   }
 
-  private spawnResolved(options: ResolvedSpawnOptions): SandboxProcess {
+  private spawnResolved(options: ResolvedSpawnOptions): AnySandboxProcess {
     if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('spawn');
     resolveSecurity(options.security, 'security', this.options.security); // throws now, not at start
-    const proc = new SandboxProcess(`${this.id}.${++this.spawnCount}`, options.argv, options, this.spawnContext);
+    const proc: AnySandboxProcess = new SandboxProcess<string | Buffer>(`${this.id}.${++this.spawnCount}`, options.argv, options, this.spawnContext);
     this.running.add(proc);
     return proc;
   }
@@ -362,7 +367,13 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     const req = spawnRequestFor(this.id, id, o, this.options, resolveUser(o.user, this.passwdSources()), cgroup);
     // Default limits the host has no controller for: their rlimit stand-ins, unless set already.
     for (const r of this.enforcement.rlimits) if (!req.rlimits.some(([name]) => name === r[0])) req.rlimits.push(r);
-    checkSpawnPayload(req);
+    try {
+      checkSpawnPayload(req);
+    } catch (err) {
+      const stdinFile = stdinFileOf(req); // asFile data already written: nobody else removes it
+      if (stdinFile) rmSync(stdinFile, { force: true });
+      throw err;
+    }
     return req;
   }
 
@@ -441,7 +452,7 @@ function checkSnapshotOptions(options: SnapshotOptions): void {
   checkStoreOption(options.store);
 }
 
-function ref(proc: SandboxProcess) {
+function ref(proc: AnySandboxProcess) {
   return { id: proc.id, command: proc.command };
 }
 
