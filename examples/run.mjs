@@ -4,15 +4,16 @@
 // package's build.   node examples/run.mjs quickstart
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const name = basename(process.argv[2] ?? '', '.ts');
+// A name in this folder or a subfolder of it: quickstart, judge/interactive.
+const name = (process.argv[2] ?? '').replace(/\.ts$/, '');
 const source = join(here, `${name}.ts`);
-if (!name || !existsSync(source)) {
-  console.error('usage: node examples/run.mjs <quickstart|judge-like>');
+if (!/^[\w-]+(\/[\w-]+)?$/.test(name) || !existsSync(source)) {
+  console.error('usage: node examples/run.mjs <quickstart|judge-like|judge/interactive>');
   process.exit(2);
 }
 if (!existsSync(join(here, '..', 'dist', 'index.js'))) {
