@@ -276,6 +276,11 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
     ['a nested unknown field', { type: 'create', sandbox: 'bad', config: { proc: true } }, 'config'],
     ['a relative path', { type: 'spawn', sandbox, process: 'rel', argv: ['true'], ...spawnDefaults, cwd: 'tmp' }, 'cwd'],
     ['an unknown sandbox', { type: 'spawn', sandbox: 'nope', process: 'x', argv: ['true'], ...spawnDefaults }, 'sandbox'],
+    ['a memfd stdout', { type: 'spawn', sandbox, process: 'mf', argv: ['true'], ...spawnDefaults, stdio: ['null', { memfd: '/x' }, 'null'] }, 'stdio[1].memfd'],
+    ['a stdin file with a limit', { type: 'spawn', sandbox, process: 'lim', argv: ['true'], ...spawnDefaults, stdio: [{ path: '/x', limit: 5 }, 'null', 'null'] }, 'stdio[0].path'],
+    ['an unknown stdio field', { type: 'spawn', sandbox, process: 'uf', argv: ['true'], ...spawnDefaults, stdio: ['null', { path: '/x', mode: 1 }, 'null'] }, 'stdio[1].mode'],
+    ['a pipe name too long', { type: 'spawn', sandbox, process: 'pn', argv: ['true'], ...spawnDefaults, stdio: [{ pipe: 'p'.repeat(129) }, 'null', 'null'] }, 'stdio[0].pipe'],
+    ['a pipe-close without a name', { type: 'pipe-close' }, 'pipe'],
   ])('answers %s with a protocol error naming the field', async (_name, body, field) => {
     const reply = await h.request(body);
     expect(reply).toMatchObject({ type: 'error', step: 'protocol', errno: null, syscall: null });

@@ -23,6 +23,8 @@ describe('stdin never blocks the host', () => {
   it('50 MB through cat arrive byte for byte while a timer in Node keeps ticking', async ({ sandbox }) => {
     const input = Buffer.alloc(50 * 2 ** 20);
     for (let i = 0; i < input.length; i += 4) input.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const sb = sandbox();
+    await sb.start(); // the first start of a session builds the host layer; not what is measured
     let last = performance.now(), worstGap = 0;
     const timer = setInterval(() => {
       const now = performance.now();
@@ -30,7 +32,7 @@ describe('stdin never blocks the host', () => {
       last = now;
     }, 10);
     try {
-      const proc = sandbox().spawn(['cat'], { stdin: input, maxBuffer: 0 });
+      const proc = sb.spawn(['cat'], { stdin: input, maxBuffer: 0 });
       const hash = createHash('sha256');
       let bytes = 0;
       proc.stdout.on('data', (d: Buffer) => { hash.update(d); bytes += d.length; });
@@ -112,7 +114,7 @@ except OSError as e:
     expect(r).toMatchObject({ status: 'ok', stdout: '', stderr: '' });
     expect((await sb.files.read('/tmp/out.txt')).toString()).toBe('out\n');
     expect((await sb.files.read('/tmp/err.txt')).toString()).toBe('err\n');
-    expect(await sb.files.stat('/tmp/out.txt')).toMatchObject({ type: 'file', uid: user });
+    expect((await sb.run(['stat', '-c', '%F %u', '/tmp/out.txt'])).stdout).toBe(`regular file ${user}\n`);
     await sb.run(['echo', 'more'], { stdout: { path: '/tmp/out.txt', append: true }, user });
     expect((await sb.files.read('/tmp/out.txt')).toString()).toBe('out\nmore\n');
     await sb.run(['echo', 'new'], { stdout: { path: '/tmp/out.txt' }, user });
@@ -211,7 +213,7 @@ while True:
     expect(i.stderr).toMatch(/^OK \d+ guesses\n$/);
     // Nothing came through Node: fd 1 of the solution is a pipe, not a socket.
     using p = new SandboxPipe();
-    const fd = await contestant.run(['sh', '-c', 'readlink /proc/self/fd/1 >&2'], { stdout: p.writeEnd });
+    const fd = await contestant.run(['sh', '-c', 'fd=$(readlink /proc/$$/fd/1); echo "$fd" >&2'], { stdout: p.writeEnd });
     expect(fd.stderr).toMatch(/^pipe:\[\d+\]\n$/);
   });
 
