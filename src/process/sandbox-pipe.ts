@@ -25,12 +25,16 @@ export class SandboxPipe implements Disposable {
   /** True once closed: its ends can no longer be given. */
   closed = false;
 
-  /** Closes the ends not given to a spawn yet (the ones given are the programs' now). Idempotent. */
+  /**
+   * Closes the ends not given to a spawn yet (the ones given are the programs' now). Idempotent.
+   * It takes effect once every spawn that took an end has been answered, so it never races one.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.readEnd.given && this.writeEnd.given) return; // the helper holds nothing any more
-    void connection().request({ type: 'pipe-close', pipe: this.id }).catch(() => {});
+    void Promise.all([this.readEnd.handedOver, this.writeEnd.handedOver])
+      .then(() => connection().request({ type: 'pipe-close', pipe: this.id }))
+      .catch(() => {});
   }
 
   [Symbol.dispose](): void {
@@ -42,6 +46,21 @@ export class SandboxPipe implements Disposable {
 export class SandboxPipeEnd {
   /** True once a spawn took this end. */
   given = false;
+  /** @internal Settles once the spawn that took this end was answered (or failed before asking). */
+  handedOver: Promise<void> = Promise.resolve();
+  private settle: (() => void) | undefined;
   /** @internal */
   constructor(readonly pipe: SandboxPipe, readonly end: 'read' | 'write') {}
+
+  /** @internal A spawn takes this end. */
+  take(): void {
+    if (this.given) return; // stdout and stderr of one spawn
+    this.given = true;
+    this.handedOver = new Promise((resolve) => { this.settle = resolve; });
+  }
+
+  /** @internal The spawn that took it is answered: the helper has (or never will have) it. */
+  handed(): void {
+    this.settle?.();
+  }
 }

@@ -9,6 +9,7 @@ import type { HelperConnection, ProcessSink } from '../helper/helper-connection.
 import type { ExitEvent, HelperErrorReply, SpawnRequest } from '../helper/messages.js';
 import { OutputCollector } from './output-collector.js';
 import { readLines } from './line-reader.js';
+import { SandboxPipeEnd } from './sandbox-pipe.js';
 import { streamLimit, stdinFileOf } from '../sandbox/requests.js';
 import type { ResolvedSpawnOptions } from './spawn-options.js';
 import { statusOf, type SpawnResult } from './spawn-result.js';
@@ -116,6 +117,8 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     this.result.catch(() => {}); // the caller may never await; failures are also emitted
     if (options.stdout !== 'pipe') this.stdoutPipe.end(); // ignored, a file or a pipe to another spawn
     if (options.stderr !== 'pipe') this.stderrPipe.end();
+    // Taken here, not when the options were checked: a spawn refused before this never holds one.
+    for (const end of [options.stdin, options.stdout, options.stderr]) if (end instanceof SandboxPipeEnd) end.take();
     this.feedStdin();
     this.watchAbort();
     void this.launch();
@@ -178,7 +181,7 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
       if (this.abortError) throw this.abortError;
       const stdinFile = stdinFileOf(request);
       const reply = await conn.request<{ type: 'spawned'; req: number; process: string; pid: number; nspid: number }>({ type: 'spawn', ...request })
-        .finally(() => { if (stdinFile) unlink(stdinFile, () => {}); }); // the helper has its memfd copy
+        .finally(() => { if (stdinFile) unlink(stdinFile, () => {}); this.pipeEndsHandedOver(); }); // the helper has its memfd copy
       this.pid = reply.pid;
       this.started = true;
       this.monitor.started();
@@ -272,7 +275,13 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     };
   }
 
+  /** The helper has taken this spawn's pipe ends, or never will: their pipes may be closed. */
+  private pipeEndsHandedOver(): void {
+    for (const end of [this.options.stdin, this.options.stdout, this.options.stderr]) if (end instanceof SandboxPipeEnd) end.handed();
+  }
+
   private fail(error: SandboxError): void {
+    this.pipeEndsHandedOver();
     if (this.exited && this.exitEvent) return;
     this.exited = true;
     this.monitor?.stop();

@@ -93,7 +93,6 @@ export function resolveSpawnOptions(command: unknown, options: SpawnOptions = {}
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', 'expected an AbortSignal');
   const limits = resolveSpawnLimits(options.limits, 'limits');
   const security = validSecurity(options.security);
-  for (const end of [stdin, stdout, stderr]) if (end instanceof SandboxPipeEnd) end.given = true;
   return {
     argv,
     env: resolveEnv(options.env, 'env'),
