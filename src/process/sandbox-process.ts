@@ -76,6 +76,8 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
   private readonly collectors: [OutputCollector, OutputCollector];
   /** Set once an output limit fired: later output is neither kept nor counted. */
   private outputCut = false;
+  /** The host file holding `stdin: { data, asFile: true }` until the helper has copied it. */
+  private stdinFile: string | undefined;
   private readonly openStreams = new Set<Socket>();
   private exitEvent: ExitEvent | undefined;
   // Typed for any encoding, so every SandboxProcess<Output> is an AnySandboxProcess.
@@ -173,15 +175,15 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     conn.hold();
     try {
       const { request, cgroup } = await this.ctx.prepare(this.id, this.options);
+      this.stdinFile = stdinFileOf(request);
       this.cgroup = cgroup;
       this.monitor = new SpawnMonitor(this.options.limits, cgroup, (limit) => {
         this.ctx.onLimit(this, limit);
         this.kill('SIGKILL');
       });
       if (this.abortError) throw this.abortError;
-      const stdinFile = stdinFileOf(request);
       const reply = await conn.request<{ type: 'spawned'; req: number; process: string; pid: number; nspid: number }>({ type: 'spawn', ...request })
-        .finally(() => { if (stdinFile) unlink(stdinFile, () => {}); this.pipeEndsHandedOver(); }); // the helper has its memfd copy
+        .finally(() => this.stdioHandedOver());
       this.pid = reply.pid;
       this.started = true;
       this.monitor.started();
@@ -275,13 +277,18 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     };
   }
 
-  /** The helper has taken this spawn's pipe ends, or never will: their pipes may be closed. */
-  private pipeEndsHandedOver(): void {
+  /**
+   * The helper has taken this spawn's stdio, or never will: the host file of `asFile` data
+   * goes (the helper has its memfd copy) and the pipes of its ends may be closed.
+   */
+  private stdioHandedOver(): void {
+    if (this.stdinFile) unlink(this.stdinFile, () => {});
+    this.stdinFile = undefined;
     for (const end of [this.options.stdin, this.options.stdout, this.options.stderr]) if (end instanceof SandboxPipeEnd) end.handed();
   }
 
   private fail(error: SandboxError): void {
-    this.pipeEndsHandedOver();
+    this.stdioHandedOver();
     if (this.exited && this.exitEvent) return;
     this.exited = true;
     this.monitor?.stop();

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { sessionFor } from '../../src/platform/runtime.js';
 import { describe, expect } from 'vitest';
 import { SandboxOptionsError, SandboxPipe, SandboxSetupError } from '../../src/index.js';
 import { isRoot } from '../helpers/require-feature.js';
@@ -85,6 +87,15 @@ except OSError as e:
     const r = await sb.run(['python3', '-c', check], { stdin: { data: 'hello world\n', asFile: true }, user });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('regular True 12\nseek world\nmmap hello\ndevstdin hello world\nwrite True\n');
+  });
+
+  it('the host copy of asFile data is gone once the spawn is answered, also when it is aborted', async ({ sandbox }) => {
+    const sb = sandbox();
+    const leftovers = () => readdirSync(sessionFor(sb.options.stateDir).dir).filter((n) => n.startsWith('stdin-'));
+    expect((await sb.run(['cat'], { stdin: { data: 'x', asFile: true } })).stdout).toBe('x');
+    const aborted = sb.run(['cat'], { stdin: { data: 'y', asFile: true }, signal: AbortSignal.abort() });
+    await expect(aborted).rejects.toThrow(/aborted/);
+    expect(leftovers()).toEqual([]);
   });
 
   it('stdin { path } is opened as the spawn\'s user, inside the root, and only a regular file', async ({ sandbox }) => {
