@@ -7,13 +7,19 @@
  * that fd and one end of a socket pair; Node gets the other end as a NODE_HANDLE. The worker
  * never blocks the event loop, dies with the supervisor (PDEATHSIG), and is killed when its
  * sandbox goes, so no fd keeps a dead sandbox's overlay alive.
+ *
+ * A worker first joins the sandbox's user namespace (setns on a pidfd of the init, which
+ * needs no ptrace access), so the ids and capabilities it acts with are the sandbox's, not
+ * the supervisor's: as a sandbox's root it can do what that root can, nothing on the host.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +32,7 @@ struct files_root {
 	struct files_root *next;
 	char *sandbox;
 	int fd;
+	int pidfd;  /* of the init: its user namespace is the workers' */
 	pid_t *workers;
 	int n_workers;
 };
@@ -41,18 +48,23 @@ static struct files_root *find(const char *sandbox)
 	return r;
 }
 
-void files_set_root(const char *sandbox, int fd)
+void files_set_root(const char *sandbox, int fd, pid_t init)
 {
 	struct files_root *r = find(sandbox);
+	int pidfd = (int)syscall(SYS_pidfd_open, init, 0);
 
 	if (r) {
 		close(r->fd);
+		if (r->pidfd >= 0)
+			close(r->pidfd);
 		r->fd = fd;
+		r->pidfd = pidfd;
 		return;
 	}
 	r = xcalloc(1, sizeof(*r));
 	r->sandbox = xstrdup(sandbox);
 	r->fd = fd;
+	r->pidfd = pidfd;
 	r->next = roots;
 	roots = r;
 }
@@ -72,26 +84,32 @@ void files_forget(const char *sandbox)
 	for (i = 0; i < r->n_workers; i++)
 		waitpid(r->workers[i], NULL, 0);  /* ECHILD if already reaped: fine */
 	close(r->fd);
+	if (r->pidfd >= 0)
+		close(r->pidfd);
 	free(r->workers);
 	free(r->sandbox);
 	free(r);
 }
 
 struct worker_args {
-	int root, sock;
+	int root, sock, pidfd;
 };
 
 static int worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
-	int keep[] = { a->root, a->sock };
+	int keep[] = { a->root, a->sock, a->pidfd };
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 1)
 		return 1;
 	signal(SIGCHLD, SIG_DFL);
-	fd_close_except(keep, 2);
+	fd_close_except(keep, 3);
 	prctl(PR_SET_NAME, "sandkit-files");
+	/* EINVAL: the sandbox has no user namespace of its own (namespaces.user false, as root). */
+	if (a->pidfd < 0 || (setns(a->pidfd, CLONE_NEWUSER) < 0 && errno != EINVAL))
+		return 1;
+	close(a->pidfd);
 	return fsops_serve(a->root, a->sock, a->sock) < 0 ? 1 : 0;
 }
 
@@ -124,7 +142,7 @@ void files_open_from_parent(long long req, const char *sandbox, const char *chan
 		err_sys(&e, STEP_FILES_CHANNEL, "socketpair", NULL, "socketpair()");
 		return report_error(req, sandbox, NULL, &e);
 	}
-	a = (struct worker_args){ r->fd, sv[1] };
+	a = (struct worker_args){ r->fd, sv[1], r->pidfd };
 	if ((pid = proc_start(0, -1, worker_main, &a)) < 0) {
 		err_sys(&e, STEP_FILES_CHANNEL, "fork", NULL, "fork()");
 		close(sv[0]);

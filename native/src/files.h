@@ -9,8 +9,9 @@
 
 #include <sys/types.h>
 
-/* Keep fd (an O_PATH fd of the sandbox's "/") for sandbox; takes ownership. */
-void files_set_root(const char *sandbox, int fd);
+/* Keep fd (an O_PATH fd of the sandbox's "/") for sandbox; takes ownership. init: the
+ * sandbox's init, whose user namespace the workers join. */
+void files_set_root(const char *sandbox, int fd, pid_t init);
 /* The sandbox is gone: kill and reap its workers, close its root fd. */
 void files_forget(const char *sandbox);
 /* A child of the supervisor was reaped: if it was a worker, forget it. */

@@ -5,18 +5,25 @@
  * fsops <dir>`. A request is one JSON line; `write` is followed by exactly `size` raw bytes.
  * A reply is one JSON line, {"ok":true,...} or {"ok":false,"syscall",...}; the reply to
  * `read` is followed by exactly `size` raw bytes. Paths resolve inside the root (fspath.c).
- * The worker runs with the supervisor's credentials, so the checks that keep a planted
- * symlink from turning a request into a host access are all here and in fspath.c.
+ * A files worker has joined its sandbox's user namespace (files.c), and each request names
+ * the sandbox user it acts as (`as`): the worker takes that user's fsuid, fsgid and groups,
+ * and keeps its capabilities (those of the sandbox's root) effective only for uid 0, so a
+ * request can do what that user could do inside, never more. Requests from the SDK also ask
+ * for no symlink following and no mount crossing unless the caller opted in.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -26,7 +33,9 @@
 #include "util.h"
 
 #define LINE_MAX_BYTES (256 * 1024)
+#define GROUPS_MAX 256
 #define XATTR_LIST_MAX_BYTES 65536
+#define LIST_BATCH_BYTES (64 * 1024)
 #define XATTR_VALUE_MAX_BYTES 65536
 
 struct reader {
@@ -41,6 +50,7 @@ struct ctx {
 	const struct jval *req;
 	struct jbuf reply;   /* fields of a successful reply */
 	char path_buf[8192]; /* a symlink's target being followed */
+	bool write_consumed; /* op_write read its data (even if it then failed) */
 };
 
 /* The next line (without '\n'), or NULL on EOF or an over-long line. */
@@ -138,6 +148,71 @@ static bool bool_field(const struct ctx *c, const char *key)
 	return v && v->type == J_BOOL && v->b;
 }
 
+/* Effective capabilities: all the permitted ones (acting as the sandbox's root) or none. */
+static int set_effective_caps(bool all, struct err *e)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return err_sys(e, STEP_FILES_OP, "capget", NULL, "capget()");
+	d[0].effective = all ? d[0].permitted : 0;
+	d[1].effective = all ? d[1].permitted : 0;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return err_sys(e, STEP_FILES_OP, "capset", NULL, "capset()");
+	return 0;
+}
+
+static bool id_field(const struct jval *obj, const char *key, unsigned *out)
+{
+	const struct jval *v = json_get(obj, key);
+
+	if (!v || v->type != J_NUM || !v->is_int || v->i < 0 || v->i > 0xfffffffeLL)
+		return false;
+	*out = (unsigned)v->i;
+	return true;
+}
+
+/* Act as `as` ({uid, gid, groups}, ids as seen inside the sandbox) from now on. An id the
+ * sandbox does not map is refused (EINVAL). Where setgroups is denied (unprivileged user
+ * namespaces) the inherited groups stay, as they do for the sandbox's own programs. */
+static int become(const struct jval *as, struct err *e)
+{
+	const struct jval *gv = json_get(as, "groups");
+	gid_t groups[GROUPS_MAX];
+	unsigned uid, gid, g;
+	size_t n = 0, i;
+
+	if (as->type != J_OBJ || !id_field(as, "uid", &uid) || !id_field(as, "gid", &gid))
+		return errno = EINVAL, err_sys(e, STEP_FILES_OP, NULL, NULL, "as: {uid, gid, groups} needed");
+	if (gv && gv->type == J_ARR) {
+		if (gv->n > GROUPS_MAX)
+			return errno = EINVAL, err_sys(e, STEP_FILES_OP, NULL, NULL, "as: more than %d groups", GROUPS_MAX);
+		for (i = 0; i < gv->n; i++) {
+			const struct jval *it = &gv->items[i];
+			if (it->type != J_NUM || !it->is_int || it->i < 0 || it->i > 0xfffffffeLL)
+				return errno = EINVAL, err_sys(e, STEP_FILES_OP, NULL, NULL, "as: bad group");
+			groups[n++] = (gid_t)it->i;
+		}
+	}
+	if (set_effective_caps(true, e) < 0)
+		return -1;
+	if (setgroups(n, groups) < 0) {
+		bool only_gid = true;
+		for (i = 0; i < n; i++)
+			only_gid = only_gid && groups[i] == gid;
+		if (errno != EPERM || !only_gid)
+			return err_sys(e, STEP_FILES_OP, "setgroups", NULL, "setgroups() for uid %u", uid);
+	}
+	setfsgid(gid);
+	if ((g = (unsigned)setfsgid((gid_t)-1)) != gid)
+		return errno = EINVAL, err_sys(e, STEP_FILES_OP, "setfsgid", NULL, "gid %u is not mapped in the sandbox", gid);
+	setfsuid(uid);
+	if ((unsigned)setfsuid((uid_t)-1) != uid)
+		return errno = EINVAL, err_sys(e, STEP_FILES_OP, "setfsuid", NULL, "uid %u is not mapped in the sandbox", uid);
+	return uid == 0 ? 0 : set_effective_caps(false, e);
+}
+
 static int op_stat(struct ctx *c, const char *path, struct err *e)
 {
 	struct stat st;
@@ -152,13 +227,32 @@ static int op_stat(struct ctx *c, const char *path, struct err *e)
 	return rc;
 }
 
+/* A listing goes out in batches of at most LIST_BATCH_BYTES, each its own reply line
+ * ({"ok":true,"more":true,"entries":[…]}), so no line grows with the directory; the last has
+ * no "more", and "truncated":true when `max` entries were sent and more remained. */
+static void list_flush(struct ctx *c, struct jbuf *b, bool more, bool truncated)
+{
+	jb_raw(b, "]");
+	if (more)
+		jb_raw(b, ",\"more\":true");
+	if (truncated)
+		jb_raw(b, ",\"truncated\":true");
+	jb_raw(b, "}\n");
+	write_full(c->out, b->p, b->len);
+	b->len = 0;
+	if (more)
+		jb_raw(b, "{\"ok\":true,\"entries\":[");
+}
+
 static int op_list(struct ctx *c, const char *path, struct err *e)
 {
 	int fd = fspath_open(c->root, path, O_RDONLY | O_DIRECTORY, true, e);
+	long long max = int_field(c, "max", -1), count = 0;
+	struct jbuf b = { NULL, 0, 0 };
 	struct dirent *de;
 	struct stat st;
 	char target[4096];
-	bool first = true;
+	bool first = true, truncated = false;
 	ssize_t n;
 	DIR *d;
 
@@ -166,25 +260,34 @@ static int op_list(struct ctx *c, const char *path, struct err *e)
 		return -1;
 	if (!(d = fdopendir(fd)))
 		return close(fd), err_sys(e, STEP_FILES_OP, "fdopendir", path, "opendir(%s)", path);
-	jb_key(&c->reply, "entries");
-	jb_raw(&c->reply, "[");
+	jb_raw(&b, "{\"ok\":true,\"entries\":[");
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
 		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		jb_raw(&c->reply, first ? "{" : ",{");
+		if (max >= 0 && count >= max) {
+			truncated = true;
+			break;
+		}
+		if (b.len >= LIST_BATCH_BYTES) {
+			list_flush(c, &b, true, false);
+			first = true;
+		}
+		jb_raw(&b, first ? "{" : ",{");
 		first = false;
-		jb_kstr(&c->reply, "name", de->d_name);
-		put_stat(&c->reply, &st);
+		jb_kstr(&b, "name", de->d_name);
+		put_stat(&b, &st);
 		if (S_ISLNK(st.st_mode) && (n = readlinkat(fd, de->d_name, target, sizeof(target) - 1)) >= 0) {
 			target[n] = '\0';
-			jb_kstr(&c->reply, "target", target);
+			jb_kstr(&b, "target", target);
 		}
-		jb_raw(&c->reply, "}");
+		jb_raw(&b, "}");
+		count++;
 	}
-	jb_raw(&c->reply, "]");
+	list_flush(c, &b, false, truncated);
+	jb_free(&b);
 	closedir(d);
-	return 0;
+	return 1;  /* already answered */
 }
 
 static int op_readlink(struct ctx *c, const char *path, struct err *e)
@@ -255,7 +358,7 @@ static int open_for_write(struct ctx *c, const char *path, mode_t mode, struct e
 		if ((dir = fspath_parent(c->root, path, buf, sizeof(buf), &name, bool_field(c, "parents"), e)) < 0)
 			return -1;
 		fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-		if (fd < 0 && errno == EEXIST && (n = readlinkat(dir, name, target, sizeof(target) - 1)) > 0) {
+		if (fd < 0 && errno == EEXIST && fspath_follows_symlinks() && (n = readlinkat(dir, name, target, sizeof(target) - 1)) > 0) {
 			target[n] = '\0';
 			close(dir);
 			snprintf(next, sizeof(next), "%s/%s", target[0] == '/' ? "" : buf, target);
@@ -281,6 +384,7 @@ static int op_write(struct ctx *c, const char *path, struct err *e)
 	if (size < 0)
 		return err_msg(e, STEP_FILES_OP, "write: missing size");
 	fd = open_for_write(c, path, (mode_t)int_field(c, "mode", 0644) & 07777, e);
+	c->write_consumed = true;
 	if (read_into(c->in, (size_t)size, fd, &werr) < 0) {
 		if (fd >= 0)
 			close(fd);
@@ -480,12 +584,31 @@ static int run_op(struct ctx *c, const char *op, const char *path, struct err *e
 	return err_msg(e, STEP_FILES_OP, "unknown operation \"%.32s\"", op);
 }
 
+/* Who the request acts as and how its path resolves; with `beneath`, the path is relative
+ * to that directory and resolves with no symlink and no mount crossing at all (copyIn). */
+static int prepare(struct ctx *c, int *base, struct err *e)
+{
+	const struct jval *as = json_get(c->req, "as");
+	const char *beneath = str_field(c, "beneath");
+
+	if (as && become(as, e) < 0)
+		return -1;
+	fspath_set_resolve(bool_field(c, "noSymlinks"), bool_field(c, "noXdev"));
+	if (!beneath)
+		return 0;
+	if ((*base = fspath_open(c->root, beneath, O_PATH | O_DIRECTORY, true, e)) < 0)
+		return -1;
+	fspath_set_resolve(true, true);
+	c->root = *base;
+	return 0;
+}
+
 static int serve_one(struct ctx *c, char *line, size_t len)
 {
 	struct jval v;
 	struct err e;
 	const char *op, *path;
-	int rc;
+	int rc, root = c->root, base = -1;
 
 	memset(&e, 0, sizeof(e));
 	memset(&c->reply, 0, sizeof(c->reply));
@@ -496,8 +619,19 @@ static int serve_one(struct ctx *c, char *line, size_t len)
 	path = str_field(c, "path");
 	if (!op || !path)
 		rc = err_msg(&e, STEP_FILES_OP, "a request needs \"op\" and \"path\"");
-	else
+	else if ((rc = prepare(c, &base, &e)) == 0)
 		rc = run_op(c, op, path, &e);
+	/* A write's data follows its line whatever happened: consume it, or the stream breaks. */
+	if (rc == -1 && op && strcmp(op, "write") == 0 && !c->write_consumed) {
+		int werr = 0;
+		if (read_into(c->in, (size_t)int_field(c, "size", 0), -1, &werr) < 0)
+			rc = -2;
+	}
+	c->write_consumed = false;
+	c->root = root;
+	if (base >= 0)
+		close(base);
+	fspath_set_resolve(false, false);
 	if (rc == 0) {
 		struct jbuf b;
 		memset(&b, 0, sizeof(b));
@@ -520,7 +654,7 @@ int fsops_serve(int root, int in, int out)
 	struct reader r = { in, xmalloc(LINE_MAX_BYTES), 0, 0, LINE_MAX_BYTES };
 	static struct ctx c;
 
-	c = (struct ctx){ root, out, &r, NULL, { NULL, 0, 0 }, { 0 } };
+	c = (struct ctx){ root, out, &r, NULL, { NULL, 0, 0 }, { 0 }, false };
 	size_t len;
 	char *line;
 	int rc = 0;

@@ -27,6 +27,11 @@ int fsops_main(int argc, char **argv);
 
 /* openat2(root, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS [| RESOLVE_NO_SYMLINKS
  * for the last component when !follow is done with O_NOFOLLOW]). */
+/* Resolution of the request being served: no symlink at any component (RESOLVE_NO_SYMLINKS;
+ * a final symlink opened O_PATH | O_NOFOLLOW is still returned as itself), no mount crossing
+ * (RESOLVE_NO_XDEV). Both off: the historical in-root resolution, used on layer directories. */
+void fspath_set_resolve(bool no_symlinks, bool no_xdev);
+bool fspath_follows_symlinks(void);
 int fspath_open(int root, const char *path, int flags, bool follow, struct err *e);
 /* The parent directory of path as an O_PATH fd, and its last component in *name (a pointer
  * into buf, which receives a copy of path). parents: create missing directories (mode 0755). */

@@ -23,11 +23,24 @@
 
 #include "fsops.h"
 
+/* Extra RESOLVE_* flags of the request being served (fspath_set_resolve). */
+static unsigned long long resolve_extra;
+
+void fspath_set_resolve(bool no_symlinks, bool no_xdev)
+{
+	resolve_extra = (no_symlinks ? RESOLVE_NO_SYMLINKS : 0) | (no_xdev ? RESOLVE_NO_XDEV : 0);
+}
+
+bool fspath_follows_symlinks(void)
+{
+	return !(resolve_extra & RESOLVE_NO_SYMLINKS);
+}
+
 int fspath_open(int root, const char *path, int flags, bool follow, struct err *e)
 {
 	struct open_how how = {
 		.flags = (unsigned)(flags | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve_extra,
 	};
 	int fd;
 

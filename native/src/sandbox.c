@@ -243,7 +243,7 @@ void sandbox_control_from_parent(struct sandbox *sb)
 	while (sb->ctl >= 0) {
 		n = ctl_recv_up_fds(sb->ctl, &m, &pid, fds);
 		if (fds[0] >= 0 && n > 0 && m.kind == CTL_READY && sb->creating && !m.spawn) {
-			files_set_root(sb->name, fds[0]);  /* the sandbox's "/", for files channels */
+			files_set_root(sb->name, fds[0], sb->pid);  /* the sandbox's "/", for files channels */
 			fds[0] = -1;
 			if (fds[1] >= 0 && sb->upper < 0) {  /* limits.disk: its writable layer */
 				sb->upper = fds[1];

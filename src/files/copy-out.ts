@@ -3,10 +3,11 @@ import { posix } from 'node:path';
 import { SandboxFilesError } from '../errors/sandbox-error.js';
 import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../images/tar-writer.js';
 import type { FsStat } from './fs-channel.js';
-import type { FilesSession } from './files-session.js';
+import type { CallPolicy, FilesSession } from './files-session.js';
+import { checkCount, type FilesCallOptions } from './files-options.js';
 
-/** Caps of `files.copyOut`. */
-export interface CopyOutOptions {
+/** Caps of `files.copyOut`, and the options of every files call (`user`, `signal`, ...). */
+export interface CopyOutOptions extends FilesCallOptions {
   /** Most file bytes the archive may hold. @defaultValue 1 GiB */
   maxBytes?: number;
   /** Most entries. @defaultValue 100000 */
@@ -16,9 +17,9 @@ export interface CopyOutOptions {
 const TYPES: Partial<Record<FsStat['type'], TarWriteEntry['type']>> = { file: 'file', dir: 'dir', symlink: 'symlink', fifo: 'fifo' };
 
 /** A tar stream of a path inside the sandbox, built from list/stat/read/readlink calls. @internal */
-export function copyOut(session: FilesSession, path: string, options: CopyOutOptions): Readable {
-  const maxBytes = options.maxBytes ?? 1024 ** 3;
-  const maxFiles = options.maxFiles ?? 100_000;
+export function copyOut(session: FilesSession, policy: CallPolicy, path: string, options: CopyOutOptions): Readable {
+  const maxBytes = checkCount(options.maxBytes, 'maxBytes', 1024 ** 3);
+  const maxFiles = checkCount(options.maxFiles, 'maxFiles', 100_000);
   const uid = process.getuid?.() ?? 0;
   const mapId = (id: number) => (uid !== 0 && id === uid ? 0 : id);
   let bytes = 0;
@@ -35,10 +36,10 @@ export function copyOut(session: FilesSession, path: string, options: CopyOutOpt
       return;
     }
     if (type === 'symlink') {
-      yield tarHeader({ ...base, linkname: st.target ?? (await session.call('copyOut', { op: 'readlink', path: abs })).target as string });
+      yield tarHeader({ ...base, linkname: st.target ?? (await session.call('copyOut', policy, { op: 'readlink', path: abs })).target as string });
     } else if (type === 'file') {
       if (st.nlink > 1) links.set(st.ino, name);
-      const data = await session.read('copyOut', abs, maxBytes - bytes);
+      const data = await session.read('copyOut', policy, abs, maxBytes - bytes);
       bytes += data.length;
       yield tarHeader({ ...base, size: data.length });
       yield data;
@@ -47,7 +48,9 @@ export function copyOut(session: FilesSession, path: string, options: CopyOutOpt
       yield tarHeader({ ...base, path: type === 'dir' ? `${name}/` : name });
     }
     if (type === 'dir') {
-      const list = (await session.call('copyOut', { op: 'list', path: abs })).entries as Array<FsStat & { name: string; target?: string }>;
+      const { entries, truncated } = await session.list('copyOut', policy, abs, maxFiles - files + 1);
+      if (truncated) throw new SandboxFilesError('copyOut', path, null, `more than ${maxFiles} entries`);
+      const list = entries as Array<FsStat & { name: string; target?: string }>;
       for (const child of list.sort((a, b) => (a.name < b.name ? -1 : 1))) {
         yield* entry(posix.join(abs, child.name), `${name}/${child.name}`, child);
       }
@@ -55,7 +58,7 @@ export function copyOut(session: FilesSession, path: string, options: CopyOutOpt
   }
 
   async function* generate(): AsyncGenerator<Buffer> {
-    const st = (await session.call('copyOut', { op: 'stat', path })) as unknown as FsStat;
+    const st = (await session.call('copyOut', policy, { op: 'stat', path })) as unknown as FsStat;
     const name = posix.basename(path) || '.';
     try {
       yield* entry(path, name, st);

@@ -1,36 +1,62 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { SandboxDestroyedError, SandboxFilesError, SandboxSetupError } from '../errors/sandbox-error.js';
+import { posix } from 'node:path';
+import { SandboxAbortedError, SandboxDestroyedError, SandboxError, SandboxFilesError, SandboxHelperError, SandboxSetupError } from '../errors/sandbox-error.js';
 import { setupFailureOf } from '../helper/setup-failure.js';
 import type { HelperErrorReply } from '../helper/messages.js';
 import { connection } from '../platform/runtime.js';
-import { FsChannel, isFsOpFailure, type FsRequest } from './fs-channel.js';
+import type { ResolvedUser } from '../process/user.js';
+import type { UserSpec } from '../process/spawn-options.js';
+import { FsChannel, FsChannelBroken, isFsOpFailure, type FsRequest } from './fs-channel.js';
 
 /** What the files API needs from its sandbox. @internal */
 export interface FilesContext {
   id: string;
   start(): Promise<void>;
   closing(): boolean;
+  /** A user spec as ids inside the sandbox (names from the image's /etc/passwd). */
+  resolveUser(spec: UserSpec): ResolvedUser;
+}
+
+/** How one call acts: as whom, and how its path may resolve. @internal */
+export interface CallPolicy {
+  user: UserSpec;
+  followSymlinks: boolean;
+  crossMounts: boolean;
+  signal?: AbortSignal;
+}
+
+/** The error an aborted files call rejects with. @internal */
+export function abortedError(operation: string, signal: AbortSignal): SandboxAbortedError {
+  return new SandboxAbortedError(`files.${operation}: aborted`, { cause: signal.reason });
 }
 
 /**
- * One files channel to a sandbox's helper worker, opened on first use and reopened if it
+ * One files channel to a sandbox's helper worker, opened on first use and reopened once it
  * breaks; requests are pipelined on it. Holds the helper connection only while requests are
- * in flight, so an idle channel never keeps Node running. @internal
+ * in flight, so an idle channel never keeps Node running. Every failure leaves as a
+ * SandboxError: the helper's answer as `SandboxFilesError`, a broken channel as
+ * `SandboxHelperError`, an abort as `SandboxAbortedError`. @internal
  */
 export class FilesSession {
   private channel: Promise<{ channel: FsChannel; socket: Socket }> | undefined;
 
   constructor(private readonly ctx: FilesContext) {}
 
-  /** Runs one operation; failures become `SandboxFilesError`. */
-  async call(operation: string, req: FsRequest, data?: Buffer): Promise<Record<string, unknown>> {
-    return this.withChannel(operation, req.path, (ch) => ch.call(req, data));
+  /** Runs one operation as `policy` says. */
+  async call(operation: string, policy: CallPolicy, req: FsRequest, data?: Buffer): Promise<Record<string, unknown>> {
+    const shown = typeof req.beneath === 'string' ? posix.join(req.beneath, req.path) : req.path;
+    return this.withChannel(operation, shown, policy, (ch, fields) => ch.call({ ...req, ...fields }, data, policy.signal));
   }
 
   /** Reads a file's bytes (at most `max`). */
-  async read(operation: string, path: string, max: number): Promise<Buffer> {
-    return this.withChannel(operation, path, (ch) => ch.read(path, max));
+  async read(operation: string, policy: CallPolicy, path: string, max: number): Promise<Buffer> {
+    return this.withChannel(operation, path, policy, (ch, fields) => ch.read({ op: 'read', path, max, ...fields }, policy.signal));
+  }
+
+  /** Lists a directory (at most `max` entries). */
+  async list(operation: string, policy: CallPolicy, path: string, max: number): Promise<{ entries: unknown[]; truncated: boolean }> {
+    return this.withChannel(operation, path, policy, (ch, fields) => ch.list({ op: 'list', path, max, ...fields }, policy.signal));
   }
 
   /** Closes the channel; its worker exits. */
@@ -40,25 +66,41 @@ export class FilesSession {
     void ch?.then(({ channel, socket }) => { channel.close(); socket.destroy(); }, () => {});
   }
 
-  private async withChannel<T>(operation: string, path: string, fn: (ch: FsChannel) => Promise<T>): Promise<T> {
+  private async withChannel<T>(operation: string, path: string, policy: CallPolicy, fn: (ch: FsChannel, fields: Record<string, unknown>) => Promise<T>): Promise<T> {
     if (this.ctx.closing()) throw new SandboxDestroyedError(`files.${operation}`);
+    if (policy.signal?.aborted) throw abortedError(operation, policy.signal);
     const conn = connection();
     conn.hold();
     try {
       const { channel } = await this.open();
-      return await fn(channel);
+      if (policy.signal?.aborted) throw abortedError(operation, policy.signal);
+      const user = this.ctx.resolveUser(policy.user);
+      return await fn(channel, {
+        as: { uid: user.uid, gid: user.gid, groups: user.groups },
+        noSymlinks: !policy.followSymlinks,
+        noXdev: !policy.crossMounts,
+      });
     } catch (err) {
+      if (policy.signal?.aborted) throw abortedError(operation, policy.signal);
       if (isFsOpFailure(err)) throw new SandboxFilesError(operation, path, err.errnoName, err.message);
-      this.channel = undefined; // broken: the next call opens a new one
       if (this.ctx.closing()) throw new SandboxDestroyedError(`files.${operation}`);
-      throw err;
+      if (err instanceof FsChannelBroken) {
+        const e = new SandboxHelperError(`files.${operation}: ${path}: ${err.message}`);
+        (e as { cause?: unknown }).cause = err;
+        throw e;
+      }
+      if (err instanceof SandboxError) throw err;
+      const e = new SandboxHelperError(`files.${operation}: ${path}: ${(err as Error)?.message ?? String(err)}`);
+      (e as { cause?: unknown }).cause = err;
+      throw e;
     } finally {
       conn.release();
     }
   }
 
   private open(): Promise<{ channel: FsChannel; socket: Socket }> {
-    this.channel ??= (async () => {
+    if (this.channel) return this.channel;
+    const opening = (async () => {
       await this.ctx.start();
       const conn = connection();
       const name = `fs-${randomBytes(6).toString('hex')}`;
@@ -72,9 +114,17 @@ export class FilesSession {
       }
       const socket = await waiter.socket;
       socket.unref();
-      return { channel: new FsChannel(socket, socket), socket };
+      const channel = new FsChannel(socket, socket);
+      // A broken channel is dropped at once, so the next call opens a new one instead of
+      // writing into a dead socket.
+      channel.whenBroken(() => {
+        if (this.channel === opening) this.channel = undefined;
+        socket.destroy();
+      });
+      return { channel, socket };
     })();
-    this.channel.catch(() => { this.channel = undefined; });
-    return this.channel;
+    this.channel = opening;
+    opening.catch(() => { if (this.channel === opening) this.channel = undefined; });
+    return opening;
   }
 }

@@ -201,6 +201,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       id: this.id,
       start: () => this.start(),
       closing: () => this.stateValue === 'destroying' || this.stateValue === 'destroyed',
+      resolveUser: (spec) => resolveUser(spec, this.passwdSources()),
     });
     return this.filesApi;
   }
@@ -378,9 +379,12 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   }
 
 
-  /** /etc/passwd and /etc/group as the sandbox sees them: writable layer first, then the image. */
+  /**
+   * Where user names resolve: the image's read-only layers only. The writable layer is the
+   * sandbox's to rewrite, so it never decides what a name means (docs/security.md).
+   */
   private passwdSources(): string[] {
-    return [this.upperDir() ?? this.overlay!.dirs.upper, ...this.overlay!.lowerDirs];
+    return this.overlay!.lowerDirs;
   }
 
   /**

@@ -32,7 +32,8 @@ describe('sandbox.files', () => {
     expect(list.map((e) => `${e.name}:${e.type}`).sort()).toEqual(['deep:dir', 'link:symlink', 'made:file']);
     expect(list.find((e) => e.name === 'link')?.target).toBe('made');
     expect(await sb.files.stat('/src/deep/main.txt')).toMatchObject({ type: 'file', mode: 0o600, size: 6 });
-    expect(await sb.files.readText('/src/link')).toBe('made\n');
+    await expect(sb.files.readText('/src/link')).rejects.toMatchObject({ errnoCode: 'ELOOP' });
+    expect(await sb.files.readText('/src/link', { followSymlinks: true })).toBe('made\n');
     await sb.files.mkdir('/a/b/c');
     expect((await sb.files.stat('/a/b/c')).type).toBe('dir');
     await sb.files.remove('/a', { recursive: true });
@@ -80,31 +81,39 @@ describe('sandbox.files never leaves the sandbox', () => {
     const hostFile = join(dir, 'host-secret');
     writeFileSync(hostFile, 'HOST');
     await sb.run(['/bin/sh', '-c', `echo sandbox-shadow > /etc/shadow && ln -s / /x && ln -s /etc/shadow /s && ln -s ${hostFile} /h && ln -s ../../../../../.. /up && mkdir -p /out && ln -s ${dir} /out/host`]);
-    expect(await sb.files.readText('/x/etc/shadow')).toBe('sandbox-shadow\n');
-    expect(await sb.files.readText('/s')).toBe('sandbox-shadow\n');
-    expect(await sb.files.readText('/up/etc/shadow')).toBe('sandbox-shadow\n');
-    await expect(sb.files.read('/h')).rejects.toMatchObject({ errnoCode: 'ENOENT' });
+    // by default no planted link is followed at all
+    for (const p of ['/x/etc/shadow', '/s', '/up/etc/shadow', '/h']) await expect(sb.files.read(p)).rejects.toMatchObject({ errnoCode: 'ELOOP' });
+    await expect(sb.files.write('/out/host/planted', 'x')).rejects.toMatchObject({ errnoCode: 'ELOOP' });
+    // followed on request, they resolve inside
+    const follow = { followSymlinks: true, crossMounts: true };
+    expect(await sb.files.readText('/x/etc/shadow', follow)).toBe('sandbox-shadow\n');
+    expect(await sb.files.readText('/s', follow)).toBe('sandbox-shadow\n');
+    expect(await sb.files.readText('/up/etc/shadow', follow)).toBe('sandbox-shadow\n');
+    await expect(sb.files.read('/h', follow)).rejects.toMatchObject({ errnoCode: 'ENOENT' });
     // writes through the planted links land inside
-    await sb.files.write('/h', 'written');
+    await sb.files.write('/h', 'written', follow);
     expect(readFileSync(hostFile, 'utf8')).toBe('HOST');
-    await sb.files.write('/out/host/planted', 'x');
+    await sb.files.write('/out/host/planted', 'x', follow);
     expect(existsSync(join(dir, 'planted'))).toBe(false);
     expect((await sb.run(['/bin/cat', `${dir}/planted`])).stdout).toBe('x');
     // copyOut archives the links, never what they point at on the host
     const names = await tarNames(sb.files.copyOut('/out'));
     expect(names).toEqual({ 'out/': 'dir', 'out/host': `-> ${dir}` });
-    // copyIn through a planted directory symlink stays inside too
-    await sb.files.copyIn(Readable.from([layerTar([{ path: 'host/in', content: 'y' }])]), '/out');
+    // copyIn never follows a planted directory symlink
+    await expect(sb.files.copyIn(Readable.from([layerTar([{ path: 'host/in', content: 'y' }])]), '/out')).rejects.toMatchObject({ errnoCode: 'ELOOP', path: '/out/host/in' });
     expect(existsSync(join(dir, 'in'))).toBe(false);
+    expect((await sb.run(['/bin/sh', '-c', `ls ${dir}/in 2>&1 || echo gone`])).stdout).toContain('gone');
   });
 
   it('refuses /proc and /sys files and devices', async ({ sandbox, tempDir }) => {
     const sb = sandbox({ image: Image.fromDirectory(busyboxRootfs(tempDir())) });
     await sb.run(['/bin/sh', '-c', 'ln -s /proc/sys/kernel/core_pattern /cp; ln -s /proc/self/root /pr']);
-    await expect(sb.files.write('/cp', '|/tmp/evil')).rejects.toMatchObject({ errnoCode: 'EPERM' });
+    await expect(sb.files.write('/cp', '|/tmp/evil')).rejects.toMatchObject({ errnoCode: 'ELOOP' });
+    await expect(sb.files.write('/cp', '|/tmp/evil', { followSymlinks: true, crossMounts: true })).rejects.toMatchObject({ errnoCode: 'EPERM' });
     await expect(sb.files.read('/proc/1/environ')).rejects.toMatchObject({ errnoCode: 'EPERM' });
     await expect(sb.files.read('/dev/zero')).rejects.toMatchObject({ errnoCode: 'EPERM' });
     await expect(sb.files.read('/pr/etc/passwd')).rejects.toBeInstanceOf(SandboxFilesError);
+    await expect(sb.files.read('/pr/etc/passwd', { followSymlinks: true, crossMounts: true })).rejects.toBeInstanceOf(SandboxFilesError);
     expect(readFileSync('/proc/sys/kernel/core_pattern', 'utf8')).not.toContain('/tmp/evil');
   });
 
