@@ -13,6 +13,7 @@
  * the supervisor's: as a sandbox's root it can do what that root can, nothing on the host.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,9 @@ void files_open_from_parent(long long req, const char *sandbox, const char *chan
 		return report_error(req, sandbox, NULL, &e);
 	}
 	close(sv[1]);
+	/* Node's end must not block: libuv keeps a received fd's blocking mode, and a blocking
+	 * send of pipelined requests while the worker blocks sending replies is a deadlock. */
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
 	r->workers = xrealloc(r->workers, (r->n_workers + 1) * sizeof(*r->workers));
 	r->workers[r->n_workers++] = pid;
 	report_files_handle(channel, sv[0]);
