@@ -82,7 +82,8 @@ export class FsChannel {
 
   constructor(private readonly input: Readable, private readonly output: Writable) {
     input.on('data', (chunk: Buffer) => this.onData(chunk));
-    const end = (err?: Error) => this.fail(new FsChannelBroken('closed', `the files channel closed${err ? `: ${err.message}` : ''}`, { cause: err }));
+    // The socket's own error (EPIPE, ECONNRESET) is only how the end showed: kept as the cause.
+    const end = (err?: Error) => this.fail(new FsChannelBroken('closed', 'the files channel closed (its helper worker or the helper is gone)', { cause: err }));
     input.on('end', () => end());
     input.on('close', () => end());
     input.on('error', end);
