@@ -8,19 +8,21 @@
  * never blocks the event loop, dies with the supervisor (PDEATHSIG), and is killed when its
  * sandbox goes, so no fd keeps a dead sandbox's overlay alive.
  *
- * A worker first joins the sandbox's user namespace (setns on a pidfd of the init, which
- * needs no ptrace access), so the ids and capabilities it acts with are the sandbox's, not
- * the supervisor's: as a sandbox's root it can do what that root can, nothing on the host.
+ * A worker first joins the sandbox's user namespace, so the ids and capabilities it acts with
+ * are the sandbox's, not the supervisor's: as a sandbox's root it can do what that root can,
+ * nothing on the host. The namespace fd is taken right after the maps are written, while the
+ * init is still dumpable (later, unprivileged, neither /proc/<init>/ns nor a pidfd setns pass
+ * the ptrace check).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sched.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,7 +35,7 @@ struct files_root {
 	struct files_root *next;
 	char *sandbox;
 	int fd;
-	int pidfd;  /* of the init: its user namespace is the workers' */
+	int userns;  /* the sandbox's user namespace; -1: it has none; -2: it has one we lack */
 	pid_t *workers;
 	int n_workers;
 };
@@ -49,25 +51,41 @@ static struct files_root *find(const char *sandbox)
 	return r;
 }
 
-void files_set_root(const char *sandbox, int fd, pid_t init)
+static struct files_root *find_or_add(const char *sandbox)
 {
 	struct files_root *r = find(sandbox);
-	int pidfd = (int)syscall(SYS_pidfd_open, init, 0);
 
-	if (r) {
-		close(r->fd);
-		if (r->pidfd >= 0)
-			close(r->pidfd);
-		r->fd = fd;
-		r->pidfd = pidfd;
-		return;
-	}
+	if (r)
+		return r;
 	r = xcalloc(1, sizeof(*r));
 	r->sandbox = xstrdup(sandbox);
-	r->fd = fd;
-	r->pidfd = pidfd;
+	r->fd = -1;
+	r->userns = -1;
 	r->next = roots;
 	roots = r;
+	return r;
+}
+
+void files_take_userns(const char *sandbox, pid_t init)
+{
+	struct files_root *r = find_or_add(sandbox);
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)init);
+	if (r->userns >= 0)
+		close(r->userns);
+	r->userns = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->userns < 0)
+		r->userns = -2;
+}
+
+void files_set_root(const char *sandbox, int fd)
+{
+	struct files_root *r = find_or_add(sandbox);
+
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = fd;
 }
 
 void files_forget(const char *sandbox)
@@ -84,22 +102,23 @@ void files_forget(const char *sandbox)
 		kill(r->workers[i], SIGKILL);
 	for (i = 0; i < r->n_workers; i++)
 		waitpid(r->workers[i], NULL, 0);  /* ECHILD if already reaped: fine */
-	close(r->fd);
-	if (r->pidfd >= 0)
-		close(r->pidfd);
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->userns >= 0)
+		close(r->userns);
 	free(r->workers);
 	free(r->sandbox);
 	free(r);
 }
 
 struct worker_args {
-	int root, sock, pidfd;
+	int root, sock, userns;
 };
 
 static int worker_main(void *arg)
 {
 	const struct worker_args *a = arg;
-	int keep[] = { a->root, a->sock, a->pidfd };
+	int keep[] = { a->root, a->sock, a->userns };
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 1)
@@ -107,10 +126,14 @@ static int worker_main(void *arg)
 	signal(SIGCHLD, SIG_DFL);
 	fd_close_except(keep, 3);
 	prctl(PR_SET_NAME, "sandkit-files");
-	/* EINVAL: the sandbox has no user namespace of its own (namespaces.user false, as root). */
-	if (a->pidfd < 0 || (setns(a->pidfd, CLONE_NEWUSER) < 0 && errno != EINVAL))
+	/* -1: the sandbox has no user namespace of its own (namespaces.user false, as root). */
+	if (a->userns == -2 || (a->userns >= 0 && setns(a->userns, CLONE_NEWUSER) < 0)) {
+		fprintf(stderr, "sandkit-files: cannot join the sandbox's user namespace: %s\n",
+			a->userns == -2 ? "its fd was not taken" : strerror(errno));
 		return 1;
-	close(a->pidfd);
+	}
+	if (a->userns >= 0)
+		close(a->userns);
 	return fsops_serve(a->root, a->sock, a->sock) < 0 ? 1 : 0;
 }
 
@@ -135,7 +158,7 @@ void files_open_from_parent(long long req, const char *sandbox, const char *chan
 	int sv[2];
 	pid_t pid;
 
-	if (!r) {
+	if (!r || r->fd < 0) {
 		err_msg(&e, STEP_FILES_CHANNEL, "sandbox \"%.128s\" is not running", sandbox);
 		return report_error(req, sandbox, NULL, &e);
 	}
@@ -143,7 +166,7 @@ void files_open_from_parent(long long req, const char *sandbox, const char *chan
 		err_sys(&e, STEP_FILES_CHANNEL, "socketpair", NULL, "socketpair()");
 		return report_error(req, sandbox, NULL, &e);
 	}
-	a = (struct worker_args){ r->fd, sv[1], r->pidfd };
+	a = (struct worker_args){ r->fd, sv[1], r->userns };
 	if ((pid = proc_start(0, -1, worker_main, &a)) < 0) {
 		err_sys(&e, STEP_FILES_CHANNEL, "fork", NULL, "fork()");
 		close(sv[0]);

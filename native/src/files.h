@@ -9,9 +9,11 @@
 
 #include <sys/types.h>
 
-/* Keep fd (an O_PATH fd of the sandbox's "/") for sandbox; takes ownership. init: the
- * sandbox's init, whose user namespace the workers join. */
-void files_set_root(const char *sandbox, int fd, pid_t init);
+/* Keep fd (an O_PATH fd of the sandbox's "/") for sandbox; takes ownership. */
+void files_set_root(const char *sandbox, int fd);
+/* Keep the user namespace of the sandbox's init (call before GO, while it is dumpable): the
+ * workers join it. A sandbox without one of its own never calls this. */
+void files_take_userns(const char *sandbox, pid_t init);
 /* The sandbox is gone: kill and reap its workers, close its root fd. */
 void files_forget(const char *sandbox);
 /* A child of the supervisor was reaped: if it was a worker, forget it. */

@@ -111,7 +111,10 @@ static int write_maps_from_parent(struct sandbox *sb, const struct create_req *c
 		return 0;
 	report_step(sb->name, STEP_USERNS_MAP);
 	sb->last_step = STEP_USERNS_MAP;
-	return userns_write_maps_from_parent(sb->pid, c, e);
+	if (userns_write_maps_from_parent(sb->pid, c, e) < 0)
+		return -1;
+	files_take_userns(sb->name, sb->pid);  /* for files workers, while the init is dumpable */
+	return 0;
 }
 
 /* config.net: the veth pair, before GO, so the init finds its interface waiting. */
@@ -243,7 +246,7 @@ void sandbox_control_from_parent(struct sandbox *sb)
 	while (sb->ctl >= 0) {
 		n = ctl_recv_up_fds(sb->ctl, &m, &pid, fds);
 		if (fds[0] >= 0 && n > 0 && m.kind == CTL_READY && sb->creating && !m.spawn) {
-			files_set_root(sb->name, fds[0], sb->pid);  /* the sandbox's "/", for files channels */
+			files_set_root(sb->name, fds[0]);  /* the sandbox's "/", for files channels */
 			fds[0] = -1;
 			if (fds[1] >= 0 && sb->upper < 0) {  /* limits.disk: its writable layer */
 				sb->upper = fds[1];

@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import type { Lease } from './address-allocator.js';
 
 /**
@@ -20,11 +20,14 @@ export function writeAllHosts(leases: readonly Lease[]): void {
   for (const l of leases) {
     let fd: number;
     try {
-      fd = openSync(l.hostsFile, 'r+');
+      // The file is the network's (bound read-only into the sandbox), yet never follow a link
+      // or open a FIFO there: only the regular file sandkit made is rewritten.
+      fd = openSync(l.hostsFile, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch {
       continue;
     }
     try {
+      if (!fstatSync(fd).isFile()) continue;
       const text = Buffer.from(renderHosts(l, leases));
       writeSync(fd, text, 0, text.length, 0);
       ftruncateSync(fd, text.length);
