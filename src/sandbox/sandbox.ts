@@ -378,7 +378,6 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     return req;
   }
 
-
   /**
    * Where user names resolve: the image's read-only layers only. The writable layer is the
    * sandbox's to rewrite, so it never decides what a name means (docs/security.md).
