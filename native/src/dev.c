@@ -16,6 +16,10 @@
 #include "setup.h"
 #include "util.h"
 
+/* The kernel's ptys are one pool for every devpts instance but the host's (kernel.pty.max
+ * less kernel.pty.reserve, 3072 by default): without a max= one sandbox takes them all. */
+#define DEV_PTYS_MAX "64"
+
 static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
 
 static const struct { const char *name, *target; } links[] = {
@@ -67,7 +71,7 @@ static int dev_fill(int devfd, struct err *e)
 		if (bind_device(devfd, devices[i], e) < 0)
 			return -1;
 	if (mount_sub(devfd, "pts", "devpts", MS_NOSUID | MS_NOEXEC,
-		      "newinstance,ptmxmode=0666,mode=0620", e) < 0 ||
+		      "newinstance,ptmxmode=0666,mode=0620,max=" DEV_PTYS_MAX, e) < 0 ||
 	    mount_sub(devfd, "shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", e) < 0)
 		return -1;
 	for (i = 0; i < ARRAY_LEN(links); i++)
@@ -83,7 +87,10 @@ int dev_mount(int rootfd, struct err *e)
 
 	if (fd < 0)
 		return -1;
-	r = mount_on_fd("tmpfs", fd, "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k",
+	/* size= bounds blocks only: without nr_inodes, empty files (half the RAM's pages of
+	 * inodes by default) would take kernel memory no disk limit counts. */
+	r = mount_on_fd("tmpfs", fd, "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
+			"mode=0755,size=64k,nr_inodes=256",
 			STEP_MOUNT_DEV, e);
 	close(fd);
 	/* Reopen: the fd above still names the directory under the new tmpfs. */

@@ -85,6 +85,54 @@ int mount_quota(const char *target, const char *options, const struct tmpfs *t, 
 	return upper;
 }
 
+/* The size= of a tmpfs option string, in bytes (0 if none). */
+static unsigned long long tmpfs_size(const char *options)
+{
+	const char *m = strstr(options, "size=");
+
+	return m && (m == options || m[-1] == ',') ? strtoull(m + 5, NULL, 10) : 0;
+}
+
+static int write_sysctl(const char *name, const char *value, struct err *e)
+{
+	char path[64];
+	int fd, r;
+
+	snprintf(path, sizeof(path), "/proc/sys/kernel/%s", name);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : err_sys(e, STEP_ROOTFS_QUOTA, "open", path, "open(\"%s\")", path);
+	r = write(fd, value, strlen(value)) == (ssize_t)strlen(value) ? 0 : -1;
+	if (r < 0)
+		err_sys(e, STEP_ROOTFS_QUOTA, "write", path, "write \"%s\" to \"%s\"", value, path);
+	close(fd);
+	return r;
+}
+
+/*
+ * With a disk limit, SysV IPC of the sandbox's own ipc namespace is bounded too: its shared
+ * memory lives in no mount the quota covers and outlives every process (rootless, no memory
+ * cgroup would count it), and the kernel's defaults allow 16 EiB of segments, 32,000 message
+ * queues of 16 KiB and a billion semaphores. Shared memory in total gets the disk size; queues
+ * and semaphores a few MiB of kernel memory. Written by the init (root of the namespace's
+ * owner); /proc/sys is read-only to every spawn, which has no capability to raise them anyway.
+ */
+int quota_limit_ipc(const char *options, struct err *e)
+{
+	unsigned long long bytes = tmpfs_size(options);
+	long page = sysconf(_SC_PAGESIZE);
+	char shmmax[32], shmall[32];
+
+	if (!bytes || page <= 0)
+		return 0;
+	snprintf(shmmax, sizeof(shmmax), "%llu\n", bytes);
+	snprintf(shmall, sizeof(shmall), "%llu\n", bytes / (unsigned long long)page);
+	if (write_sysctl("shmmax", shmmax, e) < 0 || write_sysctl("shmall", shmall, e) < 0 ||
+	    write_sysctl("shmmni", "4096\n", e) < 0 || write_sysctl("msgmni", "256\n", e) < 0 ||
+	    write_sysctl("sem", "32000 32000 500 128\n", e) < 0)
+		return -1;
+	return 0;
+}
+
 int mount_overlay(const char *merged, const char *options, struct err *e)
 {
 	/* nodev: a device node in an image layer (or an old store) opens no host device. */

@@ -19,6 +19,8 @@ int userns_become_root(struct err *e);
 /* mount.c; rootfd is an O_PATH fd of the merged root once the overlay is mounted. */
 int mount_private(struct err *e);
 /* limits.disk: returns an O_PATH fd of the tmpfs's upper/ directory. */
+/* With limits.disk, SysV IPC of the sandbox's ipc namespace: shared memory up to the disk size. */
+int quota_limit_ipc(const char *options, struct err *e);
 int mount_quota(const char *target, const char *options, const struct tmpfs *t, int n,
 		struct err *e);
 int mount_overlay(const char *merged, const char *options, struct err *e);
