@@ -1,5 +1,31 @@
+import { readFileSync } from 'node:fs';
 import type { RlimitName } from '../helper/messages.js';
 import type { ResolvedSandboxLimits, ResolvedSpawnLimits } from './limits.js';
+
+let helperOpenFiles: number | undefined;
+
+/** This process's soft RLIMIT_NOFILE (the helper inherits it), from /proc/self/limits. */
+function ownOpenFilesLimit(): number {
+  if (helperOpenFiles !== undefined) return helperOpenFiles;
+  let limit = 1024;
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8').slice(0, 8192));
+    if (m) limit = Number(m[1]);
+  } catch { /* no /proc: assume the usual soft limit */ }
+  return (helperOpenFiles = limit);
+}
+
+/**
+ * RLIMIT_NOFILE of a command without `openFiles`: at most 4096, and at most half the helper's.
+ * The kernel refuses to pass more fds over unix sockets (SCM_RIGHTS) once its host user has
+ * more in flight than the *sender's* RLIMIT_NOFILE, counted for all processes of that user
+ * together. A command with the helper's limit could fill that count and leave the init's and
+ * the supervisor's own fd passing failing (ETOOMANYREFS: no sandbox starts, no spawn runs); with
+ * a lower limit its sends stop first, and the helper's always have room.
+ */
+export function defaultOpenFiles(helperLimit = ownOpenFilesLimit()): number {
+  return Math.max(64, Math.min(4096, Math.floor(helperLimit / 2)));
+}
 
 /**
  * Per-process resource limits the helper sets before exec. Core dumps are always off. The CPU
@@ -9,7 +35,8 @@ import type { ResolvedSandboxLimits, ResolvedSpawnLimits } from './limits.js';
 export function rlimitsFor(spawn: ResolvedSpawnLimits, sandbox: ResolvedSandboxLimits, useFallback: boolean): Array<[RlimitName, number, number]> {
   const out: Array<[RlimitName, number, number]> = [['core', 0, 0]];
   if (spawn.fileSize !== undefined) out.push(['fsize', spawn.fileSize, spawn.fileSize]);
-  if (spawn.openFiles !== undefined) out.push(['nofile', spawn.openFiles, spawn.openFiles]);
+  const openFiles = spawn.openFiles ?? defaultOpenFiles();
+  out.push(['nofile', openFiles, openFiles]);
   if (spawn.stack !== undefined) out.push(['stack', spawn.stack, spawn.stack]);
   if (spawn.cpuTimeMs !== undefined) {
     const seconds = Math.ceil(spawn.cpuTimeMs / 1000) + 1;

@@ -56,6 +56,29 @@ describe('a default sandbox cannot take kernel resources past its limits', () =>
     await proc;
   });
 
+  it('fds in flight over unix sockets: a program that fills its share leaves the helper room to start and spawn', async ({ sandbox }) => {
+    // The kernel counts SCM_RIGHTS fds in flight per host user, for every process of that user,
+    // against the sender's RLIMIT_NOFILE: the init and the supervisor pass fds that way too.
+    const hog = sandbox({ mounts: [exhaustMount()] });
+    const proc = hog.spawn([EXHAUST, 'inflight', '1000000'], { env: { EXHAUST_HOLD: '1' } });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      proc.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('\n')) resolve(); });
+      proc.then(() => reject(new Error(`exited early: ${out}`)), reject);
+    });
+    try {
+      const held = taken(out, 'inflight');
+      expect(held.error).toBe('ETOOMANYREFS');
+      expect(held.got).toBeLessThanOrEqual(4096 + 250);
+      // Meanwhile a new sandbox starts and the hog's own sandbox still spawns.
+      expect((await sandbox().run(['echo', 'started'])).stdout).toBe('started\n');
+      expect((await hog.run(['echo', 'spawned'])).stdout).toBe('spawned\n');
+    } finally {
+      proc.kill('SIGKILL');
+      await proc;
+    }
+  });
+
   it('/dev holds a few hundred inodes, not millions (empty files take kernel memory no disk counts)', async ({ sandbox }) => {
     const sb = sandbox({ mounts: [exhaustMount()] });
     const files = taken((await sb.run([EXHAUST, 'inodes', '5000', '/dev'])).stdout, 'inodes');

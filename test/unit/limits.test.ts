@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveSandboxLimits, resolveSpawnLimits, cgroupLimitNames } from '../../src/limits/limits.js';
-import { rlimitsFor } from '../../src/limits/rlimits.js';
+import { defaultOpenFiles, rlimitsFor } from '../../src/limits/rlimits.js';
 import { SandboxOptionsError } from '../../src/errors/sandbox-error.js';
 import { statusOf } from '../../src/process/spawn-result.js';
 
@@ -50,8 +50,15 @@ describe('limits', () => {
     expect(cgroupLimitNames({}, { wallTimeMs: 1, output: 3, fileSize: 1 })).toEqual([]);
   });
 
+  it('a command gets at most 4096 open files by default, and at most half the helper\'s', () => {
+    expect(defaultOpenFiles(20_000)).toBe(4096);
+    expect(defaultOpenFiles(1_048_576)).toBe(4096);
+    expect(defaultOpenFiles(1024)).toBe(512);
+    expect(defaultOpenFiles(100)).toBe(64);
+  });
+
   it('turns limits into rlimits, core dumps always off', () => {
-    expect(rlimitsFor({}, {}, false)).toEqual([['core', 0, 0]]);
+    expect(rlimitsFor({}, {}, false)).toEqual([['core', 0, 0], ['nofile', defaultOpenFiles(), defaultOpenFiles()]]);
     expect(rlimitsFor({ fileSize: 10, openFiles: 5, stack: 99, cpuTimeMs: 1500 }, {}, false)).toEqual([
       ['core', 0, 0], ['fsize', 10, 10], ['nofile', 5, 5], ['stack', 99, 99], ['cpu', 3, 4],
     ]);
