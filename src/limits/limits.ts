@@ -35,7 +35,7 @@ export interface SpawnLimits {
   stderr?: ByteSize;
   /** Largest file a process may write (RLIMIT_FSIZE); exceeding it ends the run with `'file-size-limit'`. */
   fileSize?: ByteSize;
-  /** Open file descriptors per process (RLIMIT_NOFILE). */
+  /** Open file descriptors per process (RLIMIT_NOFILE). @defaultValue 4096, at most half the helper's own */
   openFiles?: number;
   /** Stack size per process (RLIMIT_STACK). */
   stack?: ByteSize;
