@@ -13,8 +13,11 @@ import { Image, LayerStore } from '../../src/index.js';
 import { SandboxImageError } from '../../src/errors/sandbox-error.js';
 import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/images/tar-writer.js';
 import { dist } from '../helpers/dist.js';
-import { layerTar, ociLayout } from '../helpers/images.js';
+import { busyboxRootfs, layerTar, ociLayout } from '../helpers/images.js';
+import { probePath } from '../helpers/probe.js';
+import { isRoot } from '../helpers/require-feature.js';
 import { it } from '../helpers/sandboxes.js';
+import { attackers, capabilitiesOf } from '../helpers/security-outcomes.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const leftovers = (store: LayerStore) => readdirSync(join(store.root, 'tmp'));
@@ -306,3 +309,83 @@ describe('concurrent imports', () => {
     expect(store.list('image').map((r) => r.layers)).toEqual([[goodLayers]]);
   });
 });
+
+/** A VFS_CAP_REVISION_2 `security.capability` value: CAP_NET_RAW and CAP_SYS_ADMIN, permitted and effective. */
+function fileCaps(): Buffer {
+  const b = Buffer.alloc(20);
+  b.writeUInt32LE(0x02000000 | 1, 0);
+  b.writeUInt32LE((1 << 13) | (1 << 21), 4);
+  return b;
+}
+
+describe.each(attackers.map((a) => [a.who, a.user] as const))('set-id files and file capabilities from an image layer, as %s', (_who, user) => {
+  it('a setuid-root file and one with security.capability gain nothing inside', async ({ sandbox, tempDir }) => {
+    const dir = tempDir();
+    const probe = readFileSync(probePath());
+    const bin = (path: string, mode: number, xattrs?: Record<string, Buffer>) => [tarHeader({ ...file(path, probe.length), mode, xattrs }), probe, tarPadding(probe.length)];
+    writeFileSync(join(dir, 'l.tar'), Buffer.concat([...bin('suid', 0o4755), ...bin('sgid', 0o2755), ...bin('fcap', 0o755, { 'security.capability': fileCaps() }), tarEnd()]));
+    const image = await Image.fromTar(join(dir, 'l.tar'), { store: new LayerStore(join(dir, 'store')) });
+    const layer = image.layerStore!.layerDir(image.stack.layers[0]!);
+    expect(execFileSync('stat', ['-c', '%a', join(layer, 'suid')], { encoding: 'utf8' }).trim(), 'the attack is set up').toBe('4755');
+    const sb = sandbox({ image });
+    const run = (argv: string[]) => sb.run(argv, { user, limits: { wallTime: '10s' } });
+    const self = capabilitiesOf((await run(['/probe', 'cat', '/proc/self/status'])).stdout);
+    for (const name of ['suid', 'sgid', 'fcap']) {
+      const ids = await run([`/${name}`, 'ids']);
+      if (name === 'fcap' && isRoot && ids.execError) {
+        // Real file capabilities that exec cannot grant: the kernel refuses to run it.
+        expect(ids.execError.errnoCode).toBe('EPERM');
+        continue;
+      }
+      expect(ids.stdout, `${name}: ids stay the caller's`).toMatch(new RegExp(`^uid=${user} gid=${user} euid=${user} egid=${user} `));
+      const caps = capabilitiesOf((await run([`/${name}`, 'cat', '/proc/self/status'])).stdout);
+      expect(caps.CapEff & ~self.CapEff, name).toBe(0n);
+      expect(caps.CapPrm & ~self.CapPrm, name).toBe(0n);
+    }
+  });
+});
+
+describe('snapshots and directory images with links to host paths', () => {
+  it('a program that plants symlinks to host paths, FIFOs and hard links: the snapshot and its export carry links, never host content', async ({ sandbox, tempDir }) => {
+    const c = canary(tempDir('sandkit-canary-'));
+    const dir = tempDir();
+    const store = new LayerStore(join(dir, 'store'));
+    const before = c.snapshot();
+    const sb = sandbox({ image: Image.fromDirectory(busyboxRootfs(join(dir, 'root'))) });
+    const plant = `ln -s ${c.secret} /s && ln -s ${c.dir} /sd && mkdir -p /x && ln -s ${c.dir} /x/up && mkfifo /fifo && ln /etc/passwd /hard && mkdir /etc/sub && rm -rf /etc/sub && ln -s ${c.dir} /etc/sub`;
+    const r = await sb.run(['/bin/sh', '-c', plant]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const snap = await sb.snapshot({ store });
+    const out = join(dir, 'snap.oci.tar');
+    await snap.export(out);
+    expect(readFileSync(out).includes('host secret')).toBe(false);
+    const listing = execFileSync('tar', ['-xOf', out, '--wildcards', 'blobs/sha256/*'], { maxBuffer: 64 << 20 }).toString('latin1');
+    expect(listing).not.toContain('host secret');
+    const back = await Image.fromOCI(out, { store: new LayerStore(join(dir, 'store2')) });
+    const top = back.layerStore!.layerDir(back.stack.layers.at(-1)!);
+    expect(execFileSync('readlink', [join(top, 's')], { encoding: 'utf8' }).trim()).toBe(c.secret);
+    expect(lstatType(join(top, 'fifo'))).toBe('fifo');
+    expect(c.snapshot()).toBe(before);
+  });
+
+  it('a directory image whose files link to host paths: inside, the links resolve in the sandbox; its export holds the links only', async ({ sandbox, tempDir }) => {
+    const c = canary(tempDir('sandkit-canary-'));
+    const dir = tempDir();
+    const root = busyboxRootfs(join(dir, 'root'));
+    symlinkSync(c.secret, join(root, 'leak'));
+    symlinkSync(c.dir, join(root, 'leakdir'));
+    execFileSync('mkfifo', [join(root, 'fifo')]);
+    const sb = sandbox({ image: Image.fromDirectory(root) });
+    const r = await sb.run(['/bin/sh', '-c', 'cat /leak /leakdir/d/secret 2>&1; echo x > /leakdir/target; true']);
+    expect(r.stdout).not.toContain('host secret');
+    const snap = await sb.snapshot({ store: new LayerStore(join(dir, 'store')) });
+    const out = join(dir, 'snap.oci.tar');
+    await snap.export(out);
+    expect(readFileSync(out).includes('host secret')).toBe(false);
+    expect(readFileSync(c.file, 'utf8')).toBe('canary\n');
+  });
+});
+
+function lstatType(path: string): string {
+  return execFileSync('stat', ['-c', '%F', path], { encoding: 'utf8' }).trim();
+}
