@@ -158,8 +158,9 @@ function tamper(layout: string, change: { manifest?: (m: any) => unknown; config
   writeFileSync(join(layout, 'index.json'), JSON.stringify(change.index ? change.index(index) : index));
 }
 
+const one = () => layerTar([{ path: 'f', content: 'x' }]);
+
 describe('hostile image directories', () => {
-  const one = () => layerTar([{ path: 'f', content: 'x' }]);
 
   const shapes: Array<[string, (layout: string) => void]> = [
     ['index.json not JSON', (l) => writeFileSync(join(l, 'index.json'), '{not json')],
@@ -268,6 +269,56 @@ describe('hostile image directories', () => {
     expect((err as SandboxImageError).reason).toBe('too-large');
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(readdirSync(join(store.root, 'layers'))).toEqual([]);
+  });
+});
+
+describe('links across layers, images and archives', () => {
+  it('a symlink to the host in one layer is a directory or file in the next: each layer unpacks on its own, the host is untouched', async ({ tempDir }) => {
+    const c = canary(tempDir('sandkit-canary-'));
+    const dir = tempDir();
+    const store = new LayerStore(join(dir, 'store'));
+    const before = c.snapshot();
+    const lower = Buffer.concat([tarHeader({ ...file('d'), type: 'symlink', linkname: c.dir }), tarHeader({ ...file('f'), type: 'symlink', linkname: c.file }), tarEnd()]);
+    const upper = Buffer.concat([
+      tarHeader({ ...file('d'), type: 'dir', mode: 0o6777 }), tarHeader(file('d/target', 5)), Buffer.from('pwned'), tarPadding(5),
+      tarHeader({ ...file('f', 5), mode: 0o6777 }), Buffer.from('pwned'), tarPadding(5), tarHeader(file('d/.wh.d')), tarHeader(file('.wh..wh..opq')), tarEnd(),
+    ]);
+    const a = await Image.fromOCI(ociLayout(join(dir, 'a'), [lower, upper]), { store });
+    // A second image in the same store reusing the lower layer, and one stacking the layers the other way round.
+    const b = await Image.fromOCI(ociLayout(join(dir, 'b'), [lower, layerTar([{ path: 'd/x', content: 'pwned' }])]), { store }).catch((e: unknown) => e);
+    const r = await Image.fromOCI(ociLayout(join(dir, 'r'), [upper, lower]), { store });
+    expect(a.stack.layers).toHaveLength(2);
+    expect(r.stack.layers).toHaveLength(2);
+    expect(b instanceof Image || (b as SandboxImageError).reason === 'unsafe-entry').toBe(true);
+    expect(c.snapshot()).toBe(before);
+    expect(leftovers(store)).toEqual([]);
+  });
+
+  it.for([
+    ['an absolute symlink', (c: ReturnType<typeof canary>) => c.secret],
+    ['a relative symlink climbing out', () => '../../../../../../../../../../etc/hostname'],
+    ['a hard link climbing out', () => '../../../etc/hostname'],
+  ] as const)('an OCI archive whose blob is %s: refused, the host file never read', async ([what, target], { tempDir }) => {
+    const c = canary(tempDir('sandkit-canary-'));
+    const dir = tempDir();
+    const layout = ociLayout(join(dir, 'img'), [one()]);
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+    const manifestBlob = `blobs/sha256/${index.manifests[0].digest.slice(7)}`;
+    const parts: Buffer[] = [];
+    for (const name of ['oci-layout', 'index.json', ...readdirSync(join(layout, 'blobs', 'sha256')).map((b) => `blobs/sha256/${b}`)]) {
+      if (name === manifestBlob) {
+        parts.push(tarHeader({ ...file(name), type: what.startsWith('a hard') ? 'link' : 'symlink', linkname: target(c) }));
+        continue;
+      }
+      const data = readFileSync(join(layout, name));
+      parts.push(tarHeader(file(name, data.length)), data, tarPadding(data.length));
+    }
+    writeFileSync(join(dir, 'img.oci.tar'), Buffer.concat([...parts, tarEnd()]));
+    const store = new LayerStore(join(dir, 'store'));
+    const err = await outcome(Image.fromOCI(join(dir, 'img.oci.tar'), { store }));
+    expect(['unsafe-entry', 'format']).toContain((err as SandboxImageError).reason);
+    expect((err as Error).message).not.toContain('host secret');
+    expect(leftovers(store)).toEqual([]);
   });
 });
 
