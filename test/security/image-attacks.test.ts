@@ -96,6 +96,20 @@ describe('tar metadata entries', () => {
     expect(leftovers(store)).toEqual([]);
   });
 
+  it('sparse extents count against maxEntries: one file of 200,000 one-byte extents is 200,000 writes (it imported past the cap, 26 s)', async ({ tempDir }) => {
+    const dir = tempDir();
+    const store = new LayerStore(join(dir, 'store'));
+    const n = 200_000;
+    const sparse = Array.from({ length: n }, (_, i) => ({ offset: i * 8192, length: 1 }));
+    const data = Buffer.alloc(n, 0x61);
+    writeFileSync(join(dir, 's.tar.gz'), gzipSync(Buffer.concat([tarHeader({ ...file('sp', n * 8192), sparse }), data, tarPadding(n), tarEnd()])));
+    const started = Date.now();
+    const err = await outcome(Image.fromTar(join(dir, 's.tar.gz'), { store, maxEntries: 100_000 }));
+    expect((err as SandboxImageError).reason, String(err)).toBe('too-large');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(leftovers(store)).toEqual([]);
+  });
+
   // Names and sizes from pax records, GNU long names/links and global headers go through the same checks as header names.
   const smuggled: Array<[string, (c: ReturnType<typeof canary>) => Buffer[]]> = [
     ['a pax path climbing out', () => withMeta('x', paxBody({ path: '../../../../../../../../tmp/x' }), file('ok'))],
