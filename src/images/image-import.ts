@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, statSync, type ReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 import { removeTree } from '../platform/remove-tree.js';
@@ -7,6 +7,7 @@ import { decompressed, withinBytes } from './compression.js';
 import { HostFsOps } from './host-fsops.js';
 import { parseImageConfig } from './image-config.js';
 import { openImageSource, type SourceLayer } from './image-source.js';
+import { imageFileStream, openImageFile } from './image-files.js';
 import type { ImageRecord, LayerStore } from './layer-store.js';
 import { unpackLayer } from './layer-unpack.js';
 import { readTar } from './tar-reader.js';
@@ -77,6 +78,15 @@ async function* hashing(source: AsyncIterable<Buffer>, hash: Hash, onBytes?: (n:
 
 const sha = (h: Hash) => `sha256:${h.digest('hex')}`;
 
+async function blobSize(layer: SourceLayer): Promise<number> {
+  const fh = await openImageFile(layer.root, layer.file);
+  try {
+    return (await fh.stat()).size;
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Unpacks one blob into a temp dir, verifies it, and commits it; returns its diff id. When the
  * layer is in the store already, ours is dropped and the blob is recorded as verified for it.
@@ -86,11 +96,13 @@ async function importLayer(store: LayerStore, layer: SourceLayer, budget: Import
   const fs = join(dir, 'fs');
   mkdirSync(fs, { mode: 0o755 });
   const ops = HostFsOps.open(fs);
+  let blobStream: ReadStream | undefined;
   try {
     const blobHash = createHash('sha256');
     const diffHash = createHash('sha256');
     let bytes = 0;
-    const raw = hashing(createReadStream(layer.file, { signal }), blobHash, (n) => report((bytes += n), layer.diffId ?? null));
+    blobStream = await imageFileStream(layer.root, layer.file, signal);
+    const raw = hashing(blobStream, blobHash, (n) => report((bytes += n), layer.diffId ?? null));
     const tar = hashing(withinBytes(decompressed(raw), budget, layer.diffId ?? layer.file), diffHash);
     const stats = await unpackLayer(readTar(tar), fs, ops, process.getuid?.() === 0, budget);
     const blobDigest = sha(blobHash);
@@ -104,20 +116,21 @@ async function importLayer(store: LayerStore, layer: SourceLayer, budget: Import
     if (existed) store.addVerifiedBlob(diffId, blobDigest);
     return diffId;
   } catch (err) {
+    blobStream?.destroy();
     await ops.close().catch(() => {});
     await removeTree(dir);
     // A corrupt tar from a blob that does not match its digest is a digest error first.
     if (layer.blobDigest && !(err instanceof SandboxImageError && err.reason === 'digest-mismatch')) {
-      const actual = await fileDigest(layer.file);
+      const actual = await fileDigest(layer);
       if (actual !== layer.blobDigest) throw new SandboxImageError('digest-mismatch', `layer blob ${layer.blobDigest} has digest ${actual}`, layer.blobDigest, { cause: err });
     }
     throw err;
   }
 }
 
-async function fileDigest(file: string): Promise<string> {
+async function fileDigest(layer: SourceLayer): Promise<string> {
   const h = createHash('sha256');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  for await (const chunk of await imageFileStream(layer.root, layer.file)) h.update(chunk as Buffer);
   return sha(h);
 }
 
@@ -135,21 +148,23 @@ export async function importImage(store: LayerStore, path: string, options: Impo
     const inputBytes = statSync(path, { throwIfNoEntry: false })?.isFile() ? statSync(path).size : 0;
     const archiveLimit = { maxBytes: options.maxBytes ?? defaultImportMaxBytes(inputBytes), bytes: 0 };
     const source = await openImageSource(path, () => (work = store.tempDir('archive')), archiveLimit);
-    const blobBytes = source.layers.reduce((n, l) => n + (statSync(l.file, { throwIfNoEntry: false })?.size ?? 0), 0);
+    // Every layer file is checked (a regular file inside the image) before any is read.
+    const sizes = await Promise.all(source.layers.map((l) => blobSize(l)));
+    const blobBytes = sizes.reduce((n, size) => n + size, 0);
     const budget: ImportBudget = {
       maxBytes: options.maxBytes ?? defaultImportMaxBytes(blobBytes), bytes: 0, maxEntries: options.maxEntries ?? DEFAULT_IMPORT_MAX_ENTRIES, entries: 0,
     };
     const layers: string[] = [];
     for (const [i, layer] of source.layers.entries()) {
       options.signal?.throwIfAborted();
-      const totalBytes = statSync(layer.file).size;
+      const totalBytes = sizes[i]!;
       const progress = (bytes: number, digest: string | null, cached: boolean, done: boolean) =>
         options.onProgress?.({ layer: i, layers: source.layers.length, digest, bytes, totalBytes, cached, done });
       // A layer in the store is reused only for a blob it was verified to come from.
       let blob: string | undefined;
       const reusable = async (diffId: string) => {
         if (!store.hasLayer(diffId)) return false;
-        blob ??= await fileDigest(layer.file);
+        blob ??= await fileDigest(layer);
         if (layer.blobDigest && blob !== layer.blobDigest) throw new SandboxImageError('digest-mismatch', `layer blob ${layer.blobDigest} has digest ${blob}`, layer.blobDigest);
         return store.verifiedBlobs(diffId).includes(blob);
       };

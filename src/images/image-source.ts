@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { link, mkdir, open, readFile } from 'node:fs/promises';
+import { link, mkdir, open } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -9,6 +9,7 @@ import { readTar } from './tar-reader.js';
 import { safeComponents } from './layer-unpack.js';
 import { decompressed, withinBytes } from './compression.js';
 import { digestHex } from './layer-store.js';
+import { parseImageJson, readImageFile } from './image-files.js';
 
 /** A cap on uncompressed bytes, and what was used of it. */
 export interface ByteLimit {
@@ -20,6 +21,8 @@ export interface ByteLimit {
 export interface SourceLayer {
   /** The blob file (possibly compressed). */
   file: string;
+  /** The image directory `file` must stay inside (read with `imageFileStream`), unless it is the caller's own tarball. */
+  root?: string;
   /** Digest of the blob as stored, when the manifest names it. */
   blobDigest?: string;
   /** Digest of the uncompressed tar (config `rootfs.diff_ids`), when known. */
@@ -35,10 +38,8 @@ export interface ImageSource {
   names: string[];
 }
 
-async function readVerified(file: string, digest: string): Promise<Buffer> {
-  const data = await readFile(file).catch(() => {
-    throw new SandboxImageError('format', `blob ${digest} is missing`, digest);
-  });
+async function readVerified(dir: string, file: string, digest: string): Promise<Buffer> {
+  const data = await readImageFile(dir, file);
   const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
   if (actual !== digest) throw new SandboxImageError('digest-mismatch', `blob ${digest} has digest ${actual}`, digest);
   return data;
@@ -48,32 +49,64 @@ function blobPath(dir: string, digest: string): string {
   return join(dir, 'blobs', 'sha256', digestHex(digest));
 }
 
+/**
+ * Most layers an image may have (Docker's own limit is 125, and each layer is a lower dir of
+ * every sandbox's overlay): a manifest naming thousands would make the import crawl.
+ */
+export const MAX_IMAGE_LAYERS = 128;
+
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 
 type Descriptor = { mediaType?: string; digest: string; platform?: { os?: string; architecture?: string }; annotations?: Record<string, string> };
 
+const malformed = (dir: string, what: string) => new SandboxImageError('format', `${dir}: ${what}`, dir);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A descriptor (`{ digest, mediaType?, ... }`) from hostile JSON, or a `format` error. */
+function descriptor(dir: string, v: unknown, what: string): Descriptor {
+  if (!isObject(v) || typeof v.digest !== 'string') throw malformed(dir, `${what} is not a descriptor with a digest`);
+  digestHex(v.digest);
+  return v as Descriptor;
+}
+
+/** The config's diff ids, which must name each layer once when the config lists them. */
+function diffIdsFor(dir: string, config: unknown, layers: number): Array<string | undefined> {
+  if (layers > MAX_IMAGE_LAYERS) throw new SandboxImageError('too-large', `${dir}: ${layers} layers (at most ${MAX_IMAGE_LAYERS})`, dir);
+  const ids = isObject(config) && isObject(config.rootfs) ? config.rootfs.diff_ids : undefined;
+  if (ids === undefined) return Array.from({ length: layers }, () => undefined);
+  if (!Array.isArray(ids) || ids.some((d) => typeof d !== 'string')) throw malformed(dir, 'the config\'s rootfs.diff_ids is not a list of digests');
+  if (ids.length !== layers) throw malformed(dir, `the config lists ${ids.length} diff ids for ${layers} layers`);
+  for (const d of ids) digestHex(d as string);
+  return ids as string[];
+}
+
 /** An OCI image layout directory (`oci-layout`, `index.json`, `blobs/`). */
 async function fromLayout(dir: string): Promise<ImageSource> {
-  let index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests?: Descriptor[] };
+  let index = parseImageJson(await readImageFile(dir, join(dir, 'index.json')), 'index.json');
   const names: string[] = [];
   for (let depth = 0; depth < 4; depth++) {
-    const list = index.manifests ?? [];
+    const list = isObject(index) ? index.manifests ?? [] : undefined;
+    if (!Array.isArray(list)) throw malformed(dir, 'the index\'s manifests is not a list');
     const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-    const pick = list.find((m) => !m.platform || (m.platform.os === 'linux' && m.platform.architecture === arch)) ?? list[0];
+    const descriptors = list.map((m, i) => descriptor(dir, m, `manifest ${i} of the index`));
+    const pick = descriptors.find((m) => !isObject(m.platform) || (m.platform.os === 'linux' && m.platform.architecture === arch)) ?? descriptors[0];
     if (!pick) throw new SandboxImageError('format', `${dir}: the index lists no manifest`, dir);
-    const ref = pick.annotations?.['org.opencontainers.image.ref.name'];
-    if (ref) names.push(ref);
-    const body = JSON.parse((await readVerified(blobPath(dir, pick.digest), pick.digest)).toString('utf8'));
-    if (INDEX_TYPES.has(pick.mediaType ?? body.mediaType)) {
+    const ref = isObject(pick.annotations) ? pick.annotations['org.opencontainers.image.ref.name'] : undefined;
+    if (typeof ref === 'string') names.push(ref);
+    const body = parseImageJson(await readVerified(dir, blobPath(dir, pick.digest), pick.digest), pick.digest);
+    if (!isObject(body)) throw malformed(dir, `${pick.digest} is not a JSON object`);
+    if (INDEX_TYPES.has(String(pick.mediaType ?? body.mediaType))) {
       index = body;
       continue;
     }
-    const manifest = body as { config: Descriptor; layers: Descriptor[] };
-    const config = JSON.parse((await readVerified(blobPath(dir, manifest.config.digest), manifest.config.digest)).toString('utf8'));
-    const diffIds = (config?.rootfs?.diff_ids ?? []) as string[];
+    if (!Array.isArray(body.layers)) throw malformed(dir, `manifest ${pick.digest} has no list of layers`);
+    const configDesc = descriptor(dir, body.config, `the config of manifest ${pick.digest}`);
+    const layerDescs = body.layers.map((l, i) => descriptor(dir, l, `layer ${i} of manifest ${pick.digest}`));
+    const config = parseImageJson(await readVerified(dir, blobPath(dir, configDesc.digest), configDesc.digest), configDesc.digest);
+    const diffIds = diffIdsFor(dir, config, layerDescs.length);
     return {
-      format: 'oci-layout', config, configDigest: manifest.config.digest, names,
-      layers: manifest.layers.map((l, i) => ({ file: blobPath(dir, l.digest), blobDigest: l.digest, diffId: diffIds[i] })),
+      format: 'oci-layout', config, configDigest: configDesc.digest, names,
+      layers: layerDescs.map((l, i) => ({ file: blobPath(dir, l.digest), root: dir, blobDigest: l.digest, diffId: diffIds[i] })),
     };
   }
   throw new SandboxImageError('format', `${dir}: indexes nested too deep`, dir);
@@ -81,19 +114,24 @@ async function fromLayout(dir: string): Promise<ImageSource> {
 
 /** A `docker save` directory (`manifest.json` naming a config and layer tars). */
 async function fromDockerDir(dir: string): Promise<ImageSource> {
-  const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Array<{ Config: string; RepoTags?: string[]; Layers: string[] }>;
-  const m = manifest[0];
+  const manifest = parseImageJson(await readImageFile(dir, join(dir, 'manifest.json')), 'manifest.json');
+  const m = Array.isArray(manifest) ? (manifest[0] as unknown) : undefined;
   if (!m) throw new SandboxImageError('format', `${dir}: manifest.json lists no image`, dir);
+  if (!isObject(m) || typeof m.Config !== 'string' || !Array.isArray(m.Layers) || m.Layers.some((l) => typeof l !== 'string')) {
+    throw malformed(dir, 'manifest.json does not name a Config and a list of Layers');
+  }
+  const layerNames = m.Layers as string[];
   const configFile = join(dir, ...safeComponents(m.Config));
   const hexName = /([0-9a-f]{64})(\.json)?$/.exec(m.Config)?.[1];
   const configDigest = hexName ? `sha256:${hexName}` : undefined;
-  const config = JSON.parse((configDigest ? await readVerified(configFile, configDigest) : await readFile(configFile)).toString('utf8'));
-  const diffIds = (config?.rootfs?.diff_ids ?? []) as string[];
+  const config = parseImageJson(configDigest ? await readVerified(dir, configFile, configDigest) : await readImageFile(dir, configFile), m.Config);
+  const diffIds = diffIdsFor(dir, config, layerNames.length);
+  const tags = Array.isArray(m.RepoTags) ? m.RepoTags.filter((t): t is string => typeof t === 'string') : [];
   return {
-    format: 'docker-archive', config, configDigest, names: m.RepoTags ?? [],
-    layers: m.Layers.map((l, i) => {
+    format: 'docker-archive', config, configDigest, names: tags,
+    layers: layerNames.map((l, i) => {
       const blob = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(l)?.[1];
-      return { file: join(dir, ...safeComponents(l)), blobDigest: blob ? `sha256:${blob}` : undefined, diffId: diffIds[i] };
+      return { file: join(dir, ...safeComponents(l)), root: dir, blobDigest: blob ? `sha256:${blob}` : undefined, diffId: diffIds[i] };
     }),
   };
 }

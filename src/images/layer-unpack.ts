@@ -168,8 +168,9 @@ export async function unpackLayer(entries: AsyncIterable<TarEntry>, root: string
 
   async function unpackEntry(e: TarEntry): Promise<void> {
     stats.entries++;
-    if (budget && ++budget.entries > budget.maxEntries) {
-      throw new SandboxImageError('too-large', `more than ${budget.maxEntries} entries (raise maxEntries to import it)`, e.path);
+    // Each extent of a sparse file costs a write, like an entry: they count against the same cap.
+    if (budget && (budget.entries += 1 + (e.sparse?.extents.length ?? 0)) > budget.maxEntries) {
+      throw new SandboxImageError('too-large', `more than ${budget.maxEntries} entries and sparse extents (raise maxEntries to import it)`, e.path);
     }
     const parts = safeComponents(e.path);
     if (parts.length === 0) return; // the root itself

@@ -38,6 +38,12 @@ export interface SparseExtent {
 /** A sparse map may list at most this many extents (the map is held in memory). */
 export const MAX_SPARSE_EXTENTS = 1 << 20;
 
+/**
+ * Most bytes of one metadata entry (pax `x`/`g` header, GNU long name `L` or link `K`), and of
+ * all global headers together: they are held in memory, and real ones are a few KiB.
+ */
+export const MAX_TAR_META_BYTES = 1 << 20;
+
 const TYPES: Record<string, TarEntryType> = {
   '0': 'file', '\0': 'file', '7': 'file', '1': 'link', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
 };
@@ -208,6 +214,7 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
   const global = new Map<string, Buffer>();
   let longName: string | undefined;
   let longLink: string | undefined;
+  let globalBytes = 0;
   for (;;) {
     const h = await r.exact(512);
     if (!h || h.every((x) => x === 0)) break;
@@ -216,6 +223,9 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
     const size = num(h, 124, 12);
     const padded = Math.ceil(size / 512) * 512;
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+      if (size > MAX_TAR_META_BYTES || (flag === 'g' && (globalBytes += size) > MAX_TAR_META_BYTES)) {
+        throw format(`a ${flag} metadata entry of ${size} bytes (at most ${MAX_TAR_META_BYTES} are read)`);
+      }
       const body = await r.exact(padded);
       if (!body) throw format('truncated archive');
       const data = body.subarray(0, size);
