@@ -12,9 +12,10 @@ export default defineConfig({
       { test: { name: 'security', include: ['test/security/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow } },
       // Bridges, nftables and test-made network namespaces: one file at a time, see scripts/test.mjs.
       { test: { name: 'network', include: ['test/network/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow, fileParallelism: false } },
-      // Timing-sensitive (CPU-time precision, cpu.max shares): run alone, see scripts/test.mjs.
-      { test: { name: 'limits', include: ['test/limits/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow } },
-      { test: { name: 'cgroup-v2', include: ['test/cgroup-v2/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000 } },
+      // Timing-sensitive (CPU-time precision, cpu.max shares): run alone, see scripts/test.mjs,
+      // and one file at a time (the judge table would otherwise load the CPUs under the limits suite).
+      { test: { name: 'limits', include: ['test/limits/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow, fileParallelism: false } },
+      { test: { name: 'cgroup-v2', include: ['test/cgroup-v2/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false } },
     ],
   },
 });

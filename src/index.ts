@@ -4,7 +4,7 @@ export type { SandboxEvents, ProcessRef } from './sandbox/events.js';
 export { SandboxProcess } from './process/sandbox-process.js';
 export type { SpawnOptions, UserSpec, StdinOption, OutputOption, StdinFile, StdinData, OutputFile } from './process/spawn-options.js';
 export { SandboxPipe, SandboxPipeEnd } from './process/sandbox-pipe.js';
-export type { SpawnResult, SpawnStatus, ExecFailure, CpuTime, LimitName } from './process/spawn-result.js';
+export type { SpawnResult, SpawnStatus, ExecFailure, CpuTime, LimitName, SeccompViolation } from './process/spawn-result.js';
 export type { SandboxLimits, SpawnLimits, ResolvedSandboxLimits, ResolvedSpawnLimits } from './limits/limits.js';
 export type { Controller, Placement } from './cgroup/cgroup.js';
 export { Image, type ImageImportOptions, type StoreOptions } from './rootfs/image.js';

@@ -3,15 +3,19 @@
  *
  * Runs in the command process (PID 2 of the spawn's pid namespace), forked by the reaper.
  * Any failure is written as one record to the close-on-exec pipe; the reaper tells setup
- * failures (spawn.stdio, spawn.cwd, spawn.user, security.*, seccomp.load) from a failed
- * execve by the record's step. Order: stdio, cwd, rlimits, bounding set, uid switch, fds
- * closed, signals reset, no_new_privs, capability sets, stdio files, seccomp, execve.
+ * failures (spawn.cgroup, spawn.stdio, spawn.cwd, spawn.user, security.*, seccomp.load) from
+ * a failed execve by the record's step. Order: v1 cgroups and cgroup namespace, stdio, cwd,
+ * rlimits, bounding set, uid switch, fds closed, signals reset, no_new_privs, capability sets,
+ * stdio files, seccomp, execve.
  */
 #include <errno.h>
 #include <grp.h>
+#include <linux/close_range.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "process.h"
@@ -21,6 +25,31 @@
 #include "util.h"
 
 extern char **environ;
+
+static uint64_t cpu_time_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (uint64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* Join each v1 cgroup (the fds were opened by the supervisor, whose rights the kernel checks),
+ * then root a new cgroup namespace there. First of all, so nearly nothing before execve is
+ * billed elsewhere; the v2 cgroup the reaper cloned us into already. */
+static int join_cgroups(const struct command_args *a, struct err *e)
+{
+	int i;
+
+	for (i = 0; i < a->n_cgroup_procs; i++)
+		if (write(a->cgroup_procs[i], "0", 1) != 1)
+			return err_sys(e, STEP_SPAWN_CGROUP, "write", "cgroup.procs",
+				       "write(\"cgroup.procs\", \"0\")");
+	if (a->spawn->cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+		return err_sys(e, STEP_SPAWN_CGROUP, "unshare", NULL, "unshare(CLONE_NEWCGROUP)");
+	a->cpu->joined_us = cpu_time_us();
+	return 0;
+}
 
 /* The fds are all >= 3 (the init keeps 0-2 on /dev/null), so dup2 cannot clobber one. */
 static int install_stdio(const int *fds, struct err *e)
@@ -90,7 +119,8 @@ static int enter_cwd(const char *cwd, struct err *e)
 
 /* no_new_privs, then the capability sets, then files given as stdio (opened with the
  * spawn's own user and capabilities), then (the very last call before execve) the seccomp
- * filter, so none of the helper's own calls is filtered. */
+ * filter, so none of the helper's own calls is filtered. A filter with a listener leaves it
+ * in the fd table shared with the reaper, which keeps it when execve unshares it. */
 static int harden(const struct command_args *a, struct err *e)
 {
 	const struct spawn_msg *s = a->spawn;
@@ -100,7 +130,14 @@ static int harden(const struct command_args *a, struct err *e)
 		return -1;
 	if (stdio_open_files(s, a->outfd, e) < 0)
 		return -1;
-	return s->has_security && s->seccomp ? seccomp_load(s->seccomp, s->seccomp_len, e) : 0;
+	/* What follows (the filter's load, execve) stays in the program's CPU time: after the load
+	 * the filter could refuse even the clock_gettime of this measure. */
+	a->cpu->exec_us = cpu_time_us();
+	if (!s->has_security || !s->seccomp)
+		return 0;
+	if (a->shared_files)
+		return (a->cpu->listener = seccomp_load_listener(s->seccomp, s->seccomp_len, e)) < 0 ? -1 : 0;
+	return seccomp_load(s->seccomp, s->seccomp_len, e);
 }
 
 static int command_prepare(const struct command_args *a, struct err *e)
@@ -108,6 +145,8 @@ static int command_prepare(const struct command_args *a, struct err *e)
 	const struct spawn_msg *s = a->spawn;
 	int keep[] = { 0, 1, 2, a->errfd, a->outfd };
 
+	if (join_cgroups(a, e) < 0)
+		return -1;
 	if (setsid() < 0)
 		return err_sys(e, STEP_SPAWN_STDIO, "setsid", NULL, "setsid()");
 	if (install_stdio(a->stdio, e) < 0 || enter_cwd(s->cwd, e) < 0 || set_rlimits(s, e) < 0)
@@ -115,7 +154,11 @@ static int command_prepare(const struct command_args *a, struct err *e)
 	/* The bounding set can only be dropped while we hold CAP_SETPCAP, before the uid switch. */
 	if ((s->has_security && caps_drop_bounding(s->caps_keep, e) < 0) || switch_user(s, e) < 0)
 		return -1;
-	fd_close_except(keep, ARRAY_LEN(keep));
+	/* A shared table holds the reaper's fds: execve closes them (all close-on-exec) in our copy. */
+	if (a->shared_files && close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		return err_sys(e, STEP_SPAWN_STDIO, "close_range", NULL, "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)");
+	if (!a->shared_files)
+		fd_close_except(keep, ARRAY_LEN(keep));
 	reset_signals();
 	return harden(a, e);
 }

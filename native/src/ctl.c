@@ -213,14 +213,15 @@ int ctl_decode_spawn(const struct ctl_down *m, size_t len, struct spawn_msg *out
 	    m->n_masked > 64 || m->n_readonly > 64 ||
 	    rlimits_len + m->seccomp_len + groups_len > m->payload_len ||
 	    m->argc > CTL_PAYLOAD_MAX || m->envc > CTL_PAYLOAD_MAX ||
-	    3 + (m->has_cgroup ? 1 : 0) + m->n_cgroup_procs > CTL_FDS_MAX)
+	    3 + (m->has_cgroup ? 1 : 0) + m->n_cgroup_procs + (m->has_memcg ? 1 : 0) > CTL_FDS_MAX)
 		return -1;
 	out->id = m->spawn;
 	out->rlimits = (const struct ctl_rlimit *)p;
 	out->n_rlimits = m->n_rlimits;
 	out->has_cgroup = m->has_cgroup;
 	out->cgroupns = m->cgroupns;
-	out->n_fds = 3 + (m->has_cgroup ? 1 : 0) + m->n_cgroup_procs;
+	out->has_memcg = m->has_memcg;
+	out->n_fds = 3 + (m->has_cgroup ? 1 : 0) + m->n_cgroup_procs + (m->has_memcg ? 1 : 0);
 	p += rlimits_len;
 	out->has_security = m->has_security;
 	out->no_new_privs = m->no_new_privs;

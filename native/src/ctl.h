@@ -21,7 +21,7 @@
 /* argv + env + cwd + groups (+ rlimits, seccomp filter, masks) of one spawn: the kernel's
  * ARG_MAX of 2 MiB plus room for the rest. src/sandbox/requests.ts SPAWN_PAYLOAD_MAX matches. */
 #define CTL_PAYLOAD_MAX (2 * 1024 * 1024 + 256 * 1024)
-#define CTL_FDS_MAX (3 + 1 + 16)        /* stdio, v2 cgroup, v1 cgroup.procs files */
+#define CTL_FDS_MAX (3 + 1 + 16 + 1)    /* stdio, v2 cgroup, v1 cgroup.procs files, memory cgroup */
 
 enum ctl_kind {
 	CTL_GO = 1, CTL_SPAWN, CTL_KILL,
@@ -39,7 +39,8 @@ struct ctl_down {
 	uint64_t caps_keep;      /* security: bit n keeps capability n */
 	uint32_t seccomp_len;    /* bytes of struct sock_filter[] */
 	uint32_t n_masked, n_readonly;
-	uint32_t pad;
+	uint8_t has_memcg;       /* a memory cgroup directory fd follows the v1 cgroup.procs fds */
+	uint8_t pad[3];
 	/* stdio from and to files inside the sandbox (stdio.c): per fd, CTL_STDIO_* */
 	uint8_t stdio_open[3];
 	uint8_t pad2[5];
@@ -74,12 +75,18 @@ struct exit_info {
 	int64_t file_bytes[3];
 	int32_t file_limit_hit;
 	int32_t pad_file;
+	uint64_t mem_used_bytes;  /* peak of the tree's own memory (memwatch.c), 0 when unknown */
+	int32_t oom_killed;       /* the reaper ended the tree after its memory cgroup's OOM */
+	int32_t has_violation;    /* the reaper ended the tree on a seccomp violation */
+	int32_t violation_nr;     /* its syscall number and audit arch */
+	uint32_t violation_arch;
 };
 
 struct ctl_up {
 	uint32_t kind;
 	uint32_t spawn;      /* 0 for sandbox-wide messages */
 	int32_t step;        /* STEP */
+	uint32_t pre_exec_us;  /* STARTED: the command's CPU time in the spawn's cgroup before execve */
 	struct err err;      /* ERROR */
 	struct exit_info exit;
 };
@@ -89,8 +96,8 @@ struct spawn_msg {
 	uint32_t id;
 	const struct ctl_rlimit *rlimits;
 	int n_rlimits;
-	int n_fds;           /* 3 + has_cgroup + n_cgroup_procs */
-	bool has_cgroup, cgroupns;
+	int n_fds;           /* 3 + has_cgroup + n_cgroup_procs + has_memcg */
+	bool has_cgroup, cgroupns, has_memcg;
 	uid_t uid;
 	gid_t gid;
 	int n_groups;

@@ -121,7 +121,7 @@ static void init_spawn(int ctl, const struct ctl_down *m, size_t len, const int 
 		       bool proc)
 {
 	struct spawn_msg s;
-	struct reaper_args a = { &s, ctl, -1, fds, NULL, 0, proc };
+	struct reaper_args a = { &s, ctl, -1, fds, NULL, 0, -1, -1, proc };
 	int result[2] = { -1, -1 };
 	struct err e;
 	pid_t pid = -1;
@@ -133,15 +133,17 @@ static void init_spawn(int ctl, const struct ctl_down *m, size_t len, const int 
 		return;
 	}
 	a.cgroup_procs = fds + 3 + s.has_cgroup;
-	a.n_cgroup_procs = n_fds - 3 - s.has_cgroup;
+	a.n_cgroup_procs = n_fds - 3 - s.has_cgroup - s.has_memcg;
+	a.cgroup_dir = s.has_cgroup ? fds[3] : -1;
+	a.memcg = s.has_memcg ? fds[n_fds - 1] : -1;
 	if (pipe2(result, O_CLOEXEC | O_NONBLOCK) < 0) {
 		err_sys(&e, STEP_SPAWN_CLONE, "pipe2", NULL, "pipe2()");
 	} else {
 		a.result_fd = result[1];
-		pid = proc_start(CLONE_NEWPID | CLONE_NEWNS, s.has_cgroup ? fds[3] : -1, reaper_main, &a);
+		/* The reaper stays in the init's cgroup; it clones the command into the spawn's. */
+		pid = proc_start(CLONE_NEWPID | CLONE_NEWNS, -1, reaper_main, &a);
 		if (pid < 0)
-			err_sys(&e, STEP_SPAWN_CLONE, "clone3", NULL, "clone3(CLONE_NEWPID | CLONE_NEWNS%s)",
-				s.has_cgroup ? " | CLONE_INTO_CGROUP" : "");
+			err_sys(&e, STEP_SPAWN_CLONE, "clone3", NULL, "clone3(CLONE_NEWPID | CLONE_NEWNS)");
 		close(result[1]);
 	}
 	if (pid > 0) {

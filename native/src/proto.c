@@ -471,11 +471,13 @@ static int decode_stdio(const struct jval *v, struct spawn_req *s, struct err *e
 
 static int decode_cgroup(const struct jval *v, struct spawn_req *s, struct err *e)
 {
-	const struct jval *cg = json_get(v, "cgroup");
+	const struct jval *cg = json_get(v, "cgroup"), *mem = json_get(v, "memoryCgroup");
 	size_t i;
 
 	if (cg->type != J_NULL && get_path(v, "", "cgroup", &s->cgroup, e) < 0)
 		return bad(e, "", "cgroup", "must be an absolute path or null");
+	if (mem && mem->type != J_NULL && get_path(v, "", "memoryCgroup", &s->memory_cgroup, e) < 0)
+		return bad(e, "", "memoryCgroup", "must be an absolute path or null");
 	if (get_strings(v, "cgroupProcs", &s->cgroup_procs, &s->n_cgroup_procs, e) < 0 ||
 	    get_bool(v, "", "cgroupns", &s->cgroupns, e) < 0)
 		return -1;
@@ -632,7 +634,8 @@ static int decode_spawn(const struct jval *v, struct request *r, struct err *e)
 	static const char *const keys[] = { "type", "req", "sandbox", "process", "argv", "env",
 					    "cwd", "uid", "gid", "groups", "stdio", "cgroup",
 					    "cgroupProcs", "cgroupns", "rlimits", "?security",
-					    "?masks", "?outputLimit", NULL };
+					    "?masks", "?outputLimit",
+					    "?memoryCgroup", NULL };
 	struct spawn_req *s = &r->u.spawn;
 
 	if (check_keys(v, "", keys, e) < 0 || get_name(v, "", "sandbox", &r->sandbox, e) < 0 ||

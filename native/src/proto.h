@@ -92,6 +92,7 @@ struct spawn_req {
 	const char *cgroup;          /* v2 cgroup directory, or NULL */
 	const char **cgroup_procs;   /* v1 cgroup.procs files, NULL-terminated */
 	int n_cgroup_procs;
+	const char *memory_cgroup;   /* directory of the memory controller's cgroup, or NULL */
 	bool cgroupns;
 	struct spawn_rlimit rlimits[RLIMITS_MAX];
 	int n_rlimits;

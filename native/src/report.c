@@ -212,7 +212,7 @@ void report_ok(long long req)
 	end(&b);
 }
 
-void report_spawned(long long req, const char *process, pid_t pid)
+void report_spawned(long long req, const char *process, pid_t pid, uint32_t pre_exec_us)
 {
 	struct jbuf b;
 
@@ -224,6 +224,7 @@ void report_spawned(long long req, const char *process, pid_t pid)
 	else
 		jb_knull(&b, "pid");
 	jb_kint(&b, "nspid", 2);
+	jb_kint(&b, "preExecCpuUs", pre_exec_us);
 	end(&b);
 }
 
@@ -255,6 +256,25 @@ static void signal_fields(struct jbuf *b, int code, int signo)
 	}
 }
 
+/* What the reaper measured and decided: memoryUsedBytes, oomKilled, violation. */
+static void accounting_fields(struct jbuf *b, const struct exit_info *x)
+{
+	if (x->mem_used_bytes)
+		jb_kint(b, "memoryUsedBytes", x->mem_used_bytes);
+	else
+		jb_knull(b, "memoryUsedBytes");
+	jb_kbool(b, "oomKilled", x->oom_killed);
+	jb_key(b, "violation");
+	if (x->has_violation) {
+		jb_obj(b);
+		jb_kint(b, "nr", x->violation_nr);
+		jb_kint(b, "arch", x->violation_arch);
+		jb_end(b);
+	} else {
+		jb_raw(b, "null");
+	}
+}
+
 void report_exit(const char *sandbox, const char *process, const struct exit_info *x)
 {
 	struct jbuf b;
@@ -271,6 +291,7 @@ void report_exit(const char *sandbox, const char *process, const struct exit_inf
 	jb_kint(&b, "systemUs", x->system_us);
 	jb_kint(&b, "maxRssKb", x->max_rss_kb);
 	jb_end(&b);
+	accounting_fields(&b, x);
 	jb_key(&b, "execError");
 	if (x->has_exec_error) {
 		jb_obj(&b);

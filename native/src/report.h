@@ -27,7 +27,7 @@ void report_created(long long req, const char *sandbox, pid_t pid, int upper_fd)
 void report_destroyed(long long req, const char *sandbox);
 void report_ok(long long req);
 /* pid <= 0: unknown (null). */
-void report_spawned(long long req, const char *process, pid_t pid);
+void report_spawned(long long req, const char *process, pid_t pid, uint32_t pre_exec_us);
 void report_exit(const char *sandbox, const char *process, const struct exit_info *x);
 void report_sandbox_exit(const char *sandbox, int status);
 /* req < 0: null. */

@@ -210,10 +210,10 @@ static void on_spawn_message(struct sandbox *sb, struct ctl_up *m, pid_t pid)
 		spawn_remove(sp);
 	} else if (m->kind == CTL_STARTED && !sp->started) {
 		sp->started = true;
-		report_spawned(sp->req, sp->process, pid);
+		report_spawned(sp->req, sp->process, pid, m->pre_exec_us);
 	} else if (m->kind == CTL_EXIT) {
 		if (!sp->started)
-			report_spawned(sp->req, sp->process, 0);
+			report_spawned(sp->req, sp->process, 0, 0);
 		report_exit(sb->name, sp->process, &m->exit);
 		spawn_remove(sp);
 	}

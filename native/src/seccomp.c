@@ -62,6 +62,36 @@ int seccomp_decode_from_parent(const char *b64, uint8_t **out, size_t *len, stru
 	return 0;
 }
 
+/* A filter that returns SECCOMP_RET_USER_NOTIF (the SDK's `onViolation('kill')`) needs a
+ * listener: the reaper holds it, ends the tree on a notification and reports its syscall. */
+bool seccomp_wants_listener(const uint8_t *filter, size_t len)
+{
+	const struct sock_filter *f = (const struct sock_filter *)filter;
+	size_t i;
+
+	for (i = 0; filter && i < len / sizeof(*f); i++)
+		if (f[i].code == (BPF_RET | BPF_K) && (f[i].k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
+			return true;
+	return false;
+}
+
+/* Load it with a new listener; returns its fd (close-on-exec). Once the reaper has read a
+ * notification the caller waits killable, so no signal can turn the call into EINTR. */
+int seccomp_load_listener(const uint8_t *filter, size_t len, struct err *e)
+{
+	struct sock_fprog prog = { .len = len / sizeof(struct sock_filter),
+				   .filter = (struct sock_filter *)filter };
+	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+			  SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+
+	if (fd < 0 && errno == EINVAL)  /* before linux 5.19 */
+		fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (fd < 0)
+		return err_sys(e, STEP_SECCOMP_LOAD, "seccomp", NULL,
+			       "seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER, %u instructions)", prog.len);
+	return (int)fd;
+}
+
 int seccomp_load(const uint8_t *filter, size_t len, struct err *e)
 {
 	struct sock_fprog prog = { .len = len / sizeof(struct sock_filter),

@@ -5,6 +5,7 @@
 #ifndef SANDKIT_SECURITY_H
 #define SANDKIT_SECURITY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,9 @@
 int seccomp_decode_from_parent(const char *b64, uint8_t **out, size_t *len, struct err *e);
 /* Command: install the filter (len bytes); the last step before execve. */
 int seccomp_load(const uint8_t *filter, size_t len, struct err *e);
+/* Whether the filter returns SECCOMP_RET_USER_NOTIF; then load it with a listener (its fd). */
+bool seccomp_wants_listener(const uint8_t *filter, size_t len);
+int seccomp_load_listener(const uint8_t *filter, size_t len, struct err *e);
 
 /* caps.c. Supervisor: the bit of a capability name ("CAP_NET_BIND_SERVICE"), or -1. */
 int caps_number(const char *name);

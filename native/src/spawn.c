@@ -143,7 +143,7 @@ static struct ctl_down *spawn_message(uint32_t id, const struct spawn_req *s, si
 				.has_security = s->has_security, .no_new_privs = s->no_new_privs,
 				.caps_keep = s->caps_keep, .seccomp_len = s->seccomp_len,
 				.n_masked = s->n_masked, .n_readonly = s->n_readonly,
-				.payload_len = payload };
+				.has_memcg = s->memory_cgroup != NULL, .payload_len = payload };
 	for (i = 0; i < s->n_rlimits; i++)
 		rl[i] = (struct ctl_rlimit){ .resource = s->rlimits[i].resource,
 					     .soft = s->rlimits[i].soft, .hard = s->rlimits[i].hard };
@@ -168,7 +168,8 @@ static struct ctl_down *spawn_message(uint32_t id, const struct spawn_req *s, si
 	return m;
 }
 
-/* After the three stdio fds: the v2 cgroup directory (if any), then each v1 cgroup.procs. */
+/* After the three stdio fds: the v2 cgroup directory (if any), then each v1 cgroup.procs,
+ * then the memory controller's directory (the reaper reads its usage, memwatch.c). */
 static int cgroups_open(const struct spawn_req *s, int *fds, struct err *e)
 {
 	int i, n = 0;
@@ -179,6 +180,10 @@ static int cgroups_open(const struct spawn_req *s, int *fds, struct err *e)
 		if ((fds[n++] = open(s->cgroup_procs[i], O_WRONLY | O_CLOEXEC)) < 0)
 			return err_sys(e, STEP_SPAWN_CGROUP, "open", s->cgroup_procs[i],
 				       "open(\"%s\")", s->cgroup_procs[i]);
+	if (s->memory_cgroup &&
+	    (fds[n++] = open(s->memory_cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return err_sys(e, STEP_SPAWN_CGROUP, "open", s->memory_cgroup, "open(\"%s\")",
+			       s->memory_cgroup);
 	return n;
 }
 

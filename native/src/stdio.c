@@ -325,6 +325,18 @@ void stdio_outputs_wait(struct output_files *o, int sigfd)
 	}
 }
 
+int stdio_outputs_check(struct output_files *o)
+{
+	if (!watched(o) || o->hit)
+		return -1;
+	if (over_limit(o)) {
+		o->hit = true;
+		kill(-1, SIGKILL);  /* from PID 1: every process of this spawn */
+		return -1;
+	}
+	return OUTPUT_POLL_MS;
+}
+
 /* Cut file i to keep at most `keep` written bytes. */
 static void cut(struct output_files *o, int i, uint64_t keep)
 {

@@ -40,6 +40,9 @@ void stdio_outputs_init(const struct spawn_msg *s, struct output_files *o);
 void stdio_outputs_receive(int sock, struct output_files *o);
 /* Wait until sigfd is readable, checking the files meanwhile; past a limit, kill the tree. */
 void stdio_outputs_wait(struct output_files *o, int sigfd);
+/* The same check for a caller with its own poll loop: past a limit, kill the tree. Returns the
+ * poll timeout (ms) until the next check, -1 when there is nothing to watch. */
+int stdio_outputs_check(struct output_files *o);
 /* After the tree is gone: cut files to their limits and fill x->file_bytes. */
 void stdio_outputs_finish(struct output_files *o, struct exit_info *x);
 

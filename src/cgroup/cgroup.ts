@@ -97,6 +97,12 @@ export class Cgroup {
     if (missing.length) writeCgroupFile(join(this.v2Path, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
   }
 
+  /** The directory holding this cgroup's memory.* files (v2 or v1), if memory is controlled. */
+  memoryDir(): string | undefined {
+    const placement = this.plan.controllers.memory;
+    return placement === 'v2' ? this.v2Path ?? undefined : placement === 'v1' ? this.v1Paths.memory : undefined;
+  }
+
   /** The v1 `cgroup.procs` files a process must join (v2 uses CLONE_INTO_CGROUP instead). */
   v1ProcsFiles(): string[] {
     const joined = this.joined ?? (Object.keys(this.v1Paths) as V1Controller[]);

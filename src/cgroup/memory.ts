@@ -2,7 +2,12 @@ import { existsSync } from 'node:fs';
 import type { Cgroup } from './cgroup.js';
 import { parseFlatKeyed, parseNumber, readCgroupFile, writeCgroupFile } from './cgroup-fs.js';
 
-/** Caps memory at `bytes` with swap off, and makes the OOM killer take the whole group. */
+/**
+ * Caps memory at `bytes` with swap off, and makes an OOM end the whole group: on v2 the kernel
+ * kills the group (memory.oom.group); v1 has no such switch and kills one process, so there
+ * the OOM killer is turned off (tasks at the limit wait) and the spawn's reaper, which sees
+ * the group under OOM, kills its whole tree (native/src/memwatch.c).
+ */
 export function setMemoryLimit(cg: Cgroup, bytes: number): void {
   if (cg.plan.controllers.memory === 'v2') {
     writeCgroupFile(cg.file('memory', 'memory.max')!, bytes);
@@ -14,6 +19,7 @@ export function setMemoryLimit(cg: Cgroup, bytes: number): void {
   writeCgroupFile(cg.file('memory', 'memory.limit_in_bytes')!, bytes);
   const memsw = cg.file('memory', 'memory.memsw.limit_in_bytes')!;
   if (existsSync(memsw)) writeCgroupFile(memsw, bytes); // memory+swap = memory: no swap
+  writeCgroupFile(cg.file('memory', 'memory.oom_control')!, 1);
 }
 
 /** Peak usage and OOM kills of a cgroup. */

@@ -44,6 +44,8 @@ export interface SpawnRequest {
   cgroupProcs: string[];
   /** Give the spawn its own cgroup namespace (rooted at its cgroup). */
   cgroupns: boolean;
+  /** The cgroup directory (v2 or v1) whose memory files the reaper samples; omitted: none. */
+  memoryCgroup?: string;
   /** Resource limits set on the command before exec: [name, soft, hard]. */
   rlimits: Array<[RlimitName, number, number]>;
   /** Hardening applied by the command before exec (docs/security.md); omitted: none. */
@@ -93,6 +95,12 @@ export interface ExitEvent {
   outputFiles?: { stdout: number | null; stderr: number | null };
   /** True when an output file's limit ended the spawn. */
   outputFileLimit?: boolean;
+  /** Peak of the tree's own memory sampled by the reaper (usage without file page cache), or null. */
+  memoryUsedBytes?: number | null;
+  /** The reaper ended the tree because its memory cgroup was in OOM (cgroup v1). */
+  oomKilled?: boolean;
+  /** The reaper ended the tree on a seccomp violation: syscall number and AUDIT_ARCH_*. */
+  violation?: { nr: number; arch: number } | null;
 }
 
 export interface StepEvent { type: 'step'; sandbox: string; step: string }

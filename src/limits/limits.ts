@@ -41,6 +41,16 @@ export interface SpawnLimits {
   stack?: ByteSize;
   /** Processes and threads of this spawn alive at once. */
   pids?: number;
+  /**
+   * Virtual address space per process (RLIMIT_AS), as judges use for C and C++: an allocation
+   * past it fails at once, even when it is never touched (`new` throws, `malloc` returns NULL,
+   * an oversized static array makes execve fail with SIGSEGV/SIGKILL). The program then usually
+   * exits non-zero or dies of a signal: the status is `'nonzero-exit'` or `'signaled'` (a judge's
+   * runtime error), not `'memory-limit'` — the kernel does not say the limit was the cause.
+   * Wrong for JIT and garbage-collected runtimes (Java, Go, Node, .NET reserve far more address
+   * space than they use); use `memory` for those.
+   */
+  addressSpace?: ByteSize;
 }
 
 export interface ResolvedSandboxLimits {
@@ -68,7 +78,7 @@ export const MINIMUM_LIMITS = { memory: 4 * MiB, disk: MiB, pids: 2 } as const;
 const MAX_DURATION_MS = 100 * 365 * 24 * 3_600_000;
 export interface ResolvedSpawnLimits {
   cpuTimeMs?: number; wallTimeMs?: number; memory?: number; output?: number; stdout?: number; stderr?: number;
-  fileSize?: number; openFiles?: number; stack?: number; pids?: number;
+  fileSize?: number; openFiles?: number; stack?: number; pids?: number; addressSpace?: number;
 }
 
 function checkKeys(value: object, allowed: string[], field: string): void {
@@ -162,7 +172,7 @@ export function resolveSandboxLimitsWithDefaults(value: unknown, field = 'limits
 export function resolveSpawnLimits(value: unknown, field = 'limits'): ResolvedSpawnLimits {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null) throw new SandboxOptionsError(field, 'expected an object');
-  checkKeys(value, ['cpuTime', 'wallTime', 'memory', 'output', 'stdout', 'stderr', 'fileSize', 'openFiles', 'stack', 'pids'], field);
+  checkKeys(value, ['cpuTime', 'wallTime', 'memory', 'output', 'stdout', 'stderr', 'fileSize', 'openFiles', 'stack', 'pids', 'addressSpace'], field);
   const v = value as SpawnLimits;
   const out: ResolvedSpawnLimits = {};
   if (v.cpuTime !== undefined) out.cpuTimeMs = positiveDuration(v.cpuTime, `${field}.cpuTime`);
@@ -175,6 +185,7 @@ export function resolveSpawnLimits(value: unknown, field = 'limits'): ResolvedSp
   if (v.openFiles !== undefined) out.openFiles = positiveInt(v.openFiles, `${field}.openFiles`, 1 << 20);
   if (v.stack !== undefined) out.stack = positiveBytes(v.stack, `${field}.stack`);
   if (v.pids !== undefined) out.pids = pidsLimit(v.pids, `${field}.pids`);
+  if (v.addressSpace !== undefined) out.addressSpace = positiveBytes(v.addressSpace, `${field}.addressSpace`);
   return out;
 }
 

@@ -43,6 +43,7 @@ export function rlimitsFor(spawn: ResolvedSpawnLimits, sandbox: ResolvedSandboxL
     out.push(['cpu', seconds, seconds + 1]);
   }
   const memory = spawn.memory ?? sandbox.memory;
-  if (useFallback && memory !== undefined) out.push(['as', memory, memory]);
+  if (spawn.addressSpace !== undefined) out.push(['as', spawn.addressSpace, spawn.addressSpace]);
+  else if (useFallback && memory !== undefined) out.push(['as', memory, memory]);
   return out;
 }

@@ -15,7 +15,7 @@ import type { ResolvedSpawnOptions } from './spawn-options.js';
 import { statusOf, type SpawnResult } from './spawn-result.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
-import { SpawnMonitor } from './spawn-monitor.js';
+import { SpawnMonitor, violationOf } from './spawn-monitor.js';
 import type { LimitName } from './spawn-result.js';
 
 const DEFAULT_MAX_LINE = 1 << 20;
@@ -182,11 +182,11 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
         this.kill('SIGKILL');
       });
       if (this.abortError) throw this.abortError;
-      const reply = await conn.request<{ type: 'spawned'; req: number; process: string; pid: number; nspid: number }>({ type: 'spawn', ...request })
+      const reply = await conn.request<{ type: 'spawned'; req: number; process: string; pid: number; nspid: number; preExecCpuUs?: number }>({ type: 'spawn', ...request })
         .finally(() => this.stdioHandedOver());
       this.pid = reply.pid;
       this.started = true;
-      this.monitor.started();
+      this.monitor.started(reply.preExecCpuUs ?? 0);
       this.startedWaiters.forEach((w) => w());
       this.ctx.onSpawned(this, reply.pid);
       for (const [out, socket] of this.heldOutput.splice(0)) socket.pipe(out);
@@ -256,13 +256,14 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     const m = this.monitor!.finish(ev);
     return {
       command: this.command,
-      status: statusOf(ev.exitCode, ev.signal, m.limitExceeded),
+      status: statusOf(ev.exitCode, ev.signal, m.limitExceeded, !!ev.violation),
       exitCode: ev.exitCode,
       signal: (ev.signal as NodeJS.Signals | null) ?? null,
       pid: this.pid ?? 0,
       wallTimeMs: ev.wallUs / 1000,
       cpuTimeMs: m.cpuTimeMs,
       memoryPeakBytes: m.memoryPeakBytes,
+      memoryUsedBytes: m.memoryUsedBytes,
       maxRssBytes: ev.rusage.maxRssKb * 1024,
       oomKilled: m.oomKilled,
       pidsLimitHit: m.pidsLimitHit,
@@ -274,6 +275,7 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
       execError: ev.execError
         ? { errnoCode: ev.execError.errnoName ?? 'UNKNOWN', path: ev.execError.path ?? this.command[0]!, message: ev.execError.message }
         : null,
+      violation: violationOf(ev.violation),
     };
   }
 

@@ -22,6 +22,14 @@ export interface ExecFailure {
   message: string;
 }
 
+/** The system call a seccomp filter stopped (under `onViolation('kill')`). */
+export interface SeccompViolation {
+  /** Its name on the filter's architecture (`'ptrace'`), or `'<arch>:<number>'` when unknown. */
+  syscall: string;
+  /** Its number, as the kernel saw it (x32 calls carry bit 30). */
+  number: number;
+}
+
 /** CPU time in milliseconds. */
 export interface CpuTime { user: number; system: number; total: number }
 
@@ -45,10 +53,23 @@ export interface SpawnResult<Output extends string | Buffer = string> {
   /**
    * CPU time of the whole process tree in milliseconds: from the spawn's cgroup (every process
    * that ran in it, µs resolution) or, without cgroups, from rusage of the reaped processes.
+   * It counts from the command's fork (its few syscalls before `execve` included, as in the
+   * program's own getrusage); sandkit's setup of the spawn is not in it.
    */
   cpuTimeMs: CpuTime;
-  /** Peak memory of the whole tree in bytes (cgroup memory.peak / max_usage_in_bytes), or null without a memory cgroup. */
+  /**
+   * Peak memory of the whole tree in bytes (cgroup memory.peak / max_usage_in_bytes), or null
+   * without a memory cgroup. It includes the page cache of files the program was first to read,
+   * so it depends on what ran before; see {@link memoryUsedBytes}.
+   */
   memoryPeakBytes: number | null;
+  /**
+   * Peak of the tree's own memory in bytes: anonymous memory, shmem/tmpfs and kernel memory,
+   * without the page cache of files (sampled every millisecond and at exit; docs/limits.md has
+   * its precision). The same program gives the same figure with a cold or a warm cache. Null
+   * without a memory cgroup.
+   */
+  memoryUsedBytes: number | null;
   /** Largest resident set of any single process, in bytes (rusage). */
   maxRssBytes: number;
   /** True when the kernel's OOM killer killed a process of this spawn (from the cgroup's events, not guessed). */
@@ -71,10 +92,12 @@ export interface SpawnResult<Output extends string | Buffer = string> {
   stderrTruncated: boolean;
   /** Set when the program could not be executed (exit code 127 or 126). */
   execError: ExecFailure | null;
+  /** The system call that ended the program with `'security-violation'`, when it is known. */
+  violation: SeccompViolation | null;
 }
 
 /** Decides the status of a finished program from how it ended and which limit fired. */
-export function statusOf(exitCode: number | null, signal: string | null, limit: LimitName | null = null): SpawnStatus {
+export function statusOf(exitCode: number | null, signal: string | null, limit: LimitName | null = null, violated = false): SpawnStatus {
   switch (limit) {
     case 'cpuTime': return 'time-limit';
     case 'wallTime': return 'wall-time-limit';
@@ -83,7 +106,7 @@ export function statusOf(exitCode: number | null, signal: string | null, limit: 
     case 'fileSize': return 'file-size-limit';
     default: break;
   }
-  if (signal === 'SIGSYS') return 'security-violation';
+  if (violated || signal === 'SIGSYS') return 'security-violation';
   if (signal) return 'signaled';
   return exitCode === 0 ? 'ok' : 'nonzero-exit';
 }

@@ -85,6 +85,7 @@ export function spawnRequestFor(sandbox: string, id: string, o: ResolvedSpawnOpt
     cgroup: cgroup?.v2Path ?? null,
     cgroupProcs: cgroup?.v1ProcsFiles() ?? [],
     cgroupns: opts.namespaces.cgroup,
+    ...(cgroup?.memoryDir() ? { memoryCgroup: cgroup.memoryDir() } : {}),
     rlimits: rlimitsFor(o.limits, opts.limits, opts.limitFallback === 'rlimit' && !cgroup),
     ...securityRequest(resolveSecurity(o.security, 'security', opts.security)),
   };

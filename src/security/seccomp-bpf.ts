@@ -5,7 +5,13 @@ import { SYSCALLS_X86_64 } from './syscalls-x86_64.js';
 /** Architectures a filter can be compiled for. */
 export type SeccompArch = 'x86_64' | 'aarch64';
 
-/** What a matching rule does: fail the call with an errno, or kill the whole process. */
+/**
+ * What a matching rule does: fail the call with an errno, or kill the whole process tree.
+ * `'kill'` compiles to SECCOMP_RET_USER_NOTIF: the spawn's reaper holds the filter's listener,
+ * so the call waits for an answer that never comes while the reaper kills the tree and reports
+ * the call's number (SECCOMP_RET_KILL_PROCESS would lose it). Without a listener the kernel
+ * fails such a call with ENOSYS, so it is denied whatever happens.
+ */
 export type BpfAction = { errno: number } | 'kill';
 
 /** A test on one argument, on its low 32 bits (all the kernel reads of the int arguments tested). */
@@ -27,6 +33,7 @@ export const AUDIT_ARCH_I386 = 0x40000003;
 export const X32_SYSCALL_BIT = 0x40000000;
 
 export const SECCOMP_RET_KILL_PROCESS = 0x80000000;
+export const SECCOMP_RET_USER_NOTIF = 0x7fc00000;
 export const SECCOMP_RET_ERRNO = 0x00050000;
 export const SECCOMP_RET_ALLOW = 0x7fff0000;
 
@@ -52,7 +59,7 @@ const ret = (k: number): Insn => ({ code: BPF_RET_K, jt: 0, jf: 0, k: k >>> 0 })
 
 /** The return value of an action. */
 export function actionValue(a: BpfAction): number {
-  return a === 'kill' ? SECCOMP_RET_KILL_PROCESS : (SECCOMP_RET_ERRNO | (a.errno & 0xffff)) >>> 0;
+  return a === 'kill' ? SECCOMP_RET_USER_NOTIF : (SECCOMP_RET_ERRNO | (a.errno & 0xffff)) >>> 0;
 }
 
 /** Instructions that return `action` when `test` matches and fall through otherwise. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Seccomp, SandboxOptionsError } from '../../src/index.js';
 import {
   ARCHES, AUDIT_ARCH_I386, BPF_JEQ_K, BPF_JGE_K, BPF_JGT_K, BPF_JMP_JA, BPF_JSET_K, BPF_LD_W_ABS, BPF_RET_K,
-  SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, decodeProgram, type SeccompArch,
+  SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF, decodeProgram, type SeccompArch,
 } from '../../src/security/seccomp-bpf.js';
 
 // A classic-BPF interpreter over struct seccomp_data, enough for what the compiler emits; it
@@ -40,7 +40,7 @@ function run(filter: Buffer, d: Data): number {
 const ALLOW = SECCOMP_RET_ALLOW;
 const EPERM = (SECCOMP_RET_ERRNO | 1) >>> 0;
 const ENOSYS = (SECCOMP_RET_ERRNO | 38) >>> 0;
-const KILL = SECCOMP_RET_KILL_PROCESS;
+const KILL = SECCOMP_RET_USER_NOTIF; // 'kill': the reaper, holding the listener, kills the tree
 
 function call(arch: SeccompArch, name: string, args: number[] = []): Data {
   const nr = ARCHES[arch].table[name];
