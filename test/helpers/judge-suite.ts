@@ -97,7 +97,7 @@ export function defineJudgeSuite(backend: 'v1' | 'v2' | 'none'): void {
     dataDir = diskBackedDir(dir);
     writeFileSync(join(dataDir, 'data.bin'), Buffer.alloc(64 * MiB, 7));
     sb = new Sandbox({ namespaces, mounts: [{ source: dir, target: J, readonly: true }, { source: dataDir, target: '/data', readonly: true }] });
-  });
+  }, 300_000); // some twenty gcc/g++ runs (and javac), on a loaded machine
   afterAll(async () => {
     await sb?.destroy();
     if (dataDir && dataDir !== dir) removeTreeSync(dataDir);
@@ -107,7 +107,9 @@ export function defineJudgeSuite(backend: 'v1' | 'v2' | 'none'): void {
   const run = (argv: string[], o: SpawnOptions = {}) => sb.run(argv, { ...o, limits: { ...base, ...o.limits } });
 
   if (hasJava) {
-    javaRows.push({ name: 'Java: sum (accepted)', argv: ['java', '-Xshare:auto', '-cp', J, 'Hello'], stdin: '2 3\n', expected: '5\n', verdict: 'AC', limits: cgroups ? { cpuTime: '10s', wallTime: '30s', memory: '512M' } : { wallTime: '30s' } });
+    // Sized to fit an address-space limit: rootless, the default sandbox memory limit can only
+    // be RLIMIT_AS, and a JVM's default reservations (1 GiB of class space alone) exceed it.
+    javaRows.push({ name: 'Java: sum (accepted)', argv: ['java', '-Xmx256m', '-XX:CompressedClassSpaceSize=64m', '-XX:ReservedCodeCacheSize=32m', '-cp', J, 'Hello'], stdin: '2 3\n', expected: '5\n', verdict: 'AC', limits: cgroups ? { cpuTime: '10s', wallTime: '30s', memory: '512M' } : { wallTime: '30s' } });
   } else {
     console.warn('judge table: no Java rows (no JDK installed, or inside the VM where a JVM takes minutes)');
   }
