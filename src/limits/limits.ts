@@ -114,7 +114,7 @@ function boundedBytes(value: unknown, field: string): number {
 
 function pidsLimit(value: unknown, field: string): number {
   const pids = positiveInt(value, field, 4_194_304);
-  if (pids < MINIMUM_LIMITS.pids) throw new SandboxOptionsError(field, `must be at least ${MINIMUM_LIMITS.pids} (the spawn's reaper and the program each count), got ${pids}`);
+  if (pids < MINIMUM_LIMITS.pids) throw new SandboxOptionsError(field, `must be at least ${MINIMUM_LIMITS.pids} (a program and one process it starts, such as a shell's command), got ${pids}`);
   return pids;
 }
 
