@@ -26,7 +26,7 @@ export type { PortMapping } from './network/port-proxy.js';
 export {
   SandboxError, SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError,
   SandboxHelperError, SandboxAbortedError, SandboxDestroyedError, SandboxImageError, SandboxFilesError,
-  SandboxLineTooLongError,
+  SandboxLineTooLongError, SandboxDiedError,
   type SandboxErrorCode, type SetupFailure, type ImageErrorReason,
 } from './errors/sandbox-error.js';
 export { SETUP_STEPS, type SetupStep } from './helper/steps.js';

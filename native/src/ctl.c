@@ -13,8 +13,9 @@
 #include "ctl.h"
 #include "util.h"
 
-int ctl_send(int sock, const void *msg, size_t len, const int *fds, int n_fds, pid_t pid,
-	     enum step step, struct err *e)
+/* One sendmsg; -1 with errno. MSG_DONTWAIT when nowait. */
+static int send_one(int sock, const void *msg, size_t len, const int *fds, int n_fds, pid_t pid,
+		    bool nowait)
 {
 	union {
 		char buf[CMSG_SPACE(CTL_FDS_MAX * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
@@ -44,10 +45,23 @@ int ctl_send(int sock, const void *msg, size_t len, const int *fds, int n_fds, p
 		c->cmsg_len = CMSG_LEN(sizeof(cred));
 		memcpy(CMSG_DATA(c), &cred, sizeof(cred));
 	}
-	while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+	while (sendmsg(sock, &mh, MSG_NOSIGNAL | (nowait ? MSG_DONTWAIT : 0)) < 0)
 		if (errno != EINTR)
-			return err_sys(e, step, "sendmsg", NULL, "sendmsg(control socket)");
+			return -1;
 	return 0;
+}
+
+int ctl_send(int sock, const void *msg, size_t len, const int *fds, int n_fds, pid_t pid,
+	     enum step step, struct err *e)
+{
+	if (send_one(sock, msg, len, fds, n_fds, pid, false) < 0)
+		return err_sys(e, step, "sendmsg", NULL, "sendmsg(control socket)");
+	return 0;
+}
+
+int ctl_try_send(int sock, const void *msg, size_t len, const int *fds, int n_fds)
+{
+	return send_one(sock, msg, len, fds, n_fds, 0, true);
 }
 
 static void take_cmsgs(struct msghdr *mh, int *fds, int *n_fds, pid_t *pid)

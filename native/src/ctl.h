@@ -122,6 +122,9 @@ void ctl_size_send_buffer(int sock);
 /* Send one message with up to CTL_FDS_MAX fds and, when pid > 0, SCM_CREDENTIALS naming that pid. */
 int ctl_send(int sock, const void *msg, size_t len, const int *fds, int n_fds, pid_t pid,
 	     enum step step, struct err *e);
+/* The same without blocking and without an error record: 0, or -1 with errno (EAGAIN when
+ * the socket is full). The supervisor's sends go through this and its per-sandbox queue. */
+int ctl_try_send(int sock, const void *msg, size_t len, const int *fds, int n_fds);
 /* Receive one message. Returns its length, 0 on EOF, -1 with errno (EAGAIN with dontwait).
  * Received fds go to fds[] (*n_fds: in, its capacity; out, how many; extra ones are closed);
  * *pid is the SCM_CREDENTIALS pid or 0. */

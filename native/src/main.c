@@ -4,7 +4,8 @@
  * Runs in the supervisor. Node starts it with an IPC channel (NODE_CHANNEL_FD); it answers
  * requests to create sandboxes (init.c), spawn in them (spawn.c, reaper.c, command.c) and
  * destroy them (sandbox.c). It is single-threaded and event driven: one poll() over the
- * channel, a signalfd for SIGCHLD, and every init's control socket. It dies with Node:
+ * channel, a signalfd for SIGCHLD, and every init's control socket; nothing in it waits on a
+ * sandbox (sends to an init that cannot take them are queued per sandbox). It dies with Node:
  * PR_SET_PDEATHSIG, a re-check of the parent pid, and EOF on the channel.
  *
  * Exit status: 0 when the channel closed, 1 when startup failed, 2 on a usage error or a
@@ -77,6 +78,7 @@ static int poll_set(struct pollfd **pfd, struct sandbox ***owner, int *cap, int 
 {
 	struct sandbox *sb;
 	int n = 2;
+	short in;
 
 	for (sb = sandboxes; sb; sb = sb->next)
 		n++;
@@ -87,10 +89,13 @@ static int poll_set(struct pollfd **pfd, struct sandbox ***owner, int *cap, int 
 	}
 	(*pfd)[0] = (struct pollfd){ channel, POLLIN | (report_pending() ? POLLOUT : 0), 0 };
 	(*pfd)[1] = (struct pollfd){ sigfd, POLLIN, 0 };
+	/* While Node lags behind on what is queued for it, inits wait to be heard (their sends
+	 * block in the sandbox, not here): what the supervisor buffers for Node stays bounded. */
+	in = report_backlogged() ? 0 : POLLIN;
 	for (n = 2, sb = sandboxes; sb; sb = sb->next)
 		if (sb->ctl >= 0) {
 			(*owner)[n] = sb;
-			(*pfd)[n++] = (struct pollfd){ sb->ctl, POLLIN, 0 };
+			(*pfd)[n++] = (struct pollfd){ sb->ctl, in | (sb->outq ? POLLOUT : 0), 0 };
 		}
 	return n;
 }
@@ -108,9 +113,12 @@ static int serve(int channel, int sigfd)
 		n = poll_set(&pfd, &owner, &cap, channel, sigfd);
 		if (poll(pfd, n, -1) < 0 && errno != EINTR)
 			break;
-		for (i = 2; i < n; i++)
-			if (pfd[i].revents)
+		for (i = 2; i < n; i++) {
+			if (pfd[i].revents & POLLOUT)
+				sandbox_flush_from_parent(owner[i]);
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
 				sandbox_control_from_parent(owner[i]);
+		}
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
 			st = request_read(channel);
 		if (pfd[1].revents)

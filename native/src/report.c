@@ -29,6 +29,10 @@ struct out {
 
 static int channel = -1;
 static struct out *head, **tail = &head;
+static size_t queued_bytes;  /* bytes of the lines in the queue */
+
+/* Past this much unsent output, main.c stops reading inits until Node catches up. */
+#define BACKLOG_BYTES (8 << 20)
 
 int report_init(int fd, struct err *e)
 {
@@ -41,6 +45,11 @@ int report_init(int fd, struct err *e)
 bool report_pending(void)
 {
 	return head != NULL;
+}
+
+bool report_backlogged(void)
+{
+	return queued_bytes > BACKLOG_BYTES;
 }
 
 #define IOV_BATCH 64
@@ -75,6 +84,7 @@ static ssize_t send_head(void)
 
 static void out_free(struct out *o)
 {
+	queued_bytes -= o->len;
 	if (o->fd >= 0)
 		close(o->fd);
 	free(o->data);
@@ -123,6 +133,7 @@ static void emit(struct jbuf *b, int fd)
 	o->data = b->p;
 	o->len = b->len;
 	o->fd = fd;
+	queued_bytes += o->len;
 	b->p = NULL;
 	*tail = o;
 	tail = &o->next;
@@ -275,7 +286,8 @@ static void accounting_fields(struct jbuf *b, const struct exit_info *x)
 	}
 }
 
-void report_exit(const char *sandbox, const char *process, const struct exit_info *x)
+static void exit_line(const char *sandbox, const char *process, const struct exit_info *x,
+		      bool sandbox_died)
 {
 	struct jbuf b;
 	int i;
@@ -283,6 +295,8 @@ void report_exit(const char *sandbox, const char *process, const struct exit_inf
 	begin(&b, "exit");
 	jb_kstr(&b, "sandbox", sandbox);
 	jb_kstr(&b, "process", process);
+	if (sandbox_died)
+		jb_kbool(&b, "sandboxDied", true);
 	signal_fields(&b, x->code, x->signo);
 	jb_kint(&b, "wallUs", x->wall_us);
 	jb_key(&b, "rusage");
@@ -310,6 +324,16 @@ void report_exit(const char *sandbox, const char *process, const struct exit_inf
 	jb_end(&b);
 	jb_kbool(&b, "outputFileLimit", x->file_limit_hit);
 	end(&b);
+}
+
+void report_exit(const char *sandbox, const char *process, const struct exit_info *x)
+{
+	exit_line(sandbox, process, x, false);
+}
+
+void report_exit_sandbox_died(const char *sandbox, const char *process, const struct exit_info *x)
+{
+	exit_line(sandbox, process, x, true);
 }
 
 void report_sandbox_exit(const char *sandbox, int status)

@@ -18,6 +18,8 @@ int report_init(int fd, struct err *e);
 /* Write what is queued. Returns -1 when the channel is gone. */
 int report_flush(void);
 bool report_pending(void);
+/* True while so much waits for Node that the supervisor should stop taking in more. */
+bool report_backlogged(void);
 
 void report_hello(void);
 void report_features(long long req);
@@ -29,6 +31,8 @@ void report_ok(long long req);
 /* pid <= 0: unknown (null). */
 void report_spawned(long long req, const char *process, pid_t pid, uint32_t pre_exec_us);
 void report_exit(const char *sandbox, const char *process, const struct exit_info *x);
+/* The same for a program the sandbox's death took down (adds "sandboxDied":true). */
+void report_exit_sandbox_died(const char *sandbox, const char *process, const struct exit_info *x);
 void report_sandbox_exit(const char *sandbox, int status);
 /* req < 0: null. */
 void report_error(long long req, const char *sandbox, const char *process, const struct err *e);

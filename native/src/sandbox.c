@@ -52,9 +52,110 @@ static struct sandbox *sandbox_new(const char *name, long long req)
 	sb->create_req = req;
 	sb->creating = true;
 	sb->last_step = STEP_SANDBOX_CLONE;
+	sb->outq_tail = &sb->outq;
 	sb->next = sandboxes;
 	sandboxes = sb;
 	return sb;
+}
+
+static void out_free(struct ctl_out *o)
+{
+	int i;
+
+	for (i = 0; i < o->n_fds; i++)
+		close(o->fds[i]);
+	for (i = 0; i < 3; i++)
+		if (o->node[i] >= 0)
+			close(o->node[i]);
+	free(o->process);
+	free(o->msg);
+	free(o);
+}
+
+/* The message went to the init: Node gets the stdio ends now, before any `spawned`. */
+static void hand_over_stdio(const char *process, int *node)
+{
+	int i;
+
+	for (i = 0; node && i < 3; i++)
+		if (node[i] >= 0) {
+			report_stdio_handle(process, i, node[i]);
+			node[i] = -1;
+		}
+}
+
+static void outq_clear(struct sandbox *sb)
+{
+	struct ctl_out *o;
+
+	while ((o = sb->outq)) {
+		sb->outq = o->next;
+		out_free(o);
+	}
+	sb->outq_tail = &sb->outq;
+}
+
+static bool would_block(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS;
+}
+
+int sandbox_send_from_parent(struct sandbox *sb, const void *msg, size_t len, int *fds, int n_fds,
+			     const char *process, int *node, enum step step, struct err *e)
+{
+	struct ctl_out *o;
+	int i;
+
+	if (sb->ctl < 0)
+		return err_msg(e, step, "the sandbox init is gone");
+	if (!sb->outq) {
+		if (ctl_try_send(sb->ctl, msg, len, fds, n_fds) == 0) {
+			for (i = 0; i < n_fds; i++) {
+				close(fds[i]);
+				fds[i] = -1;
+			}
+			hand_over_stdio(process, node);
+			return 0;
+		}
+		if (!would_block(errno))
+			return err_sys(e, step, "sendmsg", NULL, "sendmsg(control socket)");
+	}
+	/* Full (a burst of spawns, an init busy cloning): wait in line, in order. */
+	o = xcalloc(1, sizeof(*o));
+	o->msg = xmalloc(len);
+	memcpy(o->msg, msg, len);
+	o->len = len;
+	o->n_fds = n_fds;
+	for (i = 0; i < n_fds; i++) {
+		o->fds[i] = fds[i];
+		fds[i] = -1;
+	}
+	o->process = process ? xstrdup(process) : NULL;
+	for (i = 0; i < 3; i++) {
+		o->node[i] = node ? node[i] : -1;
+		if (node)
+			node[i] = -1;
+	}
+	*sb->outq_tail = o;
+	sb->outq_tail = &o->next;
+	return 0;
+}
+
+void sandbox_flush_from_parent(struct sandbox *sb)
+{
+	struct ctl_out *o;
+
+	while ((o = sb->outq) && sb->ctl >= 0) {
+		if (ctl_try_send(sb->ctl, o->msg, o->len, o->fds, o->n_fds) < 0) {
+			if (!would_block(errno))
+				outq_clear(sb);  /* the init is gone: its death ends the spawns */
+			return;
+		}
+		if (!(sb->outq = o->next))
+			sb->outq_tail = &sb->outq;
+		hand_over_stdio(o->process, o->node);
+		out_free(o);
+	}
 }
 
 static void sandbox_free(struct sandbox *sb)
@@ -66,6 +167,7 @@ static void sandbox_free(struct sandbox *sb)
 	*p = sb->next;
 	while (sb->spawns)
 		spawn_remove(sb->spawns);
+	outq_clear(sb);
 	if (sb->ctl >= 0)
 		close(sb->ctl);
 	if (sb->upper >= 0)
@@ -86,14 +188,12 @@ static unsigned long ns_flags(const struct create_req *c)
 
 static int clone_init_from_parent(struct sandbox *sb, const struct create_req *c, struct err *e)
 {
-	struct timeval timeout = { 1, 0 };  /* an init that stops reading must not hang us */
 	struct init_args a;
 	int sv[2], one = 1;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return err_sys(e, STEP_SANDBOX_CLONE, "socketpair", NULL, "socketpair(SOCK_SEQPACKET)");
 	setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
 	ctl_size_send_buffer(sv[0]);
 	a.config = c;
 	a.ctl = sv[1];
@@ -131,7 +231,7 @@ static int send_go_from_parent(struct sandbox *sb, struct err *e)
 {
 	struct ctl_down m = { .kind = CTL_GO };
 
-	return ctl_send(sb->ctl, &m, sizeof(m), NULL, 0, 0, STEP_SANDBOX_CLONE, e);
+	return sandbox_send_from_parent(sb, &m, sizeof(m), NULL, 0, NULL, NULL, STEP_SANDBOX_CLONE, e);
 }
 
 static int create_check(const struct create_req *c, struct err *e)
@@ -259,6 +359,7 @@ void sandbox_control_from_parent(struct sandbox *sb)
 		if (n < 0 && (errno == EAGAIN || errno == EMSGSIZE))
 			return;
 		if (n <= 0) {  /* EOF: the init and every reaper are gone */
+			outq_clear(sb);
 			close(sb->ctl);
 			sb->ctl = -1;
 		} else {

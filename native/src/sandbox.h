@@ -22,6 +22,19 @@ struct spawn {
 	uint64_t t0;
 };
 
+/* A down message the init's control socket could not take yet, with the fds it carries. */
+struct ctl_out {
+	struct ctl_out *next;
+	void *msg;
+	size_t len;
+	int fds[CTL_FDS_MAX];
+	int n_fds;
+	/* A SPAWN's stdio ends for Node: handed over only once the SPAWN left, so a burst into
+	 * one sandbox does not put thousands of handles ahead of every other sandbox's replies. */
+	char *process;
+	int node[3];
+};
+
 struct sandbox {
 	struct sandbox *next;
 	char *name;
@@ -35,6 +48,9 @@ struct sandbox {
 	struct spawn *spawns;
 	long long *destroy_reqs;
 	int n_destroy_reqs;
+	/* Down messages waiting for room on ctl, oldest first: the supervisor never blocks on
+	 * one sandbox; main.c polls for POLLOUT while any wait. */
+	struct ctl_out *outq, **outq_tail;
 };
 
 extern struct sandbox *sandboxes;
@@ -44,6 +60,14 @@ struct sandbox *sandbox_find(const char *name, bool live);
 
 void sandbox_create_from_parent(long long req, const struct create_req *c);
 void sandbox_destroy_from_parent(long long req, const char *name);
+/* Send a down message to the init, or queue it (with its fds) while the socket is full.
+ * On 0 the fds are taken (set to -1); on -1 (the init is gone) they stay the caller's.
+ * process/node (may be NULL): a SPAWN's name and Node's stdio ends (-1: none), taken as
+ * well and reported to Node as stdio handles when the message leaves. */
+int sandbox_send_from_parent(struct sandbox *sb, const void *msg, size_t len, int *fds, int n_fds,
+			     const char *process, int *node, enum step step, struct err *e);
+/* The init's control socket has room: send what is queued, in order, until it is full. */
+void sandbox_flush_from_parent(struct sandbox *sb);
 /* The init's control socket is readable. */
 void sandbox_control_from_parent(struct sandbox *sb);
 /* SIGCHLD: reap inits, finish what they leave. */

@@ -77,6 +77,9 @@ void spawn_end_with_sandbox(struct spawn *sp, bool destroyed)
 	} else if (!sp->started) {
 		err_msg(&e, STEP_SPAWN_CLONE, "the sandbox died before the command started");
 		report_error(sp->req, sp->sandbox->name, sp->process, &e);
+	} else if (!destroyed) {  /* the init was killed from outside under the program */
+		x.wall_us = now_us() - sp->t0;
+		report_exit_sandbox_died(sp->sandbox->name, sp->process, &x);
 	} else {
 		x.wall_us = now_us() - sp->t0;
 		report_exit(sp->sandbox->name, sp->process, &x);
@@ -206,7 +209,7 @@ static int send_spawn(struct sandbox *sb, uint32_t id, const struct spawn_req *s
 	if (stdio_prepare(s, node, fds, e) < 0 || (n = cgroups_open(s, fds + 3, e)) < 0)
 		return -1;
 	m = spawn_message(id, s, &len);
-	r = ctl_send(sb->ctl, m, len, fds, 3 + n, 0, STEP_SPAWN_CLONE, e);
+	r = sandbox_send_from_parent(sb, m, len, fds, 3 + n, s->process, node, STEP_SPAWN_CLONE, e);
 	free(m);
 	return r;
 }
@@ -214,7 +217,7 @@ static int send_spawn(struct sandbox *sb, uint32_t id, const struct spawn_req *s
 void spawn_from_parent(long long req, const struct spawn_req *s)
 {
 	struct sandbox *sb = sandbox_find(s->sandbox, true);
-	int node[3] = { -1, -1, -1 }, fds[CTL_FDS_MAX], i, r;
+	int node[3] = { -1, -1, -1 }, fds[CTL_FDS_MAX], r;
 	uint32_t id = spawn_new_id();
 	struct err e;
 
@@ -225,14 +228,11 @@ void spawn_from_parent(long long req, const struct spawn_req *s)
 	memset(fds, -1, sizeof(fds));
 	r = send_spawn(sb, id, s, node, fds, &e);
 	close_all(fds, CTL_FDS_MAX);
+	close_all(node, 3);  /* -1 once taken: they go to Node when the request leaves */
 	if (r < 0) {
-		close_all(node, 3);
 		report_error(req, s->sandbox, s->process, &e);
 		return;
 	}
-	for (i = 0; i < 3; i++)
-		if (node[i] >= 0)
-			report_stdio_handle(s->process, i, node[i]);
 	spawn_add(sb, id, s->process, req);
 }
 
@@ -243,8 +243,9 @@ void spawn_kill_from_parent(long long req, const struct kill_req *k)
 	struct err ignored;
 
 	if (sp && sp->sandbox->ctl >= 0) {
-		m.spawn = sp->id;
-		ctl_send(sp->sandbox->ctl, &m, sizeof(m), NULL, 0, 0, STEP_SPAWN_CLONE, &ignored);
+		m.spawn = sp->id;  /* queued behind its SPAWN when that still waits */
+		sandbox_send_from_parent(sp->sandbox, &m, sizeof(m), NULL, 0, NULL, NULL, STEP_SPAWN_CLONE,
+					 &ignored);
 	}
 	report_ok(req);
 }

@@ -12,7 +12,8 @@ export type SandboxErrorCode =
   | 'ERR_SANDBOX_DESTROYED'
   | 'ERR_SANDBOX_LIMIT'
   | 'ERR_SANDBOX_IMAGE'
-  | 'ERR_SANDBOX_FILES';
+  | 'ERR_SANDBOX_FILES'
+  | 'ERR_SANDBOX_DIED';
 
 /**
  * Base class of every error sandkit throws. `instanceof` works across duplicate installs
@@ -172,5 +173,18 @@ export class SandboxLineTooLongError extends SandboxError {
   constructor(maxLength: number) {
     super('ERR_SANDBOX_LIMIT', `lines: a line of output is longer than ${maxLength} bytes`);
     this.maxLength = maxLength;
+  }
+}
+
+/**
+ * The sandbox died under the operation: its init was killed from outside (an OOM killer, an
+ * operator's kill -9). Every program in it is gone; the sandbox is `failed` and only
+ * `destroy()` is left. `signal` is what ended the init, when a signal did.
+ */
+export class SandboxDiedError extends SandboxError {
+  readonly signal: string | null;
+  constructor(message: string, signal: string | null, options?: { cause?: unknown }) {
+    super('ERR_SANDBOX_DIED', message, options);
+    this.signal = signal;
   }
 }

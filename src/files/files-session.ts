@@ -69,8 +69,7 @@ export class FilesSession {
   private async withChannel<T>(operation: string, path: string, policy: CallPolicy, fn: (ch: FsChannel, fields: Record<string, unknown>) => Promise<T>): Promise<T> {
     if (this.ctx.closing()) throw new SandboxDestroyedError(`files.${operation}`);
     if (policy.signal?.aborted) throw abortedError(operation, policy.signal);
-    const conn = connection();
-    conn.hold();
+    const hold = connection().hold();
     try {
       const { channel } = await this.open();
       if (policy.signal?.aborted) throw abortedError(operation, policy.signal);
@@ -94,7 +93,7 @@ export class FilesSession {
       (e as { cause?: unknown }).cause = err;
       throw e;
     } finally {
-      conn.release();
+      hold.release();
     }
   }
 

@@ -32,6 +32,16 @@ interface Pending {
 type Request = { type: string } & Record<string, unknown>;
 
 /**
+ * One reason to keep Node's event loop alive while the helper works for it. Each hold has
+ * one owner, and releasing it twice releases it once: no path can drive the count below
+ * what is really pending (which would let Node exit with work still in flight).
+ */
+export interface Hold {
+  release(): void;
+  readonly released: boolean;
+}
+
+/**
  * The one native supervisor of this Node process: started on first use, restarted after it dies
  * (failing only the calls in flight), and keeping Node's event loop alive only while work is pending.
  */
@@ -44,7 +54,7 @@ export class HelperConnection {
   private readonly sandboxes = new Map<string, SandboxSink>();
   private readonly handleWaiters = new Map<string, (socket: Socket) => void>();
   private stderrTail = '';
-  private holds = 0;
+  private readonly holds = new Set<Hold>();
 
   /** Sends a request and resolves with its success reply; rejects with the raw `error` reply. */
   async request<T extends HelperMessage>(message: Request): Promise<T> {
@@ -52,7 +62,7 @@ export class HelperConnection {
     // its own work with the helper's.
     const child = this.child ?? (await this.start());
     const req = this.nextReq++;
-    this.hold();
+    const hold = this.hold();
     try {
       return (await new Promise<HelperMessage>((resolve, reject) => {
         this.pending.set(req, { resolve, reject });
@@ -61,7 +71,7 @@ export class HelperConnection {
         });
       })) as T;
     } finally {
-      this.release();
+      hold.release();
     }
   }
 
@@ -83,13 +93,27 @@ export class HelperConnection {
   watchSandbox(id: string, sink: SandboxSink): void { this.sandboxes.set(id, sink); }
   unwatchSandbox(id: string): void { this.sandboxes.delete(id); }
 
-  /** Keeps Node's event loop alive while something waits on the helper. */
-  hold(): void {
-    if (this.holds++ === 0) this.setRef(true);
+  /** Keeps Node's event loop alive until the returned hold is released (idempotent). */
+  hold(): Hold {
+    const holds = this.holds;
+    let released = false;
+    const hold: Hold = {
+      release: () => {
+        if (released) return;
+        released = true;
+        holds.delete(hold);
+        if (holds.size === 0) this.setRef(false);
+      },
+      get released() { return released; },
+    };
+    holds.add(hold);
+    if (holds.size === 1) this.setRef(true);
+    return hold;
   }
 
-  release(): void {
-    if (--this.holds === 0) this.setRef(false);
+  /** How many holds are pending (for tests and diagnostics). */
+  get heldCount(): number {
+    return this.holds.size;
   }
 
   /** Pid of the running helper, if any. */
@@ -130,7 +154,7 @@ export class HelperConnection {
           child.off('exit', onEarlyExit);
           child.once('exit', (code, sig) => this.onExit(child, code, sig));
           this.child = child;
-          this.setRef(this.holds > 0);
+          this.setRef(this.holds.size > 0);
           resolve(child);
           return;
         }
@@ -177,8 +201,10 @@ export class HelperConnection {
     debug('%s', error.message);
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
-    for (const sink of [...this.processes.values()]) sink.onHelperDied(error);
+    // Sandboxes first: their spawns then fail with the very error their sandbox failed with,
+    // which the sandbox reports once rather than once per spawn.
     for (const sink of [...this.sandboxes.values()]) sink.onHelperDied(error);
+    for (const sink of [...this.processes.values()]) sink.onHelperDied(error);
   }
 
   private setRef(on: boolean): void {

@@ -101,6 +101,8 @@ export interface ExitEvent {
   oomKilled?: boolean;
   /** The reaper ended the tree on a seccomp violation: syscall number and AUDIT_ARCH_*. */
   violation?: { nr: number; arch: number } | null;
+  /** Set when the sandbox's init died under the program (not by `destroy`). */
+  sandboxDied?: boolean;
 }
 
 export interface StepEvent { type: 'step'; sandbox: string; step: string }

@@ -5,7 +5,7 @@ import { unlink } from 'node:fs';
 import {
   SandboxAbortedError, SandboxError, SandboxHelperError, SandboxSetupError,
 } from '../errors/sandbox-error.js';
-import type { HelperConnection, ProcessSink } from '../helper/helper-connection.js';
+import type { HelperConnection, Hold, ProcessSink } from '../helper/helper-connection.js';
 import type { ExitEvent, HelperErrorReply, SpawnRequest } from '../helper/messages.js';
 import { OutputCollector } from './output-collector.js';
 import { readLines } from './line-reader.js';
@@ -42,6 +42,8 @@ export interface SpawnContext {
   onOutput(proc: AnySandboxProcess, fd: 1 | 2, data: Buffer): void;
   onExit(proc: AnySandboxProcess, result: SpawnResult<string | Buffer>): void;
   onFailed(proc: AnySandboxProcess, error: SandboxError): void;
+  /** The sandbox died under a running spawn: the error the sandbox failed with (made once). */
+  sandboxDied(signal: string | null): SandboxError;
   wantsOutputEvents(fd: 1 | 2): boolean;
   /** True once the sandbox is being destroyed. */
   closing(): boolean;
@@ -91,6 +93,8 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
   private heldOutput: Array<[PassThrough, Socket]> = [];
   private monitor: SpawnMonitor | undefined;
   private cgroup: Cgroup | undefined;
+  /** Keeps Node alive from launch until the spawn settles; released exactly once. */
+  private hold: Hold | undefined;
 
   /** @internal */
   constructor(
@@ -172,10 +176,15 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
   private async launch(): Promise<void> {
     const conn = this.ctx.connection;
     conn.watchProcess(this.id, this);
-    conn.hold();
+    this.hold = conn.hold();
     try {
       const { request, cgroup } = await this.ctx.prepare(this.id, this.options);
       this.stdinFile = stdinFileOf(request);
+      if (this.finished) { // failed meanwhile (the helper died): nothing may go out any more
+        this.stdioHandedOver();
+        this.ctx.release(this, cgroup);
+        return;
+      }
       this.cgroup = cgroup;
       this.monitor = new SpawnMonitor(this.options.limits, cgroup, (limit) => {
         this.ctx.onLimit(this, limit);
@@ -184,6 +193,7 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
       if (this.abortError) throw this.abortError;
       const reply = await conn.request<{ type: 'spawned'; req: number; process: string; pid: number; nspid: number; preExecCpuUs?: number }>({ type: 'spawn', ...request })
         .finally(() => this.stdioHandedOver());
+      if (this.finished) return;
       this.pid = reply.pid;
       this.started = true;
       this.monitor.started(reply.preExecCpuUs ?? 0);
@@ -222,6 +232,11 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
 
   /** @internal */
   onExit(event: ExitEvent): void {
+    if (event.sandboxDied) {
+      // The init was killed under the program: that is the sandbox failing, not the program.
+      this.fail(this.ctx.sandboxDied(event.signal));
+      return;
+    }
     this.exitEvent = event;
     this.exited = true;
     this.stdinPipe.unpipe();
@@ -238,10 +253,12 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     if (!ev || !this.started || this.openStreams.size > 0 || this.finished) return;
     this.finished = true;
     this.ctx.connection.unwatchProcess(this.id);
-    this.ctx.connection.release();
+    this.hold?.release();
     const result = this.buildResult(ev);
     this.ctx.release(this, this.cgroup);
     if (this.abortError) {
+      // Aborted after it started: it ran and was killed; it leaves the running set and says so.
+      this.ctx.onFailed(this, this.abortError);
       this.settle.reject(this.abortError);
       return;
     }
@@ -289,14 +306,17 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     for (const end of [this.options.stdin, this.options.stdout, this.options.stderr]) if (end instanceof SandboxPipeEnd) end.handed();
   }
 
+  /** The one way a spawn ends without a result; a second failure (or an exit after it) is ignored. */
   private fail(error: SandboxError): void {
     this.stdioHandedOver();
-    if (this.exited && this.exitEvent) return;
+    if (this.finished) return;
+    this.finished = true;
     this.exited = true;
     this.monitor?.stop();
     this.ctx.connection.unwatchProcess(this.id);
-    this.ctx.connection.release();
+    this.hold?.release();
     this.ctx.release(this, this.cgroup);
+    this.startedWaiters.splice(0).forEach((w) => w());
     for (const [, socket] of this.heldOutput.splice(0)) socket.destroy();
     error.stack = `${error.name}: ${error.message}\n${this.callSite.stack?.split('\n').slice(1).join('\n') ?? ''}`;
     for (const s of [this.stdoutPipe, this.stderrPipe]) if (!s.writableEnded) s.end();

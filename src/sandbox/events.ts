@@ -45,6 +45,11 @@ export interface SandboxEvents {
   destroying: [{ id: string }];
   /** Every process is dead and every directory of the sandbox removed. */
   destroyed: [{ id: string }];
-  /** Something failed (start, a spawn, or the helper died); the failing call also rejects. */
-  failed: [{ id: string; error: SandboxError }];
+  /**
+   * Something failed; the failing call also rejects. With `process`: that one spawn failed
+   * (it could not start, or was aborted) and the sandbox is unharmed. Without: the sandbox
+   * itself failed (its start, its init died, the helper died) — emitted once, and the spawns
+   * it takes down reject without an event of their own.
+   */
+  failed: [{ id: string; error: SandboxError; process?: ProcessRef }];
 }

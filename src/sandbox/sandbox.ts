@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  SandboxAbortedError, SandboxDestroyedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError,
+  SandboxAbortedError, SandboxDestroyedError, SandboxDiedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError,
 } from '../errors/sandbox-error.js';
 import type { SpawnRequest, CreateConfig } from '../helper/messages.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
@@ -252,7 +252,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     const conn = connection();
     conn.watchSandbox(this.id, {
       onStep: (step) => this.emit('step', { id: this.id, step }),
-      onSandboxExit: () => this.markFailed(new SandboxHelperError(`sandbox ${this.id}: its init died`)),
+      onSandboxExit: (ev) => this.markFailed(this.diedError(ev.signal, ev.exitCode)),
       onHelperDied: (err) => this.markFailed(err),
     });
     try {
@@ -343,7 +343,13 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     },
     onFailed: (proc, error) => {
       this.running.delete(proc);
-      this.emit('failed', { id: this.id, error });
+      // A spawn that fails because its sandbox did is covered by the sandbox's own `failed`.
+      if (this.failure && (error === this.failure || error.cause === this.failure)) return;
+      this.emit('failed', { id: this.id, process: ref(proc), error });
+    },
+    sandboxDied: (signal) => {
+      this.markFailed(this.diedError(signal, null));
+      return new SandboxDiedError(`spawn: the sandbox died under the program (its init was ${signal ? `killed by ${signal}` : 'gone'})`, signal, { cause: this.failure });
     },
     wantsOutputEvents: (fd) => this.listenerCount(fd === 1 ? 'stdout' : 'stderr') > 0,
     closing: () => this.stateValue === 'destroying' || this.stateValue === 'destroyed',
@@ -435,8 +441,14 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     this.emit('created', { id: this.id });
   }
 
+  /** The sandbox's death from outside, as its failure (spawns in it fail with it as cause). */
+  private diedError(signal: string | null, exitCode: number | null): SandboxDiedError {
+    return new SandboxDiedError(`sandbox ${this.id}: its init died (${signal ?? `exit ${exitCode}`}); every program in it was killed`, signal);
+  }
+
+  /** The sandbox failed: the first failure is kept and reported once (`failed` without a process). */
   private markFailed(error: SandboxError): void {
-    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') return;
+    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed' || this.failure) return;
     this.failure = error;
     this.stateValue = 'failed';
     this.emit('failed', { id: this.id, error });
