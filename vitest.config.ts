@@ -15,6 +15,8 @@ export default defineConfig({
       // Timing-sensitive (CPU-time precision, cpu.max shares): run alone, see scripts/test.mjs,
       // and one file at a time (the judge table would otherwise load the CPUs under the limits suite).
       { test: { name: 'limits', include: ['test/limits/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow, fileParallelism: false } },
+      // kill -9 of Node, the helper and inits at seeded random points; each trial checks for leaks.
+      { test: { name: 'faults', include: ['test/faults/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: 120_000, hookTimeout: slow, fileParallelism: false } },
       { test: { name: 'cgroup-v2', include: ['test/cgroup-v2/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false } },
     ],
   },

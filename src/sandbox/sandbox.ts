@@ -343,7 +343,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     },
     onFailed: (proc, error) => {
       this.running.delete(proc);
-      // A spawn that fails because its sandbox did is covered by the sandbox's own `failed`.
+      // A spawn that fails because its sandbox did is covered by the sandbox's own `failed`;
+      // the helper dying takes the whole sandbox down, whichever of the two hears of it first.
+      if (error instanceof SandboxHelperError) this.markFailed(error);
       if (this.failure && (error === this.failure || error.cause === this.failure)) return;
       this.emit('failed', { id: this.id, process: ref(proc), error });
     },
