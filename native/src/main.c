@@ -131,6 +131,29 @@ static int serve(int channel, int sigfd)
 	return st == REQUEST_NOT_JSON ? 2 : 0;
 }
 
+/* `sandkit-helper run-owned <pid> <command> [args...]`: exec the command with a death signal
+ * armed for when <pid> (the Node process that runs this) dies. Node cannot arm one on its
+ * own children, so every host tool sandkit starts (cp, ip, nft) goes through here and cannot
+ * outlive a kill -9 of Node. 127: the command is missing; 126: it cannot be run. */
+static int run_owned(int argc, char **argv)
+{
+	char *end;
+	long owner = argc >= 4 ? strtol(argv[2], &end, 10) : 0;
+
+	if (argc < 4 || *end || owner <= 1) {
+		fprintf(stderr, "usage: sandkit-helper run-owned <pid> <command> [args...]\n");
+		return 2;
+	}
+	/* The signal follows the parent; if that is not the owner (a wrapper such as strace in
+	 * between), at least the owner must still be alive. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+	    (getppid() != (pid_t)owner && kill((pid_t)owner, 0) < 0))
+		return 125;  /* the owner is already gone: do nothing on its behalf */
+	execvp(argv[3], argv + 3);
+	fprintf(stderr, "sandkit-helper: run-owned: %s: %s\n", argv[3], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
+
 int main(int argc, char **argv)
 {
 	struct err e;
@@ -138,6 +161,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "fsops") == 0)
 		return fsops_main(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "run-owned") == 0)
+		return run_owned(argc, argv);
 	switch (args_parse(argc, argv)) {
 	case ARGS_DONE: return 0;
 	case ARGS_USAGE: return 2;

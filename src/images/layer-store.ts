@@ -6,6 +6,11 @@ import { defaultStoreDir } from '../platform/state-dir.js';
 import { withLock } from '../platform/file-lock.js';
 import { removeTree, removeTreeSync } from '../platform/remove-tree.js';
 import type { ImageConfig } from './image-config.js';
+import { isSessionAlive, processStartTime } from '../platform/session.js';
+
+/** tmp/ entries are `<prefix>-<owner pid>-<owner start ticks>-<random>`: a sweep can tell the owner died. */
+const OWNED_TEMP = /-(\d+-\d+)-[0-9a-f]{8}$/;
+const tempSweeps = new Map<string, Promise<number>>();
 
 /** What the store remembers about an image (or a snapshot): its layers, bottom first. */
 export interface ImageRecord {
@@ -57,6 +62,13 @@ function layerIdOfDir(name: string): string {
 export class LayerStore {
   constructor(readonly root: string = defaultStoreDir()) {
     for (const d of ['layers', 'images', 'snapshots', 'locks', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o711 });
+    // The first use of a store in this process removes what crashed processes left in tmp/.
+    if (!tempSweeps.has(root)) tempSweeps.set(root, this.sweepTemp().catch(() => 0));
+  }
+
+  /** @internal The sweep of tmp/ that the first use of this store in this process started. */
+  firstSweep(): Promise<number> {
+    return tempSweeps.get(this.root) ?? Promise.resolve(0);
   }
 
   /** The store at the default location (see `defaultStoreDir()`). */
@@ -102,7 +114,7 @@ export class LayerStore {
 
   /** A fresh private directory under tmp/, for work that ends with `commitLayer` or removal. */
   tempDir(prefix: string): string {
-    const dir = join(this.root, 'tmp', `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const dir = join(this.root, 'tmp', `${prefix}-${process.pid}-${processStartTime(process.pid) ?? 0}-${randomBytes(4).toString('hex')}`);
     mkdirSync(dir, { mode: 0o700 });
     return dir;
   }
@@ -194,11 +206,25 @@ export class LayerStore {
       await removeTree(join(this.root, 'layers', hex));
       removed.push(digest);
     }
+    await this.sweepTemp();
+    return removed;
+  }
+
+  /**
+   * Removes tmp/ entries whose owner process is gone (a kill -9 mid-import or mid-snapshot),
+   * and unnamed ones older than an hour. Returns how many.
+   */
+  async sweepTemp(): Promise<number> {
+    let swept = 0;
     for (const name of readdirSync(join(this.root, 'tmp'))) {
       const path = join(this.root, 'tmp', name);
-      if (Date.now() - statSync(path).mtimeMs > 3600_000) await removeTree(path);
+      const owner = OWNED_TEMP.exec(name)?.[1];
+      const stale = owner !== undefined ? !isSessionAlive(owner) : Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 3600_000;
+      if (!stale) continue;
+      await removeTree(path);
+      swept++;
     }
-    return removed;
+    return swept;
   }
 
   private recordPath(kind: ImageRecord['kind'], id: string): string {

@@ -8,6 +8,7 @@ import { sessionFor } from '../platform/runtime.js';
 import { checkStateDir, defaultStateDir } from '../platform/state-dir.js';
 import { allocateAddress, pruneDead, readRecord, writeRecord, type Lease, type NetworkRecord } from './address-allocator.js';
 import { withLock } from '../platform/file-lock.js';
+import { OWNED_COMMAND_MISSING, ownedCommand } from '../platform/owned-command.js';
 import { writeAllHosts } from './hosts-file.js';
 import { runTool, runToolQuietly } from './host-tools.js';
 import { deleteSandboxRulesScript, deleteTablesScript, networkTablesScript } from './nft.js';
@@ -234,9 +235,10 @@ async function teardown(bridge: string, table: string): Promise<void> {
 async function assertNoOverlap(subnet: Subnet, ownBridge: string): Promise<void> {
   let out: string;
   try {
-    out = (await promisify(execFile)('ip', ['-j', '-4', 'addr', 'show'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } })).stdout;
+    out = (await promisify(execFile)(...ownedCommand('ip', ['-j', '-4', 'addr', 'show']), { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } })).stdout;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SandboxUnsupportedError(['ip'], 'install iproute2 (the ip command)');
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ENOENT' || code === OWNED_COMMAND_MISSING) throw new SandboxUnsupportedError(['ip'], 'install iproute2 (the ip command)');
     throw err;
   }
   const links = JSON.parse(out) as Array<{ ifname: string; addr_info?: Array<{ local: string; prefixlen: number }> }>;

@@ -1,15 +1,20 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { debuglog } from 'node:util';
 import { helperConnection, type HelperConnection } from '../helper/helper-connection.js';
 import { buildHostLayer, type HostLayer } from '../rootfs/host-layer.js';
 import { Session, isSessionAlive } from './session.js';
 import { CgroupTree, type CgroupAvailability } from '../cgroup/cgroup-tree.js';
-import { checkStateDir, defaultStateDir } from './state-dir.js';
+import { checkStateDir, defaultStateDir, defaultStoreDir } from './state-dir.js';
+
+const debug = debuglog('sandkit');
 
 /** One state root in use by this process: its session and, once needed, its host layer. */
 interface Runtime {
   session: Session;
   hostLayer?: HostLayer;
   cgroups?: CgroupAvailability;
+  swept?: Promise<void>;
 }
 
 const runtimes = new Map<string, Runtime>();
@@ -25,6 +30,30 @@ export function sessionFor(stateDir = defaultStateDir()): Session {
     installExitHook();
   }
   return rt.session;
+}
+
+/**
+ * What crashed processes left beyond their sessions and cgroups (swept with the session):
+ * networks whose owners are all gone (bridge, nft tables, leases) and the default layer
+ * store's temporary directories. Once per state root per process, before its first sandbox.
+ */
+export function sweepLeftovers(stateDir = defaultStateDir()): Promise<void> {
+  sessionFor(stateDir);
+  const rt = runtimes.get(stateDir)!;
+  rt.swept ??= (async () => {
+    const networks = join(stateDir, 'networks');
+    if (existsSync(networks) && readdirSync(networks).length > 0) {
+      // Imported here: network.ts itself depends on this module.
+      const { sweepStaleNetworks } = await import('../network/network.js');
+      debug('swept %d stale networks', await sweepStaleNetworks(stateDir));
+    }
+    const store = defaultStoreDir();
+    if (existsSync(join(store, 'tmp'))) {
+      const { LayerStore } = await import('../images/layer-store.js');
+      debug('swept %d stale store temp dirs', await new LayerStore(store).firstSweep());
+    }
+  })().catch((err: unknown) => debug('sweeping leftovers failed: %o', err));
+  return rt.swept;
 }
 
 /** The host image's layer for a state root, built once per session. */

@@ -9,7 +9,7 @@ import {
 import type { SpawnRequest, CreateConfig } from '../helper/messages.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
 import { checkSpawnPayload, createConfigFor, spawnRequestFor, stdinFileOf } from './requests.js';
-import { cgroupsFor, connection, hostLayerFor, sessionFor } from '../platform/runtime.js';
+import { cgroupsFor, connection, hostLayerFor, sessionFor, sweepLeftovers } from '../platform/runtime.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
 import type { CgroupTree } from '../cgroup/cgroup-tree.js';
 import { canFreeze, setFrozen } from '../cgroup/freezer.js';
@@ -256,6 +256,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       onHelperDied: (err) => this.markFailed(err),
     });
     try {
+      await sweepLeftovers(this.options.stateDir);
       const cgroups = this.cgroupTreeFor();
       const config = this.prepareRoot();
       await this.attachNetwork(config);

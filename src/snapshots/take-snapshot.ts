@@ -8,6 +8,7 @@ import { HostFsOps } from '../images/host-fsops.js';
 import { localLayerId, type ImageRecord } from '../images/layer-store.js';
 import { OPAQUE_XATTRS, markOpaque } from '../images/layer-unpack.js';
 import { removeTree } from '../platform/remove-tree.js';
+import { ownedCommand } from '../platform/owned-command.js';
 import { storeOf, type Image, type StoreOptions } from '../rootfs/image.js';
 import { Snapshot } from './snapshot.js';
 
@@ -61,7 +62,8 @@ export async function takeSnapshot(ctx: SnapshotContext, options: SnapshotOption
     if (ctx.upperDir) {
       await ctx.freeze?.(true);
       try {
-        await run('cp', ['-a', '--reflink=auto', '--no-target-directory', ctx.upperDir, fs], { maxBuffer: 1 << 20, signal: options.signal });
+        // cp dies with this process: a kill -9 of Node mid-copy leaves no orphan writing on.
+        await run(...ownedCommand('cp', ['-a', '--reflink=auto', '--no-target-directory', ctx.upperDir, fs]), { maxBuffer: 1 << 20, signal: options.signal });
       } finally {
         await ctx.freeze?.(false);
       }
