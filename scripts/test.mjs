@@ -60,12 +60,14 @@ runVitest('host: unit, integration, security', ['--project', 'unit', '--project'
 runVitest('host: limits (cgroup v1 controllers here, alone)', ['--project', 'limits']);
 // Network tests make bridges, nft tables and namespaces of their own; other tests must not see them.
 runVitest('host: network (alone)', ['--project', 'network']);
+// kill -9 of Node, the helper and inits at seeded random points (SANDKIT_FAULT_SEED replays).
+runVitest('host: faults (alone)', ['--project', 'faults']);
 
 if (isRoot && process.env.SANDKIT_NO_ROOTLESS !== '1') {
   // Rootless: the same privileged suites as uid/gid 65534, with state in a fresh private place.
   const state = mkdtempSync(join(tmpdir(), 'sandkit-rootless-'));
   chmodSync(state, 0o777);
-  runVitest('rootless (uid 65534): integration, security, limits, network', ['--project', 'integration', '--project', 'security', '--project', 'limits', '--project', 'network'], {
+  runVitest('rootless (uid 65534): integration, security, limits, network, faults', ['--project', 'integration', '--project', 'security', '--project', 'limits', '--project', 'network', '--project', 'faults'], {
     prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'],
     env: { HOME: state, XDG_STATE_HOME: join(state, 'state'), SANDKIT_STATE_DIR: join(state, 'sandkit'), TMPDIR: state },
     // Rootless lacks what only root has (bridges, cgroups): those tests may skip, saying why.

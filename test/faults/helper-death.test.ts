@@ -37,7 +37,7 @@ const POINTS: Array<[string, number]> = [
 ];
 
 describe('kill -9 of the helper during a spawn', () => {
-  it.for(POINTS)('%s (+%d ms): the spawn says so and Node runs to the end', { timeout: 90_000 }, async ([point, delay]) => {
+  it.concurrent.for(POINTS)('%s (+%d ms): the spawn says so and Node runs to the end', { timeout: 90_000 }, async ([point, delay]) => {
     const { status, stdout, stderr } = await runChild(point, delay);
     expect(stdout, `the child stopped early (status ${status}): ${stderr}`).toMatch(/\nDONE\n$/);
     expect(status).toBe(0);
