@@ -318,6 +318,8 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     this.ctx.release(this, this.cgroup);
     this.startedWaiters.splice(0).forEach((w) => w());
     for (const [, socket] of this.heldOutput.splice(0)) socket.destroy();
+    // Output still in flight must not be written into the streams ended below.
+    for (const socket of this.openStreams) { socket.unpipe(); socket.destroy(); }
     error.stack = `${error.name}: ${error.message}\n${this.callSite.stack?.split('\n').slice(1).join('\n') ?? ''}`;
     for (const s of [this.stdoutPipe, this.stderrPipe]) if (!s.writableEnded) s.end();
     this.ctx.onFailed(this, error);
