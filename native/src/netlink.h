@@ -1,12 +1,13 @@
 /*
  * netlink.h — rtnetlink for attached sandboxes (netlink.c) and nftables scripts (nft.c).
  *
- * netlink_veth_from_parent and nft_run_from_parent run in the supervisor; netlink_address
+ * netlink_veth_from_parent and the nft request run in the supervisor; netlink_address
  * and netlink_route in the init, inside the sandbox's network namespace.
  */
 #ifndef SANDKIT_NETLINK_H
 #define SANDKIT_NETLINK_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -19,9 +20,11 @@ int netlink_address(const struct net_attach *n, struct err *e);
 /* The default route through the gateway. */
 int netlink_route(const struct net_attach *n, struct err *e);
 
-/* Runs `nft -f -` with script on its stdin; its stderr becomes the error message. */
-int nft_run_from_parent(const char *script, struct err *e);
-/* The `nft` request: `ok`, or an `error` with step net.nft. */
+/* The `nft` request: starts `nft -f -` with script on its stdin and returns at once; the
+ * answer (`ok`, or an `error` with step net.nft and nft's first line of stderr) goes out
+ * when it is reaped. */
 void nft_request_from_parent(long long req, const char *script);
+/* SIGCHLD reaped pid: if it was an nft run, answer its request and return true. */
+bool nft_reaped(pid_t pid, int status);
 
 #endif

@@ -4,12 +4,13 @@
  * Supervisor only. Node asks the supervisor, not its own child_process, to run `nft -f -` for
  * each sandbox's rules, because forking Node costs more the larger its heap while forking this
  * small process costs the same every time. The script goes in through a memfd and nft's
- * stderr comes back through another, so no pipe can fill up and deadlock; nft is short-lived
- * and waited for at once (it is never left for the SIGCHLD handler to find).
+ * stderr comes back through another, so no pipe can fill up and deadlock. The supervisor does
+ * not wait for nft: its SIGCHLD handler reaps it and answers the request then.
  */
 #include <errno.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -77,35 +78,59 @@ static void nft_failed(int errfd, int status, struct err *e)
 		err_msg(e, STEP_NET_NFT, "nft -f - was killed by signal %d", WTERMSIG(status));
 }
 
-int nft_run_from_parent(const char *script, struct err *e)
-{
-	int in = -1, errfd = -1, status = 0, rc = -1;
+/* An nft run in progress: answered when SIGCHLD reaps it (nft_reaped). */
+struct nft_run {
+	struct nft_run *next;
 	pid_t pid;
+	long long req;
+	int errfd;
+};
 
-	if ((in = memfd_with("nft-script", script, e)) < 0 || (errfd = memfd_with("nft-stderr", "", e)) < 0)
-		goto out;
-	if ((pid = nft_start(in, errfd, e)) < 0)
-		goto out;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		rc = 0;
-	else
-		nft_failed(errfd, status, e);
-out:
-	if (in >= 0)
-		close(in);
-	if (errfd >= 0)
-		close(errfd);
-	return rc;
-}
+static struct nft_run *runs;
 
 void nft_request_from_parent(long long req, const char *script)
 {
+	int in = -1, errfd = -1;
+	struct nft_run *r;
+	struct err e;
+	pid_t pid = -1;
+
+	if ((in = memfd_with("nft-script", script, &e)) >= 0 &&
+	    (errfd = memfd_with("nft-stderr", "", &e)) >= 0)
+		pid = nft_start(in, errfd, &e);
+	if (in >= 0)
+		close(in);
+	if (pid < 0) {
+		if (errfd >= 0)
+			close(errfd);
+		report_error(req, NULL, NULL, &e);
+		return;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->pid = pid;
+	r->req = req;
+	r->errfd = errfd;
+	r->next = runs;
+	runs = r;
+}
+
+bool nft_reaped(pid_t pid, int status)
+{
+	struct nft_run **p, *r;
 	struct err e;
 
-	if (nft_run_from_parent(script, &e) < 0)
-		report_error(req, NULL, NULL, &e);
-	else
-		report_ok(req);
+	for (p = &runs; *p && (*p)->pid != pid; p = &(*p)->next)
+		;
+	if (!(r = *p))
+		return false;
+	*p = r->next;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		report_ok(r->req);
+	} else {
+		nft_failed(r->errfd, status, &e);
+		report_error(r->req, NULL, NULL, &e);
+	}
+	close(r->errfd);
+	free(r);
+	return true;
 }

@@ -406,7 +406,7 @@ void sandbox_reap_from_parent(int sigfd)
 			;
 		if (sb)
 			sandbox_ended(sb, status);
-		else
+		else if (!nft_reaped(pid, status))
 			files_reaped(pid);
 	}
 }
