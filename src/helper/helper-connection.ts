@@ -67,7 +67,11 @@ export class HelperConnection {
       return (await new Promise<HelperMessage>((resolve, reject) => {
         this.pending.set(req, { resolve, reject });
         child.send({ ...message, req }, (err) => {
-          if (err && this.pending.delete(req)) reject(new SandboxHelperError(`sending ${message.type} to the helper failed: ${err.message}`));
+          if (!err) return;
+          if (this.pending.delete(req)) reject(new SandboxHelperError(`sending ${message.type} to the helper failed: ${err.message}`));
+          // A channel that refused a write (EPIPE) is dead even before its exit event: no new
+          // call may be sent to it; the next one starts a new helper.
+          this.lost(child, `channel broke (${err.message})`);
         });
       })) as T;
     } finally {
@@ -195,9 +199,15 @@ export class HelperConnection {
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: string | null): void {
+    this.lost(child, `exited (${signal ?? `exit ${code}`})`);
+  }
+
+  /** The helper is gone (or unusable): fail what waits on it, once; the next call starts another. */
+  private lost(child: ChildProcess, how: string): void {
     if (this.child !== child) return;
     this.child = undefined;
-    const error = new SandboxHelperError(`the sandkit helper exited (${signal ?? `exit ${code}`})`, this.stderrTail);
+    child.kill('SIGKILL');
+    const error = new SandboxHelperError(`the sandkit helper ${how}`, this.stderrTail);
     debug('%s', error.message);
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
