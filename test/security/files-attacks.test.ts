@@ -84,3 +84,28 @@ describe('archive reader: extended headers are capped before they are buffered',
     expect(await sb.files.exists('/dst')).toBe(false);
   });
 });
+
+describe('files API: planted objects and odd users', () => {
+  it('user values that are not ids are refused as options, not acted as', async ({ sandbox, tempDir }) => {
+    const sb = sandbox({ image: image(tempDir()) });
+    for (const user of [-1, 2 ** 32, 0xffffffff, Number.NaN, 1.5, { uid: -1 }, { uid: 0, gid: 2 ** 40 }, '../etc']) {
+      await expect(sb.files.read('/secret/key', { user: user as never })).rejects.toBeInstanceOf(SandboxOptionsError);
+    }
+  });
+
+  it('a FIFO, a device and /proc files are not read through the API', async ({ sandbox, tempDir }) => {
+    const sb = sandbox({ image: image(tempDir()) });
+    await sh(sb, 'mkfifo /tmp/fifo');
+    for (const path of ['/tmp/fifo', '/dev/zero', '/proc/1/environ', '/proc/self/environ', '/proc/1/root/secret/key']) {
+      await expect(sb.files.read(path, { followSymlinks: true, crossMounts: true })).rejects.toBeInstanceOf(SandboxError);
+    }
+  });
+
+  it('a hard link made by nobody to a root-only file gives nobody nothing', async ({ sandbox, tempDir }) => {
+    const sb = sandbox({ image: image(tempDir()) });
+    if (!isRoot) return void console.log('rootless: only uid 0 is mapped, so there is no second user to act as');
+    await sh(sb, 'ln /secret/key /tmp/hl 2>/dev/null || cp /dev/null /tmp/hl-refused; true', 65534);
+    if (await sb.files.exists('/tmp/hl')) await expect(sb.files.read('/tmp/hl', { user: 65534 })).rejects.toMatchObject({ errnoCode: 'EACCES' });
+    expect(await sb.files.readText('/secret/key')).toBe(SECRET);
+  });
+});
