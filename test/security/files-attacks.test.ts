@@ -109,3 +109,23 @@ describe('files API: planted objects and odd users', () => {
     expect(await sb.files.readText('/secret/key')).toBe(SECRET);
   });
 });
+
+describe('files API: links swapped while calls run', () => {
+  it('a program swapping a directory and a symlink to the secret in a loop never makes a read return it', async ({ sandbox, tempDir }) => {
+    const sb = sandbox({ image: image(tempDir()) });
+    await sh(sb, 'mkdir -p /tmp/race/d && echo public > /tmp/race/d/key', 65534);
+    const racer = sb.spawn(['/bin/sh', '-c', 'cd /tmp/race; while :; do mv d real; ln -s /secret d; rm d; mv real d; ln -sfn /secret l; done'],
+      { user: 0, limits: { wallTime: '20s' } });
+    const seen = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      for (const path of ['/tmp/race/d/key', '/tmp/race/l/key']) {
+        const got = await sb.files.readText(path).catch((e: unknown) => (e instanceof SandboxError ? 'error' : String(e)));
+        seen.add(got);
+      }
+    }
+    racer.kill('SIGKILL');
+    await racer.then(() => undefined, () => undefined);
+    expect(seen.has(SECRET)).toBe(false);
+    expect([...seen].every((s) => s === 'public\n' || s === 'error')).toBe(true);
+  });
+});
