@@ -19,6 +19,7 @@ import {
 } from '../helpers/host.js';
 import { hostLinks } from '../helpers/network.js';
 import { isRoot } from '../helpers/require-feature.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 // kill -9 of Node, of the helper and of sandboxes' inits at random points of create, spawn,
 // files, snapshot, network attach (root) and destroy. Seeded: the seed is printed, and
@@ -31,21 +32,12 @@ const seed = Number(process.env.SANDKIT_FAULT_SEED ?? Math.floor(Math.random() *
 const total = Number(process.env.SANDKIT_FAULT_TRIALS ?? 100);
 console.log(`fault injection: seed ${seed}, ${total} trials (replay with SANDKIT_FAULT_SEED=${seed})`);
 
-function random(s: number): () => number {
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Victim = 'node' | 'helper' | 'init';
 type Operation = 'create' | 'spawn' | 'files' | 'snapshot' | 'network' | 'destroy';
 interface Trial { n: number; victim: Victim; op: Operation; delayMs: number; subnet: string }
 
 const OPERATIONS: Operation[] = ['create', 'spawn', 'files', 'snapshot', 'destroy', ...(isRoot ? ['network' as const] : [])];
-const rand = random(seed);
+const rand = seededRandom(seed);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 const trials: Trial[] = Array.from({ length: total }, (_, n) => ({
   n,

@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MountOptions } from '../../src/index.js';
+import { compileStatic } from './probe.js';
 
 const source = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'exhaust.c');
 
@@ -22,14 +22,7 @@ export function exhaustPath(): string {
   const target = join(dir, `exhaust-${hash}`);
   if (existsSync(target)) return (built = target);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const tmp = `${target}.${process.pid}.tmp`;
-  try {
-    execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', tmp, source], { stdio: ['ignore', 'inherit', 'inherit'] });
-    renameSync(tmp, target);
-  } finally {
-    rmSync(tmp, { force: true });
-  }
-  return (built = target);
+  return (built = compileStatic(source, target));
 }
 
 /** The bind mount that puts the program at /exhaust, read-only. */

@@ -36,15 +36,22 @@ export function probePath(): string {
   const hash = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 12);
   const existing = [join(fixtures, 'build', `probe-${hash}`), join(buildDir(), `probe-${hash}`)].find((p) => existsSync(p));
   if (existing) return (built = existing);
-  const target = join(buildDir(), `probe-${hash}`);
+  return (built = compileStatic(source, join(buildDir(), `probe-${hash}`)));
+}
+
+/**
+ * Compiles a test program statically to `target` (a private temporary file renamed into place,
+ * so parallel test files never see half a binary) and returns `target`.
+ */
+export function compileStatic(sourceFile: string, target: string): string {
   const tmp = `${target}.${process.pid}.tmp`;
   try {
-    execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', tmp, source], { stdio: ['ignore', 'inherit', 'inherit'] });
+    execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', tmp, sourceFile], { stdio: ['ignore', 'inherit', 'inherit'] });
     renameSync(tmp, target);
   } finally {
     rmSync(tmp, { force: true });
   }
-  return (built = target);
+  return target;
 }
 
 /** The bind mount that puts the probe at /probe inside a sandbox, read-only. */

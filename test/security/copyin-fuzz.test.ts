@@ -12,21 +12,10 @@ import { Image, SandboxError, type Sandbox } from '../../src/index.js';
 import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/images/tar-writer.js';
 import { busyboxRootfs } from '../helpers/images.js';
 import { it } from '../helpers/sandboxes.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const SEED = Number(process.env.SANDKIT_FUZZ_SEED ?? 20261201);
 const TRIALS = Number(process.env.SANDKIT_FUZZ_TRIALS ?? 40);
-
-/** mulberry32: small, seedable, good enough to permute archives. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = ['a', 'b', 'a/b', 'a/b/c', 'b/x', 'x', './a', 'a//b', 'a/./c', '..', '../x', 'a/../../x', '/abs', '/etc/cron.d/x', '/canary/a',
   'l', 'l/x', 'l/l2/x', `${'n'.repeat(300)}`, `${'d/'.repeat(60)}deep`, `${'m'.repeat(250)}/${'m'.repeat(250)}`, 'esc', 'esc/profile.d/x.sh'];
@@ -91,7 +80,7 @@ describe('copyIn fuzz: generated hostile archives', () => {
     const sb = sandbox({ image: Image.fromDirectory(busyboxRootfs(tempDir())), mounts: [{ source: host, target: '/host', readonly: false }] });
     await sb.run(['/bin/sh', '-c', 'mkdir -p /canary/c && echo A > /canary/a && echo D > /canary/c/d && chmod 600 /canary/a']);
     const baseline = await canaries(sb, host);
-    const next = rng(SEED);
+    const next = seededRandom(SEED);
     const outcomes = { ok: 0, refused: 0 };
     for (let trial = 0; trial < TRIALS; trial++) {
       const g = archive(next);

@@ -14,6 +14,7 @@ import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/ima
 import { busyboxRootfs, ociLayout } from '../helpers/images.js';
 import { isRoot, requireFeature } from '../helpers/require-feature.js';
 import { it } from '../helpers/sandboxes.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 /** One entry of a hand-made layer: what tarHeader takes, plus a file's bytes. */
 type Entry = Partial<TarWriteEntry> & { path: string; data?: Buffer };
@@ -366,21 +367,9 @@ describe('sparse files', () => {
   });
 });
 
-/** A small seeded PRNG (mulberry32), so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A hostile layer: permutations of dirs, files, symlinks, hard links, fifos, devices and whiteouts over overlapping names. */
 function hostileLayer(seed: number, c: Canary): Entry[] {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const long = 'L'.repeat(200);
   const tooLong = 'N'.repeat(300); // longer than a file name may be
@@ -426,7 +415,7 @@ describe('fuzzing import with hostile archives', () => {
     for (let seed = base; seed < base + 300; seed++) {
       let tar = tarOf(hostileLayer(seed, c));
       // Every fifth archive is cut short or has a byte changed.
-      if (seed % 5 === 0) tar = seed % 10 === 0 ? tar.subarray(0, Math.floor(rng(seed)() * tar.length)) : Buffer.from(tar.map((b, i) => (i === Math.floor(rng(seed)() * tar.length) ? b ^ 0x5a : b)));
+      if (seed % 5 === 0) tar = seed % 10 === 0 ? tar.subarray(0, Math.floor(seededRandom(seed)() * tar.length)) : Buffer.from(tar.map((b, i) => (i === Math.floor(seededRandom(seed)() * tar.length) ? b ^ 0x5a : b)));
       const result = await importTar(store, join(dir, 'layer.tar'), tar);
       if (result instanceof SandboxImageError) {
         expect(['unsafe-entry', 'format', 'unsupported'], `seed ${seed}: ${result.message}`).toContain(result.reason);

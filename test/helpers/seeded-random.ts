@@ -1,0 +1,14 @@
+/**
+ * A small seeded PRNG (mulberry32): fuzz and fault tests draw their cases from it so that a
+ * failing case can be replayed from the seed they print.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
