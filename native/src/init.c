@@ -46,6 +46,7 @@ static int init_setup(const struct create_req *c, int ctl, int *upper, struct er
 	int root = -1, failed;
 
 	failed = (c->user && STEP(ctl, STEP_USERNS_SETID, userns_become_root(e), e)) ||
+		 (c->user && STEP(ctl, STEP_USERNS_LIMITS, userns_limit_counts(e), e)) ||
 		 STEP(ctl, STEP_MOUNT_PRIVATE, mount_private(e), e) ||
 		 (c->quota_target &&
 		  STEP(ctl, STEP_ROOTFS_QUOTA,

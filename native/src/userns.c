@@ -1,30 +1,37 @@
 /*
- * userns.c — the new user namespace's uid/gid maps.
+ * userns.c — the new user namespace's uid/gid maps and its caps on kernel objects.
  *
  * userns_write_maps_from_parent runs in the supervisor, between clone() and the GO message;
- * userns_become_root runs in the init once the maps exist.
+ * userns_become_root and userns_limit_counts run in the init once the maps exist.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "setup.h"
 #include "util.h"
 
-static int write_file(const char *path, const char *data, size_t len, struct err *e)
+static int write_file_step(const char *path, const char *data, size_t len, enum step step,
+			   struct err *e)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 
 	if (fd < 0)
-		return err_sys(e, STEP_USERNS_MAP, "open", path, "open(\"%s\")", path);
+		return err_sys(e, step, "open", path, "open(\"%s\")", path);
 	if (write_full(fd, data, len) < 0) {
-		err_sys(e, STEP_USERNS_MAP, "write", path, "write(\"%s\", \"%.*s\")", path,
-			(int)len - 1, data);
+		err_sys(e, step, "write", path, "write(\"%s\", \"%.*s\")", path, (int)len - 1, data);
 		close(fd);
 		return -1;
 	}
 	close(fd);
 	return 0;
+}
+
+static int write_file(const char *path, const char *data, size_t len, struct err *e)
+{
+	return write_file_step(path, data, len, STEP_USERNS_MAP, e);
 }
 
 static int write_map(pid_t pid, const char *file, const struct idmap *map, int n, struct err *e)
@@ -60,5 +67,50 @@ int userns_become_root(struct err *e)
 		return err_sys(e, STEP_USERNS_SETID, "setresgid", NULL, "setresgid(0, 0, 0)");
 	if (setresuid(0, 0, 0) < 0)
 		return err_sys(e, STEP_USERNS_SETID, "setresuid", NULL, "setresuid(0, 0, 0)");
+	return 0;
+}
+
+/*
+ * Kernel objects counted per user (ucounts) are charged to the uid in the namespace that
+ * creates them and then, level by level, to the owner of each user namespace in its parent:
+ * whatever a sandbox takes is taken from the budget of the user that runs the helper on the
+ * host (root's 128 inotify instances, say), whatever limit the sandbox's own namespace shows.
+ * A limit set here caps what the sandbox can take (per uid inside), and only the root of this
+ * namespace can change it, which the command never is with CAP_SYS_RESOURCE. Counts already
+ * include the sandbox's own namespaces; every spawn adds a mount and a pid namespace (and a
+ * cgroup one with namespaces.cgroup), hence the room in those. A file the kernel lacks
+ * (fanotify, time namespaces on older kernels) is skipped.
+ */
+static const struct {
+	const char *name;
+	const char *value;
+} count_limits[] = {
+	{ "max_user_namespaces", "0\n" },  /* seccomp refuses them too; this holds unconfined */
+	{ "max_net_namespaces", "16\n" },
+	{ "max_ipc_namespaces", "16\n" },
+	{ "max_uts_namespaces", "16\n" },
+	{ "max_time_namespaces", "16\n" },
+	{ "max_mnt_namespaces", "1024\n" },
+	{ "max_pid_namespaces", "1024\n" },
+	{ "max_cgroup_namespaces", "1024\n" },
+	{ "max_inotify_instances", "32\n" },
+	{ "max_inotify_watches", "16384\n" },
+	{ "max_fanotify_groups", "16\n" },
+	{ "max_fanotify_marks", "16384\n" },
+};
+
+int userns_limit_counts(struct err *e)
+{
+	char path[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(count_limits) / sizeof(count_limits[0]); i++) {
+		snprintf(path, sizeof(path), "/proc/sys/user/%s", count_limits[i].name);
+		if (access(path, F_OK) < 0 && errno == ENOENT)
+			continue;
+		if (write_file_step(path, count_limits[i].value, strlen(count_limits[i].value),
+				    STEP_USERNS_LIMITS, e) < 0)
+			return -1;
+	}
 	return 0;
 }

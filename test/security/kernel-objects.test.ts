@@ -1,0 +1,70 @@
+import { watch } from 'node:fs';
+import { describe, expect } from 'vitest';
+import { PROBE } from '../helpers/probe.js';
+import { expectRefused } from '../helpers/security-outcomes.js';
+import { it } from '../helpers/sandboxes.js';
+
+// Kernel objects the kernel counts per user (ucounts: inotify and fanotify instances, watches,
+// namespaces) are charged to the sandbox's uid and, up the chain of user namespaces, to the
+// user that owns the sandbox's namespace on the host: the user running the helper (root, or
+// you rootless). A sandbox must not be able to use up that user's budget, which Node itself
+// and everything else the user runs share.
+
+/** The first line the process prints. */
+async function firstLine(p: AsyncIterable<string>): Promise<string> {
+  for await (const line of p) return line;
+  return '';
+}
+
+/** fs.watch in this (host) process: null when it works, else its error code. */
+function hostWatch(dir: string): string | null {
+  try {
+    watch(dir).close();
+    return null;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
+  }
+}
+
+describe('kernel objects charged to the host user', () => {
+  it('a sandbox takes at most 32 inotify instances; the host user can still watch files', async ({ sandbox, tempDir }) => {
+    const dir = tempDir();
+    const sb = sandbox();
+    const hog = sb.spawn([PROBE, 'inotify-hold', '1000'], { limits: { wallTime: '30s' } });
+    try {
+      const line = await firstLine(hog);
+      const m = line.match(/^inotify=(\d+) (\S+)$/);
+      expect(m, line).not.toBeNull();
+      expect(Number(m![1])).toBeGreaterThan(0);
+      expect(Number(m![1])).toBeLessThanOrEqual(32);
+      expect(m![2]).toBe('EMFILE');
+      // While the sandbox holds all it could get, Node (the same host user) still watches.
+      expect(hostWatch(dir)).toBeNull();
+    } finally {
+      hog.kill('SIGKILL');
+      await hog;
+    }
+  });
+
+  it("the sandbox's user namespace shows its caps, and nothing inside can raise them", async ({ sandbox }) => {
+    const sb = sandbox();
+    const r = await sb.run(['sh', '-c', 'cd /proc/sys/user && for f in max_*; do echo "$f=$(cat $f)"; done; echo 100000 > max_inotify_instances && echo raised']);
+    expect(r.stdout).toContain('max_user_namespaces=0\n');
+    expect(r.stdout).toContain('max_inotify_instances=32\n');
+    expect(r.stdout).toMatch(/max_mnt_namespaces=1024\n/);
+    expect(r.stdout).not.toContain('raised');
+  });
+
+  it('no user namespace inside even with seccomp unconfined (ENOSPC: the count is 0)', async ({ sandbox }) => {
+    const sb = sandbox({ security: { seccomp: 'unconfined' } });
+    const r = await sb.run([PROBE, 'try-syscall', 'unshare-user-raw'], { limits: { wallTime: '10s' } });
+    expectRefused(r, ['ENOSPC']);
+  });
+
+  it('spawns still get their own pid and mount namespaces, many at once', async ({ sandbox }) => {
+    const sb = sandbox();
+    const procs = Array.from({ length: 40 }, () => sb.spawn([PROBE, 'sleep', '1500'], { limits: { wallTime: '30s' } }));
+    const results = await Promise.all(procs);
+    expect(results.map((r) => r.status)).toEqual(results.map(() => 'ok'));
+  });
+});
