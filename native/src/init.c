@@ -52,7 +52,8 @@ static int init_setup(const struct create_req *c, int ctl, int *upper, struct er
 		  STEP(ctl, STEP_ROOTFS_QUOTA,
 		       *upper = mount_quota(c->quota_target, c->quota_options, c->tmpfs, c->n_tmpfs, e), e)) ||
 		 (c->quota_target && c->ipc && quota_limit_ipc(c->quota_options, e) < 0) ||
-		 STEP(ctl, STEP_ROOTFS_OVERLAY, mount_overlay(c->merged, c->overlay_options, e), e) ||
+		 STEP(ctl, STEP_ROOTFS_OVERLAY, layers_prepare(c->merged, e) < 0 ? -1 :
+		      mount_overlay(c->merged, c->overlay_options, e), e) ||
 		 (root = mount_open_root(c->merged, e)) < 0 ||
 		 (c->n_ro_overlays &&
 		  STEP(ctl, STEP_MOUNT_BIND, mount_ro_overlays(root, c->ro_overlays, c->n_ro_overlays, e), e)) ||

@@ -85,7 +85,7 @@ static const struct {
 	const char *name;
 	const char *value;
 } count_limits[] = {
-	{ "max_user_namespaces", "0\n" },  /* seccomp refuses them too; this holds unconfined */
+	{ "max_user_namespaces", "8\n" },  /* refused by seccomp unless allowed; then a few */
 	{ "max_net_namespaces", "16\n" },
 	{ "max_ipc_namespaces", "16\n" },
 	{ "max_uts_namespaces", "16\n" },

@@ -1,7 +1,8 @@
 import { watch } from 'node:fs';
 import { describe, expect } from 'vitest';
 import { PROBE } from '../helpers/probe.js';
-import { expectRefused } from '../helpers/security-outcomes.js';
+import { Seccomp } from '../../src/index.js';
+import { hostMode } from '../helpers/security-outcomes.js';
 import { it } from '../helpers/sandboxes.js';
 
 // Kernel objects the kernel counts per user (ucounts: inotify and fanotify instances, watches,
@@ -49,16 +50,18 @@ describe('kernel objects charged to the host user', () => {
   it("the sandbox's user namespace shows its caps, and nothing inside can raise them", async ({ sandbox }) => {
     const sb = sandbox();
     const r = await sb.run(['sh', '-c', 'cd /proc/sys/user && for f in max_*; do echo "$f=$(cat $f)"; done; echo 100000 > max_inotify_instances && echo raised']);
-    expect(r.stdout).toContain('max_user_namespaces=0\n');
+    expect(r.stdout).toContain('max_user_namespaces=8\n');
     expect(r.stdout).toContain('max_inotify_instances=32\n');
     expect(r.stdout).toMatch(/max_mnt_namespaces=1024\n/);
     expect(r.stdout).not.toContain('raised');
   });
 
-  it('no user namespace inside even with seccomp unconfined (ENOSPC: the count is 0)', async ({ sandbox }) => {
-    const sb = sandbox({ security: { seccomp: 'unconfined' } });
-    const r = await sb.run([PROBE, 'try-syscall', 'unshare-user-raw'], { limits: { wallTime: '10s' } });
-    expectRefused(r, ['ENOSPC']);
+  it('user namespaces inside (seccomp allowing unshare): at most 8, then ENOSPC', async ({ sandbox }) => {
+    const sb = sandbox();
+    // As a uid that is not the host's 0: mapping kuid 0 into a namespace of one's own needs CAP_SETFCAP.
+    const user = hostMode === 'root' ? 65534 : 0;
+    const r = await sb.run([PROBE, 'userns-chain', '30'], { user, security: { seccomp: Seccomp.default().allow('unshare') }, limits: { wallTime: '10s' } });
+    expect(r.stdout).toBe('userns=8 ENOSPC\n');
   });
 
   it('spawns still get their own pid and mount namespaces, many at once', async ({ sandbox }) => {
