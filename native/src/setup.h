@@ -17,6 +17,8 @@ int userns_write_maps_from_parent(pid_t pid, const struct create_req *c, struct 
 int userns_become_root(struct err *e);
 /* Caps on the kernel objects counted per user (/proc/sys/user/max_*) in the sandbox's userns. */
 int userns_limit_counts(struct err *e);
+/* In the command: pending signals and mqueue bytes well below the reaper's (see userns.c). */
+int userns_limit_command(struct err *e);
 
 /* mount.c; rootfd is an O_PATH fd of the merged root once the overlay is mounted. */
 int mount_private(struct err *e);

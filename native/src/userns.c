@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "setup.h"
@@ -113,4 +114,39 @@ int userns_limit_counts(struct err *e)
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * Pending signals and POSIX message queue bytes are counted the same way (ucounts), but the
+ * limit at each level is an rlimit: the command's own for what the sandbox's uid holds, and the
+ * helper's (copied when the namespace was made) for the sum charged to its owner. A command
+ * that queued rt signals to itself up to the helper's limit (96k here) would use up the
+ * owner's whole budget and leave none for the init's SIGNAL_FORWARD to the reaper (sigqueue
+ * is charged to the receiver's uid, the same as the command's when both are root inside), so
+ * that kill() and wall-time limits no longer reached it. The command gets a limit well below
+ * the reaper's (which keeps the helper's), so the reaper always has room.
+ */
+#define COMMAND_SIGPENDING 4096
+#define COMMAND_MSGQUEUE (256 * 1024)
+
+static int lower_rlimit(int resource, rlim_t max, const char *name, struct err *e)
+{
+	struct rlimit rl;
+
+	if (getrlimit(resource, &rl) < 0)
+		return err_sys(e, STEP_SPAWN_RLIMIT, "getrlimit", NULL, "getrlimit(%s)", name);
+	if (rl.rlim_max > max)
+		rl.rlim_max = max;
+	if (rl.rlim_cur > rl.rlim_max)
+		rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(resource, &rl) < 0)
+		return err_sys(e, STEP_SPAWN_RLIMIT, "setrlimit", NULL, "setrlimit(%s, %llu)", name,
+			       (unsigned long long)max);
+	return 0;
+}
+
+int userns_limit_command(struct err *e)
+{
+	return lower_rlimit(RLIMIT_SIGPENDING, COMMAND_SIGPENDING, "sigpending", e) < 0 ? -1 :
+	       lower_rlimit(RLIMIT_MSGQUEUE, COMMAND_MSGQUEUE, "msgqueue", e);
 }

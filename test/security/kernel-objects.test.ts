@@ -61,6 +61,35 @@ describe('kernel objects charged to the host user', () => {
     expect(r.stdout).toBe('userns=8 ENOSPC\n');
   });
 
+  // Pending signals are charged to the receiver's uid: a command that held the whole budget
+  // left none for the helper's signal forwarding (kill() and wall-time limits did nothing, the
+  // spawn never ended) nor for the host user's own processes.
+  it('a program that queues every rt signal it can takes at most 4096 and still ends on kill()', async ({ sandbox }) => {
+    const sb = sandbox();
+    const hog = sb.spawn([PROBE, 'sigqueue-fill'], { limits: { wallTime: '30s' } });
+    const line = await firstLine(hog);
+    const m = line.match(/^queued=(\d+) (\S+)$/);
+    expect(m, line).not.toBeNull();
+    expect(Number(m![1])).toBeLessThanOrEqual(4096);
+    const t0 = Date.now();
+    hog.kill('SIGTERM');
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, 5000, 'timeout'));
+    const r = await Promise.race([hog, timeout]);
+    expect(r === 'timeout' ? r : r.signal).toBe('SIGTERM');
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('POSIX message queues: at most 256 KiB of them per sandbox uid', async ({ sandbox }) => {
+    const sb = sandbox();
+    const r = await sb.run([PROBE, 'mq-fill'], { limits: { wallTime: '10s' } });
+    const m = r.stdout.match(/^mqueues=(\d+) (\S+)$/m);
+    expect(m, r.stdout + r.stderr).not.toBeNull();
+    // Each queue is charged its 64 KiB of messages plus bookkeeping: three fit in 256 KiB.
+    expect(Number(m![1])).toBeGreaterThan(0);
+    expect(Number(m![1])).toBeLessThanOrEqual(4);
+    expect(m![2]).toBe('EMFILE');
+  });
+
   it('spawns still get their own pid and mount namespaces, many at once', async ({ sandbox }) => {
     const sb = sandbox();
     const procs = Array.from({ length: 40 }, () => sb.spawn([PROBE, 'sleep', '1500'], { limits: { wallTime: '30s' } }));
