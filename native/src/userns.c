@@ -131,18 +131,18 @@ int userns_limit_counts(struct err *e)
 
 static int lower_rlimit(int resource, rlim_t max, const char *name, struct err *e)
 {
-	struct rlimit rl;
+	struct rlimit rl = { max, max };
+	int saved;
 
-	if (getrlimit(resource, &rl) < 0)
-		return err_sys(e, STEP_SPAWN_RLIMIT, "getrlimit", NULL, "getrlimit(%s)", name);
-	if (rl.rlim_max > max)
-		rl.rlim_max = max;
-	if (rl.rlim_cur > rl.rlim_max)
-		rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(resource, &rl) < 0)
-		return err_sys(e, STEP_SPAWN_RLIMIT, "setrlimit", NULL, "setrlimit(%s, %llu)", name,
-			       (unsigned long long)max);
-	return 0;
+	if (setrlimit(resource, &rl) == 0)
+		return 0;
+	/* EPERM: the hard limit is below max already (only raising needs privilege): keep it. */
+	saved = errno;
+	if (saved == EPERM && getrlimit(resource, &rl) == 0 && rl.rlim_max <= max)
+		return 0;
+	errno = saved;
+	return err_sys(e, STEP_SPAWN_RLIMIT, "setrlimit", NULL, "setrlimit(%s, %llu, %llu)", name,
+		       (unsigned long long)max, (unsigned long long)max);
 }
 
 int userns_limit_command(struct err *e)
