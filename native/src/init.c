@@ -165,7 +165,11 @@ static void signal_reaper(pid_t pid, int signo)
 {
 	union sigval v = { .sival_int = signo };
 
-	sigqueue(pid, SIGNAL_FORWARD, v);
+	/* EAGAIN: no room left to queue a signal for the reaper's uid (pending signals are counted
+	 * per user, up to the helper's owner). A kill still ends the spawn, with its reaper: the
+	 * kernel ends the namespace, and the exit comes from wait4 (without the tree's CPU time). */
+	if (sigqueue(pid, SIGNAL_FORWARD, v) < 0 && errno == EAGAIN && signo == SIGKILL)
+		kill(pid, SIGKILL);
 }
 
 /* One request from the supervisor. Returns 0 when the supervisor is gone. */

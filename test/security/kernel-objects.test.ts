@@ -1,5 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { watch } from 'node:fs';
-import { describe, expect } from 'vitest';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it as plainIt, vi } from 'vitest';
+import { helperPath } from '../../src/helper/helper-path.js';
+import { requireFeature } from '../helpers/require-feature.js';
 import { PROBE } from '../helpers/probe.js';
 import { Seccomp } from '../../src/index.js';
 import { it } from '../helpers/sandboxes.js';
@@ -95,5 +99,36 @@ describe('kernel objects charged to the host user', () => {
     const procs = Array.from({ length: 40 }, () => sb.spawn([PROBE, 'sleep', '1500'], { limits: { wallTime: '30s' } }));
     const results = await Promise.all(procs);
     expect(results.map((r) => r.status)).toEqual(results.map(() => 'ok'));
+  });
+});
+
+// When the budget is used up all the same (many sandboxes of one owner at once), the init's
+// sigqueue to a reaper fails with EAGAIN: a kill must still end the spawn. strace injects that
+// EAGAIN into the real helper.
+describe('kill() when no signal can be queued', () => {
+  const wrapper = join(__dirname, '..', 'fixtures', 'strace-helper.sh');
+  const hasStrace = spawnSync('strace', ['-V']).status === 0;
+  afterEach(() => {
+    delete process.env.SANDKIT_HELPER;
+    delete process.env.SANDKIT_INJECT;
+  });
+
+  plainIt('SIGKILL still ends the spawn (with its reaper)', async (ctx) => {
+    requireFeature(ctx, hasStrace, 'needs strace (Debian package strace)');
+    process.env.SANDKIT_REAL_HELPER = helperPath();
+    process.env.SANDKIT_HELPER = wrapper;
+    process.env.SANDKIT_INJECT = 'rt_sigqueueinfo:error=EAGAIN';
+    vi.resetModules();
+    const { Sandbox } = await import('../../src/index.js');
+    const sb = new Sandbox();
+    try {
+      const p = sb.spawn(['sh', '-c', 'echo up; exec sleep 600']);
+      expect(await firstLine(p)).toBe('up');
+      p.kill('SIGKILL');
+      const r = await Promise.race([p, new Promise<'timeout'>((resolve) => setTimeout(resolve, 10_000, 'timeout'))]);
+      expect(r === 'timeout' ? r : r.signal).toBe('SIGKILL');
+    } finally {
+      await sb.destroy();
+    }
   });
 });
