@@ -76,8 +76,9 @@ int userns_become_root(struct err *e)
  * creates them and then, level by level, to the owner of each user namespace in its parent:
  * whatever a sandbox takes is taken from the budget of the user that runs the helper on the
  * host (root's 128 inotify instances, say), whatever limit the sandbox's own namespace shows.
- * A limit set here caps what the sandbox can take (per uid inside), and only the root of this
- * namespace can change it, which the command never is with CAP_SYS_RESOURCE. Counts already
+ * A limit set here caps what the sandbox can take (per uid inside); changing it takes
+ * CAP_SYS_RESOURCE in this namespace (the init has it, the command never) and a writable
+ * /proc/sys (read-only in every spawn). Counts already
  * include the sandbox's own namespaces; every spawn adds a mount and a pid namespace (and a
  * cgroup one with namespaces.cgroup), hence the room in those. A file the kernel lacks
  * (fanotify, time namespaces on older kernels) is skipped.

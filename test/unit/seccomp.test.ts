@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Seccomp, SandboxOptionsError } from '../../src/index.js';
 import {
-  ARCHES, AUDIT_ARCH_I386, BPF_JEQ_K, BPF_JGE_K, BPF_JGT_K, BPF_JMP_JA, BPF_JSET_K, BPF_LD_W_ABS, BPF_RET_K,
+  ARCHES, AUDIT_ARCH_I386, compileRules, encodeProgram, BPF_JEQ_K, BPF_JGE_K, BPF_JGT_K, BPF_JMP_JA, BPF_JSET_K, BPF_LD_W_ABS, BPF_RET_K,
   SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF, decodeProgram, type SeccompArch,
 } from '../../src/security/seccomp-bpf.js';
 
@@ -200,6 +200,22 @@ describe('x86_64 specifics', () => {
     const f = Seccomp.default().compile('x86_64');
     expect(run(f, { arch: ARCHES.x86_64.audit, nr: 0x40000000 | 39 /* getpid */ })).toBe(EPERM);
     expect(run(f, { arch: ARCHES.x86_64.audit, nr: 39 })).toBe(ALLOW);
+  });
+});
+
+describe('argument tests that must all match', () => {
+  const arch = 'x86_64';
+  const nr = ARCHES[arch].table.ioctl!;
+  const filter = encodeProgram(compileRules(arch, [{
+    nr,
+    test: [{ arg: 0, op: 'in', values: [1, 2, 3] }, { arg: 1, op: 'notIn', values: [7, 8] }, { arg: 2, op: 'maskAny', mask: 4 }],
+    action: { errno: 1 },
+  }], { errno: 1 }, 38));
+  it.each([
+    [[1, 0, 4], EPERM], [[3, 9, 0xff], EPERM], [[2, 0, 12], EPERM],
+    [[4, 0, 4], ALLOW], [[0, 0, 4], ALLOW], [[1, 7, 4], ALLOW], [[2, 8, 4], ALLOW], [[1, 0, 3], ALLOW],
+  ] as Array<[number[], number]>)('ioctl(%j) → %d', (args, want) => {
+    expect(run(filter, { arch: ARCHES[arch].audit, nr, args })).toBe(want);
   });
 });
 
