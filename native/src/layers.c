@@ -30,6 +30,18 @@ int layers_prepare(const char *merged, struct err *e)
 	return 0;
 }
 
+/* Append n bytes of str to the string out (of size bytes in all), or fail. */
+static int append(char *out, size_t size, const char *str, size_t n, enum step step, struct err *e)
+{
+	size_t len = strlen(out);
+
+	if (len + n >= size)
+		return err_msg(e, step, "overlay options too long");
+	memcpy(out + len, str, n);
+	out[len + n] = '\0';
+	return 0;
+}
+
 /* A new symlink to path in the working directory; its name is appended to out. */
 static int layer_name(const char *path, size_t len, char *out, size_t size, enum step step,
 		      struct err *e)
@@ -43,10 +55,7 @@ static int layer_name(const char *path, size_t len, char *out, size_t size, enum
 	snprintf(name, sizeof(name), "%u", n_names++);
 	if (symlink(target, name) < 0)
 		return err_sys(e, step, "symlink", target, "symlink(\"%s\")", target);
-	if (strlen(out) + strlen(name) >= size)
-		return err_msg(e, step, "overlay options too long");
-	strcat(out, name);
-	return 0;
+	return append(out, size, name, strlen(name), step, e);
 }
 
 static bool is_layer_option(const char *opt, size_t len, size_t *key)
@@ -69,20 +78,16 @@ static int rename_option(const char *opt, size_t len, char *out, size_t size, en
 	const char *p, *end = opt + len, *colon;
 	size_t key;
 
-	if (strlen(out) + len >= size)
-		return err_msg(e, step, "overlay options too long");
-	if (!is_layer_option(opt, len, &key)) {
-		strncat(out, opt, len);
-		return 0;
-	}
-	strncat(out, opt, key);
+	if (!is_layer_option(opt, len, &key))
+		return append(out, size, opt, len, step, e);
+	if (append(out, size, opt, key, step, e) < 0)
+		return -1;
 	for (p = opt + key; p < end; p = colon + 1) {
 		colon = memchr(p, ':', end - p);
 		if (!colon)
 			colon = end;
-		if (p != opt + key)
-			strcat(out, ":");
-		if (layer_name(p, colon - p, out, size, step, e) < 0)
+		if ((p != opt + key && append(out, size, ":", 1, step, e) < 0) ||
+		    layer_name(p, colon - p, out, size, step, e) < 0)
 			return -1;
 	}
 	return 0;
@@ -97,9 +102,8 @@ int layers_rename(const char *options, char *out, size_t size, enum step step, s
 	out[0] = '\0';
 	for (; *p; p = *comma ? comma + 1 : comma) {
 		comma = strchrnul(p, ',');
-		if (out[0] && strlen(out) + 1 < size)
-			strcat(out, ",");
-		if (rename_option(p, comma - p, out, size, step, e) < 0)
+		if ((p != options && append(out, size, ",", 1, step, e) < 0) ||
+		    rename_option(p, comma - p, out, size, step, e) < 0)
 			return -1;
 	}
 	return 0;
