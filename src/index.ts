@@ -8,6 +8,7 @@ export type { SpawnResult, SpawnStatus, ExecFailure, CpuTime, LimitName, Seccomp
 export type { SandboxLimits, SpawnLimits, ResolvedSandboxLimits, ResolvedSpawnLimits } from './limits/limits.js';
 export type { Controller, Placement } from './cgroup/cgroup.js';
 export { Image, type ImageImportOptions, type StoreOptions } from './rootfs/image.js';
+export type { HostImageGroup, HostImageOptions, HostImageUser } from './rootfs/host-layer.js';
 export { LayerStore, type ImageRecord } from './images/layer-store.js';
 export { Snapshot } from './snapshots/snapshot.js';
 export type { SnapshotOptions } from './snapshots/take-snapshot.js';

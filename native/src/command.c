@@ -20,6 +20,7 @@
 
 #include "process.h"
 #include "security.h"
+#include "setup.h"
 #include "stdio.h"
 #include "sync.h"
 #include "util.h"
@@ -90,6 +91,8 @@ static int set_rlimits(const struct spawn_msg *s, struct err *e)
 {
 	int i;
 
+	if (userns_limit_command(e) < 0)
+		return -1;
 	for (i = 0; i < s->n_rlimits; i++) {
 		struct rlimit rl = { s->rlimits[i].soft, s->rlimits[i].hard };
 		if (setrlimit(s->rlimits[i].resource, &rl) < 0)

@@ -46,12 +46,14 @@ static int init_setup(const struct create_req *c, int ctl, int *upper, struct er
 	int root = -1, failed;
 
 	failed = (c->user && STEP(ctl, STEP_USERNS_SETID, userns_become_root(e), e)) ||
+		 (c->user && STEP(ctl, STEP_USERNS_LIMITS, userns_limit_counts(e), e)) ||
 		 STEP(ctl, STEP_MOUNT_PRIVATE, mount_private(e), e) ||
 		 (c->quota_target &&
 		  STEP(ctl, STEP_ROOTFS_QUOTA,
 		       *upper = mount_quota(c->quota_target, c->quota_options, c->tmpfs, c->n_tmpfs, e), e)) ||
 		 (c->quota_target && c->ipc && quota_limit_ipc(c->quota_options, e) < 0) ||
-		 STEP(ctl, STEP_ROOTFS_OVERLAY, mount_overlay(c->merged, c->overlay_options, e), e) ||
+		 STEP(ctl, STEP_ROOTFS_OVERLAY, layers_prepare(c->merged, e) < 0 ? -1 :
+		      mount_overlay(c->merged, c->overlay_options, e), e) ||
 		 (root = mount_open_root(c->merged, e)) < 0 ||
 		 (c->n_ro_overlays &&
 		  STEP(ctl, STEP_MOUNT_BIND, mount_ro_overlays(root, c->ro_overlays, c->n_ro_overlays, e), e)) ||
@@ -163,7 +165,11 @@ static void signal_reaper(pid_t pid, int signo)
 {
 	union sigval v = { .sival_int = signo };
 
-	sigqueue(pid, SIGNAL_FORWARD, v);
+	/* EAGAIN: no room left to queue a signal for the reaper's uid (pending signals are counted
+	 * per user, up to the helper's owner). A kill still ends the spawn, with its reaper: the
+	 * kernel ends the namespace, and the exit comes from wait4 (without the tree's CPU time). */
+	if (sigqueue(pid, SIGNAL_FORWARD, v) < 0 && errno == EAGAIN && signo == SIGKILL)
+		kill(pid, SIGKILL);
 }
 
 /* One request from the supervisor. Returns 0 when the supervisor is gone. */

@@ -135,8 +135,12 @@ int quota_limit_ipc(const char *options, struct err *e)
 
 int mount_overlay(const char *merged, const char *options, struct err *e)
 {
+	char named[OVERLAY_OPTIONS_MAX];
+
+	if (layers_rename(options, named, sizeof(named), STEP_ROOTFS_OVERLAY, e) < 0)
+		return -1;
 	/* nodev: a device node in an image layer (or an old store) opens no host device. */
-	if (mount("overlay", merged, "overlay", MS_NODEV, options) < 0)
+	if (mount("overlay", merged, "overlay", MS_NODEV, named) < 0)
 		return err_sys(e, STEP_ROOTFS_OVERLAY, "mount", merged, "mount(\"overlay\", \"%s\")",
 			       merged);
 	return 0;
@@ -306,12 +310,15 @@ int mount_proc(int rootfd, struct err *e)
  * gets its own overlay inodes, so a file lock taken in one sandbox is invisible to the others. */
 int mount_ro_overlays(int rootfd, const struct tmpfs *o, int n, struct err *e)
 {
+	char named[OVERLAY_OPTIONS_MAX];
 	int i, fd, r;
 
 	for (i = 0; i < n; i++) {
+		if (layers_rename(o[i].options, named, sizeof(named), STEP_MOUNT_BIND, e) < 0)
+			return -1;
 		if ((fd = mount_target(rootfd, o[i].target, 1, STEP_MOUNT_BIND, e)) < 0)
 			return -1;
-		r = mount_on_fd("overlay", fd, o[i].target, "overlay", MS_RDONLY, o[i].options,
+		r = mount_on_fd("overlay", fd, o[i].target, "overlay", MS_RDONLY, named,
 				STEP_MOUNT_BIND, e);
 		close(fd);
 		if (r < 0)

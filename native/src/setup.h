@@ -15,6 +15,10 @@
 /* userns.c */
 int userns_write_maps_from_parent(pid_t pid, const struct create_req *c, struct err *e);
 int userns_become_root(struct err *e);
+/* Caps on the kernel objects counted per user (/proc/sys/user/max_*) in the sandbox's userns. */
+int userns_limit_counts(struct err *e);
+/* In the command: pending signals and mqueue bytes well below the reaper's (see userns.c). */
+int userns_limit_command(struct err *e);
 
 /* mount.c; rootfd is an O_PATH fd of the merged root once the overlay is mounted. */
 int mount_private(struct err *e);
@@ -35,6 +39,12 @@ int mount_target(int rootfd, const char *path, int is_dir, enum step step, struc
 /* mount(2) onto the object fd refers to, via /proc/self/fd/N; name is the target for errors. */
 int mount_on_fd(const char *source, int fd, const char *name, const char *fstype,
 		unsigned long flags, const char *data, enum step step, struct err *e);
+
+/* layers.c: overlay layers under neutral names (a private tmpfs of symlinks, the working
+ * directory from layers_prepare until pivot_root), so mountinfo shows no host path. */
+#define OVERLAY_OPTIONS_MAX 4096  /* mount(2) copies one page of options */
+int layers_prepare(const char *merged, struct err *e);
+int layers_rename(const char *options, char *out, size_t size, enum step step, struct err *e);
 
 /* dev.c */
 int dev_mount(int rootfd, struct err *e);

@@ -11,6 +11,7 @@ enum step {
 	STEP_USERNS_MAP, /* Writing setgroups, uid_map and gid_map of the new user namespace. */
 	STEP_NET_VETH, /* Creating the veth pair: the host end on the network's bridge (isolated port, up), the peer as eth0 in the sandbox's network namespace. */
 	STEP_USERNS_SETID, /* Becoming root (uid 0, gid 0) inside the new user namespace. */
+	STEP_USERNS_LIMITS, /* Capping the kernel objects the sandbox may take from its owner (/proc/sys/user/max_*: inotify, fanotify, namespaces) in its user namespace. */
 	STEP_MOUNT_PRIVATE, /* Making every mount private so nothing propagates to the host. */
 	STEP_ROOTFS_QUOTA, /* limits.disk: mounting the size-limited tmpfs that holds the writable layer (upper and work directories), inside the sandbox's mount namespace. */
 	STEP_ROOTFS_OVERLAY, /* Mounting the overlay of image layers plus the writable layer. */
@@ -51,6 +52,7 @@ static const char *const step_names[STEP__COUNT] = {
 	[STEP_USERNS_MAP] = "userns.map",
 	[STEP_NET_VETH] = "net.veth",
 	[STEP_USERNS_SETID] = "userns.setid",
+	[STEP_USERNS_LIMITS] = "userns.limits",
 	[STEP_MOUNT_PRIVATE] = "mount.private",
 	[STEP_ROOTFS_QUOTA] = "rootfs.quota",
 	[STEP_ROOTFS_OVERLAY] = "rootfs.overlay",

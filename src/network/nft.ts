@@ -1,5 +1,5 @@
 import type { Lease } from './address-allocator.js';
-import type { ResolvedEgress } from './egress.js';
+import type { ResolvedEgress, ResolvedEgressRule } from './egress.js';
 
 // nftables scripts for `nft -f -`. Names and addresses in them come from sandkit itself
 // (generated interface names, parsed and re-formatted CIDRs), never from raw user text.
@@ -10,7 +10,8 @@ import type { ResolvedEgress } from './egress.js';
 //    sandbox cannot pose as another;
 //  - `inet sandkit_<h>`: egress policy on what leaves sandboxes through the host (ports are
 //    isolated, so sandbox to sandbox goes through the host too), with conntrack so replies
-//    always pass; and masquerade for traffic leaving the subnet.
+//    always pass; and masquerade for traffic leaving the subnet. An allow-list never opens
+//    the host's own addresses (the gateway) unless it names them one by one.
 
 /** The tables of a network (loaded once by `Network.create`). */
 export function networkTablesScript(table: string, bridge: string, subnet: string): string {
@@ -66,14 +67,17 @@ export function deleteSandboxRulesScript(table: string, lease: Pick<Lease, 'veth
 function egressRules(egress: ResolvedEgress): string[] {
   if (egress.kind === 'allow') return ['accept'];
   if (egress.kind === 'deny') return ['drop'];
-  const out: string[] = [];
-  for (const r of egress.rules) {
-    const dest = `ip daddr ${r.cidr}`;
-    const protocols = r.protocol ? [r.protocol] : ['tcp', 'udp'];
-    if (r.ports) for (const p of protocols) out.push(`${dest} ${p} dport { ${r.ports.join(', ')} } accept`);
-    else if (r.protocol) out.push(`${dest} meta l4proto ${r.protocol} accept`);
-    else out.push(`${dest} accept`);
-  }
-  out.push('drop');
-  return out;
+  // The host's own addresses (the gateway first: every host service bound to 0.0.0.0 listens
+  // there) are reached only through rules naming one address (a /32): a range that happens to
+  // contain them, the network's own subnet included, does not open the host.
+  const toOneAddress = egress.rules.filter((r) => r.cidr.endsWith('/32'));
+  return [...toOneAddress.flatMap(ruleLines), 'fib daddr type local drop', ...egress.rules.flatMap(ruleLines), 'drop'];
+}
+
+function ruleLines(r: ResolvedEgressRule): string[] {
+  const dest = `ip daddr ${r.cidr}`;
+  const protocols = r.protocol ? [r.protocol] : ['tcp', 'udp'];
+  if (r.ports) return protocols.map((p) => `${dest} ${p} dport { ${r.ports!.join(', ')} } accept`);
+  if (r.protocol) return [`${dest} meta l4proto ${r.protocol} accept`];
+  return [`${dest} accept`];
 }

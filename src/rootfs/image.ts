@@ -5,6 +5,7 @@ import { EMPTY_CONFIG, defaultCommandOf, type ImageConfig } from '../images/imag
 import { importImage, type ImportOptions } from '../images/image-import.js';
 import { LayerStore, type ImageRecord } from '../images/layer-store.js';
 import { checkStateDir, defaultStoreDir } from '../platform/state-dir.js';
+import { hostAccountFiles, resolveHostImageOptions, type HostImageOptions } from './host-layer.js';
 
 /** What an image contributes to a sandbox's root: overlay lower layers (top first) and host system directories. */
 export interface ImageLayers {
@@ -31,7 +32,7 @@ export interface ImageImportOptions extends ImportOptions, StoreOptions {
 
 /** @internal how an image is made: the host, a directory, or layers in the store over an optional base. */
 export type ImageSource =
-  | { kind: 'host' }
+  | { kind: 'host'; accounts?: HostImageOptions }
   | { kind: 'directory'; path: string }
   | { kind: 'store'; record: ImageRecord; store: LayerStore; ownLayers: string[]; base?: Image };
 
@@ -139,11 +140,20 @@ export class Image {
 
   /**
    * The host's own system, read-only: `/usr`, `/bin`, `/sbin`, `/lib*` and a filtered copy of
-   * `/etc` (no shadow files or private keys). `/root`, `/home`, `/var` and `/run` are empty.
-   * This is the default image.
+   * `/etc` (no shadow files or private keys, and not the host's accounts: `/etc/passwd` and
+   * `/etc/group` list root and nobody, plus the `users` and `groups` given). `/root`, `/home`,
+   * `/var` and `/run` are empty. This is the default image.
+   * @example new Sandbox({ image: Image.host({ users: [{ name: 'judge', uid: 1000 }], groups: [{ name: 'judge', gid: 1000 }] }) });
+   * @throws {SandboxOptionsError} naming the account field that is wrong.
    */
-  static host(): Image {
-    return new Image({ kind: 'host' });
+  static host(options?: HostImageOptions): Image {
+    const accounts = resolveHostImageOptions(options);
+    return new Image(accounts ? { kind: 'host', accounts } : { kind: 'host' });
+  }
+
+  /** @internal /etc/passwd and /etc/group for the sandbox's top layer, when a host image lists accounts of its own. */
+  get accountFiles(): { passwd: string; group: string } | undefined {
+    return this.source.kind === 'host' && this.source.accounts ? hostAccountFiles(this.source.accounts) : undefined;
   }
 
   /**

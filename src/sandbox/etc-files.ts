@@ -5,9 +5,11 @@ import type { NetworkMode } from './options.js';
 /**
  * The /etc files sandkit writes into every sandbox's base layer. An attached sandbox's
  * /etc/hosts is a bind of its network's hosts file over this one (updated as peers come and go).
+ * `accounts`: passwd and group of a host image that lists accounts beyond root and nobody.
  */
-export function etcFiles(hostname: string, network: NetworkMode | ResolvedNetworkAttach): Record<string, string> {
+export function etcFiles(hostname: string, network: NetworkMode | ResolvedNetworkAttach, accounts?: { passwd: string; group: string }): Record<string, string> {
   return {
+    ...accounts,
     hostname: `${hostname}\n`,
     hosts: [
       '127.0.0.1\tlocalhost',

@@ -32,7 +32,7 @@ function idMap(hostId: number): Array<[number, number, number]> {
  */
 export function createConfigFor(opts: ResolvedSandboxOptions, sessionDir: string, sandboxDir: string, hostLayer: () => HostLayer): { config: CreateConfig; overlay: Overlay } {
   const layers = opts.image.layers({ hostLayer });
-  const base = baseLayerFor(sessionDir, etcFiles(opts.hostname, opts.network));
+  const base = baseLayerFor(sessionDir, etcFiles(opts.hostname, opts.network, opts.image.accountFiles));
   const overlay = Overlay.inDirectory([base, ...layers.lowerDirs], sandboxDir, opts.limits.disk);
   const userns = opts.namespaces.user;
   const tmpfsUpper = overlay.tmpfsUpper();

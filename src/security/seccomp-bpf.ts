@@ -19,8 +19,11 @@ export type ArgTest =
   | { arg: number; op: 'in' | 'notIn'; values: readonly number[] }
   | { arg: number; op: 'maskAny'; mask: number };
 
+/** Argument tests that must all match (one test, or a list of them). */
+export type ArgTests = ArgTest | readonly ArgTest[];
+
 /** One compiled rule: the call, an optional argument test, the action when it matches. */
-export interface BpfRule { nr: number; test?: ArgTest; action: BpfAction }
+export interface BpfRule { nr: number; test?: ArgTests; action: BpfAction }
 
 export interface ArchInfo { audit: number; table: Readonly<Record<string, number>>; x32: boolean }
 
@@ -62,9 +65,38 @@ export function actionValue(a: BpfAction): number {
   return a === 'kill' ? SECCOMP_RET_USER_NOTIF : (SECCOMP_RET_ERRNO | (a.errno & 0xffff)) >>> 0;
 }
 
+const ja = (k: number): Insn => ({ code: BPF_JMP_JA, jt: 0, jf: 0, k });
+
+function jumpable(n: number): number {
+  if (n > 255) throw new Error('seccomp: an argument test is too long');
+  return n;
+}
+
+/** Instructions that fall through when `test` matches and skip the next `skip` ones otherwise. */
+function requireMatch(test: ArgTest, skip: number): Insn[] {
+  const out = [ld(offArgLow(test.arg))];
+  if (test.op === 'maskAny') return [...out, jmp(BPF_JSET_K, test.mask, 0, jumpable(skip))];
+  const n = test.values.length;
+  if (n === 0) return test.op === 'in' ? [ja(skip)] : [];
+  test.values.forEach((v, i) => {
+    if (test.op === 'notIn') out.push(jmp(BPF_JEQ_K, v, jumpable(n - 1 - i + skip), 0));
+    else if (i < n - 1) out.push(jmp(BPF_JEQ_K, v, jumpable(n - 1 - i), 0));
+    else out.push(jmp(BPF_JEQ_K, v, 0, jumpable(skip)));
+  });
+  return out;
+}
+
+/** Instructions that return `action` when every test matches and fall through otherwise. */
+function allOfInsns(tests: readonly ArgTest[], action: number): Insn[] {
+  let block = [ret(action)];
+  for (let i = tests.length - 1; i >= 0; i--) block = [...requireMatch(tests[i]!, block.length), ...block];
+  return block;
+}
+
 /** Instructions that return `action` when `test` matches and fall through otherwise. */
-function testInsns(test: ArgTest | undefined, action: number): Insn[] {
+function testInsns(test: ArgTests | undefined, action: number): Insn[] {
   if (!test) return [ret(action)];
+  if (isTestList(test)) return allOfInsns(test, action);
   const out = [ld(offArgLow(test.arg))];
   if (test.op === 'maskAny') return [...out, jmp(BPF_JSET_K, test.mask, 0, 1), ret(action)];
   if (test.op === 'in') {
@@ -73,6 +105,10 @@ function testInsns(test: ArgTest | undefined, action: number): Insn[] {
   }
   test.values.forEach((v, i) => out.push(jmp(BPF_JEQ_K, v, test.values.length - i, 0)));
   return [...out, ret(action)];
+}
+
+function isTestList(t: ArgTests): t is readonly ArgTest[] {
+  return Array.isArray(t);
 }
 
 /**

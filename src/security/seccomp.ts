@@ -1,6 +1,6 @@
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import type { CapabilityName } from './capabilities.js';
-import { ARCHES, compileRules, encodeProgram, hostArch, type ArgTest, type BpfRule, type SeccompArch } from './seccomp-bpf.js';
+import { ARCHES, compileRules, encodeProgram, hostArch, type ArgTests, type BpfRule, type SeccompArch } from './seccomp-bpf.js';
 
 /** An errno a denied call fails with. */
 export type SeccompErrno = 'EPERM' | 'EACCES' | 'ENOSYS' | 'EINVAL' | 'ENOENT' | 'EOPNOTSUPP' | 'EAFNOSUPPORT';
@@ -11,8 +11,8 @@ const ERRNOS: Record<SeccompErrno, number> = { EPERM: 1, ENOENT: 2, EACCES: 13, 
 export interface SeccompRule {
   /** The system call's name (`'ptrace'`). Calls an architecture lacks are skipped there. */
   syscall: string;
-  /** Only when this argument test matches (low 32 bits of the argument); always when absent. */
-  when?: ArgTest;
+  /** Only when this argument test matches (low 32 bits of the argument; a list: all of them); always when absent. */
+  when?: ArgTests;
   /** The errno the call fails with (under `onViolation('kill')` the process is killed instead). */
   errno: number;
   /** A compatibility answer (ENOSYS so libc falls back), never a kill. */
@@ -25,8 +25,13 @@ const EPERM = 1;
 const ENOSYS = 38;
 const CLONE_NAMESPACE_FLAGS = 0x00020000 /* NEWNS */ | 0x02000000 /* NEWCGROUP */ | 0x04000000 /* NEWUTS */
   | 0x08000000 /* NEWIPC */ | 0x10000000 /* NEWUSER */ | 0x20000000 /* NEWPID */ | 0x40000000 /* NEWNET */;
-const AF_ALG = 38;
-const AF_VSOCK = 40;
+const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const AF_NETLINK = 16;
+const NETLINK_ROUTE = 0;
+const EAFNOSUPPORT = 97;
+const EPROTONOSUPPORT = 93;
 const TIOCSTI = 0x5412;
 const TIOCLINUX = 0x541c;
 /** personality() values Docker allows: PER_LINUX, PER_LINUX32, UNAME26 variants, and the query 0xffffffff. */
@@ -36,9 +41,21 @@ const deny = (names: string[], unlessCapability?: CapabilityName): SeccompRule[]
   names.map((syscall) => ({ syscall, errno: EPERM, ...(unlessCapability ? { unlessCapability } : {}) }));
 
 const S_ISUID_ISGID = 0o6000;
+/** The open flags under which the kernel reads the mode argument (O_CREAT, __O_TMPFILE; same on x86_64 and aarch64). */
+const OPEN_CREATING = 0o100 | 0o20000000;
 
 function setIdModeRules(calls: Array<[string, number]>): SeccompRule[] {
   return calls.map(([syscall, arg]) => ({ syscall, when: { arg, op: 'maskAny', mask: S_ISUID_ISGID }, errno: EPERM, unlessCapability: 'CAP_FSETID' }));
+}
+
+/** open/openat: the mode counts only when the flags create a file; otherwise the kernel ignores it (junk included). */
+function setIdOpenRules(calls: Array<[string, number, number]>): SeccompRule[] {
+  return calls.map(([syscall, flags, mode]) => ({
+    syscall,
+    when: [{ arg: flags, op: 'maskAny', mask: OPEN_CREATING }, { arg: mode, op: 'maskAny', mask: S_ISUID_ISGID }],
+    errno: EPERM,
+    unlessCapability: 'CAP_FSETID',
+  }));
 }
 
 /** The default policy: what a sandboxed program has no business calling. */
@@ -70,12 +87,17 @@ const DEFAULT_RULES: readonly SeccompRule[] = Object.freeze([
   // Other processes' memory and fds.
   ...deny(['ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp', 'pidfd_getfd'], 'CAP_SYS_PTRACE'),
   { syscall: 'personality', when: { arg: 0, op: 'notIn', values: SAFE_PERSONALITIES }, errno: EPERM },
-  { syscall: 'socket', when: { arg: 0, op: 'in', values: [AF_VSOCK, AF_ALG] }, errno: EPERM },
-  { syscall: 'socketpair', when: { arg: 0, op: 'in', values: [AF_VSOCK, AF_ALG] }, errno: EPERM },
+  // Socket families: unix, IPv4, IPv6 and netlink's routing protocol (getifaddrs, ip), nothing
+  // else (packet, key, vsock, alg, bluetooth, xdp... are rarely needed and often buggy). The
+  // errnos are what a kernel without the family or protocol says, so programs that probe fall back.
+  { syscall: 'socket', when: { arg: 0, op: 'notIn', values: [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK] }, errno: EAFNOSUPPORT },
+  { syscall: 'socket', when: [{ arg: 0, op: 'in', values: [AF_NETLINK] }, { arg: 2, op: 'notIn', values: [NETLINK_ROUTE] }], errno: EPROTONOSUPPORT },
+  { syscall: 'socketpair', when: { arg: 0, op: 'notIn', values: [AF_UNIX] }, errno: EAFNOSUPPORT },
   // No setuid/setgid files: where the sandbox's root is the host's root (a root helper maps
   // 0 to 0), a set-id file written to a writable bind mount would be set-id root on the host.
   ...setIdModeRules([['chmod', 1], ['fchmod', 1], ['fchmodat', 2], ['fchmodat2', 2], ['creat', 1],
-    ['open', 2], ['openat', 3], ['mknod', 1], ['mknodat', 2]]),
+    ['mknod', 1], ['mknodat', 2]]),
+  ...setIdOpenRules([['open', 1, 2], ['openat', 2, 3]]),
   // openat2 carries its mode in memory: ENOSYS, and libc's callers fall back to openat.
   { syscall: 'openat2', errno: ENOSYS, fallback: true, unlessCapability: 'CAP_FSETID' },
   // Typing into the terminal of whoever reads it.

@@ -34,7 +34,7 @@ export interface SecurityOptions {
    * @defaultValue true
    */
   noNewPrivs?: boolean;
-  /** Paths hidden from the program (files: /dev/null over them; directories: an empty tmpfs). @defaultValue Docker's list, {@link DEFAULT_MASKED_PATHS} */
+  /** Paths hidden from the program (files: /dev/null over them; directories: an empty tmpfs). @defaultValue Docker's list and more host-wide kernel state, {@link DEFAULT_MASKED_PATHS} */
   maskedPaths?: string[];
   /** Paths made read-only. @defaultValue Docker's list, {@link DEFAULT_READONLY_PATHS} */
   readonlyPaths?: string[];

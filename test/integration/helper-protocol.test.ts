@@ -193,7 +193,7 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
 
   it('reports every setup step in order before created', () => {
     const steps = h.messages.filter((m) => m.type === 'step' && m.sandbox === sandbox).map((m) => m.step);
-    expect(steps).toEqual(['sandbox.clone', 'userns.map', 'userns.setid', 'mount.private', 'rootfs.overlay', 'mount.bind',
+    expect(steps).toEqual(['sandbox.clone', 'userns.map', 'userns.setid', 'userns.limits', 'mount.private', 'rootfs.overlay', 'mount.bind',
       'mount.proc', 'mount.dev', 'mount.tmpfs', 'pivot_root', 'uts.hostname', 'net.loopback', 'sandbox.ready']);
   });
 

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { describe, expect } from 'vitest';
 import { Network, type EgressPolicy } from '../../src/index.js';
@@ -48,6 +49,37 @@ describe.runIf(isRoot)('network egress policy (nftables)', () => {
     } finally {
       server?.kill('SIGKILL');
       outside.remove();
+      await net.destroy();
+    }
+  });
+
+  // The gateway is the host itself: a host service listening on it (or on 0.0.0.0) must not be
+  // reachable through a range that happens to contain it, only when its address is listed.
+  it.for([
+    ['the subnet', false, ['SUBNET']],
+    ['everything as a range', false, ['0.0.0.0/0']],
+    ['the gateway address', true, ['GATEWAY']],
+    ['the subnet and the gateway', true, ['SUBNET', 'GATEWAY']],
+    ['the gateway, tcp on the listener port', true, [{ cidr: 'GATEWAY', ports: ['PORT'], protocol: 'tcp' }]],
+    ['the gateway, another port', false, [{ cidr: 'GATEWAY', ports: [1], protocol: 'tcp' }]],
+  ] as Array<[string, boolean, unknown[]]>)('egress allow %s: reaches a host listener on the gateway: %s', async ([, reaches, allow], { sandbox }) => {
+    const net = await Network.create({ subnet: testSubnet(13) });
+    const server = createServer((c) => c.end(`hello ${c.remoteAddress}\n`));
+    try {
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, net.gateway, resolve));
+      const port = (server.address() as AddressInfo).port;
+      const egress = JSON.parse(JSON.stringify({ allow }).replaceAll('"SUBNET"', JSON.stringify(net.subnet))
+        .replaceAll('"GATEWAY"', JSON.stringify(net.gateway)).replaceAll('"PORT"', String(port))) as EgressPolicy;
+      const sb = sandbox({ network: { attach: net, egress } });
+      const r = await sb.run(tcpClient(net.gateway, port, 2));
+      if (reaches) {
+        expect(r.stdout).toMatch(/^hello 10\./);
+      } else {
+        expect(r.stdout).toBe('');
+        expect(r.exitCode).not.toBe(0);
+      }
+    } finally {
+      server.close();
       await net.destroy();
     }
   });

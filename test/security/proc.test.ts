@@ -2,11 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, type SpawnResult } from '../../src/index.js';
+import { Image, Sandbox, type SpawnResult } from '../../src/index.js';
 import { helperPath } from '../../src/helper/helper-path.js';
+import { defaultStateDir } from '../../src/platform/state-dir.js';
 import { hostProcess } from '../helpers/host.js';
 import { PROBE, probeMount } from '../helpers/probe.js';
-import { attackers, expectRefused, outcomeOf, type Outcome } from '../helpers/security-outcomes.js';
+import { attackers, expectRefused, hostMode, outcomeOf, type Outcome } from '../helpers/security-outcomes.js';
 import { it as withFixtures } from '../helpers/sandboxes.js';
 
 // Set before the first sandbox of this file starts the helper, which inherits SANDKIT_* variables.
@@ -75,9 +76,41 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))('/proc as an attac
     { path: '/proc/timer_list', refused: ['empty', 'EPERM', 'EACCES'] },
     { path: '/proc/sched_debug', refused: ['empty', 'EPERM', 'EACCES'] },
     { path: '/proc/keys', refused: ['empty', 'EPERM', 'EACCES'] },
+    // Host-wide kernel state: physical pages, slabs, memory zones and I/O ranges, the kernel's
+    // configuration, modules and symbols, every user's key quotas, the host's disks, swap
+    // files, consoles, command line and boot id.
+    ...['kpageflags', 'kpagecount', 'kpagecgroup', 'slabinfo', 'vmallocinfo', 'pagetypeinfo', 'buddyinfo', 'zoneinfo',
+      'config.gz', 'modules', 'kallsyms', 'kmsg', 'key-users', 'softirqs', 'iomem', 'ioports', 'mtrr', 'dma',
+      'partitions', 'diskstats', 'swaps', 'consoles', 'cmdline', 'sys/kernel/random/boot_id',
+    ].map((name) => ({ path: `/proc/${name}`, refused: ['empty', 'EPERM', 'EACCES'] })),
   ])('reading $path: $refused (or ENOENT where the host kernel has none)', async ({ path, refused }) => {
     const r = await run([PROBE, 'head', path, '4096']);
     expect(readOutcome(r), r.stdout.slice(0, 500)).toBeOneOf(refusedFor(path, refused));
+  });
+
+  it.each(['/proc/fs', '/proc/bus', '/proc/irq', '/proc/driver', '/proc/acpi', '/proc/scsi'])('%s lists nothing (the host\'s file systems, buses, IRQs and drivers)', async (path) => {
+    const r = await run([PROBE, 'ls', path]);
+    if (!existsSync(path)) return expectRefused(r, ['ENOENT']);
+    expect({ code: r.exitCode, stdout: r.stdout }).toEqual({ code: 0, stdout: '' });
+  });
+
+  it('what runtimes read stays readable: meminfo, cpuinfo, stat, uptime, loadavg, filesystems, self/status', async () => {
+    for (const path of ['/proc/meminfo', '/proc/cpuinfo', '/proc/stat', '/proc/uptime', '/proc/loadavg', '/proc/filesystems', '/proc/self/status']) {
+      const r = await run([PROBE, 'head', path, '64']);
+      expect(readOutcome(r), path).toBe('ok');
+    }
+  });
+
+  it("the mount table names no host path: not the state directory, the session or the sandbox's directory", async () => {
+    const r = await run([PROBE, 'cat', '/proc/self/mountinfo']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/ \/ \/ .* - overlay overlay /);
+    for (const leak of [defaultStateDir(), '/sessions/', 'upperdir=/', 'lowerdir=/', 'workdir=/', '-layer']) expect(r.stdout, leak).not.toContain(leak);
+  });
+
+  it("/etc/passwd and /etc/group of the host image list root and nobody, not the host's users", async () => {
+    const r = await run(['sh', '-c', 'cut -d: -f1 /etc/passwd; echo --; cut -d: -f1 /etc/group']);
+    expect(r.stdout).toBe('root\nnobody\n--\nroot\nnogroup\n');
   });
 
   it('/proc/kallsyms shows no kernel address: all zeros, empty or unreadable', async () => {
@@ -145,5 +178,15 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))("PID 1's root and 
     } else {
       expectRefused(listed, ['EACCES']);
     }
+  });
+});
+
+describe('a host image with accounts of its own', () => {
+  withFixtures('lists them in /etc/passwd and /etc/group (and a spawn can run as one, root host)', async ({ sandbox }) => {
+    const sb = sandbox({ image: Image.host({ users: [{ name: 'judge', uid: 1000, home: '/home/judge' }], groups: [{ name: 'judge', gid: 1000 }, { name: 'runners', gid: 2000, members: ['judge'] }] }) });
+    const r = await sb.run(['sh', '-c', 'cat /etc/passwd /etc/group']);
+    expect(r.stdout).toBe(['root:x:0:0:root:/root:/bin/sh', 'judge:x:1000:1000:judge:/home/judge:/usr/sbin/nologin', 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin',
+      'root:x:0:', 'judge:x:1000:', 'runners:x:2000:judge', 'nogroup:x:65534:', ''].join('\n'));
+    if (hostMode === 'root') expect((await sb.run([PROBE, 'ids'], { user: 'judge' })).stdout).toMatch(/^uid=1000 gid=1000 euid=1000 egid=1000 groups=2000\b/);
   });
 });

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, it } from 'vitest';
-import { Sandbox } from '../../src/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Sandbox, Seccomp } from '../../src/index.js';
 import { PROBE, probeMount } from '../helpers/probe.js';
 import { attackers, expectRefused, type Outcome } from '../helpers/security-outcomes.js';
 
@@ -48,6 +48,21 @@ const rows: Array<{ name: string; attack: string; refused: Outcome[] }> = [
   // i386 getpid through int 0x80: refused by the filter, or killed (SIGSYS by a filter's
   // KILL_PROCESS, SIGSEGV on a kernel without IA32 emulation).
   { name: 'int80-getpid', attack: 'getpid via int 0x80 (i386 ABI)', refused: ['ENOSYS', 'EPERM', 'signal:SIGSYS', 'signal:SIGSEGV'] },
+  // Socket families beyond unix, IPv4, IPv6 and netlink routing: the filter answers what a
+  // kernel without them says (the kernel alone would create most of these, or load a module).
+  { name: 'socket-packet', attack: 'socket(AF_PACKET, SOCK_RAW)', refused: ['EAFNOSUPPORT'] },
+  { name: 'socket-key', attack: 'socket(AF_KEY)', refused: ['EAFNOSUPPORT'] },
+  { name: 'socket-bluetooth', attack: 'socket(AF_BLUETOOTH)', refused: ['EAFNOSUPPORT'] },
+  { name: 'socket-alg', attack: 'socket(AF_ALG) (kernel crypto API)', refused: ['EAFNOSUPPORT'] },
+  { name: 'socket-vsock', attack: 'socket(AF_VSOCK) (hypervisor sockets)', refused: ['EAFNOSUPPORT'] },
+  { name: 'socket-xdp', attack: 'socket(AF_XDP)', refused: ['EAFNOSUPPORT'] },
+  { name: 'netlink-audit', attack: 'socket(AF_NETLINK, NETLINK_AUDIT)', refused: ['EPROTONOSUPPORT'] },
+  { name: 'netlink-uevent', attack: 'socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT)', refused: ['EPROTONOSUPPORT'] },
+  { name: 'netlink-xfrm', attack: 'socket(AF_NETLINK, NETLINK_XFRM)', refused: ['EPROTONOSUPPORT'] },
+  { name: 'socketpair-inet', attack: 'socketpair(AF_INET)', refused: ['EAFNOSUPPORT'] },
+  { name: 'socketpair-netlink', attack: 'socketpair(AF_NETLINK)', refused: ['EAFNOSUPPORT'] },
+  // A set-id file created by open(O_CREAT) (the mode counts only when the call creates).
+  { name: 'open-creat-setuid', attack: 'open(O_CREAT, 04755)', refused: ['EPERM'] },
 ];
 
 describe.each(attackers.map((a) => [a.who, a.user] as const))('dangerous syscalls are refused, as %s', (_who, user) => {
@@ -60,5 +75,23 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))('dangerous syscall
   it.each(rows.map((row) => [`${row.name}: ${row.attack} → ${row.refused.join(' | ')}`, row] as const))('%s', async (_title, { name, refused }) => {
     const r = await sandbox.run([PROBE, 'try-syscall', name], { user, limits: { wallTime: '10s' } });
     expectRefused(r, refused);
+  });
+});
+
+// What the filter must not refuse: the families ordinary programs use, and open() with junk in
+// the mode register when the flags do not create (the kernel ignores it; raw syscall() callers
+// leave whatever was there), even under onViolation('kill').
+const allowedRows = ['socket-inet6', 'netlink-route', 'socketpair-unix', 'open-junk-mode', 'openat-junk-mode'];
+
+describe.each([['errno', Seccomp.default()], ['kill', Seccomp.default().onViolation('kill')]] as const)('ordinary calls pass the default policy (onViolation %s)', (_mode, seccomp) => {
+  let sandbox: Sandbox;
+  beforeAll(() => {
+    sandbox = new Sandbox({ mounts: [probeMount()], security: { seccomp } });
+  });
+  afterAll(() => sandbox.destroy());
+
+  it.each(allowedRows)('%s works', async (name) => {
+    const r = await sandbox.run([PROBE, 'try-syscall', name], { limits: { wallTime: '10s' } });
+    expect({ signal: r.signal, exitCode: r.exitCode, stdout: r.stdout }).toEqual({ signal: null, exitCode: 0, stdout: `${name}=ok\n` });
   });
 });

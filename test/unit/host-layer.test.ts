@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, lstatSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildHostLayer } from '../../src/rootfs/host-layer.js';
+import { buildHostLayer, hostAccountFiles, resolveHostImageOptions } from '../../src/rootfs/host-layer.js';
 import { Overlay } from '../../src/rootfs/overlay.js';
 
 describe('host layer', () => {
@@ -11,7 +11,10 @@ describe('host layer', () => {
     try {
       const layer = buildHostLayer(join(dir, 'layer'));
       const etc = join(layer.dir, 'etc');
-      expect(existsSync(join(etc, 'passwd'))).toBe(existsSync('/etc/passwd'));
+      // Not the host's accounts: root and nobody only.
+      expect(readFileSync(join(etc, 'passwd'), 'utf8')).toBe('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
+      expect(readFileSync(join(etc, 'group'), 'utf8')).toBe('root:x:0:\nnogroup:x:65534:\n');
+      for (const secret of ['subuid', 'subgid']) expect(existsSync(join(etc, secret)), secret).toBe(false);
       for (const secret of ['shadow', 'gshadow', 'shadow-', 'sudoers', 'hostname', 'hosts', 'resolv.conf']) {
         expect(existsSync(join(etc, secret)), secret).toBe(false);
       }
@@ -27,6 +30,30 @@ describe('host layer', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('host image accounts', () => {
+  it('lists root, the accounts given, and nobody', () => {
+    const o = resolveHostImageOptions({ users: [{ name: 'judge', uid: 1000 }], groups: [{ name: 'judge', gid: 1000, members: ['judge'] }] });
+    expect(hostAccountFiles(o)).toEqual({
+      passwd: 'root:x:0:0:root:/root:/bin/sh\njudge:x:1000:1000:judge:/nonexistent:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
+      group: 'root:x:0:\njudge:x:1000:judge\nnogroup:x:65534:\n',
+    });
+    expect(resolveHostImageOptions({})).toBeUndefined();
+  });
+
+  it.each([
+    [{ users: [{ name: 'a:b', uid: 1 }] }, 'image.users[0].name'],
+    [{ users: [{ name: 'x\nroot', uid: 1 }] }, 'image.users[0].name'],
+    [{ users: [{ name: 'x', uid: -1 }] }, 'image.users[0].uid'],
+    [{ users: [{ name: 'x', uid: 1, home: '/a:/b' }] }, 'image.users[0].home'],
+    [{ users: [{ name: 'root', uid: 5 }] }, 'image.users[0].name'],
+    [{ users: [{ name: 'x', uid: 1, extra: 1 }] }, 'image.users[0].extra'],
+    [{ groups: [{ name: 'g', gid: 1, members: ['a,b'] }] }, 'image.groups[0].members[0]'],
+    [{ other: 1 }, 'image.other'],
+  ])('rejects %j naming %s', (options, field) => {
+    expect(() => resolveHostImageOptions(options)).toThrow(expect.objectContaining({ field }));
   });
 });
 

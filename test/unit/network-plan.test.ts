@@ -52,6 +52,9 @@ describe('network planning (no privileges)', () => {
     const list = sandboxRulesScript('t', l, resolveEgress({ allow: ['10.1.2.3', { cidr: '192.168.0.0/16', ports: [443, 80], protocol: 'tcp' }] }, 'egress'));
     expect(list).toContain('add rule inet t sb_ska ip daddr 10.1.2.3/32 accept');
     expect(list).toContain('add rule inet t sb_ska ip daddr 192.168.0.0/16 tcp dport { 443, 80 } accept');
+    // The host's own addresses only through single-address rules, which come before the drop.
+    expect(list).toMatch(/ip daddr 10\.1\.2\.3\/32 accept\nadd rule inet t sb_ska fib daddr type local drop\n(.*\n)*.*192\.168\.0\.0\/16 tcp dport/);
+    expect(list).not.toMatch(/192\.168\.0\.0\/16 tcp dport .*\n(.*\n)*.*fib daddr type local drop/);
     expect(list).toContain('add rule bridge t port_ska ether type ip ip saddr 10.9.0.2 accept');
     expect(deleteSandboxRulesScript('t', l)).toContain('delete chain bridge t port_ska');
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Seccomp, SandboxOptionsError } from '../../src/index.js';
 import {
-  ARCHES, AUDIT_ARCH_I386, BPF_JEQ_K, BPF_JGE_K, BPF_JGT_K, BPF_JMP_JA, BPF_JSET_K, BPF_LD_W_ABS, BPF_RET_K,
+  ARCHES, AUDIT_ARCH_I386, compileRules, encodeProgram, BPF_JEQ_K, BPF_JGE_K, BPF_JGT_K, BPF_JMP_JA, BPF_JSET_K, BPF_LD_W_ABS, BPF_RET_K,
   SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF, decodeProgram, type SeccompArch,
 } from '../../src/security/seccomp-bpf.js';
 
@@ -40,6 +40,8 @@ function run(filter: Buffer, d: Data): number {
 const ALLOW = SECCOMP_RET_ALLOW;
 const EPERM = (SECCOMP_RET_ERRNO | 1) >>> 0;
 const ENOSYS = (SECCOMP_RET_ERRNO | 38) >>> 0;
+const EAFNOSUPPORT = (SECCOMP_RET_ERRNO | 97) >>> 0;
+const EPROTONOSUPPORT = (SECCOMP_RET_ERRNO | 93) >>> 0;
 const KILL = SECCOMP_RET_USER_NOTIF; // 'kill': the reaper, holding the listener, kills the tree
 
 function call(arch: SeccompArch, name: string, args: number[] = []): Data {
@@ -105,9 +107,25 @@ describe.each(['x86_64', 'aarch64'] as const)('Seccomp.default() on %s', (arch) 
     ['personality', [0x0040000 /* ADDR_NO_RANDOMIZE */], EPERM],
     ['socket', [2 /* AF_INET */], ALLOW],
     ['socket', [1 /* AF_UNIX */], ALLOW],
-    ['socket', [40 /* AF_VSOCK */], EPERM],
-    ['socket', [38 /* AF_ALG */], EPERM],
-    ['socketpair', [40], EPERM],
+    ['socket', [10 /* AF_INET6 */, 0x80801 /* SOCK_STREAM|CLOEXEC|NONBLOCK */], ALLOW],
+    ['socket', [16 /* AF_NETLINK */, 3 /* SOCK_RAW */, 0 /* NETLINK_ROUTE */], ALLOW],
+    ['socket', [16, 0x80003, 9 /* NETLINK_AUDIT */], EPROTONOSUPPORT],
+    ['socket', [16, 3, 15 /* NETLINK_KOBJECT_UEVENT */], EPROTONOSUPPORT],
+    ['socket', [16, 3, 6 /* NETLINK_XFRM */], EPROTONOSUPPORT],
+    ['socket', [16, 3, 4 /* NETLINK_SOCK_DIAG */], EPROTONOSUPPORT],
+    ['socket', [16, 3, 16 /* NETLINK_GENERIC */], EPROTONOSUPPORT],
+    ['socket', [0 /* AF_UNSPEC */], EAFNOSUPPORT],
+    ['socket', [17 /* AF_PACKET */, 3, 0x300], EAFNOSUPPORT],
+    ['socket', [15 /* AF_KEY */, 3, 2], EAFNOSUPPORT],
+    ['socket', [31 /* AF_BLUETOOTH */, 3, 1], EAFNOSUPPORT],
+    ['socket', [40 /* AF_VSOCK */], EAFNOSUPPORT],
+    ['socket', [38 /* AF_ALG */], EAFNOSUPPORT],
+    ['socket', [44 /* AF_XDP */], EAFNOSUPPORT],
+    ['socket', [0x100000002 /* AF_INET with junk in the high half: the kernel reads an int */], ALLOW],
+    ['socketpair', [1 /* AF_UNIX */, 1], ALLOW],
+    ['socketpair', [40], EAFNOSUPPORT],
+    ['socketpair', [16, 3, 0], EAFNOSUPPORT],
+    ['socketpair', [2, 1, 0], EAFNOSUPPORT],
     ['fchmodat', [-100, 0, 0o755], ALLOW],
     ['fchmodat', [-100, 0, 0o4755], EPERM],
     ['fchmodat', [-100, 0, 0o2755], EPERM],
@@ -115,6 +133,14 @@ describe.each(['x86_64', 'aarch64'] as const)('Seccomp.default() on %s', (arch) 
     ['fchmod', [3, 0o6755], EPERM],
     ['openat', [-100, 0, 0o101 /* O_CREAT|O_WRONLY */, 0o644], ALLOW],
     ['openat', [-100, 0, 0o101, 0o4755], EPERM],
+    ['openat', [-100, 0, 0o102 /* O_CREAT|O_RDWR */, 0o2700], EPERM],
+    ['openat', [-100, 0, 0o20200002 /* O_TMPFILE|O_RDWR (x86_64 value) */, 0o4755], EPERM],
+    ['openat', [-100, 0, 0o20040002 /* O_TMPFILE|O_RDWR (aarch64 value) */, 0o4755], EPERM],
+    ['openat', [-100, 0, 0o20000002 /* __O_TMPFILE bit alone */, 0o6000], EPERM],
+    // Without O_CREAT or O_TMPFILE the kernel ignores the mode: whatever is in the register passes.
+    ['openat', [-100, 0, 0 /* O_RDONLY */, 0o4755], ALLOW],
+    ['openat', [-100, 0, 0o200000 /* O_DIRECTORY (x86_64) */, 0xdeadbeef], ALLOW],
+    ['openat', [-100, 0, 0o1101 /* O_WRONLY|O_TRUNC|O_CREAT */, 0o644], ALLOW],
     ['mknodat', [-100, 0, 0o104755 /* S_IFREG */, 0], EPERM],
     ['openat2', [], ENOSYS],
     ['ioctl', [1, 0x5401 /* TCGETS */], ALLOW],
@@ -128,6 +154,16 @@ describe.each(['x86_64', 'aarch64'] as const)('Seccomp.default() on %s', (arch) 
     for (const name of ['iopl', 'ioperm', 'uselib', '_sysctl', 'nfsservctl']) {
       if (ARCHES[arch].table[name] !== undefined) expect(run(filter, call(arch, name)), name).toBe(EPERM);
     }
+  });
+
+  it('open() (where the arch has it) tests the mode only when the flags create', () => {
+    if (ARCHES[arch].table.open === undefined) return;
+    expect(run(filter, call(arch, 'open', [0, 0 /* O_RDONLY */, 0xffffffff]))).toBe(ALLOW);
+    expect(run(killing, call(arch, 'open', [0, 0, 0o6777]))).toBe(ALLOW);
+    expect(run(filter, call(arch, 'open', [0, 0o101, 0o4755]))).toBe(EPERM);
+    expect(run(killing, call(arch, 'open', [0, 0o101, 0o2755]))).toBe(KILL);
+    expect(run(filter, call(arch, 'open', [0, 0o101, 0o755]))).toBe(ALLOW);
+    expect(run(filter, call(arch, 'creat', [0, 0o4755]))).toBe(EPERM); // creat always creates
   });
 
   it('refuses a foreign architecture (i386 through int 0x80)', () => {
@@ -154,7 +190,7 @@ describe.each(['x86_64', 'aarch64'] as const)('Seccomp.default() on %s', (arch) 
     expect(filter.length % 8).toBe(0);
     expect(filter.length / 8).toBeLessThan(4096);
     for (const name of Object.keys(ARCHES[arch].table)) {
-      expect([ALLOW, EPERM, ENOSYS]).toContain(run(filter, call(arch, name)));
+      expect([ALLOW, EPERM, ENOSYS, EAFNOSUPPORT]).toContain(run(filter, call(arch, name)));
     }
   });
 });
@@ -164,6 +200,22 @@ describe('x86_64 specifics', () => {
     const f = Seccomp.default().compile('x86_64');
     expect(run(f, { arch: ARCHES.x86_64.audit, nr: 0x40000000 | 39 /* getpid */ })).toBe(EPERM);
     expect(run(f, { arch: ARCHES.x86_64.audit, nr: 39 })).toBe(ALLOW);
+  });
+});
+
+describe('argument tests that must all match', () => {
+  const arch = 'x86_64';
+  const nr = ARCHES[arch].table.ioctl!;
+  const filter = encodeProgram(compileRules(arch, [{
+    nr,
+    test: [{ arg: 0, op: 'in', values: [1, 2, 3] }, { arg: 1, op: 'notIn', values: [7, 8] }, { arg: 2, op: 'maskAny', mask: 4 }],
+    action: { errno: 1 },
+  }], { errno: 1 }, 38));
+  it.each([
+    [[1, 0, 4], EPERM], [[3, 9, 0xff], EPERM], [[2, 0, 12], EPERM],
+    [[4, 0, 4], ALLOW], [[0, 0, 4], ALLOW], [[1, 7, 4], ALLOW], [[2, 8, 4], ALLOW], [[1, 0, 3], ALLOW],
+  ] as Array<[number[], number]>)('ioctl(%j) → %d', (args, want) => {
+    expect(run(filter, { arch: ARCHES[arch].audit, nr, args })).toBe(want);
   });
 });
 
