@@ -111,7 +111,10 @@ export function defineLimitsSuite(backend: 'v1' | 'v2'): void {
       expect(Math.abs(r.maxRssBytes / 1024 - maxRssKb!)).toBeLessThan(maxRssKb! * 0.05 + 1024);
       expect(r.memoryPeakBytes!).toBeGreaterThanOrEqual(100 * 2 ** 20);
       expect(r.memoryPeakBytes!).toBeLessThan(100 * 2 ** 20 + 16 * 2 ** 20);
-      expect(Math.abs(r.cpuTimeMs.total - (u! + s!) * 1000)).toBeLessThan(40 * slack);
+      // Two separate runs on a shared VM: their CPU varies by up to a tenth between runs (the
+      // same-run comparison against the program's own getrusage is the judge suite's, within 5 ms).
+      const hostCpuMs = (u! + s!) * 1000;
+      expect(Math.abs(r.cpuTimeMs.total - hostCpuMs)).toBeLessThan(40 * slack + hostCpuMs * 0.1);
       const spun = await sb.run([PROBE, 'spin', '300']);
       expect(spun.cpuTimeMs.total).toBeGreaterThan(250);
       expect(spun.cpuTimeMs.total).toBeLessThan(spun.wallTimeMs + 5 * slack); // one thread: CPU ≤ wall
