@@ -68,7 +68,7 @@ export class HelperConnection {
         this.pending.set(req, { resolve, reject });
         child.send({ ...message, req }, (err) => {
           if (!err) return;
-          if (this.pending.delete(req)) reject(new SandboxHelperError(`sending ${message.type} to the helper failed: ${err.message}`));
+          if (this.pending.delete(req)) reject(new SandboxHelperError(`the sandkit helper is gone: its channel refused ${message.type}`));
           // A channel that refused a write (EPIPE) is dead even before its exit event: no new
           // call may be sent to it; the next one starts a new helper.
           this.lost(child, `channel broke (${err.message})`);
