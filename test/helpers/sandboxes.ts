@@ -1,7 +1,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test as base } from 'vitest';
+import { expect, test as base } from 'vitest';
 import { Sandbox, type SandboxOptions, type SandboxProcess } from '../../src/index.js';
 import { removeTreeSync } from '../../src/platform/remove-tree.js';
 import { probeMount, probePath } from './probe.js';
@@ -63,4 +63,11 @@ export function whenSpawned(sb: Sandbox, proc: SandboxProcess): Promise<number> 
     };
     sb.on('spawn', onSpawn);
   });
+}
+
+/** Runs a shell script in `sb` as `user`, expects exit 0 (naming the script and its stderr otherwise) and returns its stdout. */
+export async function sh(sb: Sandbox, script: string, user: string | number = 0): Promise<string> {
+  const r = await sb.run(['/bin/sh', '-c', script], { user });
+  expect(r.exitCode, `${script}: ${r.stderr}`).toBe(0);
+  return r.stdout;
 }

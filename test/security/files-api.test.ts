@@ -9,7 +9,7 @@ import { describe, expect } from 'vitest';
 import { Image, SandboxError, SandboxFilesError, SandboxOptionsError, type Sandbox } from '../../src/index.js';
 import { busyboxRootfs, layerTar } from '../helpers/images.js';
 import { isRoot } from '../helpers/require-feature.js';
-import { it } from '../helpers/sandboxes.js';
+import { it, sh } from '../helpers/sandboxes.js';
 
 /**
  * `judge`, the unprivileged user of these rows: uid 1000 on a root host. Rootless only uid 0 is
@@ -27,12 +27,6 @@ function judgeImage(dir: string): Image {
   mkdirSync(join(dir, 'judge'), { mode: 0o700 });
   writeFileSync(join(dir, 'judge', 'answer.txt'), SECRET, { mode: 0o600 });
   return Image.fromDirectory(dir);
-}
-
-async function sh(sb: Sandbox, script: string, user: string | number = 0): Promise<string> {
-  const r = await sb.run(['/bin/sh', '-c', script], { user });
-  expect(r.exitCode, `${script}: ${r.stderr}`).toBe(0);
-  return r.stdout;
 }
 
 /** The uid and gid a program run as `user` gets, read from /proc (no name lookup inside). */

@@ -8,7 +8,7 @@ import { SandboxError, SandboxImageError, SandboxOptionsError } from '../../src/
 import { readTar, MAX_TAR_META_BYTES } from '../../src/images/tar-reader.js';
 import { busyboxRootfs } from '../helpers/images.js';
 import { isRoot } from '../helpers/require-feature.js';
-import { it } from '../helpers/sandboxes.js';
+import { it, sh } from '../helpers/sandboxes.js';
 import { Image, type Sandbox } from '../../src/index.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,12 +20,6 @@ function image(dir: string): Image {
   mkdirSync(join(dir, 'secret'), { mode: 0o755 });
   writeFileSync(join(dir, 'secret', 'key'), SECRET, { mode: 0o600 });
   return Image.fromDirectory(dir);
-}
-
-async function sh(sb: Sandbox, script: string, user: string | number = 0): Promise<string> {
-  const r = await sb.run(['/bin/sh', '-c', script], { user });
-  expect(r.exitCode, `${script}: ${r.stderr}`).toBe(0);
-  return r.stdout;
 }
 
 /** A raw ustar header block of type `flag` declaring `size` bytes of body. */
