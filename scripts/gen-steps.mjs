@@ -28,7 +28,7 @@ export function renderTs() {
   return lines.join('\n');
 }
 
-export const outputs = { 'native/src/steps.h': renderC, 'src/helper/steps.ts': renderTs };
+export const outputs = { 'native/src/steps.h': renderC, 'src/errors/steps.ts': renderTs };
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const [file, render] of Object.entries(outputs)) writeFileSync(join(root, file), render());

@@ -7,7 +7,7 @@ export { SandboxPipe, SandboxPipeEnd } from './process/sandbox-pipe.js';
 export type { SpawnResult, SpawnStatus, ExecFailure, CpuTime, LimitName, SeccompViolation } from './process/spawn-result.js';
 export type { SandboxLimits, SpawnLimits, ResolvedSandboxLimits, ResolvedSpawnLimits } from './limits/limits.js';
 export type { Controller, Placement } from './cgroup/cgroup.js';
-export { Image, type ImageImportOptions, type StoreOptions } from './rootfs/image.js';
+export { Image, type ImageImportOptions, type StoreOptions } from './images/image.js';
 export type { HostImageGroup, HostImageOptions, HostImageUser } from './rootfs/host-layer.js';
 export { LayerStore, type ImageRecord } from './images/layer-store.js';
 export { Snapshot } from './snapshots/snapshot.js';
@@ -30,10 +30,10 @@ export {
   SandboxLineTooLongError, SandboxDiedError,
   type SandboxErrorCode, type SetupFailure, type ImageErrorReason,
 } from './errors/sandbox-error.js';
-export { SETUP_STEPS, type SetupStep } from './helper/steps.js';
+export { SETUP_STEPS, type SetupStep } from './errors/steps.js';
 export { parseBytes, parseDuration, type ByteSize, type Duration } from './limits/units.js';
 export { defaultStateDir } from './platform/state-dir.js';
-export { probeHost, type HostReport } from './platform/doctor.js';
+export { probeHost, type HostReport } from './sandbox/doctor.js';
 export { Seccomp, type SeccompRule, type SeccompErrno } from './security/seccomp.js';
 export type { SeccompArch, ArgTest } from './security/seccomp-bpf.js';
 export { CAPABILITY_NAMES, type CapabilityName } from './security/capabilities.js';

@@ -19,7 +19,7 @@
 #include "error.h"
 
 /* argv + env + cwd + groups (+ rlimits, seccomp filter, masks) of one spawn: the kernel's
- * ARG_MAX of 2 MiB plus room for the rest. src/sandbox/requests.ts SPAWN_PAYLOAD_MAX matches. */
+ * ARG_MAX of 2 MiB plus room for the rest. src/process/spawn-request.ts SPAWN_PAYLOAD_MAX matches. */
 #define CTL_PAYLOAD_MAX (2 * 1024 * 1024 + 256 * 1024)
 #define CTL_FDS_MAX (3 + 1 + 16 + 1)    /* stdio, v2 cgroup, v1 cgroup.procs files, memory cgroup */
 

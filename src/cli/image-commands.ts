@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Image } from '../rootfs/image.js';
+import { Image } from '../images/image.js';
 import type { ImportProgress } from '../images/image-import.js';
 
 /** `--image <ref>`: a rootfs directory, an image archive or layout, or a name/id in the store. */

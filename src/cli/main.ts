@@ -4,7 +4,7 @@ import { constants } from 'node:os';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SandboxError } from '../errors/sandbox-error.js';
 import type { MountOptions, NetworkMode } from '../sandbox/options.js';
-import { probeHost } from '../platform/doctor.js';
+import { probeHost } from '../sandbox/doctor.js';
 import { imageCommand, resolveImageRef } from './image-commands.js';
 
 const USAGE = `Usage:

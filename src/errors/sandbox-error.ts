@@ -1,4 +1,4 @@
-import type { SetupStep } from '../helper/steps.js';
+import type { SetupStep } from './steps.js';
 
 const brand = Symbol.for('sandkit.SandboxError');
 

@@ -4,10 +4,10 @@ import { posix } from 'node:path';
 import { SandboxAbortedError, SandboxDestroyedError, SandboxError, SandboxFilesError, SandboxHelperError, SandboxSetupError } from '../errors/sandbox-error.js';
 import { setupFailureOf } from '../helper/setup-failure.js';
 import type { HelperErrorReply } from '../helper/messages.js';
-import { connection } from '../platform/runtime.js';
+import { connection } from '../platform/sessions.js';
 import type { ResolvedUser } from '../process/user.js';
 import type { UserSpec } from '../process/spawn-options.js';
-import { FsChannel, FsChannelBroken, isFsOpFailure, type FsRequest } from './fs-channel.js';
+import { FsChannel, FsChannelBroken, isFsOpFailure, type FsRequest } from '../helper/fs-channel.js';
 
 /** What the files API needs from its sandbox. @internal */
 export interface FilesContext {

@@ -1,12 +1,12 @@
 import type { Readable } from 'node:stream';
 import { SandboxFilesError } from '../errors/sandbox-error.js';
-import type { FsEntry, FsStat } from './fs-channel.js';
+import type { FsEntry, FsStat } from '../helper/fs-channel.js';
 import { FilesSession, type CallPolicy, type FilesContext } from './files-session.js';
 import { copyIn, type CopyInOptions, type CopyInResult } from './copy-in.js';
 import { copyOut, type CopyOutOptions } from './copy-out.js';
 import { checkBool, checkData, checkCount, checkMode, checkOptions, checkPath, checkSymlinkTarget, policyOf, type FilesCallOptions } from './files-options.js';
 
-export type { FsEntry, FsStat } from './fs-channel.js';
+export type { FsEntry, FsStat } from '../helper/fs-channel.js';
 export type { FilesCallOptions } from './files-options.js';
 
 /** Largest file `read` returns unless told otherwise. */

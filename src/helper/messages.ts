@@ -1,6 +1,16 @@
 // Shapes of the JSON lines exchanged with the native helper (docs/protocol.md).
 
-import type { NetCreateConfig } from '../network/network-link.js';
+
+/** `config.net` of the helper's create request (docs/protocol.md). */
+export interface NetCreateConfig {
+  hostVeth: string;
+  bridge: string;
+  ifname: string;
+  address: string;
+  prefixLength: number;
+  gateway: string | null;
+  mtu: number;
+}
 
 export interface CreateConfig {
   namespaces: { user: boolean; uts: boolean; ipc: boolean; net: boolean; cgroup: boolean };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 import { removeTree } from '../platform/remove-tree.js';
 import { decompressed, withinBytes } from './compression.js';
-import { HostFsOps } from './host-fsops.js';
+import { HostFsOps } from '../helper/host-fsops.js';
 import { parseImageConfig } from './image-config.js';
 import { openImageSource, type SourceLayer } from './image-source.js';
 import { imageFileStream, openImageFile } from './image-files.js';

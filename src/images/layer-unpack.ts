@@ -3,7 +3,7 @@ import { lchown, link, lstat, lutimes, mkdir, open, rm, symlink, type FileHandle
 import { join } from 'node:path';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 import type { TarEntry } from './tar-reader.js';
-import type { HostFsOps } from './host-fsops.js';
+import type { HostFsOps } from '../helper/host-fsops.js';
 
 /** The OCI whiteout prefix and the opaque-directory marker. */
 export const WHITEOUT_PREFIX = '.wh.';

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { SandboxSetupError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
-import type { SetupStep } from '../helper/steps.js';
+import type { SetupStep } from '../errors/steps.js';
 import { OWNED_COMMAND_MISSING, ownedCommand } from '../platform/owned-command.js';
 
 const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';

@@ -1,4 +1,5 @@
 import { SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
+import type { NetCreateConfig } from '../helper/messages.js';
 import type { Lease } from './address-allocator.js';
 import { resolveEgress, type EgressPolicy, type ResolvedEgress } from './egress.js';
 import { Network } from './network.js';
@@ -62,16 +63,6 @@ export function resolveNetworkAttach(value: NetworkAttachOptions, field: string)
   };
 }
 
-/** `config.net` of the helper's create request (docs/protocol.md). */
-export interface NetCreateConfig {
-  hostVeth: string;
-  bridge: string;
-  ifname: string;
-  address: string;
-  prefixLength: number;
-  gateway: string | null;
-  mtu: number;
-}
 
 /** Runs an nft script through the helper (the supervisor forks nft, not Node). */
 export type NftRunner = (script: string) => Promise<unknown>;

@@ -4,7 +4,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } fr
 import { isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import { SandboxDestroyedError, SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
-import { sessionFor } from '../platform/runtime.js';
+import { sessionFor } from '../platform/sessions.js';
 import { checkStateDir, defaultStateDir } from '../platform/state-dir.js';
 import { allocateAddress, pruneDead, readRecord, writeRecord, type Lease, type NetworkRecord } from './address-allocator.js';
 import { withLock } from '../platform/file-lock.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { connection } from '../platform/runtime.js';
+import { connection } from '../platform/sessions.js';
 
 /**
  * A kernel pipe between two spawns, in the same sandbox or in two: give `writeEnd` as one

@@ -10,7 +10,7 @@ import type { ExitEvent, HelperErrorReply, SpawnRequest } from '../helper/messag
 import { OutputCollector } from './output-collector.js';
 import { readLines } from './line-reader.js';
 import { SandboxPipeEnd } from './sandbox-pipe.js';
-import { streamLimit, stdinFileOf } from '../sandbox/requests.js';
+import { streamLimit, stdinFileOf } from './spawn-request.js';
 import type { ResolvedSpawnOptions } from './spawn-options.js';
 import { statusOf, type SpawnResult } from './spawn-result.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';

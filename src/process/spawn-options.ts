@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
-import { resolveEnv, resolveInsidePath } from '../sandbox/options.js';
 import { resolveSpawnLimits, type ResolvedSpawnLimits, type SpawnLimits } from '../limits/limits.js';
 import { defaultSecurity, resolveSecurity, type SecurityOptions } from '../security/security-options.js';
 import { SandboxPipeEnd } from './sandbox-pipe.js';
@@ -188,4 +187,24 @@ function validSecurity(value: unknown): SecurityOptions | undefined {
 
 function isId(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 4294967295;
+}
+
+/** Validates an absolute path inside the sandbox. */
+export function resolveInsidePath(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !value.startsWith('/')) throw new SandboxOptionsError(field, `expected an absolute path inside the sandbox, got ${JSON.stringify(value)}`);
+  if (value.includes('\0')) throw new SandboxOptionsError(field, 'contains a NUL byte');
+  return value;
+}
+
+/** Validates an environment map: string keys without '=' or NUL, string values without NUL. */
+export function resolveEnv(env: unknown, field: string): Record<string, string> {
+  if (env === undefined) return {};
+  if (typeof env !== 'object' || env === null || Array.isArray(env)) throw new SandboxOptionsError(field, 'expected an object of strings');
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (!k || k.includes('=') || k.includes('\0')) throw new SandboxOptionsError(`${field}.${k}`, 'invalid variable name');
+    if (typeof v !== 'string' || v.includes('\0')) throw new SandboxOptionsError(`${field}.${k}`, 'expected a string without NUL bytes');
+    out[k] = v;
+  }
+  return out;
 }

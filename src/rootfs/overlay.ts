@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertOverlayPath } from './image.js';
+import { SandboxOptionsError } from '../errors/sandbox-error.js';
 
 /** Directories of one sandbox's root: the merged mount point and its private writable layer. */
 export interface OverlayDirs {
@@ -84,4 +84,9 @@ export function removeEmptyOverlaySync(base: string, dirs: OverlayDirs): boolean
 export function readOnlyOverlayOptions(dir: string, emptyDir: string, inUserNamespace: boolean): string {
   assertOverlayPath('overlay', dir);
   return `lowerdir=${dir}:${emptyDir}${inUserNamespace ? ',userxattr' : ''}`;
+}
+
+/** Overlay option strings cannot carry ',' or ':' in a path (nor newlines); reject them early. */
+export function assertOverlayPath(field: string, path: string): void {
+  if (/[,:\n\\]/.test(path)) throw new SandboxOptionsError(field, `path ${JSON.stringify(path)} contains ',', ':', '\\' or a newline, which overlayfs cannot take`);
 }

@@ -1,7 +1,9 @@
 import { isAbsolute } from 'node:path';
 import { existsSync } from 'node:fs';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
-import { Image, assertOverlayPath } from '../rootfs/image.js';
+import { Image } from '../images/image.js';
+import { assertOverlayPath } from '../rootfs/overlay.js';
+import { resolveEnv, resolveInsidePath } from '../process/spawn-options.js';
 import { Namespaces, type NamespacesOptions } from '../namespaces/namespaces.js';
 import { resolveSandboxLimitsWithDefaults, type ResolvedSandboxLimits, type SandboxLimits } from '../limits/limits.js';
 import { checkStateDir } from '../platform/state-dir.js';
@@ -155,22 +157,4 @@ export function describe(value: unknown): string {
   }
 }
 
-/** Validates an absolute path inside the sandbox. */
-export function resolveInsidePath(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !value.startsWith('/')) throw new SandboxOptionsError(field, `expected an absolute path inside the sandbox, got ${JSON.stringify(value)}`);
-  if (value.includes('\0')) throw new SandboxOptionsError(field, 'contains a NUL byte');
-  return value;
-}
 
-/** Validates an environment map: string keys without '=' or NUL, string values without NUL. */
-export function resolveEnv(env: unknown, field: string): Record<string, string> {
-  if (env === undefined) return {};
-  if (typeof env !== 'object' || env === null || Array.isArray(env)) throw new SandboxOptionsError(field, 'expected an object of strings');
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) {
-    if (!k || k.includes('=') || k.includes('\0')) throw new SandboxOptionsError(`${field}.${k}`, 'invalid variable name');
-    if (typeof v !== 'string' || v.includes('\0')) throw new SandboxOptionsError(`${field}.${k}`, 'expected a string without NUL bytes');
-    out[k] = v;
-  }
-  return out;
-}

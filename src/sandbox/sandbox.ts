@@ -6,34 +6,30 @@ import { performance } from 'node:perf_hooks';
 import {
   SandboxAbortedError, SandboxDestroyedError, SandboxDiedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError,
 } from '../errors/sandbox-error.js';
-import type { SpawnRequest, CreateConfig } from '../helper/messages.js';
+import type { CreateConfig } from '../helper/messages.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
-import { checkSpawnPayload, createConfigFor, spawnRequestFor, stdinFileOf } from './requests.js';
-import { cgroupsFor, connection, hostLayerFor, sessionFor, sweepLeftovers } from '../platform/runtime.js';
-import type { Cgroup } from '../cgroup/cgroup.js';
-import type { CgroupTree } from '../cgroup/cgroup-tree.js';
-import { canFreeze, setFrozen } from '../cgroup/freezer.js';
-import { cgroupLimitNames } from '../limits/limits.js';
-import { enforcementOf, type SandboxEnforcement } from '../limits/enforcement.js';
-import { removeTree } from '../platform/remove-tree.js';
-import { type Overlay, removeEmptyOverlaySync } from '../rootfs/overlay.js';
-import { SandboxProcess, type AnySandboxProcess, type PreparedSpawn, type SpawnContext } from '../process/sandbox-process.js';
+import { connection } from '../platform/sessions.js';
+import { setFrozen } from '../cgroup/freezer.js';
+import { SandboxProcess, type AnySandboxProcess, type SpawnContext } from '../process/sandbox-process.js';
 import { resolveSpawnOptions, type ResolvedSpawnOptions, type SpawnOptions } from '../process/spawn-options.js';
 import type { SpawnResult } from '../process/spawn-result.js';
 import { resolveUser } from '../process/user.js';
 import type { SandboxEvents } from './events.js';
 import { resolveSandboxOptions, type ResolvedSandboxOptions, type SandboxOptions } from './options.js';
-import { checkStoreOption, type Image } from '../rootfs/image.js';
-import { takeSnapshot, type SnapshotOptions } from '../snapshots/take-snapshot.js';
+import type { Image } from '../images/image.js';
+import { checkSnapshotOptions, takeSnapshot, type SnapshotOptions } from '../snapshots/take-snapshot.js';
 import type { Snapshot } from '../snapshots/snapshot.js';
 import { SandboxFiles } from '../files/sandbox-files.js';
 import { userSpecOf } from '../images/image-config.js';
 import { resolveSecurity } from '../security/security-options.js';
 import { NetworkLink } from '../network/network-link.js';
+import { sweepLeftovers } from './runtime.js';
+import { SandboxCgroups } from './sandbox-cgroups.js';
+import { SandboxRoot } from './sandbox-root.js';
+import { prepareSpawn } from './spawn-preparation.js';
 
 /** Where a sandbox is in its life. */
 export type SandboxState = 'created' | 'starting' | 'running' | 'paused' | 'destroying' | 'destroyed' | 'failed';
-
 
 /**
  * A Linux sandbox: its own user, pid, mount, uts, ipc, net and cgroup namespaces, a root
@@ -59,19 +55,13 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private stateValue: SandboxState = 'created';
   private starting: Promise<void> | undefined;
   private destroying: Promise<void> | undefined;
-  private dir: string | undefined;
-  private overlay: Overlay | undefined;
+  private root: SandboxRoot | undefined;
   private readonly running = new Set<AnySandboxProcess>();
   private spawnCount = 0;
   private failure: SandboxError | undefined;
-  private cgroupTree: CgroupTree | undefined;
-  private cgroup: Cgroup | undefined;
+  private cgroups: SandboxCgroups | undefined;
   private filesApi: SandboxFiles | undefined;
   private link: NetworkLink | undefined;
-  /** limits.disk: the supervisor's fd of the writable layer, which lives in a private tmpfs. */
-  private upperFd: number | undefined;
-  /** How the sandbox's limits are enforced here; decided when it starts. */
-  private enforcement: SandboxEnforcement = { cgroup: {}, missing: [], rlimits: [], defaults: {} };
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -146,16 +136,18 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   async pause(): Promise<void> {
     await this.start();
     if (this.stateValue === 'paused') return;
-    if (!this.cgroup || !canFreeze(this.cgroup)) throw new SandboxUnsupportedError(['cgroup freezer'], 'pause needs cgroups (root or a delegated cgroup)');
-    await setFrozen(this.cgroup, true);
+    const cgroup = this.cgroups?.freezable();
+    if (!cgroup) throw new SandboxUnsupportedError(['cgroup freezer'], 'pause needs cgroups (root or a delegated cgroup)');
+    await setFrozen(cgroup, true);
     this.stateValue = 'paused';
     this.emit('paused', { id: this.id });
   }
 
   /** Thaws a paused sandbox. Idempotent. */
   async resume(): Promise<void> {
-    if (this.stateValue !== 'paused' || !this.cgroup) return;
-    await setFrozen(this.cgroup, false);
+    const cgroup = this.cgroups?.cgroup;
+    if (this.stateValue !== 'paused' || !cgroup) return;
+    await setFrozen(cgroup, false);
     this.stateValue = 'running';
     this.emit('resumed', { id: this.id });
   }
@@ -173,9 +165,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     checkSnapshotOptions(options);
     if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('snapshot');
     await this.starting?.catch(() => {});
-    const cgroup = this.cgroup && canFreeze(this.cgroup) && this.pid !== undefined ? this.cgroup : undefined;
+    const cgroup = this.pid !== undefined ? this.cgroups?.freezable() : undefined;
     const pausedByUser = this.stateValue === 'paused';
-    const upperDir = this.pid !== undefined ? this.upperDir() : undefined;
+    const upperDir = this.pid !== undefined ? this.root?.upperDir(connection().pid) : undefined;
     if (this.pid !== undefined && upperDir === undefined) {
       throw new SandboxUnsupportedError(['writable layer'], 'snapshot: the helper did not hand over the limits.disk tmpfs');
     }
@@ -201,7 +193,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       id: this.id,
       start: () => this.start(),
       closing: () => this.stateValue === 'destroying' || this.stateValue === 'destroyed',
-      resolveUser: (spec) => resolveUser(spec, this.passwdSources()),
+      resolveUser: (spec) => resolveUser(spec, this.root!.passwdSources()),
     });
     return this.filesApi;
   }
@@ -257,20 +249,20 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     });
     try {
       await sweepLeftovers(this.options.stateDir);
-      const cgroups = this.cgroupTreeFor();
-      const config = this.prepareRoot();
-      await this.attachNetwork(config);
-      const created = conn.request<{ type: 'created'; req: number; sandbox: string; pid: number; upperFd?: number }>({ type: 'create', sandbox: this.id, config });
+      const cgroups = (this.cgroups = SandboxCgroups.decide(this.options));
+      const root = (this.root = SandboxRoot.prepare(this.id, this.options));
+      await this.attachNetwork(root.config);
+      const created = conn.request<{ type: 'created'; req: number; sandbox: string; pid: number; upperFd?: number }>({ type: 'create', sandbox: this.id, config: root.config });
       // Only spawns live in the sandbox's cgroup, not its init: make it while the helper builds.
       let cgroupFailure: unknown;
       try {
-        this.cgroup = cgroups?.createSandbox(this.id, this.enforcement.cgroup);
+        cgroups.createSandboxCgroup(this.id);
       } catch (err) {
         cgroupFailure = err;
       }
       const reply = await created;
       this.pid = reply.pid;
-      this.upperFd = reply.upperFd;
+      root.created(reply.upperFd);
       if (cgroupFailure) throw cgroupFailure;
       await this.link?.publish();
       if (this.stateValue === 'starting') this.stateValue = 'running'; // destroy() may have begun
@@ -280,30 +272,11 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       this.markFailed(error);
       if (this.pid !== undefined) await conn.request({ type: 'destroy', sandbox: this.id }).catch(() => {});
       await this.link?.close();
-      await this.cgroup?.remove().catch(() => {});
-      await this.removeDir();
+      await this.cgroups?.remove();
+      await this.root?.remove();
       throw error;
     }
   }
-
-  /**
-   * This session's cgroup tree (undefined without one), after deciding how each limit is
-   * enforced: an explicit limit no controller here serves rejects the start unless
-   * `limitFallback: 'rlimit'`; a default one falls back to rlimits.
-   */
-  private cgroupTreeFor(): CgroupTree | undefined {
-    const avail = cgroupsFor(this.options.stateDir);
-    this.enforcement = enforcementOf(this.options.limits, avail.ok ? avail.tree.plan.controllers : undefined);
-    const missing = this.enforcement.missing;
-    if (missing.length > 0 && this.options.limitFallback === 'error') {
-      const reason = avail.ok ? 'this host has no such cgroup controller (sandkit doctor lists them)' : avail.reason;
-      throw new SandboxUnsupportedError(missing, `${reason}; or pass limitFallback: 'rlimit'`);
-    }
-    if (!avail.ok) return undefined;
-    this.cgroupTree = avail.tree;
-    return avail.tree;
-  }
-
 
   /** On a network: lease an address, load its nft rules, then the create request gets `net`. */
   private async attachNetwork(config: CreateConfig): Promise<void> {
@@ -315,21 +288,12 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     config.binds.push(this.link.hostsBind());
   }
 
-  private prepareRoot(): CreateConfig {
-    const opts = this.options;
-    const session = sessionFor(opts.stateDir);
-    this.dir = join(session.dir, this.id);
-    const plan = createConfigFor(opts, session.dir, this.dir, () => hostLayerFor(opts.stateDir));
-    this.overlay = plan.overlay;
-    return plan.config;
-  }
-
   private readonly spawnContext: SpawnContext = {
     connection: connection(),
     prepare: async (id, o) => {
       await this.start();
       if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('spawn');
-      return this.prepareSpawn(id, o);
+      return prepareSpawn({ sandbox: this.id, options: this.options, root: this.root!, cgroups: this.cgroups! }, id, o);
     },
     release: (_proc, cgroup) => {
       if (cgroup) void cgroup.remove().catch(() => {}); // the sandbox's removal retries
@@ -358,54 +322,6 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     closing: () => this.stateValue === 'destroying' || this.stateValue === 'destroyed',
   };
 
-  private prepareSpawn(id: string, o: ResolvedSpawnOptions): PreparedSpawn {
-    const needed = cgroupLimitNames({}, o.limits);
-    if (!this.cgroupTree && needed.length > 0 && this.options.limitFallback === 'error') {
-      const reason = (cgroupsFor(this.options.stateDir) as { reason?: string }).reason ?? 'cgroups are unavailable';
-      throw new SandboxUnsupportedError(needed.map((n) => `cgroup ${n} limit`), `${reason}; or pass limitFallback: 'rlimit'`);
-    }
-    const cgroup = this.cgroupTree && this.cgroup ? this.cgroupTree.createSpawn(this.cgroup, id.slice(this.id.length + 1), o.limits, this.enforcement.cgroup) : undefined;
-    try {
-      return { request: this.spawnRequest(id, o, cgroup), cgroup };
-    } catch (err) {
-      void cgroup?.remove().catch(() => {});
-      throw err;
-    }
-  }
-
-  private spawnRequest(id: string, o: ResolvedSpawnOptions, cgroup: Cgroup | undefined): SpawnRequest {
-    const req = spawnRequestFor(this.id, id, o, this.options, resolveUser(o.user, this.passwdSources()), cgroup);
-    // Default limits the host has no controller for: their rlimit stand-ins, unless set already.
-    for (const r of this.enforcement.rlimits) if (!req.rlimits.some(([name]) => name === r[0])) req.rlimits.push(r);
-    try {
-      checkSpawnPayload(req);
-    } catch (err) {
-      const stdinFile = stdinFileOf(req); // asFile data already written: nobody else removes it
-      if (stdinFile) rmSync(stdinFile, { force: true });
-      throw err;
-    }
-    return req;
-  }
-
-  /**
-   * Where user names resolve: the image's read-only layers only. The writable layer is the
-   * sandbox's to rewrite, so it never decides what a name means (docs/security.md).
-   */
-  private passwdSources(): string[] {
-    return this.overlay!.lowerDirs;
-  }
-
-  /**
-   * The writable layer as the host can read it. With limits.disk it lives in a tmpfs mounted
-   * only in the sandbox's mount namespace; the supervisor holds an fd of it, which this
-   * process (same user, and the supervisor is dumpable) follows through /proc.
-   */
-  private upperDir(): string | undefined {
-    if (!this.overlay?.dirs.quota) return this.overlay?.dirs.upper;
-    const helper = connection().pid;
-    return this.upperFd !== undefined && helper !== undefined ? `/proc/${helper}/fd/${this.upperFd}/` : undefined;
-  }
-
   private async teardown(): Promise<void> {
     const wasStarted = this.starting !== undefined;
     this.emitCreated();
@@ -423,18 +339,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     this.filesApi?.closeAll();
     await Promise.allSettled([...this.running].map((p) => p.then(() => {}, () => {})));
     await this.link?.close();
-    await this.cgroup?.remove().catch(() => {});
-    await this.removeDir();
+    await this.cgroups?.remove();
+    await this.root?.remove();
     this.stateValue = 'destroyed';
     this.emit('destroyed', { id: this.id });
-  }
-
-  private async removeDir(): Promise<void> {
-    if (!this.dir) return;
-    // A sandbox that wrote nothing leaves a fixed handful of empty directories: remove them
-    // directly, a fraction of the thread-pool round trips of a recursive fs.promises.rm.
-    if (this.overlay && removeEmptyOverlaySync(this.dir, this.overlay.dirs)) return;
-    await removeTree(this.dir);
   }
 
   private createdEmitted = false;
@@ -458,23 +366,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   }
 }
 
-const SNAPSHOT_KEYS = ['store', 'name', 'signal'];
-
-function checkSnapshotOptions(options: SnapshotOptions): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new SandboxOptionsError('options', 'expected { name?, store?, signal? }');
-  for (const key of Object.keys(options)) if (!SNAPSHOT_KEYS.includes(key)) throw new SandboxOptionsError(key, 'unknown snapshot option');
-  if (options.name !== undefined && (typeof options.name !== 'string' || !options.name || options.name.length > 256 || /[\0\n]/.test(options.name))) {
-    throw new SandboxOptionsError('name', 'expected a non-empty name of at most 256 characters');
-  }
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', 'expected an AbortSignal');
-  checkStoreOption(options.store);
-}
-
 function ref(proc: AnySandboxProcess) {
   return { id: proc.id, command: proc.command };
 }
-
-
 
 function toSandboxError(err: unknown): SandboxError {
   if (err instanceof SandboxError) return err;

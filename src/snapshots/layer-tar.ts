@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import type { HostFsOps } from '../images/host-fsops.js';
+import type { HostFsOps } from '../helper/host-fsops.js';
 import { OPAQUE_MARKER, OPAQUE_XATTRS, WHITEOUT_PREFIX } from '../images/layer-unpack.js';
 import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../images/tar-writer.js';
 import { MAX_SPARSE_EXTENTS, type SparseExtent } from '../images/tar-reader.js';

@@ -3,11 +3,11 @@ import { createReadStream, createWriteStream, mkdirSync, renameSync, statSync, w
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { SandboxImageError } from '../errors/sandbox-error.js';
-import { HostFsOps } from '../images/host-fsops.js';
+import { HostFsOps } from '../helper/host-fsops.js';
 import { tarEnd, tarHeader, tarPadding } from '../images/tar-writer.js';
 import { removeTree } from '../platform/remove-tree.js';
-import type { Image } from '../rootfs/image.js';
-import { storeOf } from '../rootfs/image.js';
+import type { Image } from '../images/image.js';
+import { storeOf } from '../images/image.js';
 import { writeLayerTar } from './layer-tar.js';
 
 /** Options of `snapshot.export()`. */

@@ -1,4 +1,4 @@
-import { Image, type ImageSource } from '../rootfs/image.js';
+import { Image, type ImageSource } from '../images/image.js';
 import type { ImageRecord, LayerStore } from '../images/layer-store.js';
 import { exportImage, type ExportOptions, type ExportResult } from './snapshot-export.js';
 

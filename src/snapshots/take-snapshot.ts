@@ -3,13 +3,13 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { SandboxAbortedError, SandboxImageError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
-import { HostFsOps } from '../images/host-fsops.js';
+import { SandboxAbortedError, SandboxImageError, SandboxOptionsError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
+import { HostFsOps } from '../helper/host-fsops.js';
 import { localLayerId, type ImageRecord } from '../images/layer-store.js';
 import { OPAQUE_XATTRS, markOpaque } from '../images/layer-unpack.js';
 import { removeTree } from '../platform/remove-tree.js';
 import { ownedCommand } from '../platform/owned-command.js';
-import { storeOf, type Image, type StoreOptions } from '../rootfs/image.js';
+import { checkStoreOption, storeOf, type Image, type StoreOptions } from '../images/image.js';
 import { Snapshot } from './snapshot.js';
 
 const run = promisify(execFile);
@@ -96,4 +96,17 @@ export async function takeSnapshot(ctx: SnapshotContext, options: SnapshotOption
   };
   store.writeRecord(record);
   return new Snapshot(record, store, base);
+}
+
+const SNAPSHOT_KEYS = ['store', 'name', 'signal'];
+
+/** Throws `SandboxOptionsError` naming the first bad field of `sandbox.snapshot(options)`. */
+export function checkSnapshotOptions(options: SnapshotOptions): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new SandboxOptionsError('options', 'expected { name?, store?, signal? }');
+  for (const key of Object.keys(options)) if (!SNAPSHOT_KEYS.includes(key)) throw new SandboxOptionsError(key, 'unknown snapshot option');
+  if (options.name !== undefined && (typeof options.name !== 'string' || !options.name || options.name.length > 256 || /[\0\n]/.test(options.name))) {
+    throw new SandboxOptionsError('name', 'expected a non-empty name of at most 256 characters');
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', 'expected an AbortSignal');
+  checkStoreOption(options.store);
 }

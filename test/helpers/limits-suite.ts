@@ -26,7 +26,7 @@ export function defineLimitsSuite(backend: 'v1' | 'v2'): void {
 
   describe(`limits and results (cgroup ${backend})`, () => {
     it('uses the expected cgroup backend', async () => {
-      const { cgroupsFor } = await import('../../src/platform/runtime.js');
+      const { cgroupsFor } = await import('../../src/sandbox/runtime.js');
       const avail = cgroupsFor();
       expect(avail.ok, JSON.stringify(avail)).toBe(true);
       if (avail.ok) expect(avail.tree.plan.controllers.memory).toBe(backend);

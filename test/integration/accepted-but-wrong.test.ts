@@ -7,7 +7,7 @@ import { describe, expect } from 'vitest';
 import { Image, SandboxAbortedError, SandboxUnsupportedError } from '../../src/index.js';
 import { layerTar } from '../helpers/images.js';
 import { mountsMentioning, sandboxDirsUnder, stateRoot } from '../helpers/host.js';
-import { cgroupsFor } from '../../src/platform/runtime.js';
+import { cgroupsFor } from '../../src/sandbox/runtime.js';
 import { it } from '../helpers/sandboxes.js';
 
 describe('accepted options do what they say', () => {

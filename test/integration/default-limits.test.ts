@@ -1,7 +1,7 @@
 import { describe, expect, type TestContext } from 'vitest';
 import { Sandbox, probeHost } from '../../src/index.js';
 import { DEFAULT_SANDBOX_LIMITS } from '../../src/limits/limits.js';
-import { cgroupsFor } from '../../src/platform/runtime.js';
+import { cgroupsFor } from '../../src/sandbox/runtime.js';
 import { PROBE } from '../helpers/probe.js';
 import { requireFeature } from '../helpers/require-feature.js';
 import { it } from '../helpers/sandboxes.js';

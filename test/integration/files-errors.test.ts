@@ -4,7 +4,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect } from 'vitest';
 import { Image, SandboxAbortedError, SandboxError, SandboxFilesError, SandboxHelperError, SandboxOptionsError } from '../../src/index.js';
-import { connection } from '../../src/platform/runtime.js';
+import { connection } from '../../src/platform/sessions.js';
 import { busyboxRootfs, layerTar } from '../helpers/images.js';
 import { it } from '../helpers/sandboxes.js';
 import { waitUntil, isAlive } from '../helpers/host.js';

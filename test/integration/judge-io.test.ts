@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { sessionFor } from '../../src/platform/runtime.js';
+import { sessionFor } from '../../src/platform/sessions.js';
 import { describe, expect } from 'vitest';
 import { SandboxOptionsError, SandboxPipe, SandboxSetupError } from '../../src/index.js';
 import { isRoot } from '../helpers/require-feature.js';

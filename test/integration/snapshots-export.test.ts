@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { Image, LayerStore } from '../../src/index.js';
-import { HostFsOps } from '../../src/images/host-fsops.js';
+import { HostFsOps } from '../../src/helper/host-fsops.js';
 import { it } from '../helpers/sandboxes.js';
 import { readFileSync } from 'node:fs';
 import { BUSYBOX, layerTar, ociLayout } from '../helpers/images.js';

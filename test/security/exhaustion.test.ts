@@ -1,5 +1,5 @@
 import { describe, expect, type TestContext } from 'vitest';
-import { cgroupsFor } from '../../src/platform/runtime.js';
+import { cgroupsFor } from '../../src/sandbox/runtime.js';
 import { EXHAUST, exhaustMount, taken } from '../helpers/exhaust.js';
 import { requireFeature } from '../helpers/require-feature.js';
 import { it } from '../helpers/sandboxes.js';

@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect } from 'vitest';
 import { Image, LayerStore } from '../../src/index.js';
 import { SandboxImageError } from '../../src/errors/sandbox-error.js';
-import { HostFsOps } from '../../src/images/host-fsops.js';
+import { HostFsOps } from '../../src/helper/host-fsops.js';
 import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/images/tar-writer.js';
 import { busyboxRootfs, ociLayout } from '../helpers/images.js';
 import { isRoot, requireFeature } from '../helpers/require-feature.js';

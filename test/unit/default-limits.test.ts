@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SANDBOX_LIMITS, resolveSandboxLimitsWithDefaults, resolveSpawnLimits, cgroupLimitNames } from '../../src/limits/limits.js';
-import { enforcementOf } from '../../src/limits/enforcement.js';
+import { enforcementOf } from '../../src/cgroup/enforcement.js';
 import { MAX_TIMER_MS, setLongTimeout } from '../../src/limits/long-timeout.js';
 import { SandboxOptionsError } from '../../src/errors/sandbox-error.js';
 

@@ -2,7 +2,7 @@
 // must never grow a host buffer past its cap nor cost more than one scan per byte.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { FsChannel, FsChannelBroken, MAX_REPLY_LINE_BYTES } from '../../src/files/fs-channel.js';
+import { FsChannel, FsChannelBroken, MAX_REPLY_LINE_BYTES } from '../../src/helper/fs-channel.js';
 
 function pair() {
   const fromWorker = new PassThrough();

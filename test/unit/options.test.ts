@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveSandboxOptions } from '../../src/sandbox/options.js';
 import { resolveSpawnOptions } from '../../src/process/spawn-options.js';
-import { Image } from '../../src/rootfs/image.js';
+import { Image } from '../../src/images/image.js';
 import { Namespaces } from '../../src/namespaces/namespaces.js';
 import { SandboxOptionsError } from '../../src/errors/sandbox-error.js';
 

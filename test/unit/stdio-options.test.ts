@@ -4,7 +4,7 @@ import { SandboxLineTooLongError, SandboxOptionsError, SandboxPipe } from '../..
 import { OutputCollector } from '../../src/process/output-collector.js';
 import { readLines } from '../../src/process/line-reader.js';
 import { resolveSpawnOptions } from '../../src/process/spawn-options.js';
-import { streamLimit } from '../../src/sandbox/requests.js';
+import { streamLimit } from '../../src/process/spawn-request.js';
 
 describe('stdio options', () => {
   it.for([

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { helperPath } from '../helper/helper-path.js';
-import { FsChannel, isFsOpFailure, type FsRequest } from '../files/fs-channel.js';
+import { helperPath } from './helper-path.js';
+import { FsChannel, isFsOpFailure, type FsRequest } from './fs-channel.js';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 
 /**

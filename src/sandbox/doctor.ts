@@ -1,8 +1,9 @@
-import { connection, cgroupsFor } from './runtime.js';
-import { defaultStateDir } from './state-dir.js';
+import { cgroupsFor } from './runtime.js';
+import { connection } from '../platform/sessions.js';
+import { defaultStateDir } from '../platform/state-dir.js';
 import type { Controller, Placement } from '../cgroup/cgroup.js';
 import { DEFAULT_SANDBOX_LIMITS, formatBytes, resolveSandboxLimitsWithDefaults, type DefaultedLimit } from '../limits/limits.js';
-import { enforcementOf } from '../limits/enforcement.js';
+import { enforcementOf } from '../cgroup/enforcement.js';
 
 /** What the host offers sandkit, as `sandkit doctor` prints it. */
 export interface HostReport {

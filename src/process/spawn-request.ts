@@ -1,93 +1,66 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CreateConfig, SpawnRequest, StdioRequest } from '../helper/messages.js';
 import type { Readable } from 'node:stream';
-import { SandboxPipeEnd } from '../process/sandbox-pipe.js';
-import type { StdinFile } from '../process/spawn-options.js';
-import { sessionFor } from '../platform/runtime.js';
+import type { SpawnRequest, StdioRequest } from '../helper/messages.js';
+import { SandboxPipeEnd } from './sandbox-pipe.js';
+import type { ResolvedSpawnOptions, StdinFile } from './spawn-options.js';
+import type { ResolvedUser } from './user.js';
+import { sessionFor } from '../platform/sessions.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
 import { rlimitsFor } from '../limits/rlimits.js';
-import type { ResolvedSpawnOptions } from '../process/spawn-options.js';
-import type { ResolvedUser } from '../process/user.js';
-import { baseLayerFor, emptyLayerFor } from '../rootfs/base-layer.js';
-import type { HostLayer } from '../rootfs/host-layer.js';
-import { Overlay, readOnlyOverlayOptions } from '../rootfs/overlay.js';
-import { resolveSecurity, securityRequest } from '../security/security-options.js';
-import { etcFiles } from './etc-files.js';
-import type { ResolvedSandboxOptions } from './options.js';
+import { formatBytes, type ResolvedSandboxLimits } from '../limits/limits.js';
+import { resolveSecurity, securityRequest, type ResolvedSecurityOptions } from '../security/security-options.js';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
-import { formatBytes } from '../limits/limits.js';
 
 const DEFAULT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', TERM: 'xterm' };
 
-/** Inside uid/gid 0 maps to us; as root, the first 65536 ids map to themselves. */
-function idMap(hostId: number): Array<[number, number, number]> {
-  return hostId === 0 ? [[0, 0, 65536]] : [[0, hostId, 1]];
+/** What a spawn takes from its sandbox: the defaults its own options override. */
+export interface SpawnDefaults {
+  /** The sandbox the spawn runs in. */
+  sandbox: string;
+  /** Environment of the image and the sandbox, the spawn's own `env` going over it. */
+  env: Record<string, string>;
+  cwd: string;
+  /** Whether the spawn gets its own cgroup namespace. */
+  cgroupns: boolean;
+  limits: ResolvedSandboxLimits;
+  /** `limitFallback: 'rlimit'`: without a cgroup, limits become rlimits. */
+  rlimitFallback: boolean;
+  security: ResolvedSecurityOptions;
+  stateDir: string | undefined;
 }
 
-/**
- * The helper's `create` request for a sandbox (docs/protocol.md), and the overlay directories it
- * lays out under `sandboxDir`: shared base layer, the image's layers, a private writable layer.
- */
-export function createConfigFor(opts: ResolvedSandboxOptions, sessionDir: string, sandboxDir: string, hostLayer: () => HostLayer): { config: CreateConfig; overlay: Overlay } {
-  const layers = opts.image.layers({ hostLayer });
-  const base = baseLayerFor(sessionDir, etcFiles(opts.hostname, opts.network, opts.image.accountFiles));
-  const overlay = Overlay.inDirectory([base, ...layers.lowerDirs], sandboxDir, opts.limits.disk);
-  const userns = opts.namespaces.user;
-  const tmpfsUpper = overlay.tmpfsUpper();
-  const empty = layers.systemDirs.length > 0 ? emptyLayerFor(sessionDir) : '';
-  const config: CreateConfig = {
-    namespaces: opts.namespaces.toJSON(),
-    uidMap: userns ? idMap(process.getuid!()) : [],
-    gidMap: userns ? idMap(process.getgid!()) : [],
-    hostname: opts.hostname,
-    rootfs: { merged: overlay.dirs.merged, overlayOptions: overlay.mountOptions(userns), ...(tmpfsUpper && { tmpfsUpper }) },
-    // The host's /usr and friends as read-only overlays rather than binds: each sandbox gets
-    // its own inodes, so a file lock taken in one sandbox cannot be seen from another.
-    roOverlays: layers.systemDirs.map((dir) => ({ target: dir, options: readOnlyOverlayOptions(dir, empty, userns) })),
-    binds: [...opts.mounts],
-    tmpfs: tmpfsMounts(tmpfsUpper !== undefined),
-    proc: true,
-    dev: true,
-  };
-  return { config, overlay };
-}
-
-/**
- * /tmp, /run and /dev/shm. With a disk limit they are directories of the tmpfs that holds the
- * writable layer, so one size bounds every write; without, tmpfs mounts of the kernel's
- * default size (half the RAM each), and /dev/shm is the one the minimal /dev brings.
- */
-function tmpfsMounts(inQuota: boolean): CreateConfig['tmpfs'] {
-  if (!inQuota) return [{ target: '/tmp', options: 'mode=1777' }, { target: '/run', options: 'mode=755' }];
-  return [
-    { target: '/tmp', options: 'mode=1777', quotaDir: 'tmp' },
-    { target: '/run', options: 'mode=755', quotaDir: 'run' },
-    { target: '/dev/shm', options: 'mode=1777', quotaDir: 'shm' },
-  ];
+/** Everything one `spawn` request is made of. */
+export interface SpawnRequestParts {
+  /** The process id, `<sandbox>.<n>`. */
+  id: string;
+  spawn: ResolvedSpawnOptions;
+  defaults: SpawnDefaults;
+  user: ResolvedUser;
+  cgroup: Cgroup | undefined;
 }
 
 /** The helper's `spawn` request: environment, identity, stdio, cgroup, rlimits and hardening. */
-export function spawnRequestFor(sandbox: string, id: string, o: ResolvedSpawnOptions, opts: ResolvedSandboxOptions, user: ResolvedUser, cgroup: Cgroup | undefined): SpawnRequest {
-  const env = { ...DEFAULT_ENV, ...opts.image.config.env, ...opts.env, ...o.env };
+export function spawnRequestFor({ id, spawn: o, defaults, user, cgroup }: SpawnRequestParts): SpawnRequest {
+  const env = { ...DEFAULT_ENV, ...defaults.env, ...o.env };
   return {
-    sandbox,
+    sandbox: defaults.sandbox,
     process: id,
     argv: o.argv,
     env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    cwd: o.cwd ?? opts.cwd,
+    cwd: o.cwd ?? defaults.cwd,
     uid: user.uid,
     gid: user.gid,
     groups: user.groups,
-    stdio: stdioRequest(o, opts.stateDir),
+    stdio: stdioRequest(o, defaults.stateDir),
     ...(fileOutputLimit(o) !== undefined && { outputLimit: fileOutputLimit(o) }),
     cgroup: cgroup?.v2Path ?? null,
     cgroupProcs: cgroup?.v1ProcsFiles() ?? [],
-    cgroupns: opts.namespaces.cgroup,
+    cgroupns: defaults.cgroupns,
     ...(cgroup?.memoryDir() ? { memoryCgroup: cgroup.memoryDir() } : {}),
-    rlimits: rlimitsFor(o.limits, opts.limits, opts.limitFallback === 'rlimit' && !cgroup),
-    ...securityRequest(resolveSecurity(o.security, 'security', opts.security)),
+    rlimits: rlimitsFor(o.limits, defaults.limits, defaults.rlimitFallback && !cgroup),
+    ...securityRequest(resolveSecurity(o.security, 'security', defaults.security)),
   };
 }
 

@@ -1,6 +1,6 @@
-import type { Controller, Placement } from '../cgroup/cgroup.js';
+import type { Controller, Placement } from './cgroup.js';
 import type { RlimitName } from '../helper/messages.js';
-import type { DefaultedLimit, ResolvedSandboxLimits } from './limits.js';
+import type { DefaultedLimit, ResolvedSandboxLimits } from '../limits/limits.js';
 
 /** How a sandbox's limits are enforced on this host, decided when it starts. */
 export interface SandboxEnforcement {

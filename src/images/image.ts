@@ -1,11 +1,12 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { SandboxAbortedError, SandboxError, SandboxImageError, SandboxOptionsError } from '../errors/sandbox-error.js';
-import { EMPTY_CONFIG, defaultCommandOf, type ImageConfig } from '../images/image-config.js';
-import { importImage, type ImportOptions } from '../images/image-import.js';
-import { LayerStore, type ImageRecord } from '../images/layer-store.js';
+import { EMPTY_CONFIG, defaultCommandOf, type ImageConfig } from './image-config.js';
+import { importImage, type ImportOptions } from './image-import.js';
+import { LayerStore, type ImageRecord } from './layer-store.js';
 import { checkStateDir, defaultStoreDir } from '../platform/state-dir.js';
-import { hostAccountFiles, resolveHostImageOptions, type HostImageOptions } from './host-layer.js';
+import { assertOverlayPath } from '../rootfs/overlay.js';
+import { hostAccountFiles, resolveHostImageOptions, type HostImageOptions } from '../rootfs/host-layer.js';
 
 /** What an image contributes to a sandbox's root: overlay lower layers (top first) and host system directories. */
 export interface ImageLayers {
@@ -300,9 +301,4 @@ function baseOf(record: ImageRecord): Image | undefined {
   if (record.base === 'host') return Image.host();
   if (record.base?.startsWith('dir:')) return Image.fromDirectory(record.base.slice(4));
   return undefined;
-}
-
-/** Overlay option strings cannot carry ',' or ':' in a path (nor newlines); reject them early. */
-export function assertOverlayPath(field: string, path: string): void {
-  if (/[,:\n\\]/.test(path)) throw new SandboxOptionsError(field, `path ${JSON.stringify(path)} contains ',', ':', '\\' or a newline, which overlayfs cannot take`);
 }

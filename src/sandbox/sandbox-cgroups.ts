@@ -1,0 +1,65 @@
+import type { Cgroup } from '../cgroup/cgroup.js';
+import type { CgroupAvailability, CgroupTree } from '../cgroup/cgroup-tree.js';
+import { enforcementOf, type SandboxEnforcement } from '../cgroup/enforcement.js';
+import { canFreeze } from '../cgroup/freezer.js';
+import { SandboxUnsupportedError } from '../errors/sandbox-error.js';
+import { cgroupLimitNames, type ResolvedSpawnLimits } from '../limits/limits.js';
+import type { ResolvedSandboxOptions } from './options.js';
+import { cgroupsFor } from './runtime.js';
+
+/**
+ * Where a sandbox's limits are enforced: its cgroup under this session's tree where the host
+ * has the controllers, rlimit stand-ins for default limits where it has not. An explicit limit
+ * no controller serves rejects the start (or the spawn) unless `limitFallback: 'rlimit'`.
+ */
+export class SandboxCgroups {
+  /** The sandbox's own cgroup, once made. */
+  cgroup: Cgroup | undefined;
+
+  private constructor(
+    private readonly options: ResolvedSandboxOptions,
+    private readonly availability: CgroupAvailability,
+    /** How each limit is enforced here. */
+    readonly enforcement: SandboxEnforcement,
+  ) {}
+
+  /** Decides how the sandbox's limits are enforced. @throws {SandboxUnsupportedError} */
+  static decide(options: ResolvedSandboxOptions): SandboxCgroups {
+    const availability = cgroupsFor(options.stateDir);
+    const enforcement = enforcementOf(options.limits, availability.ok ? availability.tree.plan.controllers : undefined);
+    const placed = new SandboxCgroups(options, availability, enforcement);
+    placed.require(enforcement.missing);
+    return placed;
+  }
+
+  /** Makes the sandbox's cgroup (only spawns live in it, not its init). */
+  createSandboxCgroup(id: string): void {
+    this.cgroup = this.tree?.createSandbox(id, this.enforcement.cgroup);
+  }
+
+  /** A cgroup of its own for spawn `name`, with the spawn's limits; undefined without cgroups. */
+  createSpawnCgroup(name: string, limits: ResolvedSpawnLimits): Cgroup | undefined {
+    if (!this.tree) this.require(cgroupLimitNames({}, limits).map((n) => `cgroup ${n} limit`));
+    return this.tree && this.cgroup ? this.tree.createSpawn(this.cgroup, name, limits, this.enforcement.cgroup) : undefined;
+  }
+
+  /** The sandbox's cgroup when it can be frozen. */
+  freezable(): Cgroup | undefined {
+    return this.cgroup && canFreeze(this.cgroup) ? this.cgroup : undefined;
+  }
+
+  async remove(): Promise<void> {
+    await this.cgroup?.remove().catch(() => {});
+  }
+
+  private get tree(): CgroupTree | undefined {
+    return this.availability.ok ? this.availability.tree : undefined;
+  }
+
+  /** Throws for limits no cgroup here can enforce, unless the sandbox accepts rlimits instead. */
+  private require(missing: string[]): void {
+    if (missing.length === 0 || this.options.limitFallback !== 'error') return;
+    const reason = this.availability.ok ? 'this host has no such cgroup controller (sandkit doctor lists them)' : this.availability.reason;
+    throw new SandboxUnsupportedError(missing, `${reason}; or pass limitFallback: 'rlimit'`);
+  }
+}
