@@ -67,6 +67,18 @@ export function resolveNetworkAttach(value: NetworkAttachOptions, field: string)
 /** Runs an nft script through the helper (the supervisor forks nft, not Node). */
 export type NftRunner = (script: string) => Promise<unknown>;
 
+/** How a sandbox joins a network. */
+export interface NetworkLinkOptions {
+  attach: ResolvedNetworkAttach;
+  /** The sandbox's id. */
+  sandbox: string;
+  /** Its name in the network's hosts file. */
+  hostname: string;
+  /** Whether other sandboxes of the network find it by that name (`network.hostname` given). */
+  listed: boolean;
+  nft: NftRunner;
+}
+
 /**
  * One sandbox's attachment: its lease (address, name, hosts file), its nftables rules and its
  * published-port proxies. Opened before the helper creates the sandbox, closed after it is gone.
@@ -78,7 +90,7 @@ export class NetworkLink {
   private constructor(readonly attach: ResolvedNetworkAttach, readonly lease: Lease, private readonly nft: NftRunner) {}
 
   /** Leases an address and loads the sandbox's rules, so nothing leaves it unfiltered. */
-  static async open(attach: ResolvedNetworkAttach, sandbox: string, hostname: string, listed: boolean, nft: NftRunner): Promise<NetworkLink> {
+  static async open({ attach, sandbox, hostname, listed, nft }: NetworkLinkOptions): Promise<NetworkLink> {
     if (process.getuid?.() !== 0) throw new SandboxUnsupportedError(['network bridge'], 'attaching to a network needs root');
     const lease = await attach.network.join(sandbox, hostname, listed);
     try {

@@ -283,7 +283,13 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     const net = this.options.network;
     if (typeof net !== 'object') return;
     const conn = connection();
-    this.link = await NetworkLink.open(net, this.id, net.hostname ?? this.options.hostname, net.hostname !== undefined, (script) => conn.request({ type: 'nft', script }));
+    this.link = await NetworkLink.open({
+      attach: net,
+      sandbox: this.id,
+      hostname: net.hostname ?? this.options.hostname,
+      listed: net.hostname !== undefined,
+      nft: (script) => conn.request({ type: 'nft', script }),
+    });
     config.net = this.link.createConfig();
     config.binds.push(this.link.hostsBind());
   }
