@@ -1,6 +1,7 @@
 export { Sandbox, type SandboxState } from './sandbox/sandbox.js';
 export type { SandboxOptions, MountOptions, NetworkMode, ResolvedSandboxOptions } from './sandbox/options.js';
 export type { SandboxEvents, ProcessRef } from './sandbox/events.js';
+export type { WaitForPortOptions, WaitForLogOptions } from './sandbox/readiness.js';
 export { SandboxProcess } from './process/sandbox-process.js';
 export type { SpawnOptions, UserSpec, StdinOption, OutputOption, StdinFile, StdinData, OutputFile } from './process/spawn-options.js';
 export { SandboxPipe, SandboxPipeEnd } from './process/sandbox-pipe.js';
@@ -27,7 +28,7 @@ export type { PortMapping } from './network/port-proxy.js';
 export {
   SandboxError, SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError,
   SandboxHelperError, SandboxAbortedError, SandboxDestroyedError, SandboxImageError, SandboxFilesError,
-  SandboxLineTooLongError, SandboxDiedError,
+  SandboxLineTooLongError, SandboxDiedError, SandboxNotReadyError,
   type SandboxErrorCode, type SetupFailure, type ImageErrorReason,
 } from './errors/sandbox-error.js';
 export { SETUP_STEPS, type SetupStep } from './errors/steps.js';

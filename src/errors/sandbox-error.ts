@@ -13,7 +13,8 @@ export type SandboxErrorCode =
   | 'ERR_SANDBOX_LIMIT'
   | 'ERR_SANDBOX_IMAGE'
   | 'ERR_SANDBOX_FILES'
-  | 'ERR_SANDBOX_DIED';
+  | 'ERR_SANDBOX_DIED'
+  | 'ERR_SANDBOX_NOT_READY';
 
 /**
  * Base class of every error sandkit throws. `instanceof` works across duplicate installs
@@ -186,5 +187,21 @@ export class SandboxDiedError extends SandboxError {
   constructor(message: string, signal: string | null, options?: { cause?: unknown }) {
     super('ERR_SANDBOX_DIED', message, options);
     this.signal = signal;
+  }
+}
+
+/**
+ * `waitForPort` or `waitForLog` gave up: the time ran out (`reason: 'timeout'`) or the
+ * program watched ended first (`'exited'`). `lastOutput` is the tail of what the sandbox's
+ * programs wrote meanwhile (at most 4 KiB), usually why it never became ready.
+ */
+export class SandboxNotReadyError extends SandboxError {
+  readonly reason: 'timeout' | 'exited';
+  readonly lastOutput: string;
+  constructor(operation: string, reason: 'timeout' | 'exited', detail: string, lastOutput: string) {
+    const tail = lastOutput ? `; last output:\n${lastOutput}` : '; the programs wrote nothing meanwhile';
+    super('ERR_SANDBOX_NOT_READY', `${operation}: ${detail}${tail}`);
+    this.reason = reason;
+    this.lastOutput = lastOutput;
   }
 }

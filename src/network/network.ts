@@ -13,14 +13,21 @@ import { writeAllHosts } from './hosts-file.js';
 import { runTool, runToolQuietly } from './host-tools.js';
 import { deleteSandboxRulesScript, deleteTablesScript, networkTablesScript } from './nft.js';
 import { formatIpv4, isPrivate, overlaps, parseCidr, type Subnet } from './subnet.js';
+import { firstFreeSubnet, hostIpv4Ranges } from './free-subnet.js';
 
 /** Options of {@link Network.create}. */
 export interface NetworkOptions {
-  /** A private IPv4 range for the network, /8 to /30, e.g. `10.88.0.0/24`. Its first host address is the gateway (the bridge). */
-  subnet: string;
+  /**
+   * A private IPv4 range for the network, /8 to /30, e.g. `10.88.0.0/24`. Its first host
+   * address is the gateway (the bridge). @defaultValue the network of that `name` if one
+   * exists, else the first /24 of 10.89.0.0–10.95.255.0 that overlaps no address or route
+   * of the host and no other network (chosen under a host-wide lock, so concurrent
+   * processes get distinct ones)
+   */
+  subnet?: string;
   /**
    * Name of the network. Node processes that create a network of the same name (and state
-   * directory) share it: one bridge, one address space. @defaultValue derived from `subnet`
+   * directory) share it: one bridge, one address space. @defaultValue derived from the subnet
    */
   name?: string;
   /** Where the network's state (lock, leases, hosts files) lives. @defaultValue see `defaultStateDir()` */
@@ -30,6 +37,8 @@ export interface NetworkOptions {
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+/** Host-wide (bridges are): serialises choosing a free subnet across processes and state roots. */
+const SUBNET_LOCK_DIR = '/run/sandkit';
 const OPTION_KEYS = ['subnet', 'name', 'stateDir', 'mtu'];
 
 /**
@@ -80,13 +89,14 @@ export class Network implements AsyncDisposable {
   }
 
   /** Creates the network, or joins the one of the same name another process already made. */
-  static async create(options: NetworkOptions): Promise<Network> {
-    if (typeof options !== 'object' || options === null) throw new SandboxOptionsError('options', 'expected { subnet }');
+  static async create(options: NetworkOptions = {}): Promise<Network> {
+    if (typeof options !== 'object' || options === null) throw new SandboxOptionsError('options', 'expected { subnet?, name?, stateDir?, mtu? }');
     for (const key of Object.keys(options)) if (!OPTION_KEYS.includes(key)) throw new SandboxOptionsError(key, 'unknown network option');
     if (options.stateDir !== undefined) {
       if (typeof options.stateDir !== 'string' || !isAbsolute(options.stateDir)) throw new SandboxOptionsError('stateDir', `expected an absolute path, got ${JSON.stringify(options.stateDir)}`);
       checkStateDir(options.stateDir, 'stateDir');
     }
+    if (options.subnet === undefined) return createOnFreeSubnet(options);
     const subnet = parseCidr(options.subnet, 'subnet');
     if (subnet.prefixLength < 8 || subnet.prefixLength > 30) throw new SandboxOptionsError('subnet', 'expected a prefix length from 8 to 30');
     if (!isPrivate(subnet)) throw new SandboxOptionsError('subnet', `${subnet.cidr} is not a private range (10/8, 172.16/12, 192.168/16, 100.64/10)`);
@@ -202,6 +212,40 @@ export class Network implements AsyncDisposable {
       throw err;
     }
   }
+}
+
+/**
+ * `Network.create` without a subnet: joins the network of that name if it exists, else picks
+ * a free /24 and makes the bridge while holding a host-wide lock, so the next process to pick
+ * sees its route.
+ */
+async function createOnFreeSubnet(options: NetworkOptions): Promise<Network> {
+  if (process.getuid?.() !== 0) return Network.create({ ...options, subnet: '10.89.0.0/24' }); // the root check's error
+  const root = options.stateDir ?? defaultStateDir();
+  await sweepStaleNetworks(root); // a crashed process's bridge would hold a subnet for nothing
+  const chosen = await withLock(SUBNET_LOCK_DIR, async () => {
+    const named = typeof options.name === 'string' && NAME.test(options.name) ? readRecord(join(root, 'networks', options.name)) : undefined;
+    if (named) return Network.create({ ...options, subnet: named.subnet });
+    const subnet = firstFreeSubnet([...(await hostIpv4Ranges()), ...networkSubnets(root)]);
+    if (!subnet) throw new SandboxSetupError('Network.create', { step: 'net.bridge', syscall: null, errno: null, errnoCode: null, path: null, detail: 'every /24 of 10.89.0.0-10.95.255.0 overlaps an address, a route or another network of this host; pass subnet' });
+    return Network.create({ ...options, subnet: subnet.cidr });
+  }, { create: true, timeoutMs: 30_000 });
+  return chosen!;
+}
+
+/** Subnets of the networks recorded under a state root (their bridges may be down). */
+function networkSubnets(root: string): Subnet[] {
+  const base = join(root, 'networks');
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => {
+    const rec = readRecord(join(base, name));
+    return rec ? [parseCidr(rec.subnet, 'subnet')] : [];
+  });
 }
 
 async function lockedVoid(dir: string, fn: () => Promise<void>): Promise<void> {

@@ -18,6 +18,12 @@ export interface PortMapping {
 export type ResolvedPortMapping = Required<PortMapping>;
 
 const UDP_IDLE_MS = 60_000;
+/** How long a connection waits for the sandbox side to answer before it is reset. */
+const UPSTREAM_CONNECT_MS = 5_000;
+/** How long a refused connection waits for the client's first bytes before it is reset. */
+const RESET_GRACE_MS = 25;
+/** How long Node stays up after a forwarded connection closed, so the client sees the end. */
+const CLOSE_LINGER_MS = 200;
 
 /** Validates `publish` entries. */
 export function resolvePortMappings(value: unknown, field: string): ResolvedPortMapping[] {
@@ -101,15 +107,13 @@ export class PortProxy {
 
 function openTcp(targetIp: string, mapping: ResolvedPortMapping): Promise<PortProxy> {
   let proxy: PortProxy | undefined;
-  const server = createServer((client) => {
+  // Paused until the sandbox side answers: no byte of the client's is read before then.
+  const server = createServer({ pauseOnConnect: true }, (client) => {
     const upstream = connect({ host: targetIp, port: mapping.sandbox });
     proxy?.track(client);
     proxy?.track(upstream);
-    const cut = () => { client.destroy(); upstream.destroy(); };
-    client.on('error', cut);
-    upstream.on('error', cut);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    forwardOnceConnected(client, upstream);
+    holdLoopWhileOpen(client);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -151,4 +155,64 @@ function openUdp(targetIp: string, mapping: ResolvedPortMapping): Promise<PortPr
       resolve(proxy);
     });
   });
+}
+
+/**
+ * Splices a host client to its sandbox-side connection once that one is up. Until then the
+ * client is held paused; when nothing listens in the sandbox (refused, unreachable, or no
+ * answer in UPSTREAM_CONNECT_MS) the client is reset, as a closed port would, so a harness
+ * polling for readiness sees ECONNRESET instead of an accepted-then-silent socket. The reset
+ * waits for the client's first bytes (or RESET_GRACE_MS): fetch() in this same process, reset
+ * before it has sent its request, would retry forever without ever settling.
+ * Both sockets stay referenced while open: an open connection keeps Node's event loop alive,
+ * an idle proxy does not (its server is unref'd).
+ */
+export function forwardOnceConnected(client: Socket, upstream: Socket): void {
+  let connected = false;
+  const timer = setTimeout(() => upstream.destroy(new Error('the sandbox side did not answer')), UPSTREAM_CONNECT_MS);
+  upstream.once('connect', () => {
+    connected = true;
+    clearTimeout(timer);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+  });
+  let resetting = false;
+  const reset = () => {
+    if (resetting || client.destroyed) return;
+    resetting = true;
+    client.removeAllListeners('data');
+    client.resume(); // what the client sent is dropped
+    const grace = setTimeout(() => client.resetAndDestroy(), RESET_GRACE_MS);
+    client.once('data', () => { clearTimeout(grace); client.resetAndDestroy(); });
+    client.once('close', () => clearTimeout(grace));
+  };
+  upstream.on('error', () => {
+    clearTimeout(timer);
+    // A reset from the sandbox side (or no connection at all) is passed on as a reset.
+    if (connected) client.resetAndDestroy();
+    else reset();
+    upstream.destroy();
+  });
+  upstream.on('close', () => {
+    clearTimeout(timer);
+    if (!connected) reset();
+  });
+  client.on('error', () => {
+    clearTimeout(timer);
+    upstream.destroy();
+    client.destroy();
+  });
+}
+
+/**
+ * Keeps Node's event loop alive from the moment a connection is accepted until shortly after
+ * it closes. A paused socket is no active handle, and a client in this same process (fetch
+ * retries a request whose connection was reset before it was sent) may hold none of its own
+ * at that moment: without this, Node would exit with the client's promise unsettled. The
+ * listening server itself stays unref'd, so an idle proxy never keeps Node up.
+ */
+function holdLoopWhileOpen(client: Socket): void {
+  const hold = setInterval(() => {}, 2 ** 30);
+  client.once('close', () => setTimeout(() => clearInterval(hold), CLOSE_LINGER_MS));
 }

@@ -27,6 +27,7 @@ import { sweepLeftovers } from './runtime.js';
 import { SandboxCgroups } from './sandbox-cgroups.js';
 import { SandboxRoot } from './sandbox-root.js';
 import { prepareSpawn } from './spawn-preparation.js';
+import { waitForLog, waitForPort, type Waitable, type WaitForLogOptions, type WaitForPortOptions } from './readiness.js';
 
 /** Where a sandbox is in its life. */
 export type SandboxState = 'created' | 'starting' | 'running' | 'paused' | 'destroying' | 'destroyed' | 'failed';
@@ -223,6 +224,44 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     if (hostPort === undefined) throw new SandboxDestroyedError('publishedPort');
     return hostPort;
   }
+
+  /**
+   * Resolves once a program in the sandbox listens on `port` (TCP, or a bound UDP socket with
+   * `protocol: 'udp'`), whatever the sandbox's network: it reads the kernel's socket tables
+   * of the sandbox's network namespace, so it never connects to the program. Starts the
+   * sandbox if needed.
+   * @example sandbox.spawn(['redis-server', '--port', '6379']); await sandbox.waitForPort(6379, { timeout: 10_000 });
+   * @throws {SandboxNotReadyError} when `timeout` passes first, with the programs' last output;
+   * {@link SandboxAbortedError} when `signal` aborts; the sandbox's own error when it fails or is destroyed.
+   */
+  waitForPort(port: number, options?: WaitForPortOptions): Promise<void> {
+    return waitForPort(this.waitable, port, options);
+  }
+
+  /**
+   * Resolves with the first line a program writes from now on that matches `pattern` (a
+   * substring or a RegExp), on stdout, stderr or both. Call it right after `spawn()`: output
+   * written before the call is not seen.
+   * @example const proc = sandbox.spawn(['python3', 'server.py']); await sandbox.waitForLog(/listening on/, { process: proc });
+   * @throws {SandboxNotReadyError} on timeout or (with `process`) when that program ends first, with the last output;
+   * {@link SandboxAbortedError}; the sandbox's own error when it fails or is destroyed.
+   */
+  waitForLog(pattern: RegExp | string, options?: WaitForLogOptions): Promise<string> {
+    return waitForLog(this.waitable, pattern, options);
+  }
+
+  private readonly waitable: Waitable = (() => {
+    const self = this;
+    return {
+      get pid() {
+        return self.pid;
+      },
+      on: this.on.bind(this),
+      off: this.off.bind(this),
+      start: () => this.start(),
+      ended: () => this.failure ?? (this.stateValue === 'destroying' || this.stateValue === 'destroyed' ? new SandboxDestroyedError('wait') : undefined),
+    };
+  })();
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.destroy();
