@@ -21,7 +21,7 @@ export type { ImageConfig } from './images/image-config.js';
 export type { ImportProgress, ImportOptions } from './images/image-import.js';
 export { defaultStoreDir } from './platform/state-dir.js';
 export { Namespaces, type NamespacesOptions } from './namespaces/namespaces.js';
-export { Network, sweepStaleNetworks, type NetworkOptions } from './network/network.js';
+export { Network, sweepStaleNetworks, type NetworkOptions, type NetworkInfo } from './network/network.js';
 export type { NetworkAttachOptions } from './network/network-link.js';
 export type { EgressPolicy, EgressRule } from './network/egress.js';
 export type { PortMapping } from './network/port-proxy.js';

@@ -6,6 +6,10 @@ import { SandboxError } from '../errors/sandbox-error.js';
 import type { MountOptions, NetworkMode } from '../sandbox/options.js';
 import { probeHost } from '../sandbox/doctor.js';
 import { imageCommand, resolveImageRef } from './image-commands.js';
+import { networkCommand, parsePublish } from './network-commands.js';
+import { Network } from '../network/network.js';
+import type { NetworkAttachOptions } from '../network/network-link.js';
+import { SandboxOptionsError } from '../errors/sandbox-error.js';
 
 const USAGE = `Usage:
   sandkit run [options] -- <command> [args...]   run a command in a fresh sandbox
@@ -14,11 +18,18 @@ const USAGE = `Usage:
                                                  into the store (--name NAME, --export FILE.oci.tar)
   sandkit image import <file|dir> [--name NAME]  import an OCI/docker archive, OCI layout or rootfs tarball
   sandkit image ls | rm <ref>... | gc            list, remove images and snapshots; drop unused layers
+  sandkit network create [--subnet CIDR] <name>  make a network that stays until removed
+  sandkit network ls [--json] | rm <name>...     list, remove networks
   sandkit doctor                                 show what this host supports
 Options of run:
   --image <ref>          a rootfs directory, an image archive or layout, or an imported image's
                          name or id (default: the host's system, read-only)
-  --network none|host    (default: none)
+  --network none|host|<name>
+                         none: loopback only (default); host: the host's network (unsafe);
+                         a name: that network, made with a free subnet if missing (root)
+  -p, --publish [addr:][hostport:]port[/udp]
+                         publish a sandbox port on the host (repeatable; without hostport a
+                         free one, printed); attaches to network sandkit-default unless --network
   --hostname <name>      (default: sandbox)
   --env KEY=VALUE        set a variable (repeatable)
   --cwd <dir>            working directory inside
@@ -30,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'run') return runCommand(rest);
   if (command === 'snapshot') return runCommand(rest, true);
   if (command === 'image') return imageCommand(rest);
+  if (command === 'network') return networkCommand(rest);
   if (command === 'doctor') return doctor();
   if (command === '--version' || command === '-v') {
     console.log('sandkit 0.1.0');
@@ -45,6 +57,7 @@ async function runCommand(args: string[], snapshot = false): Promise<number> {
     allowPositionals: true,
     options: {
       image: { type: 'string' }, network: { type: 'string' }, hostname: { type: 'string' },
+      publish: { type: 'string', short: 'p', multiple: true },
       env: { type: 'string', multiple: true }, cwd: { type: 'string' },
       mount: { type: 'string', multiple: true }, user: { type: 'string' },
       ...(snapshot ? { name: { type: 'string' as const }, export: { type: 'string' as const } } : {}),
@@ -54,13 +67,19 @@ async function runCommand(args: string[], snapshot = false): Promise<number> {
     console.error(`sandkit run: no command given\n${USAGE}`);
     return 2;
   }
+  const publish = (values.publish ?? []).map(parsePublish);
+  const net = await networkFor(values.network, publish.length > 0);
   const sandbox = new Sandbox({
     image: await resolveImageRef(values.image, true),
-    network: (values.network ?? 'none') as NetworkMode,
+    network: net ? { attach: net, publish } satisfies NetworkAttachOptions : ((values.network ?? 'none') as NetworkMode),
     ...(values.hostname ? { hostname: values.hostname } : {}),
     mounts: (values.mount ?? []).map(parseMount),
   });
   try {
+    for (const m of publish) {
+      const hostPort = await sandbox.publishedPort(m.sandbox, m.protocol);
+      console.error(`sandkit: published ${m.hostAddress ?? '127.0.0.1'}:${hostPort} -> ${m.sandbox}/${m.protocol ?? 'tcp'}`);
+    }
     const proc = sandbox.spawn(positionals, {
       env: Object.fromEntries((values.env ?? []).map(splitEnv)),
       ...(values.cwd ? { cwd: values.cwd } : {}),
@@ -82,7 +101,16 @@ async function runCommand(args: string[], snapshot = false): Promise<number> {
     return result.exitCode ?? 1;
   } finally {
     await sandbox.destroy();
+    await net?.destroy();
   }
+}
+
+/** `--network <name>`, or publishing without one: the network to attach to (left after the run). */
+async function networkFor(mode: string | undefined, publishing: boolean): Promise<Network | undefined> {
+  if (mode === 'host' && publishing) throw new SandboxOptionsError('publish', "a sandbox on --network host already listens on the host's ports");
+  if (mode === 'host' || (mode === 'none' && !publishing) || (mode === undefined && !publishing)) return undefined;
+  if (mode === 'none') throw new SandboxOptionsError('publish', 'publishing needs a network: drop --network none or name one');
+  return Network.create({ name: mode ?? 'sandkit-default' });
 }
 
 async function doctor(): Promise<number> {

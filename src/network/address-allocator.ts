@@ -27,6 +27,8 @@ export interface NetworkRecord {
   gateway: string;
   /** Sessions that opened the network with `Network.create` and have not destroyed it. */
   users: string[];
+  /** Made with `persistent: true` (`sandkit network create`): kept until `Network.remove`. */
+  persistent?: boolean;
   /** Offset of the next address to try: addresses are handed out round-robin, so one just
    * released (whose old MAC may linger in neighbour caches) is not reused at once. */
   next: number;

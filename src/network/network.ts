@@ -34,12 +34,31 @@ export interface NetworkOptions {
   stateDir?: string;
   /** MTU of the sandboxes' interfaces. @defaultValue the kernel's default (1500) */
   mtu?: number;
+  /**
+   * Keep the network after every process using it is gone, until {@link Network.remove}
+   * (what `sandkit network create` makes). @defaultValue false: it goes with its last user
+   */
+  persistent?: boolean;
+}
+
+/** A network as {@link Network.list} reports it. */
+export interface NetworkInfo {
+  name: string;
+  subnet: string;
+  gateway: string;
+  bridge: string;
+  /** Made with `persistent: true`. */
+  persistent: boolean;
+  /** Sandboxes attached now. */
+  sandboxes: number;
+  /** Live processes that opened it. */
+  users: number;
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 /** Host-wide (bridges are): serialises choosing a free subnet across processes and state roots. */
 const SUBNET_LOCK_DIR = '/run/sandkit';
-const OPTION_KEYS = ['subnet', 'name', 'stateDir', 'mtu'];
+const OPTION_KEYS = ['subnet', 'name', 'stateDir', 'mtu', 'persistent'];
 
 /**
  * A network for sandboxes: a Linux bridge on the host, with the gateway address of `subnet`,
@@ -102,6 +121,7 @@ export class Network implements AsyncDisposable {
     if (!isPrivate(subnet)) throw new SandboxOptionsError('subnet', `${subnet.cidr} is not a private range (10/8, 172.16/12, 192.168/16, 100.64/10)`);
     const name = options.name ?? `net-${subnet.cidr.replace(/[./]/g, '-')}`;
     if (typeof name !== 'string' || !NAME.test(name)) throw new SandboxOptionsError('name', 'expected 1-64 letters, digits, ".", "_" or "-"');
+    if (options.persistent !== undefined && typeof options.persistent !== 'boolean') throw new SandboxOptionsError('persistent', 'expected a boolean');
     const mtu = options.mtu ?? 0;
     if (!Number.isInteger(mtu) || (mtu !== 0 && (mtu < 576 || mtu > 65535))) throw new SandboxOptionsError('mtu', 'expected an integer from 576 to 65535');
     if (process.getuid?.() !== 0) {
@@ -120,18 +140,57 @@ export class Network implements AsyncDisposable {
         for (const l of pruneDead(rec)) await removeLease(rec, l);
         if (rec.subnet !== net.subnet) throw new SandboxOptionsError('subnet', `network "${name}" exists with subnet ${rec.subnet}`);
         rec.users.push(session);
+        if (options.persistent) rec.persistent = true;
         writeRecord(dir, rec);
         return;
       }
       await net.makeBridge(subnet);
-      writeRecord(dir, { name, subnet: net.subnet, bridge: net.bridge, table: net.table, gateway: net.gateway, users: [session], next: 0, leases: [] });
+      writeRecord(dir, { name, subnet: net.subnet, bridge: net.bridge, table: net.table, gateway: net.gateway, users: [session], next: 0, leases: [], ...(options.persistent && { persistent: true }) });
     }, { create: true });
     return net;
   }
 
   /**
+   * The networks under a state root, as records say (stale ones of crashed processes are
+   * swept first).
+   */
+  static async list(options: { stateDir?: string } = {}): Promise<NetworkInfo[]> {
+    const root = networkRoot(options);
+    await sweepStaleNetworks(root);
+    return recordedNetworks(root).map(({ rec }) => ({
+      name: rec.name, subnet: rec.subnet, gateway: rec.gateway, bridge: rec.bridge,
+      persistent: rec.persistent === true, sandboxes: rec.leases.length, users: rec.users.length,
+    }));
+  }
+
+  /**
+   * Removes a network by name: its bridge, tables and state at once when no live process uses
+   * it, else when the last one destroys it (a persistent network stops being persistent).
+   * Resolves false when there is none.
+   * @throws {SandboxOptionsError} when sandboxes are still attached (as Docker refuses to remove a network with active endpoints).
+   */
+  static async remove(name: string, options: { stateDir?: string } = {}): Promise<boolean> {
+    if (typeof name !== 'string' || !NAME.test(name)) throw new SandboxOptionsError('name', 'expected 1-64 letters, digits, ".", "_" or "-"');
+    const dir = join(networkRoot(options), 'networks', name);
+    const found = await withLock(dir, async () => {
+      const rec = readRecord(dir);
+      if (!rec) return false;
+      for (const l of pruneDead(rec)) await removeLease(rec, l);
+      if (rec.leases.length > 0) {
+        writeRecord(dir, rec);
+        throw new SandboxOptionsError('name', `network "${name}" has ${rec.leases.length} sandbox(es) attached; destroy them first`);
+      }
+      delete rec.persistent; // processes still using it keep it until their destroy()
+      await settle(rec, dir);
+      return true;
+    });
+    return found === true;
+  }
+
+  /**
    * Leaves the network. The bridge, its tables and state go when the last process that
-   * created it has destroyed it and no sandbox is attached any more. Idempotent.
+   * created it has destroyed it and no sandbox is attached any more (a persistent network
+   * stays until `Network.remove`). Idempotent.
    */
   destroy(): Promise<void> {
     this.destroying ??= lockedVoid(this.dir, async () => {
@@ -235,17 +294,29 @@ async function createOnFreeSubnet(options: NetworkOptions): Promise<Network> {
 
 /** Subnets of the networks recorded under a state root (their bridges may be down). */
 function networkSubnets(root: string): Subnet[] {
+  return recordedNetworks(root).map(({ rec }) => parseCidr(rec.subnet, 'subnet'));
+}
+
+/** Every network record under a state root, by name order. */
+function recordedNetworks(root: string): Array<{ dir: string; rec: NetworkRecord }> {
   const base = join(root, 'networks');
   let names: string[];
   try {
-    names = readdirSync(base);
+    names = readdirSync(base).sort();
   } catch {
     return [];
   }
   return names.flatMap((name) => {
     const rec = readRecord(join(base, name));
-    return rec ? [parseCidr(rec.subnet, 'subnet')] : [];
+    return rec ? [{ dir: join(base, name), rec }] : [];
   });
+}
+
+function networkRoot(options: { stateDir?: string }): string {
+  if (typeof options !== 'object' || options === null) throw new SandboxOptionsError('options', 'expected { stateDir? }');
+  if (options.stateDir === undefined) return defaultStateDir();
+  if (typeof options.stateDir !== 'string' || !isAbsolute(options.stateDir)) throw new SandboxOptionsError('stateDir', `expected an absolute path, got ${JSON.stringify(options.stateDir)}`);
+  return options.stateDir;
 }
 
 async function lockedVoid(dir: string, fn: () => Promise<void>): Promise<void> {
@@ -255,7 +326,7 @@ async function lockedVoid(dir: string, fn: () => Promise<void>): Promise<void> {
 /** Removes the bridge and tables once nobody uses the network; otherwise saves the record. */
 async function settle(rec: NetworkRecord, dir: string): Promise<void> {
   for (const l of pruneDead(rec)) await removeLease(rec, l);
-  if (rec.users.length > 0 || rec.leases.length > 0) {
+  if (rec.users.length > 0 || rec.leases.length > 0 || rec.persistent) {
     writeRecord(dir, rec);
     return;
   }
