@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Privileged suites share the machine's kernel; keep their timeouts generous for slow CI hosts
@@ -12,6 +13,8 @@ export default defineConfig({
       { test: { name: 'security', include: ['test/security/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow } },
       // Bridges, nftables and test-made network namespaces: one file at a time, see scripts/test.mjs.
       { test: { name: 'network', include: ['test/network/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow, fileParallelism: false } },
+      // The examples' own suites, written against the package name as a user's are (root: bridges).
+      { resolve: { alias: { sandkit: fileURLToPath(new URL('./src/index.ts', import.meta.url)) } }, test: { name: 'examples', include: ['examples/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow, fileParallelism: false } },
       // Timing-sensitive (CPU-time precision, cpu.max shares): run alone, see scripts/test.mjs,
       // and one file at a time (the judge table would otherwise load the CPUs under the limits suite).
       { test: { name: 'limits', include: ['test/limits/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow, fileParallelism: false } },

@@ -60,6 +60,8 @@ runVitest('host: unit, integration, security', ['--project', 'unit', '--project'
 runVitest('host: limits (cgroup v1 controllers here, alone)', ['--project', 'limits']);
 // Network tests make bridges, nft tables and namespaces of their own; other tests must not see them.
 runVitest('host: network (alone)', ['--project', 'network']);
+// The examples' own suites (a server fixture on a bridge): root only, like the network tests.
+if (isRoot) runVitest('host: examples', ['--project', 'examples']);
 // kill -9 of Node, the helper and inits at seeded random points (SANDKIT_FAULT_SEED replays).
 runVitest('host: faults (alone)', ['--project', 'faults']);
 
