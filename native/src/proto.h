@@ -1,5 +1,6 @@
 /*
- * proto.h — requests from Node, decoded and validated.
+ * proto.h — requests from Node, decoded and validated (proto_dispatch.c, proto_create.c,
+ * proto_spawn.c, proto_files.c; their checks are generated from spec/protocol.json).
  *
  * Supervisor only. Decoded requests point into the JSON tree they came from; they live
  * until the request has been handled (and are copied into children by clone).
@@ -15,15 +16,16 @@
 
 #include "error.h"
 #include "json.h"
+#include "proto_gen.h"
 
 #define PROTOCOL_VERSION 1
-#define IDMAP_MAX 32
-#define RLIMITS_MAX 16
-#define CGROUP_PROCS_MAX 16
-#define MASK_PATHS_MAX 64
-
-enum req_type { REQ_CREATE, REQ_SPAWN, REQ_KILL, REQ_DESTROY, REQ_FEATURES, REQ_FS, REQ_NFT,
-		REQ_PIPE_CLOSE };
+/* Array sizes the spec's maxItems set (proto_gen.h). */
+#define IDMAP_MAX PROTO_MAX_CREATE_CONFIG_UID_MAP
+#define RLIMITS_MAX PROTO_MAX_SPAWN_RLIMITS
+#define CGROUP_PROCS_MAX PROTO_MAX_SPAWN_CGROUP_PROCS
+#define MASK_PATHS_MAX PROTO_MAX_SPAWN_MASKS_MASKED_PATHS
+_Static_assert(PROTO_MAX_CREATE_CONFIG_GID_MAP == IDMAP_MAX, "uidMap and gidMap share IDMAP_MAX");
+_Static_assert(PROTO_MAX_SPAWN_MASKS_READONLY_PATHS == MASK_PATHS_MAX, "mask lists share MASK_PATHS_MAX");
 /* PIPE: a socket to Node; NULL: /dev/null; PATH: a regular file inside the sandbox, opened by
  * the command; MEMFD: a sealed memfd copy of a host file Node wrote (stdin only); LINK: one
  * end of a pipe the supervisor holds by name, for wiring spawns together. */
