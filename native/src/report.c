@@ -5,7 +5,8 @@
  * before `spawned`) and a slow Node never blocks the supervisor: the channel is
  * non-blocking and main.c polls for POLLOUT while anything is queued. main.c flushes once
  * per loop iteration, so a burst of lines costs one sendmsg. A NODE_HANDLE line and its fd
- * go out alone in one sendmsg, as Node's IPC expects (one fd per message).
+ * go out alone in one sendmsg, as Node's IPC expects (one fd per message). Message types
+ * and keys are the spec's (PT_* and PK_* of proto_gen.h), so a renamed field cannot drift.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -143,7 +144,7 @@ static void begin(struct jbuf *b, const char *type)
 {
 	memset(b, 0, sizeof(*b));
 	jb_obj(b);
-	jb_kstr(b, "type", type);
+	jb_kstr(b, PK_TYPE, type);
 }
 
 static void end(struct jbuf *b)
@@ -155,18 +156,18 @@ static void end(struct jbuf *b)
 static void key_req(struct jbuf *b, long long req)
 {
 	if (req >= 0)
-		jb_kint(b, "req", req);
+		jb_kint(b, PK_REQ, req);
 	else
-		jb_knull(b, "req");
+		jb_knull(b, PK_REQ);
 }
 
 void report_hello(void)
 {
 	struct jbuf b;
 
-	begin(&b, "hello");
-	jb_kint(&b, "version", PROTOCOL_VERSION);
-	jb_kint(&b, "pid", getpid());
+	begin(&b, PT_HELLO);
+	jb_kint(&b, PK_HELLO_VERSION, PROTOCOL_VERSION);
+	jb_kint(&b, PK_HELLO_PID, getpid());
 	end(&b);
 }
 
@@ -174,9 +175,9 @@ void report_features(long long req)
 {
 	struct jbuf b;
 
-	begin(&b, "features");
+	begin(&b, PT_FEATURES);
 	key_req(&b, req);
-	jb_key(&b, "features");
+	jb_key(&b, PK_FEATURES_FEATURES);
 	args_features_json(&b);
 	end(&b);
 }
@@ -185,9 +186,9 @@ void report_step(const char *sandbox, enum step step)
 {
 	struct jbuf b;
 
-	begin(&b, "step");
-	jb_kstr(&b, "sandbox", sandbox);
-	jb_kstr(&b, "step", step_names[step]);
+	begin(&b, PT_STEP);
+	jb_kstr(&b, PK_STEP_SANDBOX, sandbox);
+	jb_kstr(&b, PK_STEP_STEP, step_names[step]);
 	end(&b);
 }
 
@@ -195,12 +196,12 @@ void report_created(long long req, const char *sandbox, pid_t pid, int upper_fd)
 {
 	struct jbuf b;
 
-	begin(&b, "created");
+	begin(&b, PT_CREATED);
 	key_req(&b, req);
-	jb_kstr(&b, "sandbox", sandbox);
-	jb_kint(&b, "pid", pid);
+	jb_kstr(&b, PK_CREATED_SANDBOX, sandbox);
+	jb_kint(&b, PK_CREATED_PID, pid);
 	if (upper_fd >= 0)
-		jb_kint(&b, "upperFd", upper_fd);
+		jb_kint(&b, PK_CREATED_UPPER_FD, upper_fd);
 	end(&b);
 }
 
@@ -208,9 +209,9 @@ void report_destroyed(long long req, const char *sandbox)
 {
 	struct jbuf b;
 
-	begin(&b, "destroyed");
+	begin(&b, PT_DESTROYED);
 	key_req(&b, req);
-	jb_kstr(&b, "sandbox", sandbox);
+	jb_kstr(&b, PK_DESTROYED_SANDBOX, sandbox);
 	end(&b);
 }
 
@@ -218,7 +219,7 @@ void report_ok(long long req)
 {
 	struct jbuf b;
 
-	begin(&b, "ok");
+	begin(&b, PT_OK);
 	key_req(&b, req);
 	end(&b);
 }
@@ -227,43 +228,44 @@ void report_spawned(long long req, const char *process, pid_t pid, uint32_t pre_
 {
 	struct jbuf b;
 
-	begin(&b, "spawned");
+	begin(&b, PT_SPAWNED);
 	key_req(&b, req);
-	jb_kstr(&b, "process", process);
+	jb_kstr(&b, PK_SPAWNED_PROCESS, process);
 	if (pid > 0)
-		jb_kint(&b, "pid", pid);
+		jb_kint(&b, PK_SPAWNED_PID, pid);
 	else
-		jb_knull(&b, "pid");
-	jb_kint(&b, "nspid", 2);
-	jb_kint(&b, "preExecCpuUs", pre_exec_us);
+		jb_knull(&b, PK_SPAWNED_PID);
+	jb_kint(&b, PK_SPAWNED_NSPID, 2);
+	jb_kint(&b, PK_SPAWNED_PRE_EXEC_CPU_US, pre_exec_us);
 	end(&b);
 }
 
 static void err_fields(struct jbuf *b, const struct err *e)
 {
-	jb_kstr(b, "step", step_names[e->step < STEP__COUNT && e->step >= 0 ? e->step : STEP_PROTOCOL]);
-	jb_kstr(b, "syscall", e->syscall[0] ? e->syscall : NULL);
+	jb_kstr(b, PK_FAILURE_STEP, step_names[e->step < STEP__COUNT && e->step >= 0 ? e->step : STEP_PROTOCOL]);
+	jb_kstr(b, PK_FAILURE_SYSCALL, e->syscall[0] ? e->syscall : NULL);
 	if (e->errnum) {
-		jb_kint(b, "errno", e->errnum);
-		jb_kstr(b, "errnoName", errno_name(e->errnum));
+		jb_kint(b, PK_FAILURE_ERRNO, e->errnum);
+		jb_kstr(b, PK_FAILURE_ERRNO_NAME, errno_name(e->errnum));
 	} else {
-		jb_knull(b, "errno");
-		jb_knull(b, "errnoName");
+		jb_knull(b, PK_FAILURE_ERRNO);
+		jb_knull(b, PK_FAILURE_ERRNO_NAME);
 	}
-	jb_kstr(b, "path", e->path[0] ? e->path : NULL);
-	jb_kstr(b, "message", e->message);
+	jb_kstr(b, PK_FAILURE_PATH, e->path[0] ? e->path : NULL);
+	jb_kstr(b, PK_FAILURE_MESSAGE, e->message);
 }
 
-static void signal_fields(struct jbuf *b, int code, int signo)
+/* keys: exitCode, signal and signo of `exit` or of `sandbox-exit`. */
+static void signal_fields(struct jbuf *b, int code, int signo, const char *const keys[3])
 {
 	if (signo) {
-		jb_knull(b, "exitCode");
-		jb_kstr(b, "signal", signal_name(signo));
-		jb_kint(b, "signo", signo);
+		jb_knull(b, keys[0]);
+		jb_kstr(b, keys[1], signal_name(signo));
+		jb_kint(b, keys[2], signo);
 	} else {
-		jb_kint(b, "exitCode", code);
-		jb_knull(b, "signal");
-		jb_knull(b, "signo");
+		jb_kint(b, keys[0], code);
+		jb_knull(b, keys[1]);
+		jb_knull(b, keys[2]);
 	}
 }
 
@@ -271,15 +273,15 @@ static void signal_fields(struct jbuf *b, int code, int signo)
 static void accounting_fields(struct jbuf *b, const struct exit_info *x)
 {
 	if (x->mem_used_bytes)
-		jb_kint(b, "memoryUsedBytes", x->mem_used_bytes);
+		jb_kint(b, PK_EXIT_MEMORY_USED_BYTES, x->mem_used_bytes);
 	else
-		jb_knull(b, "memoryUsedBytes");
-	jb_kbool(b, "oomKilled", x->oom_killed);
-	jb_key(b, "violation");
+		jb_knull(b, PK_EXIT_MEMORY_USED_BYTES);
+	jb_kbool(b, PK_EXIT_OOM_KILLED, x->oom_killed);
+	jb_key(b, PK_EXIT_VIOLATION);
 	if (x->has_violation) {
 		jb_obj(b);
-		jb_kint(b, "nr", x->violation_nr);
-		jb_kint(b, "arch", x->violation_arch);
+		jb_kint(b, PK_EXIT_VIOLATION_NR, x->violation_nr);
+		jb_kint(b, PK_EXIT_VIOLATION_ARCH, x->violation_arch);
 		jb_end(b);
 	} else {
 		jb_raw(b, "null");
@@ -289,24 +291,25 @@ static void accounting_fields(struct jbuf *b, const struct exit_info *x)
 static void exit_line(const char *sandbox, const char *process, const struct exit_info *x,
 		      bool sandbox_died)
 {
+	static const char *const signal_keys[3] = { PK_EXIT_EXIT_CODE, PK_EXIT_SIGNAL, PK_EXIT_SIGNO };
 	struct jbuf b;
 	int i;
 
-	begin(&b, "exit");
-	jb_kstr(&b, "sandbox", sandbox);
-	jb_kstr(&b, "process", process);
+	begin(&b, PT_EXIT);
+	jb_kstr(&b, PK_EXIT_SANDBOX, sandbox);
+	jb_kstr(&b, PK_EXIT_PROCESS, process);
 	if (sandbox_died)
-		jb_kbool(&b, "sandboxDied", true);
-	signal_fields(&b, x->code, x->signo);
-	jb_kint(&b, "wallUs", x->wall_us);
-	jb_key(&b, "rusage");
+		jb_kbool(&b, PK_EXIT_SANDBOX_DIED, true);
+	signal_fields(&b, x->code, x->signo, signal_keys);
+	jb_kint(&b, PK_EXIT_WALL_US, x->wall_us);
+	jb_key(&b, PK_EXIT_RUSAGE);
 	jb_obj(&b);
-	jb_kint(&b, "userUs", x->user_us);
-	jb_kint(&b, "systemUs", x->system_us);
-	jb_kint(&b, "maxRssKb", x->max_rss_kb);
+	jb_kint(&b, PK_EXIT_RUSAGE_USER_US, x->user_us);
+	jb_kint(&b, PK_EXIT_RUSAGE_SYSTEM_US, x->system_us);
+	jb_kint(&b, PK_EXIT_RUSAGE_MAX_RSS_KB, x->max_rss_kb);
 	jb_end(&b);
 	accounting_fields(&b, x);
-	jb_key(&b, "execError");
+	jb_key(&b, PK_EXIT_EXEC_ERROR);
 	if (x->has_exec_error) {
 		jb_obj(&b);
 		err_fields(&b, &x->exec_error);
@@ -314,15 +317,15 @@ static void exit_line(const char *sandbox, const char *process, const struct exi
 	} else {
 		jb_raw(&b, "null");
 	}
-	jb_key(&b, "outputFiles");  /* stdout/stderr files: bytes kept; null for other fds */
+	jb_key(&b, PK_EXIT_OUTPUT_FILES);  /* stdout/stderr files: bytes kept; null for other fds */
 	jb_obj(&b);
 	for (i = 1; i < 3; i++)
 		if (x->file_bytes[i] < 0)
-			jb_knull(&b, i == 1 ? "stdout" : "stderr");
+			jb_knull(&b, i == 1 ? PK_EXIT_OUTPUT_FILES_STDOUT : PK_EXIT_OUTPUT_FILES_STDERR);
 		else
-			jb_kint(&b, i == 1 ? "stdout" : "stderr", x->file_bytes[i]);
+			jb_kint(&b, i == 1 ? PK_EXIT_OUTPUT_FILES_STDOUT : PK_EXIT_OUTPUT_FILES_STDERR, x->file_bytes[i]);
 	jb_end(&b);
-	jb_kbool(&b, "outputFileLimit", x->file_limit_hit);
+	jb_kbool(&b, PK_EXIT_OUTPUT_FILE_LIMIT, x->file_limit_hit);
 	end(&b);
 }
 
@@ -338,12 +341,14 @@ void report_exit_sandbox_died(const char *sandbox, const char *process, const st
 
 void report_sandbox_exit(const char *sandbox, int status)
 {
+	static const char *const signal_keys[3] = {
+		PK_SANDBOX_EXIT_EXIT_CODE, PK_SANDBOX_EXIT_SIGNAL, PK_SANDBOX_EXIT_SIGNO };
 	struct jbuf b;
 
-	begin(&b, "sandbox-exit");
-	jb_kstr(&b, "sandbox", sandbox);
+	begin(&b, PT_SANDBOX_EXIT);
+	jb_kstr(&b, PK_SANDBOX_EXIT_SANDBOX, sandbox);
 	signal_fields(&b, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-		      WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		      WIFSIGNALED(status) ? WTERMSIG(status) : 0, signal_keys);
 	end(&b);
 }
 
@@ -352,13 +357,13 @@ static void error_line(long long req, const char *sandbox, const char *process,
 {
 	struct jbuf b;
 
-	begin(&b, "error");
+	begin(&b, PT_ERROR);
 	key_req(&b, req);
-	jb_kstr(&b, "sandbox", sandbox);
-	jb_kstr(&b, "process", process);
+	jb_kstr(&b, PK_ERROR_SANDBOX, sandbox);
+	jb_kstr(&b, PK_ERROR_PROCESS, process);
 	err_fields(&b, e);
 	if (destroyed)
-		jb_kbool(&b, "destroyed", true);
+		jb_kbool(&b, PK_ERROR_DESTROYED, true);
 	end(&b);
 }
 
@@ -383,7 +388,7 @@ static void begin_handle(struct jbuf *b, const char *type)
 	jb_kstr(b, "type", "net.Socket");
 	jb_key(b, "msg");
 	jb_obj(b);
-	jb_kstr(b, "type", type);
+	jb_kstr(b, PK_TYPE, type);
 }
 
 /* Node's end of every fd it gets is non-blocking: libuv keeps a received fd's flags as they
@@ -401,9 +406,9 @@ void report_stdio_handle(const char *process, int n, int fd)
 {
 	struct jbuf b;
 
-	begin_handle(&b, "stdio");
-	jb_kstr(&b, "process", process);
-	jb_kint(&b, "fd", n);
+	begin_handle(&b, PT_HANDLE_STDIO);
+	jb_kstr(&b, PK_HANDLE_STDIO_PROCESS, process);
+	jb_kint(&b, PK_HANDLE_STDIO_FD, n);
 	end_handle(&b, fd);
 }
 
@@ -411,7 +416,7 @@ void report_files_handle(const char *channel, int fd)
 {
 	struct jbuf b;
 
-	begin_handle(&b, "fs");
-	jb_kstr(&b, "channel", channel);
+	begin_handle(&b, PT_HANDLE_FS);
+	jb_kstr(&b, PK_HANDLE_FS_CHANNEL, channel);
 	end_handle(&b, fd);
 }

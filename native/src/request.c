@@ -16,6 +16,7 @@
 #include "report.h"
 #include "request.h"
 #include "sandbox.h"
+#include "spawn.h"
 #include "stdio.h"
 #include "util.h"
 

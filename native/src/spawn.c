@@ -17,75 +17,10 @@
 #include <unistd.h>
 
 #include "report.h"
-#include "sandbox.h"
+#include "spawn.h"
+#include "table.h"
 #include "stdio.h"
 #include "util.h"
-
-static uint32_t next_spawn_id;
-
-static uint32_t spawn_new_id(void)
-{
-	if (++next_spawn_id == 0)  /* 0 means "the sandbox" on the control socket */
-		next_spawn_id = 1;
-	return next_spawn_id;
-}
-
-struct spawn *spawn_find(struct sandbox *sb, uint32_t id, const char *process)
-{
-	struct sandbox *s;
-	struct spawn *sp;
-
-	for (s = sb ? sb : sandboxes; s; s = sb ? NULL : s->next)
-		for (sp = s->spawns; sp; sp = sp->next)
-			if (process ? strcmp(sp->process, process) == 0 : sp->id == id)
-				return sp;
-	return NULL;
-}
-
-static void spawn_add(struct sandbox *sb, uint32_t id, const char *process, long long req)
-{
-	struct spawn *sp = xcalloc(1, sizeof(*sp));
-
-	sp->sandbox = sb;
-	sp->process = xstrdup(process);
-	sp->id = id;
-	sp->req = req;
-	sp->t0 = now_us();
-	sp->next = sb->spawns;
-	sb->spawns = sp;
-}
-
-void spawn_remove(struct spawn *sp)
-{
-	struct spawn **p;
-
-	for (p = &sp->sandbox->spawns; *p != sp; p = &(*p)->next)
-		;
-	*p = sp->next;
-	free(sp->process);
-	free(sp);
-}
-
-void spawn_end_with_sandbox(struct spawn *sp, bool destroyed)
-{
-	struct exit_info x = { .code = -1, .signo = SIGKILL };
-	struct err e;
-
-	if (!sp->started && destroyed) {
-		err_msg(&e, STEP_SPAWN_CLONE, "the sandbox was destroyed before the command started");
-		report_destroyed_error(sp->req, sp->sandbox->name, sp->process, &e);
-	} else if (!sp->started) {
-		err_msg(&e, STEP_SPAWN_CLONE, "the sandbox died before the command started");
-		report_error(sp->req, sp->sandbox->name, sp->process, &e);
-	} else if (!destroyed) {  /* the init was killed from outside under the program */
-		x.wall_us = now_us() - sp->t0;
-		report_exit_sandbox_died(sp->sandbox->name, sp->process, &x);
-	} else {
-		x.wall_us = now_us() - sp->t0;
-		report_exit(sp->sandbox->name, sp->process, &x);
-	}
-	spawn_remove(sp);
-}
 
 static size_t payload_len(const struct spawn_req *s)
 {
