@@ -59,6 +59,11 @@ function renderTs() {
       named.set(name, null);
       const ext = node.base && Object.keys(node.fields ?? {}).length ? ` extends ${pascal(node.base)}` : '';
       const body = ext ? objectBody({ fields: node.fields, open: node.open }, '') : objectBody(node, '');
+      if (!body) {
+        typeAliases.set(name, `${tsDoc(node.doc)}export type ${name} = Record<string, never>;`);
+        named.delete(name);
+        return name;
+      }
       if (node.base && !ext) { typeAliases.set(name, `${tsDoc(node.doc)}export type ${name} = ${declare(pascal(node.base), resolve({ ref: node.base }))};`); named.delete(name); return name; }
       if (node.base) declare(pascal(node.base), resolve({ ref: node.base }));
       named.set(name, `${tsDoc(node.doc)}export interface ${name}${ext} {\n${body}\n}`);
@@ -77,7 +82,7 @@ function renderTs() {
     switch (n.type) {
       case 'string': return (n.enum ? n.enum.map((v) => `'${v}'`).join(' | ') : 'string') + (n.enum && nul ? nul : nul);
       case 'integer': return 'number' + nul;
-      case 'boolean': return 'boolean' + nul;
+      case 'boolean': return (n.enum ? n.enum.join(' | ') : 'boolean') + nul;
       case 'array': {
         const item = tsType(n.items, indent);
         return (/[ |]/.test(item) ? `Array<${item}>` : `${item}[]`) + nul;
@@ -102,7 +107,7 @@ function renderTs() {
     requestNames.push([type, name, m.reply]);
   }
   const message = (kind, type, m, extra) => {
-    const name = `${pascal(type)}${kind}`;
+    const name = m.ts ?? `${pascal(type)}${kind}`;
     const head = { type: { type: 'string', enum: [type] }, ...extra };
     declare(name, { type: 'object', base: m.base, fields: { ...head, ...m.fields }, doc: m.doc });
     return name;
@@ -111,7 +116,7 @@ function renderTs() {
     replyNames[type] = message('Reply', type, m, { req: m.reqNullable ? { ...REQ, nullable: true } : REQ });
   }
   for (const [type, m] of Object.entries(spec.events)) eventNames.push(message('Event', type, m, {}));
-  for (const [type, m] of Object.entries(spec.handles)) handleNames.push(message('Handle', type, m, {}));
+  for (const [type, m] of Object.entries(spec.handles)) handleNames.push(message('HandleMessage', type, m, {}));
 
   // Files channel.
   const fsReq = [], fsRep = [];
@@ -125,7 +130,7 @@ function renderTs() {
 
   for (const decl of [...typeAliases.values(), ...named.values()]) if (decl) body.push(decl, '');
   // `ok: true` is a literal, not boolean.
-  const text = body.join('\n').replace(/ok: 'true'/g, 'ok: true').replace(/\| 'true'/g, '| true');
+  const text = body.join('\n');
 
   const map = (name, rows, doc) => [tsDoc(doc) + `export interface ${name} {`, ...rows.map(([k, v]) => `  '${k}': ${v};`), '}', ''];
   const rest = [

@@ -1,5 +1,5 @@
 import type { Controller, Placement } from './cgroup.js';
-import type { RlimitName } from '../helper/messages.js';
+import type { RlimitName } from '../helper/protocol.js';
 import type { DefaultedLimit, ResolvedSandboxLimits } from '../limits/limits.js';
 
 /** How a sandbox's limits are enforced on this host, decided when it starts. */

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { posix } from 'node:path';
 import { SandboxAbortedError, SandboxDestroyedError, SandboxError, SandboxFilesError, SandboxHelperError, SandboxSetupError } from '../errors/sandbox-error.js';
 import { setupFailureOf } from '../helper/setup-failure.js';
-import type { HelperErrorReply } from '../helper/messages.js';
+import type { HelperErrorReply } from '../helper/protocol.js';
 import { connection } from '../platform/sessions.js';
 import type { ResolvedUser } from '../process/user.js';
 import type { UserSpec } from '../process/spawn-options.js';
@@ -105,7 +105,7 @@ export class FilesSession {
       const name = `fs-${randomBytes(6).toString('hex')}`;
       const waiter = conn.awaitHandle(name);
       try {
-        await conn.request({ type: 'fs', sandbox: this.ctx.id, channel: name });
+        await conn.request('fs', { sandbox: this.ctx.id, channel: name });
       } catch (err) {
         waiter.cancel();
         if ((err as HelperErrorReply)?.type === 'error') throw new SandboxSetupError('files', setupFailureOf(err as HelperErrorReply));

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { HelperFailure } from './messages.js';
+import type { HelperFailure } from './protocol.js';
 
 /** What the helper's file operations report about a path (`lstat` unless `follow`). */
 export interface FsStat {

@@ -3,9 +3,11 @@ import type { Socket } from 'node:net';
 import { debuglog } from 'node:util';
 import { SandboxHelperError } from '../errors/sandbox-error.js';
 import { helperPath } from './helper-path.js';
+import { protocolProblem } from './protocol-check.js';
 import type {
-  ExitEvent, FsHandleMessage, HelperErrorReply, HelperMessage, SandboxExitEvent, StdioHandleMessage,
-} from './messages.js';
+  ExitEvent, HelperErrorReply, HelperHandleMessage, HelperMessage, HelperReply, ReplyMap, RequestMap, RequestType,
+  SandboxExitEvent,
+} from './protocol.js';
 
 const debug = debuglog('sandkit');
 const STDERR_TAIL_BYTES = 4096;
@@ -25,11 +27,15 @@ export interface SandboxSink {
 }
 
 interface Pending {
-  resolve: (reply: HelperMessage) => void;
+  resolve: (reply: HelperReply) => void;
   reject: (error: Error | HelperErrorReply) => void;
 }
 
-type Request = { type: string } & Record<string, unknown>;
+/** The fields of request `T`; optional as a whole when it has none (`features`). */
+type RequestBody<T extends RequestType> = Record<string, never> extends RequestMap[T] ? [body?: RequestMap[T]] : [body: RequestMap[T]];
+
+// Tests set SANDKIT_CHECK_PROTOCOL=1: every line the helper sends is checked against the spec.
+const checkProtocol = process.env.SANDKIT_CHECK_PROTOCOL === '1';
 
 /**
  * One reason to keep Node's event loop alive while the helper works for it. Each hold has
@@ -56,24 +62,27 @@ export class HelperConnection {
   private stderrTail = '';
   private readonly holds = new Set<Hold>();
 
-  /** Sends a request and resolves with its success reply; rejects with the raw `error` reply. */
-  async request<T extends HelperMessage>(message: Request): Promise<T> {
+  /**
+   * Sends request `type` with its fields (spec/protocol.json) and resolves with its success
+   * reply, typed by ReplyMap; rejects with the raw `error` reply.
+   */
+  async request<T extends RequestType>(type: T, ...[body]: RequestBody<T>): Promise<ReplyMap[T]> {
     // With the helper running, the request leaves synchronously, so the caller can overlap
     // its own work with the helper's.
     const child = this.child ?? (await this.start());
     const req = this.nextReq++;
     const hold = this.hold();
     try {
-      return (await new Promise<HelperMessage>((resolve, reject) => {
+      return (await new Promise<HelperReply>((resolve, reject) => {
         this.pending.set(req, { resolve, reject });
-        child.send({ ...message, req }, (err) => {
+        child.send({ type, ...body, req }, (err) => {
           if (!err) return;
-          if (this.pending.delete(req)) reject(new SandboxHelperError(`the sandkit helper is gone: its channel refused ${message.type}`));
+          if (this.pending.delete(req)) reject(new SandboxHelperError(`the sandkit helper is gone: its channel refused ${type}`));
           // A channel that refused a write (EPIPE) is dead even before its exit event: no new
           // call may be sent to it; the next one starts a new helper.
           this.lost(child, `channel broke (${err.message})`);
         });
-      })) as T;
+      })) as ReplyMap[T];
     } finally {
       hold.release();
     }
@@ -152,7 +161,8 @@ export class HelperConnection {
         reject(new SandboxHelperError(`the sandkit helper failed to start (${signal ?? `exit ${code}`})`, this.stderrTail));
       child.once('error', (err) => reject(new SandboxHelperError(`cannot start the sandkit helper: ${err.message}`)));
       child.once('exit', onEarlyExit);
-      child.on('message', (msg: HelperMessage | StdioHandleMessage | FsHandleMessage, handle?: Socket) => {
+      child.on('message', (msg: HelperMessage | HelperHandleMessage, handle?: Socket) => {
+        if (checkProtocol) checkLine(msg, handle !== undefined);
         if (msg.type === 'hello') {
           debug('helper %d ready', child.pid);
           child.off('exit', onEarlyExit);
@@ -167,7 +177,7 @@ export class HelperConnection {
     });
   }
 
-  private dispatch(msg: HelperMessage | StdioHandleMessage | FsHandleMessage, handle?: Socket): void {
+  private dispatch(msg: HelperMessage | HelperHandleMessage, handle?: Socket): void {
     if (msg.type === 'fs') {
       const waiter = this.handleWaiters.get(msg.channel);
       this.handleWaiters.delete(msg.channel);
@@ -224,6 +234,16 @@ export class HelperConnection {
     const stderr = child.stderr as unknown as { ref?(): void; unref?(): void } | null;
     if (on) { child.ref(); channel?.ref(); stderr?.ref?.(); }
     else { child.unref(); channel?.unref(); stderr?.unref?.(); }
+  }
+}
+
+/** A line that breaks the spec fails the test run (an uncaught error), after it is handled. */
+function checkLine(msg: unknown, handle: boolean): void {
+  const problem = protocolProblem(msg, handle);
+  if (problem) {
+    setImmediate(() => {
+      throw new Error(`the helper sent a line that breaks spec/protocol.json: ${problem}: ${JSON.stringify(msg)}`);
+    });
   }
 }
 

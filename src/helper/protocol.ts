@@ -21,6 +21,9 @@ export type StdioRequest = 'pipe' | 'null' | {
 
 export type RlimitName = 'core' | 'fsize' | 'nofile' | 'stack' | 'cpu' | 'as' | 'nproc';
 
+/** `features` (without `type` and `req`): What the kernel and the helper support. */
+export type FeaturesRequest = Record<string, never>;
+
 /** `create` (without `type` and `req`): Create a sandbox: clone its init into new namespaces and build its root. */
 export interface CreateRequest {
   /** the new sandbox's name */
@@ -158,13 +161,8 @@ export interface DestroyRequest {
   sandbox: string;
 }
 
-/** `features` (without `type` and `req`): What the kernel and the helper support. */
-export interface FeaturesRequest {
-
-}
-
 /** `fs` (without `type` and `req`): Open a files channel on a created sandbox; its socket comes as an `fs` handle before `ok`. */
-export interface FsRequest {
+export interface FsOpenRequest {
   /** 1 to 128 characters */
   sandbox: string;
   /** 1 to 128 characters */
@@ -244,7 +242,7 @@ export interface FeaturesReply {
 }
 
 /** A request failed (or a create or spawn was cut short). `req` is null when the request's own was unreadable. */
-export interface ErrorReply extends HelperFailure {
+export interface HelperErrorReply extends HelperFailure {
   type: 'error';
   /** echoed in the reply */
   req: number | null;
@@ -327,14 +325,14 @@ export interface SandboxExitEvent {
 }
 
 /** A socket for fd `fd` of a spawn (before its `spawned`). */
-export interface StdioHandle {
+export interface StdioHandleMessage {
   type: 'stdio';
   process: string;
   fd: number;
 }
 
 /** The socket of a files channel (before the `fs` request's `ok`). */
-export interface FsHandle {
+export interface FsHandleMessage {
   type: 'fs';
   channel: string;
 }
@@ -363,7 +361,7 @@ export interface FsStatRequest {
 
 /** reply to `stat` */
 export interface FsStatReply extends FsStat {
-  ok: boolean;
+  ok: true;
 }
 
 /** What `stat` reports about one file. */
@@ -406,7 +404,7 @@ export interface FsListRequest {
 
 /** reply to `list` */
 export interface FsListReply {
-  ok: boolean;
+  ok: true;
   entries: FsEntry[];
   /** on every line but the last */
   more?: boolean;
@@ -442,7 +440,7 @@ export interface FsReadlinkRequest {
 
 /** reply to `readlink` */
 export interface FsReadlinkReply {
-  ok: boolean;
+  ok: true;
   target: string;
 }
 
@@ -471,7 +469,7 @@ export interface FsReadRequest {
 
 /** reply to `read` */
 export interface FsReadReply {
-  ok: boolean;
+  ok: true;
   /** raw bytes that follow */
   size: number;
 }
@@ -501,7 +499,7 @@ export interface FsExtentsRequest {
 
 /** reply to `extents` */
 export interface FsExtentsReply {
-  ok: boolean;
+  ok: true;
   size: number;
   /** [offset, length], at most 256 */
   extents: Array<[number, number]>;
@@ -536,7 +534,7 @@ export interface FsWriteRequest {
 
 /** reply to `write` */
 export interface FsWriteReply {
-  ok: boolean;
+  ok: true;
 }
 
 /** files channel `mkdir`: make a directory */
@@ -564,7 +562,7 @@ export interface FsMkdirRequest {
 
 /** reply to `mkdir` */
 export interface FsMkdirReply {
-  ok: boolean;
+  ok: true;
 }
 
 /** files channel `remove`: remove a file or directory, never following symlinks */
@@ -591,7 +589,7 @@ export interface FsRemoveRequest {
 
 /** reply to `remove` */
 export interface FsRemoveReply {
-  ok: boolean;
+  ok: true;
 }
 
 /** files channel `symlink`: make a symlink */
@@ -619,7 +617,7 @@ export interface FsSymlinkRequest {
 
 /** reply to `symlink` */
 export interface FsSymlinkReply {
-  ok: boolean;
+  ok: true;
 }
 
 /** files channel `link`: make a hard link to a path in the same root */
@@ -647,7 +645,7 @@ export interface FsLinkRequest {
 
 /** reply to `link` */
 export interface FsLinkReply {
-  ok: boolean;
+  ok: true;
 }
 
 /** files channel `mknod`: make a device, fifo or whiteout */
@@ -677,7 +675,7 @@ export interface FsMknodRequest {
 
 /** reply to `mknod` */
 export interface FsMknodReply {
-  ok: boolean;
+  ok: true;
 }
 
 /** files channel `chmod`: change the mode of the path itself */
@@ -704,7 +702,7 @@ export interface FsChmodRequest {
 
 /** reply to `chmod` */
 export interface FsChmodReply {
-  ok: boolean;
+  ok: true;
 }
 
 /** files channel `chown`: change the owner of the path itself */
@@ -732,7 +730,7 @@ export interface FsChownRequest {
 
 /** reply to `chown` */
 export interface FsChownReply {
-  ok: boolean;
+  ok: true;
 }
 
 /** files channel `xattrs`: read every extended attribute */
@@ -758,7 +756,7 @@ export interface FsXattrsRequest {
 
 /** reply to `xattrs` */
 export interface FsXattrsReply {
-  ok: boolean;
+  ok: true;
   /** name: base64 value */
   xattrs: Record<string, unknown>;
 }
@@ -788,7 +786,7 @@ export interface FsSetxattrRequest {
 
 /** reply to `setxattr` */
 export interface FsSetxattrReply {
-  ok: boolean;
+  ok: true;
 }
 
 /** Each request type and its fields (`type` and `req` are added by the connection). */
@@ -798,7 +796,7 @@ export interface RequestMap {
   'kill': KillRequest;
   'destroy': DestroyRequest;
   'features': FeaturesRequest;
-  'fs': FsRequest;
+  'fs': FsOpenRequest;
   'nft': NftRequest;
   'pipe-close': PipeCloseRequest;
 }
@@ -818,13 +816,13 @@ export interface ReplyMap {
 /** A request type, such as `create`. */
 export type RequestType = keyof RequestMap;
 /** Any reply the helper sends to a request. */
-export type HelperReply = CreatedReply | SpawnedReply | OkReply | DestroyedReply | FeaturesReply | ErrorReply;
+export type HelperReply = CreatedReply | SpawnedReply | OkReply | DestroyedReply | FeaturesReply | HelperErrorReply;
 /** Any event the helper sends unasked. */
 export type HelperEvent = HelloEvent | StepEvent | ExitEvent | SandboxExitEvent;
 /** Any line the helper sends without a handle; readers ignore unknown types. */
 export type HelperMessage = HelperReply | HelperEvent;
 /** The `msg` of a NODE_HANDLE line: what the socket passed with it is for. */
-export type HelperHandleMessage = StdioHandle | FsHandle;
+export type HelperHandleMessage = StdioHandleMessage | FsHandleMessage;
 
 export const REQUEST_TYPES = ['create', 'spawn', 'kill', 'destroy', 'features', 'fs', 'nft', 'pipe-close'] as const;
 export const REPLY_TYPES = ['created', 'spawned', 'ok', 'destroyed', 'features', 'error'] as const;

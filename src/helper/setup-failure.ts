@@ -1,5 +1,5 @@
 import type { SetupFailure } from '../errors/sandbox-error.js';
-import type { HelperErrorReply } from './messages.js';
+import type { HelperErrorReply } from './protocol.js';
 
 /** Turns the helper's `error` reply into the fields of a `SandboxSetupError`. */
 export function setupFailureOf(reply: HelperErrorReply): SetupFailure {

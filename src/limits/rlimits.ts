@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { RlimitName } from '../helper/messages.js';
+import type { RlimitName } from '../helper/protocol.js';
 import type { ResolvedSandboxLimits, ResolvedSpawnLimits } from './limits.js';
 
 let helperOpenFiles: number | undefined;

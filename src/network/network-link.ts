@@ -1,5 +1,5 @@
 import { SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
-import type { NetCreateConfig } from '../helper/messages.js';
+import type { NetCreateConfig } from '../helper/protocol.js';
 import type { Lease } from './address-allocator.js';
 import { resolveEgress, type EgressPolicy, type ResolvedEgress } from './egress.js';
 import { Network } from './network.js';

@@ -33,7 +33,7 @@ export class SandboxPipe implements Disposable {
     if (this.closed) return;
     this.closed = true;
     void Promise.all([this.readEnd.handedOver, this.writeEnd.handedOver])
-      .then(() => connection().request({ type: 'pipe-close', pipe: this.id }))
+      .then(() => connection().request('pipe-close', { pipe: this.id }))
       .catch(() => {});
   }
 

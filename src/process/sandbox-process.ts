@@ -6,7 +6,7 @@ import {
   SandboxAbortedError, SandboxError, SandboxHelperError, SandboxSetupError,
 } from '../errors/sandbox-error.js';
 import type { HelperConnection, Hold, ProcessSink } from '../helper/helper-connection.js';
-import type { ExitEvent, HelperErrorReply, SpawnRequest } from '../helper/messages.js';
+import type { ExitEvent, HelperErrorReply, SpawnRequest } from '../helper/protocol.js';
 import { OutputCollector } from './output-collector.js';
 import { readLines } from './line-reader.js';
 import { SandboxPipeEnd } from './sandbox-pipe.js';
@@ -168,7 +168,7 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
       throw new SandboxError('ERR_SANDBOX_OPTIONS', `kill: unknown signal ${String(signal)}`);
     }
     void this.whenStarted().then(() => {
-      if (!this.exited) return this.ctx.connection.request({ type: 'kill', process: this.id, signal: signo });
+      if (!this.exited) return this.ctx.connection.request('kill', { process: this.id, signal: signo });
     }).catch(() => {}); // an exit racing the kill is fine
     return true;
   }
@@ -191,14 +191,15 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
         this.kill('SIGKILL');
       });
       if (this.abortError) throw this.abortError;
-      const reply = await conn.request<{ type: 'spawned'; req: number; process: string; pid: number; nspid: number; preExecCpuUs?: number }>({ type: 'spawn', ...request })
+      const reply = await conn.request('spawn', request)
         .finally(() => this.stdioHandedOver());
       if (this.finished) return;
-      this.pid = reply.pid;
+      // pid null: the spawn ended before its command started (a kill right after spawn).
+      this.pid = reply.pid ?? undefined;
       this.started = true;
-      this.monitor.started(reply.preExecCpuUs ?? 0);
+      this.monitor.started(reply.preExecCpuUs ?? 0); // older helpers did not send it
       this.startedWaiters.forEach((w) => w());
-      this.ctx.onSpawned(this, reply.pid);
+      this.ctx.onSpawned(this, reply.pid ?? 0);
       for (const [out, socket] of this.heldOutput.splice(0)) socket.pipe(out);
       if (this.abortError) this.kill('SIGKILL');
       this.maybeFinish(); // the exit line may have come in the same chunk as the reply

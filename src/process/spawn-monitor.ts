@@ -5,7 +5,7 @@ import { readMemoryStats } from '../cgroup/memory.js';
 import { readPidsLimitHits } from '../cgroup/pids.js';
 import type { ResolvedSpawnLimits } from '../limits/limits.js';
 import { setLongTimeout } from '../limits/long-timeout.js';
-import type { ExitEvent } from '../helper/messages.js';
+import type { ExitEvent } from '../helper/protocol.js';
 import { ARCHES, AUDIT_ARCH_I386 } from '../security/seccomp-bpf.js';
 import type { CpuTime, LimitName, SeccompViolation } from './spawn-result.js';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { SpawnRequest, StdioRequest } from '../helper/messages.js';
+import type { SpawnRequest, StdioRequest } from '../helper/protocol.js';
 import { SandboxPipeEnd } from './sandbox-pipe.js';
 import type { ResolvedSpawnOptions, StdinFile } from './spawn-options.js';
 import type { ResolvedUser } from './user.js';

@@ -1,4 +1,4 @@
-import type { CreateConfig } from '../helper/messages.js';
+import type { CreateConfig } from '../helper/protocol.js';
 import { baseLayerFor, emptyLayerFor } from '../rootfs/base-layer.js';
 import type { HostLayer } from '../rootfs/host-layer.js';
 import { Overlay, readOnlyOverlayOptions } from '../rootfs/overlay.js';

@@ -26,7 +26,7 @@ export interface HostReport {
 
 /** Asks the native helper what this host supports and explains what is missing. */
 export async function probeHost(): Promise<HostReport> {
-  const reply = await connection().request<{ type: 'features'; req: number; features: Record<string, unknown> }>({ type: 'features' });
+  const reply = await connection().request('features');
   const f = reply.features;
   const root = process.getuid?.() === 0;
   const problems: string[] = [];

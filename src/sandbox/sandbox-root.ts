@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { CreateConfig } from '../helper/messages.js';
+import type { CreateConfig } from '../helper/protocol.js';
 import { removeTree } from '../platform/remove-tree.js';
 import { sessionFor } from '../platform/sessions.js';
 import { type Overlay, removeEmptyOverlaySync } from '../rootfs/overlay.js';

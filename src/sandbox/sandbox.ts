@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import {
   SandboxAbortedError, SandboxDestroyedError, SandboxDiedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError,
 } from '../errors/sandbox-error.js';
-import type { CreateConfig } from '../helper/messages.js';
+import type { CreateConfig } from '../helper/protocol.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
 import { connection } from '../platform/sessions.js';
 import { setFrozen } from '../cgroup/freezer.js';
@@ -291,7 +291,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       const cgroups = (this.cgroups = SandboxCgroups.decide(this.options));
       const root = (this.root = SandboxRoot.prepare(this.id, this.options));
       await this.attachNetwork(root.config);
-      const created = conn.request<{ type: 'created'; req: number; sandbox: string; pid: number; upperFd?: number }>({ type: 'create', sandbox: this.id, config: root.config });
+      const created = conn.request('create', { sandbox: this.id, config: root.config });
       // Only spawns live in the sandbox's cgroup, not its init: make it while the helper builds.
       let cgroupFailure: unknown;
       try {
@@ -309,7 +309,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     } catch (err) {
       const error = isErrorReply(err) ? new SandboxSetupError('start', setupFailureOf(err)) : toSandboxError(err);
       this.markFailed(error);
-      if (this.pid !== undefined) await conn.request({ type: 'destroy', sandbox: this.id }).catch(() => {});
+      if (this.pid !== undefined) await conn.request('destroy', { sandbox: this.id }).catch(() => {});
       await this.link?.close();
       await this.cgroups?.remove();
       await this.root?.remove();
@@ -327,7 +327,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       sandbox: this.id,
       hostname: net.hostname ?? this.options.hostname,
       listed: net.hostname !== undefined,
-      nft: (script) => conn.request({ type: 'nft', script }),
+      nft: (script) => conn.request('nft', { script }),
     });
     config.net = this.link.createConfig();
     config.binds.push(this.link.hostsBind());
@@ -375,7 +375,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     if (wasStarted) {
       await this.starting!.catch(() => {});
       if (this.pid !== undefined) {
-        await connection().request({ type: 'destroy', sandbox: this.id }).catch(() => {
+        await connection().request('destroy', { sandbox: this.id }).catch(() => {
           // the helper died: the sandbox died with it
         });
       }

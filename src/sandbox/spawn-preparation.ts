@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import type { SpawnRequest } from '../helper/messages.js';
+import type { SpawnRequest } from '../helper/protocol.js';
 import type { PreparedSpawn } from '../process/sandbox-process.js';
 import { checkSpawnPayload, spawnRequestFor, stdinFileOf, type SpawnDefaults } from '../process/spawn-request.js';
 import type { ResolvedSpawnOptions } from '../process/spawn-options.js';

@@ -22,6 +22,8 @@ export default function setup(): () => Promise<void> {
   mkdirSync(base, { recursive: true });
   const stateDir = mkdtempSync(join(base, 'sandkit-it-'));
   process.env.SANDKIT_STATE_DIR = stateDir;
+  // Every line the helper sends an SDK under test is checked against spec/protocol.json.
+  process.env.SANDKIT_CHECK_PROTOCOL = '1';
 
   return async () => {
     const problems: string[] = [];

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeTreeSync } from '../../src/platform/remove-tree.js';
+import { protocolProblem } from '../../src/helper/protocol-check.js';
 import { requireFeature } from '../helpers/require-feature.js';
 import { hostProcess, isAlive, processesRunning, waitUntil } from '../helpers/host.js';
 
@@ -40,6 +41,8 @@ const modes: Mode[] = [
 /** A started helper with its message log, stdio sockets by "process:fd", and request helper. */
 class Helper {
   readonly messages: Msg[] = [];
+  /** Lines that break spec/protocol.json (report.c drifting from the spec). */
+  readonly protocolProblems: string[] = [];
   readonly output = new Map<string, Promise<string>>();
   readonly sockets = new Map<string, Socket>();
   stderr = '';
@@ -50,6 +53,8 @@ class Helper {
   constructor(readonly child: ChildProcess) {
     child.stderr!.on('data', (d) => { this.stderr += d; });
     child.on('message', (msg: Msg, socket?: Socket) => {
+      const problem = protocolProblem(msg, socket !== undefined);
+      if (problem) this.protocolProblems.push(problem);
       if (socket) {
         const key = `${msg.process}:${msg.fd}`;
         this.sockets.set(key, socket);
@@ -375,6 +380,12 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
     expect(spawned.type).toBe('spawned');
     expect(await own.close()).toEqual({ code: 0, signal: null });
     expect(await waitUntil(() => !isAlive(created.pid) && !isAlive(spawned.pid), 5000)).toBe(true);
+    expect(own.protocolProblems).toEqual([]);
+  });
+
+  it('sent only lines that spec/protocol.json describes', () => {
+    expect(h.messages.length).toBeGreaterThan(50);
+    expect(h.protocolProblems).toEqual([]);
   });
 });
 

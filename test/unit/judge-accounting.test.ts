@@ -4,11 +4,12 @@ import { rlimitsFor } from '../../src/limits/rlimits.js';
 import { SpawnMonitor, violationOf } from '../../src/process/spawn-monitor.js';
 import { statusOf } from '../../src/process/spawn-result.js';
 import { SandboxOptionsError } from '../../src/errors/sandbox-error.js';
-import type { ExitEvent } from '../../src/helper/messages.js';
+import type { ExitEvent } from '../../src/helper/protocol.js';
 
 const exit = (over: Partial<ExitEvent> = {}): ExitEvent => ({
   type: 'exit', sandbox: 's', process: 'p', exitCode: 0, signal: null, signo: null, wallUs: 1000,
-  rusage: { userUs: 3000, systemUs: 2000, maxRssKb: 100 }, execError: null, ...over,
+  rusage: { userUs: 3000, systemUs: 2000, maxRssKb: 100 }, execError: null, memoryUsedBytes: null, oomKilled: false,
+  violation: null, outputFiles: { stdout: null, stderr: null }, outputFileLimit: false, ...over,
 });
 
 describe('limits.addressSpace', () => {
