@@ -5,6 +5,7 @@ import { decompressed } from '../images/compression.js';
 import { readTar, type TarEntry } from '../images/tar-reader.js';
 import { abortedError, type CallPolicy, type FilesSession } from './files-session.js';
 import { checkBool, checkCount } from './files-options.js';
+import type { FsReplyTo, FsRequest } from '../helper/fs-channel.js';
 
 /** Options of `files.copyIn`. */
 export interface CopyInOptions {
@@ -38,7 +39,7 @@ const WRITE_CHUNK_BYTES = 1024 * 1024;
 const NAME_MAX = 255;
 const PATH_MAX = 4095;
 
-type Call = (req: Record<string, unknown> & { op: string; path: string }, data?: Buffer) => Promise<Record<string, unknown>>;
+type Call = <R extends FsRequest>(req: R, data?: Buffer) => Promise<FsReplyTo<R>>;
 
 const refuse = (dest: string, entry: string, why: string) => new SandboxFilesError('copyIn', dest, null, `entry ${JSON.stringify(entry.slice(0, 200))} refused: ${why}`);
 
@@ -157,7 +158,7 @@ async function cleanUp(session: FilesSession, policy: CallPolicy, dest: string, 
     return;
   }
   if (before === 'unknown') return;
-  const now = (await session.list('copyIn', policy, dest, MAX_TOP_NAMES)).entries as Array<{ name: string }>;
+  const now = (await session.list('copyIn', policy, dest, MAX_TOP_NAMES)).entries;
   for (const { name } of now) {
     if (!before.has(name)) await session.call('copyIn', policy, { op: 'remove', path: name, recursive: true, beneath: dest }).catch(() => {});
   }

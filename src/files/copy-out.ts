@@ -36,7 +36,7 @@ export function copyOut(session: FilesSession, policy: CallPolicy, path: string,
       return;
     }
     if (type === 'symlink') {
-      yield tarHeader({ ...base, linkname: st.target ?? (await session.call('copyOut', policy, { op: 'readlink', path: abs })).target as string });
+      yield tarHeader({ ...base, linkname: st.target ?? (await session.call('copyOut', policy, { op: 'readlink', path: abs })).target });
     } else if (type === 'file') {
       if (st.nlink > 1) links.set(st.ino, name);
       const data = await session.read('copyOut', policy, abs, maxBytes - bytes);
@@ -58,7 +58,7 @@ export function copyOut(session: FilesSession, policy: CallPolicy, path: string,
   }
 
   async function* generate(): AsyncGenerator<Buffer> {
-    const st = (await session.call('copyOut', policy, { op: 'stat', path })) as unknown as FsStat;
+    const st: FsStat = await session.call('copyOut', policy, { op: 'stat', path });
     const name = posix.basename(path) || '.';
     try {
       yield* entry(path, name, st);

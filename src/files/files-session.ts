@@ -7,7 +7,7 @@ import type { HelperErrorReply } from '../helper/protocol.js';
 import { connection } from '../platform/sessions.js';
 import type { ResolvedUser } from '../process/user.js';
 import type { UserSpec } from '../process/spawn-options.js';
-import { FsChannel, FsChannelBroken, isFsOpFailure, type FsRequest } from '../helper/fs-channel.js';
+import { FsChannel, FsChannelBroken, isFsOpFailure, type FsEntry, type FsReplyTo, type FsRequest } from '../helper/fs-channel.js';
 
 /** What the files API needs from its sandbox. @internal */
 export interface FilesContext {
@@ -44,7 +44,7 @@ export class FilesSession {
   constructor(private readonly ctx: FilesContext) {}
 
   /** Runs one operation as `policy` says. */
-  async call(operation: string, policy: CallPolicy, req: FsRequest, data?: Buffer): Promise<Record<string, unknown>> {
+  async call<R extends FsRequest>(operation: string, policy: CallPolicy, req: R, data?: Buffer): Promise<FsReplyTo<R>> {
     const shown = typeof req.beneath === 'string' ? posix.join(req.beneath, req.path) : req.path;
     return this.withChannel(operation, shown, policy, (ch, fields) => ch.call({ ...req, ...fields }, data, policy.signal));
   }
@@ -55,7 +55,7 @@ export class FilesSession {
   }
 
   /** Lists a directory (at most `max` entries). */
-  async list(operation: string, policy: CallPolicy, path: string, max: number): Promise<{ entries: unknown[]; truncated: boolean }> {
+  async list(operation: string, policy: CallPolicy, path: string, max: number): Promise<{ entries: FsEntry[]; truncated: boolean }> {
     return this.withChannel(operation, path, policy, (ch, fields) => ch.list({ op: 'list', path, max, ...fields }, policy.signal));
   }
 

@@ -52,7 +52,7 @@ export class SandboxFiles {
    */
   async write(path: string, data: string | Uint8Array, options: FilesCallOptions & { mode?: number; append?: boolean } = {}): Promise<void> {
     const o = checkOptions(options, [...CALL_KEYS, 'mode', 'append']);
-    const req = { op: 'write', path: checkPath(path), mode: checkMode(o.mode, 'mode', 0o644), parents: true, append: checkBool(o.append, 'append', false) };
+    const req = { op: 'write', path: checkPath(path), mode: checkMode(o.mode, 'mode', 0o644), parents: true, append: checkBool(o.append, 'append', false) } as const;
     const bytes = checkData(data);
     await this.session.call('write', policyOf(o), req, bytes);
   }
@@ -88,7 +88,7 @@ export class SandboxFiles {
     const p = checkPath(path);
     const { entries, truncated } = await this.session.list('list', policyOf(o), p, max);
     if (truncated) throw new SandboxFilesError('list', p, 'E2BIG', `more than ${max} entries (maxEntries)`);
-    return entries as FsEntry[];
+    return entries;
   }
 
   /**
@@ -101,7 +101,7 @@ export class SandboxFiles {
     const o = checkOptions(options, [...CALL_KEYS, 'follow']);
     const follow = checkBool(o.follow, 'follow', false);
     const policy = policyOf(follow ? { ...o, followSymlinks: o.followSymlinks ?? true } : o);
-    const { ok: _ok, ...st } = (await this.session.call('stat', policy, { op: 'stat', path: checkPath(path), follow })) as unknown as FsStat & { ok: true };
+    const { ok: _ok, ...st } = await this.session.call('stat', policy, { op: 'stat', path: checkPath(path), follow });
     return st;
   }
 
@@ -146,7 +146,7 @@ export class SandboxFiles {
   /** The target of a symlink. @throws {SandboxFilesError} `EINVAL` when not a symlink. */
   async readlink(path: string, options: FilesCallOptions = {}): Promise<string> {
     const o = checkOptions(options, CALL_KEYS);
-    return (await this.session.call('readlink', policyOf(o), { op: 'readlink', path: checkPath(path) })).target as string;
+    return (await this.session.call('readlink', policyOf(o), { op: 'readlink', path: checkPath(path) })).target;
   }
 
   /**

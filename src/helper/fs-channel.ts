@@ -1,35 +1,21 @@
 import type { Readable, Writable } from 'node:stream';
-import type { HelperFailure } from './protocol.js';
+import type { FsEntry, FsOp, FsReplyMap, FsRequestMap, HelperFailure } from './protocol.js';
 
-/** What the helper's file operations report about a path (`lstat` unless `follow`). */
-export interface FsStat {
-  type: 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
-  /** Permission bits with setuid/setgid/sticky (`0o7777` mask). */
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtimeMs: number;
-  ino: number;
-  nlink: number;
-  rdevMajor: number;
-  rdevMinor: number;
-}
-
-/** One directory entry: its name, stat and, for a symlink, its target. */
-export interface FsEntry extends FsStat {
-  name: string;
-  target?: string;
-}
+// The stat of a path (`lstat` unless `follow`) and a directory entry (its name, stat and, for
+// a symlink, its target), as spec/protocol.json describes them.
+export type { FsEntry, FsStat } from './protocol.js';
 
 /** A failed operation, as the helper reports it (docs/protocol.md, "Files channel"). */
 export interface FsOpFailure extends HelperFailure {
   ok: false;
 }
 
-/** A request of the files channel; `write` carries its data separately. */
-export type FsRequest = { op: string; path: string } & Record<string, unknown>;
+/** A request of the files channel (spec/protocol.json); `write` carries its data separately. */
+export type FsRequest = FsRequestMap[FsOp];
+/** The success reply to request `R`. */
+export type FsReplyTo<R extends FsRequest> = FsReplyMap[R['op']];
 
+/** A reply line as parsed, before the request it answers gives it its type. */
 type Reply = { ok: true } & Record<string, unknown>;
 
 /** Longest reply line accepted (the helper sends listings in batches of about 64 KiB). */
@@ -97,19 +83,19 @@ export class FsChannel {
   }
 
   /** Sends one request and resolves with its reply; rejects with an {@link FsOpFailure}. */
-  async call(req: FsRequest, data?: Buffer, signal?: AbortSignal): Promise<Reply> {
-    return (await this.send(req, data, { kind: 'plain', max: 0 }, signal)).reply;
+  async call<R extends FsRequest>(req: R, data?: Buffer, signal?: AbortSignal): Promise<FsReplyTo<R>> {
+    return (await this.send(req, data, { kind: 'plain', max: 0 }, signal)).reply as unknown as FsReplyTo<R>;
   }
 
   /** `read`: resolves with the file's bytes (at most `req.max`). */
-  async read(req: FsRequest & { max: number }, signal?: AbortSignal): Promise<Buffer> {
+  async read(req: FsRequestMap['read'] & { max: number }, signal?: AbortSignal): Promise<Buffer> {
     return (await this.send({ ...req, op: 'read' }, undefined, { kind: 'data', max: req.max }, signal)).data!;
   }
 
   /** `list`: every batch of the listing joined; `truncated` when the helper stopped at `max`. */
-  async list(req: FsRequest & { max: number }, signal?: AbortSignal): Promise<{ entries: unknown[]; truncated: boolean }> {
+  async list(req: FsRequestMap['list'] & { max: number }, signal?: AbortSignal): Promise<{ entries: FsEntry[]; truncated: boolean }> {
     const { reply } = await this.send({ ...req, op: 'list' }, undefined, { kind: 'list', max: Math.min(req.max, MAX_LIST_ENTRIES) }, signal);
-    return { entries: reply.entries as unknown[], truncated: reply.truncated === true };
+    return { entries: reply.entries as FsEntry[], truncated: reply.truncated === true };
   }
 
   /** Ends the channel; the worker exits. */

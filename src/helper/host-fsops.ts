@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { helperPath } from './helper-path.js';
-import { FsChannel, isFsOpFailure, type FsRequest } from './fs-channel.js';
+import { FsChannel, isFsOpFailure, type FsReplyTo, type FsRequest } from './fs-channel.js';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 
 /**
@@ -25,7 +25,7 @@ export class HostFsOps {
   }
 
   /** Runs one operation; a failure becomes a `SandboxImageError` naming the path. */
-  async call(req: FsRequest): Promise<Record<string, unknown>> {
+  async call<R extends FsRequest>(req: R): Promise<FsReplyTo<R>> {
     try {
       return await this.channel.call(req);
     } catch (err) {
@@ -35,7 +35,7 @@ export class HostFsOps {
   }
 
   /** Like `call`, but a failure resolves to null (for best-effort metadata). */
-  async tryCall(req: FsRequest): Promise<Record<string, unknown> | null> {
+  async tryCall<R extends FsRequest>(req: R): Promise<FsReplyTo<R> | null> {
     try {
       return await this.channel.call(req);
     } catch (err) {

@@ -526,7 +526,8 @@ export interface FsWriteRequest {
   noXdev?: boolean;
   /** resolve `path` below this directory, without symlinks or mount crossings */
   beneath?: string;
-  size: number;
+  /** bytes that follow; the channel sets it from the data */
+  size?: number;
   mode?: number;
   parents?: boolean;
   append?: boolean;
@@ -671,6 +672,7 @@ export interface FsMknodRequest {
   mode?: number;
   major?: number;
   minor?: number;
+  parents?: boolean;
 }
 
 /** reply to `mknod` */

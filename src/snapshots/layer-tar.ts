@@ -53,7 +53,7 @@ async function dataExtents(ops: HostFsOps, rel: string, st: Stats): Promise<Spar
   if (st.blocks * 512 >= st.size) return undefined;
   const extents: SparseExtent[] = [];
   for (let from = 0; from >= 0 && extents.length <= MAX_SPARSE_EXTENTS;) {
-    const reply = (await ops.call({ op: 'extents', path: rel, from })) as { extents: Array<[number, number]>; next: number };
+    const reply = await ops.call({ op: 'extents', path: rel, from });
     for (const [offset, length] of reply.extents) extents.push({ offset, length });
     from = reply.next;
   }

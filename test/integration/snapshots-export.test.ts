@@ -13,7 +13,7 @@ async function describeTree(root: string): Promise<Record<string, string>> {
   const ops = HostFsOps.open(root);
   const out: Record<string, string> = {};
   const walk = async (rel: string): Promise<void> => {
-    const list = (await ops.call({ op: 'list', path: rel || '/' })).entries as Array<Record<string, unknown>>;
+    const list = (await ops.call({ op: 'list', path: rel || '/' })).entries;
     for (const e of list) {
       const path = rel ? `${rel}/${e.name}` : String(e.name);
       const x = await ops.xattrs(path);
