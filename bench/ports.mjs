@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Published ports: connection setup latency and throughput through sandkit's published-port
-// proxy, next to a direct connection to the sandbox's address on the bridge and to the same
+// proxy (into a sandbox on a bridge, and into a loopback-only one), next to a direct connection to the sandbox's address on the bridge and to the same
 // server on the host's loopback (no sandbox), in one run. Figures are medians; ratios are
 // against the host loopback. Needs root (a network bridge). See bench/README.md.
 //
@@ -84,15 +84,18 @@ async function waitListening(stdout) {
 
 const net = await Network.create();
 const sb = new Sandbox({ network: { attach: net, publish: [{ sandbox: PORT }] } });
+const loopback = new Sandbox({ network: { publish: [{ sandbox: PORT }] } }); // no network: lo only
 const host = spawn('python3', ['-c', SERVER, '0', String(mib)], { stdio: ['ignore', 'pipe', 'inherit'] });
 try {
   const inside = sb.spawn(['python3', '-c', SERVER, String(PORT), String(mib)]);
-  const [, hostPort] = await Promise.all([waitListening(inside.stdout), waitListening(host.stdout)]);
+  const insideLoopback = loopback.spawn(['python3', '-c', SERVER, String(PORT), String(mib)]);
+  const [, hostPort] = await Promise.all([waitListening(inside.stdout), waitListening(host.stdout), waitListening(insideLoopback.stdout)]);
   const lease = (await sb.run(['sh', '-c', "ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1"])).stdout.trim();
   const rows = [
     await measure('host loopback (no sandbox)', '127.0.0.1', hostPort),
     await measure('sandbox address on the bridge', lease, PORT),
     await measure('published port (127.0.0.1)', '127.0.0.1', await sb.publishedPort(PORT)),
+    await measure('published port, loopback-only', '127.0.0.1', await loopback.publishedPort(PORT)),
   ];
   const base = rows[0];
   const out = rows.map((r) => ({ ...r, setupRatio: r.setupMs / base.setupMs, throughputRatio: r.mibPerS / base.mibPerS }));
@@ -104,5 +107,6 @@ try {
 } finally {
   host.kill();
   await sb.destroy();
+  await loopback.destroy();
   await net.destroy();
 }

@@ -24,6 +24,7 @@
 
 #include "args.h"
 #include "fsops.h"
+#include "ports.h"
 #include "report.h"
 #include "request.h"
 #include "sandbox.h"
@@ -73,11 +74,13 @@ static int watch_children(struct err *e)
 	return fd;
 }
 
-/* pfd[0]: channel, pfd[1]: SIGCHLD, then one per live init control socket. */
-static int poll_set(struct pollfd **pfd, struct sandbox ***owner, int *cap, int channel, int sigfd)
+/* pfd[0]: channel, pfd[1]: SIGCHLD, then one per live init control socket, then *n_ports
+ * for connections being opened into sandboxes (ports.c). */
+static int poll_set(struct pollfd **pfd, struct sandbox ***owner, int *cap, int channel, int sigfd,
+		    int *n_ports)
 {
 	struct sandbox *sb;
-	int n = 2;
+	int n = 2 + (*n_ports = ports_poll_count());
 	short in;
 
 	for (sb = sandboxes; sb; sb = sb->next)
@@ -97,6 +100,7 @@ static int poll_set(struct pollfd **pfd, struct sandbox ***owner, int *cap, int 
 			(*owner)[n] = sb;
 			(*pfd)[n++] = (struct pollfd){ sb->ctl, in | (sb->outq ? POLLOUT : 0), 0 };
 		}
+	ports_poll_fill(*pfd + n);
 	return n;
 }
 
@@ -106,13 +110,14 @@ static int serve(int channel, int sigfd)
 {
 	struct pollfd *pfd = NULL;
 	struct sandbox **owner = NULL;
-	int cap = 0, n, i;
+	int cap = 0, n, n_ports, i;
 	enum request_status st = REQUEST_OK;
 
 	while (st == REQUEST_OK) {
-		n = poll_set(&pfd, &owner, &cap, channel, sigfd);
-		if (poll(pfd, n, -1) < 0 && errno != EINTR)
+		n = poll_set(&pfd, &owner, &cap, channel, sigfd, &n_ports);
+		if (poll(pfd, n + n_ports, ports_poll_timeout()) < 0 && errno != EINTR)
 			break;
+		ports_poll_done(pfd + n, n_ports);
 		for (i = 2; i < n; i++) {
 			if (pfd[i].revents & POLLOUT)
 				sandbox_flush_from_parent(owner[i]);

@@ -111,6 +111,11 @@ struct pipe_close_req {
 	const char *pipe;
 };
 
+struct connect_req {
+	const char *conn;
+	int port;
+};
+
 struct kill_req {
 	const char *process;
 	int signo;
@@ -136,6 +141,7 @@ struct request {
 		struct fs_req fs;
 		struct nft_req nft;
 		struct pipe_close_req pipe_close;
+		struct connect_req connect;
 	} u;
 };
 

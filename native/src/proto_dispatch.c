@@ -44,6 +44,17 @@ static int decode_pipe_close(const struct jval *v, struct request *r, struct err
 	       proto_pipe_close_pipe(v, "", &r->u.pipe_close.pipe, e) < 0 ? -1 : 0;
 }
 
+static int decode_connect(const struct jval *v, struct request *r, struct err *e)
+{
+	long long port = 0;
+
+	if (proto_check_connect(v, "", e) < 0 || proto_connect_sandbox(v, "", &r->sandbox, e) < 0 ||
+	    proto_connect_conn(v, "", &r->u.connect.conn, e) < 0 || proto_connect_port(v, "", &port, e) < 0)
+		return -1;
+	r->u.connect.port = (int)port;
+	return 0;
+}
+
 static int decode_features(const struct jval *v, struct request *r, struct err *e)
 {
 	(void)r;
@@ -58,6 +69,7 @@ static const decoder decoders[] = {
 	[REQ_KILL] = decode_kill,           [REQ_DESTROY] = decode_destroy,
 	[REQ_FEATURES] = decode_features,   [REQ_FS] = proto_decode_fs,
 	[REQ_NFT] = decode_nft,             [REQ_PIPE_CLOSE] = decode_pipe_close,
+	[REQ_CONNECT] = decode_connect,
 };
 _Static_assert(ARRAY_LEN(decoders) == REQ__COUNT, "a request type of the spec has no decoder");
 

@@ -10,6 +10,7 @@ const char *const proto_request_names[REQ__COUNT] = {
 	[REQ_FS] = "fs",
 	[REQ_NFT] = "nft",
 	[REQ_PIPE_CLOSE] = "pipe-close",
+	[REQ_CONNECT] = "connect",
 };
 
 const char *const proto_keys_create[] = { "type", "req", "sandbox", "config", NULL };
@@ -1278,4 +1279,52 @@ int proto_pipe_close_pipe(const struct jval *o, const char *where, const char **
 		return r;
 	}
 	return proto_check_str(v, where, key, &proto_pipe_close_pipe_spec, out, e) < 0 ? -1 : 1;
+}
+
+const char *const proto_keys_connect[] = { "type", "req", "sandbox", "conn", "port", NULL };
+int proto_check_connect(const struct jval *v, const char *where, struct err *e)
+{
+	return proto_check_keys(v, where, proto_keys_connect, e);
+}
+
+static const struct proto_str proto_connect_sandbox_spec = { PROTO_FMT_NONE, 1, 128, NULL, NULL, "must be 1 to 128 characters", NULL };
+int proto_connect_sandbox(const struct jval *o, const char *where, const char **out, struct err *e)
+{
+	const char *key = "sandbox";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_str(v, where, key, &proto_connect_sandbox_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_str proto_connect_conn_spec = { PROTO_FMT_NONE, 1, 128, NULL, NULL, "must be 1 to 128 characters", NULL };
+int proto_connect_conn(const struct jval *o, const char *where, const char **out, struct err *e)
+{
+	const char *key = "conn";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_str(v, where, key, &proto_connect_conn_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_int proto_connect_port_spec = { 1, 65535, NULL };
+int proto_connect_port(const struct jval *o, const char *where, long long *out, struct err *e)
+{
+	const char *key = "port";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0)
+		return r;
+	return proto_check_int(v, where, key, &proto_connect_port_spec, out, e) < 0 ? -1 : 1;
 }

@@ -14,6 +14,7 @@ enum req_type {
 	REQ_FS,
 	REQ_NFT,
 	REQ_PIPE_CLOSE,
+	REQ_CONNECT,
 	REQ__COUNT
 };
 extern const char *const proto_request_names[REQ__COUNT];
@@ -166,6 +167,11 @@ int proto_nft_script(const struct jval *o, const char *where, const char **out, 
 extern const char *const proto_keys_pipe_close[];
 int proto_check_pipe_close(const struct jval *v, const char *where, struct err *e);
 int proto_pipe_close_pipe(const struct jval *o, const char *where, const char **out, struct err *e);
+extern const char *const proto_keys_connect[];
+int proto_check_connect(const struct jval *v, const char *where, struct err *e);
+int proto_connect_sandbox(const struct jval *o, const char *where, const char **out, struct err *e);
+int proto_connect_conn(const struct jval *o, const char *where, const char **out, struct err *e);
+int proto_connect_port(const struct jval *o, const char *where, long long *out, struct err *e);
 
 /* Key names of the lines the helper writes (report.c), so a field renamed in the spec
  * cannot drift: PT_<message> is a type, PK_<message>_<field> a key. */
@@ -236,6 +242,8 @@ int proto_pipe_close_pipe(const struct jval *o, const char *where, const char **
 #define PK_HANDLE_STDIO_FD "fd"
 #define PT_HANDLE_FS "fs"
 #define PK_HANDLE_FS_CHANNEL "channel"
+#define PT_HANDLE_CONNECTION "connection"
+#define PK_HANDLE_CONNECTION_CONN "conn"
 #define PK_FAILURE_STEP "step"
 #define PK_FAILURE_SYSCALL "syscall"
 #define PK_FAILURE_ERRNO "errno"

@@ -412,6 +412,15 @@ void report_stdio_handle(const char *process, int n, int fd)
 	end_handle(&b, fd);
 }
 
+void report_connection_handle(const char *conn, int fd)
+{
+	struct jbuf b;
+
+	begin_handle(&b, PT_HANDLE_CONNECTION);
+	jb_kstr(&b, PK_HANDLE_CONNECTION_CONN, conn);
+	end_handle(&b, fd);
+}
+
 void report_files_handle(const char *channel, int fd)
 {
 	struct jbuf b;

@@ -42,6 +42,8 @@ void report_destroyed_error(long long req, const char *sandbox, const char *proc
 /* Send fd (ownership passes to the report queue) as stdio handle number n of process. */
 void report_stdio_handle(const char *process, int n, int fd);
 /* Send fd as the socket of files channel `channel` ({"type":"fs","channel":...}). */
+/* A socket connected inside a sandbox (ports.c), named by its connect request's conn. */
+void report_connection_handle(const char *conn, int fd);
 void report_files_handle(const char *channel, int fd);
 
 #endif

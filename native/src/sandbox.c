@@ -18,6 +18,7 @@
 
 #include "files.h"
 #include "netlink.h"
+#include "ports.h"
 #include "process.h"
 #include "report.h"
 #include "sandbox.h"
@@ -60,6 +61,7 @@ static int write_maps_from_parent(struct sandbox *sb, const struct create_req *c
 	if (userns_write_maps_from_parent(sb->pid, c, e) < 0)
 		return -1;
 	files_take_userns(sb->name, sb->pid);  /* for files workers, while the init is dumpable */
+	ports_take_namespaces(sb->name, sb->pid);  /* for published ports, likewise */
 	return 0;
 }
 
@@ -252,7 +254,7 @@ void sandbox_reap_from_parent(int sigfd)
 			;
 		if (sb)
 			sandbox_ended(sb, status);
-		else if (!nft_reaped(pid, status))
+		else if (!nft_reaped(pid, status) && !ports_reaped(pid))
 			files_reaped(pid);
 	}
 }

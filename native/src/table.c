@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "ports.h"
 #include "report.h"
 #include "table.h"
 #include "util.h"
@@ -167,6 +168,7 @@ void sandbox_free(struct sandbox *sb)
 		close(sb->upper);
 	free(sb->destroy_reqs);
 	files_forget(sb->name);
+	ports_forget(sb->name);
 	free(sb->name);
 	free(sb);
 }

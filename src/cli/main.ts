@@ -9,6 +9,7 @@ import { imageCommand, resolveImageRef } from './image-commands.js';
 import { networkCommand, parsePublish } from './network-commands.js';
 import { Network } from '../network/network.js';
 import type { NetworkAttachOptions } from '../network/network-link.js';
+import type { PortMapping } from '../network/port-proxy.js';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
 
 const USAGE = `Usage:
@@ -29,7 +30,8 @@ Options of run:
                          a name: that network, made with a free subnet if missing (root)
   -p, --publish [addr:][hostport:]port[/udp]
                          publish a sandbox port on the host (repeatable; without hostport a
-                         free one, printed); attaches to network sandkit-default unless --network
+                         free one, printed); TCP into the loopback-only sandbox itself, UDP
+                         through network sandkit-default unless --network names one
   --hostname <name>      (default: sandbox)
   --env KEY=VALUE        set a variable (repeatable)
   --cwd <dir>            working directory inside
@@ -68,10 +70,10 @@ async function runCommand(args: string[], snapshot = false): Promise<number> {
     return 2;
   }
   const publish = (values.publish ?? []).map(parsePublish);
-  const net = await networkFor(values.network, publish.length > 0);
+  const net = await networkFor(values.network, publish);
   const sandbox = new Sandbox({
     image: await resolveImageRef(values.image, true),
-    network: net ? { attach: net, publish } satisfies NetworkAttachOptions : ((values.network ?? 'none') as NetworkMode),
+    network: net || publish.length > 0 ? ({ ...(net && { attach: net }), publish } satisfies NetworkAttachOptions) : ((values.network ?? 'none') as NetworkMode),
     ...(values.hostname ? { hostname: values.hostname } : {}),
     mounts: (values.mount ?? []).map(parseMount),
   });
@@ -105,12 +107,18 @@ async function runCommand(args: string[], snapshot = false): Promise<number> {
   }
 }
 
-/** `--network <name>`, or publishing without one: the network to attach to (left after the run). */
-async function networkFor(mode: string | undefined, publishing: boolean): Promise<Network | undefined> {
-  if (mode === 'host' && publishing) throw new SandboxOptionsError('publish', "a sandbox on --network host already listens on the host's ports");
-  if (mode === 'host' || (mode === 'none' && !publishing) || (mode === undefined && !publishing)) return undefined;
-  if (mode === 'none') throw new SandboxOptionsError('publish', 'publishing needs a network: drop --network none or name one');
-  return Network.create({ name: mode ?? 'sandkit-default' });
+/**
+ * The network to attach to (left after the run): `--network <name>`, or, for UDP ports, which
+ * a loopback-only sandbox cannot publish, `sandkit-default`. TCP ports alone are published
+ * into the loopback-only sandbox itself (rootless too).
+ */
+async function networkFor(mode: string | undefined, publish: PortMapping[]): Promise<Network | undefined> {
+  if (mode === 'host' && publish.length > 0) throw new SandboxOptionsError('publish', "a sandbox on --network host already listens on the host's ports");
+  if (mode === 'host') return undefined;
+  const udp = publish.some((m) => m.protocol === 'udp');
+  if (mode === 'none' && udp) throw new SandboxOptionsError('publish', 'UDP ports need a network: drop --network none or name one');
+  if (mode === undefined || mode === 'none') return udp ? Network.create({ name: 'sandkit-default' }) : undefined;
+  return Network.create({ name: mode });
 }
 
 async function doctor(): Promise<number> {

@@ -88,13 +88,17 @@ export class HelperConnection {
     }
   }
 
-  /** Resolves with the socket the helper sends for files channel `channel` (see the `fs` request). */
-  awaitHandle(channel: string): { socket: Promise<Socket>; cancel(): void } {
+  /**
+   * Resolves with the socket the helper sends as handle `kind` named `name`: files channel
+   * `name` (the `fs` request) or connection `name` (the `connect` request).
+   */
+  awaitHandle(name: string, kind: 'fs' | 'connection' = 'fs'): { socket: Promise<Socket>; cancel(): void } {
+    const key = `${kind}:${name}`;
     let cancel = () => {};
     const socket = new Promise<Socket>((resolve, reject) => {
-      this.handleWaiters.set(channel, resolve);
+      this.handleWaiters.set(key, resolve);
       cancel = () => {
-        if (this.handleWaiters.delete(channel)) reject(new SandboxHelperError(`no socket for ${channel}`));
+        if (this.handleWaiters.delete(key)) reject(new SandboxHelperError(`no socket for ${name}`));
       };
     });
     socket.catch(() => {});
@@ -178,9 +182,10 @@ export class HelperConnection {
   }
 
   private dispatch(msg: HelperMessage | HelperHandleMessage, handle?: Socket): void {
-    if (msg.type === 'fs') {
-      const waiter = this.handleWaiters.get(msg.channel);
-      this.handleWaiters.delete(msg.channel);
+    if (msg.type === 'fs' || msg.type === 'connection') {
+      const key = msg.type === 'fs' ? `fs:${msg.channel}` : `connection:${msg.conn}`;
+      const waiter = this.handleWaiters.get(key);
+      this.handleWaiters.delete(key);
       if (waiter && handle) waiter(handle);
       else handle?.destroy();
       return;

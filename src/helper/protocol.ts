@@ -180,6 +180,15 @@ export interface PipeCloseRequest {
   pipe: string;
 }
 
+/** `connect` (without `type` and `req`): Connect to TCP `port` on 127.0.0.1 inside a sandbox's network namespace (a port published into a loopback-only sandbox); the connected socket comes as a `connection` handle before `ok`. Refused, unreachable or no answer within 5 s is an `error` with step `net.connect`. */
+export interface ConnectRequest {
+  /** 1 to 128 characters */
+  sandbox: string;
+  /** names the connection in its handle */
+  conn: string;
+  port: number;
+}
+
 /** A sandbox is set up. */
 export interface CreatedReply {
   type: 'created';
@@ -335,6 +344,12 @@ export interface StdioHandleMessage {
 export interface FsHandleMessage {
   type: 'fs';
   channel: string;
+}
+
+/** A TCP socket connected inside a sandbox (before the `connect` request's `ok`). */
+export interface ConnectionHandleMessage {
+  type: 'connection';
+  conn: string;
 }
 
 /** files channel `stat`: stat a file */
@@ -801,6 +816,7 @@ export interface RequestMap {
   'fs': FsOpenRequest;
   'nft': NftRequest;
   'pipe-close': PipeCloseRequest;
+  'connect': ConnectRequest;
 }
 
 /** Each request type and its success reply. */
@@ -813,6 +829,7 @@ export interface ReplyMap {
   'fs': OkReply;
   'nft': OkReply;
   'pipe-close': OkReply;
+  'connect': OkReply;
 }
 
 /** A request type, such as `create`. */
@@ -824,12 +841,12 @@ export type HelperEvent = HelloEvent | StepEvent | ExitEvent | SandboxExitEvent;
 /** Any line the helper sends without a handle; readers ignore unknown types. */
 export type HelperMessage = HelperReply | HelperEvent;
 /** The `msg` of a NODE_HANDLE line: what the socket passed with it is for. */
-export type HelperHandleMessage = StdioHandleMessage | FsHandleMessage;
+export type HelperHandleMessage = StdioHandleMessage | FsHandleMessage | ConnectionHandleMessage;
 
-export const REQUEST_TYPES = ['create', 'spawn', 'kill', 'destroy', 'features', 'fs', 'nft', 'pipe-close'] as const;
+export const REQUEST_TYPES = ['create', 'spawn', 'kill', 'destroy', 'features', 'fs', 'nft', 'pipe-close', 'connect'] as const;
 export const REPLY_TYPES = ['created', 'spawned', 'ok', 'destroyed', 'features', 'error'] as const;
 export const EVENT_TYPES = ['hello', 'step', 'exit', 'sandbox-exit'] as const;
-export const HANDLE_TYPES = ['stdio', 'fs'] as const;
+export const HANDLE_TYPES = ['stdio', 'fs', 'connection'] as const;
 
 /** Each files-channel op and its request line. */
 export interface FsRequestMap {
@@ -875,7 +892,7 @@ export const FS_OPS = ['stat', 'list', 'readlink', 'read', 'extents', 'write', '
 
 /** The shape of every line the helper sends (replies, events, handle messages), for
  * src/helper/protocol-check.ts: `ref`s resolved, docs dropped. */
-export const HELPER_LINE_SCHEMA: Record<string, SchemaNode> = {"reply:created":{"type":"object","fields":{"type":{"type":"string","enum":["created"]},"req":{"type":"integer","min":0,"max":9007199254740991},"sandbox":{"type":"string"},"pid":{"type":"integer"},"upperFd":{"type":"integer","optional":true}}},"reply:spawned":{"type":"object","fields":{"type":{"type":"string","enum":["spawned"]},"req":{"type":"integer","min":0,"max":9007199254740991},"process":{"type":"string"},"pid":{"type":"integer","nullable":true},"nspid":{"type":"integer"},"preExecCpuUs":{"type":"integer"}}},"reply:ok":{"type":"object","fields":{"type":{"type":"string","enum":["ok"]},"req":{"type":"integer","min":0,"max":9007199254740991}}},"reply:destroyed":{"type":"object","fields":{"type":{"type":"string","enum":["destroyed"]},"req":{"type":"integer","min":0,"max":9007199254740991},"sandbox":{"type":"string"}}},"reply:features":{"type":"object","fields":{"type":{"type":"string","enum":["features"]},"req":{"type":"integer","min":0,"max":9007199254740991},"features":{"type":"object","open":true,"fields":{"version":{"type":"integer"},"helperVersion":{"type":"string"},"kernel":{"type":"string"},"userns":{"type":"boolean"},"unprivilegedUserns":{"type":"boolean"},"overlayInUserns":{"type":"boolean"},"pidfd":{"type":"boolean"},"clone3":{"type":"boolean"},"cgroup2":{"type":"string","nullable":true}}}}},"reply:error":{"type":"object","fields":{"step":{"type":"string"},"syscall":{"type":"string","nullable":true},"errno":{"type":"integer","nullable":true},"errnoName":{"type":"string","nullable":true},"path":{"type":"string","nullable":true},"message":{"type":"string"},"type":{"type":"string","enum":["error"]},"req":{"type":"integer","min":0,"max":9007199254740991,"nullable":true},"sandbox":{"type":"string","nullable":true},"process":{"type":"string","nullable":true},"destroyed":{"type":"boolean","optional":true}}},"event:hello":{"type":"object","fields":{"type":{"type":"string","enum":["hello"]},"version":{"type":"integer"},"pid":{"type":"integer"}}},"event:step":{"type":"object","fields":{"type":{"type":"string","enum":["step"]},"sandbox":{"type":"string"},"step":{"type":"string"}}},"event:exit":{"type":"object","fields":{"type":{"type":"string","enum":["exit"]},"sandbox":{"type":"string"},"process":{"type":"string"},"sandboxDied":{"type":"boolean","optional":true},"exitCode":{"type":"integer","nullable":true},"signal":{"type":"string","nullable":true},"signo":{"type":"integer","nullable":true},"wallUs":{"type":"integer"},"rusage":{"type":"object","fields":{"userUs":{"type":"integer"},"systemUs":{"type":"integer"},"maxRssKb":{"type":"integer"}}},"memoryUsedBytes":{"type":"integer","nullable":true},"oomKilled":{"type":"boolean"},"violation":{"type":"object","nullable":true,"fields":{"nr":{"type":"integer"},"arch":{"type":"integer"}}},"execError":{"type":"object","nullable":true,"fields":{"step":{"type":"string"},"syscall":{"type":"string","nullable":true},"errno":{"type":"integer","nullable":true},"errnoName":{"type":"string","nullable":true},"path":{"type":"string","nullable":true},"message":{"type":"string"}}},"outputFiles":{"type":"object","fields":{"stdout":{"type":"integer","nullable":true},"stderr":{"type":"integer","nullable":true}}},"outputFileLimit":{"type":"boolean"}}},"event:sandbox-exit":{"type":"object","fields":{"type":{"type":"string","enum":["sandbox-exit"]},"sandbox":{"type":"string"},"exitCode":{"type":"integer","nullable":true},"signal":{"type":"string","nullable":true},"signo":{"type":"integer","nullable":true}}},"handle:stdio":{"type":"object","fields":{"type":{"type":"string","enum":["stdio"]},"process":{"type":"string"},"fd":{"type":"integer","min":0,"max":2}}},"handle:fs":{"type":"object","fields":{"type":{"type":"string","enum":["fs"]},"channel":{"type":"string"}}}};
+export const HELPER_LINE_SCHEMA: Record<string, SchemaNode> = {"reply:created":{"type":"object","fields":{"type":{"type":"string","enum":["created"]},"req":{"type":"integer","min":0,"max":9007199254740991},"sandbox":{"type":"string"},"pid":{"type":"integer"},"upperFd":{"type":"integer","optional":true}}},"reply:spawned":{"type":"object","fields":{"type":{"type":"string","enum":["spawned"]},"req":{"type":"integer","min":0,"max":9007199254740991},"process":{"type":"string"},"pid":{"type":"integer","nullable":true},"nspid":{"type":"integer"},"preExecCpuUs":{"type":"integer"}}},"reply:ok":{"type":"object","fields":{"type":{"type":"string","enum":["ok"]},"req":{"type":"integer","min":0,"max":9007199254740991}}},"reply:destroyed":{"type":"object","fields":{"type":{"type":"string","enum":["destroyed"]},"req":{"type":"integer","min":0,"max":9007199254740991},"sandbox":{"type":"string"}}},"reply:features":{"type":"object","fields":{"type":{"type":"string","enum":["features"]},"req":{"type":"integer","min":0,"max":9007199254740991},"features":{"type":"object","open":true,"fields":{"version":{"type":"integer"},"helperVersion":{"type":"string"},"kernel":{"type":"string"},"userns":{"type":"boolean"},"unprivilegedUserns":{"type":"boolean"},"overlayInUserns":{"type":"boolean"},"pidfd":{"type":"boolean"},"clone3":{"type":"boolean"},"cgroup2":{"type":"string","nullable":true}}}}},"reply:error":{"type":"object","fields":{"step":{"type":"string"},"syscall":{"type":"string","nullable":true},"errno":{"type":"integer","nullable":true},"errnoName":{"type":"string","nullable":true},"path":{"type":"string","nullable":true},"message":{"type":"string"},"type":{"type":"string","enum":["error"]},"req":{"type":"integer","min":0,"max":9007199254740991,"nullable":true},"sandbox":{"type":"string","nullable":true},"process":{"type":"string","nullable":true},"destroyed":{"type":"boolean","optional":true}}},"event:hello":{"type":"object","fields":{"type":{"type":"string","enum":["hello"]},"version":{"type":"integer"},"pid":{"type":"integer"}}},"event:step":{"type":"object","fields":{"type":{"type":"string","enum":["step"]},"sandbox":{"type":"string"},"step":{"type":"string"}}},"event:exit":{"type":"object","fields":{"type":{"type":"string","enum":["exit"]},"sandbox":{"type":"string"},"process":{"type":"string"},"sandboxDied":{"type":"boolean","optional":true},"exitCode":{"type":"integer","nullable":true},"signal":{"type":"string","nullable":true},"signo":{"type":"integer","nullable":true},"wallUs":{"type":"integer"},"rusage":{"type":"object","fields":{"userUs":{"type":"integer"},"systemUs":{"type":"integer"},"maxRssKb":{"type":"integer"}}},"memoryUsedBytes":{"type":"integer","nullable":true},"oomKilled":{"type":"boolean"},"violation":{"type":"object","nullable":true,"fields":{"nr":{"type":"integer"},"arch":{"type":"integer"}}},"execError":{"type":"object","nullable":true,"fields":{"step":{"type":"string"},"syscall":{"type":"string","nullable":true},"errno":{"type":"integer","nullable":true},"errnoName":{"type":"string","nullable":true},"path":{"type":"string","nullable":true},"message":{"type":"string"}}},"outputFiles":{"type":"object","fields":{"stdout":{"type":"integer","nullable":true},"stderr":{"type":"integer","nullable":true}}},"outputFileLimit":{"type":"boolean"}}},"event:sandbox-exit":{"type":"object","fields":{"type":{"type":"string","enum":["sandbox-exit"]},"sandbox":{"type":"string"},"exitCode":{"type":"integer","nullable":true},"signal":{"type":"string","nullable":true},"signo":{"type":"integer","nullable":true}}},"handle:stdio":{"type":"object","fields":{"type":{"type":"string","enum":["stdio"]},"process":{"type":"string"},"fd":{"type":"integer","min":0,"max":2}}},"handle:fs":{"type":"object","fields":{"type":{"type":"string","enum":["fs"]},"channel":{"type":"string"}}},"handle:connection":{"type":"object","fields":{"type":{"type":"string","enum":["connection"]},"conn":{"type":"string"}}}};
 
 /** A node of HELPER_LINE_SCHEMA. */
 export interface SchemaNode {

@@ -4,18 +4,22 @@ import type { Lease } from './address-allocator.js';
 import { resolveEgress, type EgressPolicy, type ResolvedEgress } from './egress.js';
 import { Network } from './network.js';
 import { deleteSandboxRulesScript, sandboxRulesScript } from './nft.js';
-import { PortProxy, resolvePortMappings, type PortMapping, type ResolvedPortMapping } from './port-proxy.js';
+import { PortProxy, hostPortOf, openProxies, resolvePortMappings, type PortMapping, type ResolvedPortMapping } from './port-proxy.js';
 import { parseIpv4 } from './subnet.js';
 
 /**
- * `network: { attach: net, ... }` of a Sandbox: its place on a {@link Network}.
+ * `network: { attach: net, ... }` of a Sandbox: its place on a {@link Network}. Without
+ * `attach`, `{ publish }` alone keeps the sandbox loopback-only (no interface but `lo`, no
+ * route out) and publishes its TCP ports on the host: each connection is made inside the
+ * sandbox's network namespace by the helper, as root and rootless.
  *
  * @example
  * new Sandbox({ network: { attach: net, hostname: 'db', publish: [{ sandbox: 6379, host: 0 }], egress: 'deny' } });
+ * new Sandbox({ network: { publish: [{ sandbox: 5432 }] } }); // loopback only, port 5432 reachable from the host
  */
 export interface NetworkAttachOptions {
-  /** The network to join. */
-  attach: Network;
+  /** The network to join; omitted: loopback only, with `publish` (TCP) as the one way in. */
+  attach?: Network;
   /**
    * The name other sandboxes of the network resolve to this one's address (through their
    * /etc/hosts); also its hostname unless `hostname` is given at the top level. Unnamed
@@ -32,7 +36,8 @@ export interface NetworkAttachOptions {
 
 /** Attach options, checked. */
 export interface ResolvedNetworkAttach {
-  network: Network;
+  /** Undefined: a loopback-only sandbox with published ports. */
+  network: Network | undefined;
   hostname: string | undefined;
   publish: ResolvedPortMapping[];
   egress: ResolvedEgress;
@@ -46,7 +51,8 @@ export function resolveNetworkAttach(value: NetworkAttachOptions, field: string)
   for (const key of Object.keys(value)) {
     if (!['attach', 'hostname', 'publish', 'egress', 'dns'].includes(key)) throw new SandboxOptionsError(`${field}.${key}`, 'unknown option');
   }
-  if (!(value.attach instanceof Network)) throw new SandboxOptionsError(`${field}.attach`, 'expected a Network (await Network.create({ subnet }))');
+  if (value.attach === undefined) return resolveLoopbackPublish(value, field);
+  if (!(value.attach instanceof Network)) throw new SandboxOptionsError(`${field}.attach`, 'expected a Network (await Network.create())');
   if (value.hostname !== undefined && (typeof value.hostname !== 'string' || !HOSTNAME.test(value.hostname))) {
     throw new SandboxOptionsError(`${field}.hostname`, `expected a DNS label, got ${JSON.stringify(value.hostname)}`);
   }
@@ -63,6 +69,18 @@ export function resolveNetworkAttach(value: NetworkAttachOptions, field: string)
   };
 }
 
+
+/** `network: { publish }` without `attach`: TCP ports of a loopback-only sandbox. */
+function resolveLoopbackPublish(value: NetworkAttachOptions, field: string): ResolvedNetworkAttach {
+  for (const key of ['hostname', 'egress', 'dns'] as const) {
+    if (value[key] !== undefined) throw new SandboxOptionsError(`${field}.${key}`, 'needs attach: a Network (a loopback-only sandbox has no address, route or resolver)');
+  }
+  const publish = resolvePortMappings(value.publish, `${field}.publish`);
+  if (publish.length === 0) throw new SandboxOptionsError(`${field}.attach`, 'expected a Network, or publish: [...] for a loopback-only sandbox');
+  const udp = publish.findIndex((m) => m.protocol === 'udp');
+  if (udp >= 0) throw new SandboxOptionsError(`${field}.publish[${udp}].protocol`, "'udp' needs attach: a Network (a loopback-only sandbox publishes TCP)");
+  return { network: undefined, hostname: undefined, publish, egress: resolveEgress(undefined, `${field}.egress`), dns: [] };
+}
 
 /** Runs an nft script through the helper (the supervisor forks nft, not Node). */
 export type NftRunner = (script: string) => Promise<unknown>;
@@ -84,27 +102,29 @@ export interface NetworkLinkOptions {
  * published-port proxies. Opened before the helper creates the sandbox, closed after it is gone.
  */
 export class NetworkLink {
-  private readonly proxies: PortProxy[] = [];
+  private proxies: PortProxy[] = [];
   private closing: Promise<void> | undefined;
 
-  private constructor(readonly attach: ResolvedNetworkAttach, readonly lease: Lease, private readonly nft: NftRunner) {}
+  private constructor(readonly attach: ResolvedNetworkAttach, private readonly network: Network, readonly lease: Lease, private readonly nft: NftRunner) {}
 
   /** Leases an address and loads the sandbox's rules, so nothing leaves it unfiltered. */
   static async open({ attach, sandbox, hostname, listed, nft }: NetworkLinkOptions): Promise<NetworkLink> {
+    const network = attach.network;
+    if (!network) throw new SandboxOptionsError('network.attach', 'expected a Network');
     if (process.getuid?.() !== 0) throw new SandboxUnsupportedError(['network bridge'], 'attaching to a network needs root');
-    const lease = await attach.network.join(sandbox, hostname, listed);
+    const lease = await network.join(sandbox, hostname, listed);
     try {
-      await nft(sandboxRulesScript(attach.network.table, lease, attach.egress));
+      await nft(sandboxRulesScript(network.table, lease, attach.egress));
     } catch (err) {
-      await attach.network.leave(lease);
+      await network.leave(lease);
       throw err;
     }
-    return new NetworkLink(attach, lease, nft);
+    return new NetworkLink(attach, network, lease, nft);
   }
 
   /** The `net` object of the create request. */
   createConfig(): NetCreateConfig {
-    const net = this.attach.network;
+    const net = this.network;
     return { hostVeth: this.lease.veth, bridge: net.bridge, ifname: 'eth0', address: this.lease.ip, prefixLength: net.prefixLength, gateway: net.gateway, mtu: net.mtu };
   }
 
@@ -115,27 +135,20 @@ export class NetworkLink {
 
   /** Starts the published-port proxies (once the sandbox exists). */
   async publish(): Promise<void> {
-    for (const m of this.attach.publish) {
-      try {
-        this.proxies.push(await PortProxy.open(this.lease.ip, m));
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        throw new SandboxSetupError('start', { step: 'net.publish', syscall: e.syscall ?? 'listen', errno: typeof e.errno === 'number' ? -e.errno : null, errnoCode: e.code ?? null, path: null, detail: `${m.hostAddress}:${m.host}/${m.protocol} for port ${m.sandbox}: ${e.message}` });
-      }
-    }
+    this.proxies = await openProxies(this.attach.publish, (m) => PortProxy.open(this.lease.ip, m));
   }
 
   /** Host port forwarding to `port` of the sandbox, or undefined when it is not published. */
   publishedPort(port: number, protocol: 'tcp' | 'udp'): number | undefined {
-    return this.proxies.find((p) => p.mapping.sandbox === port && p.mapping.protocol === protocol)?.hostPort;
+    return hostPortOf(this.proxies, port, protocol);
   }
 
   /** Stops the proxies, removes the rules, gives the address back. Idempotent, never throws. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all(this.proxies.map((p) => p.close()));
-      await this.nft(deleteSandboxRulesScript(this.attach.network.table, this.lease)).catch(() => {});
-      await this.attach.network.leave(this.lease).catch(() => {});
+      await this.nft(deleteSandboxRulesScript(this.network.table, this.lease)).catch(() => {});
+      await this.network.leave(this.lease).catch(() => {});
     })();
     return this.closing;
   }

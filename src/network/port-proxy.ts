@@ -1,6 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { SandboxOptionsError } from '../errors/sandbox-error.js';
+import { SandboxOptionsError, SandboxSetupError } from '../errors/sandbox-error.js';
 
 /** A sandbox port reachable from the host. */
 export interface PortMapping {
@@ -68,7 +68,15 @@ export class PortProxy {
 
   /** Listens on the host and forwards to `targetIp:mapping.sandbox`. */
   static async open(targetIp: string, mapping: ResolvedPortMapping): Promise<PortProxy> {
-    return mapping.protocol === 'tcp' ? openTcp(targetIp, mapping) : openUdp(targetIp, mapping);
+    return mapping.protocol === 'tcp' ? openTcp(() => connectTo(targetIp, mapping.sandbox), mapping) : openUdp(targetIp, mapping);
+  }
+
+  /**
+   * Listens on the host and forwards each TCP connection to the socket `connector` makes
+   * (the helper's, connected inside a loopback-only sandbox).
+   */
+  static async openTcp(connector: UpstreamConnector, mapping: ResolvedPortMapping): Promise<PortProxy> {
+    return openTcp(connector, mapping);
   }
 
   /** @internal */
@@ -105,15 +113,35 @@ export class PortProxy {
   }
 }
 
-function openTcp(targetIp: string, mapping: ResolvedPortMapping): Promise<PortProxy> {
+/** Makes the sandbox side of one forwarded connection: resolves once it is connected. */
+export type UpstreamConnector = () => Promise<Socket>;
+
+/** A TCP connection to `host:port`, resolved once connected (rejected on error or after UPSTREAM_CONNECT_MS). */
+function connectTo(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const upstream = connect({ host, port, allowHalfOpen: true });
+    const timer = setTimeout(() => upstream.destroy(new Error('the sandbox side did not answer')), UPSTREAM_CONNECT_MS);
+    upstream.once('connect', () => {
+      clearTimeout(timer);
+      upstream.removeListener('error', reject);
+      resolve(upstream);
+    });
+    upstream.once('error', (err) => {
+      clearTimeout(timer);
+      upstream.destroy();
+      reject(err);
+    });
+  });
+}
+
+function openTcp(connector: UpstreamConnector, mapping: ResolvedPortMapping): Promise<PortProxy> {
   let proxy: PortProxy | undefined;
   // Paused until the sandbox side answers: no byte of the client's is read before then.
-  const server = createServer({ pauseOnConnect: true }, (client) => {
-    const upstream = connect({ host: targetIp, port: mapping.sandbox });
+  // Half-open: a client that shuts down its sending side still gets the sandbox's answer.
+  const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => {
     proxy?.track(client);
-    proxy?.track(upstream);
-    forwardOnceConnected(client, upstream);
     holdLoopWhileOpen(client);
+    forwardWhenUp(client, connector(), (s) => proxy?.track(s));
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -160,49 +188,46 @@ function openUdp(targetIp: string, mapping: ResolvedPortMapping): Promise<PortPr
 /**
  * Splices a host client to its sandbox-side connection once that one is up. Until then the
  * client is held paused; when nothing listens in the sandbox (refused, unreachable, or no
- * answer in UPSTREAM_CONNECT_MS) the client is reset, as a closed port would, so a harness
- * polling for readiness sees ECONNRESET instead of an accepted-then-silent socket. The reset
- * waits for the client's first bytes (or RESET_GRACE_MS): fetch() in this same process, reset
- * before it has sent its request, would retry forever without ever settling.
- * Both sockets stay referenced while open: an open connection keeps Node's event loop alive,
- * an idle proxy does not (its server is unref'd).
+ * answer in time) the client is reset, as a closed port would, so a harness polling for
+ * readiness sees ECONNRESET instead of an accepted-then-silent socket. The reset waits for
+ * the client's first bytes (or RESET_GRACE_MS): fetch() in this same process, reset before
+ * it has sent its request, would retry forever without ever settling.
  */
-export function forwardOnceConnected(client: Socket, upstream: Socket): void {
-  let connected = false;
-  const timer = setTimeout(() => upstream.destroy(new Error('the sandbox side did not answer')), UPSTREAM_CONNECT_MS);
-  upstream.once('connect', () => {
-    connected = true;
-    clearTimeout(timer);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.resume();
-  });
-  let resetting = false;
-  const reset = () => {
-    if (resetting || client.destroyed) return;
-    resetting = true;
-    client.removeAllListeners('data');
-    client.resume(); // what the client sent is dropped
-    const grace = setTimeout(() => client.resetAndDestroy(), RESET_GRACE_MS);
-    client.once('data', () => { clearTimeout(grace); client.resetAndDestroy(); });
-    client.once('close', () => clearTimeout(grace));
-  };
-  upstream.on('error', () => {
-    clearTimeout(timer);
-    // A reset from the sandbox side (or no connection at all) is passed on as a reset.
-    if (connected) client.resetAndDestroy();
-    else reset();
-    upstream.destroy();
-  });
-  upstream.on('close', () => {
-    clearTimeout(timer);
-    if (!connected) reset();
-  });
+export function forwardWhenUp(client: Socket, upstream: Promise<Socket>, track: (s: Socket) => void = () => {}): void {
+  let sandboxSide: Socket | undefined;
   client.on('error', () => {
-    clearTimeout(timer);
-    upstream.destroy();
+    sandboxSide?.destroy();
     client.destroy();
   });
+  client.once('close', () => sandboxSide?.destroy());
+  upstream.then(
+    (s) => {
+      if (client.destroyed) return void s.destroy();
+      sandboxSide = s;
+      s.allowHalfOpen = true; // likewise for the program's half-close
+      track(s);
+      // A reset from the sandbox side is passed on as a reset.
+      s.on('error', () => { if (!client.destroyed) client.resetAndDestroy(); });
+      s.on('close', () => { if (!client.destroyed && !client.writableEnded) client.destroy(); }); // an abrupt end
+      client.on('end', () => { if (s.writableEnded && s.readableEnded) s.destroy(); });
+      client.pipe(s);
+      s.pipe(client);
+      client.resume();
+    },
+    () => resetSoon(client),
+  );
+}
+
+/** Resets a client that never reached the sandbox, after its first bytes or RESET_GRACE_MS. */
+function resetSoon(client: Socket): void {
+  if (client.destroyed) return;
+  client.resume(); // what the client sent is dropped
+  const grace = setTimeout(() => client.resetAndDestroy(), RESET_GRACE_MS);
+  client.once('data', () => {
+    clearTimeout(grace);
+    client.resetAndDestroy();
+  });
+  client.once('close', () => clearTimeout(grace));
 }
 
 /**
@@ -215,4 +240,27 @@ export function forwardOnceConnected(client: Socket, upstream: Socket): void {
 function holdLoopWhileOpen(client: Socket): void {
   const hold = setInterval(() => {}, 2 ** 30);
   client.once('close', () => setTimeout(() => clearInterval(hold), CLOSE_LINGER_MS));
+}
+
+/**
+ * Opens a proxy per mapping with `open`; a host port that cannot be had is a SandboxSetupError
+ * (step `net.publish`), and the proxies opened before it are closed again.
+ */
+export async function openProxies(mappings: readonly ResolvedPortMapping[], open: (m: ResolvedPortMapping) => Promise<PortProxy>): Promise<PortProxy[]> {
+  const proxies: PortProxy[] = [];
+  for (const m of mappings) {
+    try {
+      proxies.push(await open(m));
+    } catch (err) {
+      await Promise.all(proxies.map((p) => p.close()));
+      const e = err as NodeJS.ErrnoException;
+      throw new SandboxSetupError('start', { step: 'net.publish', syscall: e.syscall ?? 'listen', errno: typeof e.errno === 'number' ? -e.errno : null, errnoCode: e.code ?? null, path: null, detail: `${m.hostAddress}:${m.host}/${m.protocol} for port ${m.sandbox}: ${e.message}` });
+    }
+  }
+  return proxies;
+}
+
+/** The host port of the proxy for `port`/`protocol`, or undefined when it is not published. */
+export function hostPortOf(proxies: readonly PortProxy[], port: number, protocol: 'tcp' | 'udp'): number | undefined {
+  return proxies.find((p) => p.mapping.sandbox === port && p.mapping.protocol === protocol)?.hostPort;
 }

@@ -23,6 +23,7 @@ import { SandboxFiles } from '../files/sandbox-files.js';
 import { userSpecOf } from '../images/image-config.js';
 import { resolveSecurity } from '../security/security-options.js';
 import { NetworkLink } from '../network/network-link.js';
+import { LoopbackPorts } from '../network/loopback-ports.js';
 import { sweepLeftovers } from './runtime.js';
 import { SandboxCgroups } from './sandbox-cgroups.js';
 import { SandboxRoot } from './sandbox-root.js';
@@ -63,6 +64,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private cgroups: SandboxCgroups | undefined;
   private filesApi: SandboxFiles | undefined;
   private link: NetworkLink | undefined;
+  private loopbackPorts: LoopbackPorts | undefined;
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -220,7 +222,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       throw new SandboxOptionsError('port', `${port}/${protocol} is not published (network: { attach, publish: [{ sandbox: ${port} }] })`);
     }
     await this.start();
-    const hostPort = this.link?.publishedPort(port, protocol);
+    const hostPort = this.link?.publishedPort(port, protocol) ?? this.loopbackPorts?.publishedPort(port, protocol);
     if (hostPort === undefined) throw new SandboxDestroyedError('publishedPort');
     return hostPort;
   }
@@ -304,6 +306,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       root.created(reply.upperFd);
       if (cgroupFailure) throw cgroupFailure;
       await this.link?.publish();
+      await this.publishIntoLoopback();
       if (this.stateValue === 'starting') this.stateValue = 'running'; // destroy() may have begun
       this.emit('started', { id: this.id, pid: reply.pid, setupMs: performance.now() - t0 });
     } catch (err) {
@@ -311,16 +314,23 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       this.markFailed(error);
       if (this.pid !== undefined) await conn.request('destroy', { sandbox: this.id }).catch(() => {});
       await this.link?.close();
+      await this.loopbackPorts?.close();
       await this.cgroups?.remove();
       await this.root?.remove();
       throw error;
     }
   }
 
+  /** Loopback only with published ports: their listeners, once the sandbox exists. */
+  private async publishIntoLoopback(): Promise<void> {
+    const net = this.options.network;
+    if (typeof net === 'object' && !net.network) this.loopbackPorts = await LoopbackPorts.open(this.id, net.publish);
+  }
+
   /** On a network: lease an address, load its nft rules, then the create request gets `net`. */
   private async attachNetwork(config: CreateConfig): Promise<void> {
     const net = this.options.network;
-    if (typeof net !== 'object') return;
+    if (typeof net !== 'object' || !net.network) return;
     const conn = connection();
     this.link = await NetworkLink.open({
       attach: net,
@@ -384,6 +394,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     this.filesApi?.closeAll();
     await Promise.allSettled([...this.running].map((p) => p.then(() => {}, () => {})));
     await this.link?.close();
+    await this.loopbackPorts?.close();
     await this.cgroups?.remove();
     await this.root?.remove();
     this.stateValue = 'destroyed';

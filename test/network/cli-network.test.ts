@@ -28,6 +28,15 @@ describe('sandkit CLI: -p and networks', () => {
     for (const bad of ['', 'x', '80/sctp', '1:2:3:4', '80/tcp/x', ':80']) expect(() => parsePublish(bad)).toThrow(SandboxOptionsError);
   });
 
+  // As root the real thing; rootless, the typed refusal (a bridge needs root), never a skip.
+  if (!isRoot) {
+    it('rootless, network create fails naming what it needs', async ({ tempDir }) => {
+      const res = await cli(['network', 'create', 'cli-fixtures'], { SANDKIT_STATE_DIR: tempDir() });
+      expect(res.status).toBe(125);
+      expect(res.stderr).toMatch(/network bridge: Network.create needs root/);
+    });
+  }
+
   it.runIf(isRoot)('network create makes a network that outlives the command; run --network joins it; rm removes it', async ({ tempDir }) => {
     const env = { SANDKIT_STATE_DIR: tempDir() };
     const created = await cli(['network', 'create', 'cli-fixtures'], env);
@@ -50,7 +59,7 @@ describe('sandkit CLI: -p and networks', () => {
     expect(JSON.parse((await cli(['network', 'ls', '--json'], env)).stdout)).toEqual([]);
   });
 
-  it.runIf(isRoot)('run -p publishes on a free host port, printed, and serves the host until the command ends', async ({ tempDir }) => {
+  it('run -p publishes on a free host port, printed, and serves the host until the command ends (no network: loopback only)', async ({ tempDir }) => {
     const env = { SANDKIT_STATE_DIR: tempDir() };
     const child = spawn(process.execPath, [dist.cli, 'run', '-p', '8000', '--', 'python3', '-m', 'http.server', '8000', '--bind', '0.0.0.0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, timeout: 30_000, killSignal: 'SIGKILL' });
     const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
