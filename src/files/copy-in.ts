@@ -1,8 +1,8 @@
 import { createReadStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxError, SandboxFilesError, SandboxOptionsError } from '../errors/sandbox-error.js';
-import { decompressed } from '../images/compression.js';
-import { readTar, type TarEntry } from '../images/tar-reader.js';
+import { decompressed } from '../archive/compression.js';
+import { readTar, type TarEntry } from '../archive/tar-reader.js';
 import { abortedError, type CallPolicy, type FilesSession } from './files-session.js';
 import { checkBool, checkCount } from './files-options.js';
 import type { FsReplyTo, FsRequest } from '../helper/fs-channel.js';

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { posix } from 'node:path';
 import { SandboxFilesError } from '../errors/sandbox-error.js';
-import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../images/tar-writer.js';
+import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../archive/tar-writer.js';
 import type { FsStat } from '../helper/fs-channel.js';
 import type { CallPolicy, FilesSession } from './files-session.js';
 import { checkCount, type FilesCallOptions } from './files-options.js';

@@ -3,14 +3,14 @@ import { mkdirSync, statSync, type ReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 import { removeTree } from '../platform/remove-tree.js';
-import { decompressed, withinBytes } from './compression.js';
+import { decompressed, withinBytes } from '../archive/compression.js';
 import { HostFsOps } from '../helper/host-fsops.js';
 import { parseImageConfig } from './image-config.js';
 import { openImageSource, type SourceLayer } from './image-source.js';
 import { imageFileStream, openImageFile } from './image-files.js';
 import type { ImageRecord, LayerStore } from './layer-store.js';
 import { unpackLayer } from './layer-unpack.js';
-import { readTar } from './tar-reader.js';
+import { readTar } from '../archive/tar-reader.js';
 
 /** Progress of an import, reported per layer and every few MiB. */
 export interface ImportProgress {

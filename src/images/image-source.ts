@@ -5,9 +5,9 @@ import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { SandboxImageError } from '../errors/sandbox-error.js';
-import { readTar } from './tar-reader.js';
+import { readTar } from '../archive/tar-reader.js';
 import { safeComponents } from './layer-unpack.js';
-import { decompressed, withinBytes } from './compression.js';
+import { decompressed, withinBytes } from '../archive/compression.js';
 import { digestHex } from './layer-store.js';
 import { parseImageJson, readImageFile } from './image-files.js';
 

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { lchown, link, lstat, lutimes, mkdir, open, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxImageError } from '../errors/sandbox-error.js';
-import type { TarEntry } from './tar-reader.js';
+import type { TarEntry } from '../archive/tar-reader.js';
 import type { HostFsOps } from '../helper/host-fsops.js';
 
 /** The OCI whiteout prefix and the opaque-directory marker. */

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import type { HostFsOps } from '../helper/host-fsops.js';
 import { OPAQUE_MARKER, OPAQUE_XATTRS, WHITEOUT_PREFIX } from '../images/layer-unpack.js';
-import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../images/tar-writer.js';
-import { MAX_SPARSE_EXTENTS, type SparseExtent } from '../images/tar-reader.js';
+import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../archive/tar-writer.js';
+import { MAX_SPARSE_EXTENTS, type SparseExtent } from '../archive/tar-reader.js';
 import type { ByteLimit } from '../images/image-source.js';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 

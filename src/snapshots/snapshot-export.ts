@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 import { HostFsOps } from '../helper/host-fsops.js';
-import { tarEnd, tarHeader, tarPadding } from '../images/tar-writer.js';
+import { tarEnd, tarHeader, tarPadding } from '../archive/tar-writer.js';
 import { removeTree } from '../platform/remove-tree.js';
 import type { Image } from '../images/image.js';
 import { storeOf } from '../images/image.js';

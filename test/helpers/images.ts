@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/images/tar-writer.js';
+import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/archive/tar-writer.js';
 
 export const BUSYBOX = '/bin/busybox';
 const APPLETS = ['sh', 'ls', 'cat', 'echo', 'mkdir', 'rm', 'ln', 'stat', 'touch', 'id', 'pwd', 'env', 'sleep', 'test', 'find', 'sort', 'wc', 'readlink', 'head', 'true', 'false', 'chmod', 'cp', 'mv', 'dd', 'sync', 'getfattr'];

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect } from 'vitest';
 import { Image, SandboxFilesError } from '../../src/index.js';
-import { readTar } from '../../src/images/tar-reader.js';
+import { readTar } from '../../src/archive/tar-reader.js';
 import { it } from '../helpers/sandboxes.js';
 import { busyboxRootfs, layerTar } from '../helpers/images.js';
 

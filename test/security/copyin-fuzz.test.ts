@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect } from 'vitest';
 import { Image, SandboxError, type Sandbox } from '../../src/index.js';
-import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/images/tar-writer.js';
+import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/archive/tar-writer.js';
 import { busyboxRootfs } from '../helpers/images.js';
 import { it } from '../helpers/sandboxes.js';
 import { seededRandom } from '../helpers/seeded-random.js';

@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect } from 'vitest';
 import { SandboxError, SandboxImageError, SandboxOptionsError } from '../../src/index.js';
-import { readTar, MAX_TAR_META_BYTES } from '../../src/images/tar-reader.js';
+import { readTar, MAX_TAR_META_BYTES } from '../../src/archive/tar-reader.js';
 import { busyboxRootfs } from '../helpers/images.js';
 import { isRoot } from '../helpers/require-feature.js';
 import { it, sh } from '../helpers/sandboxes.js';

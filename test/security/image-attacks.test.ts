@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect } from 'vitest';
 import { Image, LayerStore } from '../../src/index.js';
 import { SandboxImageError } from '../../src/errors/sandbox-error.js';
-import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/images/tar-writer.js';
+import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/archive/tar-writer.js';
 import { dist } from '../helpers/dist.js';
 import { busyboxRootfs, layerTar, ociLayout } from '../helpers/images.js';
 import { probePath } from '../helpers/probe.js';

@@ -10,7 +10,7 @@ import { describe, expect } from 'vitest';
 import { Image, LayerStore } from '../../src/index.js';
 import { SandboxImageError } from '../../src/errors/sandbox-error.js';
 import { HostFsOps } from '../../src/helper/host-fsops.js';
-import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/images/tar-writer.js';
+import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/archive/tar-writer.js';
 import { busyboxRootfs, ociLayout } from '../helpers/images.js';
 import { isRoot, requireFeature } from '../helpers/require-feature.js';
 import { it } from '../helpers/sandboxes.js';

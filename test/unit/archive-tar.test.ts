@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { readTar } from '../../src/images/tar-reader.js';
-import { tarEnd, tarHeader, tarPadding } from '../../src/images/tar-writer.js';
+import { readTar } from '../../src/archive/tar-reader.js';
+import { tarEnd, tarHeader, tarPadding } from '../../src/archive/tar-writer.js';
 import { safeComponents } from '../../src/images/layer-unpack.js';
 import { defaultCommandOf, parseImageConfig, userSpecOf } from '../../src/images/image-config.js';
 import { digestHex } from '../../src/images/layer-store.js';
