@@ -153,8 +153,10 @@ async function topLevelNames(file: string, limit: ByteLimit): Promise<Set<string
  */
 async function extractArchive(file: string, dir: string, limit: ByteLimit): Promise<void> {
   const links: Array<[string[], string[]]> = [];
-  for await (const e of readTar(withinBytes(decompressed(createReadStream(file)), limit, file))) {
+  for await (const e of readTar(withinBytes(decompressed(createReadStream(file)), limit, file), { maxSize: limit.maxBytes })) {
     const parts = safeComponents(e.path);
+    // A sparse entry is written out whole: its holes count too, not only the bytes it stores.
+    if (e.sparse && (limit.bytes += e.size) > limit.maxBytes) throw new SandboxImageError('too-large', `${file} unpacks to more than ${limit.maxBytes} bytes (raise maxBytes to import it)`, e.path);
     if (e.type === 'dir' || parts.length === 0) continue;
     if (e.type === 'symlink' || e.type === 'link') {
       const target = e.type === 'link' ? e.linkname : e.linkname.startsWith('/') ? '/..' : posix.join(...parts.slice(0, -1), e.linkname);
