@@ -5,7 +5,7 @@ import { SandboxImageError } from '../errors/sandbox-error.js';
 /**
  * The uncompressed bytes of a layer or archive stream: gzip is recognised by its magic bytes
  * and inflated, a plain tar passes through; zstd is refused (Node 20 has no decoder).
- * @throws {SandboxImageError} `unsupported` for zstd.
+ * @throws {SandboxImageError} `unsupported` for zstd, `format` for a corrupt or truncated gzip stream.
  */
 export async function* decompressed(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const it = source[Symbol.asyncIterator]();
@@ -33,7 +33,14 @@ export async function* decompressed(source: AsyncIterable<Buffer>): AsyncGenerat
   const gunzip = createGunzip();
   const input = Readable.from(rest);
   input.on('error', (err) => gunzip.destroy(err));
-  for await (const chunk of input.pipe(gunzip)) yield chunk as Buffer;
+  try {
+    for await (const chunk of input.pipe(gunzip)) yield chunk as Buffer;
+  } catch (err) {
+    // zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR: corrupt or cut short) are the archive's fault.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code.startsWith('Z_')) throw new SandboxImageError('format', `not a valid gzip stream: ${(err as Error).message}`, null, { cause: err });
+    throw err;
+  }
 }
 
 /** Counts uncompressed bytes against the budget, stopping the stream past `maxBytes`. */
