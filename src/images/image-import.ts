@@ -104,7 +104,7 @@ async function importLayer(store: LayerStore, layer: SourceLayer, budget: Import
     blobStream = await imageFileStream(layer.root, layer.file, signal);
     const raw = hashing(blobStream, blobHash, (n) => report((bytes += n), layer.diffId ?? null));
     const tar = hashing(withinBytes(decompressed(raw), budget, layer.diffId ?? layer.file), diffHash);
-    const stats = await unpackLayer(readTar(tar, { maxSize: budget.maxBytes, maxExtents: budget.maxEntries }), fs, ops, process.getuid?.() === 0, budget);
+    const stats = await unpackLayer(readTar(tar, { maxExtents: budget.maxEntries }), fs, ops, process.getuid?.() === 0, budget);
     const blobDigest = sha(blobHash);
     const diffId = sha(diffHash);
     if (layer.blobDigest && blobDigest !== layer.blobDigest) throw new SandboxImageError('digest-mismatch', `layer blob ${layer.blobDigest} has digest ${blobDigest}`, layer.blobDigest);

@@ -1,12 +1,13 @@
 // Sparse files as GNU tar writes them — old GNU 'S' entries with extension headers, PAX sparse
 // 0.0, 0.1 and 1.0 — import into the layer store as sparse files with the same content, and
-// stay within maxBytes / maxEntries.
+// stay within maxBytes / maxEntries; copyIn writes them exactly, counting their full size.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
-import { Image, LayerStore, SandboxImageError } from '../../src/index.js';
+import { Image, LayerStore, SandboxFilesError, SandboxImageError } from '../../src/index.js';
+import { busyboxRootfs } from '../helpers/images.js';
 import { it } from '../helpers/sandboxes.js';
 
 const MiB = 1 << 20;
@@ -52,7 +53,7 @@ describe('sparse tar entries', () => {
     }
   });
 
-  it.for(FORMATS)('%s: a map longer than maxEntries and a real size past maxBytes are too-large', async ([, flags], { tempDir }) => {
+  it.for(FORMATS)('%s: a map longer than maxEntries is too-large; maxBytes counts stored bytes, holes are free', async ([, flags], { tempDir }) => {
     const dir = tempDir();
     mkdirSync(join(dir, 'src'));
     holey(join(dir, 'src', 'f'), 60);
@@ -62,10 +63,28 @@ describe('sparse tar entries', () => {
     const entries = await Image.fromTar(tar, { store, maxEntries: 30 }).catch((e: unknown) => e);
     expect(entries).toBeInstanceOf(SandboxImageError);
     expect((entries as SandboxImageError).reason, String(entries)).toBe('too-large');
-    // 64 MiB real size, 240 KiB stored: the real size is what counts.
-    const bytes = await Image.fromTar(tar, { store, maxBytes: 32 * MiB }).catch((e: unknown) => e);
+    // 240 KiB stored of a 64 MiB file.
+    const bytes = await Image.fromTar(tar, { store, maxBytes: 128 * 1024 }).catch((e: unknown) => e);
     expect(bytes).toBeInstanceOf(SandboxImageError);
     expect((bytes as SandboxImageError).reason, String(bytes)).toBe('too-large');
-    expect((await Image.fromTar(tar, { store, maxBytes: 128 * MiB, maxEntries: 100 })).stack.layers).toHaveLength(1);
+    expect((await Image.fromTar(tar, { store, maxBytes: 8 * MiB, maxEntries: 100 })).stack.layers).toHaveLength(1);
+  });
+
+  it('copyIn of GNU sparse archives: the full size counts against maxBytes, the content arrives exact', async ({ sandbox, tempDir }) => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'src'));
+    holey(join(dir, 'src', 'f'), 60);
+    const sb = sandbox({ image: Image.fromDirectory(busyboxRootfs(join(dir, 'root'))) });
+    const want = sha(join(dir, 'src', 'f'));
+    for (const [name, flags] of FORMATS) {
+      const tar = join(dir, 'sparse.tar');
+      execFileSync('tar', ['--sparse', ...flags, '-C', join(dir, 'src'), '-cf', tar, 'f']);
+      const err = await sb.files.copyIn(createReadStream(tar), '/small', { maxBytes: 32 * MiB }).catch((e: unknown) => e);
+      expect(err, name).toBeInstanceOf(SandboxFilesError);
+      expect((err as SandboxFilesError).errnoCode, name).toBe('EFBIG');
+      await sb.files.copyIn(createReadStream(tar), '/dst');
+      const r = await sb.run(['/bin/sh', '-c', 'sha256sum /dst/f && rm -r /dst']);
+      expect(r.stdout.split(' ')[0], name).toBe(want);
+    }
   });
 });
