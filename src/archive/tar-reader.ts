@@ -23,8 +23,8 @@ export interface TarEntry {
   /** The file's content (`size` bytes; a sparse file's holes read as zeros). */
   data: AsyncIterable<Buffer>;
   /**
-   * A sparse file (PAX sparse 1.0): the data extents, ascending, and their bytes one after
-   * another in `segments`. Read either `data` or `segments`, not both.
+   * A sparse file (old GNU `S`, PAX sparse 0.0, 0.1 or 1.0): the data extents, ascending, and
+   * their bytes one after another in `segments`. Read either `data` or `segments`, not both.
    */
   sparse?: { extents: SparseExtent[]; segments: AsyncIterable<Buffer> };
 }
