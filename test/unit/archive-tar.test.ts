@@ -99,3 +99,48 @@ describe('PAX 1.0 sparse files', () => {
     await expect(entries(archive(100))).rejects.toMatchObject({ reason: 'format' });
   });
 });
+
+describe('tar reader: strict fields and sparse maps', () => {
+  const file = (path: string, size: number) => tarHeader({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size });
+  const fixSum = (h: Buffer) => {
+    h.fill(32, 148, 156);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    return h;
+  };
+  const rec = (k: string, v: string) => {
+    const body = ` ${k}=${v}\n`;
+    let len = body.length + 1;
+    while (String(len).length + body.length !== len) len = String(len).length + body.length;
+    return `${len}${body}`;
+  };
+  const pax = (records: Array<[string, string]>) => {
+    const body = Buffer.from(records.map(([k, v]) => rec(k, v)).join(''));
+    const h = fixSum(Buffer.from(tarHeader({ path: 'PaxHeader', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: body.length })).fill('x', 156, 157));
+    return [fixSum(h), body, tarPadding(body.length)];
+  };
+  const reason = async (tar: Buffer) => ((await entries(tar).catch((e: unknown) => e)) as SandboxImageError).reason;
+
+  it('a size field that is not octal is a format error', async () => {
+    const h = file('a', 3);
+    h.write('12z45670000\0', 124, 'latin1');
+    expect(await reason(Buffer.concat([fixSum(h), Buffer.alloc(512), tarEnd()]))).toBe('format');
+  });
+
+  it('an empty pax value removes the key: the header name is used', async () => {
+    const tar = Buffer.concat([...pax([['path', 'abc'], ['path', '']]), file('real', 0), tarEnd()]);
+    expect((await entries(tar)).map((e) => e.path)).toEqual(['real']);
+  });
+
+  it('PAX 0.0 sparse records must come in offset/numbytes pairs and match the stored bytes', async () => {
+    const bad = Buffer.concat([...pax([['GNU.sparse.size', '100000'], ['GNU.sparse.numbytes', '3'], ['GNU.sparse.offset', '9']]), file('s', 3), Buffer.from('abc'), tarPadding(3), tarEnd()]);
+    expect(await reason(bad)).toBe('format');
+    const good = Buffer.concat([...pax([['GNU.sparse.size', '100000'], ['GNU.sparse.offset', '99990'], ['GNU.sparse.numbytes', '3']]), file('s', 3), Buffer.from('abc'), tarPadding(3), tarEnd()]);
+    const [e] = await entries(good);
+    expect((e!.data as string).length).toBe(100000);
+    expect((e!.data as string).slice(99990, 99993)).toBe('abc');
+    const short = Buffer.concat([...pax([['GNU.sparse.size', '100000'], ['GNU.sparse.offset', '99990'], ['GNU.sparse.numbytes', '5']]), file('s', 3), Buffer.from('abc'), tarPadding(3), tarEnd()]);
+    expect(await reason(short)).toBe('format');
+  });
+});
