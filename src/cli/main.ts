@@ -27,7 +27,7 @@ Options of run:
                          name or id (default: the host's system, read-only)
   --network none|host|<name>
                          none: loopback only (default); host: the host's network (unsafe);
-                         a name: that network, made with a free subnet if missing (root)
+                         a name: a network made with sandkit network create (root)
   -p, --publish [addr:][hostport:]port[/udp]
                          publish a sandbox port on the host (repeatable; without hostport a
                          free one, printed); TCP into the loopback-only sandbox itself, UDP
@@ -118,6 +118,10 @@ async function networkFor(mode: string | undefined, publish: PortMapping[]): Pro
   const udp = publish.some((m) => m.protocol === 'udp');
   if (mode === 'none' && udp) throw new SandboxOptionsError('publish', 'UDP ports need a network: drop --network none or name one');
   if (mode === undefined || mode === 'none') return udp ? Network.create({ name: 'sandkit-default' }) : undefined;
+  // Like docker run --network: a name must be an existing network (sandkit network create).
+  if (!(await Network.list()).some((n) => n.name === mode)) {
+    throw new SandboxOptionsError('network', `expected none, host or the name of a network (sandkit network ls), got ${JSON.stringify(mode)}`);
+  }
   return Network.create({ name: mode });
 }
 
