@@ -1,6 +1,6 @@
 import { cgroupsFor } from './runtime.js';
 import { connection } from '../platform/sessions.js';
-import { defaultStateDir } from '../platform/state-dir.js';
+import { checkStateDir, defaultStateDir, writableLayerPlacement, type WritableLayerPlacement } from '../platform/state-dir.js';
 import type { Controller, Placement } from '../cgroup/cgroup.js';
 import { DEFAULT_SANDBOX_LIMITS, formatBytes, resolveSandboxLimitsWithDefaults, type DefaultedLimit } from '../limits/limits.js';
 import { enforcementOf } from '../cgroup/enforcement.js';
@@ -13,6 +13,12 @@ export interface HostReport {
   root: boolean;
   /** Where sandbox state is kept. */
   stateDir: string;
+  /**
+   * Where sandboxes' writable layers go (`stateDir`, or a tmpfs in each sandbox's mount
+   * namespace where the state dir's filesystem cannot hold an overlay upper), and why; or why
+   * the state dir cannot be used at all.
+   */
+  writableLayers: WritableLayerPlacement | { unavailable: string };
   /** Which cgroup hierarchy serves each controller, or why none can be used. */
   cgroups: { controllers: Record<Controller, Placement>; freezer: boolean; v2: boolean } | { unavailable: string };
   /**
@@ -50,5 +56,14 @@ export async function probeHost(): Promise<HostReport> {
     const value = name === 'pids' ? String(DEFAULT_SANDBOX_LIMITS.pids) : formatBytes(DEFAULT_SANDBOX_LIMITS[name]);
     defaultLimits[name] = { value, enforcedBy: enforcement.defaults[name] ?? 'not enforced' };
   }
-  return { features: f, root, stateDir: defaultStateDir(), cgroups, defaultLimits, problems };
+  const stateDir = defaultStateDir();
+  let writableLayers: HostReport['writableLayers'];
+  try {
+    checkStateDir(stateDir, stateDir === process.env.SANDKIT_STATE_DIR ? 'SANDKIT_STATE_DIR' : 'stateDir');
+    writableLayers = writableLayerPlacement(stateDir);
+  } catch (err) {
+    writableLayers = { unavailable: (err as Error).message };
+    problems.push(`state directory unusable: ${(err as Error).message}`);
+  }
+  return { features: f, root, stateDir, writableLayers, cgroups, defaultLimits, problems };
 }
