@@ -1,5 +1,6 @@
 import { cgroupsFor } from './runtime.js';
 import { connection } from '../platform/sessions.js';
+import { PROC_FIX, USERNS_FIX, procOvermounts, procSysReadOnly } from '../platform/container-limits.js';
 import { checkStateDir, defaultStateDir, writableLayerPlacement, type WritableLayerPlacement } from '../platform/state-dir.js';
 import type { Controller, Placement } from '../cgroup/cgroup.js';
 import { DEFAULT_SANDBOX_LIMITS, formatBytes, resolveSandboxLimitsWithDefaults, type DefaultedLimit } from '../limits/limits.js';
@@ -36,7 +37,11 @@ export async function probeHost(): Promise<HostReport> {
   const f = reply.features;
   const root = process.getuid?.() === 0;
   const problems: string[] = [];
-  if (f.userns === false && !root) problems.push('user namespaces are unavailable: enable kernel.unprivileged_userns_clone or run as root');
+  if (f.userns === false && !root) problems.push(`user namespaces are unavailable: enable kernel.unprivileged_userns_clone or run as root; in a container, ${USERNS_FIX}`);
+  if (f.userns === false && root) problems.push(`user namespaces are refused (sandboxes need namespaces.user: false): ${USERNS_FIX}`);
+  const masked = procOvermounts();
+  if (masked.length > 0) problems.push(`/proc has masked paths (${masked.slice(0, 4).join(', ')}${masked.length > 4 ? ', …' : ''}): a sandbox cannot mount its own /proc; ${PROC_FIX}`);
+  else if (procSysReadOnly()) problems.push(`/proc/sys is read-only: a sandbox's kernel-object limits cannot be set; ${PROC_FIX}`);
   if (f.overlayInUserns === false) problems.push('overlayfs cannot be mounted in a user namespace (needs Linux 5.11+)');
   const avail = cgroupsFor();
   let cgroups: HostReport['cgroups'];
