@@ -60,6 +60,10 @@ describe(`in a container (${rootless ? 'rootless, in a user namespace' : 'as roo
     });
   }
 
+  it('refuses a state dir on a full filesystem, naming it', () => {
+    expect(got.get('full state dir')?.error).toEqual({ name: 'SandboxOptionsError', message: expect.stringContaining('/full/state: is full') });
+  });
+
   it('gives the limits verdicts', () => {
     expect(got.get('verdicts')).toEqual({ check: 'verdicts', wall: 'wall-time-limit', cpu: 'time-limit', output: 'output-limit', disk: { status: 'ok', stdout: '1\n' } });
   });

@@ -51,6 +51,12 @@ mount --rbind /sys "$r/sys"
 awk -v top="$r/sys" '$5 == top || index($5, top "/") == 1 { print $5 }' /proc/self/mountinfo |
   while read -r m; do mount -o remount,bind,ro "$m"; done
 
+# A state directory on a full filesystem, for the error it must give.
+mkdir "$r/full"
+mount -t tmpfs -o size=64k,mode=777 tmpfs "$r/full"
+mkdir -m 777 "$r/full/state"
+dd if=/dev/zero of="$r/full/fill" bs=4k 2>/dev/null || true
+
 cd "$r"
 mkdir .old-root
 pivot_root . .old-root

@@ -44,3 +44,7 @@ await check('verdicts', async () => {
     return { wall, cpu, output, disk };
   } finally { await sb.destroy(); }
 });
+await check('full state dir', async () => {
+  const sb = new Sandbox({ network: 'none', stateDir: '/full/state' });
+  try { return { status: (await sb.run(['true'])).status }; } finally { await sb.destroy(); }
+});
