@@ -5,6 +5,7 @@ import { checkStateDir, defaultStateDir, writableLayerPlacement, type WritableLa
 import type { Controller, Placement } from '../cgroup/cgroup.js';
 import { DEFAULT_SANDBOX_LIMITS, formatBytes, resolveSandboxLimitsWithDefaults, type DefaultedLimit } from '../limits/limits.js';
 import { enforcementOf } from '../cgroup/enforcement.js';
+import { Sandbox } from './sandbox.js';
 
 /** What the host offers sandkit, as `sandkit doctor` prints it. */
 export interface HostReport {
@@ -29,6 +30,21 @@ export interface HostReport {
   defaultLimits: Record<DefaultedLimit, { value: string; enforcedBy: string }>;
   /** Problems that stop sandboxes (or some limits) from working, each with a hint. */
   problems: string[];
+  /** A real sandbox started and ran `true` here (with rlimits where cgroups are missing), or the error it gave. */
+  sandboxStarts: true | { error: string; message: string };
+}
+
+/** Starts one sandbox the way a user would: the end-to-end answer to "does it work here". */
+async function trySandbox(): Promise<HostReport['sandboxStarts']> {
+  const sandbox = new Sandbox({ network: 'none', limitFallback: 'rlimit' });
+  try {
+    await sandbox.run(['true']);
+    return true;
+  } catch (err) {
+    return { error: (err as Error).constructor.name, message: (err as Error).message };
+  } finally {
+    await sandbox.destroy().catch(() => {});
+  }
 }
 
 /** Asks the native helper what this host supports and explains what is missing. */
@@ -70,5 +86,7 @@ export async function probeHost(): Promise<HostReport> {
     writableLayers = { unavailable: (err as Error).message };
     problems.push(`state directory unusable: ${(err as Error).message}`);
   }
-  return { features: f, root, stateDir, writableLayers, cgroups, defaultLimits, problems };
+  const sandboxStarts = 'unavailable' in writableLayers ? { error: 'SandboxOptionsError', message: writableLayers.unavailable } : await trySandbox();
+  if (sandboxStarts !== true && !problems.some((p) => p.includes(sandboxStarts.message))) problems.push(`a sandbox does not start: ${sandboxStarts.message}`);
+  return { features: f, root, stateDir, writableLayers, cgroups, defaultLimits, problems, sandboxStarts };
 }

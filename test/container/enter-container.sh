@@ -57,6 +57,11 @@ mount -t tmpfs -o size=64k,mode=777 tmpfs "$r/full"
 mkdir -m 777 "$r/full/state"
 dd if=/dev/zero of="$r/full/fill" bs=4k 2>/dev/null || true
 
+# SANDKIT_CT_SECCOMP: a static program that runs the command under a seccomp filter refusing
+# user namespaces, as Docker's default profile does (test/fixtures/no-userns.c).
+wrap=""
+if [ -n "${SANDKIT_CT_SECCOMP:-}" ]; then cp "$SANDKIT_CT_SECCOMP" "$r/.no-userns"; wrap=/.no-userns; fi
+
 cd "$r"
 mkdir .old-root
 pivot_root . .old-root
@@ -68,6 +73,6 @@ if [ "$(id -u)" = 0 ] && [ -z "${SANDKIT_CT_ROOTLESS:-}" ]; then export HOME=/ro
 # Docker's default capability set: no CAP_SYS_ADMIN, CAP_NET_ADMIN or CAP_SYS_PTRACE.
 caps=-all,+chown,+dac_override,+fsetid,+fowner,+mknod,+net_raw,+setgid,+setuid,+setfcap,+setpcap,+net_bind_service,+sys_chroot,+kill,+audit_write
 if [ -n "${SANDKIT_CT_ROOTLESS:-}" ]; then
-  exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set="$caps" -- "$@"
+  exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set="$caps" -- $wrap "$@"
 fi
-exec setpriv --inh-caps=-all --bounding-set="$caps" -- "$@"
+exec setpriv --inh-caps=-all --bounding-set="$caps" -- $wrap "$@"
