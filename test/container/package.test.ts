@@ -50,8 +50,8 @@ describe('the npm package', () => {
   it('holds only what it needs, and every `files` entry exists', () => {
     const paths = packed.map((f) => f.path);
     for (const entry of pkg.files.filter((f) => !f.startsWith('!'))) expect(existsSync(join(repoRoot, entry)), entry).toBe(true);
-    const allowed = [/^README\.md$/, /^LICENSE$/, /^package\.json$/, /^dist\/[\w.-]+\.(js|d\.ts)$/, /^native\/src\/[\w-]+\.[ch]$/, /^spec\/[\w-]+\.json$/,
-      /^scripts\/(build-native|gen-steps)\.mjs$/, /^prebuilds\/linux-(x64|arm64)\/sandkit-helper$/];
+    const allowed = [/^README\.md$/, /^LICENSE$/, /^package\.json$/, /^dist\/[\w.-]+\.(js|d\.ts)$/, /^native\/src\/[\w-]+\.[ch]$/, /^native\/Makefile$/, /^spec\/[\w-]+\.json$/,
+      /^scripts\/(build-native|gen-steps|gen-protocol)\.mjs$/, /^prebuilds\/linux-(x64|arm64)\/sandkit-helper$/];
     expect(paths.filter((p) => !allowed.some((re) => re.test(p)))).toEqual([]);
     for (const arch of ['x64', 'arm64']) {
       const helper = packed.find((f) => f.path === `prebuilds/linux-${arch}/sandkit-helper`);
