@@ -20,6 +20,8 @@ export default defineConfig({
       { test: { name: 'limits', include: ['test/limits/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow, fileParallelism: false } },
       // kill -9 of Node, the helper and inits at seeded random points; each trial checks for leaks.
       { test: { name: 'faults', include: ['test/faults/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: 120_000, hookTimeout: slow, fileParallelism: false } },
+      // The package as installed (npm pack, --ignore-scripts, no compiler) and container-like hosts.
+      { test: { name: 'container', include: ['test/container/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: 120_000, hookTimeout: 180_000, fileParallelism: false } },
       { test: { name: 'cgroup-v2', include: ['test/cgroup-v2/**/*.test.ts'], testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false } },
     ],
   },

@@ -64,12 +64,18 @@ runVitest('host: network (alone)', ['--project', 'network']);
 if (isRoot) runVitest('host: examples', ['--project', 'examples']);
 // kill -9 of Node, the helper and inits at seeded random points (SANDKIT_FAULT_SEED replays).
 runVitest('host: faults (alone)', ['--project', 'faults']);
+// The package as installed (npm pack; needs the prebuilt helpers) and a container-like host.
+if (isRoot) {
+  const prebuild = spawnSync(process.execPath, [join(root, 'scripts', 'prebuild.mjs')], { cwd: root, stdio: 'inherit' });
+  if (prebuild.status !== 0) { console.error('npm run prebuild failed'); broken = true; }
+}
+runVitest('host: container (package and container-like host)', ['--project', 'container']);
 
 if (isRoot && process.env.SANDKIT_NO_ROOTLESS !== '1') {
   // Rootless: the same privileged suites as uid/gid 65534, with state in a fresh private place.
   const state = mkdtempSync(join(tmpdir(), 'sandkit-rootless-'));
   chmodSync(state, 0o777);
-  runVitest('rootless (uid 65534): integration, security, limits, network, faults', ['--project', 'integration', '--project', 'security', '--project', 'limits', '--project', 'network', '--project', 'faults'], {
+  runVitest('rootless (uid 65534): integration, security, limits, network, faults, container', ['--project', 'integration', '--project', 'security', '--project', 'limits', '--project', 'network', '--project', 'faults', '--project', 'container'], {
     prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'],
     env: { HOME: state, XDG_STATE_HOME: join(state, 'state'), SANDKIT_STATE_DIR: join(state, 'sandkit'), TMPDIR: state },
     // Rootless lacks what only root has (bridges, cgroups): those tests may skip, saying why.
@@ -82,8 +88,9 @@ const vmTool = join(root, '..', 'shared', 'tools', 'cgroup2-vm', 'run-in-vm.sh')
 if (hasTests('test/cgroup-v2') && process.env.SANDKIT_NO_VM !== '1') {
   if (isRoot && existsSync(vmTool)) {
     runVitest('cgroup v2 (inside a cgroup-v2 VM)', ['--project', 'cgroup-v2'], {
-      // The guest's / is an overlay (no overlay upper on it) so state goes to its tmpfs /tmp.
-      prefix: ['bash', vmTool, '-t', '2400', '-m', '4G', '-e', 'SANDKIT_IN_VM=1', '-e', 'SANDKIT_STATE_DIR=/tmp/sandkit', '-e', `SANDKIT_MUST_WORK=${mustWork ? 1 : ''}`, '--'],
+      // The guest's / is an overlay, like a container's: the default state dir stays on it and
+      // sandboxes' writable layers go on tmpfs in their own mount namespaces (docs/deploy.md).
+      prefix: ['bash', vmTool, '-t', '2400', '-m', '4G', '-e', 'SANDKIT_IN_VM=1', '-e', `SANDKIT_MUST_WORK=${mustWork ? 1 : ''}`, '--'],
     });
   } else {
     console.warn('cgroup-v2 suite not run: needs root and ../shared/tools/cgroup2-vm');

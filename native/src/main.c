@@ -145,7 +145,8 @@ static int run_owned(int argc, char **argv)
 	char *end;
 	long owner = argc >= 4 ? strtol(argv[2], &end, 10) : 0;
 
-	if (argc < 4 || *end || owner <= 1) {
+	/* Owner 1 is Node as a container's PID 1 (`docker run node app.js`). */
+	if (argc < 4 || *end || owner < 1) {
 		fprintf(stderr, "usage: sandkit-helper run-owned <pid> <command> [args...]\n");
 		return 2;
 	}

@@ -13,11 +13,30 @@ export function packageRoot(): string {
   throw new Error('sandkit: cannot find the package root');
 }
 
-/** Path of the compiled native helper (`SANDKIT_HELPER` overrides it). */
+/** Where the package ships the static helper for an architecture (`process.arch`: x64, arm64). */
+export function prebuiltHelperPath(arch: string = process.arch, root = packageRoot()): string {
+  return join(root, 'prebuilds', `linux-${arch}`, 'sandkit-helper');
+}
+
+/**
+ * Path of the native helper: `SANDKIT_HELPER` when set; else one built from source
+ * (native/build/, made by `npm run build` or by the install script where no prebuilt fits);
+ * else the package's prebuilt one for `process.arch`, which needs no compiler and no install
+ * script (`npm install --ignore-scripts`).
+ */
 export function helperPath(): string {
-  const path = process.env.SANDKIT_HELPER ?? join(packageRoot(), 'native', 'build', 'sandkit-helper');
-  if (!existsSync(path)) {
-    throw new SandboxUnsupportedError(['native helper'], `${path} is missing; run "npm rebuild sandkit" (needs a C compiler)`);
+  const override = process.env.SANDKIT_HELPER;
+  if (override !== undefined && override !== '') {
+    if (!existsSync(override)) throw new SandboxUnsupportedError(['native helper'], `SANDKIT_HELPER names ${override}, which does not exist`);
+    return override;
   }
-  return path;
+  const root = packageRoot();
+  const built = join(root, 'native', 'build', 'sandkit-helper');
+  if (existsSync(built)) return built;
+  const prebuilt = prebuiltHelperPath(process.arch, root);
+  if (existsSync(prebuilt)) return prebuilt;
+  throw new SandboxUnsupportedError(
+    ['native helper'],
+    `no prebuilt helper for linux-${process.arch} and none built from source in ${built}; run "npm rebuild sandkit" (needs a C compiler and libc headers) or set SANDKIT_HELPER`,
+  );
 }

@@ -89,5 +89,54 @@ export function checkStateDir(dir: string, field = 'stateDir'): void {
   } catch (err) {
     throw bad(`cannot be created (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  // Sessions, layer names and mount points are small, but each needs a block and an inode.
+  const fs = statfsSync(dir);
+  if (fs.bavail === 0) throw bad('is full (no free blocks left for this process)');
+  if (fs.files > 0 && fs.ffree === 0) throw bad('is full (no free inodes left)');
   checkedStateDirs.add(dir);
+}
+
+/**
+ * statfs f_type of filesystems known to hold an overlay upper and work directory (they support
+ * d_type, xattrs and RENAME_WHITEOUT). On any other (overlayfs itself, as in a container's root;
+ * NFS, FUSE, 9p, ecryptfs, …) the kernel refuses the mount with a bare EINVAL.
+ */
+const UPPER_FILESYSTEMS: Record<number, string> = {
+  0xef53: 'ext4', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x01021994: 'tmpfs', 0xf2f52010: 'f2fs',
+  0x2fc12fc1: 'zfs', 0xca451a4e: 'bcachefs',
+};
+/** Names of filesystems that cannot hold an upper directory, for the reason doctor prints. */
+const OTHER_FILESYSTEMS: Record<number, string> = {
+  0x794c7630: 'overlayfs', 0x6969: 'nfs', 0x65735546: 'fuse', 0x01021997: '9p', 0xf15f: 'ecryptfs',
+  0xff534d42: 'cifs', 0xfe534d42: 'smb2', 0x73717368: 'squashfs', 0x9660: 'iso9660', 0x4d44: 'vfat',
+};
+
+/** Where sandboxes' writable layers live for one state directory, and why. */
+export interface WritableLayerPlacement {
+  /** `stateDir`: upper/ and work/ are directories under it; `tmpfs`: a tmpfs mounted inside each sandbox's mount namespace. */
+  on: 'stateDir' | 'tmpfs';
+  /** The state directory's filesystem type (a name, or its statfs magic in hex). */
+  filesystem: string;
+  reason: string;
+}
+
+const placements = new Map<string, WritableLayerPlacement>();
+
+/**
+ * Decides, once per directory and process, whether overlay upper and work directories can live
+ * under `dir` (an existing directory in the state dir), from its statfs type alone: nothing is
+ * mounted on the host to find out. Without a disk limit, a tmpfs of the kernel's default size
+ * (half the RAM) then holds the writable layer; with one, the limit's tmpfs does as everywhere.
+ */
+export function writableLayerPlacement(dir: string): WritableLayerPlacement {
+  let p = placements.get(dir);
+  if (p) return p;
+  const type = statfsSync(dir).type;
+  const known = UPPER_FILESYSTEMS[type];
+  const filesystem = known ?? OTHER_FILESYSTEMS[type] ?? `0x${type.toString(16)}`;
+  p = known
+    ? { on: 'stateDir', filesystem, reason: `${dir} is on ${filesystem}, which can hold overlay upper directories` }
+    : { on: 'tmpfs', filesystem, reason: `${dir} is on ${filesystem}, which cannot hold an overlay upper directory (as in a container's root); each sandbox's writable layer goes on a tmpfs in its own mount namespace` };
+  placements.set(dir, p);
+  return p;
 }

@@ -8,9 +8,9 @@ export interface OverlayDirs {
   work: string;
   merged: string;
   /**
-   * With a disk quota: the mount point of the sandbox's private tmpfs, which holds `upper` and
-   * `work` (the helper mounts it and makes them inside the sandbox's mount namespace only, so
-   * on the host this directory stays empty).
+   * With a disk quota, or a state dir that cannot hold an upper directory: the mount point of
+   * the sandbox's private tmpfs, which holds `upper` and `work` (the helper mounts it and makes
+   * them inside the sandbox's mount namespace only, so on the host this directory stays empty).
    */
   quota?: string;
 }
@@ -21,27 +21,33 @@ export interface OverlayDirs {
  * mount namespace, so it never appears on the host.
  */
 export class Overlay {
-  constructor(readonly lowerDirs: string[], readonly dirs: OverlayDirs, readonly quotaBytes?: number) {
+  constructor(readonly lowerDirs: string[], readonly dirs: OverlayDirs, readonly quotaBytes?: number, readonly upperOnTmpfs = quotaBytes !== undefined) {
     for (const dir of [...lowerDirs, dirs.upper, dirs.work, dirs.merged]) assertOverlayPath('overlay', dir);
   }
 
   /**
-   * Lays out `upper`, `work` and `root` under `base`; with `quotaBytes`, `upper` and `work`
-   * go inside `rw/`, where the helper mounts a tmpfs of that size (see {@link tmpfsUpper}).
+   * Lays out `upper`, `work` and `root` under `base`; with `quotaBytes` (or `upperOnTmpfs`,
+   * where `base` cannot hold an upper directory), `upper` and `work` go inside `rw/`, where the
+   * helper mounts a tmpfs of that size (see {@link tmpfsUpper}).
    */
-  static inDirectory(lowerDirs: string[], base: string, quotaBytes?: number): Overlay {
-    const quota = quotaBytes === undefined ? undefined : join(base, 'rw');
+  static inDirectory(lowerDirs: string[], base: string, quotaBytes?: number, upperOnTmpfs = false): Overlay {
+    const onTmpfs = upperOnTmpfs || quotaBytes !== undefined;
+    const quota = onTmpfs ? join(base, 'rw') : undefined;
     const dirs: OverlayDirs = quota
       ? { upper: join(quota, 'upper'), work: join(quota, 'work'), merged: join(base, 'root'), quota }
       : { upper: join(base, 'upper'), work: join(base, 'work'), merged: join(base, 'root') };
     const made = quota ? [dirs.merged, quota] : [dirs.upper, dirs.work, dirs.merged];
     for (const dir of made) mkdirSync(dir, { recursive: true, mode: 0o755 });
-    return new Overlay(lowerDirs, dirs, quotaBytes);
+    return new Overlay(lowerDirs, dirs, quotaBytes, onTmpfs);
   }
 
-  /** The create request's `rootfs.tmpfsUpper` for a disk quota, or undefined without one. */
+  /**
+   * The create request's `rootfs.tmpfsUpper`, or undefined when the writable layer is on disk.
+   * Without a quota the tmpfs has the kernel's default size and inode count (half the RAM).
+   */
   tmpfsUpper(): { target: string; options: string } | undefined {
-    if (!this.dirs.quota || this.quotaBytes === undefined) return undefined;
+    if (!this.dirs.quota) return undefined;
+    if (this.quotaBytes === undefined) return { target: this.dirs.quota, options: 'mode=0755' };
     const inodes = Math.max(1024, Math.floor(this.quotaBytes / 4096));
     return { target: this.dirs.quota, options: `size=${this.quotaBytes},nr_inodes=${inodes},mode=0755` };
   }

@@ -2,6 +2,7 @@ import type { CreateConfig } from '../helper/protocol.js';
 import { baseLayerFor, emptyLayerFor } from '../rootfs/base-layer.js';
 import type { HostLayer } from '../rootfs/host-layer.js';
 import { Overlay, readOnlyOverlayOptions } from '../rootfs/overlay.js';
+import { writableLayerPlacement } from '../platform/state-dir.js';
 import { etcFiles } from './etc-files.js';
 import type { ResolvedSandboxOptions } from './options.js';
 
@@ -17,7 +18,8 @@ function idMap(hostId: number): Array<[number, number, number]> {
 export function createConfigFor(opts: ResolvedSandboxOptions, sessionDir: string, sandboxDir: string, hostLayer: () => HostLayer): { config: CreateConfig; overlay: Overlay } {
   const layers = opts.image.layers({ hostLayer });
   const base = baseLayerFor(sessionDir, etcFiles(opts.hostname, opts.network, opts.image.accountFiles));
-  const overlay = Overlay.inDirectory([base, ...layers.lowerDirs], sandboxDir, opts.limits.disk);
+  const upperOnTmpfs = writableLayerPlacement(sessionDir).on === 'tmpfs';
+  const overlay = Overlay.inDirectory([base, ...layers.lowerDirs], sandboxDir, opts.limits.disk, upperOnTmpfs);
   const userns = opts.namespaces.user;
   const tmpfsUpper = overlay.tmpfsUpper();
   const empty = layers.systemDirs.length > 0 ? emptyLayerFor(sessionDir) : '';

@@ -1,9 +1,11 @@
 import { cgroupsFor } from './runtime.js';
 import { connection } from '../platform/sessions.js';
-import { defaultStateDir } from '../platform/state-dir.js';
+import { PROC_FIX, USERNS_FIX, procOvermounts, procSysReadOnly } from '../platform/container-limits.js';
+import { checkStateDir, defaultStateDir, writableLayerPlacement, type WritableLayerPlacement } from '../platform/state-dir.js';
 import type { Controller, Placement } from '../cgroup/cgroup.js';
 import { DEFAULT_SANDBOX_LIMITS, formatBytes, resolveSandboxLimitsWithDefaults, type DefaultedLimit } from '../limits/limits.js';
 import { enforcementOf } from '../cgroup/enforcement.js';
+import { Sandbox } from './sandbox.js';
 
 /** What the host offers sandkit, as `sandkit doctor` prints it. */
 export interface HostReport {
@@ -13,6 +15,12 @@ export interface HostReport {
   root: boolean;
   /** Where sandbox state is kept. */
   stateDir: string;
+  /**
+   * Where sandboxes' writable layers go (`stateDir`, or a tmpfs in each sandbox's mount
+   * namespace where the state dir's filesystem cannot hold an overlay upper), and why; or why
+   * the state dir cannot be used at all.
+   */
+  writableLayers: WritableLayerPlacement | { unavailable: string };
   /** Which cgroup hierarchy serves each controller, or why none can be used. */
   cgroups: { controllers: Record<Controller, Placement>; freezer: boolean; v2: boolean } | { unavailable: string };
   /**
@@ -22,6 +30,21 @@ export interface HostReport {
   defaultLimits: Record<DefaultedLimit, { value: string; enforcedBy: string }>;
   /** Problems that stop sandboxes (or some limits) from working, each with a hint. */
   problems: string[];
+  /** A real sandbox started and ran `true` here (with rlimits where cgroups are missing), or the error it gave. */
+  sandboxStarts: true | { error: string; message: string };
+}
+
+/** Starts one sandbox the way a user would: the end-to-end answer to "does it work here". */
+async function trySandbox(): Promise<HostReport['sandboxStarts']> {
+  const sandbox = new Sandbox({ network: 'none', limitFallback: 'rlimit' });
+  try {
+    await sandbox.run(['true']);
+    return true;
+  } catch (err) {
+    return { error: (err as Error).constructor.name, message: (err as Error).message };
+  } finally {
+    await sandbox.destroy().catch(() => {});
+  }
 }
 
 /** Asks the native helper what this host supports and explains what is missing. */
@@ -30,7 +53,11 @@ export async function probeHost(): Promise<HostReport> {
   const f = reply.features;
   const root = process.getuid?.() === 0;
   const problems: string[] = [];
-  if (f.userns === false && !root) problems.push('user namespaces are unavailable: enable kernel.unprivileged_userns_clone or run as root');
+  if (f.userns === false && !root) problems.push(`user namespaces are unavailable: enable kernel.unprivileged_userns_clone or run as root; in a container, ${USERNS_FIX}`);
+  if (f.userns === false && root) problems.push(`user namespaces are refused (sandboxes need namespaces.user: false): ${USERNS_FIX}`);
+  const masked = procOvermounts();
+  if (masked.length > 0) problems.push(`/proc has masked paths (${masked.slice(0, 4).join(', ')}${masked.length > 4 ? ', …' : ''}): a sandbox cannot mount its own /proc; ${PROC_FIX}`);
+  else if (procSysReadOnly()) problems.push(`/proc/sys is read-only: a sandbox's kernel-object limits cannot be set; ${PROC_FIX}`);
   if (f.overlayInUserns === false) problems.push('overlayfs cannot be mounted in a user namespace (needs Linux 5.11+)');
   const avail = cgroupsFor();
   let cgroups: HostReport['cgroups'];
@@ -50,5 +77,16 @@ export async function probeHost(): Promise<HostReport> {
     const value = name === 'pids' ? String(DEFAULT_SANDBOX_LIMITS.pids) : formatBytes(DEFAULT_SANDBOX_LIMITS[name]);
     defaultLimits[name] = { value, enforcedBy: enforcement.defaults[name] ?? 'not enforced' };
   }
-  return { features: f, root, stateDir: defaultStateDir(), cgroups, defaultLimits, problems };
+  const stateDir = defaultStateDir();
+  let writableLayers: HostReport['writableLayers'];
+  try {
+    checkStateDir(stateDir, stateDir === process.env.SANDKIT_STATE_DIR ? 'SANDKIT_STATE_DIR' : 'stateDir');
+    writableLayers = writableLayerPlacement(stateDir);
+  } catch (err) {
+    writableLayers = { unavailable: (err as Error).message };
+    problems.push(`state directory unusable: ${(err as Error).message}`);
+  }
+  const sandboxStarts = 'unavailable' in writableLayers ? { error: 'SandboxOptionsError', message: writableLayers.unavailable } : await trySandbox();
+  if (sandboxStarts !== true && !problems.some((p) => p.includes(sandboxStarts.message))) problems.push(`a sandbox does not start: ${sandboxStarts.message}`);
+  return { features: f, root, stateDir, writableLayers, cgroups, defaultLimits, problems, sandboxStarts };
 }

@@ -4,11 +4,12 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  SandboxAbortedError, SandboxDestroyedError, SandboxDiedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError,
+  SandboxAbortedError, SandboxDestroyedError, SandboxDiedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError, type SetupFailure,
 } from '../errors/sandbox-error.js';
 import type { CreateConfig } from '../helper/protocol.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
 import { connection } from '../platform/sessions.js';
+import { containerCause } from '../platform/container-limits.js';
 import { setFrozen } from '../cgroup/freezer.js';
 import { SandboxProcess, type AnySandboxProcess, type SpawnContext } from '../process/sandbox-process.js';
 import { resolveSpawnOptions, type ResolvedSpawnOptions, type SpawnOptions } from '../process/spawn-options.js';
@@ -310,7 +311,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       if (this.stateValue === 'starting') this.stateValue = 'running'; // destroy() may have begun
       this.emit('started', { id: this.id, pid: reply.pid, setupMs: performance.now() - t0 });
     } catch (err) {
-      const error = isErrorReply(err) ? new SandboxSetupError('start', setupFailureOf(err)) : toSandboxError(err);
+      const error = isErrorReply(err) ? setupErrorOf(setupFailureOf(err)) : toSandboxError(err);
       this.markFailed(error);
       if (this.pid !== undefined) await conn.request('destroy', { sandbox: this.id }).catch(() => {});
       await this.link?.close();
@@ -435,4 +436,10 @@ function toSandboxError(err: unknown): SandboxError {
 function withImageUser(options: SpawnOptions, image: Image): SpawnOptions {
   const user = userSpecOf(image.config.user);
   return options.user === undefined && user !== undefined ? { ...options, user } : options;
+}
+
+/** A failed start step as a typed error: the container setting to change when that explains it. */
+function setupErrorOf(failure: SetupFailure): SandboxError {
+  const cause = containerCause(failure);
+  return cause ? new SandboxUnsupportedError([cause[0]], cause[1]) : new SandboxSetupError('start', failure);
 }

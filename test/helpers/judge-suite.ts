@@ -76,7 +76,6 @@ export function defineJudgeSuite(backend: 'v1' | 'v2' | 'none'): void {
   // a program's exit after its last getrusage measured 36–76 ms there (under 1 ms here). The
   // reaper's setup that used to be billed costs far more than that, so the rows still tell.
   const cpuSlack = process.env.SANDKIT_IN_VM === '1' ? 40 : 1;
-  const namespaces = process.env.SANDKIT_IN_VM === '1' ? { user: false } : {};
   const J = '/judge';
   let dir = '';
   let dataDir = '';
@@ -96,7 +95,7 @@ export function defineJudgeSuite(backend: 'v1' | 'v2' | 'none'): void {
     // A file of the test's own, for the page cache rows.
     dataDir = diskBackedDir(dir);
     writeFileSync(join(dataDir, 'data.bin'), Buffer.alloc(64 * MiB, 7));
-    sb = new Sandbox({ namespaces, mounts: [{ source: dir, target: J, readonly: true }, { source: dataDir, target: '/data', readonly: true }] });
+    sb = new Sandbox({ mounts: [{ source: dir, target: J, readonly: true }, { source: dataDir, target: '/data', readonly: true }] });
   }, 300_000); // some twenty gcc/g++ runs (and javac), on a loaded machine
   afterAll(async () => {
     await sb?.destroy();

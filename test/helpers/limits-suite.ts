@@ -13,10 +13,8 @@ export function defineLimitsSuite(backend: 'v1' | 'v2'): void {
   const inVm = process.env.SANDKIT_IN_VM === '1';
   const slack = inVm ? 10 : 1;
   const sandboxes: Sandbox[] = [];
-  // The VM runs its command chrooted, and the kernel refuses new user namespaces in a chroot.
-  const namespaces = inVm ? { user: false } : {};
   const make = (opts: SandboxOptions = {}) => {
-    const sb = new Sandbox({ namespaces, ...opts, mounts: [probeMount(), ...(opts.mounts ?? [])] });
+    const sb = new Sandbox({ ...opts, mounts: [probeMount(), ...(opts.mounts ?? [])] });
     sandboxes.push(sb);
     return sb;
   };
