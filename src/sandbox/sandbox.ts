@@ -1,7 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   SandboxAbortedError, SandboxDestroyedError, SandboxDiedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError, type SetupFailure,
@@ -98,13 +96,14 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   /** `work`, unless `signal` aborts first: then the sandbox is destroyed and the call rejects. */
   private abortable<T>(work: Promise<T>, signal: AbortSignal, operation: string): Promise<T> {
     const aborted = () => new SandboxAbortedError(`${operation}: aborted`, { cause: signal.reason });
+    // A teardown failure rejects the caller's own destroy(); unhandled here it would end Node.
     if (signal.aborted) {
-      void this.destroy();
+      this.destroy().catch(() => {});
       return Promise.reject(aborted());
     }
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
-        void this.destroy();
+        this.destroy().catch(() => {});
         reject(aborted());
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -296,16 +295,16 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       await this.attachNetwork(root.config);
       const created = conn.request('create', { sandbox: this.id, config: root.config });
       // Only spawns live in the sandbox's cgroup, not its init: make it while the helper builds.
-      let cgroupFailure: unknown;
+      let cgroupFailure: { error: unknown } | undefined;
       try {
         cgroups.createSandboxCgroup(this.id);
       } catch (err) {
-        cgroupFailure = err;
+        cgroupFailure = { error: err };
       }
       const reply = await created;
       this.pid = reply.pid;
       root.created(reply.upperFd);
-      if (cgroupFailure) throw cgroupFailure;
+      if (cgroupFailure) throw cgroupFailure.error;
       await this.link?.publish();
       await this.publishIntoLoopback();
       if (this.stateValue === 'starting') this.stateValue = 'running'; // destroy() may have begun
@@ -352,7 +351,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       return prepareSpawn({ sandbox: this.id, options: this.options, root: this.root!, cgroups: this.cgroups! }, id, o);
     },
     release: (_proc, cgroup) => {
-      if (cgroup) void cgroup.remove().catch(() => {}); // the sandbox's removal retries
+      if (cgroup) cgroup.remove().catch(() => {}); // the sandbox's removal retries
     },
     onLimit: (proc, limit) => this.emit('limit', { process: ref(proc), limit }),
     onOom: (proc) => this.emit('oom', { process: ref(proc) }),
