@@ -136,7 +136,7 @@ export async function copyIn(session: FilesSession, policy: CallPolicy, source: 
     await extract(it, { dest, beneath, owners, setIdMask, maxBytes, maxFiles, signal, result });
     return result;
   } catch (err) {
-    void it.return?.(undefined).catch(() => {});
+    it.return?.(undefined).catch(() => {});
     if (typeof (source as { destroy?: unknown })?.destroy === 'function' && signal?.aborted) (source as { destroy(): void }).destroy();
     await cleanUp(session, { ...policy, signal: undefined }, dest, before).catch(() => {});
     throw err;

@@ -63,7 +63,7 @@ export class FilesSession {
   close(): void {
     const ch = this.channel;
     this.channel = undefined;
-    void ch?.then(({ channel, socket }) => { channel.close(); socket.destroy(); }, () => {});
+    ch?.then(({ channel, socket }) => { channel.close(); socket.destroy(); }, () => {});
   }
 
   private async withChannel<T>(operation: string, path: string, policy: CallPolicy, fn: (ch: FsChannel, fields: Record<string, unknown>) => Promise<T>): Promise<T> {

@@ -6,7 +6,7 @@ import {
   SandboxAbortedError, SandboxError, SandboxHelperError, SandboxSetupError,
 } from '../errors/sandbox-error.js';
 import type { HelperConnection, Hold, ProcessSink } from '../helper/helper-connection.js';
-import type { ExitEvent, HelperErrorReply, SpawnRequest } from '../helper/protocol.js';
+import type { ExitEvent, SpawnRequest } from '../helper/protocol.js';
 import { OutputCollector } from './output-collector.js';
 import { readLines } from './line-reader.js';
 import { SandboxPipeEnd } from './sandbox-pipe.js';
@@ -127,7 +127,7 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     for (const end of [options.stdin, options.stdout, options.stderr]) if (end instanceof SandboxPipeEnd) end.take();
     this.feedStdin();
     this.watchAbort();
-    void this.launch();
+    this.launch().catch(() => {}); // launch() settles this process itself, failures included
   }
 
   then<A = SpawnResult<Output>, B = never>(

@@ -115,7 +115,7 @@ function resolveCommand(command: unknown): string[] {
     if (arg.includes('\0')) throw new SandboxOptionsError(`command[${i}]`, 'contains a NUL byte');
   });
   if (command[0] === '') throw new SandboxOptionsError('command[0]', 'the program name is empty');
-  return [...command] as string[];
+  return [...(command as string[])];
 }
 
 function resolveStdin(v: unknown): StdinOption {

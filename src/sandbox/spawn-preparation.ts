@@ -26,7 +26,7 @@ export function prepareSpawn(on: SpawnPreparation, id: string, spawn: ResolvedSp
     checkPayload(request);
     return { request, cgroup };
   } catch (err) {
-    void cgroup?.remove().catch(() => {});
+    cgroup?.remove().catch(() => {});
     throw err;
   }
 }

@@ -103,7 +103,7 @@ const cache = new WeakMap<Seccomp, Map<string, string>>();
 function compiled(policy: Seccomp, caps: CapabilityName[]): string {
   const key = [...caps].sort().join(',');
   let byCaps = cache.get(policy);
-  if (!byCaps) cache.set(policy, (byCaps = new Map()));
+  if (!byCaps) cache.set(policy, (byCaps = new Map<string, string>()));
   let b64 = byCaps.get(key);
   if (b64 === undefined) byCaps.set(key, (b64 = policy.compile(undefined, caps).toString('base64')));
   return b64;

@@ -123,7 +123,7 @@ async function nodeTrial(t: Trial): Promise<string[]> {
   try {
     await new Promise<void>((resolve, reject) => {
       createInterface({ input: child.stdout }).once('line', () => resolve());
-      void exited.then(() => reject(new Error(`the child exited before it was ready: ${stderr}`)));
+      exited.then(() => reject(new Error(`the child exited before it was ready: ${stderr}`)), reject);
       setTimeout(() => reject(new Error(`the child was not ready within 40 s: ${stderr}`)), 40_000).unref();
     });
     await sleep(t.delayMs);

@@ -1,5 +1,5 @@
 import { describe, expect, type TestContext } from 'vitest';
-import { Sandbox, probeHost } from '../../src/index.js';
+import { type Sandbox, probeHost } from '../../src/index.js';
 import { DEFAULT_SANDBOX_LIMITS } from '../../src/limits/limits.js';
 import { cgroupsFor } from '../../src/sandbox/runtime.js';
 import { PROBE } from '../helpers/probe.js';

@@ -1,7 +1,7 @@
 import { readdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
-import { Image, LayerStore, Sandbox } from '../../src/index.js';
+import { Image, LayerStore, type Sandbox } from '../../src/index.js';
 import { it } from '../helpers/sandboxes.js';
 import { busyboxRootfs } from '../helpers/images.js';
 import { mountsMentioning, sandboxDirsUnder, stateRoot } from '../helpers/host.js';

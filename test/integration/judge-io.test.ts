@@ -235,6 +235,7 @@ while True:
       using b = new SandboxPipe();
       const s = contestant.spawn(solution, { stdin: a.readEnd, stdout: b.writeEnd, limits: { wallTime: '20s' } });
       const i = judge.spawn(['python3', '-c', INTERACTOR, '5'], { stdin: b.readEnd, stdout: a.writeEnd, limits: { wallTime: '20s' } });
+      // eslint-disable-next-line @typescript-eslint/return-await -- disposing the pipes here is safe: they close once both spawns were handed their ends
       return Promise.all([s, i]);
     };
     const [, wrong] = await run(['sh', '-c', 'while :; do echo 1; read x || exit 0; done']);

@@ -9,7 +9,7 @@ import { readTar, MAX_TAR_META_BYTES } from '../../src/archive/tar-reader.js';
 import { busyboxRootfs } from '../helpers/images.js';
 import { isRoot } from '../helpers/require-feature.js';
 import { it, sh } from '../helpers/sandboxes.js';
-import { Image, type Sandbox } from '../../src/index.js';
+import { Image } from '../../src/index.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
