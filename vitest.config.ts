@@ -9,6 +9,8 @@ export default defineConfig({
   test: {
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 10_000 } },
+      // The public API's types (expectTypeOf in test/types/*.test-d.ts), checked by tsc: nothing runs.
+      { test: { name: 'types', include: [], typecheck: { enabled: true, only: true, include: ['test/types/**/*.test-d.ts'], tsconfig: 'tsconfig.test.json' } } },
       { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow } },
       { test: { name: 'security', include: ['test/security/**/*.test.ts'], globalSetup: ['test/helpers/integration-setup.ts'], testTimeout: slow, hookTimeout: slow } },
       // Bridges, nftables and test-made network namespaces: one file at a time, see scripts/test.mjs.

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The whole test suite, as CI runs it: type checks, then every vitest project on the host; as root also the
+// The whole test suite, as CI runs it: lint and type checks, then every vitest project on the host; as root also the
 // privileged suites again as an unprivileged user (rootless, through user namespaces) and the
 // cgroup-v2 suite inside a cgroup-v2 VM. Prints one closing line "N passed, N failed, N skipped".
 // As root, a skipped privileged test is a failure (SANDKIT_MUST_WORK=1) unless SANDKIT_ALLOW_SKIP=1.
@@ -48,6 +48,13 @@ function hasTests(dir) {
   try { return readdirSync(join(root, dir), { recursive: true }).some((f) => String(f).endsWith('.test.ts')); } catch { return false; }
 }
 
+// House checks first (scripts/lint.mjs: ESLint, Prettier, clang-format, layers, generated files,
+// API docs); a failure counts as one failed test, and the suites still run.
+console.log('\n=== lint ===');
+const lint = spawnSync(process.execPath, [join(root, 'scripts', 'lint.mjs')], { cwd: root, stdio: 'inherit' });
+if (lint.status !== 0) { console.error(`lint failed (${lint.status ?? lint.signal}): see above`); totals.failed += 1; broken = true; }
+else totals.passed += 1;
+
 // Types first: the SDK, and the tests, examples and benchmarks written against it.
 for (const project of ['tsconfig.json', 'tsconfig.test.json']) {
   console.log(`\n=== typecheck: ${project} ===`);
@@ -55,6 +62,8 @@ for (const project of ['tsconfig.json', 'tsconfig.test.json']) {
   if (tsc.status !== 0) { console.error(`typecheck of ${project} failed`); broken = true; }
 }
 
+// The public API's types (expectTypeOf): compile-time only, fast.
+runVitest('host: types', ['--project', 'types'], { strict: false });
 runVitest('host: unit, integration, security', ['--project', 'unit', '--project', 'integration', '--project', 'security']);
 // Limits measure CPU time to tens of milliseconds: nothing else may compete for the 2 cores.
 runVitest('host: limits (cgroup v1 controllers here, alone)', ['--project', 'limits']);
