@@ -6,7 +6,7 @@ export { SandboxProcess } from './process/sandbox-process.js';
 export type { SpawnOptions, UserSpec, StdinOption, OutputOption, StdinFile, StdinData, OutputFile } from './process/spawn-options.js';
 export { SandboxPipe, SandboxPipeEnd } from './process/sandbox-pipe.js';
 export type { SpawnResult, SpawnStatus, ExecFailure, CpuTime, LimitName, SeccompViolation } from './process/spawn-result.js';
-export type { SandboxLimits, SpawnLimits, ResolvedSandboxLimits, ResolvedSpawnLimits } from './limits/limits.js';
+export type { SandboxLimits, SpawnLimits, ResolvedSandboxLimits, ResolvedSpawnLimits, DefaultedLimit } from './limits/limits.js';
 export type { Controller, Placement } from './cgroup/cgroup.js';
 export { Image, type ImageImportOptions, type StoreOptions } from './images/image.js';
 export type { HostImageGroup, HostImageOptions, HostImageUser } from './rootfs/host-layer.js';
@@ -17,14 +17,15 @@ export type { ExportOptions, ExportResult } from './snapshots/snapshot-export.js
 export { SandboxFiles, type FsEntry, type FsStat } from './files/sandbox-files.js';
 export type { CopyInOptions, CopyInResult } from './files/copy-in.js';
 export type { CopyOutOptions } from './files/copy-out.js';
+export type { FilesCallOptions } from './files/files-options.js';
 export type { ImageConfig } from './images/image-config.js';
 export type { ImportProgress, ImportOptions } from './images/image-import.js';
 export { defaultStoreDir } from './platform/state-dir.js';
 export { Namespaces, type NamespacesOptions } from './namespaces/namespaces.js';
 export { Network, sweepStaleNetworks, type NetworkOptions, type NetworkInfo } from './network/network.js';
-export type { NetworkAttachOptions } from './network/network-link.js';
-export type { EgressPolicy, EgressRule } from './network/egress.js';
-export type { PortMapping } from './network/port-proxy.js';
+export type { NetworkAttachOptions, ResolvedNetworkAttach } from './network/network-link.js';
+export type { EgressPolicy, EgressRule, ResolvedEgress, ResolvedEgressRule } from './network/egress.js';
+export type { PortMapping, ResolvedPortMapping } from './network/port-proxy.js';
 export {
   SandboxError, SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError,
   SandboxHelperError, SandboxAbortedError, SandboxDestroyedError, SandboxImageError, SandboxFilesError,
@@ -36,7 +37,7 @@ export { parseBytes, parseDuration, type ByteSize, type Duration } from './limit
 export { defaultStateDir } from './platform/state-dir.js';
 export { probeHost, type HostReport } from './sandbox/doctor.js';
 export { Seccomp, type SeccompRule, type SeccompErrno } from './security/seccomp.js';
-export type { SeccompArch, ArgTest } from './security/seccomp-bpf.js';
+export type { SeccompArch, ArgTest, ArgTests } from './security/seccomp-bpf.js';
 export { CAPABILITY_NAMES, type CapabilityName } from './security/capabilities.js';
 export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security/masks.js';
 export type { SecurityOptions, ResolvedSecurityOptions } from './security/security-options.js';

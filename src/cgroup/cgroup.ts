@@ -5,6 +5,7 @@ import type { CgroupLayout, V1Controller } from './detect.js';
 
 /** Logical controllers and where each lives on this host. */
 export type Controller = 'memory' | 'pids' | 'cpu' | 'io';
+/** Which cgroup hierarchy serves a controller here: v2, v1, or none. */
 export type Placement = 'v2' | 'v1' | null;
 
 /** Which hierarchy serves each controller, decided once per host. */

@@ -34,6 +34,7 @@ export class SandboxError extends Error {
     Object.defineProperty(this, brand, { value: true });
   }
 
+  /** True for any sandkit error of this class, from this copy of the package or another. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (typeof value !== 'object' || value === null || !(brand in value)) return false;
     // Subclasses keep their own identity: a SandboxSetupError is not a SandboxOptionsError.
@@ -43,6 +44,7 @@ export class SandboxError extends Error {
 
 /** An option passed to sandkit is invalid; nothing was created. `field` names it (`limits.memory`). */
 export class SandboxOptionsError extends SandboxError {
+  /** The option that was wrong, as a path such as `limits.memory` or `mounts[0].target`. */
   readonly field: string;
   constructor(field: string, problem: string) {
     super('ERR_SANDBOX_OPTIONS', `invalid option ${field}: ${problem}`);
@@ -97,6 +99,7 @@ function formatSetupMessage(operation: string, f: SetupFailure): string {
 
 /** The host lacks a kernel feature sandkit needs; `missing` lists them. */
 export class SandboxUnsupportedError extends SandboxError {
+  /** The host features that are missing, e.g. `user namespaces`. */
   readonly missing: string[];
   constructor(missing: string[], hint: string) {
     super('ERR_SANDBOX_UNSUPPORTED', `unsupported on this host: ${missing.join(', ')}: ${hint}`);
@@ -106,6 +109,7 @@ export class SandboxUnsupportedError extends SandboxError {
 
 /** The native helper died or broke the protocol; `stderr` holds the end of what it printed. */
 export class SandboxHelperError extends SandboxError {
+  /** The tail of the helper's stderr: what it said before it died. */
   readonly stderr: string;
   constructor(message: string, stderr = '') {
     super('ERR_SANDBOX_HELPER', stderr ? `${message}: ${stderr.trim()}` : message);
@@ -137,6 +141,7 @@ export type ImageErrorReason = 'not-found' | 'format' | 'digest-mismatch' | 'uns
  * `maxBytes` or `maxEntries` (`too-large`).
  */
 export class SandboxImageError extends SandboxError {
+  /** What kind of failure it was; switch on this, not on the message. */
   readonly reason: ImageErrorReason;
   /** The digest, file or entry concerned, when there is one. */
   readonly subject: string | null;
@@ -170,6 +175,7 @@ export class SandboxFilesError extends SandboxError {
  * than buffer without bound. The lines before it were all yielded; the program keeps running.
  */
 export class SandboxLineTooLongError extends SandboxError {
+  /** The longest line `lines()` accepts, in bytes. */
   readonly maxLength: number;
   constructor(maxLength: number) {
     super('ERR_SANDBOX_LIMIT', `lines: a line of output is longer than ${maxLength} bytes`);
@@ -183,6 +189,7 @@ export class SandboxLineTooLongError extends SandboxError {
  * `destroy()` is left. `signal` is what ended the init, when a signal did.
  */
 export class SandboxDiedError extends SandboxError {
+  /** The signal that killed the sandbox's init, or `null` when it exited. */
   readonly signal: string | null;
   constructor(message: string, signal: string | null, options?: { cause?: unknown }) {
     super('ERR_SANDBOX_DIED', message, options);

@@ -21,6 +21,7 @@ export interface CopyInOptions {
   user?: CallPolicy['user'];
   /** Where `dest` itself may lead; entries below it never follow symlinks nor cross mounts. */
   followSymlinks?: boolean;
+  /** Whether `dest` itself may lead across mount points. @defaultValue `!followSymlinks` */
   crossMounts?: boolean;
   /** Aborts the copy: it rejects with `SandboxAbortedError` and what it made is removed. */
   signal?: AbortSignal;
@@ -28,9 +29,13 @@ export interface CopyInOptions {
 
 /** What `copyIn` wrote. */
 export interface CopyInResult {
+  /** Regular files written. */
   files: number;
+  /** Directories made. */
   dirs: number;
+  /** Symlinks made. */
   symlinks: number;
+  /** Bytes of file data written. */
   bytes: number;
 }
 

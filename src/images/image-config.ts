@@ -4,11 +4,17 @@
  * default user, `entrypoint` + `cmd` the default command.
  */
 export interface ImageConfig {
+  /** The image's environment (`Env`). */
   env: Record<string, string>;
+  /** Where programs start (`WorkingDir`). */
   workingDir?: string;
+  /** The user programs run as (`User`). */
   user?: string;
+  /** The image's `Entrypoint`. */
   entrypoint: string[];
+  /** The image's `Cmd`. */
   cmd: string[];
+  /** The image's `Labels`. */
   labels: Record<string, string>;
 }
 

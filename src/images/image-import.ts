@@ -16,14 +16,17 @@ import { readTar } from '../archive/tar-reader.js';
 export interface ImportProgress {
   /** Index of the layer (0 = bottom) and how many there are. */
   layer: number;
+  /** How many layers the image has. */
   layers: number;
   /** The layer's diff id, once known. */
   digest: string | null;
   /** Bytes of the blob read so far, and its size. */
   bytes: number;
+  /** The blob's size in bytes. */
   totalBytes: number;
   /** True when the layer was already in the store (nothing to do). */
   cached: boolean;
+  /** True on the layer's last report. */
   done: boolean;
 }
 

@@ -20,8 +20,9 @@ export interface ImageContext {
   hostLayer(): { dir: string; binds: string[] };
 }
 
-/** Where the layer store is: a `LayerStore` or its directory. @defaultValue `defaultStoreDir()` */
+/** Where the layer store is. */
 export interface StoreOptions {
+  /** A `LayerStore` or its directory. @defaultValue `defaultStoreDir()` */
   store?: LayerStore | string;
 }
 

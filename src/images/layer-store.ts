@@ -16,13 +16,17 @@ const tempSweeps = new Map<string, Promise<number>>();
 export interface ImageRecord {
   /** `sha256:…` of the image config (imports) or a random id (snapshots). */
   id: string;
+  /** An imported image or a snapshot. */
   kind: 'image' | 'snapshot';
+  /** The names it can be found by (`Image.fromStore(name)`). */
   names: string[];
   /** Layer digests, bottom layer first. */
   layers: string[];
+  /** The image's config. */
   config: ImageConfig;
   /** For a snapshot: the image it was taken from (`host`, `dir:/path` or a store id). */
   base?: string;
+  /** When it was stored, as an ISO 8601 timestamp. */
   createdAt: string;
 }
 
@@ -60,7 +64,10 @@ function layerIdOfDir(name: string): string {
  * console.log(store.list().map((r) => r.names));
  */
 export class LayerStore {
-  constructor(readonly root: string = defaultStoreDir()) {
+  constructor(
+    /** The store's directory. */
+    readonly root: string = defaultStoreDir()
+  ) {
     for (const d of ['layers', 'images', 'snapshots', 'locks', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o711 });
     // The first use of a store in this process removes what crashed processes left in tmp/.
     if (!tempSweeps.has(root)) tempSweeps.set(root, this.sweepTemp().catch(() => 0));
@@ -81,6 +88,7 @@ export class LayerStore {
     return join(this.root, 'layers', digestHex(digest), 'fs');
   }
 
+  /** Whether the layer with this diff id is in the store. */
   hasLayer(digest: string): boolean {
     return existsSync(join(this.root, 'layers', digestHex(digest), 'layer.json'));
   }

@@ -53,8 +53,18 @@ export interface SpawnLimits {
   addressSpace?: ByteSize;
 }
 
+/** Sandbox-wide limits, checked and in base units (bytes, counts, CPUs). */
 export interface ResolvedSandboxLimits {
-  memory?: number; pids?: number; cpus?: number; ioWeight?: number; disk?: number;
+  /** Bytes of memory (with swap) for the whole sandbox. */
+  memory?: number;
+  /** Processes and threads at once. */
+  pids?: number;
+  /** CPU bandwidth, in CPUs (0.5 = half of one). */
+  cpus?: number;
+  /** Relative I/O weight. */
+  ioWeight?: number;
+  /** Bytes the writable layer may hold. */
+  disk?: number;
   /** Limits that hold their default value (not given explicitly): enforced as far as the host can. */
   defaulted?: readonly DefaultedLimit[];
 }
@@ -76,9 +86,30 @@ export const MINIMUM_LIMITS = { memory: 4 * MiB, disk: MiB, pids: 2 } as const;
 
 /** Durations are capped where they stop meaning anything (and stay exact as numbers). */
 const MAX_DURATION_MS = 100 * 365 * 24 * 3_600_000;
+/** One program's limits, checked and in base units (milliseconds, bytes, counts). */
 export interface ResolvedSpawnLimits {
-  cpuTimeMs?: number; wallTimeMs?: number; memory?: number; output?: number; stdout?: number; stderr?: number;
-  fileSize?: number; openFiles?: number; stack?: number; pids?: number; addressSpace?: number;
+  /** CPU time of the program's whole tree, in milliseconds. */
+  cpuTimeMs?: number;
+  /** Time from start to end, in milliseconds. */
+  wallTimeMs?: number;
+  /** Bytes of memory of the program's tree. */
+  memory?: number;
+  /** Bytes of stdout and stderr together. */
+  output?: number;
+  /** Bytes of stdout. */
+  stdout?: number;
+  /** Bytes of stderr. */
+  stderr?: number;
+  /** Largest file the program may write, in bytes (RLIMIT_FSIZE). */
+  fileSize?: number;
+  /** Open file descriptors (RLIMIT_NOFILE). */
+  openFiles?: number;
+  /** Stack size in bytes (RLIMIT_STACK). */
+  stack?: number;
+  /** Processes and threads of the program's tree at once. */
+  pids?: number;
+  /** Virtual address space in bytes (RLIMIT_AS). */
+  addressSpace?: number;
 }
 
 function checkKeys(value: object, allowed: string[], field: string): void {

@@ -46,6 +46,7 @@ export class Namespaces implements Required<NamespacesOptions> {
     return new Namespaces({ ...this.toJSON(), ...options });
   }
 
+  /** Every namespace and whether it is on. */
   toJSON(): Required<NamespacesOptions> {
     return { user: this.user, uts: this.uts, ipc: this.ipc, net: this.net, cgroup: this.cgroup };
   }

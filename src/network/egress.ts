@@ -19,13 +19,37 @@ export interface EgressRule {
  * @example
  * { allow: ['10.88.0.0/24', { cidr: '192.0.2.0/24', ports: [443], protocol: 'tcp' }] }
  */
-export type EgressPolicy = 'deny' | 'allow' | { allow: Array<string | EgressRule> };
+export type EgressPolicy = 'deny' | 'allow' | {
+  /** Destinations: a CIDR or address, or a rule with ports and protocol. */
+  allow: Array<string | EgressRule>;
+};
 
 /** A checked rule: `cidr` in canonical form. */
-export interface ResolvedEgressRule { cidr: string; ports?: number[]; protocol?: 'tcp' | 'udp' }
+export interface ResolvedEgressRule {
+  /** The destination network, canonical. */
+  cidr: string;
+  /** Destination ports; none: every port. */
+  ports?: number[];
+  /** The protocol the ports are of; none: both. */
+  protocol?: 'tcp' | 'udp';
+}
 
 /** An egress policy with every rule checked and normalized. */
-export type ResolvedEgress = { kind: 'deny' } | { kind: 'allow' } | { kind: 'list'; rules: ResolvedEgressRule[] };
+export type ResolvedEgress =
+  | {
+      /** No connection out. */
+      kind: 'deny';
+    }
+  | {
+      /** Any connection out. */
+      kind: 'allow';
+    }
+  | {
+      /** Only to the listed destinations. */
+      kind: 'list';
+      /** The destinations. */
+      rules: ResolvedEgressRule[];
+    };
 
 /** Validates an egress policy (default `'deny'`). */
 export function resolveEgress(value: unknown, field: string): ResolvedEgress {

@@ -36,11 +36,15 @@ export interface NetworkAttachOptions {
 
 /** Attach options, checked. */
 export interface ResolvedNetworkAttach {
-  /** Undefined: a loopback-only sandbox with published ports. */
+  /** The network the sandbox is attached to; undefined: a loopback-only sandbox with published ports. */
   network: Network | undefined;
+  /** The name other sandboxes on the network reach it by, if any. */
   hostname: string | undefined;
+  /** Sandbox ports forwarded from the host. */
   publish: ResolvedPortMapping[];
+  /** Which connections the sandbox may open. */
   egress: ResolvedEgress;
+  /** Name servers written to the sandbox's /etc/resolv.conf. */
   dns: string[];
 }
 

@@ -203,6 +203,7 @@ export class Network implements AsyncDisposable {
     return this.destroying;
   }
 
+  /** `await using` support: removes the network. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.destroy();
   }

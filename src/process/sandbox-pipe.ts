@@ -37,6 +37,7 @@ export class SandboxPipe implements Disposable {
       .catch(() => {});
   }
 
+  /** `using` support: {@link SandboxPipe.close}. */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -50,7 +51,12 @@ export class SandboxPipeEnd {
   handedOver: Promise<void> = Promise.resolve();
   private settle: (() => void) | undefined;
   /** @internal */
-  constructor(readonly pipe: SandboxPipe, readonly end: 'read' | 'write') {}
+  constructor(
+    /** The pipe this end belongs to. */
+    readonly pipe: SandboxPipe,
+    /** Which end it is. */
+    readonly end: 'read' | 'write'
+  ) {}
 
   /** @internal A spawn takes this end. */
   take(): void {

@@ -5,7 +5,7 @@ import { unlink } from 'node:fs';
 import {
   SandboxAbortedError, SandboxError, SandboxHelperError, SandboxSetupError,
 } from '../errors/sandbox-error.js';
-import type { HelperConnection, Hold, ProcessSink } from '../helper/helper-connection.js';
+import type { HelperConnection, Hold } from '../helper/helper-connection.js';
 import type { ExitEvent, SpawnRequest } from '../helper/protocol.js';
 import { OutputCollector } from './output-collector.js';
 import { readLines } from './line-reader.js';
@@ -58,7 +58,7 @@ export interface SpawnContext {
  * proc.stdout.pipe(process.stdout);
  * const { exitCode } = await proc; // 3
  */
-export class SandboxProcess<Output extends string | Buffer = string> implements PromiseLike<SpawnResult<Output>>, AsyncIterable<string>, ProcessSink {
+export class SandboxProcess<Output extends string | Buffer = string> implements PromiseLike<SpawnResult<Output>>, AsyncIterable<string> {
   /** Standard input; end it to send EOF. A no-op sink unless `stdin` is `'pipe'`. */
   readonly stdin: Writable;
   /** Standard output as it arrives (also collected into `result.stdout`). */

@@ -5,18 +5,38 @@ import { defaultSecurity, resolveSecurity, type SecurityOptions } from '../secur
 import { SandboxPipeEnd } from './sandbox-pipe.js';
 
 /** Who a program runs as inside the sandbox. */
-export type UserSpec = number | string | { uid: number; gid?: number; groups?: number[] };
+export type UserSpec = number | string | {
+  /** User id inside the sandbox. */
+  uid: number;
+  /** Primary group id. @defaultValue the user's group in the image, else the uid */
+  gid?: number;
+  /** Supplementary group ids. @defaultValue none */
+  groups?: number[];
+};
 
 /** A regular file inside the sandbox as standard input, opened by the program's own user. */
-export interface StdinFile { path: string }
+export interface StdinFile {
+  /** The file's path inside the sandbox. */
+  path: string;
+}
 /** Data given to the program as a regular file (a sealed memfd): it can fstat, seek and mmap it. */
-export interface StdinData { data: string | Uint8Array; asFile: true }
+export interface StdinData {
+  /** The file's contents (a string is written as UTF-8). */
+  data: string | Uint8Array;
+  /** Marks this as data to give as a file, not as a pipe. */
+  asFile: true;
+}
 /**
  * A regular file inside the sandbox as stdout or stderr, created (as the program's user) or
  * truncated, or appended to with `append`. Its bytes count against `limits.output` and
  * `limits.stdout`/`limits.stderr`; past a limit the tree is killed and the file is cut to it.
  */
-export interface OutputFile { path: string; append?: boolean }
+export interface OutputFile {
+  /** The file's path inside the sandbox. */
+  path: string;
+  /** Append instead of truncating. @defaultValue false */
+  append?: boolean;
+}
 
 /** Standard input of a spawn; see {@link SpawnOptions.stdin}. */
 export type StdinOption = 'pipe' | 'ignore' | string | Uint8Array | Readable | StdinFile | StdinData | SandboxPipeEnd;

@@ -31,7 +31,14 @@ export interface SeccompViolation {
 }
 
 /** CPU time in milliseconds. */
-export interface CpuTime { user: number; system: number; total: number }
+export interface CpuTime {
+  /** In user mode. */
+  user: number;
+  /** In the kernel on the program's behalf. */
+  system: number;
+  /** `user + system`: what `limits.cpuTime` is measured against. */
+  total: number;
+}
 
 /**
  * The outcome of one spawned program. A non-zero exit or a limit is a fact on the result,

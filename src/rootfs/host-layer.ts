@@ -62,6 +62,7 @@ export function buildHostLayer(dir: string): HostLayer {
 export interface HostImageUser {
   /** Login name: letters, digits, `_`, `.`, `-` (not starting with `-`), at most 32. */
   name: string;
+  /** User id. */
   uid: number;
   /** Primary group. @defaultValue the uid */
   gid?: number;
@@ -73,7 +74,9 @@ export interface HostImageUser {
 
 /** A group the host image's /etc/group lists, beyond root and nogroup. */
 export interface HostImageGroup {
+  /** Group name, under the same rules as user names. */
   name: string;
+  /** Group id. */
   gid: number;
   /** Supplementary members, by user name. @defaultValue none */
   members?: string[];

@@ -22,12 +22,29 @@ export interface HostReport {
    */
   writableLayers: WritableLayerPlacement | { unavailable: string };
   /** Which cgroup hierarchy serves each controller, or why none can be used. */
-  cgroups: { controllers: Record<Controller, Placement>; freezer: boolean; v2: boolean } | { unavailable: string };
+  cgroups:
+    | {
+        /** The hierarchy of each controller. */
+        controllers: Record<Controller, Placement>;
+        /** Whether sandboxes can be paused. */
+        freezer: boolean;
+        /** Whether sandkit uses the unified (v2) hierarchy. */
+        v2: boolean;
+      }
+    | {
+        /** Why no cgroup can be used. */
+        unavailable: string;
+      };
   /**
    * The limits every sandbox gets without `limits` (raise each by giving it; `limits: 'unlimited'`
    * drops them), and how this host enforces each: a cgroup controller, or an rlimit stand-in.
    */
-  defaultLimits: Record<DefaultedLimit, { value: string; enforcedBy: string }>;
+  defaultLimits: Record<DefaultedLimit, {
+    /** The default, e.g. `2 GiB`. */
+    value: string;
+    /** What enforces it here: a cgroup controller or an rlimit. */
+    enforcedBy: string;
+  }>;
   /** Problems that stop sandboxes (or some limits) from working, each with a hint. */
   problems: string[];
   /** A real sandbox started and ran `true` here (with rlimits where cgroups are missing), or the error it gave. */

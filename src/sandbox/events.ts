@@ -16,40 +16,144 @@ export interface ProcessRef {
  */
 export interface SandboxEvents {
   /** The Sandbox object exists; nothing has been started yet. */
-  created: [{ id: string }];
+  created: [
+    {
+      /** The sandbox's id. */
+      id: string;
+    },
+  ];
   /** Building the sandbox began. */
-  starting: [{ id: string }];
+  starting: [
+    {
+      /** The sandbox's id. */
+      id: string;
+    },
+  ];
   /** The sandbox is ready; `pid` is its init on the host. `setupMs` is the time the start took. */
-  started: [{ id: string; pid: number; setupMs: number }];
+  started: [
+    {
+      /** The sandbox's id. */
+      id: string;
+      /** The init's pid on the host. */
+      pid: number;
+      /** How long the start took, in milliseconds. */
+      setupMs: number;
+    },
+  ];
   /** A setup step began (`rootfs.overlay`, ...). */
-  step: [{ id: string; step: string }];
+  step: [
+    {
+      /** The sandbox's id. */
+      id: string;
+      /** The step, as in `SETUP_STEPS`. */
+      step: string;
+    },
+  ];
   /** A program started inside. */
-  spawn: [{ process: ProcessRef; pid: number }];
+  spawn: [
+    {
+      /** The program. */
+      process: ProcessRef;
+      /** Its pid on the host. */
+      pid: number;
+    },
+  ];
   /** A chunk of a program's standard output (emitted only while someone listens). */
-  stdout: [{ process: ProcessRef; data: Buffer }];
+  stdout: [
+    {
+      /** The program. */
+      process: ProcessRef;
+      /** The bytes, as they came. */
+      data: Buffer;
+    },
+  ];
   /** A chunk of a program's standard error (emitted only while someone listens). */
-  stderr: [{ process: ProcessRef; data: Buffer }];
+  stderr: [
+    {
+      /** The program. */
+      process: ProcessRef;
+      /** The bytes, as they came. */
+      data: Buffer;
+    },
+  ];
   /** A limit fired for a program (sandkit is killing its tree). */
-  limit: [{ process: ProcessRef; limit: LimitName }];
+  limit: [
+    {
+      /** The program. */
+      process: ProcessRef;
+      /** The limit that fired. */
+      limit: LimitName;
+    },
+  ];
   /** The kernel's OOM killer killed a process of a program. */
-  oom: [{ process: ProcessRef }];
+  oom: [
+    {
+      /** The program. */
+      process: ProcessRef;
+    },
+  ];
   /** Every process of the sandbox is frozen. */
-  paused: [{ id: string }];
+  paused: [
+    {
+      /** The sandbox's id. */
+      id: string;
+    },
+  ];
   /** The sandbox runs again. */
-  resumed: [{ id: string }];
+  resumed: [
+    {
+      /** The sandbox's id. */
+      id: string;
+    },
+  ];
   /** `sandbox.snapshot()` froze the writable layer into `snapshot`, taking `durationMs`. */
-  snapshot: [{ id: string; snapshot: Snapshot; durationMs: number }];
+  snapshot: [
+    {
+      /** The sandbox's id. */
+      id: string;
+      /** The new snapshot. */
+      snapshot: Snapshot;
+      /** How long the sandbox was frozen for it, in milliseconds. */
+      durationMs: number;
+    },
+  ];
   /** A program ended; the result holds how and why. */
-  exit: [{ process: ProcessRef; result: SpawnResult<string | Buffer> }];
+  exit: [
+    {
+      /** The program. */
+      process: ProcessRef;
+      /** How it ended, as its `await` gives it. */
+      result: SpawnResult<string | Buffer>;
+    },
+  ];
   /** Tearing down began. */
-  destroying: [{ id: string }];
+  destroying: [
+    {
+      /** The sandbox's id. */
+      id: string;
+    },
+  ];
   /** Every process is dead and every directory of the sandbox removed. */
-  destroyed: [{ id: string }];
+  destroyed: [
+    {
+      /** The sandbox's id. */
+      id: string;
+    },
+  ];
   /**
    * Something failed; the failing call also rejects. With `process`: that one spawn failed
    * (it could not start, or was aborted) and the sandbox is unharmed. Without: the sandbox
    * itself failed (its start, its init died, the helper died) — emitted once, and the spawns
    * it takes down reject without an event of their own.
    */
-  failed: [{ id: string; error: SandboxError; process?: ProcessRef }];
+  failed: [
+    {
+      /** The sandbox's id. */
+      id: string;
+      /** What failed; the failing call rejects with it too. */
+      error: SandboxError;
+      /** The spawn that failed, when it was one spawn. */
+      process?: ProcessRef;
+    },
+  ];
 }

@@ -71,16 +71,27 @@ export interface SandboxOptions {
 
 /** Validated sandbox options with every default applied. */
 export interface ResolvedSandboxOptions {
+  /** The root filesystem's image. */
   image: Image;
+  /** No network, the host's, or an attachment to a {@link Network}. */
   network: NetworkMode | ResolvedNetworkAttach;
+  /** The sandbox's hostname. */
   hostname: string;
+  /** Which namespaces the sandbox gets. */
   namespaces: Namespaces;
+  /** Bind mounts, each with `readonly` decided. */
   mounts: Required<MountOptions>[];
+  /** The environment every program starts with (the image's, then `env`). */
   env: Record<string, string>;
+  /** Where programs start inside the sandbox. */
   cwd: string;
+  /** Where state is kept; `undefined`: the default state directory. */
   stateDir: string | undefined;
+  /** Sandbox-wide limits, defaults included. */
   limits: ResolvedSandboxLimits;
+  /** What happens to a limit the host has no cgroup controller for. */
   limitFallback: 'error' | 'rlimit';
+  /** Security settings with every default applied. */
   security: ResolvedSecurityOptions;
 }
 

@@ -265,6 +265,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     };
   })();
 
+  /** `await using` support: {@link Sandbox.destroy}. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.destroy();
   }

@@ -16,8 +16,22 @@ export type BpfAction = { errno: number } | 'kill';
 
 /** A test on one argument, on its low 32 bits (all the kernel reads of the int arguments tested). */
 export type ArgTest =
-  | { arg: number; op: 'in' | 'notIn'; values: readonly number[] }
-  | { arg: number; op: 'maskAny'; mask: number };
+  | {
+      /** Which argument of the call, 0 to 5. */
+      arg: number;
+      /** Whether the argument must be one of `values`, or none of them. */
+      op: 'in' | 'notIn';
+      /** The values to compare with. */
+      values: readonly number[];
+    }
+  | {
+      /** Which argument of the call, 0 to 5. */
+      arg: number;
+      /** Matches when the argument has any bit of `mask` set. */
+      op: 'maskAny';
+      /** The bits to test. */
+      mask: number;
+    };
 
 /** Argument tests that must all match (one test, or a list of them). */
 export type ArgTests = ArgTest | readonly ArgTest[];

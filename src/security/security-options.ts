@@ -42,10 +42,15 @@ export interface SecurityOptions {
 
 /** Security options with every default applied. */
 export interface ResolvedSecurityOptions {
+  /** The seccomp filter, or `null` for none (`'unconfined'`). */
   seccomp: Seccomp | null;
+  /** Capabilities programs keep; every other one is dropped. */
   capabilities: CapabilityName[];
+  /** Whether `PR_SET_NO_NEW_PRIVS` is set before exec. */
   noNewPrivs: boolean;
+  /** Paths hidden from programs. */
   maskedPaths: string[];
+  /** Paths made read-only. */
   readonlyPaths: string[];
 }
 

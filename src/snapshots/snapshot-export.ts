@@ -27,11 +27,13 @@ export const DEFAULT_EXPORT_MAX_BYTES = 16 * 1024 ** 3;
 
 /** What an export wrote. */
 export interface ExportResult {
+  /** The archive's absolute path. */
   path: string;
   /** Digest of the image manifest. */
   manifestDigest: string;
   /** Diff ids of the layers, bottom first. */
   layers: string[];
+  /** The archive's size in bytes. */
   bytes: number;
 }
 
