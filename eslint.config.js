@@ -66,6 +66,6 @@ export default tseslint.config(
     },
   },
   // vitest fixtures must destructure their first parameter, even when they need nothing from it.
-  { files: ['test/**/*.ts'], rules: { 'no-empty-pattern': 'off' } },
+  { files: ['test/**/*.ts', 'examples/**/*.ts'], rules: { 'no-empty-pattern': 'off' } },
   prettier
 );

@@ -203,7 +203,9 @@ export class SandboxDiedError extends SandboxError {
  * programs wrote meanwhile (at most 4 KiB), usually why it never became ready.
  */
 export class SandboxNotReadyError extends SandboxError {
+  /** Whether the time ran out, or the awaited program ended first. */
   readonly reason: 'timeout' | 'exited';
+  /** The programs' last output before giving up, for the error report. */
   readonly lastOutput: string;
   constructor(operation: string, reason: 'timeout' | 'exited', detail: string, lastOutput: string) {
     const tail = lastOutput ? `; last output:\n${lastOutput}` : '; the programs wrote nothing meanwhile';

@@ -43,9 +43,13 @@ export interface NetworkOptions {
 
 /** A network as {@link Network.list} reports it. */
 export interface NetworkInfo {
+  /** The network's name. */
   name: string;
+  /** Its subnet, in CIDR form. */
   subnet: string;
+  /** The host's address on it (the sandboxes' default route). */
   gateway: string;
+  /** The host's bridge device. */
   bridge: string;
   /** Made with `persistent: true`. */
   persistent: boolean;

@@ -253,6 +253,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   }
 
   private readonly waitable: Waitable = (() => {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- read by a getter, which cannot be an arrow function
     const self = this;
     return {
       get pid() {

@@ -1,5 +1,5 @@
 import { describe, expect } from 'vitest';
-import { SandboxAbortedError, SandboxDestroyedError, SandboxNotReadyError, SandboxOptionsError } from '../../src/index.js';
+import { SandboxAbortedError, SandboxDestroyedError, SandboxNotReadyError, type SandboxOptionsError } from '../../src/index.js';
 import { it } from '../helpers/sandboxes.js';
 
 const py = (code: string) => ['python3', '-c', code];
