@@ -14,6 +14,7 @@ import {
   SandboxHelperError,
   SandboxImageError,
   SandboxLineTooLongError,
+  SandboxNotReadyError,
   SandboxOptionsError,
   type SandboxProcess,
   SandboxSetupError,
@@ -91,6 +92,8 @@ describe('Sandbox options', () => {
   });
 
   test('lifecycle calls are promises; the sandbox is async-disposable', () => {
+    expectTypeOf(sandbox.waitForPort).returns.toEqualTypeOf<Promise<void>>();
+    expectTypeOf(sandbox.waitForLog).returns.toEqualTypeOf<Promise<string>>();
     expectTypeOf(sandbox.start).returns.toEqualTypeOf<Promise<void>>();
     expectTypeOf(sandbox.start).toBeCallableWith({ signal: new AbortController().signal });
     expectTypeOf(sandbox.destroy).returns.toEqualTypeOf<Promise<void>>();
@@ -215,6 +218,7 @@ describe('errors', () => {
       SandboxFilesError,
       SandboxLineTooLongError,
       SandboxDiedError,
+      SandboxNotReadyError,
     ])
       expectTypeOf(cls.prototype).toExtend<SandboxError>();
     expectTypeOf<SandboxError>().toExtend<Error>();
@@ -232,6 +236,9 @@ describe('errors', () => {
     expectTypeOf<SandboxFilesError['errnoCode']>().toEqualTypeOf<string | null>();
     expectTypeOf<SandboxDiedError['signal']>().toEqualTypeOf<string | null>();
     expectTypeOf<SandboxLineTooLongError['maxLength']>().toBeNumber();
+    expectTypeOf<SandboxNotReadyError['reason']>().toEqualTypeOf<'timeout' | 'exited'>();
+    expectTypeOf<SandboxNotReadyError['code']>().toEqualTypeOf<SandboxErrorCode>();
+    expectTypeOf<'ERR_SANDBOX_NOT_READY'>().toExtend<SandboxErrorCode>();
     expectTypeOf<SandboxSetupError>().toHaveProperty('step');
     expectTypeOf<SandboxSetupError>().toHaveProperty('errnoCode');
   });
