@@ -65,6 +65,12 @@ export default tseslint.config(
       ],
     },
   },
+  // The files channel rejects with FsOpFailure records (mapped to SandboxFilesError by its
+  // callers) or with the caller's own abort reason.
+  {
+    files: ['src/helper/fs-channel.ts'],
+    rules: { '@typescript-eslint/prefer-promise-reject-errors': 'off' },
+  },
   // vitest fixtures must destructure their first parameter, even when they need nothing from it.
   { files: ['test/**/*.ts', 'examples/**/*.ts'], rules: { 'no-empty-pattern': 'off' } },
   prettier

@@ -110,11 +110,9 @@ export class FsChannel {
     return new Promise((resolve, reject) => {
       const p: Pending = { ...shape, resolve, reject };
       if (signal) {
-        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the caller's abort reason, as AbortSignal users expect
         const onAbort = () => { p.abandoned = true; reject(signal.reason); };
         signal.addEventListener('abort', onAbort, { once: true });
         p.resolve = (v) => { signal.removeEventListener('abort', onAbort); resolve(v); };
-        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an FsOpFailure record; the caller maps it to a SandboxError
         p.reject = (e) => { signal.removeEventListener('abort', onAbort); reject(e); };
       }
       this.pending.push(p);
