@@ -381,16 +381,25 @@ export interface FsStatReply extends FsStat {
 
 /** What `stat` reports about one file. */
 export interface FsStat {
+  /** what kind of file it is */
   type: 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
   /** the 07777 bits */
   mode: number;
+  /** owner, as a uid inside the sandbox */
   uid: number;
+  /** group, as a gid inside the sandbox */
   gid: number;
+  /** size in bytes */
   size: number;
+  /** last modification, in milliseconds since the epoch */
   mtimeMs: number;
+  /** inode number */
   ino: number;
+  /** number of hard links */
   nlink: number;
+  /** device major number (character and block devices) */
   rdevMajor: number;
+  /** device minor number (character and block devices) */
   rdevMinor: number;
 }
 
@@ -428,7 +437,9 @@ export interface FsListReply {
 }
 
 export interface FsEntry extends FsStat {
+  /** the entry's name in its directory */
   name: string;
+  /** for a symlink: where it points */
   target?: string;
 }
 
