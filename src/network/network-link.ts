@@ -1,4 +1,4 @@
-import { SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
+import { SandboxOptionsError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
 import type { NetCreateConfig } from '../helper/protocol.js';
 import type { Lease } from './address-allocator.js';
 import { resolveEgress, type EgressPolicy, type ResolvedEgress } from './egress.js';

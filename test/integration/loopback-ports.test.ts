@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { describe, expect } from 'vitest';
-import { SandboxOptionsError } from '../../src/index.js';
+import type { SandboxOptionsError } from '../../src/index.js';
 import { it } from '../helpers/sandboxes.js';
 
 const py = (code: string) => ['python3', '-c', code];
