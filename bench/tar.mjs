@@ -98,8 +98,8 @@ async function unpackOnce(reader, file) {
 
 async function parseOnce(reader, file) {
   const t0 = performance.now();
-  let bytes = 0;
-  for await (const e of readers[reader](decompressed(createReadStream(file)))) for await (const c of e.data) bytes += c.length;
+  // Every entry's data is read through, as an unpack would.
+  for await (const e of readers[reader](decompressed(createReadStream(file)))) for await (const _chunk of e.data);
   return performance.now() - t0;
 }
 
