@@ -34,7 +34,7 @@ export {
 } from './errors/sandbox-error.js';
 export { SETUP_STEPS, type SetupStep } from './errors/steps.js';
 export { parseBytes, parseDuration, type ByteSize, type Duration } from './limits/units.js';
-export { defaultStateDir } from './platform/state-dir.js';
+export { defaultStateDir, type WritableLayerPlacement } from './platform/state-dir.js';
 export { probeHost, type HostReport } from './sandbox/doctor.js';
 export { Seccomp, type SeccompRule, type SeccompErrno } from './security/seccomp.js';
 export type { SeccompArch, ArgTest, ArgTests } from './security/seccomp-bpf.js';

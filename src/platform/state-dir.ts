@@ -117,6 +117,7 @@ export interface WritableLayerPlacement {
   on: 'stateDir' | 'tmpfs';
   /** The state directory's filesystem type (a name, or its statfs magic in hex). */
   filesystem: string;
+  /** Why the layers go there, in words. */
   reason: string;
 }
 

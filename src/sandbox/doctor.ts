@@ -20,7 +20,12 @@ export interface HostReport {
    * namespace where the state dir's filesystem cannot hold an overlay upper), and why; or why
    * the state dir cannot be used at all.
    */
-  writableLayers: WritableLayerPlacement | { unavailable: string };
+  writableLayers:
+    | WritableLayerPlacement
+    | {
+        /** Why the state directory cannot be used. */
+        unavailable: string;
+      };
   /** Which cgroup hierarchy serves each controller, or why none can be used. */
   cgroups:
     | {
@@ -48,7 +53,14 @@ export interface HostReport {
   /** Problems that stop sandboxes (or some limits) from working, each with a hint. */
   problems: string[];
   /** A real sandbox started and ran `true` here (with rlimits where cgroups are missing), or the error it gave. */
-  sandboxStarts: true | { error: string; message: string };
+  sandboxStarts:
+    | true
+    | {
+        /** The error's class name, e.g. `SandboxUnsupportedError`. */
+        error: string;
+        /** Its message. */
+        message: string;
+      };
 }
 
 /** Starts one sandbox the way a user would: the end-to-end answer to "does it work here". */

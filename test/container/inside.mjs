@@ -3,7 +3,7 @@
 // `{ check, error: { name, message } }`, for container.test.ts to judge.
 import { spawnSync } from 'node:child_process';
 const dist = process.argv[2];
-const { Sandbox, Image } = await import(`${dist}/index.js`);
+const { Sandbox } = await import(`${dist}/index.js`);
 const out = (check, facts) => process.stdout.write(JSON.stringify({ check, ...facts }) + '\n');
 async function check(name, fn) {
   try { out(name, await fn()); } catch (e) { out(name, { error: { name: e?.constructor?.name, message: String(e?.message ?? e) } }); }
