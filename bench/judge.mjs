@@ -18,7 +18,13 @@ import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { Sandbox, LayerStore, Image } = await import(join(root, 'dist', 'index.js'));
-const { values: args } = parseArgs({ options: { n: { type: 'string', default: process.env.BENCH_N ?? '100' }, warmup: { type: 'string', default: '10' }, json: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: process.env.BENCH_N ?? '100' },
+    warmup: { type: 'string', default: '10' },
+    json: { type: 'boolean', default: false },
+  },
+});
 const n = Number(args.n);
 const warmup = Number(args.warmup);
 const limits = { cpuTime: '1s', wallTime: '3s', memory: '256M', output: '1M', pids: 64 };
@@ -32,7 +38,9 @@ function direct(input) {
   return new Promise((resolve, reject) => {
     const child = spawn(solution, [], { stdio: ['pipe', 'pipe', 'ignore'] });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
     child.on('error', reject);
     child.on('close', () => resolve(out));
     child.stdin.end(input);
@@ -70,32 +78,42 @@ try {
   const snapshotMs = performance.now() - t0;
   await build.destroy();
 
-  rows.push(await measure('(a) fresh sandbox from the snapshot per case', async ({ input }) => {
-    const sb = new Sandbox({ image: snap });
-    try {
-      const r = await sb.run(['/sol'], { stdin: input, limits });
-      return { stdout: r.stdout, cpuMs: r.cpuTimeMs.total };
-    } finally {
-      await sb.destroy();
-    }
-  }));
+  rows.push(
+    await measure('(a) fresh sandbox from the snapshot per case', async ({ input }) => {
+      const sb = new Sandbox({ image: snap });
+      try {
+        const r = await sb.run(['/sol'], { stdin: input, limits });
+        return { stdout: r.stdout, cpuMs: r.cpuTimeMs.total };
+      } finally {
+        await sb.destroy();
+      }
+    })
+  );
   rows.push(await measure('(b) the binary run directly', async ({ input }) => ({ stdout: await direct(input) })));
   const shared = new Sandbox({ image: snap });
   await shared.start();
-  rows.push(await measure('(c) one started sandbox, a spawn per case', async ({ input }) => {
-    const r = await shared.run(['/sol'], { stdin: input, limits });
-    return { stdout: r.stdout, cpuMs: r.cpuTimeMs.total };
-  }));
+  rows.push(
+    await measure('(c) one started sandbox, a spawn per case', async ({ input }) => {
+      const r = await shared.run(['/sol'], { stdin: input, limits });
+      return { stdout: r.stdout, cpuMs: r.cpuTimeMs.total };
+    })
+  );
   await shared.destroy();
 
   const base = median(rows[1].wall);
-  console.log(`judge loop: ${n} cases (after ${warmup} warm-up), snapshot of the submission ${snapshotMs.toFixed(1)} ms`);
+  console.log(
+    `judge loop: ${n} cases (after ${warmup} warm-up), snapshot of the submission ${snapshotMs.toFixed(1)} ms`
+  );
   console.log('  case                                              median ms   p95 ms   vs direct   CPU ms (median)');
   for (const r of rows) {
     const cpu = r.cpu.length ? median(r.cpu).toFixed(2) : '-';
-    console.log(`  ${r.name.padEnd(48)} ${median(r.wall).toFixed(2).padStart(9)} ${p95(r.wall).toFixed(2).padStart(8)} ${(median(r.wall) / base).toFixed(2).padStart(10)}× ${cpu.padStart(12)}`);
+    console.log(
+      `  ${r.name.padEnd(48)} ${median(r.wall).toFixed(2).padStart(9)} ${p95(r.wall).toFixed(2).padStart(8)} ${(median(r.wall) / base).toFixed(2).padStart(10)}× ${cpu.padStart(12)}`
+    );
   }
-  console.log(`  per-case overhead of a fresh sandbox: ${(median(rows[0].wall) - base).toFixed(2)} ms; of a spawn in a started one: ${(median(rows[2].wall) - base).toFixed(2)} ms`);
+  console.log(
+    `  per-case overhead of a fresh sandbox: ${(median(rows[0].wall) - base).toFixed(2)} ms; of a spawn in a started one: ${(median(rows[2].wall) - base).toFixed(2)} ms`
+  );
   if (args.json) {
     const dir = join(root, 'bench', 'results');
     mkdirSync(dir, { recursive: true });

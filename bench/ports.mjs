@@ -19,7 +19,9 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const connects = Number(args.connects), mib = Number(args.mib), runs = Number(args.runs);
+const connects = Number(args.connects),
+  mib = Number(args.mib),
+  runs = Number(args.runs);
 if (process.getuid?.() !== 0) {
   console.error('bench/ports.mjs needs root: published ports go through a network bridge');
   process.exit(2);
@@ -54,7 +56,9 @@ function once(host, port, request) {
     let bytes = 0;
     const s = connect({ host, port });
     s.on('connect', () => s.write(request));
-    s.on('data', (d) => { bytes += d.length; });
+    s.on('data', (d) => {
+      bytes += d.length;
+    });
     s.on('end', () => resolve({ ms: performance.now() - t0, bytes }));
     s.on('error', reject);
   });
@@ -89,7 +93,11 @@ const host = spawn('python3', ['-c', SERVER, '0', String(mib)], { stdio: ['ignor
 try {
   const inside = sb.spawn(['python3', '-c', SERVER, String(PORT), String(mib)]);
   const insideLoopback = loopback.spawn(['python3', '-c', SERVER, String(PORT), String(mib)]);
-  const [, hostPort] = await Promise.all([waitListening(inside.stdout), waitListening(host.stdout), waitListening(insideLoopback.stdout)]);
+  const [, hostPort] = await Promise.all([
+    waitListening(inside.stdout),
+    waitListening(host.stdout),
+    waitListening(insideLoopback.stdout),
+  ]);
   const lease = (await sb.run(['sh', '-c', "ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1"])).stdout.trim();
   const rows = [
     await measure('host loopback (no sandbox)', '127.0.0.1', hostPort),
@@ -98,11 +106,21 @@ try {
     await measure('published port, loopback-only', '127.0.0.1', await loopback.publishedPort(PORT)),
   ];
   const base = rows[0];
-  const out = rows.map((r) => ({ ...r, setupRatio: r.setupMs / base.setupMs, throughputRatio: r.mibPerS / base.mibPerS }));
-  if (args.json) console.log(JSON.stringify({ cpus: cpus().length, kernel: release(), connects, mib, runs, rows: out }, null, 2));
+  const out = rows.map((r) => ({
+    ...r,
+    setupRatio: r.setupMs / base.setupMs,
+    throughputRatio: r.mibPerS / base.mibPerS,
+  }));
+  if (args.json)
+    console.log(JSON.stringify({ cpus: cpus().length, kernel: release(), connects, mib, runs, rows: out }, null, 2));
   else {
-    console.log(`${cpus().length} CPUs, kernel ${release()}; ${connects} connects, ${runs}× ${mib} MiB per row (medians)`);
-    for (const r of out) console.log(`${r.label.padEnd(32)} setup ${r.setupMs.toFixed(3)} ms (${r.setupRatio.toFixed(2)}×)   ${r.mibPerS.toFixed(0)} MiB/s (${r.throughputRatio.toFixed(2)}×)`);
+    console.log(
+      `${cpus().length} CPUs, kernel ${release()}; ${connects} connects, ${runs}× ${mib} MiB per row (medians)`
+    );
+    for (const r of out)
+      console.log(
+        `${r.label.padEnd(32)} setup ${r.setupMs.toFixed(3)} ms (${r.setupRatio.toFixed(2)}×)   ${r.mibPerS.toFixed(0)} MiB/s (${r.throughputRatio.toFixed(2)}×)`
+      );
   }
 } finally {
   host.kill();

@@ -16,7 +16,13 @@ import { randomBytes } from 'node:crypto';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { Image, LayerStore, Sandbox } = await import(join(root, 'dist', 'index.js'));
-const { values: args } = parseArgs({ options: { n: { type: 'string', default: '5' }, sizes: { type: 'string', default: '10,100,1000' }, json: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({
+  options: {
+    n: { type: 'string', default: '5' },
+    sizes: { type: 'string', default: '10,100,1000' },
+    json: { type: 'boolean', default: false },
+  },
+});
 const n = Number(args.n);
 const work = mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'sandkit-bench-snap-'));
 const store = new LayerStore(join(work, 'store'));
@@ -53,9 +59,17 @@ const rows = [];
 try {
   for (const mb of args.sizes.split(',').map(Number)) {
     const img = image(mb);
-    rows.push({ imageMB: mb, changedKB: 4, snapshotMs: await measure(img, 'busybox dd if=/dev/urandom of=/out bs=4k count=1 2>/dev/null') });
+    rows.push({
+      imageMB: mb,
+      changedKB: 4,
+      snapshotMs: await measure(img, 'busybox dd if=/dev/urandom of=/out bs=4k count=1 2>/dev/null'),
+    });
     if (mb === Math.max(...args.sizes.split(',').map(Number))) {
-      rows.push({ imageMB: mb, changedKB: 10240, snapshotMs: await measure(img, 'busybox dd if=/dev/urandom of=/out bs=1M count=10 2>/dev/null') });
+      rows.push({
+        imageMB: mb,
+        changedKB: 10240,
+        snapshotMs: await measure(img, 'busybox dd if=/dev/urandom of=/out bs=1M count=10 2>/dev/null'),
+      });
     }
   }
 } finally {
@@ -63,7 +77,12 @@ try {
 }
 if (args.json) console.log(JSON.stringify(rows));
 else {
-  console.log(`snapshot cost (median of ${n}), ${process.getuid() === 0 ? 'root' : 'rootless'}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}`);
+  console.log(
+    `snapshot cost (median of ${n}), ${process.getuid() === 0 ? 'root' : 'rootless'}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}`
+  );
   console.log('image MB  changed KB  snapshot ms');
-  for (const r of rows) console.log(`${String(r.imageMB).padStart(8)}  ${String(r.changedKB).padStart(10)}  ${r.snapshotMs.toFixed(1).padStart(11)}`);
+  for (const r of rows)
+    console.log(
+      `${String(r.imageMB).padStart(8)}  ${String(r.changedKB).padStart(10)}  ${r.snapshotMs.toFixed(1).padStart(11)}`
+    );
 }

@@ -32,15 +32,34 @@ const heapMiB = positive('heap-mib', args['heap-mib']);
 if (!process.env.SANDKIT_BENCH_CHILD) {
   const flags = [`--max-old-space-size=${Math.max(4096, heapMiB * 3)}`, '--expose-gc'];
   const res = spawnSync(process.execPath, [...flags, ...process.argv.slice(1)], {
-    stdio: 'inherit', env: { ...process.env, SANDKIT_BENCH_CHILD: '1' },
+    stdio: 'inherit',
+    env: { ...process.env, SANDKIT_BENCH_CHILD: '1' },
   });
   process.exit(res.status ?? 1);
 }
 
 const BWRAP_ARGS = [
-  '--unshare-all', '--die-with-parent', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin',
-  '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--proc', '/proc', '--dev', '/dev',
-  '--tmpfs', '/tmp', 'true',
+  '--unshare-all',
+  '--die-with-parent',
+  '--ro-bind',
+  '/usr',
+  '/usr',
+  '--symlink',
+  'usr/bin',
+  '/bin',
+  '--symlink',
+  'usr/lib',
+  '/lib',
+  '--symlink',
+  'usr/lib64',
+  '/lib64',
+  '--proc',
+  '/proc',
+  '--dev',
+  '/dev',
+  '--tmpfs',
+  '/tmp',
+  'true',
 ];
 
 const notes = [];
@@ -61,8 +80,12 @@ if (sandkit.ok) {
   await started.start();
 }
 
-console.log(`sandkit spawn bench: node ${process.version}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, uid ${process.getuid()}`);
-console.log(`each case runs \`true\` and waits for it (stdin ignored, stdout/stderr piped); ${warmup} warm-up runs per case and phase`);
+console.log(
+  `sandkit spawn bench: node ${process.version}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, uid ${process.getuid()}`
+);
+console.log(
+  `each case runs \`true\` and waits for it (stdin ignored, stdout/stderr piped); ${warmup} warm-up runs per case and phase`
+);
 for (const note of notes) console.log(`note: ${note}`);
 
 const phases = [];
@@ -99,7 +122,9 @@ function spawnAwait(command, argv) {
     const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stdout.resume();
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) resolve();
@@ -151,7 +176,9 @@ function allocate(bytes) {
   }
   globalThis.gc();
   const mem = process.memoryUsage();
-  console.log(`\nallocated ${mib(mem.heapUsed)} of live heap in ${((performance.now() - t0) / 1000).toFixed(1)} s (rss ${mib(mem.rss)})`);
+  console.log(
+    `\nallocated ${mib(mem.heapUsed)} of live heap in ${((performance.now() - t0) / 1000).toFixed(1)} s (rss ${mib(mem.rss)})`
+  );
 }
 
 // --- measuring -------------------------------------------------------------------------------
@@ -171,7 +198,8 @@ async function measurePhase(name, n) {
   }
   const mem = process.memoryUsage();
   const phase = { name, iterations: n, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, cases: {} };
-  for (const c of cases) phase.cases[c.key] = { label: c.label, ...stats(samples[c.key]), samplesMs: samples[c.key].map(round) };
+  for (const c of cases)
+    phase.cases[c.key] = { label: c.label, ...stats(samples[c.key]), samplesMs: samples[c.key].map(round) };
   printPhase(phase);
   return phase;
 }
@@ -189,17 +217,25 @@ function stats(xs) {
 function printPhase(phase) {
   const base = phase.cases['child-process']?.medianMs;
   const bw = phase.cases.bwrap?.medianMs;
-  console.log(`\n${phase.name}: rss ${mib(phase.rssBytes)}, heap used ${mib(phase.heapUsedBytes)}, ${phase.iterations} iterations`);
-  console.log(`  ${'case'.padEnd(38)}${'median ms'.padStart(10)}${'p95 ms'.padStart(9)}${'vs child_process'.padStart(18)}${'vs bwrap'.padStart(10)}`);
+  console.log(
+    `\n${phase.name}: rss ${mib(phase.rssBytes)}, heap used ${mib(phase.heapUsedBytes)}, ${phase.iterations} iterations`
+  );
+  console.log(
+    `  ${'case'.padEnd(38)}${'median ms'.padStart(10)}${'p95 ms'.padStart(9)}${'vs child_process'.padStart(18)}${'vs bwrap'.padStart(10)}`
+  );
   for (const c of Object.values(phase.cases)) {
     const vsCp = base ? `${(c.medianMs / base).toFixed(2)}×` : '-';
     const vsBw = bw ? `${(c.medianMs / bw).toFixed(2)}×` : '-';
-    console.log(`  ${c.label.padEnd(38)}${c.medianMs.toFixed(2).padStart(10)}${c.p95Ms.toFixed(2).padStart(9)}${vsCp.padStart(18)}${vsBw.padStart(10)}`);
+    console.log(
+      `  ${c.label.padEnd(38)}${c.medianMs.toFixed(2).padStart(10)}${c.p95Ms.toFixed(2).padStart(9)}${vsCp.padStart(18)}${vsBw.padStart(10)}`
+    );
   }
 }
 
 function printGrowth([small, big]) {
-  const parts = Object.entries(big.cases).map(([key, c]) => `${c.label.slice(0, 3)} ${(c.medianMs / small.cases[key].medianMs).toFixed(2)}×`);
+  const parts = Object.entries(big.cases).map(
+    ([key, c]) => `${c.label.slice(0, 3)} ${(c.medianMs / small.cases[key].medianMs).toFixed(2)}×`
+  );
   console.log(`\nmedian, big heap / small heap: ${parts.join('  ')}`);
 }
 
@@ -208,7 +244,13 @@ function writeJson(phases) {
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   const file = join(dir, `spawn-${stamp}.json`);
-  const host = { node: process.version, kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model.trim(), uid: process.getuid() };
+  const host = {
+    node: process.version,
+    kernel: release(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model.trim(),
+    uid: process.getuid(),
+  };
   writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), host, warmup, notes, phases }, null, 2)}\n`);
   console.log(`results written to ${relative(process.cwd(), file)}`);
 }

@@ -19,15 +19,19 @@ for (const [name, program] of Object.entries(submissions)) {
     stdin: input,
     limits: { wallTime: '1s', output: '64k' }, // hitting one kills the program's whole tree
   });
-  const verdict = result.status !== 'ok' ? result.status
-    : result.stdout.trim() === expected ? 'accepted' : 'wrong answer';
-  console.log(name.padEnd(8), verdict.padEnd(16), JSON.stringify({
-    exitCode: result.exitCode,
-    signal: result.signal,
-    stdout: result.stdout,
-    wallTimeMs: result.wallTimeMs,
-    cpuTimeMs: result.cpuTimeMs.total,
-    maxRssBytes: result.maxRssBytes,
-    limitExceeded: result.limitExceeded,
-  }));
+  const verdict =
+    result.status !== 'ok' ? result.status : result.stdout.trim() === expected ? 'accepted' : 'wrong answer';
+  console.log(
+    name.padEnd(8),
+    verdict.padEnd(16),
+    JSON.stringify({
+      exitCode: result.exitCode,
+      signal: result.signal,
+      stdout: result.stdout,
+      wallTimeMs: result.wallTimeMs,
+      cpuTimeMs: result.cpuTimeMs.total,
+      maxRssBytes: result.maxRssBytes,
+      limitExceeded: result.limitExceeded,
+    })
+  );
 }

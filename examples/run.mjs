@@ -28,6 +28,7 @@ const { outputText } = ts.transpileModule(readFileSync(source, 'utf8'), {
 // Evaluated as a module whose base is this folder, so 'sandkit' resolves to this package's build
 // (package self-reference); nothing is written to disk.
 const res = spawnSync(process.execPath, ['--input-type=module', '--eval', outputText, '--', ...process.argv.slice(3)], {
-  cwd: here, stdio: 'inherit',
+  cwd: here,
+  stdio: 'inherit',
 });
 process.exitCode = res.status ?? 1;

@@ -52,7 +52,9 @@ export function compile(sources, { output = binary, ccCommand = process.env.CC |
   const [cc, ...ccArgs] = ccCommand.trim().split(/\s+/);
   const tmp = `${output}.tmp-${process.pid}`;
   mkdirSync(dirname(output), { recursive: true });
-  const r = spawnSync(cc, [...ccArgs, ...flags, ...extraFlags, ...sources, '-o', tmp], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync(cc, [...ccArgs, ...flags, ...extraFlags, ...sources, '-o', tmp], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   if (r.error?.code === 'ENOENT') {
     fail(`no C compiler "${cc}" found. Install one (Debian/Ubuntu: apt-get install gcc libc6-dev) or set CC.`);
   }
@@ -67,7 +69,9 @@ export function compile(sources, { output = binary, ccCommand = process.env.CC |
 /** The helper's C sources and headers, with steps.h brought up to date. */
 export function helperSources() {
   syncStepsHeader();
-  const files = readdirSync(srcDir).filter((f) => /\.[ch]$/.test(f)).map((f) => join(srcDir, f));
+  const files = readdirSync(srcDir)
+    .filter((f) => /\.[ch]$/.test(f))
+    .map((f) => join(srcDir, f));
   return { files, sources: files.filter((f) => f.endsWith('.c')).sort() };
 }
 

@@ -43,8 +43,10 @@ export function layerViolations(src = join(root, 'src')) {
     for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
       const to = relative(src, normalize(join(dirname(file), m[1]))).split('/');
       if (to.length < 2 || to[0] === from[0]) continue;
-      const a = rankOf.get(from[0]), b = rankOf.get(to[0]);
-      if (a === undefined || b === undefined) out.push(`${from.join('/')}: folder ${a === undefined ? from[0] : to[0]} is not in LAYERS`);
+      const a = rankOf.get(from[0]),
+        b = rankOf.get(to[0]);
+      if (a === undefined || b === undefined)
+        out.push(`${from.join('/')}: folder ${a === undefined ? from[0] : to[0]} is not in LAYERS`);
       else if (b <= a) out.push(`${from.join('/')} -> ${to.join('/')}: ${to[0]} is not below ${from[0]}`);
     }
   }

@@ -29,8 +29,16 @@ export function fieldsOf(node) {
   return { ...base, ...(node.fields ?? {}) };
 }
 
-const snake = (s) => s.replace(/-/g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
-const pascal = (s) => s.split(/[-_]/).map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+const snake = (s) =>
+  s
+    .replace(/-/g, '_')
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase();
+const pascal = (s) =>
+  s
+    .split(/[-_]/)
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('');
 const upper = (s) => snake(s).toUpperCase();
 
 // ---- TypeScript ----------------------------------------------------------------------------
@@ -47,7 +55,9 @@ function renderTs() {
     const lines = [];
     for (const [key, raw] of Object.entries(fieldsOf(node))) {
       const f = resolve(raw);
-      lines.push(tsDoc(f.doc, indent + '  ') + `${indent}  ${key}${f.optional ? '?' : ''}: ${tsType(f, indent + '  ')};`);
+      lines.push(
+        tsDoc(f.doc, indent + '  ') + `${indent}  ${key}${f.optional ? '?' : ''}: ${tsType(f, indent + '  ')};`
+      );
     }
     if (node.open) lines.push(`${indent}  [key: string]: unknown;`);
     return lines.join('\n');
@@ -64,12 +74,22 @@ function renderTs() {
         named.delete(name);
         return name;
       }
-      if (node.base && !ext) { typeAliases.set(name, `${tsDoc(node.doc)}export type ${name} = ${declare(pascal(node.base), resolve({ ref: node.base }))};`); named.delete(name); return name; }
+      if (node.base && !ext) {
+        typeAliases.set(
+          name,
+          `${tsDoc(node.doc)}export type ${name} = ${declare(pascal(node.base), resolve({ ref: node.base }))};`
+        );
+        named.delete(name);
+        return name;
+      }
       if (node.base) declare(pascal(node.base), resolve({ ref: node.base }));
       named.set(name, `${tsDoc(node.doc)}export interface ${name}${ext} {\n${body}\n}`);
     } else {
       typeAliases.set(name, null);
-      typeAliases.set(name, `${tsDoc(node.doc)}export type ${name} = ${tsType({ ...node, ts: undefined, refName: undefined, nullable: false }, '')};`);
+      typeAliases.set(
+        name,
+        `${tsDoc(node.doc)}export type ${name} = ${tsType({ ...node, ts: undefined, refName: undefined, nullable: false }, '')};`
+      );
     }
     return name;
   }
@@ -80,26 +100,39 @@ function renderTs() {
     const name = n.ts ?? (n.refName && (n.type === 'object' || n.type === 'tuple') ? pascal(n.refName) : undefined);
     if (name) return declare(name, { ...n, nullable: false }) + nul;
     switch (n.type) {
-      case 'string': return (n.enum ? n.enum.map((v) => `'${v}'`).join(' | ') : 'string') + (n.enum && nul ? nul : nul);
-      case 'integer': return 'number' + nul;
-      case 'boolean': return (n.enum ? n.enum.join(' | ') : 'boolean') + nul;
+      case 'string':
+        return (n.enum ? n.enum.map((v) => `'${v}'`).join(' | ') : 'string') + (n.enum && nul ? nul : nul);
+      case 'integer':
+        return 'number' + nul;
+      case 'boolean':
+        return (n.enum ? n.enum.join(' | ') : 'boolean') + nul;
       case 'array': {
         const item = tsType(n.items, indent);
         return (/[ |]/.test(item) ? `Array<${item}>` : `${item}[]`) + nul;
       }
-      case 'tuple': return `[${n.items.map((i) => tsType(i, indent)).join(', ')}]` + nul;
-      case 'oneOf': return n.options.map((o) => tsType(o, indent)).join(' | ') + nul;
+      case 'tuple':
+        return `[${n.items.map((i) => tsType(i, indent)).join(', ')}]` + nul;
+      case 'oneOf':
+        return n.options.map((o) => tsType(o, indent)).join(' | ') + nul;
       case 'object': {
         if (n.open && !Object.keys(fieldsOf(n)).length) return 'Record<string, unknown>' + nul;
         return `{\n${objectBody(n, indent)}\n${indent}}` + nul;
       }
-      default: throw new Error(`spec/protocol.json: unknown type ${n.type}`);
+      default:
+        throw new Error(`spec/protocol.json: unknown type ${n.type}`);
     }
   }
 
-  const out = [`// ${banner}`, '// The Node ↔ helper protocol (docs/protocol.md): every request, reply, event and handle.', ''];
+  const out = [
+    `// ${banner}`,
+    '// The Node ↔ helper protocol (docs/protocol.md): every request, reply, event and handle.',
+    '',
+  ];
   const body = [];
-  const requestNames = [], replyNames = {}, eventNames = [], handleNames = [];
+  const requestNames = [],
+    replyNames = {},
+    eventNames = [],
+    handleNames = [];
 
   for (const [type, m] of Object.entries(spec.requests)) {
     const name = m.ts ?? `${pascal(type)}Request`;
@@ -119,11 +152,22 @@ function renderTs() {
   for (const [type, m] of Object.entries(spec.handles)) handleNames.push(message('HandleMessage', type, m, {}));
 
   // Files channel.
-  const fsReq = [], fsRep = [];
+  const fsReq = [],
+    fsRep = [];
   for (const [op, o] of Object.entries(spec.files.ops)) {
-    const req = `Fs${pascal(op)}Request`, rep = `Fs${pascal(op)}Reply`;
-    declare(req, { type: 'object', fields: { op: { type: 'string', enum: [op] }, ...spec.files.common, ...o.fields }, doc: `files channel \`${op}\`: ${o.doc}` });
-    declare(rep, { type: 'object', base: o.reply.base, fields: { ok: { type: 'boolean', enum: [true] }, ...o.reply.fields }, doc: `reply to \`${op}\`` });
+    const req = `Fs${pascal(op)}Request`,
+      rep = `Fs${pascal(op)}Reply`;
+    declare(req, {
+      type: 'object',
+      fields: { op: { type: 'string', enum: [op] }, ...spec.files.common, ...o.fields },
+      doc: `files channel \`${op}\`: ${o.doc}`,
+    });
+    declare(rep, {
+      type: 'object',
+      base: o.reply.base,
+      fields: { ok: { type: 'boolean', enum: [true] }, ...o.reply.fields },
+      doc: `reply to \`${op}\``,
+    });
     fsReq.push([op, req]);
     fsRep.push([op, rep]);
   }
@@ -132,10 +176,23 @@ function renderTs() {
   // `ok: true` is a literal, not boolean.
   const text = body.join('\n');
 
-  const map = (name, rows, doc) => [tsDoc(doc) + `export interface ${name} {`, ...rows.map(([k, v]) => `  '${k}': ${v};`), '}', ''];
+  const map = (name, rows, doc) => [
+    tsDoc(doc) + `export interface ${name} {`,
+    ...rows.map(([k, v]) => `  '${k}': ${v};`),
+    '}',
+    '',
+  ];
   const rest = [
-    ...map('RequestMap', requestNames.map(([t, n]) => [t, n]), 'Each request type and its fields (`type` and `req` are added by the connection).'),
-    ...map('ReplyMap', requestNames.map(([t, , r]) => [t, replyNames[r]]), 'Each request type and its success reply.'),
+    ...map(
+      'RequestMap',
+      requestNames.map(([t, n]) => [t, n]),
+      'Each request type and its fields (`type` and `req` are added by the connection).'
+    ),
+    ...map(
+      'ReplyMap',
+      requestNames.map(([t, , r]) => [t, replyNames[r]]),
+      'Each request type and its success reply.'
+    ),
     '/** A request type, such as `create`. */',
     'export type RequestType = keyof RequestMap;',
     '/** Any reply the helper sends to a request. */',
@@ -148,9 +205,15 @@ function renderTs() {
     `export type HelperHandleMessage = ${handleNames.join(' | ')};`,
     '',
     `export const REQUEST_TYPES = [${requestNames.map(([t]) => `'${t}'`).join(', ')}] as const;`,
-    `export const REPLY_TYPES = [${Object.keys(spec.replies).map((t) => `'${t}'`).join(', ')}] as const;`,
-    `export const EVENT_TYPES = [${Object.keys(spec.events).map((t) => `'${t}'`).join(', ')}] as const;`,
-    `export const HANDLE_TYPES = [${Object.keys(spec.handles).map((t) => `'${t}'`).join(', ')}] as const;`,
+    `export const REPLY_TYPES = [${Object.keys(spec.replies)
+      .map((t) => `'${t}'`)
+      .join(', ')}] as const;`,
+    `export const EVENT_TYPES = [${Object.keys(spec.events)
+      .map((t) => `'${t}'`)
+      .join(', ')}] as const;`,
+    `export const HANDLE_TYPES = [${Object.keys(spec.handles)
+      .map((t) => `'${t}'`)
+      .join(', ')}] as const;`,
     '',
     ...map('FsRequestMap', fsReq, 'Each files-channel op and its request line.'),
     ...map('FsReplyMap', fsRep, 'Each files-channel op and its success reply line.'),
@@ -194,9 +257,14 @@ function lineSchema() {
   };
   const out = {};
   const add = (kind, type, m, extra) => {
-    out[`${kind}:${type}`] = strip({ type: 'object', base: m.base, fields: { type: { type: 'string', enum: [type] }, ...extra, ...m.fields } });
+    out[`${kind}:${type}`] = strip({
+      type: 'object',
+      base: m.base,
+      fields: { type: { type: 'string', enum: [type] }, ...extra, ...m.fields },
+    });
   };
-  for (const [t, m] of Object.entries(spec.replies)) add('reply', t, m, { req: m.reqNullable ? { ...REQ, nullable: true } : REQ });
+  for (const [t, m] of Object.entries(spec.replies))
+    add('reply', t, m, { req: m.reqNullable ? { ...REQ, nullable: true } : REQ });
   for (const [t, m] of Object.entries(spec.events)) add('event', t, m, {});
   for (const [t, m] of Object.entries(spec.handles)) add('handle', t, m, {});
   return out;
@@ -207,7 +275,13 @@ function lineSchema() {
 const cstr = (s) => (s === undefined || s === null ? 'NULL' : JSON.stringify(s));
 const cint = (n) => (n > 2147483647 || n < -2147483648 ? `${n}LL` : `${n}`);
 const NOUN = { absolutePath: 'an absolute path', ipv4: 'an IPv4 address' };
-const FORMAT = { absolutePath: 'PROTO_FMT_PATH', ifname: 'PROTO_FMT_IFNAME', ipv4: 'PROTO_FMT_IPV4', plainName: 'PROTO_FMT_PLAIN_NAME', capability: 'PROTO_FMT_CAPABILITY' };
+const FORMAT = {
+  absolutePath: 'PROTO_FMT_PATH',
+  ifname: 'PROTO_FMT_IFNAME',
+  ipv4: 'PROTO_FMT_IPV4',
+  plainName: 'PROTO_FMT_PLAIN_NAME',
+  capability: 'PROTO_FMT_CAPABILITY',
+};
 
 /** The message that replaces a node's own check failures: its `error`, or "... or null". */
 function overrideError(n) {
@@ -224,7 +298,8 @@ function walkRequests(visit) {
     const n = resolve(raw);
     const name = n.c ?? (n.refName && n.type === 'tuple' ? snake(n.refName) : cname);
     visit(n, name, where);
-    if (n.type === 'object') for (const [k, f] of Object.entries(fieldsOf(n))) node(f, `${name}_${snake(k)}`, { parent: name, key: k });
+    if (n.type === 'object')
+      for (const [k, f] of Object.entries(fieldsOf(n))) node(f, `${name}_${snake(k)}`, { parent: name, key: k });
     if (n.type === 'array') node(n.items, name, { parent: name, item: true });
     if (n.type === 'tuple') n.items.forEach((it, i) => node(it, `${name}_${i}`, { parent: name, member: i }));
     if (n.type === 'oneOf') n.options.forEach((o, i) => node(o, o.c ?? `${name}_${i}`, { parent: name, option: i }));
@@ -233,7 +308,8 @@ function walkRequests(visit) {
 }
 
 /** The C name of a request's own field: `type` and `req` are read once for every request. */
-const commonName = (name, at) => (at.key === 'type' || at.key === 'req') && spec.requests[at.parent.replace(/_/g, '-')] ? `request_${at.key}` : name;
+const commonName = (name, at) =>
+  (at.key === 'type' || at.key === 'req') && spec.requests[at.parent.replace(/_/g, '-')] ? `request_${at.key}` : name;
 
 /** The static check description of a scalar/array/object node, and the check call. */
 function cCheck(n, name, lines, keysName) {
@@ -245,28 +321,58 @@ function cCheck(n, name, lines, keysName) {
         lines.push(`static const char *const proto_${name}_${what}[] = { ${values.map(cstr).join(', ')}, NULL };`);
         return `proto_${name}_${what}`;
       };
-      const oneOf = list('enum', n.enum), not = list('not', n.not);
-      lines.push(`static const struct proto_str proto_${name}_spec = { ${FORMAT[n.format] ?? 'PROTO_FMT_NONE'}, ${n.minLength ?? 0}, ${n.maxLength ?? 0}, ${oneOf}, ${not}, ${cstr(n.valueError)}, ${err} };`);
-      return { out: 'const char **out', call: (v) => `proto_check_str(${v}, where, key, &proto_${name}_spec, out, e)`, nullOut: '*out = NULL;' };
+      const oneOf = list('enum', n.enum),
+        not = list('not', n.not);
+      lines.push(
+        `static const struct proto_str proto_${name}_spec = { ${FORMAT[n.format] ?? 'PROTO_FMT_NONE'}, ${n.minLength ?? 0}, ${n.maxLength ?? 0}, ${oneOf}, ${not}, ${cstr(n.valueError)}, ${err} };`
+      );
+      return {
+        out: 'const char **out',
+        call: (v) => `proto_check_str(${v}, where, key, &proto_${name}_spec, out, e)`,
+        nullOut: '*out = NULL;',
+      };
     }
     case 'integer':
-      lines.push(`static const struct proto_int proto_${name}_spec = { ${cint(n.min ?? -SAFE_MAX)}, ${cint(n.max ?? SAFE_MAX)}, ${err} };`);
-      return { out: 'long long *out', call: (v) => `proto_check_int(${v}, where, key, &proto_${name}_spec, out, e)`, nullOut: '' };
+      lines.push(
+        `static const struct proto_int proto_${name}_spec = { ${cint(n.min ?? -SAFE_MAX)}, ${cint(n.max ?? SAFE_MAX)}, ${err} };`
+      );
+      return {
+        out: 'long long *out',
+        call: (v) => `proto_check_int(${v}, where, key, &proto_${name}_spec, out, e)`,
+        nullOut: '',
+      };
     case 'boolean':
       return { out: 'bool *out', call: (v) => `proto_check_bool(${v}, where, key, ${err}, out, e)`, nullOut: '' };
     case 'array':
     case 'tuple':
-      lines.push(`static const struct proto_arr proto_${name}_spec = { ${n.type === 'tuple' ? n.items.length : n.length ?? 0}, ${n.maxItems ?? 0}, ${cstr(n.maxItemsError)}, ${err} };`);
-      return { out: 'const struct jval **out', call: (v) => `proto_check_array(${v}, where, key, &proto_${name}_spec, out, e)`, nullOut: '*out = NULL;' };
+      lines.push(
+        `static const struct proto_arr proto_${name}_spec = { ${n.type === 'tuple' ? n.items.length : (n.length ?? 0)}, ${n.maxItems ?? 0}, ${cstr(n.maxItemsError)}, ${err} };`
+      );
+      return {
+        out: 'const struct jval **out',
+        call: (v) => `proto_check_array(${v}, where, key, &proto_${name}_spec, out, e)`,
+        nullOut: '*out = NULL;',
+      };
     case 'object':
-      return { out: 'const struct jval **out', call: (v) => `proto_check_object(${v}, where, key, proto_keys_${keysName}, ${err}, out, e)`, nullOut: '*out = NULL;' };
+      return {
+        out: 'const struct jval **out',
+        call: (v) => `proto_check_object(${v}, where, key, proto_keys_${keysName}, ${err}, out, e)`,
+        nullOut: '*out = NULL;',
+      };
     default:
       return null; // oneOf: the decoder picks the option by its keys
   }
 }
 
 function renderC() {
-  const h = [`/* ${banner} */`, '#ifndef SANDKIT_PROTO_GEN_H', '#define SANDKIT_PROTO_GEN_H', '', '#include "proto_read.h"', ''];
+  const h = [
+    `/* ${banner} */`,
+    '#ifndef SANDKIT_PROTO_GEN_H',
+    '#define SANDKIT_PROTO_GEN_H',
+    '',
+    '#include "proto_read.h"',
+    '',
+  ];
   const c = [`/* ${banner} */`, '#include "proto_gen.h"', ''];
   h.push('/* Request types, in spec order. */', 'enum req_type {');
   for (const t of Object.keys(spec.requests)) h.push(`\tREQ_${upper(t)},`);
@@ -275,7 +381,15 @@ function renderC() {
   for (const t of Object.keys(spec.requests)) c.push(`\t[REQ_${upper(t)}] = "${t}",`);
   c.push('};', '');
 
-  h.push('/*', ' * Per object: proto_keys_<name> (the keys it may have; "?key": optional) and', ' * proto_check_<name>(v, where, e), its type and key check. Per field of an object:', ' * proto_<object>_<field>(o, where, out, e): 1 read, 0 absent (optional) or null (nullable),', ' * -1 with e naming where + field. Per array item or tuple member:', ' * proto_<name>(v, where, key, out, e), the same on a value. Messages read "<where><key>: ...".', ' */');
+  h.push(
+    '/*',
+    ' * Per object: proto_keys_<name> (the keys it may have; "?key": optional) and',
+    ' * proto_check_<name>(v, where, e), its type and key check. Per field of an object:',
+    ' * proto_<object>_<field>(o, where, out, e): 1 read, 0 absent (optional) or null (nullable),',
+    ' * -1 with e naming where + field. Per array item or tuple member:',
+    ' * proto_<name>(v, where, key, out, e), the same on a value. Messages read "<where><key>: ...".',
+    ' */'
+  );
   const emitted = new Set();
   walkRequests((n, name, at) => {
     if (n.type === 'object' && !emitted.has(`keys_${name}`)) {
@@ -284,7 +398,13 @@ function renderC() {
       c.push(`const char *const proto_keys_${name}[] = { ${[...keys, 'NULL'].join(', ')} };`);
       h.push(`extern const char *const proto_keys_${name}[];`);
       h.push(`int proto_check_${name}(const struct jval *v, const char *where, struct err *e);`);
-      c.push(`int proto_check_${name}(const struct jval *v, const char *where, struct err *e)`, '{', `\treturn proto_check_keys(v, where, proto_keys_${name}, e);`, '}', '');
+      c.push(
+        `int proto_check_${name}(const struct jval *v, const char *where, struct err *e)`,
+        '{',
+        `\treturn proto_check_keys(v, where, proto_keys_${name}, e);`,
+        '}',
+        ''
+      );
     }
     if (at.request || at.option !== undefined) return;
     name = commonName(name, at);
@@ -299,26 +419,45 @@ function renderC() {
     if (at.key !== undefined) {
       const sig = `int ${fn}(const struct jval *o, const char *where, ${check.out}, struct err *e)`;
       h.push(sig + ';');
-      c.push(sig, '{', `\tconst char *key = ${cstr(at.key)};`, '\tconst struct jval *v;',
-        `\tint r = proto_field(o, where, key, ${n.optional ? 'true' : 'false'}, ${n.nullable ? 'true' : 'false'}, &v, e);`, '',
-        ...(check.nullOut ? ['\tif (r <= 0) {', '\t\tif (r == 0)', `\t\t\t${check.nullOut}`, '\t\treturn r;', '\t}'] : ['\tif (r <= 0)', '\t\treturn r;']),
-        `\treturn ${check.call('v')} < 0 ? -1 : 1;`, '}', '');
+      c.push(
+        sig,
+        '{',
+        `\tconst char *key = ${cstr(at.key)};`,
+        '\tconst struct jval *v;',
+        `\tint r = proto_field(o, where, key, ${n.optional ? 'true' : 'false'}, ${n.nullable ? 'true' : 'false'}, &v, e);`,
+        '',
+        ...(check.nullOut
+          ? ['\tif (r <= 0) {', '\t\tif (r == 0)', `\t\t\t${check.nullOut}`, '\t\treturn r;', '\t}']
+          : ['\tif (r <= 0)', '\t\treturn r;']),
+        `\treturn ${check.call('v')} < 0 ? -1 : 1;`,
+        '}',
+        ''
+      );
     } else {
       const sig = `int ${fn}(const struct jval *v, const char *where, const char *key, ${check.out}, struct err *e)`;
       h.push(sig + ';');
       c.push(sig, '{', `\treturn ${check.call('v')};`, '}', '');
     }
   });
-  h.push('', '/* Key names of the lines the helper writes (report.c), so a field renamed in the spec', ' * cannot drift: PT_<message> is a type, PK_<message>_<field> a key. */');
+  h.push(
+    '',
+    '/* Key names of the lines the helper writes (report.c), so a field renamed in the spec',
+    ' * cannot drift: PT_<message> is a type, PK_<message>_<field> a key. */'
+  );
   h.push('#define PK_TYPE "type"', '#define PK_REQ "req"');
   const keyDefs = (prefix, fields) => {
     for (const [k, raw] of Object.entries(fields)) {
       const f = resolve(raw);
       h.push(`#define ${prefix}_${upper(k)} "${k}"`);
-      if (f.type === 'object' && !f.refName && Object.keys(f.fields ?? {}).length) keyDefs(`${prefix}_${upper(k)}`, f.fields);
+      if (f.type === 'object' && !f.refName && Object.keys(f.fields ?? {}).length)
+        keyDefs(`${prefix}_${upper(k)}`, f.fields);
     }
   };
-  const kinds = [['', spec.replies], ['', spec.events], ['HANDLE_', spec.handles]];
+  const kinds = [
+    ['', spec.replies],
+    ['', spec.events],
+    ['HANDLE_', spec.handles],
+  ];
   for (const [kind, msgs] of kinds) {
     for (const [t, m] of Object.entries(msgs)) {
       h.push(`#define PT_${kind}${upper(t)} "${t}"`);
@@ -336,13 +475,34 @@ function docType(raw) {
   const n = resolve(raw);
   let t;
   switch (n.type) {
-    case 'string': t = n.enum ? n.enum.map((v) => `\`"${v}"\``).join(' \\| ') : n.format === 'absolutePath' ? 'path' : n.format ? `string (${n.format})` : 'string'; break;
-    case 'integer': t = n.min !== undefined ? `integer ${n.min}…${n.max === SAFE_MAX ? '2^53−1' : n.max}` : 'integer'; break;
-    case 'array': t = `${docType(n.items)}[]`; break;
-    case 'tuple': t = `[${n.items.map(docType).join(', ')}]`; break;
-    case 'oneOf': t = n.options.map((o) => (o.type === 'object' ? `{${Object.keys(o.fields).join(', ')}}` : docType(o))).join(' \\| '); break;
-    case 'object': t = n.refName ?? 'object'; break;
-    default: t = n.type;
+    case 'string':
+      t = n.enum
+        ? n.enum.map((v) => `\`"${v}"\``).join(' \\| ')
+        : n.format === 'absolutePath'
+          ? 'path'
+          : n.format
+            ? `string (${n.format})`
+            : 'string';
+      break;
+    case 'integer':
+      t = n.min !== undefined ? `integer ${n.min}…${n.max === SAFE_MAX ? '2^53−1' : n.max}` : 'integer';
+      break;
+    case 'array':
+      t = `${docType(n.items)}[]`;
+      break;
+    case 'tuple':
+      t = `[${n.items.map(docType).join(', ')}]`;
+      break;
+    case 'oneOf':
+      t = n.options
+        .map((o) => (o.type === 'object' ? `{${Object.keys(o.fields).join(', ')}}` : docType(o)))
+        .join(' \\| ');
+      break;
+    case 'object':
+      t = n.refName ?? 'object';
+      break;
+    default:
+      t = n.type;
   }
   if (n.refName === 'Name') t = 'name';
   return t + (n.nullable ? ' \\| null' : '');
@@ -370,7 +530,8 @@ function docRows(fields, prefix = '') {
     const opt = n.optional ? ' (optional)' : '';
     rows.push(`| \`${name}\`${opt} | ${docType(n)} | ${docLimits(n)} | ${(n.doc ?? '').replace(/\|/g, '\\|')} |`);
     if (n.type === 'object' && !n.refName && !n.open) rows.push(...docRows(fieldsOf(n), `${name}.`));
-    if (n.type === 'array' && resolve(n.items).type === 'object') rows.push(...docRows(fieldsOf(resolve(n.items)), `${name}[].`));
+    if (n.type === 'array' && resolve(n.items).type === 'object')
+      rows.push(...docRows(fieldsOf(resolve(n.items)), `${name}[].`));
     if (n.type === 'array' && resolve(n.items).type === 'oneOf') {
       for (const o of resolve(n.items).options) if (o.type === 'object') rows.push(...docRows(o.fields, `${name}[].`));
     }
@@ -384,25 +545,61 @@ function docTable(fields) {
 }
 
 export function renderDocsSection() {
-  const out = ['<!-- generated:protocol (scripts/gen-protocol.mjs from spec/protocol.json; do not edit by hand) -->', ''];
-  out.push('### Message reference', '', 'Every request also has `type` and `req` (an integer 0…2^53−1, echoed in its reply); every',
+  const out = [
+    '<!-- generated:protocol (scripts/gen-protocol.mjs from spec/protocol.json; do not edit by hand) -->',
+    '',
+  ];
+  out.push(
+    '### Message reference',
+    '',
+    'Every request also has `type` and `req` (an integer 0…2^53−1, echoed in its reply); every',
     'reply has `type` and `req`, every event and handle message `type`. Requests are read strictly',
-    '(an unknown, missing or mistyped field is a `protocol` error naming it); readers of the helper\'s',
-    'lines ignore fields and types they do not know.', '');
+    "(an unknown, missing or mistyped field is a `protocol` error naming it); readers of the helper's",
+    'lines ignore fields and types they do not know.',
+    ''
+  );
   for (const [t, m] of Object.entries(spec.requests)) {
     out.push(`#### Request \`${t}\` → \`${m.reply}\``, '', m.doc, '', ...docTable(m.fields), '');
   }
   for (const [t, m] of Object.entries(spec.replies)) {
-    out.push(`#### Reply \`${t}\``, '', m.doc + (m.base ? ` Also the fields of ${m.base}.` : ''), '', ...docTable(m.fields), '');
+    out.push(
+      `#### Reply \`${t}\``,
+      '',
+      m.doc + (m.base ? ` Also the fields of ${m.base}.` : ''),
+      '',
+      ...docTable(m.fields),
+      ''
+    );
   }
-  for (const [t, m] of Object.entries(spec.events)) out.push(`#### Event \`${t}\``, '', m.doc, '', ...docTable(m.fields), '');
-  for (const [t, m] of Object.entries(spec.handles)) out.push(`#### Handle \`${t}\``, '', m.doc, '', ...docTable(m.fields), '');
-  out.push('#### HelperFailure', '', spec.types.HelperFailure.doc, '', ...docTable(spec.types.HelperFailure.fields), '');
-  out.push('#### Files channel ops', '', spec.files.doc, ' Fields any request may carry:', '', ...docTable(spec.files.common), '');
+  for (const [t, m] of Object.entries(spec.events))
+    out.push(`#### Event \`${t}\``, '', m.doc, '', ...docTable(m.fields), '');
+  for (const [t, m] of Object.entries(spec.handles))
+    out.push(`#### Handle \`${t}\``, '', m.doc, '', ...docTable(m.fields), '');
+  out.push(
+    '#### HelperFailure',
+    '',
+    spec.types.HelperFailure.doc,
+    '',
+    ...docTable(spec.types.HelperFailure.fields),
+    ''
+  );
+  out.push(
+    '#### Files channel ops',
+    '',
+    spec.files.doc,
+    ' Fields any request may carry:',
+    '',
+    ...docTable(spec.files.common),
+    ''
+  );
   out.push('| op | fields | reply fields |', '|---|---|---|');
   for (const [op, o] of Object.entries(spec.files.ops)) {
-    const f = Object.entries(o.fields).map(([k, v]) => `\`${k}\`${resolve(v).optional ? '?' : ''}`).join(', ');
-    const r = [o.reply.base ? `${o.reply.base} fields` : '', ...Object.keys(o.reply.fields).map((k) => `\`${k}\``)].filter(Boolean).join(', ');
+    const f = Object.entries(o.fields)
+      .map(([k, v]) => `\`${k}\`${resolve(v).optional ? '?' : ''}`)
+      .join(', ');
+    const r = [o.reply.base ? `${o.reply.base} fields` : '', ...Object.keys(o.reply.fields).map((k) => `\`${k}\``)]
+      .filter(Boolean)
+      .join(', ');
     out.push(`| \`${op}\` | ${f} | ${r} |`);
   }
   out.push('', '<!-- /generated -->');
@@ -414,7 +611,8 @@ const END = '<!-- /generated -->';
 
 function renderDocs() {
   const text = readFileSync(join(root, 'docs/protocol.md'), 'utf8');
-  const a = text.indexOf(START), b = text.indexOf(END);
+  const a = text.indexOf(START),
+    b = text.indexOf(END);
   if (a < 0 || b < a) throw new Error('docs/protocol.md: no <!-- generated:protocol --> … <!-- /generated --> markers');
   return text.slice(0, a) + renderDocsSection() + text.slice(b + END.length);
 }

@@ -20,9 +20,22 @@ export function renderC() {
 }
 
 export function renderTs() {
-  const lines = [`// ${banner}`, '', '/** Every setup step the helper reports, in the order they run. */', 'export const SETUP_STEPS = ['];
+  const lines = [
+    `// ${banner}`,
+    '',
+    '/** Every setup step the helper reports, in the order they run. */',
+    'export const SETUP_STEPS = [',
+  ];
   for (const s of steps) lines.push(`  '${s.id}',`);
-  lines.push('] as const;', '', '/** A setup step name, such as `rootfs.overlay` or `exec`. */', 'export type SetupStep = (typeof SETUP_STEPS)[number];', '', '/** What each step does, for error messages and docs. */', 'export const SETUP_STEP_DOCS: Record<SetupStep, string> = {');
+  lines.push(
+    '] as const;',
+    '',
+    '/** A setup step name, such as `rootfs.overlay` or `exec`. */',
+    'export type SetupStep = (typeof SETUP_STEPS)[number];',
+    '',
+    '/** What each step does, for error messages and docs. */',
+    'export const SETUP_STEP_DOCS: Record<SetupStep, string> = {'
+  );
   for (const s of steps) lines.push(`  '${s.id}': ${JSON.stringify(s.doc)},`);
   lines.push('};', '');
   return lines.join('\n');

@@ -8,7 +8,11 @@ import { compile, helperSources, prebuiltPath } from './build-native.mjs';
 
 const targets = [
   { arch: 'x64', cc: process.arch === 'x64' ? process.env.CC || 'cc' : 'x86_64-linux-gnu-gcc', hint: 'gcc libc6-dev' },
-  { arch: 'arm64', cc: process.arch === 'arm64' ? process.env.CC || 'cc' : 'aarch64-linux-gnu-gcc', hint: 'gcc-aarch64-linux-gnu libc6-dev-arm64-cross' },
+  {
+    arch: 'arm64',
+    cc: process.arch === 'arm64' ? process.env.CC || 'cc' : 'aarch64-linux-gnu-gcc',
+    hint: 'gcc-aarch64-linux-gnu libc6-dev-arm64-cross',
+  },
 ];
 const only = process.argv.slice(2);
 const { sources } = helperSources();
@@ -19,6 +23,10 @@ for (const { arch, cc, hint } of targets) {
     process.stderr.write(`sandkit: no compiler "${cc}" for linux-${arch} (Debian: apt-get install ${hint})\n`);
     process.exit(1);
   }
-  compile(sources, { output: prebuiltPath(arch), ccCommand: cc, extraFlags: ['-static', '-s', '-ffile-prefix-map=' + process.cwd() + '=.'] });
+  compile(sources, {
+    output: prebuiltPath(arch),
+    ccCommand: cc,
+    extraFlags: ['-static', '-s', '-ffile-prefix-map=' + process.cwd() + '=.'],
+  });
   console.log(`prebuilds/linux-${arch}/sandkit-helper`);
 }

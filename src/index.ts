@@ -3,10 +3,31 @@ export type { SandboxOptions, MountOptions, NetworkMode, ResolvedSandboxOptions 
 export type { SandboxEvents, ProcessRef } from './sandbox/events.js';
 export type { WaitForPortOptions, WaitForLogOptions } from './sandbox/readiness.js';
 export { SandboxProcess } from './process/sandbox-process.js';
-export type { SpawnOptions, UserSpec, StdinOption, OutputOption, StdinFile, StdinData, OutputFile } from './process/spawn-options.js';
+export type {
+  SpawnOptions,
+  UserSpec,
+  StdinOption,
+  OutputOption,
+  StdinFile,
+  StdinData,
+  OutputFile,
+} from './process/spawn-options.js';
 export { SandboxPipe, SandboxPipeEnd } from './process/sandbox-pipe.js';
-export type { SpawnResult, SpawnStatus, ExecFailure, CpuTime, LimitName, SeccompViolation } from './process/spawn-result.js';
-export type { SandboxLimits, SpawnLimits, ResolvedSandboxLimits, ResolvedSpawnLimits, DefaultedLimit } from './limits/limits.js';
+export type {
+  SpawnResult,
+  SpawnStatus,
+  ExecFailure,
+  CpuTime,
+  LimitName,
+  SeccompViolation,
+} from './process/spawn-result.js';
+export type {
+  SandboxLimits,
+  SpawnLimits,
+  ResolvedSandboxLimits,
+  ResolvedSpawnLimits,
+  DefaultedLimit,
+} from './limits/limits.js';
 export type { Controller, Placement } from './cgroup/cgroup.js';
 export { Image, type ImageImportOptions, type StoreOptions } from './images/image.js';
 export type { HostImageGroup, HostImageOptions, HostImageUser } from './rootfs/host-layer.js';
@@ -27,10 +48,21 @@ export type { NetworkAttachOptions, ResolvedNetworkAttach } from './network/netw
 export type { EgressPolicy, EgressRule, ResolvedEgress, ResolvedEgressRule } from './network/egress.js';
 export type { PortMapping, ResolvedPortMapping } from './network/port-proxy.js';
 export {
-  SandboxError, SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError,
-  SandboxHelperError, SandboxAbortedError, SandboxDestroyedError, SandboxImageError, SandboxFilesError,
-  SandboxLineTooLongError, SandboxDiedError, SandboxNotReadyError,
-  type SandboxErrorCode, type SetupFailure, type ImageErrorReason,
+  SandboxError,
+  SandboxOptionsError,
+  SandboxSetupError,
+  SandboxUnsupportedError,
+  SandboxHelperError,
+  SandboxAbortedError,
+  SandboxDestroyedError,
+  SandboxImageError,
+  SandboxFilesError,
+  SandboxLineTooLongError,
+  SandboxDiedError,
+  SandboxNotReadyError,
+  type SandboxErrorCode,
+  type SetupFailure,
+  type ImageErrorReason,
 } from './errors/sandbox-error.js';
 export { SETUP_STEPS, type SetupStep } from './errors/steps.js';
 export { parseBytes, parseDuration, type ByteSize, type Duration } from './limits/units.js';

@@ -45,7 +45,7 @@ time.sleep(60)
 `,
 };
 
-await using judge = new Sandbox();      // the interactor's sandbox: trusted code, still isolated
+await using judge = new Sandbox(); // the interactor's sandbox: trusted code, still isolated
 await using contestant = new Sandbox(); // the solution's sandbox
 
 // A limit the solution hit comes first; then the interactor's word; then how the solution ended.
@@ -56,11 +56,24 @@ function verdictOf(solution: SpawnResult, checker: SpawnResult): string {
 }
 
 for (const [name, code] of Object.entries(solutions)) {
-  using toSolution = new SandboxPipe();   // interactor → solution
+  using toSolution = new SandboxPipe(); // interactor → solution
   using toInteractor = new SandboxPipe(); // solution → interactor
   const limits = { wallTime: '2s', memory: '256M' };
-  const solution = contestant.spawn(['python3', '-c', code], { stdin: toSolution.readEnd, stdout: toInteractor.writeEnd, limits });
-  const checker = judge.spawn(['python3', '-c', interactor, '271828'], { stdin: toInteractor.readEnd, stdout: toSolution.writeEnd, limits });
+  const solution = contestant.spawn(['python3', '-c', code], {
+    stdin: toSolution.readEnd,
+    stdout: toInteractor.writeEnd,
+    limits,
+  });
+  const checker = judge.spawn(['python3', '-c', interactor, '271828'], {
+    stdin: toInteractor.readEnd,
+    stdout: toSolution.writeEnd,
+    limits,
+  });
   const [s, c] = await Promise.all([solution, checker]);
-  console.log(name.padEnd(17), verdictOf(s, c).padEnd(16), `solution: ${s.status} in ${s.wallTimeMs.toFixed(0)} ms;`, `interactor: ${c.stderr.trim() || c.status}`);
+  console.log(
+    name.padEnd(17),
+    verdictOf(s, c).padEnd(16),
+    `solution: ${s.status} in ${s.wallTimeMs.toFixed(0)} ms;`,
+    `interactor: ${c.stderr.trim() || c.status}`
+  );
 }

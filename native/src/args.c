@@ -43,8 +43,9 @@ static bool fs_supported(const char *name)
 	bool found = false;
 
 	while (f && !found && fgets(line, sizeof(line), f))
-		found = sscanf(line, "nodev %63s", fs) == 1 ? strcmp(fs, name) == 0
-			: sscanf(line, "%63s", fs) == 1 && strcmp(fs, name) == 0;
+		found = sscanf(line, "nodev %63s", fs) == 1
+				? strcmp(fs, name) == 0
+				: sscanf(line, "%63s", fs) == 1 && strcmp(fs, name) == 0;
 	if (f)
 		fclose(f);
 	return found;
@@ -99,7 +100,8 @@ void args_features_json(struct jbuf *b)
 	jb_kstr(b, "kernel", u.release);
 	jb_kbool(b, "userns", userns);
 	jb_kbool(b, "unprivilegedUserns", userns && unprivileged_userns());
-	jb_kbool(b, "overlayInUserns", fs_supported("overlay") && kernel_at_least(u.release, 5, 11));
+	jb_kbool(b, "overlayInUserns",
+		 fs_supported("overlay") && kernel_at_least(u.release, 5, 11));
 	jb_kbool(b, "pidfd", syscall_exists(SYS_pidfd_open, getpid(), 0));
 	jb_kbool(b, "clone3", syscall_exists(SYS_clone3, 0, 0));
 	jb_kstr(b, "cgroup2", cg[0] ? cg : NULL);

@@ -59,7 +59,8 @@ static int install_stdio(const int *fds, struct err *e)
 
 	for (i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0)
-			return err_sys(e, STEP_SPAWN_STDIO, "dup2", NULL, "dup2(%d, %d)", fds[i], i);
+			return err_sys(e, STEP_SPAWN_STDIO, "dup2", NULL, "dup2(%d, %d)", fds[i],
+				       i);
 	return 0;
 }
 
@@ -82,7 +83,7 @@ static void reset_signals(void)
 	int sig;
 
 	for (sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);  /* fails harmlessly for SIGKILL, SIGSTOP, glibc's own */
+		signal(sig, SIG_DFL); /* fails harmlessly for SIGKILL, SIGSTOP, glibc's own */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
@@ -97,8 +98,10 @@ static int set_rlimits(const struct spawn_msg *s, struct err *e)
 		struct rlimit rl = { s->rlimits[i].soft, s->rlimits[i].hard };
 		if (setrlimit(s->rlimits[i].resource, &rl) < 0)
 			return err_sys(e, STEP_SPAWN_RLIMIT, "setrlimit", NULL,
-				       "setrlimit(%s, %llu, %llu)", proto_rlimit_name(s->rlimits[i].resource),
-				       (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+				       "setrlimit(%s, %llu, %llu)",
+				       proto_rlimit_name(s->rlimits[i].resource),
+				       (unsigned long long)rl.rlim_cur,
+				       (unsigned long long)rl.rlim_max);
 	}
 	return 0;
 }
@@ -114,8 +117,8 @@ static int enter_cwd(const char *cwd, struct err *e)
 	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/') {
 		if (buf[0] != '/')
 			errno = ENOENT;
-		return err_sys(e, STEP_SPAWN_CWD, "getcwd", cwd, "\"%s\" is outside the sandbox's root",
-			       cwd);
+		return err_sys(e, STEP_SPAWN_CWD, "getcwd", cwd,
+			       "\"%s\" is outside the sandbox's root", cwd);
 	}
 	return 0;
 }
@@ -139,7 +142,9 @@ static int harden(const struct command_args *a, struct err *e)
 	if (!s->has_security || !s->seccomp)
 		return 0;
 	if (a->shared_files)
-		return (a->cpu->listener = seccomp_load_listener(s->seccomp, s->seccomp_len, e)) < 0 ? -1 : 0;
+		return (a->cpu->listener = seccomp_load_listener(s->seccomp, s->seccomp_len, e)) < 0
+			       ? -1
+			       : 0;
 	return seccomp_load(s->seccomp, s->seccomp_len, e);
 }
 
@@ -159,7 +164,8 @@ static int command_prepare(const struct command_args *a, struct err *e)
 		return -1;
 	/* A shared table holds the reaper's fds: execve closes them (all close-on-exec) in our copy. */
 	if (a->shared_files && close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		return err_sys(e, STEP_SPAWN_STDIO, "close_range", NULL, "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)");
+		return err_sys(e, STEP_SPAWN_STDIO, "close_range", NULL,
+			       "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)");
 	if (!a->shared_files)
 		fd_close_except(keep, ARRAY_LEN(keep));
 	reset_signals();
@@ -173,7 +179,7 @@ int command_main(void *arg)
 	struct err e;
 
 	if (command_prepare(a, &e) == 0) {
-		environ = s->env;  /* execvpe searches the PATH of the environment it is given */
+		environ = s->env; /* execvpe searches the PATH of the environment it is given */
 		execvpe(s->argv[0], s->argv, s->env);
 		err_sys(&e, STEP_EXEC, "execve", s->argv[0], "execve(\"%s\")", s->argv[0]);
 	}

@@ -90,15 +90,16 @@ static void take_cmsgs(struct msghdr *mh, int *fds, int *n_fds, pid_t *pid)
 	}
 }
 
-ssize_t ctl_recv(int sock, void *buf, size_t len, int *fds, int *n_fds, pid_t *pid,
-		 bool dontwait)
+ssize_t ctl_recv(int sock, void *buf, size_t len, int *fds, int *n_fds, pid_t *pid, bool dontwait)
 {
 	union {
 		char buf[CMSG_SPACE(CTL_FDS_MAX * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
 		struct cmsghdr align;
 	} ctrl;
 	struct iovec iov = { buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.buf,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = ctrl.buf,
 			     .msg_controllen = sizeof(ctrl.buf) };
 	ssize_t r;
 
@@ -148,7 +149,7 @@ ssize_t ctl_recv_up_fds(int sock, struct ctl_up *m, pid_t *pid, int fds[2])
 	if (fds)
 		fds[0] = fds[1] = -1;
 	n = ctl_recv(sock, m, sizeof(*m), fds, fds ? &n_fds : NULL, pid, true);
-	if (n > 0 && (size_t)n < ctl_up_len(m->kind)) {  /* too short for its kind: ignore it */
+	if (n > 0 && (size_t)n < ctl_up_len(m->kind)) { /* too short for its kind: ignore it */
 		memset(m, 0, sizeof(*m));
 		m->kind = 0;
 	}
@@ -209,7 +210,8 @@ static int ctl_decode_stdio(const struct ctl_down *m, const char *p, const char 
 		out->stdio_limit[i] = m->stdio_limit[i];
 		if (m->stdio_open[i] > CTL_STDIO_APPEND)
 			return ctl_free_spawn(out), -1;
-		if (m->stdio_open[i] != CTL_STDIO_FD && !(out->stdio_path[i] = take_string(&p, end)))
+		if (m->stdio_open[i] != CTL_STDIO_FD &&
+		    !(out->stdio_path[i] = take_string(&p, end)))
 			return ctl_free_spawn(out), -1;
 	}
 	return 0;

@@ -21,31 +21,37 @@
 /* argv + env + cwd + groups (+ rlimits, seccomp filter, masks) of one spawn: the kernel's
  * ARG_MAX of 2 MiB plus room for the rest. src/process/spawn-request.ts SPAWN_PAYLOAD_MAX matches. */
 #define CTL_PAYLOAD_MAX (2 * 1024 * 1024 + 256 * 1024)
-#define CTL_FDS_MAX (3 + 1 + 16 + 1)    /* stdio, v2 cgroup, v1 cgroup.procs files, memory cgroup */
+#define CTL_FDS_MAX (3 + 1 + 16 + 1) /* stdio, v2 cgroup, v1 cgroup.procs files, memory cgroup */
 
 enum ctl_kind {
-	CTL_GO = 1, CTL_SPAWN, CTL_KILL,
-	CTL_STEP = 16, CTL_READY, CTL_ERROR, CTL_STARTED, CTL_EXIT,
+	CTL_GO = 1,
+	CTL_SPAWN,
+	CTL_KILL,
+	CTL_STEP = 16,
+	CTL_READY,
+	CTL_ERROR,
+	CTL_STARTED,
+	CTL_EXIT,
 };
 
 struct ctl_down {
 	uint32_t kind;
-	uint32_t spawn;      /* spawn id, unique within the supervisor */
-	int32_t signo;       /* KILL */
+	uint32_t spawn; /* spawn id, unique within the supervisor */
+	int32_t signo;	/* KILL */
 	uint32_t uid, gid, n_groups, argc, envc;
 	uint32_t n_rlimits, n_cgroup_procs;
 	uint8_t has_cgroup, cgroupns, has_security, no_new_privs;
 	uint32_t payload_len;
-	uint64_t caps_keep;      /* security: bit n keeps capability n */
-	uint32_t seccomp_len;    /* bytes of struct sock_filter[] */
+	uint64_t caps_keep;   /* security: bit n keeps capability n */
+	uint32_t seccomp_len; /* bytes of struct sock_filter[] */
 	uint32_t n_masked, n_readonly;
-	uint8_t has_memcg;       /* a memory cgroup directory fd follows the v1 cgroup.procs fds */
+	uint8_t has_memcg; /* a memory cgroup directory fd follows the v1 cgroup.procs fds */
 	uint8_t pad[3];
 	/* stdio from and to files inside the sandbox (stdio.c): per fd, CTL_STDIO_* */
 	uint8_t stdio_open[3];
 	uint8_t pad2[5];
-	uint64_t stdio_limit[3];  /* bytes an output file may reach, 0: none */
-	uint64_t output_limit;    /* both output files together, 0: none */
+	uint64_t stdio_limit[3]; /* bytes an output file may reach, 0: none */
+	uint64_t output_limit;	 /* both output files together, 0: none */
 	/* SPAWN payload follows: struct ctl_rlimit[n_rlimits], the seccomp filter, gid_t
 	 * groups[n_groups], then NUL-terminated cwd, argv..., env..., masked..., readonly...,
 	 * then one path per fd whose stdio_open is not CTL_STDIO_FD. */
@@ -65,8 +71,8 @@ struct ctl_rlimit {
 _Static_assert(sizeof(struct ctl_down) % 8 == 0, "ctl_down must keep the payload aligned");
 
 struct exit_info {
-	int32_t code;        /* exit status, or -1 when a signal ended it */
-	int32_t signo;       /* 0 when it exited */
+	int32_t code;  /* exit status, or -1 when a signal ended it */
+	int32_t signo; /* 0 when it exited */
 	uint64_t wall_us, user_us, system_us, max_rss_kb;
 	int32_t has_exec_error;
 	struct err exec_error;
@@ -75,19 +81,20 @@ struct exit_info {
 	int64_t file_bytes[3];
 	int32_t file_limit_hit;
 	int32_t pad_file;
-	uint64_t mem_used_bytes;  /* peak of the tree's own memory (memwatch.c), 0 when unknown */
-	int32_t oom_killed;       /* the reaper ended the tree after its memory cgroup's OOM */
-	int32_t has_violation;    /* the reaper ended the tree on a seccomp violation */
-	int32_t violation_nr;     /* its syscall number and audit arch */
+	uint64_t mem_used_bytes; /* peak of the tree's own memory (memwatch.c), 0 when unknown */
+	int32_t oom_killed;	 /* the reaper ended the tree after its memory cgroup's OOM */
+	int32_t has_violation;	 /* the reaper ended the tree on a seccomp violation */
+	int32_t violation_nr;	 /* its syscall number and audit arch */
 	uint32_t violation_arch;
 };
 
 struct ctl_up {
 	uint32_t kind;
-	uint32_t spawn;      /* 0 for sandbox-wide messages */
-	int32_t step;        /* STEP */
-	uint32_t pre_exec_us;  /* STARTED: the command's CPU time in the spawn's cgroup before execve */
-	struct err err;      /* ERROR */
+	uint32_t spawn; /* 0 for sandbox-wide messages */
+	int32_t step;	/* STEP */
+	uint32_t
+		pre_exec_us; /* STARTED: the command's CPU time in the spawn's cgroup before execve */
+	struct err err;	     /* ERROR */
 	struct exit_info exit;
 };
 
@@ -96,22 +103,22 @@ struct spawn_msg {
 	uint32_t id;
 	const struct ctl_rlimit *rlimits;
 	int n_rlimits;
-	int n_fds;           /* 3 + has_cgroup + n_cgroup_procs + has_memcg */
+	int n_fds; /* 3 + has_cgroup + n_cgroup_procs + has_memcg */
 	bool has_cgroup, cgroupns, has_memcg;
 	uid_t uid;
 	gid_t gid;
 	int n_groups;
 	const gid_t *groups;
 	const char *cwd;
-	char **argv, **env;  /* malloc'd pointer arrays, NULL-terminated */
+	char **argv, **env; /* malloc'd pointer arrays, NULL-terminated */
 	bool has_security, no_new_privs;
 	uint64_t caps_keep;
-	const uint8_t *seccomp;  /* NULL when none */
+	const uint8_t *seccomp; /* NULL when none */
 	size_t seccomp_len;
-	char **masked, **readonly;  /* malloc'd, NULL-terminated */
+	char **masked, **readonly; /* malloc'd, NULL-terminated */
 	int n_masked, n_readonly;
-	uint8_t stdio_open[3];      /* CTL_STDIO_* */
-	const char *stdio_path[3];  /* for stdio_open != CTL_STDIO_FD */
+	uint8_t stdio_open[3];	   /* CTL_STDIO_* */
+	const char *stdio_path[3]; /* for stdio_open != CTL_STDIO_FD */
 	uint64_t stdio_limit[3], output_limit;
 };
 
@@ -128,8 +135,7 @@ int ctl_try_send(int sock, const void *msg, size_t len, const int *fds, int n_fd
 /* Receive one message. Returns its length, 0 on EOF, -1 with errno (EAGAIN with dontwait).
  * Received fds go to fds[] (*n_fds: in, its capacity; out, how many; extra ones are closed);
  * *pid is the SCM_CREDENTIALS pid or 0. */
-ssize_t ctl_recv(int sock, void *buf, size_t len, int *fds, int *n_fds, pid_t *pid,
-		 bool dontwait);
+ssize_t ctl_recv(int sock, void *buf, size_t len, int *fds, int *n_fds, pid_t *pid, bool dontwait);
 
 /* Send an up message, only as long as its kind needs (STEP is 16 bytes, EXIT over 1 KiB). */
 int ctl_send_up(int sock, const struct ctl_up *m, pid_t pid, enum step step, struct err *e);

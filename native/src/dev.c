@@ -22,9 +22,11 @@
 
 static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
 
-static const struct { const char *name, *target; } links[] = {
-	{ "ptmx", "pts/ptmx" },      { "fd", "/proc/self/fd" },
-	{ "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
+static const struct {
+	const char *name, *target;
+} links[] = {
+	{ "ptmx", "pts/ptmx" },		 { "fd", "/proc/self/fd" },
+	{ "stdin", "/proc/self/fd/0" },	 { "stdout", "/proc/self/fd/1" },
 	{ "stderr", "/proc/self/fd/2" },
 };
 
@@ -36,7 +38,7 @@ static int bind_device(int devfd, const char *name, struct err *e)
 	snprintf(source, sizeof(source), "/dev/%s", name);
 	snprintf(target, sizeof(target), "/dev/%s", name);
 	if (access(source, F_OK) < 0 && errno == ENOENT)
-		return 0;  /* the host has no such device; the sandbox gets none either */
+		return 0; /* the host has no such device; the sandbox gets none either */
 	fd = openat(devfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
 	if (fd < 0)
 		return err_sys(e, STEP_MOUNT_DEV, "openat", target, "create \"%s\"", target);
@@ -77,7 +79,8 @@ static int dev_fill(int devfd, struct err *e)
 	for (i = 0; i < ARRAY_LEN(links); i++)
 		if (symlinkat(links[i].target, devfd, links[i].name) < 0)
 			return err_sys(e, STEP_MOUNT_DEV, "symlinkat", links[i].name,
-				       "symlink(\"%s\", \"/dev/%s\")", links[i].target, links[i].name);
+				       "symlink(\"%s\", \"/dev/%s\")", links[i].target,
+				       links[i].name);
 	return 0;
 }
 
@@ -90,8 +93,7 @@ int dev_mount(int rootfd, struct err *e)
 	/* size= bounds blocks only: without nr_inodes, empty files (half the RAM's pages of
 	 * inodes by default) would take kernel memory no disk limit counts. */
 	r = mount_on_fd("tmpfs", fd, "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
-			"mode=0755,size=64k,nr_inodes=256",
-			STEP_MOUNT_DEV, e);
+			"mode=0755,size=64k,nr_inodes=256", STEP_MOUNT_DEV, e);
 	close(fd);
 	/* Reopen: the fd above still names the directory under the new tmpfs. */
 	if (r < 0 || (fd = mount_target(rootfd, "/dev", 1, STEP_MOUNT_DEV, e)) < 0)

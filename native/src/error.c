@@ -21,8 +21,8 @@ static void err_fill(struct err *e, enum step step, int errnum, const char *sysc
 	snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
 }
 
-int err_sys(struct err *e, enum step step, const char *syscall, const char *path,
-	    const char *fmt, ...)
+int err_sys(struct err *e, enum step step, const char *syscall, const char *path, const char *fmt,
+	    ...)
 {
 	int errnum = errno;
 	va_list ap;

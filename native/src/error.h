@@ -14,16 +14,16 @@
 #define ERR_MESSAGE_MAX 512
 
 struct err {
-	int step;                       /* enum step */
-	int errnum;                     /* 0: no errno applies */
-	char syscall[ERR_SYSCALL_MAX];  /* "": no syscall applies */
-	char path[ERR_PATH_MAX];        /* "": no path applies */
-	char message[ERR_MESSAGE_MAX];  /* human text, ends with strerror when errnum != 0 */
+	int step;		       /* enum step */
+	int errnum;		       /* 0: no errno applies */
+	char syscall[ERR_SYSCALL_MAX]; /* "": no syscall applies */
+	char path[ERR_PATH_MAX];       /* "": no path applies */
+	char message[ERR_MESSAGE_MAX]; /* human text, ends with strerror when errnum != 0 */
 };
 
 /* Fill from errno; the message is the formatted context plus ": <strerror>". Returns -1. */
-int err_sys(struct err *e, enum step step, const char *syscall, const char *path,
-	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int err_sys(struct err *e, enum step step, const char *syscall, const char *path, const char *fmt,
+	    ...) __attribute__((format(printf, 5, 6)));
 
 /* Fill without an errno. Returns -1. */
 int err_msg(struct err *e, enum step step, const char *fmt, ...)

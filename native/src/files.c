@@ -35,7 +35,7 @@ struct files_root {
 	struct files_root *next;
 	char *sandbox;
 	int fd;
-	int userns;  /* the sandbox's user namespace; -1: it has none; -2: it has one we lack */
+	int userns; /* the sandbox's user namespace; -1: it has none; -2: it has one we lack */
 	pid_t *workers;
 	int n_workers;
 };
@@ -101,7 +101,7 @@ void files_forget(const char *sandbox)
 	for (i = 0; i < r->n_workers; i++)
 		kill(r->workers[i], SIGKILL);
 	for (i = 0; i < r->n_workers; i++)
-		waitpid(r->workers[i], NULL, 0);  /* ECHILD if already reaped: fine */
+		waitpid(r->workers[i], NULL, 0); /* ECHILD if already reaped: fine */
 	if (r->fd >= 0)
 		close(r->fd);
 	if (r->userns >= 0)

@@ -112,8 +112,13 @@ static int read_into(struct reader *r, size_t n, int fd, int *werr)
 
 static const char *type_name(mode_t m)
 {
-	return S_ISREG(m) ? "file" : S_ISDIR(m) ? "dir" : S_ISLNK(m) ? "symlink" : S_ISCHR(m) ? "char"
-	     : S_ISBLK(m) ? "block" : S_ISFIFO(m) ? "fifo" : "socket";
+	return S_ISREG(m)    ? "file"
+	       : S_ISDIR(m)  ? "dir"
+	       : S_ISLNK(m)  ? "symlink"
+	       : S_ISCHR(m)  ? "char"
+	       : S_ISBLK(m)  ? "block"
+	       : S_ISFIFO(m) ? "fifo"
+			     : "socket";
 }
 
 static void put_stat(struct jbuf *b, const struct stat *st)
@@ -184,14 +189,17 @@ static int become(const struct jval *as, struct err *e)
 	size_t n = 0, i;
 
 	if (as->type != J_OBJ || !id_field(as, "uid", &uid) || !id_field(as, "gid", &gid))
-		return errno = EINVAL, err_sys(e, STEP_FILES_OP, NULL, NULL, "as: {uid, gid, groups} needed");
+		return errno = EINVAL,
+		       err_sys(e, STEP_FILES_OP, NULL, NULL, "as: {uid, gid, groups} needed");
 	if (gv && gv->type == J_ARR) {
 		if (gv->n > GROUPS_MAX)
-			return errno = EINVAL, err_sys(e, STEP_FILES_OP, NULL, NULL, "as: more than %d groups", GROUPS_MAX);
+			return errno = EINVAL, err_sys(e, STEP_FILES_OP, NULL, NULL,
+						       "as: more than %d groups", GROUPS_MAX);
 		for (i = 0; i < gv->n; i++) {
 			const struct jval *it = &gv->items[i];
 			if (it->type != J_NUM || !it->is_int || it->i < 0 || it->i > 0xfffffffeLL)
-				return errno = EINVAL, err_sys(e, STEP_FILES_OP, NULL, NULL, "as: bad group");
+				return errno = EINVAL,
+				       err_sys(e, STEP_FILES_OP, NULL, NULL, "as: bad group");
 			groups[n++] = (gid_t)it->i;
 		}
 	}
@@ -202,14 +210,17 @@ static int become(const struct jval *as, struct err *e)
 		for (i = 0; i < n; i++)
 			only_gid = only_gid && groups[i] == gid;
 		if (errno != EPERM || !only_gid)
-			return err_sys(e, STEP_FILES_OP, "setgroups", NULL, "setgroups() for uid %u", uid);
+			return err_sys(e, STEP_FILES_OP, "setgroups", NULL,
+				       "setgroups() for uid %u", uid);
 	}
 	setfsgid(gid);
 	if ((g = (unsigned)setfsgid((gid_t)-1)) != gid)
-		return errno = EINVAL, err_sys(e, STEP_FILES_OP, "setfsgid", NULL, "gid %u is not mapped in the sandbox", gid);
+		return errno = EINVAL, err_sys(e, STEP_FILES_OP, "setfsgid", NULL,
+					       "gid %u is not mapped in the sandbox", gid);
 	setfsuid(uid);
 	if ((unsigned)setfsuid((uid_t)-1) != uid)
-		return errno = EINVAL, err_sys(e, STEP_FILES_OP, "setfsuid", NULL, "uid %u is not mapped in the sandbox", uid);
+		return errno = EINVAL, err_sys(e, STEP_FILES_OP, "setfsuid", NULL,
+					       "uid %u is not mapped in the sandbox", uid);
 	return uid == 0 ? 0 : set_effective_caps(false, e);
 }
 
@@ -277,7 +288,8 @@ static int op_list(struct ctx *c, const char *path, struct err *e)
 		first = false;
 		jb_kstr(&b, "name", de->d_name);
 		put_stat(&b, &st);
-		if (S_ISLNK(st.st_mode) && (n = readlinkat(fd, de->d_name, target, sizeof(target) - 1)) >= 0) {
+		if (S_ISLNK(st.st_mode) &&
+		    (n = readlinkat(fd, de->d_name, target, sizeof(target) - 1)) >= 0) {
 			target[n] = '\0';
 			jb_kstr(&b, "target", target);
 		}
@@ -287,7 +299,7 @@ static int op_list(struct ctx *c, const char *path, struct err *e)
 	list_flush(c, &b, false, truncated);
 	jb_free(&b);
 	closedir(d);
-	return 1;  /* already answered */
+	return 1; /* already answered */
 }
 
 static int op_readlink(struct ctx *c, const char *path, struct err *e)
@@ -323,13 +335,14 @@ static int op_read(struct ctx *c, const char *path, struct err *e)
 	if (max >= 0 && st.st_size > max) {
 		close(fd);
 		errno = EFBIG;
-		return err_sys(e, STEP_FILES_OP, "read", path, "%s: larger than %lld bytes", path, max);
+		return err_sys(e, STEP_FILES_OP, "read", path, "%s: larger than %lld bytes", path,
+			       max);
 	}
 	snprintf(head, sizeof(head), "{\"ok\":true,\"size\":%lld}\n", (long long)st.st_size);
 	write_full(c->out, head, strlen(head));
 	for (left = st.st_size; left > 0;) {
 		ssize_t n = read(fd, buf, (size_t)left < sizeof(buf) ? (size_t)left : sizeof(buf));
-		if (n <= 0) {  /* the file shrank: keep the promised size */
+		if (n <= 0) { /* the file shrank: keep the promised size */
 			memset(buf, 0, sizeof(buf));
 			n = (size_t)left < sizeof(buf) ? left : (off_t)sizeof(buf);
 		}
@@ -338,7 +351,7 @@ static int op_read(struct ctx *c, const char *path, struct err *e)
 		left -= n;
 	}
 	close(fd);
-	return 1;  /* already answered */
+	return 1; /* already answered */
 }
 
 /* Open for writing: the existing regular file, or a new one made with O_EXCL under parent.
@@ -355,10 +368,12 @@ static int open_for_write(struct ctx *c, const char *path, mode_t mode, struct e
 		fd = fspath_open_data(c->root, path, flags, e);
 		if (fd >= 0 || errno != ENOENT)
 			return fd;
-		if ((dir = fspath_parent(c->root, path, buf, sizeof(buf), &name, bool_field(c, "parents"), e)) < 0)
+		if ((dir = fspath_parent(c->root, path, buf, sizeof(buf), &name,
+					 bool_field(c, "parents"), e)) < 0)
 			return -1;
 		fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-		if (fd < 0 && errno == EEXIST && fspath_follows_symlinks() && (n = readlinkat(dir, name, target, sizeof(target) - 1)) > 0) {
+		if (fd < 0 && errno == EEXIST && fspath_follows_symlinks() &&
+		    (n = readlinkat(dir, name, target, sizeof(target) - 1)) > 0) {
 			target[n] = '\0';
 			close(dir);
 			snprintf(next, sizeof(next), "%s/%s", target[0] == '/' ? "" : buf, target);
@@ -388,7 +403,7 @@ static int op_write(struct ctx *c, const char *path, struct err *e)
 	if (read_into(c->in, (size_t)size, fd, &werr) < 0) {
 		if (fd >= 0)
 			close(fd);
-		return -2;  /* the stream broke */
+		return -2; /* the stream broke */
 	}
 	if (fd < 0)
 		return -1;
@@ -403,7 +418,9 @@ static int with_parent(struct ctx *c, const char *path, const char *call, struct
 {
 	char buf[4096];
 	const char *name;
-	int dir = fspath_parent(c->root, path, buf, sizeof(buf), &name, bool_field(c, "parents"), e), rc;
+	int dir = fspath_parent(c->root, path, buf, sizeof(buf), &name, bool_field(c, "parents"),
+				e),
+	    rc;
 
 	if (dir < 0)
 		return -1;
@@ -475,7 +492,8 @@ static int op_attr(struct ctx *c, const char *path, const char *op, struct err *
 		if (!name || vn < 0 || (size_t)vn > sizeof(value))
 			rc = err_msg(e, STEP_FILES_OP, "setxattr: name and base64 value needed");
 		else if (setxattr(self, name, value, vn, 0) < 0)
-			rc = err_sys(e, STEP_FILES_OP, "setxattr", path, "setxattr(%s, %s)", path, name);
+			rc = err_sys(e, STEP_FILES_OP, "setxattr", path, "setxattr(%s, %s)", path,
+				     name);
 	} else if ((n = listxattr(self, names, sizeof(names))) < 0 && errno != ENOTSUP) {
 		rc = err_sys(e, STEP_FILES_OP, "listxattr", path, "listxattr(%s)", path);
 	} else {
@@ -565,19 +583,29 @@ static void reply_error(int out, const struct err *e)
  * the stream broke. */
 static int run_op(struct ctx *c, const char *op, const char *path, struct err *e)
 {
-	if (strcmp(op, "stat") == 0) return op_stat(c, path, e);
-	if (strcmp(op, "list") == 0) return op_list(c, path, e);
-	if (strcmp(op, "readlink") == 0) return op_readlink(c, path, e);
-	if (strcmp(op, "read") == 0) return op_read(c, path, e);
-	if (strcmp(op, "extents") == 0) return op_extents(c, path, e);
-	if (strcmp(op, "write") == 0) return op_write(c, path, e);
+	if (strcmp(op, "stat") == 0)
+		return op_stat(c, path, e);
+	if (strcmp(op, "list") == 0)
+		return op_list(c, path, e);
+	if (strcmp(op, "readlink") == 0)
+		return op_readlink(c, path, e);
+	if (strcmp(op, "read") == 0)
+		return op_read(c, path, e);
+	if (strcmp(op, "extents") == 0)
+		return op_extents(c, path, e);
+	if (strcmp(op, "write") == 0)
+		return op_write(c, path, e);
 	if (strcmp(op, "mkdir") == 0)
 		return fspath_mkdir(c->root, path, (mode_t)int_field(c, "mode", 0755) & 07777,
 				    bool_field(c, "parents"), e);
-	if (strcmp(op, "remove") == 0) return fspath_remove(c->root, path, bool_field(c, "recursive"), e);
-	if (strcmp(op, "symlink") == 0) return with_parent(c, path, "symlinkat", e, do_symlink);
-	if (strcmp(op, "link") == 0) return with_parent(c, path, "linkat", e, do_link);
-	if (strcmp(op, "mknod") == 0) return with_parent(c, path, "mknodat", e, do_mknod);
+	if (strcmp(op, "remove") == 0)
+		return fspath_remove(c->root, path, bool_field(c, "recursive"), e);
+	if (strcmp(op, "symlink") == 0)
+		return with_parent(c, path, "symlinkat", e, do_symlink);
+	if (strcmp(op, "link") == 0)
+		return with_parent(c, path, "linkat", e, do_link);
+	if (strcmp(op, "mknod") == 0)
+		return with_parent(c, path, "mknodat", e, do_mknod);
 	if (strcmp(op, "chmod") == 0 || strcmp(op, "chown") == 0 || strcmp(op, "xattrs") == 0 ||
 	    strcmp(op, "setxattr") == 0)
 		return op_attr(c, path, op, e);

@@ -69,7 +69,8 @@ static int split(const char *path, char *buf, size_t buf_len, const char **name,
 	slash = strrchr(buf, '/');
 	*name = slash ? slash + 1 : buf;
 	if (!**name || strcmp(*name, ".") == 0 || strcmp(*name, "..") == 0)
-		return errno = EINVAL, err_sys(e, STEP_FILES_OP, NULL, path, "%s: not a name", path);
+		return errno = EINVAL,
+		       err_sys(e, STEP_FILES_OP, NULL, path, "%s: not a name", path);
 	if (!slash || slash == buf) {
 		size_t skip = slash ? 1 : 0;
 		memmove(buf + 2, buf + skip, n - skip + 1);
@@ -138,7 +139,8 @@ int fspath_open_data(int root, const char *path, int flags, struct err *e)
 	if (!S_ISREG(st.st_mode) || sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == SYSFS_MAGIC) {
 		close(fd);
 		errno = S_ISDIR(st.st_mode) ? EISDIR : EPERM;
-		return err_sys(e, STEP_FILES_OP, "open", path, "%s: not a regular file of the sandbox", path);
+		return err_sys(e, STEP_FILES_OP, "open", path,
+			       "%s: not a regular file of the sandbox", path);
 	}
 	/* Reopen the very inode checked above: no second lookup, so nothing can swap it. */
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
@@ -178,17 +180,20 @@ static int remove_children(int dir, const char *path, int depth, struct err *e)
 		if (unlinkat(dir, de->d_name, 0) == 0)
 			continue;
 		if (errno != EISDIR || depth > 256) {
-			rc = err_sys(e, STEP_FILES_OP, "unlinkat", path, "unlink(%s/%s)", path, de->d_name);
+			rc = err_sys(e, STEP_FILES_OP, "unlinkat", path, "unlink(%s/%s)", path,
+				     de->d_name);
 			break;
 		}
 		sub = openat(dir, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
-			rc = err_sys(e, STEP_FILES_OP, "openat", path, "open(%s/%s)", path, de->d_name);
+			rc = err_sys(e, STEP_FILES_OP, "openat", path, "open(%s/%s)", path,
+				     de->d_name);
 		else {
 			rc = remove_children(sub, path, depth + 1, e);
 			close(sub);
 			if (rc == 0 && unlinkat(dir, de->d_name, AT_REMOVEDIR) < 0)
-				rc = err_sys(e, STEP_FILES_OP, "unlinkat", path, "rmdir(%s/%s)", path, de->d_name);
+				rc = err_sys(e, STEP_FILES_OP, "unlinkat", path, "rmdir(%s/%s)",
+					     path, de->d_name);
 		}
 		rewinddir(d);
 	}
@@ -208,7 +213,8 @@ int fspath_remove(int root, const char *path, bool recursive, struct err *e)
 		return close(dir), 0;
 	if (errno != EISDIR)
 		rc = err_sys(e, STEP_FILES_OP, "unlinkat", path, "unlink(%s)", path);
-	else if (recursive && (sub = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+	else if (recursive &&
+		 (sub = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
 		rc = remove_children(sub, path, 0, e);
 		close(sub);
 	}

@@ -30,7 +30,7 @@
 struct reaper {
 	uint32_t spawn;
 	pid_t pid;
-	int result_fd;       /* read end of the reaper's final-record pipe */
+	int result_fd; /* read end of the reaper's final-record pipe */
 	uint64_t t0;
 };
 
@@ -48,22 +48,30 @@ static int init_setup(const struct create_req *c, int ctl, int *upper, struct er
 	failed = (c->user && STEP(ctl, STEP_USERNS_SETID, userns_become_root(e), e)) ||
 		 (c->user && STEP(ctl, STEP_USERNS_LIMITS, userns_limit_counts(e), e)) ||
 		 STEP(ctl, STEP_MOUNT_PRIVATE, mount_private(e), e) ||
-		 (c->quota_target &&
-		  STEP(ctl, STEP_ROOTFS_QUOTA,
-		       *upper = mount_quota(c->quota_target, c->quota_options, c->tmpfs, c->n_tmpfs, e), e)) ||
+		 (c->quota_target && STEP(ctl, STEP_ROOTFS_QUOTA,
+					  *upper = mount_quota(c->quota_target, c->quota_options,
+							       c->tmpfs, c->n_tmpfs, e),
+					  e)) ||
 		 (c->quota_target && c->ipc && quota_limit_ipc(c->quota_options, e) < 0) ||
-		 STEP(ctl, STEP_ROOTFS_OVERLAY, layers_prepare(c->merged, e) < 0 ? -1 :
-		      mount_overlay(c->merged, c->overlay_options, e), e) ||
+		 STEP(ctl, STEP_ROOTFS_OVERLAY,
+		      layers_prepare(c->merged, e) < 0
+			      ? -1
+			      : mount_overlay(c->merged, c->overlay_options, e),
+		      e) ||
 		 (root = mount_open_root(c->merged, e)) < 0 ||
 		 (c->n_ro_overlays &&
-		  STEP(ctl, STEP_MOUNT_BIND, mount_ro_overlays(root, c->ro_overlays, c->n_ro_overlays, e), e)) ||
-		 (c->n_binds && STEP(ctl, STEP_MOUNT_BIND, mount_binds(root, c->binds, c->n_binds, e), e)) ||
+		  STEP(ctl, STEP_MOUNT_BIND,
+		       mount_ro_overlays(root, c->ro_overlays, c->n_ro_overlays, e), e)) ||
+		 (c->n_binds &&
+		  STEP(ctl, STEP_MOUNT_BIND, mount_binds(root, c->binds, c->n_binds, e), e)) ||
 		 (c->proc && STEP(ctl, STEP_MOUNT_PROC, mount_proc(root, e), e)) ||
 		 (c->dev && STEP(ctl, STEP_MOUNT_DEV, dev_mount(root, e), e)) ||
 		 (c->n_tmpfs &&
-		  STEP(ctl, STEP_MOUNT_TMPFS, mount_tmpfs(root, c->quota_target, c->tmpfs, c->n_tmpfs, e), e)) ||
+		  STEP(ctl, STEP_MOUNT_TMPFS,
+		       mount_tmpfs(root, c->quota_target, c->tmpfs, c->n_tmpfs, e), e)) ||
 		 STEP(ctl, STEP_PIVOT_ROOT, pivot_to(root, e), e) ||
-		 (c->uts && c->hostname[0] && STEP(ctl, STEP_UTS_HOSTNAME, uts_set_hostname(c->hostname, e), e)) ||
+		 (c->uts && c->hostname[0] &&
+		  STEP(ctl, STEP_UTS_HOSTNAME, uts_set_hostname(c->hostname, e), e)) ||
 		 (c->net && STEP(ctl, STEP_NET_LOOPBACK, net_loopback_up(e), e)) ||
 		 (c->attached && STEP(ctl, STEP_NET_ADDRESS, netlink_address(&c->attach, e), e)) ||
 		 (c->attached && c->attach.has_gateway &&
@@ -80,7 +88,9 @@ static int wait_go(int ctl)
 	struct ctl_down m;
 
 	return ctl_recv(ctl, &m, sizeof(m), NULL, NULL, NULL, false) == sizeof(m) &&
-	       m.kind == CTL_GO ? 0 : -1;
+			       m.kind == CTL_GO
+		       ? 0
+		       : -1;
 }
 
 /* READY carries an O_PATH fd of the new "/" (files.c): the supervisor's only way into the
@@ -90,7 +100,7 @@ static int send_ready(int ctl, int upper, struct err *e)
 {
 	struct ctl_up m;
 	int fds[2] = { open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), upper }, rc;
-	int n = fds[0] < 0 ? 0 : upper >= 0 ? 2 : 1;  /* the upper fd only ever comes second */
+	int n = fds[0] < 0 ? 0 : upper >= 0 ? 2 : 1; /* the upper fd only ever comes second */
 
 	memset(&m, 0, sizeof(m));
 	m.kind = CTL_READY;
@@ -145,7 +155,8 @@ static void init_spawn(int ctl, const struct ctl_down *m, size_t len, const int 
 		/* The reaper stays in the init's cgroup; it clones the command into the spawn's. */
 		pid = proc_start(CLONE_NEWPID | CLONE_NEWNS, -1, reaper_main, &a);
 		if (pid < 0)
-			err_sys(&e, STEP_SPAWN_CLONE, "clone3", NULL, "clone3(CLONE_NEWPID | CLONE_NEWNS)");
+			err_sys(&e, STEP_SPAWN_CLONE, "clone3", NULL,
+				"clone3(CLONE_NEWPID | CLONE_NEWNS)");
 		close(result[1]);
 	}
 	if (pid > 0) {

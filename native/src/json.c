@@ -47,10 +47,14 @@ static int hex4(struct parser *p, unsigned *out)
 	for (i = 0; i < 4; i++) {
 		char c = *p->s++;
 		v <<= 4;
-		if (c >= '0' && c <= '9') v |= c - '0';
-		else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-		else return -1;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return -1;
 	}
 	*out = v;
 	return 0;
@@ -58,14 +62,25 @@ static int hex4(struct parser *p, unsigned *out)
 
 static size_t utf8_put(char *o, unsigned cp)
 {
-	if (cp < 0x80) { o[0] = cp; return 1; }
-	if (cp < 0x800) { o[0] = 0xc0 | cp >> 6; o[1] = 0x80 | (cp & 0x3f); return 2; }
+	if (cp < 0x80) {
+		o[0] = cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = 0xc0 | cp >> 6;
+		o[1] = 0x80 | (cp & 0x3f);
+		return 2;
+	}
 	if (cp < 0x10000) {
-		o[0] = 0xe0 | cp >> 12; o[1] = 0x80 | ((cp >> 6) & 0x3f); o[2] = 0x80 | (cp & 0x3f);
+		o[0] = 0xe0 | cp >> 12;
+		o[1] = 0x80 | ((cp >> 6) & 0x3f);
+		o[2] = 0x80 | (cp & 0x3f);
 		return 3;
 	}
-	o[0] = 0xf0 | cp >> 18; o[1] = 0x80 | ((cp >> 12) & 0x3f);
-	o[2] = 0x80 | ((cp >> 6) & 0x3f); o[3] = 0x80 | (cp & 0x3f);
+	o[0] = 0xf0 | cp >> 18;
+	o[1] = 0x80 | ((cp >> 12) & 0x3f);
+	o[2] = 0x80 | ((cp >> 6) & 0x3f);
+	o[3] = 0x80 | (cp & 0x3f);
 	return 4;
 }
 
@@ -87,7 +102,8 @@ static int parse_escape(struct parser *p, char *o, size_t *len)
 	p->s++;
 	if (hex4(p, &cp) < 0)
 		return -1;
-	if (cp >= 0xd800 && cp < 0xdc00 && p->end - p->s >= 6 && p->s[0] == '\\' && p->s[1] == 'u') {
+	if (cp >= 0xd800 && cp < 0xdc00 && p->end - p->s >= 6 && p->s[0] == '\\' &&
+	    p->s[1] == 'u') {
 		const char *save = p->s;
 		p->s += 2;
 		if (hex4(p, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000)
@@ -109,7 +125,7 @@ static int parse_string(struct parser *p, char **out, size_t *outlen)
 		p->s += (*p->s == '\\' && p->s + 1 < p->end) ? 2 : 1;
 	if (p->s >= p->end)
 		return -1;
-	o = xmalloc(p->s - start + 1);  /* decoding never grows a string */
+	o = xmalloc(p->s - start + 1); /* decoding never grows a string */
 	for (p->s = start; *p->s != '"';) {
 		unsigned char c = *p->s++;
 		if (c < 0x20 || (c == '\\' && parse_escape(p, o, &len) < 0)) {
@@ -132,20 +148,30 @@ static int parse_number(struct parser *p, struct jval *v)
 	bool integral = true;
 	char buf[64];
 
-	if (p->s < p->end && *p->s == '-') p->s++;
-	if (p->s >= p->end || *p->s < '0' || *p->s > '9') return -1;
-	if (*p->s == '0') p->s++;
-	else while (p->s < p->end && *p->s >= '0' && *p->s <= '9') p->s++;
+	if (p->s < p->end && *p->s == '-')
+		p->s++;
+	if (p->s >= p->end || *p->s < '0' || *p->s > '9')
+		return -1;
+	if (*p->s == '0')
+		p->s++;
+	else
+		while (p->s < p->end && *p->s >= '0' && *p->s <= '9')
+			p->s++;
 	if (p->s < p->end && *p->s == '.') {
 		integral = false;
-		if (++p->s >= p->end || *p->s < '0' || *p->s > '9') return -1;
-		while (p->s < p->end && *p->s >= '0' && *p->s <= '9') p->s++;
+		if (++p->s >= p->end || *p->s < '0' || *p->s > '9')
+			return -1;
+		while (p->s < p->end && *p->s >= '0' && *p->s <= '9')
+			p->s++;
 	}
 	if (p->s < p->end && (*p->s == 'e' || *p->s == 'E')) {
 		integral = false;
-		if (++p->s < p->end && (*p->s == '+' || *p->s == '-')) p->s++;
-		if (p->s >= p->end || *p->s < '0' || *p->s > '9') return -1;
-		while (p->s < p->end && *p->s >= '0' && *p->s <= '9') p->s++;
+		if (++p->s < p->end && (*p->s == '+' || *p->s == '-'))
+			p->s++;
+		if (p->s >= p->end || *p->s < '0' || *p->s > '9')
+			return -1;
+		while (p->s < p->end && *p->s >= '0' && *p->s <= '9')
+			p->s++;
 	}
 	v->type = J_NUM;
 	if (integral && p->s - start < 19) {
@@ -177,7 +203,7 @@ static int parse_member(struct parser *p, struct jval *v, size_t *cap)
 	skip_ws(p);
 	if (p->s >= p->end || *p->s != '"' || parse_string(p, &key, &len) < 0)
 		return -1;
-	if (json_get(v, key) || strlen(key) != len) {  /* duplicate or NUL in key */
+	if (json_get(v, key) || strlen(key) != len) { /* duplicate or NUL in key */
 		free(key);
 		return -1;
 	}
@@ -203,12 +229,19 @@ static int parse_container(struct parser *p, struct jval *v, char close)
 		return p->depth--, 0;
 	}
 	for (;;) {
-		if (v->type == J_OBJ ? parse_member(p, v, &cap) < 0
-				     : (push_item(v, &cap), parse_value(p, &v->items[v->n - 1])) < 0)
+		if (v->type == J_OBJ
+			    ? parse_member(p, v, &cap) < 0
+			    : (push_item(v, &cap), parse_value(p, &v->items[v->n - 1])) < 0)
 			return -1;
 		skip_ws(p);
-		if (p->s < p->end && *p->s == ',') { p->s++; continue; }
-		if (p->s < p->end && *p->s == close) { p->s++; break; }
+		if (p->s < p->end && *p->s == ',') {
+			p->s++;
+			continue;
+		}
+		if (p->s < p->end && *p->s == close) {
+			p->s++;
+			break;
+		}
 		return -1;
 	}
 	p->depth--;
@@ -224,7 +257,10 @@ static int parse_value(struct parser *p, struct jval *v)
 	case '{': return parse_container(p, v, '}');
 	case '[': return parse_container(p, v, ']');
 	case '"': v->type = J_STR; return parse_string(p, &v->str, &v->len);
-	case 't': v->type = J_BOOL; v->b = true; return expect_word(p, "true");
+	case 't':
+		v->type = J_BOOL;
+		v->b = true;
+		return expect_word(p, "true");
 	case 'f': v->type = J_BOOL; return expect_word(p, "false");
 	case 'n': v->type = J_NULL; return expect_word(p, "null");
 	default: return parse_number(p, v);
@@ -273,7 +309,8 @@ const struct jval *json_get(const struct jval *obj, const char *key)
 
 const char *json_type_name(enum jtype t)
 {
-	static const char *const names[] = { "null", "boolean", "number", "string", "array", "object" };
+	static const char *const names[] = { "null",   "boolean", "number",
+					     "string", "array",	  "object" };
 
 	return names[t];
 }

@@ -14,13 +14,13 @@ enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
 struct jval {
 	enum jtype type;
 	bool b;
-	bool is_int;       /* J_NUM without fraction or exponent, fits in long long */
+	bool is_int; /* J_NUM without fraction or exponent, fits in long long */
 	long long i;
-	char *str;         /* J_STR, NUL-terminated; len excludes the NUL */
+	char *str; /* J_STR, NUL-terminated; len excludes the NUL */
 	size_t len;
-	size_t n;          /* J_ARR, J_OBJ: number of items */
+	size_t n; /* J_ARR, J_OBJ: number of items */
 	struct jval *items;
-	char **keys;       /* J_OBJ: keys[n] */
+	char **keys; /* J_OBJ: keys[n] */
 };
 
 /* Parse exactly one JSON value spanning s[0..n). Returns -1 on a syntax error. */
@@ -37,11 +37,11 @@ struct jbuf {
 };
 
 void jb_raw(struct jbuf *b, const char *s);
-void jb_str(struct jbuf *b, const char *s);        /* a quoted, escaped string or null */
-void jb_obj(struct jbuf *b);                        /* { */
-void jb_end(struct jbuf *b);                        /* } */
-void jb_key(struct jbuf *b, const char *key);       /* ,"key": */
-void jb_kstr(struct jbuf *b, const char *key, const char *val);  /* NULL → null */
+void jb_str(struct jbuf *b, const char *s);   /* a quoted, escaped string or null */
+void jb_obj(struct jbuf *b);		      /* { */
+void jb_end(struct jbuf *b);		      /* } */
+void jb_key(struct jbuf *b, const char *key); /* ,"key": */
+void jb_kstr(struct jbuf *b, const char *key, const char *val); /* NULL → null */
 void jb_kint(struct jbuf *b, const char *key, long long val);
 void jb_kbool(struct jbuf *b, const char *key, bool val);
 void jb_knull(struct jbuf *b, const char *key);

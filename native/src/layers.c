@@ -27,7 +27,8 @@ int layers_prepare(const char *merged, struct err *e)
 	 * room for a page per layer (tmpfs charges only the pages used). */
 	if (mount("tmpfs", merged, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  "size=1m,nr_inodes=1024,mode=700") < 0)
-		return err_sys(e, STEP_ROOTFS_OVERLAY, "mount", merged, "mount(\"tmpfs\", \"%s\")", merged);
+		return err_sys(e, STEP_ROOTFS_OVERLAY, "mount", merged, "mount(\"tmpfs\", \"%s\")",
+			       merged);
 	if (chdir(merged) < 0)
 		return err_sys(e, STEP_ROOTFS_OVERLAY, "chdir", merged, "chdir(\"%s\")", merged);
 	return 0;

@@ -44,8 +44,9 @@ static int open_channel(struct err *e)
 	long fd = env ? strtol(env, &end, 10) : -1;
 
 	if (!env || *end || fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-		return err_msg(e, STEP_HELPER_START,
-			       "no IPC channel (NODE_CHANNEL_FD); sandkit-helper is started by the sandkit SDK");
+		return err_msg(
+			e, STEP_HELPER_START,
+			"no IPC channel (NODE_CHANNEL_FD); sandkit-helper is started by the sandkit SDK");
 	return report_init(fd, e) < 0 ? -1 : (int)fd;
 }
 
@@ -154,7 +155,7 @@ static int run_owned(int argc, char **argv)
 	 * between), at least the owner must still be alive. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
 	    (getppid() != (pid_t)owner && kill((pid_t)owner, 0) < 0))
-		return 125;  /* the owner is already gone: do nothing on its behalf */
+		return 125; /* the owner is already gone: do nothing on its behalf */
 	execvp(argv[3], argv + 3);
 	fprintf(stderr, "sandkit-helper: run-owned: %s: %s\n", argv[3], strerror(errno));
 	return errno == ENOENT ? 127 : 126;
@@ -174,7 +175,7 @@ int main(int argc, char **argv)
 	case ARGS_USAGE: return 2;
 	case ARGS_RUN: break;
 	}
-	selfexec_sealed(argv, &e);  /* returns only when already sealed or unable to be */
+	selfexec_sealed(argv, &e); /* returns only when already sealed or unable to be */
 	if (fd_stdio_null() < 0 || (channel = open_channel(&e)) < 0 || watch_parent(&e) < 0 ||
 	    (sigfd = watch_children(&e)) < 0)
 		return fail(&e);

@@ -40,7 +40,8 @@ static int mask_one(const char *path, struct err *e)
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return err_sys(e, STEP_SPAWN_MASK, "openat2", path, "open(\"%s\")", path);
 	if (S_ISDIR(st.st_mode))
-		r = mount_on_fd("tmpfs", fd, path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		r = mount_on_fd("tmpfs", fd, path, "tmpfs",
+				MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
 				"size=4k,nr_inodes=1,mode=555", STEP_SPAWN_MASK, e);
 	else
 		r = mount_on_fd("/dev/null", fd, path, NULL, MS_BIND, NULL, STEP_SPAWN_MASK, e);

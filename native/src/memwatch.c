@@ -64,7 +64,9 @@ static uint64_t hierarchical_limit(const struct memwatch *w)
 {
 	static char buf[STAT_BUF];
 
-	return read_text(w->stat, buf, sizeof(buf)) > 0 ? key_value(buf, "hierarchical_memory_limit") : 0;
+	return read_text(w->stat, buf, sizeof(buf)) > 0
+		       ? key_value(buf, "hierarchical_memory_limit")
+		       : 0;
 }
 
 void memwatch_open(struct memwatch *w, int dir)

@@ -8,13 +8,13 @@
 #include <stdint.h>
 
 struct memwatch {
-	int usage, stat, oom;  /* memory.current / usage_in_bytes, memory.stat, v1 oom_control */
+	int usage, stat, oom; /* memory.current / usage_in_bytes, memory.stat, v1 oom_control */
 	bool v1;
 	bool oom_seen;
-	uint64_t limit;        /* v1: the lowest limit over the group (hierarchical_memory_limit) */
-	uint64_t last;         /* usage at the previous sample */
-	unsigned quiet;        /* samples in a row with the same usage */
-	uint64_t peak;         /* bytes: highest usage − (page cache − shmem) sampled */
+	uint64_t limit; /* v1: the lowest limit over the group (hierarchical_memory_limit) */
+	uint64_t last;	/* usage at the previous sample */
+	unsigned quiet; /* samples in a row with the same usage */
+	uint64_t peak;	/* bytes: highest usage − (page cache − shmem) sampled */
 };
 
 /* Opens the files of the memory cgroup directory dir (-1: none; the watch is then inactive). */

@@ -33,7 +33,8 @@ static int open_in_root(int rootfd, const char *path)
 int mount_private(struct err *e)
 {
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return err_sys(e, STEP_MOUNT_PRIVATE, "mount", "/", "mount(\"/\", MS_REC | MS_PRIVATE)");
+		return err_sys(e, STEP_MOUNT_PRIVATE, "mount", "/",
+			       "mount(\"/\", MS_REC | MS_PRIVATE)");
 	return 0;
 }
 
@@ -56,8 +57,8 @@ static int quota_make_dirs(int dir, const char *target, const struct tmpfs *t, i
 			continue;
 		if (mkdirat(dir, t[i].quota_dir, 0700) < 0 ||
 		    fchmodat(dir, t[i].quota_dir, tmpfs_mode(t[i].options), 0) < 0)
-			return err_sys(e, STEP_ROOTFS_QUOTA, "mkdirat", target, "mkdir %s/ in \"%s\"",
-				       t[i].quota_dir, target);
+			return err_sys(e, STEP_ROOTFS_QUOTA, "mkdirat", target,
+				       "mkdir %s/ in \"%s\"", t[i].quota_dir, target);
 	}
 	return 0;
 }
@@ -72,12 +73,13 @@ int mount_quota(const char *target, const char *options, const struct tmpfs *t, 
 	int dir, upper = -1;
 
 	if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options) < 0)
-		return err_sys(e, STEP_ROOTFS_QUOTA, "mount", target, "mount(\"tmpfs\", \"%s\", \"%s\")",
-			       target, options);
+		return err_sys(e, STEP_ROOTFS_QUOTA, "mount", target,
+			       "mount(\"tmpfs\", \"%s\", \"%s\")", target, options);
 	if ((dir = open(target, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return err_sys(e, STEP_ROOTFS_QUOTA, "open", target, "open(\"%s\")", target);
 	if (mkdirat(dir, "upper", 0755) < 0 || mkdirat(dir, "work", 0755) < 0)
-		err_sys(e, STEP_ROOTFS_QUOTA, "mkdirat", target, "mkdir upper/, work/ in \"%s\"", target);
+		err_sys(e, STEP_ROOTFS_QUOTA, "mkdirat", target, "mkdir upper/, work/ in \"%s\"",
+			target);
 	else if (quota_make_dirs(dir, target, t, n, e) == 0 &&
 		 (upper = openat(dir, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		err_sys(e, STEP_ROOTFS_QUOTA, "openat", target, "open(\"%s/upper\")", target);
@@ -100,7 +102,9 @@ static int write_sysctl(const char *name, const char *value, struct err *e)
 
 	snprintf(path, sizeof(path), "/proc/sys/kernel/%s", name);
 	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
-		return errno == ENOENT ? 0 : err_sys(e, STEP_ROOTFS_QUOTA, "open", path, "open(\"%s\")", path);
+		return errno == ENOENT
+			       ? 0
+			       : err_sys(e, STEP_ROOTFS_QUOTA, "open", path, "open(\"%s\")", path);
 	r = write(fd, value, strlen(value)) == (ssize_t)strlen(value) ? 0 : -1;
 	if (r < 0)
 		err_sys(e, STEP_ROOTFS_QUOTA, "write", path, "write \"%s\" to \"%s\"", value, path);
@@ -141,8 +145,8 @@ int mount_overlay(const char *merged, const char *options, struct err *e)
 		return -1;
 	/* nodev: a device node in an image layer (or an old store) opens no host device. */
 	if (mount("overlay", merged, "overlay", MS_NODEV, named) < 0)
-		return err_sys(e, STEP_ROOTFS_OVERLAY, "mount", merged, "mount(\"overlay\", \"%s\")",
-			       merged);
+		return err_sys(e, STEP_ROOTFS_OVERLAY, "mount", merged,
+			       "mount(\"overlay\", \"%s\")", merged);
 	return 0;
 }
 
@@ -246,7 +250,8 @@ static int remount_readonly(int fd, const struct bind *b, struct err *e)
 	struct statvfs sv;
 
 	if (fstatvfs(fd, &sv) < 0)
-		return err_sys(e, STEP_MOUNT_BIND, "fstatvfs", b->target, "statvfs(\"%s\")", b->target);
+		return err_sys(e, STEP_MOUNT_BIND, "fstatvfs", b->target, "statvfs(\"%s\")",
+			       b->target);
 	return mount_on_fd(NULL, fd, b->target, NULL,
 			   MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(sv.f_flag), NULL,
 			   STEP_MOUNT_BIND, e);
@@ -339,7 +344,8 @@ static int bind_quota_dir(const char *quota, const struct tmpfs *t, int fd, stru
 	src = openat(dir, t->quota_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	close(dir);
 	if (src < 0)
-		return err_sys(e, STEP_MOUNT_TMPFS, "openat", quota, "open(\"%s/%s\")", quota, t->quota_dir);
+		return err_sys(e, STEP_MOUNT_TMPFS, "openat", quota, "open(\"%s/%s\")", quota,
+			       t->quota_dir);
 	snprintf(source, sizeof(source), "/proc/self/fd/%d", src);
 	r = mount_on_fd(source, fd, t->target, NULL, MS_BIND, NULL, STEP_MOUNT_TMPFS, e);
 	close(src);

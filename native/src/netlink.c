@@ -97,8 +97,9 @@ static int link_index(const char *name, enum step step, struct err *e)
 
 static int link_up(int idx)
 {
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = idx,
-				 .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+	struct ifinfomsg ifi = {
+		.ifi_family = AF_UNSPEC, .ifi_index = idx, .ifi_flags = IFF_UP, .ifi_change = IFF_UP
+	};
 	struct nlmsg m;
 
 	nl_init(&m, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
@@ -162,12 +163,14 @@ int netlink_veth_from_parent(const struct net_attach *n, pid_t pid, struct err *
 	if ((master = link_index(n->bridge, STEP_NET_VETH, e)) < 0)
 		return -1;
 	if (veth_create(n, pid, master) < 0)
-		return err_sys(e, STEP_NET_VETH, "RTM_NEWLINK", NULL, "veth %s (peer %s in the sandbox) on %s",
-			       n->host_veth, n->ifname, n->bridge);
+		return err_sys(e, STEP_NET_VETH, "RTM_NEWLINK", NULL,
+			       "veth %s (peer %s in the sandbox) on %s", n->host_veth, n->ifname,
+			       n->bridge);
 	if ((idx = link_index(n->host_veth, STEP_NET_VETH, e)) < 0)
 		return -1;
 	if (port_isolate(idx) < 0) {
-		err_sys(e, STEP_NET_VETH, "RTM_SETLINK", NULL, "isolating bridge port %s", n->host_veth);
+		err_sys(e, STEP_NET_VETH, "RTM_SETLINK", NULL, "isolating bridge port %s",
+			n->host_veth);
 	} else if (link_up(idx) < 0) {
 		err_sys(e, STEP_NET_VETH, "RTM_NEWLINK", NULL, "bringing up %s", n->host_veth);
 	} else {
@@ -180,7 +183,8 @@ int netlink_veth_from_parent(const struct net_attach *n, pid_t pid, struct err *
 int netlink_address(const struct net_attach *n, struct err *e)
 {
 	struct nlmsg m;
-	struct ifaddrmsg ifa = { .ifa_family = AF_INET, .ifa_prefixlen = n->prefix,
+	struct ifaddrmsg ifa = { .ifa_family = AF_INET,
+				 .ifa_prefixlen = n->prefix,
 				 .ifa_scope = RT_SCOPE_UNIVERSE };
 	int idx = link_index(n->ifname, STEP_NET_ADDRESS, e);
 
@@ -191,16 +195,20 @@ int netlink_address(const struct net_attach *n, struct err *e)
 	nl_attr(&m, IFA_LOCAL, &n->address, sizeof(n->address));
 	nl_attr(&m, IFA_ADDRESS, &n->address, sizeof(n->address));
 	if (nl_talk(&m) < 0)
-		return err_sys(e, STEP_NET_ADDRESS, "RTM_NEWADDR", NULL, "address on %s", n->ifname);
+		return err_sys(e, STEP_NET_ADDRESS, "RTM_NEWADDR", NULL, "address on %s",
+			       n->ifname);
 	if (link_up(idx) < 0)
-		return err_sys(e, STEP_NET_ADDRESS, "RTM_NEWLINK", NULL, "bringing up %s", n->ifname);
+		return err_sys(e, STEP_NET_ADDRESS, "RTM_NEWLINK", NULL, "bringing up %s",
+			       n->ifname);
 	return 0;
 }
 
 int netlink_route(const struct net_attach *n, struct err *e)
 {
-	struct rtmsg rt = { .rtm_family = AF_INET, .rtm_table = RT_TABLE_MAIN,
-			    .rtm_protocol = RTPROT_BOOT, .rtm_scope = RT_SCOPE_UNIVERSE,
+	struct rtmsg rt = { .rtm_family = AF_INET,
+			    .rtm_table = RT_TABLE_MAIN,
+			    .rtm_protocol = RTPROT_BOOT,
+			    .rtm_scope = RT_SCOPE_UNIVERSE,
 			    .rtm_type = RTN_UNICAST };
 	int idx = link_index(n->ifname, STEP_NET_ROUTE, e);
 	uint32_t oif;
@@ -213,7 +221,7 @@ int netlink_route(const struct net_attach *n, struct err *e)
 	nl_attr(&m, RTA_GATEWAY, &n->gateway, sizeof(n->gateway));
 	nl_attr(&m, RTA_OIF, &oif, sizeof(oif));
 	if (nl_talk(&m) < 0)
-		return err_sys(e, STEP_NET_ROUTE, "RTM_NEWROUTE", NULL, "default route via the gateway on %s",
-			       n->ifname);
+		return err_sys(e, STEP_NET_ROUTE, "RTM_NEWROUTE", NULL,
+			       "default route via the gateway on %s", n->ifname);
 	return 0;
 }

@@ -50,14 +50,15 @@ static pid_t nft_start(int in, int errfd, struct err *e)
 	posix_spawn_file_actions_adddup2(&fa, errfd, 1);
 	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
 	posix_spawnattr_init(&attr);
-	posix_spawnattr_setsigmask(&attr, &none);  /* the supervisor blocks SIGCHLD */
+	posix_spawnattr_setsigmask(&attr, &none); /* the supervisor blocks SIGCHLD */
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
 	rc = posix_spawnp(&pid, "nft", &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (rc != 0) {
 		errno = rc;
-		return err_sys(e, STEP_NET_NFT, "posix_spawn", "nft", "running nft (package nftables)");
+		return err_sys(e, STEP_NET_NFT, "posix_spawn", "nft",
+			       "running nft (package nftables)");
 	}
 	return pid;
 }

@@ -18,7 +18,8 @@ int pivot_to(int rootfd, struct err *e)
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return err_sys(e, STEP_PIVOT_ROOT, "pivot_root", NULL, "pivot_root(\".\", \".\")");
 	if (umount2(".", MNT_DETACH) < 0)
-		return err_sys(e, STEP_PIVOT_ROOT, "umount2", NULL, "umount2(old root, MNT_DETACH)");
+		return err_sys(e, STEP_PIVOT_ROOT, "umount2", NULL,
+			       "umount2(old root, MNT_DETACH)");
 	if (chdir("/") < 0)
 		return err_sys(e, STEP_PIVOT_ROOT, "chdir", "/", "chdir(\"/\")");
 	return 0;

@@ -31,15 +31,15 @@
 #include "util.h"
 
 #define CONNECT_TIMEOUT_US (5 * 1000 * 1000)
-#define PENDING_MAX 1024  /* connections being opened, all sandboxes together */
+#define PENDING_MAX 1024 /* connections being opened, all sandboxes together */
 
 struct net_ns {
 	struct net_ns *next;
 	char *sandbox;
-	int userns;  /* -1: the sandbox shares the supervisor's user namespace */
+	int userns; /* -1: the sandbox shares the supervisor's user namespace */
 	int netns;
-	pid_t worker;  /* 0: not running */
-	int sock;      /* the supervisor's end of the worker's socket pair, -1 without one */
+	pid_t worker; /* 0: not running */
+	int sock;     /* the supervisor's end of the worker's socket pair, -1 without one */
 };
 
 struct pending {
@@ -74,7 +74,8 @@ static int open_ns(pid_t init, const char *kind, bool *same)
 	snprintf(self, sizeof(self), "/proc/self/ns/%s", kind);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
-	*same = fstat(fd, &a) == 0 && stat(self, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+	*same = fstat(fd, &a) == 0 && stat(self, &b) == 0 && a.st_ino == b.st_ino &&
+		a.st_dev == b.st_dev;
 	return fd;
 }
 
@@ -84,7 +85,7 @@ void ports_take_namespaces(const char *sandbox, pid_t init)
 	bool same_user = false, same_net = false;
 	int userns = open_ns(init, "user", &same_user), netns = open_ns(init, "net", &same_net);
 
-	if (netns < 0 || same_net) {  /* network 'host', or the init is already gone */
+	if (netns < 0 || same_net) { /* network 'host', or the init is already gone */
 		if (userns >= 0)
 			close(userns);
 		if (netns >= 0)
@@ -121,7 +122,8 @@ static int worker_main(void *arg)
 	signal(SIGCHLD, SIG_DFL);
 	fd_close_except(keep, 3);
 	prctl(PR_SET_NAME, "sandkit-ports");
-	if ((a->userns >= 0 && setns(a->userns, CLONE_NEWUSER) < 0) || setns(a->netns, CLONE_NEWNET) < 0)
+	if ((a->userns >= 0 && setns(a->userns, CLONE_NEWUSER) < 0) ||
+	    setns(a->netns, CLONE_NEWNET) < 0)
 		return 1;
 	close(a->netns);
 	if (a->userns >= 0)
@@ -179,7 +181,7 @@ static void stop_worker(struct net_ns *s)
 		close(s->sock);
 	s->sock = -1;
 	if (s->worker > 0)
-		kill(s->worker, SIGKILL);  /* reaped by the SIGCHLD handler (ports_reaped) */
+		kill(s->worker, SIGKILL); /* reaped by the SIGCHLD handler (ports_reaped) */
 	s->worker = 0;
 }
 
@@ -188,21 +190,26 @@ static int ns_socket(struct net_ns *s, struct err *e)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))], byte = 1;
 	struct iovec iov = { &byte, 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c;
 	int fd = -1;
 
 	if (s->sock < 0 && start_worker(s, e) < 0)
 		return -1;
 	if (write(s->sock, &byte, 1) != 1 || recvmsg(s->sock, &m, MSG_CMSG_CLOEXEC) != 1) {
-		err_sys(e, STEP_NET_CONNECT, "recvmsg", NULL, "the sandbox's socket maker did not answer");
-		stop_worker(s);  /* the next connect starts a new one */
+		err_sys(e, STEP_NET_CONNECT, "recvmsg", NULL,
+			"the sandbox's socket maker did not answer");
+		stop_worker(s); /* the next connect starts a new one */
 		return -1;
 	}
 	c = CMSG_FIRSTHDR(&m);
 	if (byte != 0 || !c || c->cmsg_type != SCM_RIGHTS) {
 		errno = byte ? byte : EPROTO;
-		return err_sys(e, STEP_NET_CONNECT, "socket", NULL, "socket() in the sandbox's network namespace");
+		return err_sys(e, STEP_NET_CONNECT, "socket", NULL,
+			       "socket() in the sandbox's network namespace");
 	}
 	memcpy(&fd, CMSG_DATA(c), sizeof(int));
 	return fd;
@@ -215,7 +222,8 @@ static void fail(long long req, const char *sandbox, int port, int errnum, const
 
 	snprintf(where, sizeof(where), "127.0.0.1:%d", port);
 	errno = errnum;
-	err_sys(&e, STEP_NET_CONNECT, syscall, where, "connect() to %s in sandbox %.128s", where, sandbox);
+	err_sys(&e, STEP_NET_CONNECT, syscall, where, "connect() to %s in sandbox %.128s", where,
+		sandbox);
 	report_error(req, sandbox, NULL, &e);
 }
 
@@ -227,14 +235,17 @@ static void connected(long long req, const char *conn, int fd)
 
 void ports_connect_from_parent(long long req, const char *sandbox, const char *conn, int port)
 {
-	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct net_ns *s = find(sandbox);
 	struct pending *p;
 	struct err e;
 	int fd;
 
 	if (!s) {
-		err_msg(&e, STEP_NET_CONNECT, "sandbox \"%.128s\" is not running, or shares the host's network", sandbox);
+		err_msg(&e, STEP_NET_CONNECT,
+			"sandbox \"%.128s\" is not running, or shares the host's network", sandbox);
 		return report_error(req, sandbox, NULL, &e);
 	}
 	if (n_pending >= PENDING_MAX)
@@ -249,7 +260,13 @@ void ports_connect_from_parent(long long req, const char *sandbox, const char *c
 		return fail(req, sandbox, port, errnum, "connect");
 	}
 	p = xcalloc(1, sizeof(*p));
-	*p = (struct pending){ pendings, xstrdup(sandbox), xstrdup(conn), req, fd, port, now_us() + CONNECT_TIMEOUT_US };
+	*p = (struct pending){ pendings,
+			       xstrdup(sandbox),
+			       xstrdup(conn),
+			       req,
+			       fd,
+			       port,
+			       now_us() + CONNECT_TIMEOUT_US };
 	pendings = p;
 	n_pending++;
 }

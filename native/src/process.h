@@ -29,24 +29,24 @@ struct init_args {
 struct reaper_args {
 	const struct spawn_msg *spawn;
 	int ctl;
-	int result_fd;            /* pipe for the final EXIT or ERROR, forwarded by the init */
-	const int *stdio;         /* three fds */
-	const int *cgroup_procs;  /* v1 cgroup.procs fds the command joins */
+	int result_fd;		 /* pipe for the final EXIT or ERROR, forwarded by the init */
+	const int *stdio;	 /* three fds */
+	const int *cgroup_procs; /* v1 cgroup.procs fds the command joins */
 	int n_cgroup_procs;
-	int cgroup_dir;           /* the spawn's v2 cgroup, for CLONE_INTO_CGROUP of the command, or -1 */
-	int memcg;                /* the memory controller's cgroup directory (memwatch.c), or -1 */
-	bool proc;                /* mount a fresh /proc */
+	int cgroup_dir; /* the spawn's v2 cgroup, for CLONE_INTO_CGROUP of the command, or -1 */
+	int memcg;	/* the memory controller's cgroup directory (memwatch.c), or -1 */
+	bool proc;	/* mount a fresh /proc */
 };
 
 struct command_args {
 	const struct spawn_msg *spawn;
 	const int *stdio;
-	int errfd;          /* close-on-exec pipe for the failure record */
-	int outfd;          /* socket to the reaper for output files (stdio.h) */
-	const int *cgroup_procs;  /* v1 cgroup.procs fds to join first */
+	int errfd;		 /* close-on-exec pipe for the failure record */
+	int outfd;		 /* socket to the reaper for output files (stdio.h) */
+	const int *cgroup_procs; /* v1 cgroup.procs fds to join first */
 	int n_cgroup_procs;
-	struct pre_exec_cpu *cpu;  /* shared with the reaper: what the command used before execve */
-	bool shared_files;  /* the fd table is the reaper's until execve (seccomp listener) */
+	struct pre_exec_cpu *cpu; /* shared with the reaper: what the command used before execve */
+	bool shared_files;	  /* the fd table is the reaper's until execve (seccomp listener) */
 };
 
 /* The command's own CPU time (CLOCK_PROCESS_CPUTIME_ID, µs) when it joined its v1 cgroups and
@@ -54,7 +54,7 @@ struct command_args {
  * The reaper takes it off the spawn's CPU time, so the result counts from execve. */
 struct pre_exec_cpu {
 	uint64_t joined_us, exec_us;
-	int32_t listener;  /* the seccomp listener's fd in the fd table shared with the reaper, or -1 */
+	int32_t listener; /* the seccomp listener's fd in the fd table shared with the reaper, or -1 */
 };
 
 int init_main(void *arg);

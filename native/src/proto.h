@@ -25,7 +25,8 @@
 #define CGROUP_PROCS_MAX PROTO_MAX_SPAWN_CGROUP_PROCS
 #define MASK_PATHS_MAX PROTO_MAX_SPAWN_MASKS_MASKED_PATHS
 _Static_assert(PROTO_MAX_CREATE_CONFIG_GID_MAP == IDMAP_MAX, "uidMap and gidMap share IDMAP_MAX");
-_Static_assert(PROTO_MAX_SPAWN_MASKS_READONLY_PATHS == MASK_PATHS_MAX, "mask lists share MASK_PATHS_MAX");
+_Static_assert(PROTO_MAX_SPAWN_MASKS_READONLY_PATHS == MASK_PATHS_MAX,
+	       "mask lists share MASK_PATHS_MAX");
 /* PIPE: a socket to Node; NULL: /dev/null; PATH: a regular file inside the sandbox, opened by
  * the command; MEMFD: a sealed memfd copy of a host file Node wrote (stdin only); LINK: one
  * end of a pipe the supervisor holds by name, for wiring spawns together. */
@@ -43,14 +44,15 @@ struct bind {
 
 struct tmpfs {
 	const char *target, *options;
-	const char *quota_dir;  /* config.tmpfs: a directory of the quota tmpfs to bind instead, or NULL */
+	const char *
+		quota_dir; /* config.tmpfs: a directory of the quota tmpfs to bind instead, or NULL */
 };
 
 /* config.net: the sandbox's link to a network (docs/protocol.md). */
 struct net_attach {
 	const char *host_veth, *bridge, *ifname;
 	struct in_addr address, gateway;
-	int prefix, mtu;                /* mtu 0: the kernel's default */
+	int prefix, mtu; /* mtu 0: the kernel's default */
 	bool has_gateway;
 };
 
@@ -61,49 +63,49 @@ struct create_req {
 	int n_uid_map, n_gid_map;
 	const char *hostname;
 	const char *merged, *overlay_options;
-	const char *quota_target, *quota_options;  /* rootfs.tmpfsUpper, or NULL */
+	const char *quota_target, *quota_options; /* rootfs.tmpfsUpper, or NULL */
 	struct bind *binds;
 	int n_binds;
 	struct tmpfs *tmpfs;
 	int n_tmpfs;
-	struct tmpfs *ro_overlays;   /* read-only overlays: target + option string (fstype overlay) */
+	struct tmpfs *ro_overlays; /* read-only overlays: target + option string (fstype overlay) */
 	int n_ro_overlays;
 	bool proc, dev;
-	bool attached;               /* "net" given: a veth pair to a network's bridge */
+	bool attached; /* "net" given: a veth pair to a network's bridge */
 	struct net_attach attach;
 };
 
 struct spawn_rlimit {
-	int resource;        /* RLIMIT_* */
+	int resource; /* RLIMIT_* */
 	unsigned long long soft, hard;
 };
 
 struct spawn_req {
 	const char *sandbox, *process, *cwd;
-	const char **argv, **env;  /* NULL-terminated */
+	const char **argv, **env; /* NULL-terminated */
 	int argc, envc;
 	uid_t uid;
 	gid_t gid;
 	gid_t *groups;
 	int n_groups;
 	enum stdio_kind stdio[3];
-	const char *stdio_path[3];     /* PATH: inside the sandbox; MEMFD: host file; LINK: name */
-	bool stdio_append[3];          /* PATH, fd 1 and 2: O_APPEND instead of O_TRUNC */
-	unsigned long long stdio_limit[3];  /* PATH output: bytes it may reach, 0: none */
-	unsigned long long output_limit;    /* PATH outputs together, 0: none */
-	const char *cgroup;          /* v2 cgroup directory, or NULL */
-	const char **cgroup_procs;   /* v1 cgroup.procs files, NULL-terminated */
+	const char *stdio_path[3]; /* PATH: inside the sandbox; MEMFD: host file; LINK: name */
+	bool stdio_append[3];	   /* PATH, fd 1 and 2: O_APPEND instead of O_TRUNC */
+	unsigned long long stdio_limit[3]; /* PATH output: bytes it may reach, 0: none */
+	unsigned long long output_limit;   /* PATH outputs together, 0: none */
+	const char *cgroup;		   /* v2 cgroup directory, or NULL */
+	const char **cgroup_procs;	   /* v1 cgroup.procs files, NULL-terminated */
 	int n_cgroup_procs;
-	const char *memory_cgroup;   /* directory of the memory controller's cgroup, or NULL */
+	const char *memory_cgroup; /* directory of the memory controller's cgroup, or NULL */
 	bool cgroupns;
 	struct spawn_rlimit rlimits[RLIMITS_MAX];
 	int n_rlimits;
-	bool has_security;           /* "security" given; without it, no hardening */
+	bool has_security; /* "security" given; without it, no hardening */
 	bool no_new_privs;
-	unsigned long long caps_keep;   /* bit n: keep capability n */
-	uint8_t *seccomp;            /* struct sock_filter[] (malloc'd), or NULL */
-	size_t seccomp_len;          /* bytes */
-	const char **masked, **readonly;  /* "masks": paths, NULL-terminated */
+	unsigned long long caps_keep;	 /* bit n: keep capability n */
+	uint8_t *seccomp;		 /* struct sock_filter[] (malloc'd), or NULL */
+	size_t seccomp_len;		 /* bytes */
+	const char **masked, **readonly; /* "masks": paths, NULL-terminated */
 	int n_masked, n_readonly;
 };
 
@@ -131,8 +133,8 @@ struct nft_req {
 
 struct request {
 	enum req_type type;
-	long long req;           /* -1 until known */
-	const char *sandbox;     /* for error replies; NULL when not applicable */
+	long long req;	     /* -1 until known */
+	const char *sandbox; /* for error replies; NULL when not applicable */
 	const char *process;
 	union {
 		struct create_req create;

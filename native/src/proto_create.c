@@ -36,10 +36,12 @@ static int decode_namespaces(const struct jval *o, struct create_req *c, struct 
 	const char *w = "config.namespaces.";
 
 	return proto_create_config_namespaces_user(o, w, &c->user, e) < 0 ||
-	       proto_create_config_namespaces_uts(o, w, &c->uts, e) < 0 ||
-	       proto_create_config_namespaces_ipc(o, w, &c->ipc, e) < 0 ||
-	       proto_create_config_namespaces_net(o, w, &c->net, e) < 0 ||
-	       proto_create_config_namespaces_cgroup(o, w, &c->cgroup, e) < 0 ? -1 : 0;
+			       proto_create_config_namespaces_uts(o, w, &c->uts, e) < 0 ||
+			       proto_create_config_namespaces_ipc(o, w, &c->ipc, e) < 0 ||
+			       proto_create_config_namespaces_net(o, w, &c->net, e) < 0 ||
+			       proto_create_config_namespaces_cgroup(o, w, &c->cgroup, e) < 0
+		       ? -1
+		       : 0;
 }
 
 /* rootfs.tmpfsUpper (limits.disk): the tmpfs that holds the writable layer. */
@@ -55,8 +57,10 @@ static int decode_rootfs(const struct jval *o, struct create_req *c, struct err 
 	if (!up)
 		return 0;
 	return proto_create_config_rootfs_tmpfs_upper_target(up, wu, &c->quota_target, e) < 0 ||
-	       proto_create_config_rootfs_tmpfs_upper_options(up, wu, &c->quota_options, e) < 0
-		? -1 : 0;
+			       proto_create_config_rootfs_tmpfs_upper_options(
+				       up, wu, &c->quota_options, e) < 0
+		       ? -1
+		       : 0;
 }
 
 static int decode_binds(const struct jval *a, struct create_req *c, struct err *e)
@@ -116,7 +120,8 @@ static int decode_ro_overlays(const struct jval *a, struct create_req *c, struct
 	for (i = 0; i < a->n; i++) {
 		struct tmpfs *t = &c->ro_overlays[i];
 		snprintf(w, sizeof(w), "[%zu]", i);
-		if (proto_create_config_ro_overlays_item(&a->items[i], "config.roOverlays", w, &o, e) < 0)
+		if (proto_create_config_ro_overlays_item(&a->items[i], "config.roOverlays", w, &o,
+							 e) < 0)
 			return -1;
 		snprintf(w, sizeof(w), "config.roOverlays[%zu].", i);
 		if (proto_create_config_ro_overlays_target(o, w, &t->target, e) < 0 ||
@@ -142,7 +147,7 @@ static int decode_net(const struct jval *o, struct create_req *c, struct err *e)
 	    proto_create_config_net_mtu(o, w, &mtu, e) < 0 ||
 	    (has_gateway = proto_create_config_net_gateway(o, w, &gateway, e)) < 0)
 		return -1;
-	inet_pton(AF_INET, address, &n->address);  /* checked: format ipv4 */
+	inet_pton(AF_INET, address, &n->address); /* checked: format ipv4 */
 	n->has_gateway = has_gateway;
 	if (has_gateway)
 		inet_pton(AF_INET, gateway, &n->gateway);

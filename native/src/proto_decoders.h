@@ -8,8 +8,9 @@
 
 #include "proto.h"
 
-int proto_decode_create(const struct jval *v, struct request *r, struct err *e);   /* proto_create.c */
-int proto_decode_spawn(const struct jval *v, struct request *r, struct err *e);    /* proto_spawn.c */
-int proto_decode_fs(const struct jval *v, struct request *r, struct err *e);       /* proto_files.c */
+int proto_decode_create(const struct jval *v, struct request *r,
+			struct err *e);						/* proto_create.c */
+int proto_decode_spawn(const struct jval *v, struct request *r, struct err *e); /* proto_spawn.c */
+int proto_decode_fs(const struct jval *v, struct request *r, struct err *e);	/* proto_files.c */
 
 #endif

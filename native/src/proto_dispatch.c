@@ -28,20 +28,24 @@ static int decode_kill(const struct jval *v, struct request *r, struct err *e)
 
 static int decode_destroy(const struct jval *v, struct request *r, struct err *e)
 {
-	return proto_check_destroy(v, "", e) < 0 ||
-	       proto_destroy_sandbox(v, "", &r->sandbox, e) < 0 ? -1 : 0;
+	return proto_check_destroy(v, "", e) < 0 || proto_destroy_sandbox(v, "", &r->sandbox, e) < 0
+		       ? -1
+		       : 0;
 }
 
 static int decode_nft(const struct jval *v, struct request *r, struct err *e)
 {
-	return proto_check_nft(v, "", e) < 0 ||
-	       proto_nft_script(v, "", &r->u.nft.script, e) < 0 ? -1 : 0;
+	return proto_check_nft(v, "", e) < 0 || proto_nft_script(v, "", &r->u.nft.script, e) < 0
+		       ? -1
+		       : 0;
 }
 
 static int decode_pipe_close(const struct jval *v, struct request *r, struct err *e)
 {
 	return proto_check_pipe_close(v, "", e) < 0 ||
-	       proto_pipe_close_pipe(v, "", &r->u.pipe_close.pipe, e) < 0 ? -1 : 0;
+			       proto_pipe_close_pipe(v, "", &r->u.pipe_close.pipe, e) < 0
+		       ? -1
+		       : 0;
 }
 
 static int decode_connect(const struct jval *v, struct request *r, struct err *e)
@@ -49,7 +53,8 @@ static int decode_connect(const struct jval *v, struct request *r, struct err *e
 	long long port = 0;
 
 	if (proto_check_connect(v, "", e) < 0 || proto_connect_sandbox(v, "", &r->sandbox, e) < 0 ||
-	    proto_connect_conn(v, "", &r->u.connect.conn, e) < 0 || proto_connect_port(v, "", &port, e) < 0)
+	    proto_connect_conn(v, "", &r->u.connect.conn, e) < 0 ||
+	    proto_connect_port(v, "", &port, e) < 0)
 		return -1;
 	r->u.connect.port = (int)port;
 	return 0;
@@ -65,10 +70,14 @@ typedef int (*decoder)(const struct jval *, struct request *, struct err *);
 
 /* One per request type of the spec: a type added there without a decoder fails to build. */
 static const decoder decoders[] = {
-	[REQ_CREATE] = proto_decode_create, [REQ_SPAWN] = proto_decode_spawn,
-	[REQ_KILL] = decode_kill,           [REQ_DESTROY] = decode_destroy,
-	[REQ_FEATURES] = decode_features,   [REQ_FS] = proto_decode_fs,
-	[REQ_NFT] = decode_nft,             [REQ_PIPE_CLOSE] = decode_pipe_close,
+	[REQ_CREATE] = proto_decode_create,
+	[REQ_SPAWN] = proto_decode_spawn,
+	[REQ_KILL] = decode_kill,
+	[REQ_DESTROY] = decode_destroy,
+	[REQ_FEATURES] = decode_features,
+	[REQ_FS] = proto_decode_fs,
+	[REQ_NFT] = decode_nft,
+	[REQ_PIPE_CLOSE] = decode_pipe_close,
 	[REQ_CONNECT] = decode_connect,
 };
 _Static_assert(ARRAY_LEN(decoders) == REQ__COUNT, "a request type of the spec has no decoder");

@@ -9,5 +9,7 @@
 int proto_decode_fs(const struct jval *v, struct request *r, struct err *e)
 {
 	return proto_check_fs(v, "", e) < 0 || proto_fs_sandbox(v, "", &r->sandbox, e) < 0 ||
-	       proto_fs_channel(v, "", &r->u.fs.channel, e) < 0 ? -1 : 0;
+			       proto_fs_channel(v, "", &r->u.fs.channel, e) < 0
+		       ? -1
+		       : 0;
 }

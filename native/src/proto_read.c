@@ -123,15 +123,17 @@ int proto_check_str(const struct jval *v, const char *where, const char *key,
 	if (v->len < spec->min_len)
 		bad = "must not be empty";
 	else if (spec->max_len && v->len > spec->max_len)
-		bad = (snprintf(what, sizeof(what), "must be at most %zu bytes", spec->max_len), what);
+		bad = (snprintf(what, sizeof(what), "must be at most %zu bytes", spec->max_len),
+		       what);
 	else if (spec->one_of && !listed(spec->one_of, v->str))
 		bad = "is not one of the values allowed";
-	else if (spec->not && listed(spec->not, v->str))
+	else if (spec->not &&listed(spec->not, v->str))
 		bad = "is a reserved name";
 	else
 		bad = format_failure(spec->format, v->str);
 	if (bad)
-		return fail_with(e, where, key, spec->error, spec->value_error ? spec->value_error : bad);
+		return fail_with(e, where, key, spec->error,
+				 spec->value_error ? spec->value_error : bad);
 	*out = v->str;
 	return 0;
 }
@@ -142,7 +144,8 @@ int proto_check_int(const struct jval *v, const char *where, const char *key,
 	char what[80];
 
 	if (v->type != J_NUM || !v->is_int || v->i < spec->min || v->i > spec->max) {
-		snprintf(what, sizeof(what), "must be an integer from %lld to %lld", spec->min, spec->max);
+		snprintf(what, sizeof(what), "must be an integer from %lld to %lld", spec->min,
+			 spec->max);
 		return fail_with(e, where, key, spec->error, what);
 	}
 	*out = v->i;
@@ -171,7 +174,8 @@ int proto_check_array(const struct jval *v, const char *where, const char *key,
 	}
 	if (spec->max_items && v->n > spec->max_items)
 		return fail_with(e, where, key, spec->error,
-				 spec->max_items_error ? spec->max_items_error : "has too many entries");
+				 spec->max_items_error ? spec->max_items_error
+						       : "has too many entries");
 	*out = v;
 	return 0;
 }

@@ -18,20 +18,20 @@
 
 enum proto_format {
 	PROTO_FMT_NONE,
-	PROTO_FMT_PATH,        /* absolute, shorter than ERR_PATH_MAX */
-	PROTO_FMT_IFNAME,      /* 1 to 15 characters, no '/', ':' or blanks */
-	PROTO_FMT_IPV4,        /* dotted quad */
-	PROTO_FMT_PLAIN_NAME,  /* one path component: no '/', not "." or ".." */
-	PROTO_FMT_CAPABILITY,  /* "CAP_..." known to caps.c */
+	PROTO_FMT_PATH,	      /* absolute, shorter than ERR_PATH_MAX */
+	PROTO_FMT_IFNAME,     /* 1 to 15 characters, no '/', ':' or blanks */
+	PROTO_FMT_IPV4,	      /* dotted quad */
+	PROTO_FMT_PLAIN_NAME, /* one path component: no '/', not "." or ".." */
+	PROTO_FMT_CAPABILITY, /* "CAP_..." known to caps.c */
 };
 
 struct proto_str {
 	enum proto_format format;
-	size_t min_len, max_len;     /* max_len 0: no limit */
-	const char *const *one_of;   /* the values allowed, NULL-terminated, or NULL: any */
-	const char *const *not;      /* values refused, NULL-terminated, or NULL */
-	const char *value_error;     /* for a failed length, value or format check; NULL: generic */
-	const char *error;           /* replaces the message of any failure, or NULL */
+	size_t min_len, max_len;   /* max_len 0: no limit */
+	const char *const *one_of; /* the values allowed, NULL-terminated, or NULL: any */
+	const char *const * not ;  /* values refused, NULL-terminated, or NULL */
+	const char *value_error;   /* for a failed length, value or format check; NULL: generic */
+	const char *error;	   /* replaces the message of any failure, or NULL */
 };
 
 struct proto_int {
@@ -40,8 +40,8 @@ struct proto_int {
 };
 
 struct proto_arr {
-	size_t length;               /* exact number of items, 0: any */
-	size_t max_items;            /* 0: no limit */
+	size_t length;	  /* exact number of items, 0: any */
+	size_t max_items; /* 0: no limit */
 	const char *max_items_error;
 	const char *error;
 };

@@ -36,8 +36,8 @@ static const char **strings(const struct jval *a, const char *where, string_item
 }
 
 /* out stays the caller's to free, also on -1. */
-static int get_strings(const struct jval *a, const char *where, string_item item,
-		       const char ***out, int *n, struct err *e)
+static int get_strings(const struct jval *a, const char *where, string_item item, const char ***out,
+		       int *n, struct err *e)
 {
 	int i;
 
@@ -90,7 +90,8 @@ static int decode_stdio_object(const struct jval *o, int fd, struct spawn_req *s
 		    proto_stdio_path_limit(o, where, &limit, e) < 0)
 			return -1;
 		if (fd == 0 && (s->stdio_append[fd] || limit))
-			return proto_fail(e, where, "path", "append and limit are for stdout and stderr");
+			return proto_fail(e, where, "path",
+					  "append and limit are for stdout and stderr");
 		s->stdio_limit[fd] = limit;
 		return 0;
 	}
@@ -103,7 +104,9 @@ static int decode_stdio_object(const struct jval *o, int fd, struct spawn_req *s
 	}
 	s->stdio[fd] = STDIO_LINK;
 	return proto_check_stdio_pipe(o, where, e) < 0 ||
-	       proto_stdio_pipe_pipe(o, where, &s->stdio_path[fd], e) < 0 ? -1 : 0;
+			       proto_stdio_pipe_pipe(o, where, &s->stdio_path[fd], e) < 0
+		       ? -1
+		       : 0;
 }
 
 static int decode_stdio(const struct jval *v, struct spawn_req *s, struct err *e)
@@ -123,7 +126,8 @@ static int decode_stdio(const struct jval *v, struct spawn_req *s, struct err *e
 		else if (k->type == J_OBJ && decode_stdio_object(k, i, s, e) < 0)
 			return -1;
 		else if (k->type != J_OBJ)
-			return proto_fail(e, "", "stdio", "entries must be \"pipe\", \"null\" or an object");
+			return proto_fail(e, "", "stdio",
+					  "entries must be \"pipe\", \"null\" or an object");
 	}
 	if (proto_spawn_output_limit(v, "", &limit, e) < 0)
 		return -1;
@@ -144,9 +148,12 @@ static int decode_cgroup(const struct jval *v, struct spawn_req *s, struct err *
 	return proto_spawn_cgroupns(v, "", &s->cgroupns, e) < 0 ? -1 : 0;
 }
 
-static const struct { const char *name; int resource; } rlimit_names[] = {
-	{ "core", RLIMIT_CORE }, { "fsize", RLIMIT_FSIZE }, { "nofile", RLIMIT_NOFILE },
-	{ "stack", RLIMIT_STACK }, { "cpu", RLIMIT_CPU },   { "as", RLIMIT_AS },
+static const struct {
+	const char *name;
+	int resource;
+} rlimit_names[] = {
+	{ "core", RLIMIT_CORE },   { "fsize", RLIMIT_FSIZE }, { "nofile", RLIMIT_NOFILE },
+	{ "stack", RLIMIT_STACK }, { "cpu", RLIMIT_CPU },     { "as", RLIMIT_AS },
 	{ "nproc", RLIMIT_NPROC },
 };
 
@@ -177,13 +184,14 @@ static int decode_rlimit(const struct jval *v, const char *w, struct spawn_rlimi
 	const struct jval *t;
 	const char *name;
 
-	if (proto_rlimit(v, w, "", &t, e) < 0 || proto_rlimit_0(&t->items[0], w, "", &name, e) < 0 ||
+	if (proto_rlimit(v, w, "", &t, e) < 0 ||
+	    proto_rlimit_0(&t->items[0], w, "", &name, e) < 0 ||
 	    proto_rlimit_1(&t->items[1], w, "[1]", &soft, e) < 0 ||
 	    proto_rlimit_2(&t->items[2], w, "[2]", &hard, e) < 0)
 		return -1;
 	if (soft > hard)
 		return proto_fail(e, w, "", "soft limit is above the hard limit");
-	if ((out->resource = rlimit_resource(name)) < 0)  /* the spec's enum and this table differ */
+	if ((out->resource = rlimit_resource(name)) < 0) /* the spec's enum and this table differ */
 		return proto_fail(e, w, "[0]", "has no resource number");
 	out->soft = soft;
 	out->hard = hard;
@@ -216,8 +224,8 @@ static int decode_masks(const struct jval *v, struct spawn_req *s, struct err *e
 	if (!m)
 		return 0;
 	if (proto_spawn_masks_masked_paths(m, "masks.", &masked, e) < 0 ||
-	    get_strings(masked, "masks.maskedPaths", proto_spawn_masks_masked_paths_item, &s->masked,
-			&s->n_masked, e) < 0 ||
+	    get_strings(masked, "masks.maskedPaths", proto_spawn_masks_masked_paths_item,
+			&s->masked, &s->n_masked, e) < 0 ||
 	    proto_spawn_masks_readonly_paths(m, "masks.", &ro, e) < 0 ||
 	    get_strings(ro, "masks.readonlyPaths", proto_spawn_masks_readonly_paths_item,
 			&s->readonly, &s->n_readonly, e) < 0)
@@ -264,8 +272,9 @@ int proto_decode_spawn(const struct jval *v, struct request *r, struct err *e)
 	    proto_spawn_env(v, "", &env, e) < 0 ||
 	    get_strings(env, "env", proto_spawn_env_item, &s->env, &s->envc, e) < 0 ||
 	    proto_spawn_cwd(v, "", &s->cwd, e) < 0 || decode_ids(v, s, e) < 0 ||
-	    decode_stdio(v, s, e) < 0 || decode_cgroup(v, s, e) < 0 || decode_rlimits(v, s, e) < 0 ||
-	    decode_security(v, s, e) < 0 || decode_masks(v, s, e) < 0)
+	    decode_stdio(v, s, e) < 0 || decode_cgroup(v, s, e) < 0 ||
+	    decode_rlimits(v, s, e) < 0 || decode_security(v, s, e) < 0 ||
+	    decode_masks(v, s, e) < 0)
 		return -1;
 	if (s->argc == 0 || !s->argv[0][0])
 		return proto_fail(e, "", "argv", "must have a non-empty argv[0]");

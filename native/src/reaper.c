@@ -78,7 +78,8 @@ static int sample_timer(const struct memwatch *w)
 	struct itimerspec every_ms = { { 0, 1000000 }, { 0, 1000000 } };
 	int fd;
 
-	if (!memwatch_active(w) || (fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) < 0)
+	if (!memwatch_active(w) ||
+	    (fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) < 0)
 		return -1;
 	timerfd_settime(fd, 0, &every_ms, NULL);
 	return fd;
@@ -138,7 +139,8 @@ static void violation_received(int listener, struct exit_info *x)
 		return;
 	if (!x->has_violation) {
 		x->has_violation = 1;
-		x->violation_nr = got ? n.data.nr : -1;  /* ENOENT: the caller died first, number lost */
+		x->violation_nr =
+			got ? n.data.nr : -1; /* ENOENT: the caller died first, number lost */
 		x->violation_arch = got ? n.data.arch : 0;
 	}
 	kill(-1, SIGKILL);
@@ -150,7 +152,8 @@ static void violation_received(int listener, struct exit_info *x)
 static void wait_command(int sigfd, pid_t child, struct memwatch *w, int listener,
 			 struct output_files *outs, struct exit_info *x)
 {
-	struct pollfd p[3] = { { sigfd, POLLIN, 0 }, { sample_timer(w), POLLIN, 0 },
+	struct pollfd p[3] = { { sigfd, POLLIN, 0 },
+			       { sample_timer(w), POLLIN, 0 },
 			       { listener, POLLIN, 0 } };
 	uint64_t ticks;
 	pid_t pid;
@@ -170,7 +173,7 @@ static void wait_command(int sigfd, pid_t child, struct memwatch *w, int listene
 		if (p[2].revents & POLLIN)
 			violation_received(listener, x);
 		if (p[2].revents & (POLLHUP | POLLERR))
-			p[2].fd = -1;  /* nobody uses the filter any more */
+			p[2].fd = -1; /* nobody uses the filter any more */
 		if (p[1].revents && read(p[1].fd, &ticks, sizeof(ticks)) > 0)
 			sample_tick(p[1].fd, w, x);
 		if (p[0].revents)
@@ -183,7 +186,7 @@ static void reap_namespace(struct memwatch *w, struct exit_info *x)
 {
 	struct rusage ru;
 
-	sample_memory(w, x);  /* what is left still counts */
+	sample_memory(w, x); /* what is left still counts */
 	kill(-1, SIGKILL);
 	while (waitpid(-1, NULL, __WALL) > 0)
 		;
@@ -246,8 +249,13 @@ static pid_t fork_command(const struct reaper_args *a, int *errpipe, int *outsoc
 			  struct pre_exec_cpu *cpu, struct err *e)
 {
 	struct command_args ca = {
-		.spawn = a->spawn, .stdio = a->stdio, .errfd = -1, .outfd = -1,
-		.cgroup_procs = a->cgroup_procs, .n_cgroup_procs = a->n_cgroup_procs, .cpu = cpu,
+		.spawn = a->spawn,
+		.stdio = a->stdio,
+		.errfd = -1,
+		.outfd = -1,
+		.cgroup_procs = a->cgroup_procs,
+		.n_cgroup_procs = a->n_cgroup_procs,
+		.cpu = cpu,
 		.shared_files = a->spawn->has_security &&
 				seccomp_wants_listener(a->spawn->seccomp, a->spawn->seccomp_len),
 	};
@@ -263,7 +271,8 @@ static pid_t fork_command(const struct reaper_args *a, int *errpipe, int *outsoc
 		return err_sys(e, STEP_SPAWN_CLONE, "socketpair", NULL, "socketpair()");
 	ca.errfd = errpipe[1];
 	ca.outfd = outsock[1];
-	pid = proc_start(ca.shared_files ? CLONE_VFORK | CLONE_FILES : 0, a->cgroup_dir, command_main, &ca);
+	pid = proc_start(ca.shared_files ? CLONE_VFORK | CLONE_FILES : 0, a->cgroup_dir,
+			 command_main, &ca);
 	for (i = 0; devnull >= 0 && i < 3; i++)
 		dup2(devnull, i);
 	if (devnull >= 0)
@@ -282,15 +291,14 @@ static pid_t fork_command(const struct reaper_args *a, int *errpipe, int *outsoc
 }
 
 /* After the command is known to have exec'd (or failed to): report, then wait. */
-static int supervise(const struct reaper_args *a, int sigfd, pid_t child, int errfd,
-		     int outsock, uint64_t t0, struct memwatch *w, const struct pre_exec_cpu *cpu,
-		     struct err *e)
+static int supervise(const struct reaper_args *a, int sigfd, pid_t child, int errfd, int outsock,
+		     uint64_t t0, struct memwatch *w, const struct pre_exec_cpu *cpu, struct err *e)
 {
 	struct exit_info x = { 0 };
 	struct output_files outs;
 	struct err rec;
 	int got = sync_read_record(errfd, &rec);
-	int listener = got == 1 ? -1 : cpu->listener;  /* only a program that runs needs one */
+	int listener = got == 1 ? -1 : cpu->listener; /* only a program that runs needs one */
 
 	close(errfd);
 	stdio_outputs_init(a->spawn, &outs);
@@ -314,7 +322,7 @@ static int supervise(const struct reaper_args *a, int sigfd, pid_t child, int er
 	stdio_outputs_finish(&outs, &x);
 	if (listener >= 0)
 		close(listener);
-	if (x.has_violation) {  /* reported as the kernel's own kill would be */
+	if (x.has_violation) { /* reported as the kernel's own kill would be */
 		x.code = -1;
 		x.signo = SIGSYS;
 	}
@@ -325,8 +333,10 @@ int reaper_main(void *arg)
 {
 	const struct reaper_args *a = arg;
 	/* 0-2 stay on /dev/null so no new fd (the exec error pipe) lands there. */
-	int keep[10 + CTL_FDS_MAX] = { 0, 1, 2, a->ctl, a->result_fd, a->stdio[0], a->stdio[1],
-				       a->stdio[2], a->cgroup_dir, a->memcg };
+	int keep[10 + CTL_FDS_MAX] = {
+		0,	     1,		  2,	       a->ctl,	      a->result_fd,
+		a->stdio[0], a->stdio[1], a->stdio[2], a->cgroup_dir, a->memcg
+	};
 	int n_keep = 10, errpipe[2], outsock[2], sigfd, i;
 	struct pre_exec_cpu *cpu;
 	struct memwatch w;
@@ -335,7 +345,7 @@ int reaper_main(void *arg)
 	pid_t child;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	prctl(PR_SET_DUMPABLE, 0);  /* inherited from the init already; said again on purpose */
+	prctl(PR_SET_DUMPABLE, 0); /* inherited from the init already; said again on purpose */
 	for (i = 0; i < a->n_cgroup_procs; i++)
 		keep[n_keep++] = a->cgroup_procs[i];
 	fd_close_except(keep, n_keep);
@@ -349,7 +359,8 @@ int reaper_main(void *arg)
 		return finish(a, NULL, &e);
 	cpu = mmap(NULL, sizeof(*cpu), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (cpu == MAP_FAILED)
-		return err_sys(&e, STEP_SPAWN_CLONE, "mmap", NULL, "mmap(MAP_SHARED)"), finish(a, NULL, &e);
+		return err_sys(&e, STEP_SPAWN_CLONE, "mmap", NULL, "mmap(MAP_SHARED)"),
+		       finish(a, NULL, &e);
 	t0 = now_us();
 	if ((child = fork_command(a, errpipe, outsock, cpu, &e)) < 0)
 		return finish(a, NULL, &e);

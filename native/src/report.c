@@ -25,12 +25,12 @@ struct out {
 	struct out *next;
 	char *data;
 	size_t len, off;
-	int fd;             /* sent with the first byte, then closed; -1: none */
+	int fd; /* sent with the first byte, then closed; -1: none */
 };
 
 static int channel = -1;
 static struct out *head, **tail = &head;
-static size_t queued_bytes;  /* bytes of the lines in the queue */
+static size_t queued_bytes; /* bytes of the lines in the queue */
 
 /* Past this much unsent output, main.c stops reading inits until Node catches up. */
 #define BACKLOG_BYTES (8 << 20)
@@ -39,7 +39,8 @@ int report_init(int fd, struct err *e)
 {
 	channel = fd;
 	if (fd_set_nonblock(fd) < 0)
-		return err_sys(e, STEP_HELPER_START, "fcntl", NULL, "fcntl(NODE_CHANNEL_FD, O_NONBLOCK)");
+		return err_sys(e, STEP_HELPER_START, "fcntl", NULL,
+			       "fcntl(NODE_CHANNEL_FD, O_NONBLOCK)");
 	return 0;
 }
 
@@ -95,7 +96,7 @@ static void out_free(struct out *o)
 /* Account for n bytes sent from the head of the queue. */
 static void consume(size_t n)
 {
-	if (head->fd >= 0) {  /* the fd went with these bytes */
+	if (head->fd >= 0) { /* the fd went with these bytes */
 		close(head->fd);
 		head->fd = -1;
 	}
@@ -242,7 +243,8 @@ void report_spawned(long long req, const char *process, pid_t pid, uint32_t pre_
 
 static void err_fields(struct jbuf *b, const struct err *e)
 {
-	jb_kstr(b, PK_FAILURE_STEP, step_names[e->step < STEP__COUNT && e->step >= 0 ? e->step : STEP_PROTOCOL]);
+	jb_kstr(b, PK_FAILURE_STEP,
+		step_names[e->step < STEP__COUNT && e->step >= 0 ? e->step : STEP_PROTOCOL]);
 	jb_kstr(b, PK_FAILURE_SYSCALL, e->syscall[0] ? e->syscall : NULL);
 	if (e->errnum) {
 		jb_kint(b, PK_FAILURE_ERRNO, e->errnum);
@@ -291,7 +293,8 @@ static void accounting_fields(struct jbuf *b, const struct exit_info *x)
 static void exit_line(const char *sandbox, const char *process, const struct exit_info *x,
 		      bool sandbox_died)
 {
-	static const char *const signal_keys[3] = { PK_EXIT_EXIT_CODE, PK_EXIT_SIGNAL, PK_EXIT_SIGNO };
+	static const char *const signal_keys[3] = { PK_EXIT_EXIT_CODE, PK_EXIT_SIGNAL,
+						    PK_EXIT_SIGNO };
 	struct jbuf b;
 	int i;
 
@@ -317,13 +320,16 @@ static void exit_line(const char *sandbox, const char *process, const struct exi
 	} else {
 		jb_raw(&b, "null");
 	}
-	jb_key(&b, PK_EXIT_OUTPUT_FILES);  /* stdout/stderr files: bytes kept; null for other fds */
+	jb_key(&b, PK_EXIT_OUTPUT_FILES); /* stdout/stderr files: bytes kept; null for other fds */
 	jb_obj(&b);
 	for (i = 1; i < 3; i++)
 		if (x->file_bytes[i] < 0)
-			jb_knull(&b, i == 1 ? PK_EXIT_OUTPUT_FILES_STDOUT : PK_EXIT_OUTPUT_FILES_STDERR);
+			jb_knull(&b, i == 1 ? PK_EXIT_OUTPUT_FILES_STDOUT
+					    : PK_EXIT_OUTPUT_FILES_STDERR);
 		else
-			jb_kint(&b, i == 1 ? PK_EXIT_OUTPUT_FILES_STDOUT : PK_EXIT_OUTPUT_FILES_STDERR, x->file_bytes[i]);
+			jb_kint(&b,
+				i == 1 ? PK_EXIT_OUTPUT_FILES_STDOUT : PK_EXIT_OUTPUT_FILES_STDERR,
+				x->file_bytes[i]);
 	jb_end(&b);
 	jb_kbool(&b, PK_EXIT_OUTPUT_FILE_LIMIT, x->file_limit_hit);
 	end(&b);
@@ -341,8 +347,8 @@ void report_exit_sandbox_died(const char *sandbox, const char *process, const st
 
 void report_sandbox_exit(const char *sandbox, int status)
 {
-	static const char *const signal_keys[3] = {
-		PK_SANDBOX_EXIT_EXIT_CODE, PK_SANDBOX_EXIT_SIGNAL, PK_SANDBOX_EXIT_SIGNO };
+	static const char *const signal_keys[3] = { PK_SANDBOX_EXIT_EXIT_CODE,
+						    PK_SANDBOX_EXIT_SIGNAL, PK_SANDBOX_EXIT_SIGNO };
 	struct jbuf b;
 
 	begin(&b, PT_SANDBOX_EXIT);
@@ -352,8 +358,8 @@ void report_sandbox_exit(const char *sandbox, int status)
 	end(&b);
 }
 
-static void error_line(long long req, const char *sandbox, const char *process,
-		       const struct err *e, bool destroyed)
+static void error_line(long long req, const char *sandbox, const char *process, const struct err *e,
+		       bool destroyed)
 {
 	struct jbuf b;
 

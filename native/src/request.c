@@ -38,8 +38,10 @@ static void dispatch(const struct request *r)
 	case REQ_FS: files_open_from_parent(r->req, r->sandbox, r->u.fs.channel); break;
 	case REQ_NFT: nft_request_from_parent(r->req, r->u.nft.script); break;
 	case REQ_PIPE_CLOSE: stdio_pipe_close_from_parent(r->req, r->u.pipe_close.pipe); break;
-	case REQ_CONNECT: ports_connect_from_parent(r->req, r->sandbox, r->u.connect.conn, r->u.connect.port); break;
-	case REQ__COUNT: break;  /* never decoded */
+	case REQ_CONNECT:
+		ports_connect_from_parent(r->req, r->sandbox, r->u.connect.conn, r->u.connect.port);
+		break;
+	case REQ__COUNT: break; /* never decoded */
 	}
 }
 

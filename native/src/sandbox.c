@@ -30,7 +30,8 @@
 static unsigned long ns_flags(const struct create_req *c)
 {
 	return CLONE_NEWPID | CLONE_NEWNS | (c->user ? CLONE_NEWUSER : 0) |
-	       (c->uts ? CLONE_NEWUTS : 0) | (c->ipc ? CLONE_NEWIPC : 0) | (c->net ? CLONE_NEWNET : 0);
+	       (c->uts ? CLONE_NEWUTS : 0) | (c->ipc ? CLONE_NEWIPC : 0) |
+	       (c->net ? CLONE_NEWNET : 0);
 }
 
 static int clone_init_from_parent(struct sandbox *sb, const struct create_req *c, struct err *e)
@@ -39,7 +40,8 @@ static int clone_init_from_parent(struct sandbox *sb, const struct create_req *c
 	int sv[2], one = 1;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return err_sys(e, STEP_SANDBOX_CLONE, "socketpair", NULL, "socketpair(SOCK_SEQPACKET)");
+		return err_sys(e, STEP_SANDBOX_CLONE, "socketpair", NULL,
+			       "socketpair(SOCK_SEQPACKET)");
 	setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
 	ctl_size_send_buffer(sv[0]);
 	a.config = c;
@@ -48,7 +50,8 @@ static int clone_init_from_parent(struct sandbox *sb, const struct create_req *c
 	close(sv[1]);
 	sb->ctl = sv[0];
 	if (sb->pid < 0)
-		return err_sys(e, STEP_SANDBOX_CLONE, "clone3", NULL, "clone3() of the sandbox init");
+		return err_sys(e, STEP_SANDBOX_CLONE, "clone3", NULL,
+			       "clone3() of the sandbox init");
 	return 0;
 }
 
@@ -60,8 +63,8 @@ static int write_maps_from_parent(struct sandbox *sb, const struct create_req *c
 	sb->last_step = STEP_USERNS_MAP;
 	if (userns_write_maps_from_parent(sb->pid, c, e) < 0)
 		return -1;
-	files_take_userns(sb->name, sb->pid);  /* for files workers, while the init is dumpable */
-	ports_take_namespaces(sb->name, sb->pid);  /* for published ports, likewise */
+	files_take_userns(sb->name, sb->pid); /* for files workers, while the init is dumpable */
+	ports_take_namespaces(sb->name, sb->pid); /* for published ports, likewise */
 	return 0;
 }
 
@@ -79,7 +82,8 @@ static int send_go_from_parent(struct sandbox *sb, struct err *e)
 {
 	struct ctl_down m = { .kind = CTL_GO };
 
-	return sandbox_send_from_parent(sb, &m, sizeof(m), NULL, 0, NULL, NULL, STEP_SANDBOX_CLONE, e);
+	return sandbox_send_from_parent(sb, &m, sizeof(m), NULL, 0, NULL, NULL, STEP_SANDBOX_CLONE,
+					e);
 }
 
 static int create_check(const struct create_req *c, struct err *e)
@@ -194,9 +198,10 @@ void sandbox_control_from_parent(struct sandbox *sb)
 	while (sb->ctl >= 0) {
 		n = ctl_recv_up_fds(sb->ctl, &m, &pid, fds);
 		if (fds[0] >= 0 && n > 0 && m.kind == CTL_READY && sb->creating && !m.spawn) {
-			files_set_root(sb->name, fds[0]);  /* the sandbox's "/", for files channels */
+			files_set_root(sb->name,
+				       fds[0]); /* the sandbox's "/", for files channels */
 			fds[0] = -1;
-			if (fds[1] >= 0 && sb->upper < 0) {  /* limits.disk: its writable layer */
+			if (fds[1] >= 0 && sb->upper < 0) { /* limits.disk: its writable layer */
 				sb->upper = fds[1];
 				fds[1] = -1;
 			}
@@ -206,7 +211,7 @@ void sandbox_control_from_parent(struct sandbox *sb)
 				close(fds[i]);
 		if (n < 0 && (errno == EAGAIN || errno == EMSGSIZE))
 			return;
-		if (n <= 0) {  /* EOF: the init and every reaper are gone */
+		if (n <= 0) { /* EOF: the init and every reaper are gone */
 			sandbox_outq_clear(sb);
 			close(sb->ctl);
 			sb->ctl = -1;
@@ -222,13 +227,15 @@ static void sandbox_ended(struct sandbox *sb, int status)
 	struct err e;
 	int i;
 
-	sandbox_control_from_parent(sb);  /* what it said before it died comes first */
+	sandbox_control_from_parent(sb); /* what it said before it died comes first */
 	was_ready = !sb->creating && !sb->failed;
 	if (sb->creating && sb->n_destroy_reqs) {
-		err_msg(&e, sb->last_step, "the sandbox was destroyed during %s", step_names[sb->last_step]);
+		err_msg(&e, sb->last_step, "the sandbox was destroyed during %s",
+			step_names[sb->last_step]);
 		report_destroyed_error(sb->create_req, sb->name, NULL, &e);
 	} else if (sb->creating) {
-		err_msg(&e, sb->last_step, "the sandbox init died during %s", step_names[sb->last_step]);
+		err_msg(&e, sb->last_step, "the sandbox init died during %s",
+			step_names[sb->last_step]);
 		report_error(sb->create_req, sb->name, NULL, &e);
 	}
 	while (sb->spawns)

@@ -70,7 +70,8 @@ bool seccomp_wants_listener(const uint8_t *filter, size_t len)
 	size_t i;
 
 	for (i = 0; filter && i < len / sizeof(*f); i++)
-		if (f[i].code == (BPF_RET | BPF_K) && (f[i].k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
+		if (f[i].code == (BPF_RET | BPF_K) &&
+		    (f[i].k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
 			return true;
 	return false;
 }
@@ -82,13 +83,16 @@ int seccomp_load_listener(const uint8_t *filter, size_t len, struct err *e)
 	struct sock_fprog prog = { .len = len / sizeof(struct sock_filter),
 				   .filter = (struct sock_filter *)filter };
 	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-			  SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+			  SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+			  &prog);
 
-	if (fd < 0 && errno == EINVAL)  /* before linux 5.19 */
-		fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (fd < 0 && errno == EINVAL) /* before linux 5.19 */
+		fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+			     &prog);
 	if (fd < 0)
 		return err_sys(e, STEP_SECCOMP_LOAD, "seccomp", NULL,
-			       "seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER, %u instructions)", prog.len);
+			       "seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER, %u instructions)",
+			       prog.len);
 	return (int)fd;
 }
 

@@ -11,7 +11,7 @@
 
 #include "error.h"
 
-#define SECCOMP_INSNS_MAX 4096   /* BPF_MAXINSNS */
+#define SECCOMP_INSNS_MAX 4096 /* BPF_MAXINSNS */
 
 /* seccomp.c. Supervisor: decode the base64 `struct sock_filter[]` into a new buffer. */
 int seccomp_decode_from_parent(const char *b64, uint8_t **out, size_t *len, struct err *e);

@@ -41,7 +41,7 @@ static int memfd_copy(int self, struct err *e)
 	off_t off = 0;
 	int fd = memfd_create("sandkit-helper", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
 
-	if (fd < 0 && errno == EINVAL)  /* before linux 6.3: no MFD_EXEC, memfds are executable */
+	if (fd < 0 && errno == EINVAL) /* before linux 6.3: no MFD_EXEC, memfds are executable */
 		fd = memfd_create("sandkit-helper", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return err_sys(e, STEP_HELPER_START, "memfd_create", NULL, "memfd_create()");
@@ -54,7 +54,8 @@ static int memfd_copy(int self, struct err *e)
 		goto fail;
 	return fd;
 fail:
-	err_sys(e, STEP_HELPER_START, "sendfile", "/proc/self/exe", "copy /proc/self/exe to a memfd");
+	err_sys(e, STEP_HELPER_START, "sendfile", "/proc/self/exe",
+		"copy /proc/self/exe to a memfd");
 	close(fd);
 	return -1;
 }
@@ -64,7 +65,8 @@ int selfexec_sealed(char **argv, struct err *e)
 	int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC), fd;
 
 	if (self < 0)
-		return err_sys(e, STEP_HELPER_START, "open", "/proc/self/exe", "open(\"/proc/self/exe\")");
+		return err_sys(e, STEP_HELPER_START, "open", "/proc/self/exe",
+			       "open(\"/proc/self/exe\")");
 	if (already_sealed(self)) {
 		close(self);
 		return 0;

@@ -42,7 +42,7 @@ int mount_on_fd(const char *source, int fd, const char *name, const char *fstype
 
 /* layers.c: overlay layers under neutral names (a private tmpfs of symlinks, the working
  * directory from layers_prepare until pivot_root), so mountinfo shows no host path. */
-#define OVERLAY_OPTIONS_MAX 4096  /* mount(2) copies one page of options */
+#define OVERLAY_OPTIONS_MAX 4096 /* mount(2) copies one page of options */
 int layers_prepare(const char *merged, struct err *e);
 int layers_rename(const char *options, char *out, size_t size, enum step step, struct err *e);
 

@@ -51,7 +51,8 @@ static int spawn_check(const struct sandbox *sb, const struct spawn_req *s, stru
 	if (spawn_find(NULL, 0, s->process))
 		return err_msg(e, STEP_PROTOCOL, "process: \"%s\" is already running", s->process);
 	if (payload_len(s) > CTL_PAYLOAD_MAX)
-		return err_msg(e, STEP_PROTOCOL, "argv: argv, env, cwd, seccomp filter and masks exceed %d bytes",
+		return err_msg(e, STEP_PROTOCOL,
+			       "argv: argv, env, cwd, seccomp filter and masks exceed %d bytes",
 			       CTL_PAYLOAD_MAX);
 	return 0;
 }
@@ -74,17 +75,29 @@ static struct ctl_down *spawn_message(uint32_t id, const struct spawn_req *s, si
 	struct ctl_rlimit *rl = (struct ctl_rlimit *)p;
 	int i;
 
-	*m = (struct ctl_down){ .kind = CTL_SPAWN, .spawn = id, .uid = s->uid, .gid = s->gid,
-				.n_groups = s->n_groups, .argc = s->argc, .envc = s->envc,
-				.n_rlimits = s->n_rlimits, .n_cgroup_procs = s->n_cgroup_procs,
-				.has_cgroup = s->cgroup != NULL, .cgroupns = s->cgroupns,
-				.has_security = s->has_security, .no_new_privs = s->no_new_privs,
-				.caps_keep = s->caps_keep, .seccomp_len = s->seccomp_len,
-				.n_masked = s->n_masked, .n_readonly = s->n_readonly,
-				.has_memcg = s->memory_cgroup != NULL, .payload_len = payload };
+	*m = (struct ctl_down){ .kind = CTL_SPAWN,
+				.spawn = id,
+				.uid = s->uid,
+				.gid = s->gid,
+				.n_groups = s->n_groups,
+				.argc = s->argc,
+				.envc = s->envc,
+				.n_rlimits = s->n_rlimits,
+				.n_cgroup_procs = s->n_cgroup_procs,
+				.has_cgroup = s->cgroup != NULL,
+				.cgroupns = s->cgroupns,
+				.has_security = s->has_security,
+				.no_new_privs = s->no_new_privs,
+				.caps_keep = s->caps_keep,
+				.seccomp_len = s->seccomp_len,
+				.n_masked = s->n_masked,
+				.n_readonly = s->n_readonly,
+				.has_memcg = s->memory_cgroup != NULL,
+				.payload_len = payload };
 	for (i = 0; i < s->n_rlimits; i++)
 		rl[i] = (struct ctl_rlimit){ .resource = s->rlimits[i].resource,
-					     .soft = s->rlimits[i].soft, .hard = s->rlimits[i].hard };
+					     .soft = s->rlimits[i].soft,
+					     .hard = s->rlimits[i].hard };
 	p += s->n_rlimits * sizeof(*rl);
 	if (s->seccomp_len)
 		memcpy(p, s->seccomp, s->seccomp_len);
@@ -163,7 +176,7 @@ void spawn_from_parent(long long req, const struct spawn_req *s)
 	memset(fds, -1, sizeof(fds));
 	r = send_spawn(sb, id, s, node, fds, &e);
 	close_all(fds, CTL_FDS_MAX);
-	close_all(node, 3);  /* -1 once taken: they go to Node when the request leaves */
+	close_all(node, 3); /* -1 once taken: they go to Node when the request leaves */
 	if (r < 0) {
 		report_error(req, s->sandbox, s->process, &e);
 		return;
@@ -178,9 +191,9 @@ void spawn_kill_from_parent(long long req, const struct kill_req *k)
 	struct err ignored;
 
 	if (sp && sp->sandbox->ctl >= 0) {
-		m.spawn = sp->id;  /* queued behind its SPAWN when that still waits */
-		sandbox_send_from_parent(sp->sandbox, &m, sizeof(m), NULL, 0, NULL, NULL, STEP_SPAWN_CLONE,
-					 &ignored);
+		m.spawn = sp->id; /* queued behind its SPAWN when that still waits */
+		sandbox_send_from_parent(sp->sandbox, &m, sizeof(m), NULL, 0, NULL, NULL,
+					 STEP_SPAWN_CLONE, &ignored);
 	}
 	report_ok(req);
 }

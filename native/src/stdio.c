@@ -43,7 +43,7 @@
 struct named_pipe {
 	struct named_pipe *next;
 	char *name;
-	int end[2];  /* read, write; -1 once given to a spawn */
+	int end[2]; /* read, write; -1 once given to a spawn */
 };
 
 static struct named_pipe *pipes;
@@ -81,7 +81,8 @@ static int pipe_take(const char *name, int fd, struct err *e)
 
 	if (!p) {
 		if (n_pipes >= PIPES_MAX)
-			return err_msg(e, STEP_PROTOCOL, "stdio: more than %d pipes open", PIPES_MAX);
+			return err_msg(e, STEP_PROTOCOL, "stdio: more than %d pipes open",
+				       PIPES_MAX);
 		p = xcalloc(1, sizeof(*p));
 		if (pipe2(p->end, O_CLOEXEC) < 0) {
 			free(p);
@@ -92,8 +93,9 @@ static int pipe_take(const char *name, int fd, struct err *e)
 		n_pipes++;
 	}
 	if (p->end[end] < 0)
-		return err_msg(e, STEP_PROTOCOL, "stdio[%d].pipe: the %s end of \"%.64s\" was already given",
-			       fd, end ? "write" : "read", name);
+		return err_msg(e, STEP_PROTOCOL,
+			       "stdio[%d].pipe: the %s end of \"%.64s\" was already given", fd,
+			       end ? "write" : "read", name);
 	taken = p->end[end];
 	p->end[end] = -1;
 	if (p->end[!end] < 0)
@@ -133,7 +135,8 @@ static int memfd_copy(const char *path, struct err *e)
 		;
 	if (n < 0 || lseek(m, 0, SEEK_SET) < 0 ||
 	    fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		err_sys(e, STEP_SPAWN_STDIO, n < 0 ? "sendfile" : "fcntl", path, "copying \"%s\" into a memfd", path);
+		err_sys(e, STEP_SPAWN_STDIO, n < 0 ? "sendfile" : "fcntl", path,
+			"copying \"%s\" into a memfd", path);
 		goto fail;
 	}
 	close(src);
@@ -153,20 +156,20 @@ static int stdio_one(const struct spawn_req *s, int i, int *node, int *sandbox, 
 
 	switch (s->stdio[i]) {
 	case STDIO_NULL:
-	case STDIO_PATH:  /* a placeholder: the command opens the file */
+	case STDIO_PATH: /* a placeholder: the command opens the file */
 		if ((sandbox[i] = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
-			return err_sys(e, STEP_SPAWN_STDIO, "open", "/dev/null", "open(\"/dev/null\")");
+			return err_sys(e, STEP_SPAWN_STDIO, "open", "/dev/null",
+				       "open(\"/dev/null\")");
 		return 0;
-	case STDIO_MEMFD:
-		return (sandbox[i] = memfd_copy(s->stdio_path[i], e)) < 0 ? -1 : 0;
+	case STDIO_MEMFD: return (sandbox[i] = memfd_copy(s->stdio_path[i], e)) < 0 ? -1 : 0;
 	case STDIO_LINK:
-		if (i == 2 && s->stdio[1] == STDIO_LINK && strcmp(s->stdio_path[1], s->stdio_path[2]) == 0)
-			sandbox[2] = dup(sandbox[1]);  /* stdout and stderr into one pipe */
+		if (i == 2 && s->stdio[1] == STDIO_LINK &&
+		    strcmp(s->stdio_path[1], s->stdio_path[2]) == 0)
+			sandbox[2] = dup(sandbox[1]); /* stdout and stderr into one pipe */
 		else
 			sandbox[i] = pipe_take(s->stdio_path[i], i, e);
 		return sandbox[i] < 0 ? -1 : 0;
-	case STDIO_PIPE:
-		break;
+	case STDIO_PIPE: break;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return err_sys(e, STEP_SPAWN_STDIO, "socketpair", NULL, "socketpair(AF_UNIX)");
@@ -224,7 +227,8 @@ static int open_in_root(const char *path, int kind, struct err *e)
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		errno = EINVAL;
-		return err_sys(e, STEP_SPAWN_STDIO, "fstat", path, "\"%s\" is not a regular file", path);
+		return err_sys(e, STEP_SPAWN_STDIO, "fstat", path, "\"%s\" is not a regular file",
+			       path);
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return fd;
@@ -242,12 +246,14 @@ int stdio_open_files(const struct spawn_msg *s, int sock, struct err *e)
 		if ((fd = open_in_root(s->stdio_path[i], s->stdio_open[i], e)) < 0)
 			return -1;
 		if (i > 0) {
-			note = (struct output_note){ .fd = i, .base = fstat(fd, &st) == 0 ? st.st_size : 0 };
+			note = (struct output_note){ .fd = i,
+						     .base = fstat(fd, &st) == 0 ? st.st_size : 0 };
 			if (ctl_send(sock, &note, sizeof(note), &fd, 1, 0, STEP_SPAWN_STDIO, e) < 0)
 				return close(fd), -1;
 		}
 		if (dup2(fd, i) < 0)
-			return close(fd), err_sys(e, STEP_SPAWN_STDIO, "dup2", NULL, "dup2(%d, %d)", fd, i);
+			return close(fd),
+			       err_sys(e, STEP_SPAWN_STDIO, "dup2", NULL, "dup2(%d, %d)", fd, i);
 		close(fd);
 	}
 	return 0;
@@ -272,7 +278,8 @@ void stdio_outputs_receive(int sock, struct output_files *o)
 	struct output_note note;
 	int fd, n_fds = 1;
 
-	while (n_fds = 1, ctl_recv(sock, &note, sizeof(note), &fd, &n_fds, NULL, true) == sizeof(note)) {
+	while (n_fds = 1,
+	       ctl_recv(sock, &note, sizeof(note), &fd, &n_fds, NULL, true) == sizeof(note)) {
 		if (n_fds != 1)
 			continue;
 		if (note.fd < 1 || note.fd > 2 || o->fd[note.fd] >= 0) {
@@ -319,7 +326,7 @@ void stdio_outputs_wait(struct output_files *o, int sigfd)
 			return;
 		if (watch && over_limit(o)) {
 			o->hit = true;
-			kill(-1, SIGKILL);  /* from PID 1: every process of this spawn */
+			kill(-1, SIGKILL); /* from PID 1: every process of this spawn */
 			return;
 		}
 	}
@@ -331,7 +338,7 @@ int stdio_outputs_check(struct output_files *o)
 		return -1;
 	if (over_limit(o)) {
 		o->hit = true;
-		kill(-1, SIGKILL);  /* from PID 1: every process of this spawn */
+		kill(-1, SIGKILL); /* from PID 1: every process of this spawn */
 		return -1;
 	}
 	return OUTPUT_POLL_MS;

@@ -28,10 +28,10 @@ void stdio_pipe_close_from_parent(long long req, const char *name);
 int stdio_open_files(const struct spawn_msg *s, int sock, struct err *e);
 
 struct output_files {
-	int fd[3];            /* the reaper's copies of output files, -1 when none */
-	int64_t base[3];      /* size at open (append keeps what was there) */
-	uint64_t limit[3];    /* 0: none */
-	uint64_t total;       /* both together, 0: none */
+	int fd[3];	   /* the reaper's copies of output files, -1 when none */
+	int64_t base[3];   /* size at open (append keeps what was there) */
+	uint64_t limit[3]; /* 0: none */
+	uint64_t total;	   /* both together, 0: none */
 	bool hit;
 };
 

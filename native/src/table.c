@@ -142,7 +142,8 @@ void sandbox_flush_from_parent(struct sandbox *sb)
 	while ((o = sb->outq) && sb->ctl >= 0) {
 		if (ctl_try_send(sb->ctl, o->msg, o->len, o->fds, o->n_fds) < 0) {
 			if (!would_block(errno))
-				sandbox_outq_clear(sb);  /* the init is gone: its death ends the spawns */
+				sandbox_outq_clear(
+					sb); /* the init is gone: its death ends the spawns */
 			return;
 		}
 		if (!(sb->outq = o->next))
@@ -175,7 +176,7 @@ void sandbox_free(struct sandbox *sb)
 
 uint32_t spawn_new_id(void)
 {
-	if (++next_spawn_id == 0)  /* 0 means "the sandbox" on the control socket */
+	if (++next_spawn_id == 0) /* 0 means "the sandbox" on the control socket */
 		next_spawn_id = 1;
 	return next_spawn_id;
 }
@@ -222,12 +223,13 @@ void spawn_end_with_sandbox(struct spawn *sp, bool destroyed)
 	struct err e;
 
 	if (!sp->started && destroyed) {
-		err_msg(&e, STEP_SPAWN_CLONE, "the sandbox was destroyed before the command started");
+		err_msg(&e, STEP_SPAWN_CLONE,
+			"the sandbox was destroyed before the command started");
 		report_destroyed_error(sp->req, sp->sandbox->name, sp->process, &e);
 	} else if (!sp->started) {
 		err_msg(&e, STEP_SPAWN_CLONE, "the sandbox died before the command started");
 		report_error(sp->req, sp->sandbox->name, sp->process, &e);
-	} else if (!destroyed) {  /* the init was killed from outside under the program */
+	} else if (!destroyed) { /* the init was killed from outside under the program */
 		x.wall_us = now_us() - sp->t0;
 		report_exit_sandbox_died(sp->sandbox->name, sp->process, &x);
 	} else {

@@ -18,7 +18,7 @@ struct spawn {
 	struct sandbox *sandbox;
 	char *process;
 	uint32_t id;
-	long long req;       /* the spawn request, until `spawned` or `error` answers it */
+	long long req; /* the spawn request, until `spawned` or `error` answers it */
 	bool started;
 	uint64_t t0;
 };
@@ -39,12 +39,12 @@ struct ctl_out {
 struct sandbox {
 	struct sandbox *next;
 	char *name;
-	pid_t pid;           /* the init, on the host */
-	int ctl;             /* -1 after EOF */
-	int upper;           /* limits.disk: O_PATH fd of the tmpfs's upper/ (snapshots), or -1 */
+	pid_t pid; /* the init, on the host */
+	int ctl;   /* -1 after EOF */
+	int upper; /* limits.disk: O_PATH fd of the tmpfs's upper/ (snapshots), or -1 */
 	long long create_req;
-	bool creating;       /* create not answered yet */
-	bool failed;         /* create failed: end quietly */
+	bool creating; /* create not answered yet */
+	bool failed;   /* create failed: end quietly */
 	enum step last_step;
 	struct spawn *spawns;
 	long long *destroy_reqs;

@@ -22,7 +22,8 @@ static int write_file_step(const char *path, const char *data, size_t len, enum 
 	if (fd < 0)
 		return err_sys(e, step, "open", path, "open(\"%s\")", path);
 	if (write_full(fd, data, len) < 0) {
-		err_sys(e, step, "write", path, "write(\"%s\", \"%.*s\")", path, (int)len - 1, data);
+		err_sys(e, step, "write", path, "write(\"%s\", \"%.*s\")", path, (int)len - 1,
+			data);
 		close(fd);
 		return -1;
 	}
@@ -87,17 +88,12 @@ static const struct {
 	const char *name;
 	const char *value;
 } count_limits[] = {
-	{ "max_user_namespaces", "8\n" },  /* refused by seccomp unless allowed; then a few */
-	{ "max_net_namespaces", "16\n" },
-	{ "max_ipc_namespaces", "16\n" },
-	{ "max_uts_namespaces", "16\n" },
-	{ "max_time_namespaces", "16\n" },
-	{ "max_mnt_namespaces", "1024\n" },
-	{ "max_pid_namespaces", "1024\n" },
-	{ "max_cgroup_namespaces", "1024\n" },
-	{ "max_inotify_instances", "32\n" },
-	{ "max_inotify_watches", "16384\n" },
-	{ "max_fanotify_groups", "16\n" },
+	{ "max_user_namespaces", "8\n" }, /* refused by seccomp unless allowed; then a few */
+	{ "max_net_namespaces", "16\n" },      { "max_ipc_namespaces", "16\n" },
+	{ "max_uts_namespaces", "16\n" },      { "max_time_namespaces", "16\n" },
+	{ "max_mnt_namespaces", "1024\n" },    { "max_pid_namespaces", "1024\n" },
+	{ "max_cgroup_namespaces", "1024\n" }, { "max_inotify_instances", "32\n" },
+	{ "max_inotify_watches", "16384\n" },  { "max_fanotify_groups", "16\n" },
 	{ "max_fanotify_marks", "16384\n" },
 };
 
@@ -148,6 +144,7 @@ static int lower_rlimit(int resource, rlim_t max, const char *name, struct err *
 
 int userns_limit_command(struct err *e)
 {
-	return lower_rlimit(RLIMIT_SIGPENDING, COMMAND_SIGPENDING, "sigpending", e) < 0 ? -1 :
-	       lower_rlimit(RLIMIT_MSGQUEUE, COMMAND_MSGQUEUE, "msgqueue", e);
+	return lower_rlimit(RLIMIT_SIGPENDING, COMMAND_SIGPENDING, "sigpending", e) < 0
+		       ? -1
+		       : lower_rlimit(RLIMIT_MSGQUEUE, COMMAND_MSGQUEUE, "msgqueue", e);
 }

@@ -24,7 +24,10 @@ export async function* decompressed(source: AsyncIterable<Buffer>): AsyncGenerat
     },
   };
   if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
-    throw new SandboxImageError('unsupported', 'zstd-compressed layers are not supported; recompress with gzip (skopeo copy --dest-compress-format gzip)');
+    throw new SandboxImageError(
+      'unsupported',
+      'zstd-compressed layers are not supported; recompress with gzip (skopeo copy --dest-compress-format gzip)'
+    );
   }
   if (head[0] !== 0x1f || head[1] !== 0x8b) {
     yield* rest;
@@ -38,16 +41,25 @@ export async function* decompressed(source: AsyncIterable<Buffer>): AsyncGenerat
   } catch (err) {
     // zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR: corrupt or cut short) are the archive's fault.
     const code = (err as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && code.startsWith('Z_')) throw new SandboxImageError('format', `not a valid gzip stream: ${(err as Error).message}`, null, { cause: err });
+    if (typeof code === 'string' && code.startsWith('Z_'))
+      throw new SandboxImageError('format', `not a valid gzip stream: ${(err as Error).message}`, null, { cause: err });
     throw err;
   }
 }
 
 /** Counts uncompressed bytes against the budget, stopping the stream past `maxBytes`. */
-export async function* withinBytes(source: AsyncIterable<Buffer>, budget: { maxBytes: number; bytes: number }, what: string): AsyncGenerator<Buffer> {
+export async function* withinBytes(
+  source: AsyncIterable<Buffer>,
+  budget: { maxBytes: number; bytes: number },
+  what: string
+): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
     if ((budget.bytes += chunk.length) > budget.maxBytes) {
-      throw new SandboxImageError('too-large', `${what} unpacks to more than ${budget.maxBytes} bytes (raise maxBytes to import it)`, what);
+      throw new SandboxImageError(
+        'too-large',
+        `${what} unpacks to more than ${budget.maxBytes} bytes (raise maxBytes to import it)`,
+        what
+      );
     }
     yield chunk;
   }

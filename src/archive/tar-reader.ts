@@ -45,7 +45,15 @@ export const MAX_SPARSE_EXTENTS = 1 << 20;
 export const MAX_TAR_META_BYTES = 1 << 20;
 
 const TYPES: Record<string, TarEntryType> = {
-  '0': 'file', '\0': 'file', '7': 'file', '1': 'link', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'link',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'dir',
+  '6': 'fifo',
 };
 
 /** Pulls exact byte counts out of an async stream of chunks. */
@@ -123,7 +131,15 @@ function num(b: Buffer, from: number, len: number): number {
   }
   // As GNU tar reads it: leading spaces, octal digits, then the end, a NUL or a space.
   const m = /^ *([0-7]*)(?:[ \0]|$)/.exec(b.subarray(from, from + len).toString('latin1'));
-  if (!m) throw format(`bad octal number ${JSON.stringify(b.subarray(from, from + len).toString('latin1').slice(0, 12))} in a header`);
+  if (!m)
+    throw format(
+      `bad octal number ${JSON.stringify(
+        b
+          .subarray(from, from + len)
+          .toString('latin1')
+          .slice(0, 12)
+      )} in a header`
+    );
   return m[1] ? parseInt(m[1], 8) : 0;
 }
 
@@ -131,7 +147,8 @@ function num(b: Buffer, from: number, len: number): number {
 function decimal(key: string, value: Buffer | undefined, fraction = false): number | undefined {
   if (value === undefined) return undefined;
   const s = value.toString('latin1');
-  if (!(fraction ? /^-?\d{1,20}(\.\d{0,20})?$/ : /^\d{1,20}$/).test(s)) throw format(`bad pax ${key} ${JSON.stringify(s.slice(0, 24))}`);
+  if (!(fraction ? /^-?\d{1,20}(\.\d{0,20})?$/ : /^\d{1,20}$/).test(s))
+    throw format(`bad pax ${key} ${JSON.stringify(s.slice(0, 24))}`);
   const v = fraction ? Math.floor(Number(s)) : Number(s);
   if (!Number.isSafeInteger(v)) throw format(`pax ${key} out of range`);
   return v;
@@ -151,7 +168,8 @@ function parsePax(data: Buffer): Array<[string, Buffer]> {
     const sp = data.indexOf(32, pos);
     if (sp < 0 || sp - pos > 12) throw format('bad pax record');
     const len = Number(data.subarray(pos, sp).toString('latin1'));
-    if (!Number.isSafeInteger(len) || len < sp - pos + 3 || pos + len > data.length || data[pos + len - 1] !== 10) throw format('bad pax record');
+    if (!Number.isSafeInteger(len) || len < sp - pos + 3 || pos + len > data.length || data[pos + len - 1] !== 10)
+      throw format('bad pax record');
     const rec = data.subarray(sp + 1, pos + len - 1);
     const eq = rec.indexOf(61);
     if (eq > 0) out.push([rec.subarray(0, eq).toString('utf8'), rec.subarray(eq + 1)]);
@@ -174,7 +192,13 @@ function checkedExtents(raw: SparseExtent[], realSize: number, stored: number): 
   let end = 0;
   let data = 0;
   for (const { offset, length } of raw) {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < end || length < 0 || offset + length > realSize) {
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      offset < end ||
+      length < 0 ||
+      offset + length > realSize
+    ) {
       throw format('sparse map out of order or past the end');
     }
     end = offset + length;
@@ -186,7 +210,13 @@ function checkedExtents(raw: SparseExtent[], realSize: number, stored: number): 
 }
 
 /** Reads a PAX sparse 1.0 map at the start of the entry's data; returns it and its size. */
-async function readSparseMap(r: ByteReader, stored: number, realSize: number, maxExtents: number, path: string): Promise<{ extents: SparseExtent[]; mapBytes: number }> {
+async function readSparseMap(
+  r: ByteReader,
+  stored: number,
+  realSize: number,
+  maxExtents: number,
+  path: string
+): Promise<{ extents: SparseExtent[]; mapBytes: number }> {
   const numbers: number[] = [];
   let text = '';
   let mapBytes = 0;
@@ -249,7 +279,12 @@ interface SparseLayout {
 }
 
 /** PAX sparse 0.0 (repeated offset/numbytes records), 0.1 (one `map` record) or 1.0 (map in the data). */
-function paxSparse(records: Array<[string, Buffer]>, pax: Map<string, Buffer>, maxExtents: number, path: string): SparseLayout | undefined {
+function paxSparse(
+  records: Array<[string, Buffer]>,
+  pax: Map<string, Buffer>,
+  maxExtents: number,
+  path: string
+): SparseLayout | undefined {
   const major = pax.get('GNU.sparse.major')?.toString('latin1');
   const minor = pax.get('GNU.sparse.minor')?.toString('latin1');
   const hasMap = pax.has('GNU.sparse.map');
@@ -274,7 +309,8 @@ function paxSparse(records: Array<[string, Buffer]>, pax: Map<string, Buffer>, m
     for (const [k, v] of records) {
       if (k !== 'GNU.sparse.offset' && k !== 'GNU.sparse.numbytes') continue;
       // Pairs in order: an offset, then its length.
-      if ((k === 'GNU.sparse.offset') !== (numbers.length % 2 === 0)) throw format('PAX 0.0 sparse records out of order');
+      if ((k === 'GNU.sparse.offset') !== (numbers.length % 2 === 0))
+        throw format('PAX 0.0 sparse records out of order');
       numbers.push(decimal(k, v)!);
       if (numbers.length > 2 * maxExtents) throw tooLarge(`a sparse map of more than ${maxExtents} extents`, path);
     }
@@ -282,14 +318,22 @@ function paxSparse(records: Array<[string, Buffer]>, pax: Map<string, Buffer>, m
     throw format(`unsupported sparse format ${version}`);
   }
   if (numbers.length % 2 !== 0) throw format(`PAX ${version} sparse map of an odd count`);
-  const map = Array.from({ length: numbers.length / 2 }, (_, i) => ({ offset: numbers[i * 2]!, length: numbers[i * 2 + 1]! }));
+  const map = Array.from({ length: numbers.length / 2 }, (_, i) => ({
+    offset: numbers[i * 2]!,
+    length: numbers[i * 2 + 1]!,
+  }));
   const declared = decimal('GNU.sparse.numblocks', pax.get('GNU.sparse.numblocks'));
-  if (declared !== undefined && declared !== map.length) throw format('sparse map length differs from GNU.sparse.numblocks');
+  if (declared !== undefined && declared !== map.length)
+    throw format('sparse map length differs from GNU.sparse.numblocks');
   return { realSize, map };
 }
 
 /** A sparse file's full content: its segments with zeros for the holes. */
-async function* expandSparse(extents: SparseExtent[], segments: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+async function* expandSparse(
+  extents: SparseExtent[],
+  segments: AsyncIterable<Buffer>,
+  size: number
+): AsyncGenerator<Buffer> {
   const zeros = Buffer.alloc(64 * 1024);
   let pos = 0;
   const hole = function* (to: number) {
@@ -374,16 +418,24 @@ export async function* readTar(source: AsyncIterable<Buffer>, options: ReadTarOp
     const ext = applyRecords(new Map(global), records);
     // Only POSIX ustar has a name prefix; old GNU headers keep times and the sparse map there.
     const prefix = h.subarray(257, 263).toString('latin1') === 'ustar\0' ? str(h, 345, 155) : '';
-    const name = pax.get('GNU.sparse.name')?.toString('utf8') ?? ext.get('path')?.toString('utf8') ?? longName ?? (prefix ? `${prefix}/${str(h, 0, 100)}` : str(h, 0, 100));
+    const name =
+      pax.get('GNU.sparse.name')?.toString('utf8') ??
+      ext.get('path')?.toString('utf8') ??
+      longName ??
+      (prefix ? `${prefix}/${str(h, 0, 100)}` : str(h, 0, 100));
     const storedTotal = decimal('size', ext.get('size')) ?? size;
     // Sparse layouts come from this entry's own header and records, never from global ones.
-    const layout: SparseLayout | undefined = flag === 'S'
-      ? { realSize: num(h, 483, 12), map: await readOldGnuSparse(r, h, maxExtents, name) }
-      : type === 'file' ? paxSparse(records, pax, maxExtents, name) : undefined;
+    const layout: SparseLayout | undefined =
+      flag === 'S'
+        ? { realSize: num(h, 483, 12), map: await readOldGnuSparse(r, h, maxExtents, name) }
+        : type === 'file'
+          ? paxSparse(records, pax, maxExtents, name)
+          : undefined;
     const storedSize = type === 'file' ? storedTotal : 0;
     const entrySize = layout?.realSize ?? storedSize;
     if (!Number.isSafeInteger(entrySize) || entrySize < 0) throw format('bad sparse size');
-    if (entrySize > maxSize) throw tooLarge(`entry ${JSON.stringify(name.slice(0, 200))} of ${entrySize} bytes (at most ${maxSize})`, name);
+    if (entrySize > maxSize)
+      throw tooLarge(`entry ${JSON.stringify(name.slice(0, 200))} of ${entrySize} bytes (at most ${maxSize})`, name);
     const xattrs: Record<string, Buffer> = {};
     for (const [k, v] of ext) if (k.startsWith('SCHILY.xattr.')) xattrs[k.slice(13)] = v;
     let left = storedSize;
@@ -421,7 +473,9 @@ export async function* readTar(source: AsyncIterable<Buffer>, options: ReadTarOp
       devmajor: num(h, 329, 8),
       devminor: num(h, 337, 8),
       xattrs,
-      data: sparse ? { [Symbol.asyncIterator]: () => expandSparse(sparse.extents, storedData(), entrySize) } : { [Symbol.asyncIterator]: () => storedData() },
+      data: sparse
+        ? { [Symbol.asyncIterator]: () => expandSparse(sparse.extents, storedData(), entrySize) }
+        : { [Symbol.asyncIterator]: () => storedData() },
       ...(sparse ? { sparse } : {}),
     };
     records = [];
@@ -429,7 +483,10 @@ export async function* readTar(source: AsyncIterable<Buffer>, options: ReadTarOp
     yield entry;
     // What the consumer did not read, then the padding up to the next block.
     const rest = Math.ceil(storedTotal / 512) * 512 - (storedSize - left);
-    if (rest > 0) for await (const _ of r.stream(rest)) { /* skipped */ }
+    if (rest > 0)
+      for await (const _ of r.stream(rest)) {
+        /* skipped */
+      }
   }
   await r.drain();
 }

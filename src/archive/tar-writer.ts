@@ -20,7 +20,15 @@ export interface TarWriteEntry {
   sparse?: SparseExtent[];
 }
 
-const TYPE_FLAG: Record<TarEntryType, string> = { file: '0', link: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6' };
+const TYPE_FLAG: Record<TarEntryType, string> = {
+  file: '0',
+  link: '1',
+  symlink: '2',
+  char: '3',
+  block: '4',
+  dir: '5',
+  fifo: '6',
+};
 
 function octal(value: number, len: number): string {
   return value.toString(8).padStart(len - 1, '0') + '\0';
@@ -64,14 +72,17 @@ function pad(size: number): Buffer {
  */
 export function tarHeader(e: TarWriteEntry): Buffer {
   const map = e.type === 'file' && e.sparse ? sparseMap(e.sparse) : undefined;
-  const size = map ? map.length + e.sparse!.reduce((n, x) => n + x.length, 0) : e.type === 'file' ? e.size ?? 0 : 0;
+  const size = map ? map.length + e.sparse!.reduce((n, x) => n + x.length, 0) : e.type === 'file' ? (e.size ?? 0) : 0;
   const records: Buffer[] = [];
   const needsPax = (s: string) => Buffer.byteLength(s) > 99 || /[^\x20-\x7e]/.test(s);
   let name = e.path;
   if (map) {
     // GNU tar's layout: the real name and size in pax records, a stand-in name in the header.
     records.push(paxRecord('GNU.sparse.major', Buffer.from('1')), paxRecord('GNU.sparse.minor', Buffer.from('0')));
-    records.push(paxRecord('GNU.sparse.name', Buffer.from(e.path)), paxRecord('GNU.sparse.realsize', Buffer.from(String(e.size ?? 0))));
+    records.push(
+      paxRecord('GNU.sparse.name', Buffer.from(e.path)),
+      paxRecord('GNU.sparse.realsize', Buffer.from(String(e.size ?? 0)))
+    );
     const slash = e.path.lastIndexOf('/');
     name = `${slash >= 0 ? e.path.slice(0, slash + 1) : ''}GNUSparseFile.0/${e.path.slice(slash + 1)}`;
   }
@@ -80,21 +91,26 @@ export function tarHeader(e: TarWriteEntry): Buffer {
   if (e.uid > 0o7777777) records.push(paxRecord('uid', Buffer.from(String(e.uid))));
   if (e.gid > 0o7777777) records.push(paxRecord('gid', Buffer.from(String(e.gid))));
   if (size > 0o77777777777) records.push(paxRecord('size', Buffer.from(String(size))));
-  for (const [k, v] of Object.entries(e.xattrs ?? {}).sort(([a], [b]) => a.localeCompare(b))) records.push(paxRecord(`SCHILY.xattr.${k}`, v));
+  for (const [k, v] of Object.entries(e.xattrs ?? {}).sort(([a], [b]) => a.localeCompare(b)))
+    records.push(paxRecord(`SCHILY.xattr.${k}`, v));
   const blocks: Buffer[] = [];
   if (records.length > 0) {
     const body = Buffer.concat(records);
     blocks.push(header('PaxHeader', 'x', { mode: 0o644 }, body.length), body, pad(body.length));
   }
   const short = (s: string) => Buffer.from(s).subarray(0, 99).toString();
-  blocks.push(header(short(name), TYPE_FLAG[e.type], { ...e, linkname: short(e.linkname ?? '') }, Math.min(size, 0o77777777777)));
+  blocks.push(
+    header(short(name), TYPE_FLAG[e.type], { ...e, linkname: short(e.linkname ?? '') }, Math.min(size, 0o77777777777))
+  );
   if (map) blocks.push(map);
   return Buffer.concat(blocks);
 }
 
 /** The PAX 1.0 sparse map: decimal lines (count, then offset and length of each), block-padded. */
 function sparseMap(extents: SparseExtent[]): Buffer {
-  const text = Buffer.from([String(extents.length), ...extents.flatMap((x) => [String(x.offset), String(x.length)])].join('\n') + '\n');
+  const text = Buffer.from(
+    [String(extents.length), ...extents.flatMap((x) => [String(x.offset), String(x.length)])].join('\n') + '\n'
+  );
   return Buffer.concat([text, pad(text.length)]);
 }
 

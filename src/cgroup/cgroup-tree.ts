@@ -20,7 +20,10 @@ export type CgroupAvailability = { ok: true; tree: CgroupTree } | { ok: false; r
  * under its sandbox's total.
  */
 export class CgroupTree {
-  private constructor(readonly session: Cgroup, readonly plan: CgroupPlan) {}
+  private constructor(
+    readonly session: Cgroup,
+    readonly plan: CgroupPlan
+  ) {}
 
   /** Creates the session's cgroup, after sweeping those of dead sessions. */
   static open(sessionId: string, isSessionAlive: (id: string) => boolean): CgroupAvailability {
@@ -43,10 +46,14 @@ export class CgroupTree {
     } catch (err) {
       void session.remove().catch(() => {});
       const code = (err as NodeJS.ErrnoException).code;
-      const hint = code === 'EBUSY'
-        ? 'this process sits in a non-leaf v2 cgroup; run it in a delegated cgroup (systemd Delegate=yes)'
-        : 'run as root or in a delegated cgroup';
-      return { ok: false, reason: `cannot create cgroups under ${base.v2Path ?? Object.values(base.v1Paths)[0]}: ${code ?? (err as Error).message}: ${hint}` };
+      const hint =
+        code === 'EBUSY'
+          ? 'this process sits in a non-leaf v2 cgroup; run it in a delegated cgroup (systemd Delegate=yes)'
+          : 'run as root or in a delegated cgroup';
+      return {
+        ok: false,
+        reason: `cannot create cgroups under ${base.v2Path ?? Object.values(base.v1Paths)[0]}: ${code ?? (err as Error).message}: ${hint}`,
+      };
     }
     return { ok: true, tree: new CgroupTree(session, plan) };
   }
@@ -66,7 +73,12 @@ export class CgroupTree {
   }
 
   /** A spawn's leaf cgroup under its sandbox, with its own limits (and in its sandbox's). */
-  createSpawn(sandbox: Cgroup, id: string, limits: ResolvedSpawnLimits, sandboxLimits: ResolvedSandboxLimits = {}): Cgroup {
+  createSpawn(
+    sandbox: Cgroup,
+    id: string,
+    limits: ResolvedSpawnLimits,
+    sandboxLimits: ResolvedSandboxLimits = {}
+  ): Cgroup {
     const cg = sandbox.child(id);
     cg.create(this.v1For({ pids: limits.pids ?? sandboxLimits.pids, cpus: sandboxLimits.cpus }));
     try {
@@ -83,7 +95,9 @@ export class CgroupTree {
    * every result), cpuacct and freezer where there is no v2 tree, pids and cpu only for a limit.
    */
   private v1For(limits: { pids?: number; cpus?: number }): V1Controller[] {
-    return this.plan.v1.filter((c) => (c === 'pids' ? limits.pids !== undefined : c === 'cpu' ? limits.cpus !== undefined : true));
+    return this.plan.v1.filter((c) =>
+      c === 'pids' ? limits.pids !== undefined : c === 'cpu' ? limits.cpus !== undefined : true
+    );
   }
 
   /** Removes the session's cgroups (every process in them must be dead). */

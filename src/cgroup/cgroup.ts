@@ -23,7 +23,10 @@ export function planCgroups(layout: CgroupLayout): CgroupPlan {
   const pick = (v2name: string, v1name: V1Controller | null): Placement =>
     layout.v2Controllers.has(v2name) ? 'v2' : v1name && has1(v1name) ? 'v1' : null;
   const controllers: Record<Controller, Placement> = {
-    memory: pick('memory', 'memory'), pids: pick('pids', 'pids'), cpu: pick('cpu', 'cpu'), io: pick('io', null),
+    memory: pick('memory', 'memory'),
+    pids: pick('pids', 'pids'),
+    cpu: pick('cpu', 'cpu'),
+    io: pick('io', null),
   };
   const v1 = new Set<V1Controller>();
   if (controllers.memory === 'v1') v1.add('memory');
@@ -46,7 +49,7 @@ export class Cgroup {
     /** Path in the v2 tree, if v2 is used. */
     readonly v2Path: string | null,
     /** Path per v1 hierarchy in use. */
-    readonly v1Paths: Partial<Record<V1Controller, string>>,
+    readonly v1Paths: Partial<Record<V1Controller, string>>
   ) {}
 
   /** The base under which this process may create cgroups: its own cgroup in each hierarchy. */
@@ -95,13 +98,14 @@ export class Cgroup {
     if (wanted.length === 0) return;
     const enabled = new Set((readCgroupFile(join(this.v2Path, 'cgroup.subtree_control')) ?? '').trim().split(/\s+/));
     const missing = wanted.filter((c) => !enabled.has(c));
-    if (missing.length) writeCgroupFile(join(this.v2Path, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
+    if (missing.length)
+      writeCgroupFile(join(this.v2Path, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
   }
 
   /** The directory holding this cgroup's memory.* files (v2 or v1), if memory is controlled. */
   memoryDir(): string | undefined {
     const placement = this.plan.controllers.memory;
-    return placement === 'v2' ? this.v2Path ?? undefined : placement === 'v1' ? this.v1Paths.memory : undefined;
+    return placement === 'v2' ? (this.v2Path ?? undefined) : placement === 'v1' ? this.v1Paths.memory : undefined;
   }
 
   /** The v1 `cgroup.procs` files a process must join (v2 uses CLONE_INTO_CGROUP instead). */
@@ -124,7 +128,8 @@ export class Cgroup {
 /** Best-effort synchronous removal (at process exit): empty cgroups go, busy ones stay for the sweep. */
 export function removeCgroupDirSync(dir: string): void {
   try {
-    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupDirSync(join(dir, e.name));
+    for (const e of readdirSync(dir, { withFileTypes: true }))
+      if (e.isDirectory()) removeCgroupDirSync(join(dir, e.name));
     rmdirSync(dir);
   } catch {
     // the next session's sweep removes it
@@ -135,7 +140,9 @@ export function removeCgroupDirSync(dir: string): void {
 export async function removeCgroupDir(dir: string): Promise<void> {
   let entries: string[];
   try {
-    entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    entries = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;

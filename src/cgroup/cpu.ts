@@ -28,7 +28,12 @@ export function readCpuStats(cg: Cgroup): CpuStats | undefined {
   if (cg.v2Path) {
     const stat = parseFlatKeyed(readCgroupFile(cg.file('core', 'cpu.stat')!));
     if (stat.usage_usec === undefined) return undefined;
-    return { userUs: stat.user_usec ?? 0, systemUs: stat.system_usec ?? 0, totalUs: stat.usage_usec, throttledPeriods: stat.nr_throttled };
+    return {
+      userUs: stat.user_usec ?? 0,
+      systemUs: stat.system_usec ?? 0,
+      totalUs: stat.usage_usec,
+      throttledPeriods: stat.nr_throttled,
+    };
   }
   const usage = cg.v1Paths.cpuacct ? parseNumber(readCgroupFile(`${cg.v1Paths.cpuacct}/cpuacct.usage`)) : undefined;
   if (usage === undefined) return undefined;

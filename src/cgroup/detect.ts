@@ -36,13 +36,16 @@ export function detectCgroups(mountinfo = '/proc/self/mountinfo', cgroupFile = '
     if (fstype !== 'cgroup') continue;
     for (const opt of (superOptions ?? '').split(',')) {
       const c = opt as V1Controller;
-      if ((V1_CONTROLLERS as readonly string[]).includes(c) && !v1.has(c)) v1.set(c, { mount: mountPoint, own: own.get(c) ?? '/' });
+      if ((V1_CONTROLLERS as readonly string[]).includes(c) && !v1.has(c))
+        v1.set(c, { mount: mountPoint, own: own.get(c) ?? '/' });
     }
   }
-  const v2Own = v2Mount ? own.get('') ?? '/' : null;
+  const v2Own = v2Mount ? (own.get('') ?? '/') : null;
   const controllersFile = v2Mount && v2Own ? readCgroupFile(join(v2Mount, v2Own, 'cgroup.controllers')) : undefined;
   return {
-    v2Mount, v2Own, v1,
+    v2Mount,
+    v2Own,
+    v1,
     v2Controllers: new Set((controllersFile ?? '').trim().split(/\s+/).filter(Boolean)),
   };
 }

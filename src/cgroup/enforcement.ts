@@ -16,7 +16,11 @@ export interface SandboxEnforcement {
 
 type Controllers = Record<Controller, Placement>;
 
-const SANDBOX_CGROUP_LIMITS: Array<{ limit: 'memory' | 'pids' | 'cpus' | 'ioWeight'; controller: Controller; v2Only?: boolean }> = [
+const SANDBOX_CGROUP_LIMITS: Array<{
+  limit: 'memory' | 'pids' | 'cpus' | 'ioWeight';
+  controller: Controller;
+  v2Only?: boolean;
+}> = [
   { limit: 'memory', controller: 'memory' },
   { limit: 'pids', controller: 'pids' },
   { limit: 'cpus', controller: 'cpu' },
@@ -52,6 +56,7 @@ export function enforcementOf(limits: ResolvedSandboxLimits, controllers: Contro
     }
   }
   if (limits.disk !== undefined) out.cgroup.disk = limits.disk;
-  if (limits.defaulted?.includes('disk')) out.defaults.disk = 'size of the tmpfs holding the writable layer, /tmp, /run and /dev/shm';
+  if (limits.defaulted?.includes('disk'))
+    out.defaults.disk = 'size of the tmpfs holding the writable layer, /tmp, /run and /dev/shm';
   return out;
 }

@@ -32,11 +32,17 @@ export function readMemoryStats(cg: Cgroup): MemoryStats | undefined {
   const placement = cg.plan.controllers.memory;
   if (placement === 'v2') {
     const events = parseFlatKeyed(readCgroupFile(cg.file('memory', 'memory.events')!));
-    return { peakBytes: parseNumber(readCgroupFile(cg.file('memory', 'memory.peak')!)), oomKills: events.oom_kill ?? 0 };
+    return {
+      peakBytes: parseNumber(readCgroupFile(cg.file('memory', 'memory.peak')!)),
+      oomKills: events.oom_kill ?? 0,
+    };
   }
   if (placement === 'v1') {
     const control = parseFlatKeyed(readCgroupFile(cg.file('memory', 'memory.oom_control')!));
-    return { peakBytes: parseNumber(readCgroupFile(cg.file('memory', 'memory.max_usage_in_bytes')!)), oomKills: control.oom_kill ?? 0 };
+    return {
+      peakBytes: parseNumber(readCgroupFile(cg.file('memory', 'memory.max_usage_in_bytes')!)),
+      oomKills: control.oom_kill ?? 0,
+    };
   }
   return undefined;
 }

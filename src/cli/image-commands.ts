@@ -9,7 +9,8 @@ export async function resolveImageRef(ref: string | undefined, progress = false)
   if (!ref) return Image.host();
   if (existsSync(ref)) {
     const st = statSync(ref);
-    const isLayout = st.isDirectory() && (existsSync(join(ref, 'oci-layout')) || existsSync(join(ref, 'manifest.json')));
+    const isLayout =
+      st.isDirectory() && (existsSync(join(ref, 'oci-layout')) || existsSync(join(ref, 'manifest.json')));
     if (st.isDirectory() && !isLayout) return Image.fromDirectory(ref);
     return Image.fromOCI(ref, progress ? { onProgress: printProgress } : {});
   }
@@ -27,18 +28,30 @@ function printProgress(p: ImportProgress): void {
 /** `sandkit image import|ls|rm|gc`. */
 export async function imageCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { name: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { name: { type: 'string' }, json: { type: 'boolean' } },
+  });
   switch (sub) {
     case 'import': {
-      if (positionals.length !== 1) return usage('sandkit image import <archive|layout dir|rootfs.tar[.gz]> [--name NAME]');
-      const img = await Image.fromOCI(positionals[0]!, { onProgress: printProgress, ...(values.name ? { name: values.name } : {}) });
+      if (positionals.length !== 1)
+        return usage('sandkit image import <archive|layout dir|rootfs.tar[.gz]> [--name NAME]');
+      const img = await Image.fromOCI(positionals[0]!, {
+        onProgress: printProgress,
+        ...(values.name ? { name: values.name } : {}),
+      });
       console.log(img.id);
       return 0;
     }
     case 'ls': {
       const records = Image.list();
       if (values.json) console.log(JSON.stringify(records, null, 2));
-      else for (const r of records) console.log(`${r.kind.padEnd(8)} ${r.id.replace(/^sha256:/, '').slice(0, 16)}  ${String(r.layers.length).padStart(3)} layers  ${r.names.join(', ')}`);
+      else
+        for (const r of records)
+          console.log(
+            `${r.kind.padEnd(8)} ${r.id.replace(/^sha256:/, '').slice(0, 16)}  ${String(r.layers.length).padStart(3)} layers  ${r.names.join(', ')}`
+          );
       return 0;
     }
     case 'rm': {

@@ -58,10 +58,14 @@ async function runCommand(args: string[], snapshot = false): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      image: { type: 'string' }, network: { type: 'string' }, hostname: { type: 'string' },
+      image: { type: 'string' },
+      network: { type: 'string' },
+      hostname: { type: 'string' },
       publish: { type: 'string', short: 'p', multiple: true },
-      env: { type: 'string', multiple: true }, cwd: { type: 'string' },
-      mount: { type: 'string', multiple: true }, user: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      cwd: { type: 'string' },
+      mount: { type: 'string', multiple: true },
+      user: { type: 'string' },
       ...(snapshot ? { name: { type: 'string' as const }, export: { type: 'string' as const } } : {}),
     },
   });
@@ -73,14 +77,19 @@ async function runCommand(args: string[], snapshot = false): Promise<number> {
   const net = await networkFor(values.network, publish);
   const sandbox = new Sandbox({
     image: await resolveImageRef(values.image, true),
-    network: net || publish.length > 0 ? ({ ...(net && { attach: net }), publish } satisfies NetworkAttachOptions) : ((values.network ?? 'none') as NetworkMode),
+    network:
+      net || publish.length > 0
+        ? ({ ...(net && { attach: net }), publish } satisfies NetworkAttachOptions)
+        : ((values.network ?? 'none') as NetworkMode),
     ...(values.hostname ? { hostname: values.hostname } : {}),
     mounts: (values.mount ?? []).map(parseMount),
   });
   try {
     for (const m of publish) {
       const hostPort = await sandbox.publishedPort(m.sandbox, m.protocol);
-      console.error(`sandkit: published ${m.hostAddress ?? '127.0.0.1'}:${hostPort} -> ${m.sandbox}/${m.protocol ?? 'tcp'}`);
+      console.error(
+        `sandkit: published ${m.hostAddress ?? '127.0.0.1'}:${hostPort} -> ${m.sandbox}/${m.protocol ?? 'tcp'}`
+      );
     }
     const proc = sandbox.spawn(positionals, {
       env: Object.fromEntries((values.env ?? []).map(splitEnv)),
@@ -113,14 +122,19 @@ async function runCommand(args: string[], snapshot = false): Promise<number> {
  * into the loopback-only sandbox itself (rootless too).
  */
 async function networkFor(mode: string | undefined, publish: PortMapping[]): Promise<Network | undefined> {
-  if (mode === 'host' && publish.length > 0) throw new SandboxOptionsError('publish', "a sandbox on --network host already listens on the host's ports");
+  if (mode === 'host' && publish.length > 0)
+    throw new SandboxOptionsError('publish', "a sandbox on --network host already listens on the host's ports");
   if (mode === 'host') return undefined;
   const udp = publish.some((m) => m.protocol === 'udp');
-  if (mode === 'none' && udp) throw new SandboxOptionsError('publish', 'UDP ports need a network: drop --network none or name one');
+  if (mode === 'none' && udp)
+    throw new SandboxOptionsError('publish', 'UDP ports need a network: drop --network none or name one');
   if (mode === undefined || mode === 'none') return udp ? Network.create({ name: 'sandkit-default' }) : undefined;
   // Like docker run --network: a name must be an existing network (sandkit network create).
   if (!(await Network.list()).some((n) => n.name === mode)) {
-    throw new SandboxOptionsError('network', `expected none, host or the name of a network (sandkit network ls), got ${JSON.stringify(mode)}`);
+    throw new SandboxOptionsError(
+      'network',
+      `expected none, host or the name of a network (sandkit network ls), got ${JSON.stringify(mode)}`
+    );
   }
   return Network.create({ name: mode });
 }
@@ -142,9 +156,11 @@ function splitEnv(pair: string): [string, string] {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err: unknown) => {
-    console.error(`sandkit: ${err instanceof SandboxError ? err.message : (err as Error)?.stack ?? String(err)}`);
-    process.exitCode = err instanceof SandboxError && err.code === 'ERR_SANDBOX_OPTIONS' ? 2 : 125;
+  (code) => {
+    process.exitCode = code;
   },
+  (err: unknown) => {
+    console.error(`sandkit: ${err instanceof SandboxError ? err.message : ((err as Error)?.stack ?? String(err))}`);
+    process.exitCode = err instanceof SandboxError && err.code === 'ERR_SANDBOX_OPTIONS' ? 2 : 125;
+  }
 );

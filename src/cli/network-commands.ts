@@ -6,17 +6,32 @@ import type { PortMapping } from '../network/port-proxy.js';
 /** `sandkit network create|ls|rm`. */
 export async function networkCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { subnet: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { subnet: { type: 'string' }, json: { type: 'boolean' } },
+  });
   if (sub === 'create') {
-    if (positionals.length !== 1) throw new SandboxOptionsError('name', 'usage: sandkit network create [--subnet CIDR] <name>');
-    const net = await Network.create({ name: positionals[0]!, persistent: true, ...(values.subnet ? { subnet: values.subnet } : {}) });
+    if (positionals.length !== 1)
+      throw new SandboxOptionsError('name', 'usage: sandkit network create [--subnet CIDR] <name>');
+    const net = await Network.create({
+      name: positionals[0]!,
+      persistent: true,
+      ...(values.subnet ? { subnet: values.subnet } : {}),
+    });
     console.log(`${net.name} ${net.subnet}`);
     return 0;
   }
   if (sub === 'ls') {
     const nets = await Network.list();
     if (values.json) console.log(JSON.stringify(nets, null, 2));
-    else for (const n of nets) console.log([n.name, n.subnet, `${n.sandboxes} sandbox(es)`, n.persistent ? 'persistent' : `${n.users} process(es)`].join('\t'));
+    else
+      for (const n of nets)
+        console.log(
+          [n.name, n.subnet, `${n.sandboxes} sandbox(es)`, n.persistent ? 'persistent' : `${n.users} process(es)`].join(
+            '\t'
+          )
+        );
     return 0;
   }
   if (sub === 'rm') {
@@ -39,7 +54,11 @@ export async function networkCommand(args: string[]): Promise<number> {
  * (`-p 80`) publishes it on a free host port.
  */
 export function parsePublish(spec: string): PortMapping {
-  const bad = () => new SandboxOptionsError('publish', `expected [host-address:][host-port:]sandbox-port[/tcp|udp], got ${JSON.stringify(spec)}`);
+  const bad = () =>
+    new SandboxOptionsError(
+      'publish',
+      `expected [host-address:][host-port:]sandbox-port[/tcp|udp], got ${JSON.stringify(spec)}`
+    );
   const [ports, protocol = 'tcp', extra] = spec.split('/');
   if (extra !== undefined || (protocol !== 'tcp' && protocol !== 'udp') || !ports) throw bad();
   const parts = ports.split(':');

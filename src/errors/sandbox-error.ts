@@ -132,7 +132,8 @@ export class SandboxDestroyedError extends SandboxError {
 }
 
 /** Why an image could not be used: `reason` is stable, switch on it. */
-export type ImageErrorReason = 'not-found' | 'format' | 'digest-mismatch' | 'unsafe-entry' | 'in-use' | 'unsupported' | 'too-large' | 'io';
+export type ImageErrorReason =
+  'not-found' | 'format' | 'digest-mismatch' | 'unsafe-entry' | 'in-use' | 'unsupported' | 'too-large' | 'io';
 
 /**
  * An image, layer or snapshot could not be imported, found or exported: an unreadable or

@@ -46,7 +46,8 @@ const PATH_MAX = 4095;
 
 type Call = <R extends FsRequest>(req: R, data?: Buffer) => Promise<FsReplyTo<R>>;
 
-const refuse = (dest: string, entry: string, why: string) => new SandboxFilesError('copyIn', dest, null, `entry ${JSON.stringify(entry.slice(0, 200))} refused: ${why}`);
+const refuse = (dest: string, entry: string, why: string) =>
+  new SandboxFilesError('copyIn', dest, null, `entry ${JSON.stringify(entry.slice(0, 200))} refused: ${why}`);
 
 /** A tar entry's name as a path relative to dest ('' for dest itself); absolute paths, '..' and over-long names are refused. */
 function entryPath(dest: string, name: string): string {
@@ -54,9 +55,11 @@ function entryPath(dest: string, name: string): string {
   if (name.includes('\0')) throw refuse(dest, name, 'NUL in the name');
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.some((p) => p === '..')) throw refuse(dest, name, "'..' would leave the destination");
-  if (parts.some((p) => Buffer.byteLength(p) > NAME_MAX)) throw refuse(dest, name, `a name longer than ${NAME_MAX} bytes`);
+  if (parts.some((p) => Buffer.byteLength(p) > NAME_MAX))
+    throw refuse(dest, name, `a name longer than ${NAME_MAX} bytes`);
   const rel = parts.join('/');
-  if (Buffer.byteLength(dest) + 1 + Buffer.byteLength(rel) > PATH_MAX) throw refuse(dest, name, `path longer than ${PATH_MAX} bytes`);
+  if (Buffer.byteLength(dest) + 1 + Buffer.byteLength(rel) > PATH_MAX)
+    throw refuse(dest, name, `path longer than ${PATH_MAX} bytes`);
   return rel;
 }
 
@@ -66,12 +69,25 @@ async function* dirEntries(root: string, rel = ''): AsyncGenerator<TarEntry> {
     const path = rel ? `${rel}/${name}` : name;
     const abs = join(root, path);
     const st = lstatSync(abs);
-    const base = { path, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), linkname: '', devmajor: 0, devminor: 0, xattrs: {}, size: 0, data: (async function* () {})() };
+    const base = {
+      path,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: Math.floor(st.mtimeMs / 1000),
+      linkname: '',
+      devmajor: 0,
+      devminor: 0,
+      xattrs: {},
+      size: 0,
+      data: (async function* () {})(),
+    };
     if (st.isDirectory()) {
       yield { ...base, type: 'dir' };
       yield* dirEntries(root, path);
     } else if (st.isSymbolicLink()) yield { ...base, type: 'symlink', linkname: readlinkSync(abs) };
-    else if (st.isFile()) yield { ...base, type: 'file', size: st.size, data: createReadStream(abs) as AsyncIterable<Buffer> };
+    else if (st.isFile())
+      yield { ...base, type: 'file', size: st.size, data: createReadStream(abs) as AsyncIterable<Buffer> };
   }
 }
 
@@ -81,13 +97,31 @@ function sourceEntries(source: unknown, dest: string): AsyncIterable<TarEntry> {
     try {
       st = lstatSync(source);
     } catch (err) {
-      throw new SandboxFilesError('copyIn', dest, (err as NodeJS.ErrnoException).code ?? null, `source ${JSON.stringify(source)}: ${(err as Error).message}`);
+      throw new SandboxFilesError(
+        'copyIn',
+        dest,
+        (err as NodeJS.ErrnoException).code ?? null,
+        `source ${JSON.stringify(source)}: ${(err as Error).message}`
+      );
     }
-    if (!st.isDirectory()) throw new SandboxFilesError('copyIn', dest, 'ENOTDIR', `source ${JSON.stringify(source)} is not a directory (pass a stream for an archive)`);
+    if (!st.isDirectory())
+      throw new SandboxFilesError(
+        'copyIn',
+        dest,
+        'ENOTDIR',
+        `source ${JSON.stringify(source)} is not a directory (pass a stream for an archive)`
+      );
     return dirEntries(source);
   }
-  if (typeof source !== 'object' || source === null || typeof (source as AsyncIterable<Buffer>)[Symbol.asyncIterator] !== 'function') {
-    throw new SandboxOptionsError('source', 'expected a host directory path, a Readable or an AsyncIterable of Buffers');
+  if (
+    typeof source !== 'object' ||
+    source === null ||
+    typeof (source as AsyncIterable<Buffer>)[Symbol.asyncIterator] !== 'function'
+  ) {
+    throw new SandboxOptionsError(
+      'source',
+      'expected a host directory path, a Readable or an AsyncIterable of Buffers'
+    );
   }
   return readTar(decompressed(source as AsyncIterable<Buffer>));
 }
@@ -95,7 +129,12 @@ function sourceEntries(source: unknown, dest: string): AsyncIterable<TarEntry> {
 /** The source failed (not the sandbox): a typed error that keeps the original as its cause. */
 function sourceError(dest: string, err: unknown): SandboxError {
   if (err instanceof SandboxError) return err;
-  const e = new SandboxFilesError('copyIn', dest, (err as NodeJS.ErrnoException)?.code ?? null, `reading the source failed: ${(err as Error)?.message ?? String(err)}`);
+  const e = new SandboxFilesError(
+    'copyIn',
+    dest,
+    (err as NodeJS.ErrnoException)?.code ?? null,
+    `reading the source failed: ${(err as Error)?.message ?? String(err)}`
+  );
   (e as { cause?: unknown }).cause = err;
   return e;
 }
@@ -107,7 +146,16 @@ function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promi
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(abortedError('copyIn', signal));
     signal.addEventListener('abort', onAbort, { once: true });
-    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      }
+    );
   });
 }
 
@@ -118,7 +166,13 @@ function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promi
  * and owners are applied last (so a read-only directory does not stop its own entries), and a
  * path that a later entry replaces drops the earlier entry's pending metadata. @internal
  */
-export async function copyIn(session: FilesSession, policy: CallPolicy, source: unknown, dest: string, options: CopyInOptions): Promise<CopyInResult> {
+export async function copyIn(
+  session: FilesSession,
+  policy: CallPolicy,
+  source: unknown,
+  dest: string,
+  options: CopyInOptions
+): Promise<CopyInResult> {
   const owners = checkBool(options.preserveOwners, 'preserveOwners', process.getuid?.() === 0 && policy.user === 0);
   const setIdMask = checkBool(options.preserveSetId, 'preserveSetId', false) ? 0o7777 : 0o1777;
   const maxBytes = checkCount(options.maxBytes, 'maxBytes', 4 * 1024 ** 3);
@@ -129,10 +183,13 @@ export async function copyIn(session: FilesSession, policy: CallPolicy, source: 
   const beneath: Call = (req, data) => session.call('copyIn', policy, { ...req, beneath: dest }, data);
 
   // What exists at dest now, so a failure removes exactly what this call added.
-  const existed = await atDest({ op: 'stat', path: dest }).then(() => true, (err: unknown) => {
-    if ((err as SandboxFilesError).errnoCode === 'ENOENT') return false;
-    throw err;
-  });
+  const existed = await atDest({ op: 'stat', path: dest }).then(
+    () => true,
+    (err: unknown) => {
+      if ((err as SandboxFilesError).errnoCode === 'ENOENT') return false;
+      throw err;
+    }
+  );
   const before = existed ? await topNames(session, policy, dest) : undefined;
   const result: CopyInResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   const it = entries[Symbol.asyncIterator]();
@@ -142,7 +199,8 @@ export async function copyIn(session: FilesSession, policy: CallPolicy, source: 
     return result;
   } catch (err) {
     it.return?.(undefined).catch(() => {});
-    if (typeof (source as { destroy?: unknown })?.destroy === 'function' && signal?.aborted) (source as { destroy(): void }).destroy();
+    if (typeof (source as { destroy?: unknown })?.destroy === 'function' && signal?.aborted)
+      (source as { destroy(): void }).destroy();
     await cleanUp(session, { ...policy, signal: undefined }, dest, before).catch(() => {});
     throw err;
   }
@@ -157,7 +215,12 @@ async function topNames(session: FilesSession, policy: CallPolicy, dest: string)
 }
 
 /** Removes what a failed copyIn added: dest itself if it made it, else the new top-level names. */
-async function cleanUp(session: FilesSession, policy: CallPolicy, dest: string, before: Set<string> | 'unknown' | undefined): Promise<void> {
+async function cleanUp(
+  session: FilesSession,
+  policy: CallPolicy,
+  dest: string,
+  before: Set<string> | 'unknown' | undefined
+): Promise<void> {
   if (!before) {
     await session.call('copyIn', policy, { op: 'remove', path: dest, recursive: true });
     return;
@@ -165,7 +228,10 @@ async function cleanUp(session: FilesSession, policy: CallPolicy, dest: string, 
   if (before === 'unknown') return;
   const now = (await session.list('copyIn', policy, dest, MAX_TOP_NAMES)).entries;
   for (const { name } of now) {
-    if (!before.has(name)) await session.call('copyIn', policy, { op: 'remove', path: name, recursive: true, beneath: dest }).catch(() => {});
+    if (!before.has(name))
+      await session
+        .call('copyIn', policy, { op: 'remove', path: name, recursive: true, beneath: dest })
+        .catch(() => {});
   }
 }
 
@@ -203,7 +269,8 @@ async function extract(it: AsyncIterator<TarEntry>, x: Extraction): Promise<void
   };
   for (let n = await next(); !n.done; n = await next()) {
     const e = n.value;
-    if (++count > x.maxFiles) throw new SandboxFilesError('copyIn', dest, null, `more than ${x.maxFiles} entries (maxFiles)`);
+    if (++count > x.maxFiles)
+      throw new SandboxFilesError('copyIn', dest, null, `more than ${x.maxFiles} entries (maxFiles)`);
     const path = entryPath(dest, e.path);
     const mode = e.mode & x.setIdMask;
     if (e.type === 'char' || e.type === 'block') throw refuse(dest, e.path, 'device node');
@@ -227,7 +294,8 @@ async function extract(it: AsyncIterator<TarEntry>, x: Extraction): Promise<void
       }
       case 'file': {
         if (!Number.isSafeInteger(e.size) || e.size < 0) throw refuse(dest, e.path, `bad size ${e.size}`);
-        if ((result.bytes += e.size) > x.maxBytes) throw new SandboxFilesError('copyIn', dest, 'EFBIG', `archive larger than ${x.maxBytes} bytes (maxBytes)`);
+        if ((result.bytes += e.size) > x.maxBytes)
+          throw new SandboxFilesError('copyIn', dest, 'EFBIG', `archive larger than ${x.maxBytes} bytes (maxBytes)`);
         await replace(path);
         await writeData(e, path, mode, x);
         files.add(path);
@@ -237,7 +305,8 @@ async function extract(it: AsyncIterator<TarEntry>, x: Extraction): Promise<void
         break;
       }
       case 'symlink':
-        if (!e.linkname || e.linkname.includes('\0') || Buffer.byteLength(e.linkname) > PATH_MAX) throw refuse(dest, e.path, 'bad symlink target');
+        if (!e.linkname || e.linkname.includes('\0') || Buffer.byteLength(e.linkname) > PATH_MAX)
+          throw refuse(dest, e.path, 'bad symlink target');
         await replace(path);
         await beneath({ op: 'symlink', path, target: e.linkname, parents: true });
         if (x.owners) await beneath({ op: 'chown', path, uid: e.uid, gid: e.gid });
@@ -245,7 +314,12 @@ async function extract(it: AsyncIterator<TarEntry>, x: Extraction): Promise<void
         break;
       case 'link': {
         const target = entryPath(dest, e.linkname);
-        if (!files.has(target)) throw refuse(dest, e.path, `hard link to ${JSON.stringify(e.linkname)}, which is not a file extracted earlier`);
+        if (!files.has(target))
+          throw refuse(
+            dest,
+            e.path,
+            `hard link to ${JSON.stringify(e.linkname)}, which is not a file extracted earlier`
+          );
         if (target === path) continue;
         await replace(path);
         await beneath({ op: 'link', path, target, parents: true });
@@ -273,7 +347,10 @@ async function writeData(e: TarEntry, path: string, mode: number, x: Extraction)
   let size = 0;
   let first = true;
   const flush = async () => {
-    await x.beneath({ op: 'write', path, mode: mode & 0o777 | 0o600, parents: true, append: !first }, Buffer.concat(pending));
+    await x.beneath(
+      { op: 'write', path, mode: (mode & 0o777) | 0o600, parents: true, append: !first },
+      Buffer.concat(pending)
+    );
     first = false;
     pending = [];
     size = 0;

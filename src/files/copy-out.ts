@@ -14,7 +14,12 @@ export interface CopyOutOptions extends FilesCallOptions {
   maxFiles?: number;
 }
 
-const TYPES: Partial<Record<FsStat['type'], TarWriteEntry['type']>> = { file: 'file', dir: 'dir', symlink: 'symlink', fifo: 'fifo' };
+const TYPES: Partial<Record<FsStat['type'], TarWriteEntry['type']>> = {
+  file: 'file',
+  dir: 'dir',
+  symlink: 'symlink',
+  fifo: 'fifo',
+};
 
 /** A tar stream of a path inside the sandbox, built from list/stat/read/readlink calls. @internal */
 export function copyOut(session: FilesSession, policy: CallPolicy, path: string, options: CopyOutOptions): Readable {
@@ -30,13 +35,23 @@ export function copyOut(session: FilesSession, policy: CallPolicy, path: string,
     const type = TYPES[st.type];
     if (!type) return; // devices and sockets are left out
     if (++files > maxFiles) throw new SandboxFilesError('copyOut', path, null, `more than ${maxFiles} entries`);
-    const base = { path: name, type, mode: st.mode, uid: mapId(st.uid), gid: mapId(st.gid), mtime: Math.floor(st.mtimeMs / 1000) };
+    const base = {
+      path: name,
+      type,
+      mode: st.mode,
+      uid: mapId(st.uid),
+      gid: mapId(st.gid),
+      mtime: Math.floor(st.mtimeMs / 1000),
+    };
     if (type === 'file' && st.nlink > 1 && links.has(st.ino)) {
       yield tarHeader({ ...base, type: 'link', linkname: links.get(st.ino)! });
       return;
     }
     if (type === 'symlink') {
-      yield tarHeader({ ...base, linkname: st.target ?? (await session.call('copyOut', policy, { op: 'readlink', path: abs })).target });
+      yield tarHeader({
+        ...base,
+        linkname: st.target ?? (await session.call('copyOut', policy, { op: 'readlink', path: abs })).target,
+      });
     } else if (type === 'file') {
       if (st.nlink > 1) links.set(st.ino, name);
       const data = await session.read('copyOut', policy, abs, maxBytes - bytes);
@@ -63,7 +78,8 @@ export function copyOut(session: FilesSession, policy: CallPolicy, path: string,
     try {
       yield* entry(path, name, st);
     } catch (err) {
-      if ((err as SandboxFilesError).errnoCode === 'EFBIG') throw new SandboxFilesError('copyOut', path, 'EFBIG', `more than ${maxBytes} bytes`);
+      if ((err as SandboxFilesError).errnoCode === 'EFBIG')
+        throw new SandboxFilesError('copyOut', path, 'EFBIG', `more than ${maxBytes} bytes`);
       throw err;
     }
     yield tarEnd();

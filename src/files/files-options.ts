@@ -25,8 +25,16 @@ export interface FilesCallOptions {
 const MAX_PATH_BYTES = 4095;
 
 export function checkPath(path: unknown, field = 'path'): string {
-  if (typeof path !== 'string' || !path.startsWith('/') || path.includes('\0') || Buffer.byteLength(path) > MAX_PATH_BYTES) {
-    throw new SandboxOptionsError(field, `expected an absolute path inside the sandbox (no NUL, at most ${MAX_PATH_BYTES} bytes), got ${describe(path)}`);
+  if (
+    typeof path !== 'string' ||
+    !path.startsWith('/') ||
+    path.includes('\0') ||
+    Buffer.byteLength(path) > MAX_PATH_BYTES
+  ) {
+    throw new SandboxOptionsError(
+      field,
+      `expected an absolute path inside the sandbox (no NUL, at most ${MAX_PATH_BYTES} bytes), got ${describe(path)}`
+    );
   }
   return path;
 }
@@ -34,21 +42,25 @@ export function checkPath(path: unknown, field = 'path'): string {
 /** The options object of a call, refusing a non-object and keys the call does not know. */
 export function checkOptions<T extends object>(options: T | undefined, known: readonly string[]): T {
   if (options === undefined) return {} as T;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new SandboxOptionsError('options', `expected an object, got ${describe(options)}`);
-  for (const key of Object.keys(options)) if (!known.includes(key)) throw new SandboxOptionsError(key, `unknown option (known: ${known.join(', ')})`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new SandboxOptionsError('options', `expected an object, got ${describe(options)}`);
+  for (const key of Object.keys(options))
+    if (!known.includes(key)) throw new SandboxOptionsError(key, `unknown option (known: ${known.join(', ')})`);
   return options;
 }
 
 export function checkMode(mode: unknown, field: string, dflt: number): number {
   if (mode === undefined) return dflt;
-  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new SandboxOptionsError(field, `expected a permission mode from 0 to 0o7777, got ${describe(mode)}`);
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+    throw new SandboxOptionsError(field, `expected a permission mode from 0 to 0o7777, got ${describe(mode)}`);
   return mode;
 }
 
 /** A byte or entry count: a non-negative safe integer. */
 export function checkCount(n: unknown, field: string, dflt: number): number {
   if (n === undefined) return dflt;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new SandboxOptionsError(field, `expected a non-negative integer, got ${describe(n)}`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throw new SandboxOptionsError(field, `expected a non-negative integer, got ${describe(n)}`);
   return n;
 }
 
@@ -65,8 +77,16 @@ export function checkData(data: unknown): Buffer {
 }
 
 export function checkSymlinkTarget(target: unknown): string {
-  if (typeof target !== 'string' || target === '' || target.includes('\0') || Buffer.byteLength(target) > MAX_PATH_BYTES) {
-    throw new SandboxOptionsError('target', `expected a non-empty symlink target without NUL, at most ${MAX_PATH_BYTES} bytes, got ${describe(target)}`);
+  if (
+    typeof target !== 'string' ||
+    target === '' ||
+    target.includes('\0') ||
+    Buffer.byteLength(target) > MAX_PATH_BYTES
+  ) {
+    throw new SandboxOptionsError(
+      'target',
+      `expected a non-empty symlink target without NUL, at most ${MAX_PATH_BYTES} bytes, got ${describe(target)}`
+    );
   }
   return target;
 }
@@ -78,9 +98,12 @@ function checkUser(user: unknown): UserSpec {
   if (typeof user === 'string' && /^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) return user;
   if (typeof user === 'object' && user !== null) {
     const u = user as { uid?: unknown; gid?: unknown; groups?: unknown };
-    if (!isId(u.uid)) throw new SandboxOptionsError('user.uid', `expected a uid from 0 to 4294967294, got ${describe(u.uid)}`);
-    if (u.gid !== undefined && !isId(u.gid)) throw new SandboxOptionsError('user.gid', `expected a gid, got ${describe(u.gid)}`);
-    if (u.groups !== undefined && (!Array.isArray(u.groups) || u.groups.length > 256 || !u.groups.every(isId))) throw new SandboxOptionsError('user.groups', 'expected at most 256 gids');
+    if (!isId(u.uid))
+      throw new SandboxOptionsError('user.uid', `expected a uid from 0 to 4294967294, got ${describe(u.uid)}`);
+    if (u.gid !== undefined && !isId(u.gid))
+      throw new SandboxOptionsError('user.gid', `expected a gid, got ${describe(u.gid)}`);
+    if (u.groups !== undefined && (!Array.isArray(u.groups) || u.groups.length > 256 || !u.groups.every(isId)))
+      throw new SandboxOptionsError('user.groups', 'expected at most 256 gids');
     return { uid: u.uid as number, gid: u.gid as number | undefined, groups: u.groups as number[] | undefined };
   }
   throw new SandboxOptionsError('user', `expected a uid, a user name or { uid, gid, groups }, got ${describe(user)}`);
@@ -90,7 +113,8 @@ function checkUser(user: unknown): UserSpec {
 export function policyOf(o: FilesCallOptions): CallPolicy {
   const followSymlinks = checkBool(o.followSymlinks, 'followSymlinks', false);
   const crossMounts = checkBool(o.crossMounts, 'crossMounts', !followSymlinks);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', `expected an AbortSignal, got ${describe(o.signal)}`);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new SandboxOptionsError('signal', `expected an AbortSignal, got ${describe(o.signal)}`);
   return { user: checkUser(o.user), followSymlinks, crossMounts, signal: o.signal };
 }
 

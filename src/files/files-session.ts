@@ -1,13 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { posix } from 'node:path';
-import { SandboxAbortedError, SandboxDestroyedError, SandboxError, SandboxFilesError, SandboxHelperError, SandboxSetupError } from '../errors/sandbox-error.js';
+import {
+  SandboxAbortedError,
+  SandboxDestroyedError,
+  SandboxError,
+  SandboxFilesError,
+  SandboxHelperError,
+  SandboxSetupError,
+} from '../errors/sandbox-error.js';
 import { setupFailureOf } from '../helper/setup-failure.js';
 import type { HelperErrorReply } from '../helper/protocol.js';
 import { connection } from '../platform/sessions.js';
 import type { ResolvedUser } from '../process/user.js';
 import type { UserSpec } from '../process/spawn-options.js';
-import { FsChannel, FsChannelBroken, isFsOpFailure, type FsEntry, type FsReplyTo, type FsRequest } from '../helper/fs-channel.js';
+import {
+  FsChannel,
+  FsChannelBroken,
+  isFsOpFailure,
+  type FsEntry,
+  type FsReplyTo,
+  type FsRequest,
+} from '../helper/fs-channel.js';
 
 /** What the files API needs from its sandbox. @internal */
 export interface FilesContext {
@@ -46,27 +60,49 @@ export class FilesSession {
   /** Runs one operation as `policy` says. */
   async call<R extends FsRequest>(operation: string, policy: CallPolicy, req: R, data?: Buffer): Promise<FsReplyTo<R>> {
     const shown = typeof req.beneath === 'string' ? posix.join(req.beneath, req.path) : req.path;
-    return this.withChannel(operation, shown, policy, (ch, fields) => ch.call({ ...req, ...fields }, data, policy.signal));
+    return this.withChannel(operation, shown, policy, (ch, fields) =>
+      ch.call({ ...req, ...fields }, data, policy.signal)
+    );
   }
 
   /** Reads a file's bytes (at most `max`). */
   async read(operation: string, policy: CallPolicy, path: string, max: number): Promise<Buffer> {
-    return this.withChannel(operation, path, policy, (ch, fields) => ch.read({ op: 'read', path, max, ...fields }, policy.signal));
+    return this.withChannel(operation, path, policy, (ch, fields) =>
+      ch.read({ op: 'read', path, max, ...fields }, policy.signal)
+    );
   }
 
   /** Lists a directory (at most `max` entries). */
-  async list(operation: string, policy: CallPolicy, path: string, max: number): Promise<{ entries: FsEntry[]; truncated: boolean }> {
-    return this.withChannel(operation, path, policy, (ch, fields) => ch.list({ op: 'list', path, max, ...fields }, policy.signal));
+  async list(
+    operation: string,
+    policy: CallPolicy,
+    path: string,
+    max: number
+  ): Promise<{ entries: FsEntry[]; truncated: boolean }> {
+    return this.withChannel(operation, path, policy, (ch, fields) =>
+      ch.list({ op: 'list', path, max, ...fields }, policy.signal)
+    );
   }
 
   /** Closes the channel; its worker exits. */
   close(): void {
     const ch = this.channel;
     this.channel = undefined;
-    ch?.then(({ channel, socket }) => { channel.close(); socket.destroy(); }, () => {});
+    ch?.then(
+      ({ channel, socket }) => {
+        channel.close();
+        socket.destroy();
+      },
+      () => {}
+    );
   }
 
-  private async withChannel<T>(operation: string, path: string, policy: CallPolicy, fn: (ch: FsChannel, fields: Record<string, unknown>) => Promise<T>): Promise<T> {
+  private async withChannel<T>(
+    operation: string,
+    path: string,
+    policy: CallPolicy,
+    fn: (ch: FsChannel, fields: Record<string, unknown>) => Promise<T>
+  ): Promise<T> {
     if (this.ctx.closing()) throw new SandboxDestroyedError(`files.${operation}`);
     if (policy.signal?.aborted) throw abortedError(operation, policy.signal);
     const hold = connection().hold();
@@ -108,7 +144,8 @@ export class FilesSession {
         await conn.request('fs', { sandbox: this.ctx.id, channel: name });
       } catch (err) {
         waiter.cancel();
-        if ((err as HelperErrorReply)?.type === 'error') throw new SandboxSetupError('files', setupFailureOf(err as HelperErrorReply));
+        if ((err as HelperErrorReply)?.type === 'error')
+          throw new SandboxSetupError('files', setupFailureOf(err as HelperErrorReply));
         throw err;
       }
       const socket = await waiter.socket;
@@ -123,7 +160,9 @@ export class FilesSession {
       return { channel, socket };
     })();
     this.channel = opening;
-    opening.catch(() => { if (this.channel === opening) this.channel = undefined; });
+    opening.catch(() => {
+      if (this.channel === opening) this.channel = undefined;
+    });
     return opening;
   }
 }

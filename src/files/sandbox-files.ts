@@ -4,7 +4,17 @@ import type { FsEntry, FsStat } from '../helper/fs-channel.js';
 import { FilesSession, type CallPolicy, type FilesContext } from './files-session.js';
 import { copyIn, type CopyInOptions, type CopyInResult } from './copy-in.js';
 import { copyOut, type CopyOutOptions } from './copy-out.js';
-import { checkBool, checkData, checkCount, checkMode, checkOptions, checkPath, checkSymlinkTarget, policyOf, type FilesCallOptions } from './files-options.js';
+import {
+  checkBool,
+  checkData,
+  checkCount,
+  checkMode,
+  checkOptions,
+  checkPath,
+  checkSymlinkTarget,
+  policyOf,
+  type FilesCallOptions,
+} from './files-options.js';
 
 export type { FsEntry, FsStat } from '../helper/fs-channel.js';
 export type { FilesCallOptions } from './files-options.js';
@@ -50,9 +60,19 @@ export class SandboxFiles {
    * @example await sandbox.files.write('/etc/app.conf', 'debug=1\n', { mode: 0o600 });
    * @throws {SandboxFilesError} e.g. `EISDIR`, `EACCES`, `ELOOP` (a symlink on the path); `EPERM` when the path leads to a non-regular file or into /proc or /sys.
    */
-  async write(path: string, data: string | Uint8Array, options: FilesCallOptions & { mode?: number; append?: boolean } = {}): Promise<void> {
+  async write(
+    path: string,
+    data: string | Uint8Array,
+    options: FilesCallOptions & { mode?: number; append?: boolean } = {}
+  ): Promise<void> {
     const o = checkOptions(options, [...CALL_KEYS, 'mode', 'append']);
-    const req = { op: 'write', path: checkPath(path), mode: checkMode(o.mode, 'mode', 0o644), parents: true, append: checkBool(o.append, 'append', false) } as const;
+    const req = {
+      op: 'write',
+      path: checkPath(path),
+      mode: checkMode(o.mode, 'mode', 0o644),
+      parents: true,
+      append: checkBool(o.append, 'append', false),
+    } as const;
     const bytes = checkData(data);
     await this.session.call('write', policyOf(o), req, bytes);
   }
@@ -65,7 +85,12 @@ export class SandboxFiles {
   read(path: string, options: FilesCallOptions & { maxBytes?: number } = {}): Promise<Buffer> {
     try {
       const o = checkOptions(options, [...CALL_KEYS, 'maxBytes']);
-      return this.session.read('read', policyOf(o), checkPath(path), checkCount(o.maxBytes, 'maxBytes', DEFAULT_READ_MAX_BYTES));
+      return this.session.read(
+        'read',
+        policyOf(o),
+        checkPath(path),
+        checkCount(o.maxBytes, 'maxBytes', DEFAULT_READ_MAX_BYTES)
+      );
     } catch (err) {
       return Promise.reject(err);
     }
@@ -123,7 +148,12 @@ export class SandboxFiles {
    */
   async mkdir(path: string, options: FilesCallOptions & { mode?: number; recursive?: boolean } = {}): Promise<void> {
     const o = checkOptions(options, [...CALL_KEYS, 'mode', 'recursive']);
-    await this.session.call('mkdir', policyOf(o), { op: 'mkdir', path: checkPath(path), mode: checkMode(o.mode, 'mode', 0o755), parents: checkBool(o.recursive, 'recursive', true) });
+    await this.session.call('mkdir', policyOf(o), {
+      op: 'mkdir',
+      path: checkPath(path),
+      mode: checkMode(o.mode, 'mode', 0o755),
+      parents: checkBool(o.recursive, 'recursive', true),
+    });
   }
 
   /**
@@ -134,13 +164,22 @@ export class SandboxFiles {
    */
   async remove(path: string, options: FilesCallOptions & { recursive?: boolean } = {}): Promise<void> {
     const o = checkOptions(options, [...CALL_KEYS, 'recursive']);
-    await this.session.call('remove', policyOf(o), { op: 'remove', path: checkPath(path), recursive: checkBool(o.recursive, 'recursive', false) });
+    await this.session.call('remove', policyOf(o), {
+      op: 'remove',
+      path: checkPath(path),
+      recursive: checkBool(o.recursive, 'recursive', false),
+    });
   }
 
   /** Creates a symlink at `path` pointing to `target` (stored as given). @throws {SandboxFilesError} `EEXIST`. */
   async symlink(target: string, path: string, options: FilesCallOptions = {}): Promise<void> {
     const o = checkOptions(options, CALL_KEYS);
-    await this.session.call('symlink', policyOf(o), { op: 'symlink', path: checkPath(path), target: checkSymlinkTarget(target), parents: true });
+    await this.session.call('symlink', policyOf(o), {
+      op: 'symlink',
+      path: checkPath(path),
+      target: checkSymlinkTarget(target),
+      parents: true,
+    });
   }
 
   /** The target of a symlink. @throws {SandboxFilesError} `EINVAL` when not a symlink. */
@@ -159,7 +198,11 @@ export class SandboxFiles {
    * @example await sandbox.files.copyIn(createReadStream('src.tar.gz'), '/src');
    * @throws {SandboxFilesError} for a refused entry or a failed write; {@link SandboxImageError} for a corrupt tar.
    */
-  async copyIn(source: Readable | AsyncIterable<Buffer> | string, dest: string, options: CopyInOptions = {}): Promise<CopyInResult> {
+  async copyIn(
+    source: Readable | AsyncIterable<Buffer> | string,
+    dest: string,
+    options: CopyInOptions = {}
+  ): Promise<CopyInResult> {
     const o = checkOptions(options, [...CALL_KEYS, 'preserveOwners', 'preserveSetId', 'maxBytes']);
     return copyIn(this.session, policyOf(o), source, checkPath(dest, 'dest'), o);
   }

@@ -28,7 +28,11 @@ export const MAX_LIST_ENTRIES = 1_000_000;
  * bounds. Every pending and later call fails with it; the session opens a new channel.
  */
 export class FsChannelBroken extends Error {
-  constructor(readonly reason: 'closed' | 'overflow' | 'protocol', message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly reason: 'closed' | 'overflow' | 'protocol',
+    message: string,
+    options?: { cause?: unknown }
+  ) {
     super(message, options);
   }
 }
@@ -66,10 +70,18 @@ export class FsChannel {
   private broken: FsChannelBroken | undefined;
   private readonly onBroken: Array<(err: FsChannelBroken) => void> = [];
 
-  constructor(private readonly input: Readable, private readonly output: Writable) {
+  constructor(
+    private readonly input: Readable,
+    private readonly output: Writable
+  ) {
     input.on('data', (chunk: Buffer) => this.onData(chunk));
     // The socket's own error (EPIPE, ECONNRESET) is only how the end showed: kept as the cause.
-    const end = (err?: Error) => this.fail(new FsChannelBroken('closed', 'the files channel closed (its helper worker or the helper is gone)', { cause: err }));
+    const end = (err?: Error) =>
+      this.fail(
+        new FsChannelBroken('closed', 'the files channel closed (its helper worker or the helper is gone)', {
+          cause: err,
+        })
+      );
     input.on('end', () => end());
     input.on('close', () => end());
     input.on('error', end);
@@ -93,8 +105,16 @@ export class FsChannel {
   }
 
   /** `list`: every batch of the listing joined; `truncated` when the helper stopped at `max`. */
-  async list(req: FsRequestMap['list'] & { max: number }, signal?: AbortSignal): Promise<{ entries: FsEntry[]; truncated: boolean }> {
-    const { reply } = await this.send({ ...req, op: 'list' }, undefined, { kind: 'list', max: Math.min(req.max, MAX_LIST_ENTRIES) }, signal);
+  async list(
+    req: FsRequestMap['list'] & { max: number },
+    signal?: AbortSignal
+  ): Promise<{ entries: FsEntry[]; truncated: boolean }> {
+    const { reply } = await this.send(
+      { ...req, op: 'list' },
+      undefined,
+      { kind: 'list', max: Math.min(req.max, MAX_LIST_ENTRIES) },
+      signal
+    );
     return { entries: reply.entries as FsEntry[], truncated: reply.truncated === true };
   }
 
@@ -104,16 +124,30 @@ export class FsChannel {
     this.fail(new FsChannelBroken('closed', 'the files channel was closed'));
   }
 
-  private send(req: FsRequest, data: Buffer | undefined, shape: Pick<Pending, 'kind' | 'max'>, signal?: AbortSignal): Promise<{ reply: Reply; data?: Buffer }> {
+  private send(
+    req: FsRequest,
+    data: Buffer | undefined,
+    shape: Pick<Pending, 'kind' | 'max'>,
+    signal?: AbortSignal
+  ): Promise<{ reply: Reply; data?: Buffer }> {
     if (this.broken) return Promise.reject(this.broken);
     const line = JSON.stringify(data ? { ...req, size: data.length } : req);
     return new Promise((resolve, reject) => {
       const p: Pending = { ...shape, resolve, reject };
       if (signal) {
-        const onAbort = () => { p.abandoned = true; reject(signal.reason); };
+        const onAbort = () => {
+          p.abandoned = true;
+          reject(signal.reason);
+        };
         signal.addEventListener('abort', onAbort, { once: true });
-        p.resolve = (v) => { signal.removeEventListener('abort', onAbort); resolve(v); };
-        p.reject = (e) => { signal.removeEventListener('abort', onAbort); reject(e); };
+        p.resolve = (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        };
+        p.reject = (e) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        };
       }
       this.pending.push(p);
       this.output.write(data ? Buffer.concat([Buffer.from(`${line}\n`), data]) : `${line}\n`);
@@ -165,7 +199,12 @@ export class FsChannel {
     } else if (head.kind === 'data') {
       const size = Number(reply.size ?? 0);
       if (!Number.isSafeInteger(size) || size < 0 || size > head.max) {
-        this.fail(new FsChannelBroken('protocol', `a files read reply announced ${String(reply.size)} bytes, more than the ${head.max} asked for`));
+        this.fail(
+          new FsChannelBroken(
+            'protocol',
+            `a files read reply announced ${String(reply.size)} bytes, more than the ${head.max} asked for`
+          )
+        );
         return;
       }
       this.current = reply;
@@ -176,7 +215,9 @@ export class FsChannel {
       head.entries ??= [];
       if (!head.abandoned) for (const e of batch) head.entries.push(e);
       if (head.entries.length > head.max + 1) {
-        this.fail(new FsChannelBroken('overflow', `a files listing brought more than the ${head.max} entries asked for`));
+        this.fail(
+          new FsChannelBroken('overflow', `a files listing brought more than the ${head.max} entries asked for`)
+        );
         return;
       }
       if (reply.more === true) return;

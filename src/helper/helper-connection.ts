@@ -5,7 +5,14 @@ import { SandboxHelperError } from '../errors/sandbox-error.js';
 import { helperPath } from './helper-path.js';
 import { protocolProblem } from './protocol-check.js';
 import type {
-  ExitEvent, HelperErrorReply, HelperHandleMessage, HelperMessage, HelperReply, ReplyMap, RequestMap, RequestType,
+  ExitEvent,
+  HelperErrorReply,
+  HelperHandleMessage,
+  HelperMessage,
+  HelperReply,
+  ReplyMap,
+  RequestMap,
+  RequestType,
   SandboxExitEvent,
 } from './protocol.js';
 
@@ -32,7 +39,8 @@ interface Pending {
 }
 
 /** The fields of request `T`; optional as a whole when it has none (`features`). */
-type RequestBody<T extends RequestType> = Record<string, never> extends RequestMap[T] ? [body?: RequestMap[T]] : [body: RequestMap[T]];
+type RequestBody<T extends RequestType> =
+  Record<string, never> extends RequestMap[T] ? [body?: RequestMap[T]] : [body: RequestMap[T]];
 
 // Tests set SANDKIT_CHECK_PROTOCOL=1: every line the helper sends is checked against the spec.
 const checkProtocol = process.env.SANDKIT_CHECK_PROTOCOL === '1';
@@ -77,7 +85,8 @@ export class HelperConnection {
         this.pending.set(req, { resolve, reject });
         child.send({ type, ...body, req }, (err) => {
           if (!err) return;
-          if (this.pending.delete(req)) reject(new SandboxHelperError(`the sandkit helper is gone: its channel refused ${type}`));
+          if (this.pending.delete(req))
+            reject(new SandboxHelperError(`the sandkit helper is gone: its channel refused ${type}`));
           // A channel that refused a write (EPIPE) is dead even before its exit event: no new
           // call may be sent to it; the next one starts a new helper.
           this.lost(child, `channel broke (${err.message})`);
@@ -105,10 +114,18 @@ export class HelperConnection {
     return { socket, cancel };
   }
 
-  watchProcess(id: string, sink: ProcessSink): void { this.processes.set(id, sink); }
-  unwatchProcess(id: string): void { this.processes.delete(id); }
-  watchSandbox(id: string, sink: SandboxSink): void { this.sandboxes.set(id, sink); }
-  unwatchSandbox(id: string): void { this.sandboxes.delete(id); }
+  watchProcess(id: string, sink: ProcessSink): void {
+    this.processes.set(id, sink);
+  }
+  unwatchProcess(id: string): void {
+    this.processes.delete(id);
+  }
+  watchSandbox(id: string, sink: SandboxSink): void {
+    this.sandboxes.set(id, sink);
+  }
+  unwatchSandbox(id: string): void {
+    this.sandboxes.delete(id);
+  }
 
   /** Keeps Node's event loop alive until the returned hold is released (idempotent). */
   hold(): Hold {
@@ -121,7 +138,9 @@ export class HelperConnection {
         holds.delete(hold);
         if (holds.size === 0) this.setRef(false);
       },
-      get released() { return released; },
+      get released() {
+        return released;
+      },
     };
     holds.add(hold);
     if (holds.size === 1) this.setRef(true);
@@ -145,7 +164,9 @@ export class HelperConnection {
 
   private start(): Promise<ChildProcess> {
     if (this.child) return Promise.resolve(this.child);
-    this.starting ??= this.launch().finally(() => { this.starting = undefined; });
+    this.starting ??= this.launch().finally(() => {
+      this.starting = undefined;
+    });
     return this.starting;
   }
 
@@ -162,7 +183,9 @@ export class HelperConnection {
     });
     return new Promise((resolve, reject) => {
       const onEarlyExit = (code: number | null, signal: string | null) =>
-        reject(new SandboxHelperError(`the sandkit helper failed to start (${signal ?? `exit ${code}`})`, this.stderrTail));
+        reject(
+          new SandboxHelperError(`the sandkit helper failed to start (${signal ?? `exit ${code}`})`, this.stderrTail)
+        );
       child.once('error', (err) => reject(new SandboxHelperError(`cannot start the sandkit helper: ${err.message}`)));
       child.once('exit', onEarlyExit);
       child.on('message', (msg: HelperMessage | HelperHandleMessage, handle?: Socket) => {
@@ -205,11 +228,20 @@ export class HelperConnection {
       return;
     }
     switch (msg.type) {
-      case 'exit': this.processes.get(msg.process)?.onExit(msg); break;
-      case 'step': this.sandboxes.get(msg.sandbox)?.onStep(msg.step); break;
-      case 'sandbox-exit': this.sandboxes.get(msg.sandbox)?.onSandboxExit(msg); break;
-      case 'error': debug('helper error without request: %o', msg); break;
-      default: break; // unknown types are ignored so the protocol can grow
+      case 'exit':
+        this.processes.get(msg.process)?.onExit(msg);
+        break;
+      case 'step':
+        this.sandboxes.get(msg.sandbox)?.onStep(msg.step);
+        break;
+      case 'sandbox-exit':
+        this.sandboxes.get(msg.sandbox)?.onSandboxExit(msg);
+        break;
+      case 'error':
+        debug('helper error without request: %o', msg);
+        break;
+      default:
+        break; // unknown types are ignored so the protocol can grow
     }
   }
 
@@ -237,8 +269,15 @@ export class HelperConnection {
     if (!child) return;
     const channel = child.channel as unknown as { ref(): void; unref(): void } | undefined;
     const stderr = child.stderr as unknown as { ref?(): void; unref?(): void } | null;
-    if (on) { child.ref(); channel?.ref(); stderr?.ref?.(); }
-    else { child.unref(); channel?.unref(); stderr?.unref?.(); }
+    if (on) {
+      child.ref();
+      channel?.ref();
+      stderr?.ref?.();
+    } else {
+      child.unref();
+      channel?.unref();
+      stderr?.unref?.();
+    }
   }
 }
 

@@ -27,7 +27,8 @@ export function prebuiltHelperPath(arch: string = process.arch, root = packageRo
 export function helperPath(): string {
   const override = process.env.SANDKIT_HELPER;
   if (override !== undefined && override !== '') {
-    if (!existsSync(override)) throw new SandboxUnsupportedError(['native helper'], `SANDKIT_HELPER names ${override}, which does not exist`);
+    if (!existsSync(override))
+      throw new SandboxUnsupportedError(['native helper'], `SANDKIT_HELPER names ${override}, which does not exist`);
     return override;
   }
   const root = packageRoot();
@@ -37,6 +38,6 @@ export function helperPath(): string {
   if (existsSync(prebuilt)) return prebuilt;
   throw new SandboxUnsupportedError(
     ['native helper'],
-    `no prebuilt helper for linux-${process.arch} and none built from source in ${built}; run "npm rebuild sandkit" (needs a C compiler and libc headers) or set SANDKIT_HELPER`,
+    `no prebuilt helper for linux-${process.arch} and none built from source in ${built}; run "npm rebuild sandkit" (needs a C compiler and libc headers) or set SANDKIT_HELPER`
   );
 }

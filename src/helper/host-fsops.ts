@@ -15,7 +15,9 @@ export class HostFsOps {
 
   private constructor(readonly root: string) {
     this.child = spawn(helperPath(), ['fsops', root], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr!.on('data', (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-2000); });
+    this.child.stderr!.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-2000);
+    });
     this.channel = new FsChannel(this.child.stdout!, this.child.stdin!);
   }
 
@@ -29,7 +31,9 @@ export class HostFsOps {
     try {
       return await this.channel.call(req);
     } catch (err) {
-      const detail = isFsOpFailure(err) ? err.message : `${(err as Error).message}${this.stderr ? `: ${this.stderr.trim()}` : ''}`;
+      const detail = isFsOpFailure(err)
+        ? err.message
+        : `${(err as Error).message}${this.stderr ? `: ${this.stderr.trim()}` : ''}`;
       throw new SandboxImageError('unsupported', `${req.op} ${req.path}: ${detail}`, req.path, { cause: err });
     }
   }
@@ -48,7 +52,8 @@ export class HostFsOps {
   async xattrs(path: string): Promise<Record<string, Buffer>> {
     const reply = await this.tryCall({ op: 'xattrs', path });
     const out: Record<string, Buffer> = {};
-    for (const [k, v] of Object.entries((reply?.xattrs ?? {}) as Record<string, string>)) out[k] = Buffer.from(v, 'base64');
+    for (const [k, v] of Object.entries((reply?.xattrs ?? {}) as Record<string, string>))
+      out[k] = Buffer.from(v, 'base64');
     return out;
   }
 

@@ -8,20 +8,29 @@ import { HELPER_LINE_SCHEMA, type SchemaNode } from './protocol.js';
 export function protocolProblem(msg: unknown, handle = false): string | null {
   const type = (msg as { type?: unknown } | null)?.type;
   if (typeof type !== 'string') return 'a line without a string `type`';
-  const schema = handle ? HELPER_LINE_SCHEMA[`handle:${type}`] : HELPER_LINE_SCHEMA[`reply:${type}`] ?? HELPER_LINE_SCHEMA[`event:${type}`];
+  const schema = handle
+    ? HELPER_LINE_SCHEMA[`handle:${type}`]
+    : (HELPER_LINE_SCHEMA[`reply:${type}`] ?? HELPER_LINE_SCHEMA[`event:${type}`]);
   if (!schema) return `\`${type}\`: not a ${handle ? 'handle message' : 'reply or event'} of the spec`;
   return problemAt(msg, schema, type);
 }
 
 function problemAt(value: unknown, node: SchemaNode, where: string): string | null {
   if (value === null) return node.nullable ? null : `${where}: null`;
-  if (node.enum && !node.enum.includes(value as string | boolean)) return `${where}: ${JSON.stringify(value)} is not one of ${node.enum.join(', ')}`;
+  if (node.enum && !node.enum.includes(value as string | boolean))
+    return `${where}: ${JSON.stringify(value)} is not one of ${node.enum.join(', ')}`;
   switch (node.type) {
-    case 'string': return typeof value === 'string' ? null : `${where}: not a string`;
-    case 'boolean': return typeof value === 'boolean' ? null : `${where}: not a boolean`;
+    case 'string':
+      return typeof value === 'string' ? null : `${where}: not a string`;
+    case 'boolean':
+      return typeof value === 'boolean' ? null : `${where}: not a boolean`;
     case 'integer':
       if (!Number.isSafeInteger(value)) return `${where}: not an integer`;
-      if ((node.min !== undefined && (value as number) < node.min) || (node.max !== undefined && (value as number) > node.max)) return `${where}: ${value as number} out of range`;
+      if (
+        (node.min !== undefined && (value as number) < node.min) ||
+        (node.max !== undefined && (value as number) > node.max)
+      )
+        return `${where}: ${value as number} out of range`;
       return null;
     case 'array': {
       if (!Array.isArray(value)) return `${where}: not an array`;
@@ -54,7 +63,8 @@ function problemAt(value: unknown, node: SchemaNode, where: string): string | nu
         const p = problemAt(obj[key], field, `${where}.${key}`);
         if (p) return p;
       }
-      if (!node.open) for (const key of Object.keys(obj)) if (!(key in fields)) return `${where}.${key}: not in the spec`;
+      if (!node.open)
+        for (const key of Object.keys(obj)) if (!(key in fields)) return `${where}.${key}: not in the spec`;
       return null;
     }
   }

@@ -31,7 +31,8 @@ export function parseImageConfig(json: unknown): ImageConfig {
     if (i > 0) env[pair.slice(0, i)] = pair.slice(i + 1);
   }
   const labels: Record<string, string> = {};
-  for (const [k, v] of Object.entries((c.Labels ?? {}) as Record<string, unknown>)) if (typeof v === 'string') labels[k] = v;
+  for (const [k, v] of Object.entries((c.Labels ?? {}) as Record<string, unknown>))
+    if (typeof v === 'string') labels[k] = v;
   const config: ImageConfig = { env, entrypoint: strings(c.Entrypoint), cmd: strings(c.Cmd), labels };
   if (typeof c.WorkingDir === 'string' && c.WorkingDir.startsWith('/')) config.workingDir = c.WorkingDir;
   if (typeof c.User === 'string' && c.User !== '') config.user = c.User;
@@ -56,6 +57,7 @@ export function defaultCommandOf(config: ImageConfig, extra: readonly string[] =
 export function userSpecOf(user: string | undefined): number | string | { uid: number; gid: number } | undefined {
   if (!user) return undefined;
   const [u, g] = user.split(':');
-  if (/^\d+$/.test(u!) && (g === undefined || /^\d+$/.test(g))) return g === undefined ? Number(u) : { uid: Number(u), gid: Number(g) };
+  if (/^\d+$/.test(u!) && (g === undefined || /^\d+$/.test(g)))
+    return g === undefined ? Number(u) : { uid: Number(u), gid: Number(g) };
   return u;
 }

@@ -21,7 +21,9 @@ export const MAX_IMAGE_JSON_BYTES = 8 << 20;
 export async function openImageFile(root: string | undefined, file: string): Promise<FileHandle> {
   const name = root ? relative(root, file) : file;
   const handle = await open(file, O_PATH).catch((err: unknown) => {
-    throw new SandboxImageError('format', `${name} is missing or unreadable: ${(err as Error).message}`, name, { cause: err });
+    throw new SandboxImageError('format', `${name} is missing or unreadable: ${(err as Error).message}`, name, {
+      cause: err,
+    });
   });
   try {
     const st = await handle.stat();
@@ -29,7 +31,8 @@ export async function openImageFile(root: string | undefined, file: string): Pro
     if (root) {
       const where = await readlink(`/proc/self/fd/${handle.fd}`);
       const top = await realpath(root);
-      if (!where.startsWith(`${top}/`)) throw new SandboxImageError('unsafe-entry', `${name} leads outside the image directory`, name);
+      if (!where.startsWith(`${top}/`))
+        throw new SandboxImageError('unsafe-entry', `${name} leads outside the image directory`, name);
     }
     return await open(`/proc/self/fd/${handle.fd}`, constants.O_RDONLY | constants.O_NOCTTY);
   } finally {
@@ -38,18 +41,27 @@ export async function openImageFile(root: string | undefined, file: string): Pro
 }
 
 /** A read stream of a checked image file (see {@link openImageFile}); it closes the file at its end. */
-export async function imageFileStream(root: string | undefined, file: string, signal?: AbortSignal): Promise<ReadStream> {
+export async function imageFileStream(
+  root: string | undefined,
+  file: string,
+  signal?: AbortSignal
+): Promise<ReadStream> {
   const fh = await openImageFile(root, file);
   return createReadStream('', { fd: fh, autoClose: true, ...(signal ? { signal } : {}) });
 }
 
 /** The whole content of a checked image file, at most `max` bytes. @throws {SandboxImageError} `too-large`. */
-export async function readImageFile(root: string | undefined, file: string, max = MAX_IMAGE_JSON_BYTES): Promise<Buffer> {
+export async function readImageFile(
+  root: string | undefined,
+  file: string,
+  max = MAX_IMAGE_JSON_BYTES
+): Promise<Buffer> {
   const fh = await openImageFile(root, file);
   try {
     const { size } = await fh.stat();
     const name = root ? relative(root, file) : file;
-    if (size > max) throw new SandboxImageError('too-large', `${name} is ${size} bytes (at most ${max} are read)`, name);
+    if (size > max)
+      throw new SandboxImageError('too-large', `${name} is ${size} bytes (at most ${max} are read)`, name);
     const buf = Buffer.alloc(size);
     let got = 0;
     while (got < size) {
@@ -68,6 +80,8 @@ export function parseImageJson(data: Buffer, name: string): unknown {
   try {
     return JSON.parse(data.toString('utf8'));
   } catch (err) {
-    throw new SandboxImageError('format', `${name} is not valid JSON: ${(err as Error).message.slice(0, 200)}`, name, { cause: err });
+    throw new SandboxImageError('format', `${name} is not valid JSON: ${(err as Error).message.slice(0, 200)}`, name, {
+      cause: err,
+    });
   }
 }

@@ -70,8 +70,11 @@ function checkLimit(name: string, value: number | undefined): void {
   }
 }
 
-
-async function* hashing(source: AsyncIterable<Buffer>, hash: Hash, onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
+async function* hashing(
+  source: AsyncIterable<Buffer>,
+  hash: Hash,
+  onBytes?: (n: number) => void
+): AsyncGenerator<Buffer> {
   for await (const chunk of source) {
     hash.update(chunk);
     onBytes?.(chunk.length);
@@ -94,7 +97,13 @@ async function blobSize(layer: SourceLayer): Promise<number> {
  * Unpacks one blob into a temp dir, verifies it, and commits it; returns its diff id. When the
  * layer is in the store already, ours is dropped and the blob is recorded as verified for it.
  */
-async function importLayer(store: LayerStore, layer: SourceLayer, budget: ImportBudget, report: (bytes: number, digest: string | null) => void, signal?: AbortSignal): Promise<string> {
+async function importLayer(
+  store: LayerStore,
+  layer: SourceLayer,
+  budget: ImportBudget,
+  report: (bytes: number, digest: string | null) => void,
+  signal?: AbortSignal
+): Promise<string> {
   const dir = store.tempDir('layer');
   const fs = join(dir, 'fs');
   mkdirSync(fs, { mode: 0o755 });
@@ -107,13 +116,37 @@ async function importLayer(store: LayerStore, layer: SourceLayer, budget: Import
     blobStream = await imageFileStream(layer.root, layer.file, signal);
     const raw = hashing(blobStream, blobHash, (n) => report((bytes += n), layer.diffId ?? null));
     const tar = hashing(withinBytes(decompressed(raw), budget, layer.diffId ?? layer.file), diffHash);
-    const stats = await unpackLayer(readTar(tar, { maxExtents: budget.maxEntries }), fs, ops, process.getuid?.() === 0, budget);
+    const stats = await unpackLayer(
+      readTar(tar, { maxExtents: budget.maxEntries }),
+      fs,
+      ops,
+      process.getuid?.() === 0,
+      budget
+    );
     const blobDigest = sha(blobHash);
     const diffId = sha(diffHash);
-    if (layer.blobDigest && blobDigest !== layer.blobDigest) throw new SandboxImageError('digest-mismatch', `layer blob ${layer.blobDigest} has digest ${blobDigest}`, layer.blobDigest);
-    if (layer.diffId && diffId !== layer.diffId) throw new SandboxImageError('digest-mismatch', `layer ${layer.diffId} unpacks to content with digest ${diffId}`, layer.diffId);
+    if (layer.blobDigest && blobDigest !== layer.blobDigest)
+      throw new SandboxImageError(
+        'digest-mismatch',
+        `layer blob ${layer.blobDigest} has digest ${blobDigest}`,
+        layer.blobDigest
+      );
+    if (layer.diffId && diffId !== layer.diffId)
+      throw new SandboxImageError(
+        'digest-mismatch',
+        `layer ${layer.diffId} unpacks to content with digest ${diffId}`,
+        layer.diffId
+      );
     await ops.close();
-    const info = { blobDigest, blobDigests: [blobDigest], bytes, whiteouts: stats.whiteouts, opaqueDirs: stats.opaqueDirs, devices: stats.devices, skipped: stats.skipped.slice(0, 100) };
+    const info = {
+      blobDigest,
+      blobDigests: [blobDigest],
+      bytes,
+      whiteouts: stats.whiteouts,
+      opaqueDirs: stats.opaqueDirs,
+      devices: stats.devices,
+      skipped: stats.skipped.slice(0, 100),
+    };
     const existed = store.hasLayer(diffId);
     await store.commitLayer(diffId, dir, info);
     if (existed) store.addVerifiedBlob(diffId, blobDigest);
@@ -125,7 +158,13 @@ async function importLayer(store: LayerStore, layer: SourceLayer, budget: Import
     // A corrupt tar from a blob that does not match its digest is a digest error first.
     if (layer.blobDigest && !(err instanceof SandboxImageError && err.reason === 'digest-mismatch')) {
       const actual = await fileDigest(layer);
-      if (actual !== layer.blobDigest) throw new SandboxImageError('digest-mismatch', `layer blob ${layer.blobDigest} has digest ${actual}`, layer.blobDigest, { cause: err });
+      if (actual !== layer.blobDigest)
+        throw new SandboxImageError(
+          'digest-mismatch',
+          `layer blob ${layer.blobDigest} has digest ${actual}`,
+          layer.blobDigest,
+          { cause: err }
+        );
     }
     throw err;
   }
@@ -155,7 +194,10 @@ export async function importImage(store: LayerStore, path: string, options: Impo
     const sizes = await Promise.all(source.layers.map((l) => blobSize(l)));
     const blobBytes = sizes.reduce((n, size) => n + size, 0);
     const budget: ImportBudget = {
-      maxBytes: options.maxBytes ?? defaultImportMaxBytes(blobBytes), bytes: 0, maxEntries: options.maxEntries ?? DEFAULT_IMPORT_MAX_ENTRIES, entries: 0,
+      maxBytes: options.maxBytes ?? defaultImportMaxBytes(blobBytes),
+      bytes: 0,
+      maxEntries: options.maxEntries ?? DEFAULT_IMPORT_MAX_ENTRIES,
+      entries: 0,
     };
     const layers: string[] = [];
     for (const [i, layer] of source.layers.entries()) {
@@ -168,7 +210,12 @@ export async function importImage(store: LayerStore, path: string, options: Impo
       const reusable = async (diffId: string) => {
         if (!store.hasLayer(diffId)) return false;
         blob ??= await fileDigest(layer);
-        if (layer.blobDigest && blob !== layer.blobDigest) throw new SandboxImageError('digest-mismatch', `layer blob ${layer.blobDigest} has digest ${blob}`, layer.blobDigest);
+        if (layer.blobDigest && blob !== layer.blobDigest)
+          throw new SandboxImageError(
+            'digest-mismatch',
+            `layer blob ${layer.blobDigest} has digest ${blob}`,
+            layer.blobDigest
+          );
         return store.verifiedBlobs(diffId).includes(blob);
       };
       if (layer.diffId && (await reusable(layer.diffId))) {
@@ -182,7 +229,9 @@ export async function importImage(store: LayerStore, path: string, options: Impo
       };
       const diffId = layer.diffId;
       const digest = diffId
-        ? await store.withLock(diffId, async () => ((await reusable(diffId)) ? diffId : importLayer(store, layer, budget, report, options.signal)))
+        ? await store.withLock(diffId, async () =>
+            (await reusable(diffId)) ? diffId : importLayer(store, layer, budget, report, options.signal)
+          )
         : await importLayer(store, layer, budget, report, options.signal);
       layers.push(digest);
       progress(totalBytes, digest, false, true);
@@ -192,7 +241,12 @@ export async function importImage(store: LayerStore, path: string, options: Impo
     const names = [...new Set([...(options.name ? [options.name] : []), ...source.names])];
     const previous = store.list('image').find((r) => r.id === id);
     const record: ImageRecord = {
-      id, kind: 'image', names: [...new Set([...(previous?.names ?? []), ...names])], layers, config, createdAt: previous?.createdAt ?? new Date().toISOString(),
+      id,
+      kind: 'image',
+      names: [...new Set([...(previous?.names ?? []), ...names])],
+      layers,
+      config,
+      createdAt: previous?.createdAt ?? new Date().toISOString(),
     };
     store.writeRecord(record);
     return record;

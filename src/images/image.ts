@@ -60,24 +60,32 @@ export function storeOf(options: StoreOptions = {}, known?: readonly string[]): 
 export function checkStoreOption(store: unknown): void {
   if (store === undefined || store instanceof LayerStore) return;
   if (typeof store !== 'string' || !isAbsolute(store) || store.includes('\0')) {
-    throw new SandboxOptionsError('store', `expected a LayerStore or an absolute directory, got ${describeValue(store)} (a relative path would depend on the working directory)`);
+    throw new SandboxOptionsError(
+      'store',
+      `expected a LayerStore or an absolute directory, got ${describeValue(store)} (a relative path would depend on the working directory)`
+    );
   }
   assertOverlayPath('store', store);
 }
 
 /** Throws unless `options` is a plain object (whose keys are all in `known`, when given). */
 function checkOptionsObject(options: unknown, known?: readonly string[]): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new SandboxOptionsError('options', `expected an object, got ${describeValue(options)}`);
-  if (known) for (const key of Object.keys(options)) if (!known.includes(key)) throw new SandboxOptionsError(key, `unknown option (expected ${known.join(', ')})`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new SandboxOptionsError('options', `expected an object, got ${describeValue(options)}`);
+  if (known)
+    for (const key of Object.keys(options))
+      if (!known.includes(key)) throw new SandboxOptionsError(key, `unknown option (expected ${known.join(', ')})`);
 }
 
 function checkPathArg(field: string, value: unknown): string {
-  if (typeof value !== 'string' || value === '' || value.includes('\0')) throw new SandboxOptionsError(field, `expected a path, got ${describeValue(value)}`);
+  if (typeof value !== 'string' || value === '' || value.includes('\0'))
+    throw new SandboxOptionsError(field, `expected a path, got ${describeValue(value)}`);
   return value;
 }
 
 function checkRefArg(value: unknown): string {
-  if (typeof value !== 'string' || value === '' || value.length > 4096 || value.includes('\0')) throw new SandboxOptionsError('ref', `expected an image name or id, got ${describeValue(value)}`);
+  if (typeof value !== 'string' || value === '' || value.length > 4096 || value.includes('\0'))
+    throw new SandboxOptionsError('ref', `expected an image name or id, got ${describeValue(value)}`);
   return value;
 }
 
@@ -92,19 +100,32 @@ const STORE_KEYS = ['store'];
 
 function checkImportOptions(options: ImageImportOptions): void {
   checkOptionsObject(options, IMPORT_KEYS);
-  if (options.name !== undefined && (typeof options.name !== 'string' || !options.name || options.name.length > 256 || /[\0\n]/.test(options.name))) {
-    throw new SandboxOptionsError('name', `expected a non-empty name of at most 256 characters, got ${describeValue(options.name)}`);
+  if (
+    options.name !== undefined &&
+    (typeof options.name !== 'string' || !options.name || options.name.length > 256 || /[\0\n]/.test(options.name))
+  ) {
+    throw new SandboxOptionsError(
+      'name',
+      `expected a non-empty name of at most 256 characters, got ${describeValue(options.name)}`
+    );
   }
-  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new SandboxOptionsError('onProgress', 'expected a function');
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', 'expected an AbortSignal');
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
+    throw new SandboxOptionsError('onProgress', 'expected a function');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal))
+    throw new SandboxOptionsError('signal', 'expected an AbortSignal');
   for (const key of ['maxBytes', 'maxEntries'] as const) {
     const v = options[key];
-    if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) throw new SandboxOptionsError(key, `expected a positive whole number, got ${describeValue(v)}`);
+    if (v !== undefined && !(Number.isSafeInteger(v) && v > 0))
+      throw new SandboxOptionsError(key, `expected a positive whole number, got ${describeValue(v)}`);
   }
 }
 
 /** Runs an import and keeps its failures in the contract: every one a SandboxError. */
-async function imported(path: string, options: ImageImportOptions, run: () => Promise<ImageRecord>): Promise<ImageRecord> {
+async function imported(
+  path: string,
+  options: ImageImportOptions,
+  run: () => Promise<ImageRecord>
+): Promise<ImageRecord> {
   const aborted = () => new SandboxAbortedError(`image import aborted: ${path}`, { cause: options.signal?.reason });
   if (options.signal?.aborted) throw aborted();
   try {
@@ -191,8 +212,10 @@ export class Image {
     const record = await imported(abs, options, async () => {
       const st = statSync(abs, { throwIfNoEntry: false });
       // A device or FIFO would be read as an endless or empty archive (and a FIFO never ends).
-      if (st && !st.isFile() && !st.isDirectory()) throw new SandboxImageError('format', `${abs} is neither a file nor a directory`, abs);
-      if (st?.isFile() && st.size === 0) throw new SandboxImageError('format', `${abs} is an empty file, not an image`, abs);
+      if (st && !st.isFile() && !st.isDirectory())
+        throw new SandboxImageError('format', `${abs} is neither a file nor a directory`, abs);
+      if (st?.isFile() && st.size === 0)
+        throw new SandboxImageError('format', `${abs} is an empty file, not an image`, abs);
       return importImage(store, abs, options);
     });
     return Image.fromRecord(record, store);
@@ -252,7 +275,9 @@ export class Image {
   /** @internal the image as a stack: store layers (bottom first) over a host or directory base. */
   get stack(): { layers: string[]; base: Image | undefined; record: ImageRecord | undefined } {
     const s = this.source;
-    return s.kind === 'store' ? { layers: s.ownLayers, base: s.base, record: s.record } : { layers: [], base: this, record: undefined };
+    return s.kind === 'store'
+      ? { layers: s.ownLayers, base: s.base, record: s.record }
+      : { layers: [], base: this, record: undefined };
   }
 
   /** `'host'`, `'directory'` or `'store'` (imported images and snapshots). */
@@ -281,7 +306,11 @@ export class Image {
   /** A short description for logs and the CLI. */
   toString(): string {
     const s = this.source;
-    return s.kind === 'host' ? 'host' : s.kind === 'directory' ? `dir:${s.path}` : `${s.record.kind}:${s.record.names[0] ?? s.record.id}`;
+    return s.kind === 'host'
+      ? 'host'
+      : s.kind === 'directory'
+        ? `dir:${s.path}`
+        : `${s.record.kind}:${s.record.names[0] ?? s.record.id}`;
   }
 
   /** @internal */

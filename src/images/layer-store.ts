@@ -68,9 +68,14 @@ export class LayerStore {
     /** The store's directory. */
     readonly root: string = defaultStoreDir()
   ) {
-    for (const d of ['layers', 'images', 'snapshots', 'locks', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o711 });
+    for (const d of ['layers', 'images', 'snapshots', 'locks', 'tmp'])
+      mkdirSync(join(root, d), { recursive: true, mode: 0o711 });
     // The first use of a store in this process removes what crashed processes left in tmp/.
-    if (!tempSweeps.has(root)) tempSweeps.set(root, this.sweepTemp().catch(() => 0));
+    if (!tempSweeps.has(root))
+      tempSweeps.set(
+        root,
+        this.sweepTemp().catch(() => 0)
+      );
   }
 
   /** @internal The sweep of tmp/ that the first use of this store in this process started. */
@@ -100,7 +105,10 @@ export class LayerStore {
    */
   verifiedBlobs(digest: string): string[] {
     try {
-      const info = JSON.parse(readFileSync(join(this.root, 'layers', digestHex(digest), 'layer.json'), 'utf8')) as { blobDigest?: unknown; blobDigests?: unknown };
+      const info = JSON.parse(readFileSync(join(this.root, 'layers', digestHex(digest), 'layer.json'), 'utf8')) as {
+        blobDigest?: unknown;
+        blobDigests?: unknown;
+      };
       const list = Array.isArray(info.blobDigests) ? info.blobDigests : [info.blobDigest];
       return list.filter((d): d is string => typeof d === 'string' && DIGEST.test(d));
     } catch {
@@ -122,7 +130,11 @@ export class LayerStore {
 
   /** A fresh private directory under tmp/, for work that ends with `commitLayer` or removal. */
   tempDir(prefix: string): string {
-    const dir = join(this.root, 'tmp', `${prefix}-${process.pid}-${processStartTime(process.pid) ?? 0}-${randomBytes(4).toString('hex')}`);
+    const dir = join(
+      this.root,
+      'tmp',
+      `${prefix}-${process.pid}-${processStartTime(process.pid) ?? 0}-${randomBytes(4).toString('hex')}`
+    );
     mkdirSync(dir, { mode: 0o700 });
     return dir;
   }
@@ -184,8 +196,18 @@ export class LayerStore {
   find(ref: string): ImageRecord {
     const all = this.list();
     const hex = ref.replace(/^sha256:/, '');
-    const hits = all.filter((r) => r.id === ref || r.names.includes(ref) || (hex.length >= 6 && r.id.replace(/^sha256:|^snap-/, '').startsWith(hex)));
-    if (hits.length !== 1) throw new SandboxImageError('not-found', hits.length ? `${ref} is ambiguous` : `no image or snapshot ${JSON.stringify(ref)} in ${this.root}`, ref);
+    const hits = all.filter(
+      (r) =>
+        r.id === ref ||
+        r.names.includes(ref) ||
+        (hex.length >= 6 && r.id.replace(/^sha256:|^snap-/, '').startsWith(hex))
+    );
+    if (hits.length !== 1)
+      throw new SandboxImageError(
+        'not-found',
+        hits.length ? `${ref} is ambiguous` : `no image or snapshot ${JSON.stringify(ref)} in ${this.root}`,
+        ref
+      );
     return hits[0]!;
   }
 
@@ -227,7 +249,10 @@ export class LayerStore {
     for (const name of readdirSync(join(this.root, 'tmp'))) {
       const path = join(this.root, 'tmp', name);
       const owner = OWNED_TEMP.exec(name)?.[1];
-      const stale = owner !== undefined ? !isSessionAlive(owner) : Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 3600_000;
+      const stale =
+        owner !== undefined
+          ? !isSessionAlive(owner)
+          : Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 3600_000;
       if (!stale) continue;
       await removeTree(path);
       swept++;

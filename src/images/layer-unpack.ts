@@ -32,8 +32,10 @@ export interface UnpackBudget {
 /** Splits a tar path into safe components, or throws for '..' (absolute paths become relative). */
 export function safeComponents(path: string): string[] {
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.some((p) => p === '..')) throw new SandboxImageError('unsafe-entry', `entry ${JSON.stringify(path)} escapes the layer`, path);
-  if (path.includes('\0')) throw new SandboxImageError('unsafe-entry', `entry ${JSON.stringify(path)} contains NUL`, path);
+  if (parts.some((p) => p === '..'))
+    throw new SandboxImageError('unsafe-entry', `entry ${JSON.stringify(path)} escapes the layer`, path);
+  if (path.includes('\0'))
+    throw new SandboxImageError('unsafe-entry', `entry ${JSON.stringify(path)} contains NUL`, path);
   return parts;
 }
 
@@ -57,7 +59,8 @@ class DirNode {
   readonly devices = new Set<string>();
 }
 
-const unsafe = (rel: string, why: string) => new SandboxImageError('unsafe-entry', `entry ${JSON.stringify(rel)}: ${why}`, rel);
+const unsafe = (rel: string, why: string) =>
+  new SandboxImageError('unsafe-entry', `entry ${JSON.stringify(rel)}: ${why}`, rel);
 
 const isOverlayXattr = (name: string) => name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
 
@@ -143,13 +146,21 @@ class LayerTree {
  * left out; owners are kept only when running as root.
  * @throws {SandboxImageError} `unsafe-entry`, `format` or `too-large` (more than `budget.maxEntries`).
  */
-export async function unpackLayer(entries: AsyncIterable<TarEntry>, root: string, ops: HostFsOps, asRoot: boolean, budget?: UnpackBudget): Promise<UnpackStats> {
+export async function unpackLayer(
+  entries: AsyncIterable<TarEntry>,
+  root: string,
+  ops: HostFsOps,
+  asRoot: boolean,
+  budget?: UnpackBudget
+): Promise<UnpackStats> {
   const stats: UnpackStats = { entries: 0, bytes: 0, whiteouts: 0, opaqueDirs: 0, devices: 0, skipped: [] };
   const tree = new LayerTree(root);
 
   const setXattrs = async (rel: string, xattrs: Record<string, Buffer>): Promise<void> => {
     for (const [key, value] of Object.entries(xattrs)) {
-      const ok = !isOverlayXattr(key) && (await ops.tryCall({ op: 'setxattr', path: rel, name: key, value: value.toString('base64') }));
+      const ok =
+        !isOverlayXattr(key) &&
+        (await ops.tryCall({ op: 'setxattr', path: rel, name: key, value: value.toString('base64') }));
       if (!ok) stats.skipped.push(`${rel} (xattr ${key})`);
     }
   };
@@ -170,7 +181,11 @@ export async function unpackLayer(entries: AsyncIterable<TarEntry>, root: string
     stats.entries++;
     // Each extent of a sparse file costs a write, like an entry: they count against the same cap.
     if (budget && (budget.entries += 1 + (e.sparse?.extents.length ?? 0)) > budget.maxEntries) {
-      throw new SandboxImageError('too-large', `more than ${budget.maxEntries} entries and sparse extents (raise maxEntries to import it)`, e.path);
+      throw new SandboxImageError(
+        'too-large',
+        `more than ${budget.maxEntries} entries and sparse extents (raise maxEntries to import it)`,
+        e.path
+      );
     }
     const parts = safeComponents(e.path);
     if (parts.length === 0) return; // the root itself
@@ -208,7 +223,11 @@ export async function unpackLayer(entries: AsyncIterable<TarEntry>, root: string
     await tree.remove(parent, parts);
     switch (e.type) {
       case 'file': {
-        const fh = await open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        const fh = await open(
+          abs,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+          0o600
+        );
         try {
           stats.bytes += await writeContent(fh, e);
           if (asRoot) await fh.chown(e.uid, e.gid);
@@ -234,7 +253,8 @@ export async function unpackLayer(entries: AsyncIterable<TarEntry>, root: string
           return;
         }
         const st = from ? await lstat(tree.abs(target)).catch(() => null) : null;
-        if (!st || st.isDirectory()) throw unsafe(rel, `a hard link to ${JSON.stringify(e.linkname)}, which is not a file of the layer`);
+        if (!st || st.isDirectory())
+          throw unsafe(rel, `a hard link to ${JSON.stringify(e.linkname)}, which is not a file of the layer`);
         await link(tree.abs(target), abs);
         return; // shares the target's inode: no metadata of its own
       }
@@ -265,9 +285,17 @@ function typed(err: unknown, path: string | null): Error {
   if (err instanceof SandboxImageError) return err;
   const code = (err as NodeJS.ErrnoException).code;
   // The host's own trouble (disk full, permissions) is not the archive's fault.
-  const hostSide = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EACCES' || code === 'EPERM' || code === 'EIO' || code === 'EROFS';
+  const hostSide =
+    code === 'ENOSPC' ||
+    code === 'EDQUOT' ||
+    code === 'EACCES' ||
+    code === 'EPERM' ||
+    code === 'EIO' ||
+    code === 'EROFS';
   const what = path === null ? 'applying directory metadata' : `entry ${JSON.stringify(path)}`;
-  return new SandboxImageError(hostSide ? 'unsupported' : 'format', `${what}: ${(err as Error).message}`, path, { cause: err });
+  return new SandboxImageError(hostSide ? 'unsupported' : 'format', `${what}: ${(err as Error).message}`, path, {
+    cause: err,
+  });
 }
 
 /**
@@ -289,7 +317,8 @@ async function writeContent(fh: FileHandle, e: TarEntry): Promise<number> {
     let left = 0;
     for await (const chunk of e.sparse.segments) {
       while (left === 0 && i + 1 < extents.length) ({ offset: pos, length: left } = extents[++i]!);
-      if (chunk.length > left) throw new SandboxImageError('format', `sparse file ${JSON.stringify(e.path)}: data past its map`, e.path);
+      if (chunk.length > left)
+        throw new SandboxImageError('format', `sparse file ${JSON.stringify(e.path)}: data past its map`, e.path);
       await put(chunk);
       left -= chunk.length;
     }

@@ -79,7 +79,11 @@ const GiB = 2 ** 30;
  * What `new Sandbox()` gets without `limits`: enough for compilers and test suites, too little
  * for one sandbox to take the host. Each is raised by giving it; `limits: 'unlimited'` drops all.
  */
-export const DEFAULT_SANDBOX_LIMITS: Readonly<Record<DefaultedLimit, number>> = { memory: 2 * GiB, pids: 4096, disk: GiB };
+export const DEFAULT_SANDBOX_LIMITS: Readonly<Record<DefaultedLimit, number>> = {
+  memory: 2 * GiB,
+  pids: 4096,
+  disk: GiB,
+};
 
 /** Below these a sandbox could start but no program could run in it (exec alone needs more). */
 export const MINIMUM_LIMITS = { memory: 4 * MiB, disk: MiB, pids: 2 } as const;
@@ -113,39 +117,58 @@ export interface ResolvedSpawnLimits {
 }
 
 function checkKeys(value: object, allowed: string[], field: string): void {
-  for (const key of Object.keys(value)) if (!allowed.includes(key)) throw new SandboxOptionsError(`${field}.${key}`, 'unknown limit');
+  for (const key of Object.keys(value))
+    if (!allowed.includes(key)) throw new SandboxOptionsError(`${field}.${key}`, 'unknown limit');
 }
 
 function positiveInt(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) throw new SandboxOptionsError(field, `expected a whole number from 1 to ${max}, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max)
+    throw new SandboxOptionsError(field, `expected a whole number from 1 to ${max}, got ${JSON.stringify(value)}`);
   return value;
 }
 
 function positiveBytes(value: unknown, field: string, minimum = 1): number {
   const bytes = parseBytes(field, value);
   if (bytes < 1) throw new SandboxOptionsError(field, `must be more than 0, got ${JSON.stringify(value)}`);
-  if (bytes < minimum) throw new SandboxOptionsError(field, `must be at least ${formatBytes(minimum)} (no program can run in less), got ${JSON.stringify(value)}`);
-  if (!Number.isSafeInteger(bytes)) throw new SandboxOptionsError(field, `must be at most ${Number.MAX_SAFE_INTEGER} bytes, got ${JSON.stringify(value)}`);
+  if (bytes < minimum)
+    throw new SandboxOptionsError(
+      field,
+      `must be at least ${formatBytes(minimum)} (no program can run in less), got ${JSON.stringify(value)}`
+    );
+  if (!Number.isSafeInteger(bytes))
+    throw new SandboxOptionsError(
+      field,
+      `must be at most ${Number.MAX_SAFE_INTEGER} bytes, got ${JSON.stringify(value)}`
+    );
   return bytes;
 }
 
 function positiveDuration(value: unknown, field: string): number {
   const ms = parseDuration(field, value);
   if (ms <= 0) throw new SandboxOptionsError(field, `must be more than 0, got ${JSON.stringify(value)}`);
-  if (ms > MAX_DURATION_MS) throw new SandboxOptionsError(field, `must be at most 100 years, got ${JSON.stringify(value)}`);
+  if (ms > MAX_DURATION_MS)
+    throw new SandboxOptionsError(field, `must be at most 100 years, got ${JSON.stringify(value)}`);
   return ms;
 }
 
 /** A size that may be 0, within what the helper takes (2^53 - 1, rlimits included). */
 function boundedBytes(value: unknown, field: string): number {
   const bytes = parseBytes(field, value);
-  if (!Number.isSafeInteger(bytes)) throw new SandboxOptionsError(field, `must be at most ${Number.MAX_SAFE_INTEGER} bytes, got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(bytes))
+    throw new SandboxOptionsError(
+      field,
+      `must be at most ${Number.MAX_SAFE_INTEGER} bytes, got ${JSON.stringify(value)}`
+    );
   return bytes;
 }
 
 function pidsLimit(value: unknown, field: string): number {
   const pids = positiveInt(value, field, 4_194_304);
-  if (pids < MINIMUM_LIMITS.pids) throw new SandboxOptionsError(field, `must be at least ${MINIMUM_LIMITS.pids} (a program and one process it starts, such as a shell's command), got ${pids}`);
+  if (pids < MINIMUM_LIMITS.pids)
+    throw new SandboxOptionsError(
+      field,
+      `must be at least ${MINIMUM_LIMITS.pids} (a program and one process it starts, such as a shell's command), got ${pids}`
+    );
   return pids;
 }
 
@@ -167,7 +190,11 @@ export function resolveSandboxLimits(value: unknown, field = 'limits'): Resolved
   if (v.memory !== undefined) out.memory = positiveBytes(v.memory, `${field}.memory`, MINIMUM_LIMITS.memory);
   if (v.pids !== undefined) out.pids = pidsLimit(v.pids, `${field}.pids`);
   if (v.cpus !== undefined) {
-    if (typeof v.cpus !== 'number' || !(v.cpus >= 0.01) || !Number.isFinite(v.cpus)) throw new SandboxOptionsError(`${field}.cpus`, `expected a number of cores of at least 0.01, got ${JSON.stringify(v.cpus)}`);
+    if (typeof v.cpus !== 'number' || !(v.cpus >= 0.01) || !Number.isFinite(v.cpus))
+      throw new SandboxOptionsError(
+        `${field}.cpus`,
+        `expected a number of cores of at least 0.01, got ${JSON.stringify(v.cpus)}`
+      );
     out.cpus = v.cpus;
   }
   if (v.ioWeight !== undefined) out.ioWeight = positiveInt(v.ioWeight, `${field}.ioWeight`, 10_000);
@@ -181,7 +208,8 @@ export function resolveSandboxLimits(value: unknown, field = 'limits'): Resolved
  */
 export function resolveSandboxLimitsWithDefaults(value: unknown, field = 'limits'): ResolvedSandboxLimits {
   if (value === 'unlimited') return {};
-  if (typeof value === 'string') throw new SandboxOptionsError(field, `expected an object or 'unlimited', got ${JSON.stringify(value)}`);
+  if (typeof value === 'string')
+    throw new SandboxOptionsError(field, `expected an object or 'unlimited', got ${JSON.stringify(value)}`);
   const out = resolveSandboxLimits(value, field);
   const defaulted: DefaultedLimit[] = [];
   const explicitMemory = out.memory;
@@ -203,7 +231,23 @@ export function resolveSandboxLimitsWithDefaults(value: unknown, field = 'limits
 export function resolveSpawnLimits(value: unknown, field = 'limits'): ResolvedSpawnLimits {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null) throw new SandboxOptionsError(field, 'expected an object');
-  checkKeys(value, ['cpuTime', 'wallTime', 'memory', 'output', 'stdout', 'stderr', 'fileSize', 'openFiles', 'stack', 'pids', 'addressSpace'], field);
+  checkKeys(
+    value,
+    [
+      'cpuTime',
+      'wallTime',
+      'memory',
+      'output',
+      'stdout',
+      'stderr',
+      'fileSize',
+      'openFiles',
+      'stack',
+      'pids',
+      'addressSpace',
+    ],
+    field
+  );
   const v = value as SpawnLimits;
   const out: ResolvedSpawnLimits = {};
   if (v.cpuTime !== undefined) out.cpuTimeMs = positiveDuration(v.cpuTime, `${field}.cpuTime`);

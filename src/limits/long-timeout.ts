@@ -9,9 +9,12 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 export function setLongTimeout(callback: () => void, delayMs: number): NodeJS.Timeout {
   if (delayMs <= MAX_TIMER_MS) return setTimeout(callback, delayMs);
   let steps = Math.ceil(delayMs / MAX_TIMER_MS);
-  const timer: NodeJS.Timeout = setTimeout(() => {
-    if (--steps === 0) callback();
-    else timer.refresh();
-  }, Math.ceil(delayMs / steps));
+  const timer: NodeJS.Timeout = setTimeout(
+    () => {
+      if (--steps === 0) callback();
+      else timer.refresh();
+    },
+    Math.ceil(delayMs / steps)
+  );
   return timer;
 }

@@ -11,7 +11,9 @@ function ownOpenFilesLimit(): number {
   try {
     const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8').slice(0, 8192));
     if (m) limit = Number(m[1]);
-  } catch { /* no /proc: assume the usual soft limit */ }
+  } catch {
+    /* no /proc: assume the usual soft limit */
+  }
   return (helperOpenFiles = limit);
 }
 
@@ -32,7 +34,11 @@ export function defaultOpenFiles(helperLimit = ownOpenFilesLimit()): number {
  * rlimit is a backstop one second past the limit (the cgroup poller fires first); with the
  * `'rlimit'` fallback and no cgroups it and RLIMIT_AS stand in for the cgroup limits.
  */
-export function rlimitsFor(spawn: ResolvedSpawnLimits, sandbox: ResolvedSandboxLimits, useFallback: boolean): Array<[RlimitName, number, number]> {
+export function rlimitsFor(
+  spawn: ResolvedSpawnLimits,
+  sandbox: ResolvedSandboxLimits,
+  useFallback: boolean
+): Array<[RlimitName, number, number]> {
   const out: Array<[RlimitName, number, number]> = [['core', 0, 0]];
   if (spawn.fileSize !== undefined) out.push(['fsize', spawn.fileSize, spawn.fileSize]);
   const openFiles = spawn.openFiles ?? defaultOpenFiles();

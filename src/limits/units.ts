@@ -6,8 +6,20 @@ export type ByteSize = number | string;
 export type Duration = number | string;
 
 const BYTE_UNITS: Record<string, number> = {
-  '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2,
-  g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4, tib: 1024 ** 4,
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4,
 };
 const TIME_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
 
@@ -21,7 +33,10 @@ function parseUnit(field: string, value: unknown, units: Record<string, number>,
     const factor = m ? units[m[2]!.toLowerCase()] : undefined;
     if (m && factor !== undefined) return Number(m[1]) * factor;
   }
-  throw new SandboxOptionsError(field, `expected a ${kind} such as ${kind === 'size' ? "'256M' or 1048576" : "'2s' or 500"}, got ${JSON.stringify(value)}`);
+  throw new SandboxOptionsError(
+    field,
+    `expected a ${kind} such as ${kind === 'size' ? "'256M' or 1048576" : "'2s' or 500"}, got ${JSON.stringify(value)}`
+  );
 }
 
 /** Parses a size option into whole bytes; `field` names the option in the error. */

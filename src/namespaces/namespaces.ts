@@ -55,14 +55,21 @@ export class Namespaces implements Required<NamespacesOptions> {
 const OPTIONAL = ['user', 'uts', 'ipc', 'net', 'cgroup'];
 
 function checkNamespacesOptions(options: unknown): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new SandboxOptionsError('namespaces', 'expected an object of booleans');
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new SandboxOptionsError('namespaces', 'expected an object of booleans');
   for (const [key, on] of Object.entries(options)) {
     if (key === 'pid' || key === 'mount') {
       // sandkit's init is PID 1 of the sandbox and its root lives in its own mount namespace.
-      if (on !== true) throw new SandboxOptionsError(`namespaces.${key}`, `every sandbox has its own ${key} namespace; it cannot be turned off (got ${JSON.stringify(on)})`);
+      if (on !== true)
+        throw new SandboxOptionsError(
+          `namespaces.${key}`,
+          `every sandbox has its own ${key} namespace; it cannot be turned off (got ${JSON.stringify(on)})`
+        );
       continue;
     }
-    if (!OPTIONAL.includes(key)) throw new SandboxOptionsError(`namespaces.${key}`, `unknown namespace (expected one of ${OPTIONAL.join(', ')})`);
-    if (on !== undefined && typeof on !== 'boolean') throw new SandboxOptionsError(`namespaces.${key}`, `expected a boolean, got ${JSON.stringify(on)}`);
+    if (!OPTIONAL.includes(key))
+      throw new SandboxOptionsError(`namespaces.${key}`, `unknown namespace (expected one of ${OPTIONAL.join(', ')})`);
+    if (on !== undefined && typeof on !== 'boolean')
+      throw new SandboxOptionsError(`namespaces.${key}`, `expected a boolean, got ${JSON.stringify(on)}`);
   }
 }

@@ -19,10 +19,13 @@ export interface EgressRule {
  * @example
  * { allow: ['10.88.0.0/24', { cidr: '192.0.2.0/24', ports: [443], protocol: 'tcp' }] }
  */
-export type EgressPolicy = 'deny' | 'allow' | {
-  /** Destinations: a CIDR or address, or a rule with ports and protocol. */
-  allow: Array<string | EgressRule>;
-};
+export type EgressPolicy =
+  | 'deny'
+  | 'allow'
+  | {
+      /** Destinations: a CIDR or address, or a rule with ports and protocol. */
+      allow: Array<string | EgressRule>;
+    };
 
 /** A checked rule: `cidr` in canonical form. */
 export interface ResolvedEgressRule {
@@ -64,18 +67,26 @@ export function resolveEgress(value: unknown, field: string): ResolvedEgress {
 
 function resolveRule(rule: unknown, field: string): ResolvedEgressRule {
   if (typeof rule === 'string') return { cidr: parseCidr(rule, field).cidr };
-  if (typeof rule !== 'object' || rule === null) throw new SandboxOptionsError(field, 'expected a CIDR string or { cidr, ports?, protocol? }');
+  if (typeof rule !== 'object' || rule === null)
+    throw new SandboxOptionsError(field, 'expected a CIDR string or { cidr, ports?, protocol? }');
   const r = rule as EgressRule;
-  for (const key of Object.keys(r)) if (!['cidr', 'ports', 'protocol'].includes(key)) throw new SandboxOptionsError(`${field}.${key}`, 'unknown option');
+  for (const key of Object.keys(r))
+    if (!['cidr', 'ports', 'protocol'].includes(key))
+      throw new SandboxOptionsError(`${field}.${key}`, 'unknown option');
   const out: ResolvedEgressRule = { cidr: parseCidr(r.cidr, `${field}.cidr`).cidr };
   if (r.ports !== undefined) {
-    if (!Array.isArray(r.ports) || r.ports.length === 0 || !r.ports.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535)) {
+    if (
+      !Array.isArray(r.ports) ||
+      r.ports.length === 0 ||
+      !r.ports.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535)
+    ) {
       throw new SandboxOptionsError(`${field}.ports`, 'expected a non-empty array of port numbers (1-65535)');
     }
     out.ports = [...r.ports];
   }
   if (r.protocol !== undefined) {
-    if (r.protocol !== 'tcp' && r.protocol !== 'udp') throw new SandboxOptionsError(`${field}.protocol`, "expected 'tcp' or 'udp'");
+    if (r.protocol !== 'tcp' && r.protocol !== 'udp')
+      throw new SandboxOptionsError(`${field}.protocol`, "expected 'tcp' or 'udp'");
     out.protocol = r.protocol;
   }
   return out;

@@ -29,8 +29,13 @@ export function firstFreeSubnet(taken: readonly Subnet[]): Subnet | undefined {
  * routing table (a VPN's or another bridge's), except default routes, which cover everything.
  */
 export async function hostIpv4Ranges(): Promise<Subnet[]> {
-  const addrs = JSON.parse(await ipJson(['-j', '-4', 'addr', 'show'])) as Array<{ addr_info?: Array<{ local?: string; prefixlen?: number }> }>;
-  const routes = JSON.parse(await ipJson(['-j', '-4', 'route', 'show', 'table', 'all'])) as Array<{ dst?: string; type?: string }>;
+  const addrs = JSON.parse(await ipJson(['-j', '-4', 'addr', 'show'])) as Array<{
+    addr_info?: Array<{ local?: string; prefixlen?: number }>;
+  }>;
+  const routes = JSON.parse(await ipJson(['-j', '-4', 'route', 'show', 'table', 'all'])) as Array<{
+    dst?: string;
+    type?: string;
+  }>;
   const out: Subnet[] = [];
   const add = (cidr: string) => {
     try {
@@ -46,11 +51,22 @@ export async function hostIpv4Ranges(): Promise<Subnet[]> {
 
 async function ipJson(args: string[]): Promise<string> {
   try {
-    const { stdout } = await promisify(execFile)(...ownedCommand('ip', args), { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, maxBuffer: IP_OUTPUT_MAX });
+    const { stdout } = await promisify(execFile)(...ownedCommand('ip', args), {
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+      maxBuffer: IP_OUTPUT_MAX,
+    });
     return stdout;
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    if (code === 'ENOENT' || code === OWNED_COMMAND_MISSING) throw new SandboxUnsupportedError(['ip'], 'install iproute2 (the ip command)');
-    throw new SandboxSetupError('Network.create', { step: 'net.bridge', syscall: null, errno: null, errnoCode: null, path: null, detail: `ip ${args.join(' ')}: ${(err as Error).message}` });
+    if (code === 'ENOENT' || code === OWNED_COMMAND_MISSING)
+      throw new SandboxUnsupportedError(['ip'], 'install iproute2 (the ip command)');
+    throw new SandboxSetupError('Network.create', {
+      step: 'net.bridge',
+      syscall: null,
+      errno: null,
+      errnoCode: null,
+      path: null,
+      detail: `ip ${args.join(' ')}: ${(err as Error).message}`,
+    });
   }
 }

@@ -4,7 +4,14 @@ import type { Lease } from './address-allocator.js';
 import { resolveEgress, type EgressPolicy, type ResolvedEgress } from './egress.js';
 import { Network } from './network.js';
 import { deleteSandboxRulesScript, sandboxRulesScript } from './nft.js';
-import { PortProxy, hostPortOf, openProxies, resolvePortMappings, type PortMapping, type ResolvedPortMapping } from './port-proxy.js';
+import {
+  PortProxy,
+  hostPortOf,
+  openProxies,
+  resolvePortMappings,
+  type PortMapping,
+  type ResolvedPortMapping,
+} from './port-proxy.js';
 import { parseIpv4 } from './subnet.js';
 
 /**
@@ -53,10 +60,12 @@ const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
 /** Validates `network: { attach, ... }`. */
 export function resolveNetworkAttach(value: NetworkAttachOptions, field: string): ResolvedNetworkAttach {
   for (const key of Object.keys(value)) {
-    if (!['attach', 'hostname', 'publish', 'egress', 'dns'].includes(key)) throw new SandboxOptionsError(`${field}.${key}`, 'unknown option');
+    if (!['attach', 'hostname', 'publish', 'egress', 'dns'].includes(key))
+      throw new SandboxOptionsError(`${field}.${key}`, 'unknown option');
   }
   if (value.attach === undefined) return resolveLoopbackPublish(value, field);
-  if (!(value.attach instanceof Network)) throw new SandboxOptionsError(`${field}.attach`, 'expected a Network (await Network.create())');
+  if (!(value.attach instanceof Network))
+    throw new SandboxOptionsError(`${field}.attach`, 'expected a Network (await Network.create())');
   if (value.hostname !== undefined && (typeof value.hostname !== 'string' || !HOSTNAME.test(value.hostname))) {
     throw new SandboxOptionsError(`${field}.hostname`, `expected a DNS label, got ${JSON.stringify(value.hostname)}`);
   }
@@ -73,17 +82,34 @@ export function resolveNetworkAttach(value: NetworkAttachOptions, field: string)
   };
 }
 
-
 /** `network: { publish }` without `attach`: TCP ports of a loopback-only sandbox. */
 function resolveLoopbackPublish(value: NetworkAttachOptions, field: string): ResolvedNetworkAttach {
   for (const key of ['hostname', 'egress', 'dns'] as const) {
-    if (value[key] !== undefined) throw new SandboxOptionsError(`${field}.${key}`, 'needs attach: a Network (a loopback-only sandbox has no address, route or resolver)');
+    if (value[key] !== undefined)
+      throw new SandboxOptionsError(
+        `${field}.${key}`,
+        'needs attach: a Network (a loopback-only sandbox has no address, route or resolver)'
+      );
   }
   const publish = resolvePortMappings(value.publish, `${field}.publish`);
-  if (publish.length === 0) throw new SandboxOptionsError(`${field}.attach`, 'expected a Network, or publish: [...] for a loopback-only sandbox');
+  if (publish.length === 0)
+    throw new SandboxOptionsError(
+      `${field}.attach`,
+      'expected a Network, or publish: [...] for a loopback-only sandbox'
+    );
   const udp = publish.findIndex((m) => m.protocol === 'udp');
-  if (udp >= 0) throw new SandboxOptionsError(`${field}.publish[${udp}].protocol`, "'udp' needs attach: a Network (a loopback-only sandbox publishes TCP)");
-  return { network: undefined, hostname: undefined, publish, egress: resolveEgress(undefined, `${field}.egress`), dns: [] };
+  if (udp >= 0)
+    throw new SandboxOptionsError(
+      `${field}.publish[${udp}].protocol`,
+      "'udp' needs attach: a Network (a loopback-only sandbox publishes TCP)"
+    );
+  return {
+    network: undefined,
+    hostname: undefined,
+    publish,
+    egress: resolveEgress(undefined, `${field}.egress`),
+    dns: [],
+  };
 }
 
 /** Runs an nft script through the helper (the supervisor forks nft, not Node). */
@@ -109,13 +135,19 @@ export class NetworkLink {
   private proxies: PortProxy[] = [];
   private closing: Promise<void> | undefined;
 
-  private constructor(readonly attach: ResolvedNetworkAttach, private readonly network: Network, readonly lease: Lease, private readonly nft: NftRunner) {}
+  private constructor(
+    readonly attach: ResolvedNetworkAttach,
+    private readonly network: Network,
+    readonly lease: Lease,
+    private readonly nft: NftRunner
+  ) {}
 
   /** Leases an address and loads the sandbox's rules, so nothing leaves it unfiltered. */
   static async open({ attach, sandbox, hostname, listed, nft }: NetworkLinkOptions): Promise<NetworkLink> {
     const network = attach.network;
     if (!network) throw new SandboxOptionsError('network.attach', 'expected a Network');
-    if (process.getuid?.() !== 0) throw new SandboxUnsupportedError(['network bridge'], 'attaching to a network needs root');
+    if (process.getuid?.() !== 0)
+      throw new SandboxUnsupportedError(['network bridge'], 'attaching to a network needs root');
     const lease = await network.join(sandbox, hostname, listed);
     try {
       await nft(sandboxRulesScript(network.table, lease, attach.egress));
@@ -129,7 +161,15 @@ export class NetworkLink {
   /** The `net` object of the create request. */
   createConfig(): NetCreateConfig {
     const net = this.network;
-    return { hostVeth: this.lease.veth, bridge: net.bridge, ifname: 'eth0', address: this.lease.ip, prefixLength: net.prefixLength, gateway: net.gateway, mtu: net.mtu };
+    return {
+      hostVeth: this.lease.veth,
+      bridge: net.bridge,
+      ifname: 'eth0',
+      address: this.lease.ip,
+      prefixLength: net.prefixLength,
+      gateway: net.gateway,
+      mtu: net.mtu,
+    };
   }
 
   /** The read-only bind of the sandbox's hosts file onto /etc/hosts. */

@@ -3,10 +3,22 @@ import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
-import { SandboxDestroyedError, SandboxOptionsError, SandboxSetupError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
+import {
+  SandboxDestroyedError,
+  SandboxOptionsError,
+  SandboxSetupError,
+  SandboxUnsupportedError,
+} from '../errors/sandbox-error.js';
 import { sessionFor } from '../platform/sessions.js';
 import { checkStateDir, defaultStateDir } from '../platform/state-dir.js';
-import { allocateAddress, pruneDead, readRecord, writeRecord, type Lease, type NetworkRecord } from './address-allocator.js';
+import {
+  allocateAddress,
+  pruneDead,
+  readRecord,
+  writeRecord,
+  type Lease,
+  type NetworkRecord,
+} from './address-allocator.js';
 import { withLock } from '../platform/file-lock.js';
 import { OWNED_COMMAND_MISSING, ownedCommand } from '../platform/owned-command.js';
 import { writeAllHosts } from './hosts-file.js';
@@ -99,7 +111,15 @@ export class Network implements AsyncDisposable {
   private readonly session: string;
   private destroying: Promise<void> | undefined;
 
-  private constructor(o: { name: string; subnet: Subnet; bridge: string; table: string; dir: string; session: string; mtu: number }) {
+  private constructor(o: {
+    name: string;
+    subnet: Subnet;
+    bridge: string;
+    table: string;
+    dir: string;
+    session: string;
+    mtu: number;
+  }) {
     this.name = o.name;
     this.subnet = o.subnet.cidr;
     this.gateway = formatIpv4(o.subnet.base + 1);
@@ -113,23 +133,37 @@ export class Network implements AsyncDisposable {
 
   /** Creates the network, or joins the one of the same name another process already made. */
   static async create(options: NetworkOptions = {}): Promise<Network> {
-    if (typeof options !== 'object' || options === null) throw new SandboxOptionsError('options', 'expected { subnet?, name?, stateDir?, mtu? }');
-    for (const key of Object.keys(options)) if (!OPTION_KEYS.includes(key)) throw new SandboxOptionsError(key, 'unknown network option');
+    if (typeof options !== 'object' || options === null)
+      throw new SandboxOptionsError('options', 'expected { subnet?, name?, stateDir?, mtu? }');
+    for (const key of Object.keys(options))
+      if (!OPTION_KEYS.includes(key)) throw new SandboxOptionsError(key, 'unknown network option');
     if (options.stateDir !== undefined) {
-      if (typeof options.stateDir !== 'string' || !isAbsolute(options.stateDir)) throw new SandboxOptionsError('stateDir', `expected an absolute path, got ${JSON.stringify(options.stateDir)}`);
+      if (typeof options.stateDir !== 'string' || !isAbsolute(options.stateDir))
+        throw new SandboxOptionsError('stateDir', `expected an absolute path, got ${JSON.stringify(options.stateDir)}`);
       checkStateDir(options.stateDir, 'stateDir');
     }
     if (options.subnet === undefined) return createOnFreeSubnet(options);
     const subnet = parseCidr(options.subnet, 'subnet');
-    if (subnet.prefixLength < 8 || subnet.prefixLength > 30) throw new SandboxOptionsError('subnet', 'expected a prefix length from 8 to 30');
-    if (!isPrivate(subnet)) throw new SandboxOptionsError('subnet', `${subnet.cidr} is not a private range (10/8, 172.16/12, 192.168/16, 100.64/10)`);
+    if (subnet.prefixLength < 8 || subnet.prefixLength > 30)
+      throw new SandboxOptionsError('subnet', 'expected a prefix length from 8 to 30');
+    if (!isPrivate(subnet))
+      throw new SandboxOptionsError(
+        'subnet',
+        `${subnet.cidr} is not a private range (10/8, 172.16/12, 192.168/16, 100.64/10)`
+      );
     const name = options.name ?? `net-${subnet.cidr.replace(/[./]/g, '-')}`;
-    if (typeof name !== 'string' || !NAME.test(name)) throw new SandboxOptionsError('name', 'expected 1-64 letters, digits, ".", "_" or "-"');
-    if (options.persistent !== undefined && typeof options.persistent !== 'boolean') throw new SandboxOptionsError('persistent', 'expected a boolean');
+    if (typeof name !== 'string' || !NAME.test(name))
+      throw new SandboxOptionsError('name', 'expected 1-64 letters, digits, ".", "_" or "-"');
+    if (options.persistent !== undefined && typeof options.persistent !== 'boolean')
+      throw new SandboxOptionsError('persistent', 'expected a boolean');
     const mtu = options.mtu ?? 0;
-    if (!Number.isInteger(mtu) || (mtu !== 0 && (mtu < 576 || mtu > 65535))) throw new SandboxOptionsError('mtu', 'expected an integer from 576 to 65535');
+    if (!Number.isInteger(mtu) || (mtu !== 0 && (mtu < 576 || mtu > 65535)))
+      throw new SandboxOptionsError('mtu', 'expected an integer from 576 to 65535');
     if (process.getuid?.() !== 0) {
-      throw new SandboxUnsupportedError(['network bridge'], "Network.create needs root (CAP_NET_ADMIN on the host); rootless sandboxes can use network: 'none'");
+      throw new SandboxUnsupportedError(
+        ['network bridge'],
+        "Network.create needs root (CAP_NET_ADMIN on the host); rootless sandboxes can use network: 'none'"
+      );
     }
     const root = options.stateDir ?? defaultStateDir();
     const session = sessionFor(root).id;
@@ -137,20 +171,35 @@ export class Network implements AsyncDisposable {
     const hash = createHash('sha256').update(`${root}\0${name}`).digest('hex').slice(0, 10);
     const dir = join(root, 'networks', name);
     const net = new Network({ name, subnet, bridge: `skbr${hash}`, table: `sandkit_${hash}`, dir, session, mtu });
-    await withLock(dir, async () => {
-      mkdirSync(join(dir, 'hosts'), { recursive: true, mode: 0o700 });
-      const rec = readRecord(dir);
-      if (rec) {
-        for (const l of pruneDead(rec)) await removeLease(rec, l);
-        if (rec.subnet !== net.subnet) throw new SandboxOptionsError('subnet', `network "${name}" exists with subnet ${rec.subnet}`);
-        rec.users.push(session);
-        if (options.persistent) rec.persistent = true;
-        writeRecord(dir, rec);
-        return;
-      }
-      await net.makeBridge(subnet);
-      writeRecord(dir, { name, subnet: net.subnet, bridge: net.bridge, table: net.table, gateway: net.gateway, users: [session], next: 0, leases: [], ...(options.persistent && { persistent: true }) });
-    }, { create: true });
+    await withLock(
+      dir,
+      async () => {
+        mkdirSync(join(dir, 'hosts'), { recursive: true, mode: 0o700 });
+        const rec = readRecord(dir);
+        if (rec) {
+          for (const l of pruneDead(rec)) await removeLease(rec, l);
+          if (rec.subnet !== net.subnet)
+            throw new SandboxOptionsError('subnet', `network "${name}" exists with subnet ${rec.subnet}`);
+          rec.users.push(session);
+          if (options.persistent) rec.persistent = true;
+          writeRecord(dir, rec);
+          return;
+        }
+        await net.makeBridge(subnet);
+        writeRecord(dir, {
+          name,
+          subnet: net.subnet,
+          bridge: net.bridge,
+          table: net.table,
+          gateway: net.gateway,
+          users: [session],
+          next: 0,
+          leases: [],
+          ...(options.persistent && { persistent: true }),
+        });
+      },
+      { create: true }
+    );
     return net;
   }
 
@@ -162,8 +211,13 @@ export class Network implements AsyncDisposable {
     const root = networkRoot(options);
     await sweepStaleNetworks(root);
     return recordedNetworks(root).map(({ rec }) => ({
-      name: rec.name, subnet: rec.subnet, gateway: rec.gateway, bridge: rec.bridge,
-      persistent: rec.persistent === true, sandboxes: rec.leases.length, users: rec.users.length,
+      name: rec.name,
+      subnet: rec.subnet,
+      gateway: rec.gateway,
+      bridge: rec.bridge,
+      persistent: rec.persistent === true,
+      sandboxes: rec.leases.length,
+      users: rec.users.length,
     }));
   }
 
@@ -174,7 +228,8 @@ export class Network implements AsyncDisposable {
    * @throws {SandboxOptionsError} when sandboxes are still attached (as Docker refuses to remove a network with active endpoints).
    */
   static async remove(name: string, options: { stateDir?: string } = {}): Promise<boolean> {
-    if (typeof name !== 'string' || !NAME.test(name)) throw new SandboxOptionsError('name', 'expected 1-64 letters, digits, ".", "_" or "-"');
+    if (typeof name !== 'string' || !NAME.test(name))
+      throw new SandboxOptionsError('name', 'expected 1-64 letters, digits, ".", "_" or "-"');
     const dir = join(networkRoot(options), 'networks', name);
     const found = await withLock(dir, async () => {
       const rec = readRecord(dir);
@@ -182,7 +237,10 @@ export class Network implements AsyncDisposable {
       for (const l of pruneDead(rec)) await removeLease(rec, l);
       if (rec.leases.length > 0) {
         writeRecord(dir, rec);
-        throw new SandboxOptionsError('name', `network "${name}" has ${rec.leases.length} sandbox(es) attached; destroy them first`);
+        throw new SandboxOptionsError(
+          'name',
+          `network "${name}" has ${rec.leases.length} sandbox(es) attached; destroy them first`
+        );
       }
       delete rec.persistent; // processes still using it keep it until their destroy()
       await settle(rec, dir);
@@ -226,7 +284,14 @@ export class Network implements AsyncDisposable {
       const ip = allocateAddress(rec, parseCidr(rec.subnet, 'subnet'));
       if (!ip) {
         writeRecord(this.dir, rec);
-        throw new SandboxSetupError('start', { step: 'net.address', syscall: null, errno: null, errnoCode: null, path: null, detail: `no free address in ${rec.subnet}` });
+        throw new SandboxSetupError('start', {
+          step: 'net.address',
+          syscall: null,
+          errno: null,
+          errnoCode: null,
+          path: null,
+          detail: `no free address in ${rec.subnet}`,
+        });
       }
       const veth = `sk${createHash('sha256').update(`${this.session}\0${sandbox}`).digest('hex').slice(0, 12)}`;
       const hostsFile = join(this.dir, 'hosts', sandbox);
@@ -258,18 +323,27 @@ export class Network implements AsyncDisposable {
     await runToolQuietly('ip', ['link', 'del', this.bridge], ''); // a leftover of ours with no record
     await runToolQuietly('nft', ['-f', '-'], deleteTablesScript(this.table));
     try {
-      await runTool('net.bridge', 'ip', ['-batch', '-'], [
-        `link add ${this.bridge} type bridge`,
-        `addr add ${this.gateway}/${subnet.prefixLength} dev ${this.bridge}`,
-        `link set ${this.bridge} up`,
-        '',
-      ].join('\n'));
+      await runTool(
+        'net.bridge',
+        'ip',
+        ['-batch', '-'],
+        [
+          `link add ${this.bridge} type bridge`,
+          `addr add ${this.gateway}/${subnet.prefixLength} dev ${this.bridge}`,
+          `link set ${this.bridge} up`,
+          '',
+        ].join('\n')
+      );
       // Per-bridge settings, gone with the bridge; the host's global ones are never touched.
       const conf = `/proc/sys/net/ipv4/conf/${this.bridge}`;
       writeFileSync(`${conf}/forwarding`, '1');
       writeFileSync(`${conf}/proxy_arp_pvlan`, '1'); // isolated ports reach each other via the host
       writeFileSync(`${conf}/send_redirects`, '0');
-      try { writeFileSync(`/proc/sys/net/ipv6/conf/${this.bridge}/disable_ipv6`, '1'); } catch { /* no IPv6 */ }
+      try {
+        writeFileSync(`/proc/sys/net/ipv6/conf/${this.bridge}/disable_ipv6`, '1');
+      } catch {
+        /* no IPv6 */
+      }
       await runTool('net.bridge', 'nft', ['-f', '-'], networkTablesScript(this.table, this.bridge, this.subnet));
     } catch (err) {
       await teardown(this.bridge, this.table);
@@ -287,13 +361,29 @@ async function createOnFreeSubnet(options: NetworkOptions): Promise<Network> {
   if (process.getuid?.() !== 0) return Network.create({ ...options, subnet: '10.89.0.0/24' }); // the root check's error
   const root = options.stateDir ?? defaultStateDir();
   await sweepStaleNetworks(root); // a crashed process's bridge would hold a subnet for nothing
-  const chosen = await withLock(SUBNET_LOCK_DIR, async () => {
-    const named = typeof options.name === 'string' && NAME.test(options.name) ? readRecord(join(root, 'networks', options.name)) : undefined;
-    if (named) return Network.create({ ...options, subnet: named.subnet });
-    const subnet = firstFreeSubnet([...(await hostIpv4Ranges()), ...networkSubnets(root)]);
-    if (!subnet) throw new SandboxSetupError('Network.create', { step: 'net.bridge', syscall: null, errno: null, errnoCode: null, path: null, detail: 'every /24 of 10.89.0.0-10.95.255.0 overlaps an address, a route or another network of this host; pass subnet' });
-    return Network.create({ ...options, subnet: subnet.cidr });
-  }, { create: true, timeoutMs: 30_000 });
+  const chosen = await withLock(
+    SUBNET_LOCK_DIR,
+    async () => {
+      const named =
+        typeof options.name === 'string' && NAME.test(options.name)
+          ? readRecord(join(root, 'networks', options.name))
+          : undefined;
+      if (named) return Network.create({ ...options, subnet: named.subnet });
+      const subnet = firstFreeSubnet([...(await hostIpv4Ranges()), ...networkSubnets(root)]);
+      if (!subnet)
+        throw new SandboxSetupError('Network.create', {
+          step: 'net.bridge',
+          syscall: null,
+          errno: null,
+          errnoCode: null,
+          path: null,
+          detail:
+            'every /24 of 10.89.0.0-10.95.255.0 overlaps an address, a route or another network of this host; pass subnet',
+        });
+      return Network.create({ ...options, subnet: subnet.cidr });
+    },
+    { create: true, timeoutMs: 30_000 }
+  );
   return chosen!;
 }
 
@@ -318,9 +408,11 @@ function recordedNetworks(root: string): Array<{ dir: string; rec: NetworkRecord
 }
 
 function networkRoot(options: { stateDir?: string }): string {
-  if (typeof options !== 'object' || options === null) throw new SandboxOptionsError('options', 'expected { stateDir? }');
+  if (typeof options !== 'object' || options === null)
+    throw new SandboxOptionsError('options', 'expected { stateDir? }');
   if (options.stateDir === undefined) return defaultStateDir();
-  if (typeof options.stateDir !== 'string' || !isAbsolute(options.stateDir)) throw new SandboxOptionsError('stateDir', `expected an absolute path, got ${JSON.stringify(options.stateDir)}`);
+  if (typeof options.stateDir !== 'string' || !isAbsolute(options.stateDir))
+    throw new SandboxOptionsError('stateDir', `expected an absolute path, got ${JSON.stringify(options.stateDir)}`);
   return options.stateDir;
 }
 
@@ -355,10 +447,15 @@ async function teardown(bridge: string, table: string): Promise<void> {
 async function assertNoOverlap(subnet: Subnet, ownBridge: string): Promise<void> {
   let out: string;
   try {
-    out = (await promisify(execFile)(...ownedCommand('ip', ['-j', '-4', 'addr', 'show']), { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } })).stdout;
+    out = (
+      await promisify(execFile)(...ownedCommand('ip', ['-j', '-4', 'addr', 'show']), {
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+      })
+    ).stdout;
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    if (code === 'ENOENT' || code === OWNED_COMMAND_MISSING) throw new SandboxUnsupportedError(['ip'], 'install iproute2 (the ip command)');
+    if (code === 'ENOENT' || code === OWNED_COMMAND_MISSING)
+      throw new SandboxUnsupportedError(['ip'], 'install iproute2 (the ip command)');
     throw err;
   }
   const links = JSON.parse(out) as Array<{ ifname: string; addr_info?: Array<{ local: string; prefixlen: number }> }>;
@@ -366,7 +463,14 @@ async function assertNoOverlap(subnet: Subnet, ownBridge: string): Promise<void>
     if (link.ifname === ownBridge) continue;
     for (const a of link.addr_info ?? []) {
       if (overlaps(subnet, parseCidr(`${a.local}/${a.prefixlen}`, 'address'))) {
-        throw new SandboxSetupError('Network.create', { step: 'net.bridge', syscall: null, errno: null, errnoCode: null, path: null, detail: `${subnet.cidr} overlaps ${a.local}/${a.prefixlen} on ${link.ifname}` });
+        throw new SandboxSetupError('Network.create', {
+          step: 'net.bridge',
+          syscall: null,
+          errno: null,
+          errnoCode: null,
+          path: null,
+          detail: `${subnet.cidr} overlaps ${a.local}/${a.prefixlen} on ${link.ifname}`,
+        });
       }
     }
   }

@@ -34,11 +34,13 @@ export function resolvePortMappings(value: unknown, field: string): ResolvedPort
     const f = `${field}[${i}]`;
     if (typeof m !== 'object' || m === null) throw new SandboxOptionsError(f, 'expected { sandbox, host?, protocol? }');
     const port = (v: unknown, name: string, min: number) => {
-      if (!Number.isInteger(v) || (v as number) < min || (v as number) > 65535) throw new SandboxOptionsError(`${f}.${name}`, `expected a port number (${min}-65535)`);
+      if (!Number.isInteger(v) || (v as number) < min || (v as number) > 65535)
+        throw new SandboxOptionsError(`${f}.${name}`, `expected a port number (${min}-65535)`);
       return v as number;
     };
     const protocol = m.protocol ?? 'tcp';
-    if (protocol !== 'tcp' && protocol !== 'udp') throw new SandboxOptionsError(`${f}.protocol`, "expected 'tcp' or 'udp'");
+    if (protocol !== 'tcp' && protocol !== 'udp')
+      throw new SandboxOptionsError(`${f}.protocol`, "expected 'tcp' or 'udp'");
     const hostAddress = m.hostAddress ?? '127.0.0.1';
     if (typeof hostAddress !== 'string') throw new SandboxOptionsError(`${f}.hostAddress`, 'expected an IP address');
     const out = { sandbox: port(m.sandbox, 'sandbox', 1), host: port(m.host ?? 0, 'host', 0), protocol, hostAddress };
@@ -61,14 +63,20 @@ export class PortProxy {
   private readonly sockets = new Set<Socket>();
   private readonly udpClients = new Map<string, { upstream: UdpSocket; timer: NodeJS.Timeout }>();
 
-  private constructor(readonly mapping: ResolvedPortMapping, readonly hostPort: number, server: Server | UdpSocket) {
+  private constructor(
+    readonly mapping: ResolvedPortMapping,
+    readonly hostPort: number,
+    server: Server | UdpSocket
+  ) {
     if (server instanceof Object && 'listen' in server) this.tcp = server as Server;
     else this.udp = server as UdpSocket;
   }
 
   /** Listens on the host and forwards to `targetIp:mapping.sandbox`. */
   static async open(targetIp: string, mapping: ResolvedPortMapping): Promise<PortProxy> {
-    return mapping.protocol === 'tcp' ? openTcp(() => connectTo(targetIp, mapping.sandbox), mapping) : openUdp(targetIp, mapping);
+    return mapping.protocol === 'tcp'
+      ? openTcp(() => connectTo(targetIp, mapping.sandbox), mapping)
+      : openUdp(targetIp, mapping);
   }
 
   /**
@@ -99,17 +107,30 @@ export class PortProxy {
     }
     clearTimeout(c.timer);
     const entry = c;
-    c.timer = setTimeout(() => { entry.upstream.close(); this.udpClients.delete(key); }, UDP_IDLE_MS).unref();
+    c.timer = setTimeout(() => {
+      entry.upstream.close();
+      this.udpClients.delete(key);
+    }, UDP_IDLE_MS).unref();
     return c.upstream;
   }
 
   /** Stops listening and cuts every forwarded connection. Idempotent. */
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
-    for (const c of this.udpClients.values()) { clearTimeout(c.timer); c.upstream.close(); }
+    for (const c of this.udpClients.values()) {
+      clearTimeout(c.timer);
+      c.upstream.close();
+    }
     this.udpClients.clear();
     if (this.tcp?.listening) await new Promise<void>((resolve) => this.tcp!.close(() => resolve()));
-    if (this.udp) await new Promise<void>((resolve) => { try { this.udp!.close(() => resolve()); } catch { resolve(); } });
+    if (this.udp)
+      await new Promise<void>((resolve) => {
+        try {
+          this.udp!.close(() => resolve());
+        } catch {
+          resolve();
+        }
+      });
   }
 }
 
@@ -166,7 +187,10 @@ function openUdp(targetIp: string, mapping: ResolvedPortMapping): Promise<PortPr
       s.unref();
       return s;
     });
-    const send = () => upstream?.send(msg, (err) => { if (err) upstream.emit('error', err); });
+    const send = () =>
+      upstream?.send(msg, (err) => {
+        if (err) upstream.emit('error', err);
+      });
     try {
       send();
     } catch {
@@ -207,14 +231,20 @@ export function forwardWhenUp(client: Socket, upstream: Promise<Socket>, track: 
       s.allowHalfOpen = true; // likewise for the program's half-close
       track(s);
       // A reset from the sandbox side is passed on as a reset.
-      s.on('error', () => { if (!client.destroyed) client.resetAndDestroy(); });
-      s.on('close', () => { if (!client.destroyed && !client.writableEnded) client.destroy(); }); // an abrupt end
-      client.on('end', () => { if (s.writableEnded && s.readableEnded) s.destroy(); });
+      s.on('error', () => {
+        if (!client.destroyed) client.resetAndDestroy();
+      });
+      s.on('close', () => {
+        if (!client.destroyed && !client.writableEnded) client.destroy();
+      }); // an abrupt end
+      client.on('end', () => {
+        if (s.writableEnded && s.readableEnded) s.destroy();
+      });
       client.pipe(s);
       s.pipe(client);
       client.resume();
     },
-    () => resetSoon(client),
+    () => resetSoon(client)
   );
 }
 
@@ -246,7 +276,10 @@ function holdLoopWhileOpen(client: Socket): void {
  * Opens a proxy per mapping with `open`; a host port that cannot be had is a SandboxSetupError
  * (step `net.publish`), and the proxies opened before it are closed again.
  */
-export async function openProxies(mappings: readonly ResolvedPortMapping[], open: (m: ResolvedPortMapping) => Promise<PortProxy>): Promise<PortProxy[]> {
+export async function openProxies(
+  mappings: readonly ResolvedPortMapping[],
+  open: (m: ResolvedPortMapping) => Promise<PortProxy>
+): Promise<PortProxy[]> {
   const proxies: PortProxy[] = [];
   for (const m of mappings) {
     try {
@@ -254,7 +287,14 @@ export async function openProxies(mappings: readonly ResolvedPortMapping[], open
     } catch (err) {
       await Promise.all(proxies.map((p) => p.close()));
       const e = err as NodeJS.ErrnoException;
-      throw new SandboxSetupError('start', { step: 'net.publish', syscall: e.syscall ?? 'listen', errno: typeof e.errno === 'number' ? -e.errno : null, errnoCode: e.code ?? null, path: null, detail: `${m.hostAddress}:${m.host}/${m.protocol} for port ${m.sandbox}: ${e.message}` });
+      throw new SandboxSetupError('start', {
+        step: 'net.publish',
+        syscall: e.syscall ?? 'listen',
+        errno: typeof e.errno === 'number' ? -e.errno : null,
+        errnoCode: e.code ?? null,
+        path: null,
+        detail: `${m.hostAddress}:${m.host}/${m.protocol} for port ${m.sandbox}: ${e.message}`,
+      });
     }
   }
   return proxies;

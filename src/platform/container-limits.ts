@@ -7,9 +7,11 @@ import { readFileSync } from 'node:fs';
  */
 
 /** The fix for a /proc that a new user namespace may not mount again (masked or read-only paths). */
-export const PROC_FIX = 'run the container with --security-opt systempaths=unconfined (Docker, Podman), or securityContext.procMount: Unmasked (Kubernetes, with hostUsers: false)';
+export const PROC_FIX =
+  'run the container with --security-opt systempaths=unconfined (Docker, Podman), or securityContext.procMount: Unmasked (Kubernetes, with hostUsers: false)';
 /** The fix for a seccomp profile (or AppArmor policy) that refuses user namespaces. */
-export const USERNS_FIX = 'allow user namespaces: --security-opt seccomp=unconfined or a profile allowing clone/unshare with CLONE_NEWUSER (Docker, Podman), securityContext.seccompProfile.type: Unconfined (Kubernetes); on Ubuntu 23.10+ hosts also kernel.apparmor_restrict_unprivileged_userns=0';
+export const USERNS_FIX =
+  'allow user namespaces: --security-opt seccomp=unconfined or a profile allowing clone/unshare with CLONE_NEWUSER (Docker, Podman), securityContext.seccompProfile.type: Unconfined (Kubernetes); on Ubuntu 23.10+ hosts also kernel.apparmor_restrict_unprivileged_userns=0';
 
 /**
  * Paths under /proc covered by another mount, except empty directories the kernel lets a new
@@ -47,7 +49,10 @@ function readMountinfo(): string {
 }
 
 /** A failed setup step, as much of it as decides whether a container setting caused it. */
-export interface FailedStep { step: string; errnoCode: string | null }
+export interface FailedStep {
+  step: string;
+  errnoCode: string | null;
+}
 
 /**
  * The container setting behind a failed sandbox setup step, as `[what is missing, how to fix it]`,
@@ -57,17 +62,29 @@ export function containerCause(failure: FailedStep): [string, string] | undefine
   const { step, errnoCode } = failure;
   if ((step === 'mount.proc' || step === 'spawn.proc') && (errnoCode === 'EPERM' || errnoCode === 'EACCES')) {
     const covered = procOvermounts();
-    const what = covered.length > 0 ? `/proc has paths masked by other mounts (${covered.slice(0, 4).join(', ')}${covered.length > 4 ? ', …' : ''})` : 'the kernel refused a fresh /proc';
+    const what =
+      covered.length > 0
+        ? `/proc has paths masked by other mounts (${covered.slice(0, 4).join(', ')}${covered.length > 4 ? ', …' : ''})`
+        : 'the kernel refused a fresh /proc';
     return ['fresh /proc in a user namespace', `${what}, so a user namespace may not mount its own: ${PROC_FIX}`];
   }
   if (step === 'userns.limits' && errnoCode === 'EROFS') {
-    return ['writable /proc/sys', `/proc/sys is read-only here, so a sandbox's kernel-object limits (/proc/sys/user/max_*) cannot be set: ${PROC_FIX}`];
+    return [
+      'writable /proc/sys',
+      `/proc/sys is read-only here, so a sandbox's kernel-object limits (/proc/sys/user/max_*) cannot be set: ${PROC_FIX}`,
+    ];
   }
   if (step === 'sandbox.clone' && errnoCode === 'EPERM') {
-    return ['user namespaces', `creating a user namespace was refused (EPERM), as a container's default seccomp profile does: ${USERNS_FIX}`];
+    return [
+      'user namespaces',
+      `creating a user namespace was refused (EPERM), as a container's default seccomp profile does: ${USERNS_FIX}`,
+    ];
   }
   if (step === 'sandbox.clone' && errnoCode === 'ENOSPC') {
-    return ['user namespaces', 'user.max_user_namespaces is exhausted or 0 here: raise it (sysctl user.max_user_namespaces=15000)'];
+    return [
+      'user namespaces',
+      'user.max_user_namespaces is exhausted or 0 here: raise it (sysctl user.max_user_namespaces=15000)',
+    ];
   }
   return undefined;
 }

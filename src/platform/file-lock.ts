@@ -22,7 +22,11 @@ export interface LockOptions {
  * When `dir` does not exist, it is made with `create`, else `fn` is not run and the result is
  * undefined.
  */
-export async function withLock<T>(dir: string, fn: () => T | Promise<T>, { create = false, timeoutMs = 10_000, onTimeout }: LockOptions = {}): Promise<T | undefined> {
+export async function withLock<T>(
+  dir: string,
+  fn: () => T | Promise<T>,
+  { create = false, timeoutMs = 10_000, onTimeout }: LockOptions = {}
+): Promise<T | undefined> {
   const lock = join(dir, 'lock');
   const owner = `${process.pid}-${processStartTime(process.pid) ?? 0}`;
   const deadline = Date.now() + timeoutMs;
@@ -34,14 +38,18 @@ export async function withLock<T>(dir: string, fn: () => T | Promise<T>, { creat
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' && !create) return undefined; // removed by its last user
-      if (code === 'ENOENT') { mkdirSync(dir, { recursive: true, mode: 0o700 }); continue; }
+      if (code === 'ENOENT') {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        continue;
+      }
       if (code !== 'EEXIST') throw err;
     }
     if (isStale(lock)) {
       rmSync(lock, { recursive: true, force: true });
       continue;
     }
-    if (Date.now() > deadline) throw onTimeout?.() ?? new SandboxError('ERR_SANDBOX_SETUP', `timed out waiting for the lock ${lock}`);
+    if (Date.now() > deadline)
+      throw onTimeout?.() ?? new SandboxError('ERR_SANDBOX_SETUP', `timed out waiting for the lock ${lock}`);
     await sleep(wait);
   }
   try {

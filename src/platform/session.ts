@@ -17,7 +17,10 @@ export function processStartTime(pid: number): string | null {
   }
 }
 
-interface Owner { pid: number; startTime: string | null }
+interface Owner {
+  pid: number;
+  startTime: string | null;
+}
 
 /**
  * This process's directory under the state root (`sessions/<pid>-<random>`), holding every

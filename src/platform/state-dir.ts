@@ -45,9 +45,20 @@ export function defaultStoreDir(): string {
 
 /** statfs f_type of kernel pseudo filesystems, where state (and overlay layers) cannot live. */
 const PSEUDO_FILESYSTEMS: Record<number, string> = {
-  0x9fa0: 'procfs', 0x62656572: 'sysfs', 0x27e0eb: 'cgroup', 0x63677270: 'cgroup2', 0x64626720: 'debugfs',
-  0x73636673: 'securityfs', 0x1cd1: 'devpts', 0x74726163: 'tracefs', 0xcafe4a11: 'bpf', 0x62656570: 'configfs',
-  0x6165676c: 'pstore', 0x958458f6: 'hugetlbfs', 0x42494e4d: 'binfmt_misc', 0x6e736673: 'nsfs',
+  0x9fa0: 'procfs',
+  0x62656572: 'sysfs',
+  0x27e0eb: 'cgroup',
+  0x63677270: 'cgroup2',
+  0x64626720: 'debugfs',
+  0x73636673: 'securityfs',
+  0x1cd1: 'devpts',
+  0x74726163: 'tracefs',
+  0xcafe4a11: 'bpf',
+  0x62656570: 'configfs',
+  0x6165676c: 'pstore',
+  0x958458f6: 'hugetlbfs',
+  0x42494e4d: 'binfmt_misc',
+  0x6e736673: 'nsfs',
 };
 
 const checkedStateDirs = new Set<string>();
@@ -66,7 +77,8 @@ export function checkStateDir(dir: string, field = 'stateDir'): void {
   let existing = dir;
   for (;;) {
     try {
-      if (!statSync(existing).isDirectory()) throw bad(existing === dir ? 'is not a directory' : `${existing} is not a directory`);
+      if (!statSync(existing).isDirectory())
+        throw bad(existing === dir ? 'is not a directory' : `${existing} is not a directory`);
       break;
     } catch (err) {
       if (err instanceof SandboxOptionsError) throw err;
@@ -102,13 +114,26 @@ export function checkStateDir(dir: string, field = 'stateDir'): void {
  * NFS, FUSE, 9p, ecryptfs, …) the kernel refuses the mount with a bare EINVAL.
  */
 const UPPER_FILESYSTEMS: Record<number, string> = {
-  0xef53: 'ext4', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x01021994: 'tmpfs', 0xf2f52010: 'f2fs',
-  0x2fc12fc1: 'zfs', 0xca451a4e: 'bcachefs',
+  0xef53: 'ext4',
+  0x58465342: 'xfs',
+  0x9123683e: 'btrfs',
+  0x01021994: 'tmpfs',
+  0xf2f52010: 'f2fs',
+  0x2fc12fc1: 'zfs',
+  0xca451a4e: 'bcachefs',
 };
 /** Names of filesystems that cannot hold an upper directory, for the reason doctor prints. */
 const OTHER_FILESYSTEMS: Record<number, string> = {
-  0x794c7630: 'overlayfs', 0x6969: 'nfs', 0x65735546: 'fuse', 0x01021997: '9p', 0xf15f: 'ecryptfs',
-  0xff534d42: 'cifs', 0xfe534d42: 'smb2', 0x73717368: 'squashfs', 0x9660: 'iso9660', 0x4d44: 'vfat',
+  0x794c7630: 'overlayfs',
+  0x6969: 'nfs',
+  0x65735546: 'fuse',
+  0x01021997: '9p',
+  0xf15f: 'ecryptfs',
+  0xff534d42: 'cifs',
+  0xfe534d42: 'smb2',
+  0x73717368: 'squashfs',
+  0x9660: 'iso9660',
+  0x4d44: 'vfat',
 };
 
 /** Where sandboxes' writable layers live for one state directory, and why. */
@@ -137,7 +162,11 @@ export function writableLayerPlacement(dir: string): WritableLayerPlacement {
   const filesystem = known ?? OTHER_FILESYSTEMS[type] ?? `0x${type.toString(16)}`;
   p = known
     ? { on: 'stateDir', filesystem, reason: `${dir} is on ${filesystem}, which can hold overlay upper directories` }
-    : { on: 'tmpfs', filesystem, reason: `${dir} is on ${filesystem}, which cannot hold an overlay upper directory (as in a container's root); each sandbox's writable layer goes on a tmpfs in its own mount namespace` };
+    : {
+        on: 'tmpfs',
+        filesystem,
+        reason: `${dir} is on ${filesystem}, which cannot hold an overlay upper directory (as in a container's root); each sandbox's writable layer goes on a tmpfs in its own mount namespace`,
+      };
   placements.set(dir, p);
   return p;
 }

@@ -12,11 +12,18 @@ const QUEUE_HIGH_WATER = 1 << 20;
  */
 export async function* readLines(stream: Readable, maxLength: number): AsyncGenerator<string, void, undefined> {
   const queue: Array<{ text: string; bytes: number }> = [];
-  let head = 0, queuedBytes = 0;
-  let partial: Buffer[] = [], partialLen = 0;
-  let ended = stream.readableEnded, failure: Error | undefined;
+  let head = 0,
+    queuedBytes = 0;
+  let partial: Buffer[] = [],
+    partialLen = 0;
+  let ended = stream.readableEnded,
+    failure: Error | undefined;
   let wake: (() => void) | undefined;
-  const notify = () => { const w = wake; wake = undefined; w?.(); };
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
 
   const push = (parts: Buffer[], len: number) => {
     let line = Buffer.concat(parts, len);
@@ -36,7 +43,10 @@ export async function* readLines(stream: Readable, maxLength: number): AsyncGene
         break;
       }
       if (nl < 0) {
-        if (piece.length > 0) { partial.push(piece); partialLen += piece.length; }
+        if (piece.length > 0) {
+          partial.push(piece);
+          partialLen += piece.length;
+        }
         break;
       }
       push([...partial, piece], partialLen + piece.length);
@@ -61,14 +71,19 @@ export async function* readLines(stream: Readable, maxLength: number): AsyncGene
         const { text, bytes } = queue[head]!;
         queue[head++] = undefined as never;
         queuedBytes -= bytes;
-        if (head > 1024 && head * 2 > queue.length) { queue.splice(0, head); head = 0; }
+        if (head > 1024 && head * 2 > queue.length) {
+          queue.splice(0, head);
+          head = 0;
+        }
         if (queuedBytes <= QUEUE_HIGH_WATER / 2 && stream.isPaused()) stream.resume();
         yield text;
         continue;
       }
       if (failure) throw failure;
       if (ended) return;
-      await new Promise<void>((resolve) => { wake = resolve; });
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
     }
   } finally {
     stream.off('data', onData);

@@ -1,5 +1,7 @@
 /** Bytes still allowed for stdout and stderr together (`limits.output`). */
-export interface SharedRoom { bytes: number }
+export interface SharedRoom {
+  bytes: number;
+}
 
 /**
  * Keeps the first bytes of one stream for the result, cut exactly: at most `limit` bytes of
@@ -12,7 +14,10 @@ export class OutputCollector {
   /** Every byte counted, kept or not. */
   totalBytes = 0;
 
-  constructor(private readonly limit: number, private readonly shared: SharedRoom = { bytes: Infinity }) {}
+  constructor(
+    private readonly limit: number,
+    private readonly shared: SharedRoom = { bytes: Infinity }
+  ) {}
 
   push(chunk: Buffer): void {
     this.totalBytes += chunk.length;

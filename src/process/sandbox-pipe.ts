@@ -62,7 +62,9 @@ export class SandboxPipeEnd {
   take(): void {
     if (this.given) return; // stdout and stderr of one spawn
     this.given = true;
-    this.handedOver = new Promise((resolve) => { this.settle = resolve; });
+    this.handedOver = new Promise((resolve) => {
+      this.settle = resolve;
+    });
   }
 
   /** @internal The spawn that took it is answered: the helper has (or never will have) it. */

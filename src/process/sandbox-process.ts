@@ -2,9 +2,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { unlink } from 'node:fs';
-import {
-  SandboxAbortedError, SandboxError, SandboxHelperError, SandboxSetupError,
-} from '../errors/sandbox-error.js';
+import { SandboxAbortedError, SandboxError, SandboxHelperError, SandboxSetupError } from '../errors/sandbox-error.js';
 import type { HelperConnection, Hold } from '../helper/helper-connection.js';
 import type { ExitEvent, SpawnRequest } from '../helper/protocol.js';
 import { OutputCollector } from './output-collector.js';
@@ -58,7 +56,9 @@ export interface SpawnContext {
  * proc.stdout.pipe(process.stdout);
  * const { exitCode } = await proc; // 3
  */
-export class SandboxProcess<Output extends string | Buffer = string> implements PromiseLike<SpawnResult<Output>>, AsyncIterable<string> {
+export class SandboxProcess<Output extends string | Buffer = string>
+  implements PromiseLike<SpawnResult<Output>>, AsyncIterable<string>
+{
   /** Standard input; end it to send EOF. A no-op sink unless `stdin` is `'pipe'`. */
   readonly stdin: Writable;
   /** Standard output as it arrives (also collected into `result.stdout`). */
@@ -103,7 +103,7 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     /** The command as given. */
     readonly command: readonly string[],
     private readonly options: ResolvedSpawnOptions,
-    private readonly ctx: SpawnContext,
+    private readonly ctx: SpawnContext
   ) {
     this.callSite = new Error('spawn() called here');
     this.stdin = this.stdinPipe;
@@ -132,7 +132,7 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
 
   then<A = SpawnResult<Output>, B = never>(
     onfulfilled?: ((value: SpawnResult<Output>) => A | PromiseLike<A>) | null,
-    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null
   ): Promise<A | B> {
     return this.result.then(onfulfilled, onrejected);
   }
@@ -153,7 +153,11 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
    */
   lines(options: { maxLength?: number } = {}): AsyncGenerator<string, void, undefined> {
     const maxLength = options.maxLength ?? DEFAULT_MAX_LINE;
-    if (!Number.isInteger(maxLength) || maxLength < 1) throw new SandboxError('ERR_SANDBOX_OPTIONS', `invalid option maxLength: expected a positive whole number of bytes, got ${String(maxLength)}`);
+    if (!Number.isInteger(maxLength) || maxLength < 1)
+      throw new SandboxError(
+        'ERR_SANDBOX_OPTIONS',
+        `invalid option maxLength: expected a positive whole number of bytes, got ${String(maxLength)}`
+      );
     return readLines(this.stdout, maxLength);
   }
 
@@ -167,9 +171,11 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     if (signo === undefined || !Number.isInteger(signo) || signo < 1 || signo > 64) {
       throw new SandboxError('ERR_SANDBOX_OPTIONS', `kill: unknown signal ${String(signal)}`);
     }
-    void this.whenStarted().then(() => {
-      if (!this.exited) return this.ctx.connection.request('kill', { process: this.id, signal: signo });
-    }).catch(() => {}); // an exit racing the kill is fine
+    void this.whenStarted()
+      .then(() => {
+        if (!this.exited) return this.ctx.connection.request('kill', { process: this.id, signal: signo });
+      })
+      .catch(() => {}); // an exit racing the kill is fine
     return true;
   }
 
@@ -180,7 +186,8 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     try {
       const { request, cgroup } = await this.ctx.prepare(this.id, this.options);
       this.stdinFile = stdinFileOf(request);
-      if (this.finished) { // failed meanwhile (the helper died): nothing may go out any more
+      if (this.finished) {
+        // failed meanwhile (the helper died): nothing may go out any more
         this.stdioHandedOver();
         this.ctx.release(this, cgroup);
         return;
@@ -191,8 +198,7 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
         this.kill('SIGKILL');
       });
       if (this.abortError) throw this.abortError;
-      const reply = await conn.request('spawn', request)
-        .finally(() => this.stdioHandedOver());
+      const reply = await conn.request('spawn', request).finally(() => this.stdioHandedOver());
       if (this.finished) return;
       // pid null: the spawn ended before its command started (a kill right after spawn).
       this.pid = reply.pid ?? undefined;
@@ -291,7 +297,11 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
       stdoutTruncated: out.truncated,
       stderrTruncated: err.truncated,
       execError: ev.execError
-        ? { errnoCode: ev.execError.errnoName ?? 'UNKNOWN', path: ev.execError.path ?? this.command[0]!, message: ev.execError.message }
+        ? {
+            errnoCode: ev.execError.errnoName ?? 'UNKNOWN',
+            path: ev.execError.path ?? this.command[0]!,
+            message: ev.execError.message,
+          }
         : null,
       violation: violationOf(ev.violation),
     };
@@ -304,7 +314,8 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
   private stdioHandedOver(): void {
     if (this.stdinFile) unlink(this.stdinFile, () => {});
     this.stdinFile = undefined;
-    for (const end of [this.options.stdin, this.options.stdout, this.options.stderr]) if (end instanceof SandboxPipeEnd) end.handed();
+    for (const end of [this.options.stdin, this.options.stdout, this.options.stderr])
+      if (end instanceof SandboxPipeEnd) end.handed();
   }
 
   /** The one way a spawn ends without a result; a second failure (or an exit after it) is ignored. */
@@ -320,7 +331,10 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     this.startedWaiters.splice(0).forEach((w) => w());
     for (const [, socket] of this.heldOutput.splice(0)) socket.destroy();
     // Output still in flight must not be written into the streams ended below.
-    for (const socket of this.openStreams) { socket.unpipe(); socket.destroy(); }
+    for (const socket of this.openStreams) {
+      socket.unpipe();
+      socket.destroy();
+    }
     error.stack = `${error.name}: ${error.message}\n${this.callSite.stack?.split('\n').slice(1).join('\n') ?? ''}`;
     for (const s of [this.stdoutPipe, this.stderrPipe]) if (!s.writableEnded) s.end();
     this.ctx.onFailed(this, error);
@@ -330,7 +344,8 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
   private toSandboxError(err: unknown): SandboxError {
     if (err instanceof SandboxError) return err;
     // A spawn racing destroy() fails because the sandbox went away, not because setup broke.
-    if (this.ctx.closing() || (isErrorReply(err) && err.destroyed)) return new SandboxAbortedError('spawn: the sandbox was destroyed before the program started', { cause: err });
+    if (this.ctx.closing() || (isErrorReply(err) && err.destroyed))
+      return new SandboxAbortedError('spawn: the sandbox was destroyed before the program started', { cause: err });
     if (isErrorReply(err)) return new SandboxSetupError('spawn', setupFailureOf(err));
     return new SandboxHelperError(`spawn: ${(err as Error)?.message ?? String(err)}`);
   }
@@ -346,7 +361,11 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
       const streamOver = own !== undefined && collector.totalBytes > own;
       this.monitor?.output(chunk.length, streamOver); // kills the tree past an output limit
       const [a, b] = this.collectors;
-      if (streamOver || (this.options.limits.output !== undefined && a.totalBytes + b.totalBytes > this.options.limits.output)) this.outputCut = true;
+      if (
+        streamOver ||
+        (this.options.limits.output !== undefined && a.totalBytes + b.totalBytes > this.options.limits.output)
+      )
+        this.outputCut = true;
       if (this.ctx.wantsOutputEvents(fd)) this.ctx.onOutput(this, fd, chunk);
     });
   }
@@ -373,4 +392,3 @@ export class SandboxProcess<Output extends string | Buffer = string> implements 
     else signal.addEventListener('abort', onAbort, { once: true });
   }
 }
-

@@ -43,7 +43,7 @@ export class SpawnMonitor {
   constructor(
     private readonly limits: ResolvedSpawnLimits,
     private readonly cgroup: Cgroup | undefined,
-    private readonly killTree: (limit: LimitName) => void,
+    private readonly killTree: (limit: LimitName) => void
   ) {}
 
   /** The program is running: start the clocks. `preExecUs`: its CPU time before execve. */
@@ -58,7 +58,8 @@ export class SpawnMonitor {
   /** Counts output bytes (stdout and stderr together) against the output limit; `streamOver`: one stream passed its own. */
   output(bytes: number, streamOver = false): void {
     this.outputBytes += bytes;
-    if (streamOver || (this.limits.output !== undefined && this.outputBytes > this.limits.output)) this.exceed('output');
+    if (streamOver || (this.limits.output !== undefined && this.outputBytes > this.limits.output))
+      this.exceed('output');
   }
 
   /** The program ended: stop the clocks and measure. */
@@ -77,14 +78,23 @@ export class SpawnMonitor {
     if (!limit && oomKilled) limit = 'memory';
     if (!limit && ev.signal === 'SIGXFSZ') limit = 'fileSize';
     if (!limit && ev.signal === 'SIGXCPU') limit = 'cpuTime';
-    if (!limit && this.limits.cpuTimeMs !== undefined && cpuTimeMs.total > this.limits.cpuTimeMs && ev.signal === 'SIGKILL') limit = 'cpuTime';
+    if (
+      !limit &&
+      this.limits.cpuTimeMs !== undefined &&
+      cpuTimeMs.total > this.limits.cpuTimeMs &&
+      ev.signal === 'SIGKILL'
+    )
+      limit = 'cpuTime';
     const peak = mem?.peakBytes ?? null;
     // Samples can only under-read a peak; the cgroup's own peak bounds them from above.
     const used = ev.memoryUsedBytes ?? null;
     return {
-      limitExceeded: limit, cpuTimeMs, memoryPeakBytes: peak,
+      limitExceeded: limit,
+      cpuTimeMs,
+      memoryPeakBytes: peak,
       memoryUsedBytes: used !== null && peak !== null ? Math.min(used, peak) : used,
-      oomKilled, pidsLimitHit: (pidsHits ?? 0) > 0,
+      oomKilled,
+      pidsLimitHit: (pidsHits ?? 0) > 0,
     };
   }
 
@@ -127,7 +137,7 @@ export class SpawnMonitor {
 /** Names the system call of a seccomp violation from the filter's architecture tables. */
 export function violationOf(v: { nr: number; arch: number } | null | undefined): SeccompViolation | null {
   if (!v) return null;
-  const arch = Object.entries(ARCHES).find(([, info]) => info.audit === (v.arch >>> 0));
+  const arch = Object.entries(ARCHES).find(([, info]) => info.audit === v.arch >>> 0);
   const name = arch ? Object.entries(arch[1].table).find(([, nr]) => nr === v.nr)?.[0] : undefined;
   const label = arch?.[0] ?? (v.arch >>> 0 === AUDIT_ARCH_I386 ? 'i386' : `arch 0x${(v.arch >>> 0).toString(16)}`);
   return { syscall: name ?? `${label}:${v.nr}`, number: v.nr };

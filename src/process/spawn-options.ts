@@ -5,14 +5,17 @@ import { defaultSecurity, resolveSecurity, type SecurityOptions } from '../secur
 import { SandboxPipeEnd } from './sandbox-pipe.js';
 
 /** Who a program runs as inside the sandbox. */
-export type UserSpec = number | string | {
-  /** User id inside the sandbox. */
-  uid: number;
-  /** Primary group id. @defaultValue the user's group in the image, else the uid */
-  gid?: number;
-  /** Supplementary group ids. @defaultValue none */
-  groups?: number[];
-};
+export type UserSpec =
+  | number
+  | string
+  | {
+      /** User id inside the sandbox. */
+      uid: number;
+      /** Primary group id. @defaultValue the user's group in the image, else the uid */
+      gid?: number;
+      /** Supplementary group ids. @defaultValue none */
+      groups?: number[];
+    };
 
 /** A regular file inside the sandbox as standard input, opened by the program's own user. */
 export interface StdinFile {
@@ -95,21 +98,41 @@ export interface ResolvedSpawnOptions {
   security: SecurityOptions | undefined;
 }
 
-const KNOWN_SPAWN_KEYS = new Set(['env', 'cwd', 'stdin', 'stdout', 'stderr', 'encoding', 'user', 'signal', 'maxBuffer', 'limits', 'security']);
+const KNOWN_SPAWN_KEYS = new Set([
+  'env',
+  'cwd',
+  'stdin',
+  'stdout',
+  'stderr',
+  'encoding',
+  'user',
+  'signal',
+  'maxBuffer',
+  'limits',
+  'security',
+]);
 const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
 
 /** Checks a command and its options; throws `SandboxOptionsError` naming the bad field. */
-export function resolveSpawnOptions(command: unknown, options: SpawnOptions = {}, defaultStdin: 'pipe' | 'ignore' = 'pipe'): ResolvedSpawnOptions {
+export function resolveSpawnOptions(
+  command: unknown,
+  options: SpawnOptions = {},
+  defaultStdin: 'pipe' | 'ignore' = 'pipe'
+): ResolvedSpawnOptions {
   const argv = resolveCommand(command);
   if (typeof options !== 'object' || options === null) throw new SandboxOptionsError('options', 'expected an object');
-  for (const key of Object.keys(options)) if (!KNOWN_SPAWN_KEYS.has(key)) throw new SandboxOptionsError(key, 'unknown spawn option');
+  for (const key of Object.keys(options))
+    if (!KNOWN_SPAWN_KEYS.has(key)) throw new SandboxOptionsError(key, 'unknown spawn option');
   const stdin = resolveStdin(options.stdin ?? defaultStdin);
   const stdout = resolveOutput(options.stdout ?? 'pipe', 'stdout');
   const stderr = resolveOutput(options.stderr ?? 'pipe', 'stderr');
-  if (options.encoding !== undefined && options.encoding !== 'utf8' && options.encoding !== 'buffer') throw new SandboxOptionsError('encoding', "expected 'utf8' or 'buffer'");
+  if (options.encoding !== undefined && options.encoding !== 'utf8' && options.encoding !== 'buffer')
+    throw new SandboxOptionsError('encoding', "expected 'utf8' or 'buffer'");
   const maxBuffer = options.maxBuffer ?? DEFAULT_MAX_BUFFER;
-  if (!Number.isInteger(maxBuffer) || maxBuffer < 0) throw new SandboxOptionsError('maxBuffer', 'expected a non-negative integer number of bytes');
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', 'expected an AbortSignal');
+  if (!Number.isInteger(maxBuffer) || maxBuffer < 0)
+    throw new SandboxOptionsError('maxBuffer', 'expected a non-negative integer number of bytes');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal))
+    throw new SandboxOptionsError('signal', 'expected an AbortSignal');
   const limits = resolveSpawnLimits(options.limits, 'limits');
   const security = validSecurity(options.security);
   return {
@@ -129,7 +152,8 @@ export function resolveSpawnOptions(command: unknown, options: SpawnOptions = {}
 }
 
 function resolveCommand(command: unknown): string[] {
-  if (!Array.isArray(command) || command.length === 0) throw new SandboxOptionsError('command', 'expected a non-empty array of strings, e.g. ["sh", "-c", "echo hi"]');
+  if (!Array.isArray(command) || command.length === 0)
+    throw new SandboxOptionsError('command', 'expected a non-empty array of strings, e.g. ["sh", "-c", "echo hi"]');
   command.forEach((arg, i) => {
     if (typeof arg !== 'string') throw new SandboxOptionsError(`command[${i}]`, `expected a string, got ${typeof arg}`);
     if (arg.includes('\0')) throw new SandboxOptionsError(`command[${i}]`, 'contains a NUL byte');
@@ -149,11 +173,16 @@ function resolveStdin(v: unknown): StdinOption {
   if (typeof v === 'object' && v !== null && 'data' in v) {
     onlyKeys(v, ['data', 'asFile'], 'stdin');
     const { data, asFile } = v as StdinData;
-    if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new SandboxOptionsError('stdin.data', 'expected a string or bytes');
-    if (asFile !== true) throw new SandboxOptionsError('stdin.asFile', 'expected true (without it, give the data itself as stdin)');
+    if (typeof data !== 'string' && !(data instanceof Uint8Array))
+      throw new SandboxOptionsError('stdin.data', 'expected a string or bytes');
+    if (asFile !== true)
+      throw new SandboxOptionsError('stdin.asFile', 'expected true (without it, give the data itself as stdin)');
     return { data, asFile };
   }
-  throw new SandboxOptionsError('stdin', "expected 'pipe', 'ignore', a string, bytes, a readable stream, { path }, { data, asFile: true } or a pipe's readEnd");
+  throw new SandboxOptionsError(
+    'stdin',
+    "expected 'pipe', 'ignore', a string, bytes, a readable stream, { path }, { data, asFile: true } or a pipe's readEnd"
+  );
 }
 
 function resolveOutput(v: unknown, field: 'stdout' | 'stderr'): OutputOption {
@@ -162,7 +191,8 @@ function resolveOutput(v: unknown, field: 'stdout' | 'stderr'): OutputOption {
   if (typeof v === 'object' && v !== null && 'path' in v) {
     onlyKeys(v, ['path', 'append'], field);
     const { path, append } = v as OutputFile;
-    if (append !== undefined && typeof append !== 'boolean') throw new SandboxOptionsError(`${field}.append`, 'expected a boolean');
+    if (append !== undefined && typeof append !== 'boolean')
+      throw new SandboxOptionsError(`${field}.append`, 'expected a boolean');
     return { path: resolveInsidePath(path, `${field}.path`), ...(append && { append }) };
   }
   throw new SandboxOptionsError(field, "expected 'pipe', 'ignore', { path, append? } or a pipe's writeEnd");
@@ -177,7 +207,8 @@ function pipeEnd(end: SandboxPipeEnd, want: 'read' | 'write', field: string): Sa
 }
 
 function onlyKeys(v: object, keys: string[], field: string): void {
-  for (const k of Object.keys(v)) if (!keys.includes(k)) throw new SandboxOptionsError(`${field}.${k}`, 'unknown field');
+  for (const k of Object.keys(v))
+    if (!keys.includes(k)) throw new SandboxOptionsError(`${field}.${k}`, 'unknown field');
 }
 
 function resolveUserSpec(user: unknown): UserSpec {
@@ -186,14 +217,16 @@ function resolveUserSpec(user: unknown): UserSpec {
     return user;
   }
   if (typeof user === 'string') {
-    if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(user)) throw new SandboxOptionsError('user', `invalid user name ${JSON.stringify(user)}`);
+    if (!/^[a-z_][a-z0-9_.-]*\$?$/i.test(user))
+      throw new SandboxOptionsError('user', `invalid user name ${JSON.stringify(user)}`);
     return user;
   }
   if (typeof user === 'object' && user !== null) {
     const u = user as { uid: unknown; gid?: unknown; groups?: unknown };
     if (!isId(u.uid)) throw new SandboxOptionsError('user.uid', 'expected a uid');
     if (u.gid !== undefined && !isId(u.gid)) throw new SandboxOptionsError('user.gid', 'expected a gid');
-    if (u.groups !== undefined && (!Array.isArray(u.groups) || !u.groups.every(isId))) throw new SandboxOptionsError('user.groups', 'expected an array of gids');
+    if (u.groups !== undefined && (!Array.isArray(u.groups) || !u.groups.every(isId)))
+      throw new SandboxOptionsError('user.groups', 'expected an array of gids');
     return user as UserSpec;
   }
   throw new SandboxOptionsError('user', 'expected a uid, a user name or { uid, gid, groups }');
@@ -211,7 +244,8 @@ function isId(v: unknown): v is number {
 
 /** Validates an absolute path inside the sandbox. */
 export function resolveInsidePath(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !value.startsWith('/')) throw new SandboxOptionsError(field, `expected an absolute path inside the sandbox, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || !value.startsWith('/'))
+    throw new SandboxOptionsError(field, `expected an absolute path inside the sandbox, got ${JSON.stringify(value)}`);
   if (value.includes('\0')) throw new SandboxOptionsError(field, 'contains a NUL byte');
   return value;
 }
@@ -219,11 +253,14 @@ export function resolveInsidePath(value: unknown, field: string): string {
 /** Validates an environment map: string keys without '=' or NUL, string values without NUL. */
 export function resolveEnv(env: unknown, field: string): Record<string, string> {
   if (env === undefined) return {};
-  if (typeof env !== 'object' || env === null || Array.isArray(env)) throw new SandboxOptionsError(field, 'expected an object of strings');
+  if (typeof env !== 'object' || env === null || Array.isArray(env))
+    throw new SandboxOptionsError(field, 'expected an object of strings');
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
-    if (!k || k.includes('=') || k.includes('\0')) throw new SandboxOptionsError(`${field}.${k}`, 'invalid variable name');
-    if (typeof v !== 'string' || v.includes('\0')) throw new SandboxOptionsError(`${field}.${k}`, 'expected a string without NUL bytes');
+    if (!k || k.includes('=') || k.includes('\0'))
+      throw new SandboxOptionsError(`${field}.${k}`, 'invalid variable name');
+    if (typeof v !== 'string' || v.includes('\0'))
+      throw new SandboxOptionsError(`${field}.${k}`, 'expected a string without NUL bytes');
     out[k] = v;
   }
   return out;

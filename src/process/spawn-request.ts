@@ -13,7 +13,11 @@ import { formatBytes, type ResolvedSandboxLimits } from '../limits/limits.js';
 import { resolveSecurity, securityRequest, type ResolvedSecurityOptions } from '../security/security-options.js';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
 
-const DEFAULT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', TERM: 'xterm' };
+const DEFAULT_ENV = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/root',
+  TERM: 'xterm',
+};
 
 /** What a spawn takes from its sandbox: the defaults its own options override. */
 export interface SpawnDefaults {
@@ -75,16 +79,27 @@ export const SPAWN_PAYLOAD_MAX = 2 * 1024 * 1024 + 256 * 1024;
 export function spawnPayloadBytes(req: SpawnRequest): number {
   const strings = (list: readonly string[]) => list.reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
   const seccomp = req.security?.seccomp ? Buffer.byteLength(req.security.seccomp, 'base64') : 0;
-  return req.rlimits.length * 24 + seccomp + req.groups.length * 4 + strings([req.cwd]) + strings(req.argv) + strings(req.env) +
-    strings(req.masks?.maskedPaths ?? []) + strings(req.masks?.readonlyPaths ?? []) +
-    strings(req.stdio.flatMap((e) => (typeof e === 'object' && 'path' in e ? [e.path] : []))); // files as stdio
+  return (
+    req.rlimits.length * 24 +
+    seccomp +
+    req.groups.length * 4 +
+    strings([req.cwd]) +
+    strings(req.argv) +
+    strings(req.env) +
+    strings(req.masks?.maskedPaths ?? []) +
+    strings(req.masks?.readonlyPaths ?? []) +
+    strings(req.stdio.flatMap((e) => (typeof e === 'object' && 'path' in e ? [e.path] : [])))
+  ); // files as stdio
 }
 
 /** Throws the typed error for a request the init could not take, before it is sent. */
 export function checkSpawnPayload(req: SpawnRequest): void {
   const bytes = spawnPayloadBytes(req);
   if (bytes > SPAWN_PAYLOAD_MAX) {
-    throw new SandboxOptionsError('command', `argv, env and cwd take ${bytes} bytes (${formatBytes(Math.ceil(bytes / 1024) * 1024)}); one spawn carries at most ${formatBytes(SPAWN_PAYLOAD_MAX)} with the seccomp filter and mask paths`);
+    throw new SandboxOptionsError(
+      'command',
+      `argv, env and cwd take ${bytes} bytes (${formatBytes(Math.ceil(bytes / 1024) * 1024)}); one spawn carries at most ${formatBytes(SPAWN_PAYLOAD_MAX)} with the seccomp filter and mask paths`
+    );
   }
 }
 
@@ -98,7 +113,8 @@ function stdioRequest(o: ResolvedSpawnOptions, stateDir: string | undefined): St
   const i = o.stdin;
   if (i === 'ignore') stdin = 'null';
   else if (i instanceof SandboxPipeEnd) stdin = { pipe: i.pipe.id };
-  else if (typeof i !== 'object' || i instanceof Uint8Array || typeof (i as Readable).pipe === 'function') stdin = 'pipe';
+  else if (typeof i !== 'object' || i instanceof Uint8Array || typeof (i as Readable).pipe === 'function')
+    stdin = 'pipe';
   else if ('asFile' in i) {
     const file = join(sessionFor(stateDir).dir, `stdin-${randomBytes(8).toString('hex')}`);
     writeFileSync(file, i.data, { mode: 0o600, flag: 'wx' });
@@ -115,7 +131,8 @@ function stdioRequest(o: ResolvedSpawnOptions, stateDir: string | undefined): St
 
 /** The bytes one output stream may reach: its own limit and the total, whichever is lower. */
 export function streamLimit(o: ResolvedSpawnOptions, stream: 'stdout' | 'stderr'): number | undefined {
-  const own = o.limits[stream], total = o.limits.output;
+  const own = o.limits[stream],
+    total = o.limits.output;
   if (own === undefined) return total;
   return total === undefined ? own : Math.min(own, total);
 }

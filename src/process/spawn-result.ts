@@ -5,8 +5,14 @@
  * filter killed it (SIGSYS, under `Seccomp.default().onViolation('kill')`).
  */
 export type SpawnStatus =
-  | 'ok' | 'nonzero-exit' | 'signaled'
-  | 'time-limit' | 'wall-time-limit' | 'memory-limit' | 'output-limit' | 'file-size-limit'
+  | 'ok'
+  | 'nonzero-exit'
+  | 'signaled'
+  | 'time-limit'
+  | 'wall-time-limit'
+  | 'memory-limit'
+  | 'output-limit'
+  | 'file-size-limit'
   | 'security-violation';
 
 /** The limit that ended a program. */
@@ -104,14 +110,25 @@ export interface SpawnResult<Output extends string | Buffer = string> {
 }
 
 /** Decides the status of a finished program from how it ended and which limit fired. */
-export function statusOf(exitCode: number | null, signal: string | null, limit: LimitName | null = null, violated = false): SpawnStatus {
+export function statusOf(
+  exitCode: number | null,
+  signal: string | null,
+  limit: LimitName | null = null,
+  violated = false
+): SpawnStatus {
   switch (limit) {
-    case 'cpuTime': return 'time-limit';
-    case 'wallTime': return 'wall-time-limit';
-    case 'memory': return 'memory-limit';
-    case 'output': return 'output-limit';
-    case 'fileSize': return 'file-size-limit';
-    default: break;
+    case 'cpuTime':
+      return 'time-limit';
+    case 'wallTime':
+      return 'wall-time-limit';
+    case 'memory':
+      return 'memory-limit';
+    case 'output':
+      return 'output-limit';
+    case 'fileSize':
+      return 'file-size-limit';
+    default:
+      break;
   }
   if (violated || signal === 'SIGSYS') return 'security-violation';
   if (signal) return 'signaled';

@@ -4,7 +4,11 @@ import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import type { UserSpec } from './spawn-options.js';
 
 /** Numeric identity a program runs as. */
-export interface ResolvedUser { uid: number; gid: number; groups: number[] }
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  groups: number[];
+}
 
 /** Largest /etc/passwd or /etc/group read from an image layer. */
 export const MAX_ACCOUNT_FILE_BYTES = 1024 * 1024;
@@ -23,12 +27,19 @@ export function resolveUser(spec: UserSpec, imageLayers: readonly string[]): Res
   if (typeof spec === 'number') return { uid: spec, gid: spec, groups: [] };
   if (typeof spec === 'object') return { uid: spec.uid, gid: spec.gid ?? spec.uid, groups: spec.groups ?? [] };
   const passwd = topmost(imageLayers, 'passwd');
-  const entry = passwd?.split('\n').map((l) => l.split(':')).find((f) => f[0] === spec);
+  const entry = passwd
+    ?.split('\n')
+    .map((l) => l.split(':'))
+    .find((f) => f[0] === spec);
   const uid = Number(entry?.[2]);
   const gid = Number(entry?.[3]);
-  if (!entry || entry.length < 4 || !isId(uid) || !isId(gid)) throw new SandboxOptionsError('user', `no user ${JSON.stringify(spec)} in the image's /etc/passwd`);
-  const groups = (topmost(imageLayers, 'group') ?? '').split('\n').map((l) => l.split(':'))
-    .filter((f) => f.length >= 4 && f[3]!.split(',').includes(spec) && isId(Number(f[2]))).map((f) => Number(f[2]));
+  if (!entry || entry.length < 4 || !isId(uid) || !isId(gid))
+    throw new SandboxOptionsError('user', `no user ${JSON.stringify(spec)} in the image's /etc/passwd`);
+  const groups = (topmost(imageLayers, 'group') ?? '')
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 4 && f[3]!.split(',').includes(spec) && isId(Number(f[2])))
+    .map((f) => Number(f[2]));
   return { uid, gid, groups };
 }
 
@@ -75,7 +86,8 @@ function openPath(path: string, extra: number): number | 'absent' | 'other' {
 function readRegular(pathFd: number, what: string): string | undefined {
   const st = fstatSync(pathFd);
   if (!st.isFile()) return undefined;
-  if (st.size > MAX_ACCOUNT_FILE_BYTES) throw new SandboxOptionsError('user', `${what} is larger than ${MAX_ACCOUNT_FILE_BYTES} bytes`);
+  if (st.size > MAX_ACCOUNT_FILE_BYTES)
+    throw new SandboxOptionsError('user', `${what} is larger than ${MAX_ACCOUNT_FILE_BYTES} bytes`);
   // Reopen that very inode for reading: no second lookup by name.
   const fd = openSync(`/proc/self/fd/${pathFd}`, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { removeTreeSync } from '../platform/remove-tree.js';
 
 /** Mount points every root needs, whatever the image has. */
-const MOUNT_POINTS: Array<[string, number]> = [['proc', 0o555], ['dev', 0o755], ['sys', 0o555], ['tmp', 0o1777], ['run', 0o755], ['etc', 0o755]];
+const MOUNT_POINTS: Array<[string, number]> = [
+  ['proc', 0o555],
+  ['dev', 0o755],
+  ['sys', 0o555],
+  ['tmp', 0o1777],
+  ['run', 0o755],
+  ['etc', 0o755],
+];
 
 /**
  * The topmost read-only layer of every sandbox: mount points plus the /etc files sandkit writes
@@ -20,7 +27,8 @@ export function baseLayerFor(sessionDir: string, etcFiles: Record<string, string
   removeTreeSync(tmp);
   mkdirSync(tmp, { recursive: true, mode: 0o755 });
   for (const [name, mode] of MOUNT_POINTS) mkdirSync(join(tmp, name), { mode });
-  for (const [name, content] of Object.entries(etcFiles)) writeFileSync(join(tmp, 'etc', name), content, { mode: 0o644 });
+  for (const [name, content] of Object.entries(etcFiles))
+    writeFileSync(join(tmp, 'etc', name), content, { mode: 0o644 });
   renameSync(tmp, dir);
   return dir;
 }

@@ -1,4 +1,13 @@
-import { cpSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
+import {
+  cpSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import { join } from 'node:path';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
 
@@ -7,15 +16,42 @@ export const HOST_SYSTEM_DIRS = ['usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 
 
 /** Directories every root gets, so mounts and programs find them. */
 const SKELETON_DIRS: Array<[string, number]> = [
-  ['proc', 0o555], ['dev', 0o755], ['sys', 0o555], ['tmp', 0o1777], ['run', 0o755],
-  ['var', 0o755], ['var/tmp', 0o1777], ['root', 0o700], ['home', 0o755], ['mnt', 0o755], ['etc', 0o755],
+  ['proc', 0o555],
+  ['dev', 0o755],
+  ['sys', 0o555],
+  ['tmp', 0o1777],
+  ['run', 0o755],
+  ['var', 0o755],
+  ['var/tmp', 0o1777],
+  ['root', 0o700],
+  ['home', 0o755],
+  ['mnt', 0o755],
+  ['etc', 0o755],
 ];
 
 /** Names under /etc that never enter a sandbox: secrets, the host's accounts, and files sandkit writes itself. */
 const ETC_DENY = new Set([
-  'passwd', 'group', 'subuid', 'subgid', 'subuid-', 'subgid-',
-  'shadow', 'shadow-', 'gshadow', 'gshadow-', 'passwd-', 'group-', 'sudoers', 'sudoers.d',
-  'ssl/private', 'security/opasswd', 'machine-id', 'hostname', 'hosts', 'resolv.conf', 'mtab',
+  'passwd',
+  'group',
+  'subuid',
+  'subgid',
+  'subuid-',
+  'subgid-',
+  'shadow',
+  'shadow-',
+  'gshadow',
+  'gshadow-',
+  'passwd-',
+  'group-',
+  'sudoers',
+  'sudoers.d',
+  'ssl/private',
+  'security/opasswd',
+  'machine-id',
+  'hostname',
+  'hosts',
+  'resolv.conf',
+  'mtab',
 ]);
 
 /** True for /etc entries that must not be copied: denied names, private keys, unreadable files. */
@@ -54,7 +90,8 @@ export function buildHostLayer(dir: string): HostLayer {
   }
   copyEtc('/etc', join(dir, 'etc'), '');
   const accounts = hostAccountFiles();
-  for (const [name, content] of Object.entries(accounts)) writeFileSync(join(dir, 'etc', name), content, { mode: 0o644 });
+  for (const [name, content] of Object.entries(accounts))
+    writeFileSync(join(dir, 'etc', name), content, { mode: 0o644 });
   return { dir, binds };
 }
 
@@ -94,30 +131,42 @@ const ACCOUNT_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}$/;
 const MAX_ACCOUNTS = 1024;
 
 function accountName(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !ACCOUNT_NAME.test(value)) throw new SandboxOptionsError(field, `expected an account name (letters, digits, _ . -, at most 32), got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || !ACCOUNT_NAME.test(value))
+    throw new SandboxOptionsError(
+      field,
+      `expected an account name (letters, digits, _ . -, at most 32), got ${JSON.stringify(value)}`
+    );
   return value;
 }
 
 function accountId(value: unknown, field: string): number {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 0xfffffffe) throw new SandboxOptionsError(field, `expected an id from 0 to 4294967294, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 0xfffffffe)
+    throw new SandboxOptionsError(field, `expected an id from 0 to 4294967294, got ${JSON.stringify(value)}`);
   return value as number;
 }
 
 function accountPath(value: unknown, fallback: string, field: string): string {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !value.startsWith('/') || /[:\n\0]/.test(value) || value.length > 4096) throw new SandboxOptionsError(field, `expected an absolute path without ':' or newlines, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || !value.startsWith('/') || /[:\n\0]/.test(value) || value.length > 4096)
+    throw new SandboxOptionsError(
+      field,
+      `expected an absolute path without ':' or newlines, got ${JSON.stringify(value)}`
+    );
   return value;
 }
 
 function checkKeys(value: unknown, keys: string[], field: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SandboxOptionsError(field, 'expected an object');
-  for (const key of Object.keys(value)) if (!keys.includes(key)) throw new SandboxOptionsError(`${field}.${key}`, 'unknown option');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new SandboxOptionsError(field, 'expected an object');
+  for (const key of Object.keys(value))
+    if (!keys.includes(key)) throw new SandboxOptionsError(`${field}.${key}`, 'unknown option');
   return value as Record<string, unknown>;
 }
 
 function list(value: unknown, field: string): unknown[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || value.length > MAX_ACCOUNTS) throw new SandboxOptionsError(field, `expected an array of at most ${MAX_ACCOUNTS} entries`);
+  if (!Array.isArray(value) || value.length > MAX_ACCOUNTS)
+    throw new SandboxOptionsError(field, `expected an array of at most ${MAX_ACCOUNTS} entries`);
   return value;
 }
 
@@ -129,20 +178,32 @@ export function resolveHostImageOptions(value: unknown, field = 'image'): HostIm
     const f = `${field}.users[${i}]`;
     const r = checkKeys(u, ['name', 'uid', 'gid', 'home', 'shell'], f);
     const uid = accountId(r.uid, `${f}.uid`);
-    return { name: accountName(r.name, `${f}.name`), uid, gid: r.gid === undefined ? uid : accountId(r.gid, `${f}.gid`),
-      home: accountPath(r.home, '/nonexistent', `${f}.home`), shell: accountPath(r.shell, '/usr/sbin/nologin', `${f}.shell`) };
+    return {
+      name: accountName(r.name, `${f}.name`),
+      uid,
+      gid: r.gid === undefined ? uid : accountId(r.gid, `${f}.gid`),
+      home: accountPath(r.home, '/nonexistent', `${f}.home`),
+      shell: accountPath(r.shell, '/usr/sbin/nologin', `${f}.shell`),
+    };
   });
   const groups = list(o.groups, `${field}.groups`).map((g, i): HostImageGroup => {
     const f = `${field}.groups[${i}]`;
     const r = checkKeys(g, ['name', 'gid', 'members'], f);
-    return { name: accountName(r.name, `${f}.name`), gid: accountId(r.gid, `${f}.gid`),
-      members: list(r.members, `${f}.members`).map((m, j) => accountName(m, `${f}.members[${j}]`)) };
+    return {
+      name: accountName(r.name, `${f}.name`),
+      gid: accountId(r.gid, `${f}.gid`),
+      members: list(r.members, `${f}.members`).map((m, j) => accountName(m, `${f}.members[${j}]`)),
+    };
   });
   const taken = new Set(['root', 'nobody', 'nogroup']);
-  for (const [kind, names] of [['users', users.map((u) => u.name)], ['groups', groups.map((g) => g.name)]] as const) {
+  for (const [kind, names] of [
+    ['users', users.map((u) => u.name)],
+    ['groups', groups.map((g) => g.name)],
+  ] as const) {
     const seen = new Set<string>();
     names.forEach((n, i) => {
-      if (taken.has(n) || seen.has(n)) throw new SandboxOptionsError(`${field}.${kind}[${i}].name`, `${JSON.stringify(n)} is listed already`);
+      if (taken.has(n) || seen.has(n))
+        throw new SandboxOptionsError(`${field}.${kind}[${i}].name`, `${JSON.stringify(n)} is listed already`);
       seen.add(n);
     });
   }
@@ -158,10 +219,17 @@ export function hostAccountFiles(extra: HostImageOptions = {}): { passwd: string
   const groups = extra.groups ?? [];
   const passwd = [
     'root:x:0:0:root:/root:/bin/sh',
-    ...users.map((u) => `${u.name}:x:${u.uid}:${u.gid ?? u.uid}:${u.name}:${u.home ?? '/nonexistent'}:${u.shell ?? '/usr/sbin/nologin'}`),
+    ...users.map(
+      (u) =>
+        `${u.name}:x:${u.uid}:${u.gid ?? u.uid}:${u.name}:${u.home ?? '/nonexistent'}:${u.shell ?? '/usr/sbin/nologin'}`
+    ),
     'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin',
   ];
-  const group = ['root:x:0:', ...groups.map((g) => `${g.name}:x:${g.gid}:${(g.members ?? []).join(',')}`), 'nogroup:x:65534:'];
+  const group = [
+    'root:x:0:',
+    ...groups.map((g) => `${g.name}:x:${g.gid}:${(g.members ?? []).join(',')}`),
+    'nogroup:x:65534:',
+  ];
   return { passwd: `${passwd.join('\n')}\n`, group: `${group.join('\n')}\n` };
 }
 

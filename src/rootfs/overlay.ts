@@ -21,7 +21,12 @@ export interface OverlayDirs {
  * mount namespace, so it never appears on the host.
  */
 export class Overlay {
-  constructor(readonly lowerDirs: string[], readonly dirs: OverlayDirs, readonly quotaBytes?: number, readonly upperOnTmpfs = quotaBytes !== undefined) {
+  constructor(
+    readonly lowerDirs: string[],
+    readonly dirs: OverlayDirs,
+    readonly quotaBytes?: number,
+    readonly upperOnTmpfs = quotaBytes !== undefined
+  ) {
     for (const dir of [...lowerDirs, dirs.upper, dirs.work, dirs.merged]) assertOverlayPath('overlay', dir);
   }
 
@@ -54,11 +59,7 @@ export class Overlay {
 
   /** The mount option string; `userxattr` is needed when mounting inside a user namespace. */
   mountOptions(inUserNamespace: boolean): string {
-    const opts = [
-      `lowerdir=${this.lowerDirs.join(':')}`,
-      `upperdir=${this.dirs.upper}`,
-      `workdir=${this.dirs.work}`,
-    ];
+    const opts = [`lowerdir=${this.lowerDirs.join(':')}`, `upperdir=${this.dirs.upper}`, `workdir=${this.dirs.work}`];
     if (inUserNamespace) opts.push('userxattr');
     return opts.join(',');
   }
@@ -71,7 +72,8 @@ export class Overlay {
  */
 export function removeEmptyOverlaySync(base: string, dirs: OverlayDirs): boolean {
   try {
-    if (dirs.quota) { // the writable layer went with the sandbox's tmpfs
+    if (dirs.quota) {
+      // the writable layer went with the sandbox's tmpfs
       for (const dir of [dirs.quota, dirs.merged, base]) rmdirSync(dir);
       return true;
     }
@@ -94,5 +96,9 @@ export function readOnlyOverlayOptions(dir: string, emptyDir: string, inUserName
 
 /** Overlay option strings cannot carry ',' or ':' in a path (nor newlines); reject them early. */
 export function assertOverlayPath(field: string, path: string): void {
-  if (/[,:\n\\]/.test(path)) throw new SandboxOptionsError(field, `path ${JSON.stringify(path)} contains ',', ':', '\\' or a newline, which overlayfs cannot take`);
+  if (/[,:\n\\]/.test(path))
+    throw new SandboxOptionsError(
+      field,
+      `path ${JSON.stringify(path)} contains ',', ':', '\\' or a newline, which overlayfs cannot take`
+    );
 }

@@ -15,7 +15,12 @@ function idMap(hostId: number): Array<[number, number, number]> {
  * The helper's `create` request for a sandbox (docs/protocol.md), and the overlay directories it
  * lays out under `sandboxDir`: shared base layer, the image's layers, a private writable layer.
  */
-export function createConfigFor(opts: ResolvedSandboxOptions, sessionDir: string, sandboxDir: string, hostLayer: () => HostLayer): { config: CreateConfig; overlay: Overlay } {
+export function createConfigFor(
+  opts: ResolvedSandboxOptions,
+  sessionDir: string,
+  sandboxDir: string,
+  hostLayer: () => HostLayer
+): { config: CreateConfig; overlay: Overlay } {
   const layers = opts.image.layers({ hostLayer });
   const base = baseLayerFor(sessionDir, etcFiles(opts.hostname, opts.network, opts.image.accountFiles));
   const upperOnTmpfs = writableLayerPlacement(sessionDir).on === 'tmpfs';
@@ -28,7 +33,11 @@ export function createConfigFor(opts: ResolvedSandboxOptions, sessionDir: string
     uidMap: userns ? idMap(process.getuid!()) : [],
     gidMap: userns ? idMap(process.getgid!()) : [],
     hostname: opts.hostname,
-    rootfs: { merged: overlay.dirs.merged, overlayOptions: overlay.mountOptions(userns), ...(tmpfsUpper && { tmpfsUpper }) },
+    rootfs: {
+      merged: overlay.dirs.merged,
+      overlayOptions: overlay.mountOptions(userns),
+      ...(tmpfsUpper && { tmpfsUpper }),
+    },
     // The host's /usr and friends as read-only overlays rather than binds: each sandbox gets
     // its own inodes, so a file lock taken in one sandbox cannot be seen from another.
     roOverlays: layers.systemDirs.map((dir) => ({ target: dir, options: readOnlyOverlayOptions(dir, empty, userns) })),
@@ -46,11 +55,14 @@ export function createConfigFor(opts: ResolvedSandboxOptions, sessionDir: string
  * default size (half the RAM each), and /dev/shm is the one the minimal /dev brings.
  */
 function tmpfsMounts(inQuota: boolean): CreateConfig['tmpfs'] {
-  if (!inQuota) return [{ target: '/tmp', options: 'mode=1777' }, { target: '/run', options: 'mode=755' }];
+  if (!inQuota)
+    return [
+      { target: '/tmp', options: 'mode=1777' },
+      { target: '/run', options: 'mode=755' },
+    ];
   return [
     { target: '/tmp', options: 'mode=1777', quotaDir: 'tmp' },
     { target: '/run', options: 'mode=755', quotaDir: 'run' },
     { target: '/dev/shm', options: 'mode=1777', quotaDir: 'shm' },
   ];
 }
-

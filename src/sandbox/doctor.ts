@@ -1,9 +1,19 @@
 import { cgroupsFor } from './runtime.js';
 import { connection } from '../platform/sessions.js';
 import { PROC_FIX, USERNS_FIX, procOvermounts, procSysReadOnly } from '../platform/container-limits.js';
-import { checkStateDir, defaultStateDir, writableLayerPlacement, type WritableLayerPlacement } from '../platform/state-dir.js';
+import {
+  checkStateDir,
+  defaultStateDir,
+  writableLayerPlacement,
+  type WritableLayerPlacement,
+} from '../platform/state-dir.js';
 import type { Controller, Placement } from '../cgroup/cgroup.js';
-import { DEFAULT_SANDBOX_LIMITS, formatBytes, resolveSandboxLimitsWithDefaults, type DefaultedLimit } from '../limits/limits.js';
+import {
+  DEFAULT_SANDBOX_LIMITS,
+  formatBytes,
+  resolveSandboxLimitsWithDefaults,
+  type DefaultedLimit,
+} from '../limits/limits.js';
 import { enforcementOf } from '../cgroup/enforcement.js';
 import { Sandbox } from './sandbox.js';
 
@@ -44,12 +54,15 @@ export interface HostReport {
    * The limits every sandbox gets without `limits` (raise each by giving it; `limits: 'unlimited'`
    * drops them), and how this host enforces each: a cgroup controller, or an rlimit stand-in.
    */
-  defaultLimits: Record<DefaultedLimit, {
-    /** The default, e.g. `2 GiB`. */
-    value: string;
-    /** What enforces it here: a cgroup controller or an rlimit. */
-    enforcedBy: string;
-  }>;
+  defaultLimits: Record<
+    DefaultedLimit,
+    {
+      /** The default, e.g. `2 GiB`. */
+      value: string;
+      /** What enforces it here: a cgroup controller or an rlimit. */
+      enforcedBy: string;
+    }
+  >;
   /** Problems that stop sandboxes (or some limits) from working, each with a hint. */
   problems: string[];
   /** A real sandbox started and ran `true` here (with rlimits where cgroups are missing), or the error it gave. */
@@ -82,11 +95,19 @@ export async function probeHost(): Promise<HostReport> {
   const f = reply.features;
   const root = process.getuid?.() === 0;
   const problems: string[] = [];
-  if (f.userns === false && !root) problems.push(`user namespaces are unavailable: enable kernel.unprivileged_userns_clone or run as root; in a container, ${USERNS_FIX}`);
-  if (f.userns === false && root) problems.push(`user namespaces are refused (sandboxes need namespaces.user: false): ${USERNS_FIX}`);
+  if (f.userns === false && !root)
+    problems.push(
+      `user namespaces are unavailable: enable kernel.unprivileged_userns_clone or run as root; in a container, ${USERNS_FIX}`
+    );
+  if (f.userns === false && root)
+    problems.push(`user namespaces are refused (sandboxes need namespaces.user: false): ${USERNS_FIX}`);
   const masked = procOvermounts();
-  if (masked.length > 0) problems.push(`/proc has masked paths (${masked.slice(0, 4).join(', ')}${masked.length > 4 ? ', …' : ''}): a sandbox cannot mount its own /proc; ${PROC_FIX}`);
-  else if (procSysReadOnly()) problems.push(`/proc/sys is read-only: a sandbox's kernel-object limits cannot be set; ${PROC_FIX}`);
+  if (masked.length > 0)
+    problems.push(
+      `/proc has masked paths (${masked.slice(0, 4).join(', ')}${masked.length > 4 ? ', …' : ''}): a sandbox cannot mount its own /proc; ${PROC_FIX}`
+    );
+  else if (procSysReadOnly())
+    problems.push(`/proc/sys is read-only: a sandbox's kernel-object limits cannot be set; ${PROC_FIX}`);
   if (f.overlayInUserns === false) problems.push('overlayfs cannot be mounted in a user namespace (needs Linux 5.11+)');
   const avail = cgroupsFor();
   let cgroups: HostReport['cgroups'];
@@ -98,9 +119,14 @@ export async function probeHost(): Promise<HostReport> {
     }
   } else {
     cgroups = { unavailable: avail.reason };
-    problems.push(`cgroups unusable (${avail.reason}): memory, pids, cpus and cpuTime limits need limitFallback: 'rlimit'`);
+    problems.push(
+      `cgroups unusable (${avail.reason}): memory, pids, cpus and cpuTime limits need limitFallback: 'rlimit'`
+    );
   }
-  const enforcement = enforcementOf(resolveSandboxLimitsWithDefaults(undefined), avail.ok ? avail.tree.plan.controllers : undefined);
+  const enforcement = enforcementOf(
+    resolveSandboxLimitsWithDefaults(undefined),
+    avail.ok ? avail.tree.plan.controllers : undefined
+  );
   const defaultLimits = {} as HostReport['defaultLimits'];
   for (const name of ['memory', 'pids', 'disk'] as const) {
     const value = name === 'pids' ? String(DEFAULT_SANDBOX_LIMITS.pids) : formatBytes(DEFAULT_SANDBOX_LIMITS[name]);
@@ -115,7 +141,11 @@ export async function probeHost(): Promise<HostReport> {
     writableLayers = { unavailable: (err as Error).message };
     problems.push(`state directory unusable: ${(err as Error).message}`);
   }
-  const sandboxStarts = 'unavailable' in writableLayers ? { error: 'SandboxOptionsError', message: writableLayers.unavailable } : await trySandbox();
-  if (sandboxStarts !== true && !problems.some((p) => p.includes(sandboxStarts.message))) problems.push(`a sandbox does not start: ${sandboxStarts.message}`);
+  const sandboxStarts =
+    'unavailable' in writableLayers
+      ? { error: 'SandboxOptionsError', message: writableLayers.unavailable }
+      : await trySandbox();
+  if (sandboxStarts !== true && !problems.some((p) => p.includes(sandboxStarts.message)))
+    problems.push(`a sandbox does not start: ${sandboxStarts.message}`);
   return { features: f, root, stateDir, writableLayers, cgroups, defaultLimits, problems, sandboxStarts };
 }

@@ -7,17 +7,23 @@ import type { NetworkMode } from './options.js';
  * /etc/hosts is a bind of its network's hosts file over this one (updated as peers come and go).
  * `accounts`: passwd and group of a host image that lists accounts beyond root and nobody.
  */
-export function etcFiles(hostname: string, network: NetworkMode | ResolvedNetworkAttach, accounts?: { passwd: string; group: string }): Record<string, string> {
+export function etcFiles(
+  hostname: string,
+  network: NetworkMode | ResolvedNetworkAttach,
+  accounts?: { passwd: string; group: string }
+): Record<string, string> {
   return {
     ...accounts,
     hostname: `${hostname}\n`,
-    hosts: [
-      '127.0.0.1\tlocalhost',
-      `127.0.1.1\t${hostname}`,
-      '::1\tlocalhost ip6-localhost ip6-loopback',
-      '',
-    ].join('\n'),
-    'resolv.conf': network === 'host' ? hostResolvConf() : network === 'none' ? '# no network: only loopback is reachable\n' : attachedResolvConf(network.dns),
+    hosts: ['127.0.0.1\tlocalhost', `127.0.1.1\t${hostname}`, '::1\tlocalhost ip6-localhost ip6-loopback', ''].join(
+      '\n'
+    ),
+    'resolv.conf':
+      network === 'host'
+        ? hostResolvConf()
+        : network === 'none'
+          ? '# no network: only loopback is reachable\n'
+          : attachedResolvConf(network.dns),
   };
 }
 

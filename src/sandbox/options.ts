@@ -7,7 +7,11 @@ import { resolveEnv, resolveInsidePath } from '../process/spawn-options.js';
 import { Namespaces, type NamespacesOptions } from '../namespaces/namespaces.js';
 import { resolveSandboxLimitsWithDefaults, type ResolvedSandboxLimits, type SandboxLimits } from '../limits/limits.js';
 import { checkStateDir } from '../platform/state-dir.js';
-import { resolveNetworkAttach, type NetworkAttachOptions, type ResolvedNetworkAttach } from '../network/network-link.js';
+import {
+  resolveNetworkAttach,
+  type NetworkAttachOptions,
+  type ResolvedNetworkAttach,
+} from '../network/network-link.js';
 import { resolveSecurity, type ResolvedSecurityOptions, type SecurityOptions } from '../security/security-options.js';
 
 /** A host path made visible inside the sandbox. */
@@ -96,7 +100,19 @@ export interface ResolvedSandboxOptions {
 }
 
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
-const KNOWN_SANDBOX_KEYS = new Set(['image', 'network', 'hostname', 'namespaces', 'mounts', 'env', 'cwd', 'stateDir', 'limits', 'limitFallback', 'security']);
+const KNOWN_SANDBOX_KEYS = new Set([
+  'image',
+  'network',
+  'hostname',
+  'namespaces',
+  'mounts',
+  'env',
+  'cwd',
+  'stateDir',
+  'limits',
+  'limitFallback',
+  'security',
+]);
 
 /** Checks every field and fills defaults; throws `SandboxOptionsError` naming the first bad field. */
 export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSandboxOptions {
@@ -105,22 +121,35 @@ export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSan
     if (!KNOWN_SANDBOX_KEYS.has(key)) throw new SandboxOptionsError(key, 'unknown option');
   }
   const image = options.image ?? Image.host();
-  if (!(image instanceof Image)) throw new SandboxOptionsError('image', 'expected an Image (Image.host(), Image.fromDirectory(path))');
+  if (!(image instanceof Image))
+    throw new SandboxOptionsError('image', 'expected an Image (Image.host(), Image.fromDirectory(path))');
   const network = resolveNetwork(options.network);
   const hostname = options.hostname ?? (typeof network === 'object' ? network.hostname : undefined) ?? 'sandbox';
-  if (typeof hostname !== 'string' || !HOSTNAME.test(hostname)) throw new SandboxOptionsError('hostname', `expected a DNS label, got ${JSON.stringify(hostname)}`);
+  if (typeof hostname !== 'string' || !HOSTNAME.test(hostname))
+    throw new SandboxOptionsError('hostname', `expected a DNS label, got ${JSON.stringify(hostname)}`);
   const namespaces = resolveNamespaces(options.namespaces, network);
   const stateDir = options.stateDir;
   if (stateDir !== undefined) {
-    if (typeof stateDir !== 'string' || !isAbsolute(stateDir)) throw new SandboxOptionsError('stateDir', `expected an absolute path, got ${JSON.stringify(stateDir)}`);
+    if (typeof stateDir !== 'string' || !isAbsolute(stateDir))
+      throw new SandboxOptionsError('stateDir', `expected an absolute path, got ${JSON.stringify(stateDir)}`);
     assertOverlayPath('stateDir', stateDir);
   }
   const mounts = options.mounts ?? [];
-  if (!Array.isArray(mounts)) throw new SandboxOptionsError('mounts', `expected an array of { source, target, readonly? }, got ${describe(mounts)}`);
+  if (!Array.isArray(mounts))
+    throw new SandboxOptionsError(
+      'mounts',
+      `expected an array of { source, target, readonly? }, got ${describe(mounts)}`
+    );
   const limitFallback = options.limitFallback ?? 'error';
-  if (limitFallback !== 'error' && limitFallback !== 'rlimit') throw new SandboxOptionsError('limitFallback', "expected 'error' or 'rlimit'");
+  if (limitFallback !== 'error' && limitFallback !== 'rlimit')
+    throw new SandboxOptionsError('limitFallback', "expected 'error' or 'rlimit'");
   const resolved: ResolvedSandboxOptions = {
-    image, network, hostname, namespaces, stateDir, limitFallback,
+    image,
+    network,
+    hostname,
+    namespaces,
+    stateDir,
+    limitFallback,
     limits: resolveSandboxLimitsWithDefaults(options.limits, 'limits'),
     mounts: mounts.map((m, i) => resolveMount(m, `mounts[${i}]`)),
     env: resolveEnv(options.env, 'env'),
@@ -135,22 +164,37 @@ export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSan
 function resolveNetwork(value: SandboxOptions['network']): NetworkMode | ResolvedNetworkAttach {
   const network = value ?? 'none';
   if (typeof network === 'object' && network !== null) return resolveNetworkAttach(network, 'network');
-  if (network !== 'none' && network !== 'host') throw new SandboxOptionsError('network', `expected 'none', 'host' or { attach: network }, got ${JSON.stringify(network)}`);
+  if (network !== 'none' && network !== 'host')
+    throw new SandboxOptionsError(
+      'network',
+      `expected 'none', 'host' or { attach: network }, got ${JSON.stringify(network)}`
+    );
   return network;
 }
 
-function resolveNamespaces(value: SandboxOptions['namespaces'], network: NetworkMode | ResolvedNetworkAttach): Namespaces {
-  if (value !== undefined && (typeof value !== 'object' || value === null)) throw new SandboxOptionsError('namespaces', 'expected a Namespaces value or an object');
+function resolveNamespaces(
+  value: SandboxOptions['namespaces'],
+  network: NetworkMode | ResolvedNetworkAttach
+): Namespaces {
+  if (value !== undefined && (typeof value !== 'object' || value === null))
+    throw new SandboxOptionsError('namespaces', 'expected a Namespaces value or an object');
   const ns = value instanceof Namespaces ? value : new Namespaces(value ?? {});
   if (network === 'host') return ns.with({ net: false });
-  if (!ns.net) throw new SandboxOptionsError('namespaces.net', "network 'none' or attached needs a network namespace; use network: 'host' to share the host's");
-  if (!ns.user && process.getuid?.() !== 0) throw new SandboxOptionsError('namespaces.user', 'a user namespace is required when not running as root');
+  if (!ns.net)
+    throw new SandboxOptionsError(
+      'namespaces.net',
+      "network 'none' or attached needs a network namespace; use network: 'host' to share the host's"
+    );
+  if (!ns.user && process.getuid?.() !== 0)
+    throw new SandboxOptionsError('namespaces.user', 'a user namespace is required when not running as root');
   return ns;
 }
 
 function resolveMount(m: MountOptions, field: string): Required<MountOptions> {
-  if (typeof m !== 'object' || m === null) throw new SandboxOptionsError(field, 'expected { source, target, readonly? }');
-  if (typeof m.source !== 'string' || !isAbsolute(m.source) || m.source.includes('\0')) throw new SandboxOptionsError(`${field}.source`, 'expected an absolute host path');
+  if (typeof m !== 'object' || m === null)
+    throw new SandboxOptionsError(field, 'expected { source, target, readonly? }');
+  if (typeof m.source !== 'string' || !isAbsolute(m.source) || m.source.includes('\0'))
+    throw new SandboxOptionsError(`${field}.source`, 'expected an absolute host path');
   if (!existsSync(m.source)) throw new SandboxOptionsError(`${field}.source`, `${m.source} does not exist`);
   const readonly = m.readonly ?? true;
   if (typeof readonly !== 'boolean') throw new SandboxOptionsError(`${field}.readonly`, 'expected a boolean');
@@ -167,5 +211,3 @@ export function describe(value: unknown): string {
     return `a ${typeof value}`;
   }
 }
-
-

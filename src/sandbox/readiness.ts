@@ -1,6 +1,11 @@
 import type { EventEmitter } from 'eventemitter3';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SandboxAbortedError, SandboxNotReadyError, SandboxOptionsError, type SandboxError } from '../errors/sandbox-error.js';
+import {
+  SandboxAbortedError,
+  SandboxNotReadyError,
+  SandboxOptionsError,
+  type SandboxError,
+} from '../errors/sandbox-error.js';
 import { isListening } from '../network/listening.js';
 import type { SandboxProcess } from '../process/sandbox-process.js';
 import type { SandboxEvents } from './events.js';
@@ -43,7 +48,8 @@ const LINE_MAX = 64 * 1024;
 
 /** Polls the kernel's socket tables of the sandbox's network namespace until `port` listens. */
 export async function waitForPort(sandbox: Waitable, port: number, options: WaitForPortOptions = {}): Promise<void> {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new SandboxOptionsError('port', `expected a port number (1-65535), got ${String(port)}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new SandboxOptionsError('port', `expected a port number (1-65535), got ${String(port)}`);
   const protocol = options.protocol ?? 'tcp';
   if (protocol !== 'tcp' && protocol !== 'udp') throw new SandboxOptionsError('protocol', "expected 'tcp' or 'udp'");
   const interval = checkMs(options.interval ?? 25, 'interval');
@@ -57,44 +63,64 @@ export async function waitForPort(sandbox: Waitable, port: number, options: Wait
 }
 
 /** Resolves with the first line of output (from now on) that `pattern` matches. */
-export async function waitForLog(sandbox: Waitable, pattern: RegExp | string, options: WaitForLogOptions = {}): Promise<string> {
-  if (!(pattern instanceof RegExp) && typeof pattern !== 'string') throw new SandboxOptionsError('pattern', 'expected a RegExp or a string');
+export async function waitForLog(
+  sandbox: Waitable,
+  pattern: RegExp | string,
+  options: WaitForLogOptions = {}
+): Promise<string> {
+  if (!(pattern instanceof RegExp) && typeof pattern !== 'string')
+    throw new SandboxOptionsError('pattern', 'expected a RegExp or a string');
   const stream = options.stream ?? 'both';
-  if (!['stdout', 'stderr', 'both'].includes(stream)) throw new SandboxOptionsError('stream', "expected 'stdout', 'stderr' or 'both'");
-  const matches = (line: string) => (typeof pattern === 'string' ? line.includes(pattern) : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')).test(line));
+  if (!['stdout', 'stderr', 'both'].includes(stream))
+    throw new SandboxOptionsError('stream', "expected 'stdout', 'stderr' or 'both'");
+  const matches = (line: string) =>
+    typeof pattern === 'string'
+      ? line.includes(pattern)
+      : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')).test(line);
   let found: string | undefined;
-  await waiting(sandbox, `waitForLog(${String(pattern)})`, options, options.process, (stop) => new Promise<void>((resolve) => {
-    const partial = new Map<string, string>();
-    const onData = (fd: 'stdout' | 'stderr') => ({ process, data }: SandboxEvents['stdout'][0]) => {
-      if (options.process && process.id !== options.process.id) return;
-      if (stream !== 'both' && stream !== fd) return;
-      const key = `${process.id}:${fd}`;
-      const lines = ((partial.get(key) ?? '') + data.toString('utf8')).split('\n');
-      const rest = lines.pop()!;
-      for (const line of [...lines, rest]) {
-        if (matches(line)) {
-          found = line;
-          finish();
-          return;
-        }
-      }
-      partial.set(key, rest.slice(-LINE_MAX)); // a line without end is matched on its last 64 KiB
-    };
-    const onStdout = onData('stdout'), onStderr = onData('stderr');
-    const finish = () => {
-      sandbox.off('stdout', onStdout);
-      sandbox.off('stderr', onStderr);
-      resolve();
-    };
-    sandbox.on('stdout', onStdout);
-    sandbox.on('stderr', onStderr);
-    stop.addEventListener('abort', finish, { once: true });
-  }));
+  await waiting(
+    sandbox,
+    `waitForLog(${String(pattern)})`,
+    options,
+    options.process,
+    (stop) =>
+      new Promise<void>((resolve) => {
+        const partial = new Map<string, string>();
+        const onData =
+          (fd: 'stdout' | 'stderr') =>
+          ({ process, data }: SandboxEvents['stdout'][0]) => {
+            if (options.process && process.id !== options.process.id) return;
+            if (stream !== 'both' && stream !== fd) return;
+            const key = `${process.id}:${fd}`;
+            const lines = ((partial.get(key) ?? '') + data.toString('utf8')).split('\n');
+            const rest = lines.pop()!;
+            for (const line of [...lines, rest]) {
+              if (matches(line)) {
+                found = line;
+                finish();
+                return;
+              }
+            }
+            partial.set(key, rest.slice(-LINE_MAX)); // a line without end is matched on its last 64 KiB
+          };
+        const onStdout = onData('stdout'),
+          onStderr = onData('stderr');
+        const finish = () => {
+          sandbox.off('stdout', onStdout);
+          sandbox.off('stderr', onStderr);
+          resolve();
+        };
+        sandbox.on('stdout', onStdout);
+        sandbox.on('stderr', onStderr);
+        stop.addEventListener('abort', finish, { once: true });
+      })
+  );
   return found!;
 }
 
 function checkMs(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 2 ** 31 - 1) throw new SandboxOptionsError(field, 'expected milliseconds (a number from 0)');
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 2 ** 31 - 1)
+    throw new SandboxOptionsError(field, 'expected milliseconds (a number from 0)');
   return value;
 }
 
@@ -103,22 +129,39 @@ function checkMs(value: unknown, field: string): number {
  * caller's signal, the watched program's end and the sandbox's end, keeping the tail of the
  * sandbox's output for the error.
  */
-async function waiting(sandbox: Waitable, operation: string, options: WaitOptions, watched: SandboxProcess<string | Buffer> | undefined, until: (stop: AbortSignal) => Promise<void>): Promise<void> {
+async function waiting(
+  sandbox: Waitable,
+  operation: string,
+  options: WaitOptions,
+  watched: SandboxProcess<string | Buffer> | undefined,
+  until: (stop: AbortSignal) => Promise<void>
+): Promise<void> {
   if (typeof options !== 'object' || options === null) throw new SandboxOptionsError('options', 'expected an object');
   const timeout = checkMs(options.timeout ?? 30_000, 'timeout');
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', 'expected an AbortSignal');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal))
+    throw new SandboxOptionsError('signal', 'expected an AbortSignal');
   if (options.signal?.aborted) throw new SandboxAbortedError(`${operation}: aborted`, { cause: options.signal.reason });
   const ended = sandbox.ended();
   if (ended) throw ended;
   let tail = '';
-  const keep = ({ data }: { data: Buffer }) => { tail = (tail + data.toString('utf8')).slice(-OUTPUT_TAIL); };
+  const keep = ({ data }: { data: Buffer }) => {
+    tail = (tail + data.toString('utf8')).slice(-OUTPUT_TAIL);
+  };
   const stop = new AbortController();
   let settle!: (err?: Error) => void;
-  const verdict = new Promise<void>((resolve, reject) => { settle = (err) => (err ? reject(err) : resolve()); });
-  const timer = setTimeout(() => settle(new SandboxNotReadyError(operation, 'timeout', `not ready after ${timeout} ms`, tail)), timeout);
+  const verdict = new Promise<void>((resolve, reject) => {
+    settle = (err) => (err ? reject(err) : resolve());
+  });
+  const timer = setTimeout(
+    () => settle(new SandboxNotReadyError(operation, 'timeout', `not ready after ${timeout} ms`, tail)),
+    timeout
+  );
   const onAbort = () => settle(new SandboxAbortedError(`${operation}: aborted`, { cause: options.signal?.reason }));
   const onExit = ({ process }: SandboxEvents['exit'][0]) => {
-    if (watched && process.id === watched.id) settle(new SandboxNotReadyError(operation, 'exited', `${watched.command.join(' ')} ended before it was ready`, tail));
+    if (watched && process.id === watched.id)
+      settle(
+        new SandboxNotReadyError(operation, 'exited', `${watched.command.join(' ')} ended before it was ready`, tail)
+      );
   };
   const onGone = () => {
     const error = sandbox.ended(); // a `failed` of one spawn leaves the sandbox up
@@ -130,7 +173,10 @@ async function waiting(sandbox: Waitable, operation: string, options: WaitOption
   sandbox.on('exit', onExit);
   sandbox.on('failed', onGone);
   sandbox.on('destroying', onGone);
-  until(stop.signal).then(() => settle(), (err: Error) => settle(err));
+  until(stop.signal).then(
+    () => settle(),
+    (err: Error) => settle(err)
+  );
   try {
     await verdict;
   } finally {

@@ -36,9 +36,11 @@ export function sweepLeftovers(stateDir = defaultStateDir()): Promise<void> {
   const s = sharedFor(stateDir);
   s.swept ??= (async () => {
     const networks = join(stateDir, 'networks');
-    if (existsSync(networks) && readdirSync(networks).length > 0) debug('swept %d stale networks', await sweepStaleNetworks(stateDir));
+    if (existsSync(networks) && readdirSync(networks).length > 0)
+      debug('swept %d stale networks', await sweepStaleNetworks(stateDir));
     const store = defaultStoreDir();
-    if (existsSync(join(store, 'tmp'))) debug('swept %d stale store temp dirs', await new LayerStore(store).firstSweep());
+    if (existsSync(join(store, 'tmp')))
+      debug('swept %d stale store temp dirs', await new LayerStore(store).firstSweep());
   })().catch((err: unknown) => debug('sweeping leftovers failed: %o', err));
   return s.swept;
 }
@@ -54,9 +56,10 @@ export function hostLayerFor(stateDir = defaultStateDir()): HostLayer {
 export function cgroupsFor(stateDir = defaultStateDir()): CgroupAvailability {
   const s = sharedFor(stateDir);
   if (!s.cgroups) {
-    const cgroups: CgroupAvailability = process.env.SANDKIT_NO_CGROUPS === '1'
-      ? { ok: false, reason: 'disabled by SANDKIT_NO_CGROUPS=1' }
-      : CgroupTree.open(sessionFor(stateDir).id, isSessionAlive);
+    const cgroups: CgroupAvailability =
+      process.env.SANDKIT_NO_CGROUPS === '1'
+        ? { ok: false, reason: 'disabled by SANDKIT_NO_CGROUPS=1' }
+        : CgroupTree.open(sessionFor(stateDir).id, isSessionAlive);
     if (cgroups.ok) onProcessExit(() => cgroups.tree.session.removeSync());
     s.cgroups = cgroups;
   }

@@ -20,7 +20,7 @@ export class SandboxCgroups {
     private readonly options: ResolvedSandboxOptions,
     private readonly availability: CgroupAvailability,
     /** How each limit is enforced here. */
-    readonly enforcement: SandboxEnforcement,
+    readonly enforcement: SandboxEnforcement
   ) {}
 
   /** Decides how the sandbox's limits are enforced. @throws {SandboxUnsupportedError} */
@@ -40,7 +40,9 @@ export class SandboxCgroups {
   /** A cgroup of its own for spawn `name`, with the spawn's limits; undefined without cgroups. */
   createSpawnCgroup(name: string, limits: ResolvedSpawnLimits): Cgroup | undefined {
     if (!this.tree) this.require(cgroupLimitNames({}, limits).map((n) => `cgroup ${n} limit`));
-    return this.tree && this.cgroup ? this.tree.createSpawn(this.cgroup, name, limits, this.enforcement.cgroup) : undefined;
+    return this.tree && this.cgroup
+      ? this.tree.createSpawn(this.cgroup, name, limits, this.enforcement.cgroup)
+      : undefined;
   }
 
   /** The sandbox's cgroup when it can be frozen. */
@@ -59,7 +61,9 @@ export class SandboxCgroups {
   /** Throws for limits no cgroup here can enforce, unless the sandbox accepts rlimits instead. */
   private require(missing: string[]): void {
     if (missing.length === 0 || this.options.limitFallback !== 'error') return;
-    const reason = this.availability.ok ? 'this host has no such cgroup controller (sandkit doctor lists them)' : this.availability.reason;
+    const reason = this.availability.ok
+      ? 'this host has no such cgroup controller (sandkit doctor lists them)'
+      : this.availability.reason;
     throw new SandboxUnsupportedError(missing, `${reason}; or pass limitFallback: 'rlimit'`);
   }
 }

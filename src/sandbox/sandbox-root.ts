@@ -18,7 +18,7 @@ export class SandboxRoot {
   private constructor(
     readonly dir: string,
     readonly overlay: Overlay,
-    readonly config: CreateConfig,
+    readonly config: CreateConfig
   ) {}
 
   /** Lays out the directories of sandbox `id` and builds its `create` request. */

@@ -2,7 +2,15 @@ import { EventEmitter } from 'eventemitter3';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
-  SandboxAbortedError, SandboxDestroyedError, SandboxDiedError, SandboxError, SandboxOptionsError, SandboxHelperError, SandboxSetupError, SandboxUnsupportedError, type SetupFailure,
+  SandboxAbortedError,
+  SandboxDestroyedError,
+  SandboxDiedError,
+  SandboxError,
+  SandboxOptionsError,
+  SandboxHelperError,
+  SandboxSetupError,
+  SandboxUnsupportedError,
+  type SetupFailure,
 } from '../errors/sandbox-error.js';
 import type { CreateConfig } from '../helper/protocol.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
@@ -27,7 +35,13 @@ import { sweepLeftovers } from './runtime.js';
 import { SandboxCgroups } from './sandbox-cgroups.js';
 import { SandboxRoot } from './sandbox-root.js';
 import { prepareSpawn } from './spawn-preparation.js';
-import { waitForLog, waitForPort, type Waitable, type WaitForLogOptions, type WaitForPortOptions } from './readiness.js';
+import {
+  waitForLog,
+  waitForPort,
+  type Waitable,
+  type WaitForLogOptions,
+  type WaitForPortOptions,
+} from './readiness.js';
 
 /** Where a sandbox is in its life. */
 export type SandboxState = 'created' | 'starting' | 'running' | 'paused' | 'destroying' | 'destroyed' | 'failed';
@@ -84,10 +98,13 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
    * @throws {SandboxSetupError} naming the step that failed; {@link SandboxHelperError}; {@link SandboxAbortedError}.
    */
   start(options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (typeof options !== 'object' || options === null) return Promise.reject(new SandboxOptionsError('options', 'expected { signal? }'));
+    if (typeof options !== 'object' || options === null)
+      return Promise.reject(new SandboxOptionsError('options', 'expected { signal? }'));
     const signal = options.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(new SandboxOptionsError('signal', 'expected an AbortSignal'));
-    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') return Promise.reject(new SandboxDestroyedError('start'));
+    if (signal !== undefined && !(signal instanceof AbortSignal))
+      return Promise.reject(new SandboxOptionsError('signal', 'expected an AbortSignal'));
+    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed')
+      return Promise.reject(new SandboxDestroyedError('start'));
     if (this.failure) return Promise.reject(this.failure);
     this.starting ??= this.create();
     return signal ? this.abortable(this.starting, signal, 'start') : this.starting;
@@ -140,7 +157,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     await this.start();
     if (this.stateValue === 'paused') return;
     const cgroup = this.cgroups?.freezable();
-    if (!cgroup) throw new SandboxUnsupportedError(['cgroup freezer'], 'pause needs cgroups (root or a delegated cgroup)');
+    if (!cgroup)
+      throw new SandboxUnsupportedError(['cgroup freezer'], 'pause needs cgroups (root or a delegated cgroup)');
     await setFrozen(cgroup, true);
     this.stateValue = 'paused';
     this.emit('paused', { id: this.id });
@@ -166,21 +184,32 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
    */
   async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
     checkSnapshotOptions(options);
-    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('snapshot');
+    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed')
+      throw new SandboxDestroyedError('snapshot');
     await this.starting?.catch(() => {});
     const cgroup = this.pid !== undefined ? this.cgroups?.freezable() : undefined;
     const pausedByUser = this.stateValue === 'paused';
     const upperDir = this.pid !== undefined ? this.root?.upperDir(connection().pid) : undefined;
     if (this.pid !== undefined && upperDir === undefined) {
-      throw new SandboxUnsupportedError(['writable layer'], 'snapshot: the helper did not hand over the limits.disk tmpfs');
+      throw new SandboxUnsupportedError(
+        ['writable layer'],
+        'snapshot: the helper did not hand over the limits.disk tmpfs'
+      );
     }
     const t0 = performance.now();
-    const snapshot = await takeSnapshot({
-      image: this.options.image,
-      upperDir,
-      running: this.running.size,
-      freeze: cgroup ? async (frozen) => { if (!pausedByUser) await setFrozen(cgroup, frozen); } : undefined,
-    }, options);
+    const snapshot = await takeSnapshot(
+      {
+        image: this.options.image,
+        upperDir,
+        running: this.running.size,
+        freeze: cgroup
+          ? async (frozen) => {
+              if (!pausedByUser) await setFrozen(cgroup, frozen);
+            }
+          : undefined,
+      },
+      options
+    );
     this.emit('snapshot', { id: this.id, snapshot, durationMs: performance.now() - t0 });
     return snapshot;
   }
@@ -219,7 +248,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   async publishedPort(port: number, protocol: 'tcp' | 'udp' = 'tcp'): Promise<number> {
     const net = this.options.network;
     if (typeof net !== 'object' || !net.publish.some((m) => m.sandbox === port && m.protocol === protocol)) {
-      throw new SandboxOptionsError('port', `${port}/${protocol} is not published (network: { attach, publish: [{ sandbox: ${port} }] })`);
+      throw new SandboxOptionsError(
+        'port',
+        `${port}/${protocol} is not published (network: { attach, publish: [{ sandbox: ${port} }] })`
+      );
     }
     await this.start();
     const hostPort = this.link?.publishedPort(port, protocol) ?? this.loopbackPorts?.publishedPort(port, protocol);
@@ -262,7 +294,11 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       on: this.on.bind(this),
       off: this.off.bind(this),
       start: () => this.start(),
-      ended: () => this.failure ?? (this.stateValue === 'destroying' || this.stateValue === 'destroyed' ? new SandboxDestroyedError('wait') : undefined),
+      ended: () =>
+        this.failure ??
+        (this.stateValue === 'destroying' || this.stateValue === 'destroyed'
+          ? new SandboxDestroyedError('wait')
+          : undefined),
     };
   })();
 
@@ -274,7 +310,12 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private spawnResolved(options: ResolvedSpawnOptions): AnySandboxProcess {
     if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('spawn');
     resolveSecurity(options.security, 'security', this.options.security); // throws now, not at start
-    const proc: AnySandboxProcess = new SandboxProcess<string | Buffer>(`${this.id}.${++this.spawnCount}`, options.argv, options, this.spawnContext);
+    const proc: AnySandboxProcess = new SandboxProcess<string | Buffer>(
+      `${this.id}.${++this.spawnCount}`,
+      options.argv,
+      options,
+      this.spawnContext
+    );
     this.running.add(proc);
     return proc;
   }
@@ -373,7 +414,11 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     },
     sandboxDied: (signal) => {
       this.markFailed(this.diedError(signal, null));
-      return new SandboxDiedError(`spawn: the sandbox died under the program (its init was ${signal ? `killed by ${signal}` : 'gone'})`, signal, { cause: this.failure });
+      return new SandboxDiedError(
+        `spawn: the sandbox died under the program (its init was ${signal ? `killed by ${signal}` : 'gone'})`,
+        signal,
+        { cause: this.failure }
+      );
     },
     wantsOutputEvents: (fd) => this.listenerCount(fd === 1 ? 'stdout' : 'stderr') > 0,
     closing: () => this.stateValue === 'destroying' || this.stateValue === 'destroyed',
@@ -387,14 +432,23 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     if (wasStarted) {
       await this.starting!.catch(() => {});
       if (this.pid !== undefined) {
-        await connection().request('destroy', { sandbox: this.id }).catch(() => {
-          // the helper died: the sandbox died with it
-        });
+        await connection()
+          .request('destroy', { sandbox: this.id })
+          .catch(() => {
+            // the helper died: the sandbox died with it
+          });
       }
     }
     connection().unwatchSandbox(this.id);
     this.filesApi?.closeAll();
-    await Promise.allSettled([...this.running].map((p) => p.then(() => {}, () => {})));
+    await Promise.allSettled(
+      [...this.running].map((p) =>
+        p.then(
+          () => {},
+          () => {}
+        )
+      )
+    );
     await this.link?.close();
     await this.loopbackPorts?.close();
     await this.cgroups?.remove();
@@ -412,7 +466,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
 
   /** The sandbox's death from outside, as its failure (spawns in it fail with it as cause). */
   private diedError(signal: string | null, exitCode: number | null): SandboxDiedError {
-    return new SandboxDiedError(`sandbox ${this.id}: its init died (${signal ?? `exit ${exitCode}`}); every program in it was killed`, signal);
+    return new SandboxDiedError(
+      `sandbox ${this.id}: its init died (${signal ?? `exit ${exitCode}`}); every program in it was killed`,
+      signal
+    );
   }
 
   /** The sandbox failed: the first failure is kept and reported once (`failed` without a process). */

@@ -20,9 +20,16 @@ export interface SpawnPreparation {
 export function prepareSpawn(on: SpawnPreparation, id: string, spawn: ResolvedSpawnOptions): PreparedSpawn {
   const cgroup = on.cgroups.createSpawnCgroup(id.slice(on.sandbox.length + 1), spawn.limits);
   try {
-    const request = spawnRequestFor({ id, spawn, defaults: spawnDefaults(on), user: resolveUser(spawn.user, on.root.passwdSources()), cgroup });
+    const request = spawnRequestFor({
+      id,
+      spawn,
+      defaults: spawnDefaults(on),
+      user: resolveUser(spawn.user, on.root.passwdSources()),
+      cgroup,
+    });
     // Default limits the host has no controller for: their rlimit stand-ins, unless set already.
-    for (const r of on.cgroups.enforcement.rlimits) if (!request.rlimits.some(([name]) => name === r[0])) request.rlimits.push(r);
+    for (const r of on.cgroups.enforcement.rlimits)
+      if (!request.rlimits.some(([name]) => name === r[0])) request.rlimits.push(r);
     checkPayload(request);
     return { request, cgroup };
   } catch (err) {

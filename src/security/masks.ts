@@ -10,22 +10,52 @@ import { SandboxOptionsError } from '../errors/sandbox-error.js';
  */
 export const DEFAULT_MASKED_PATHS: readonly string[] = Object.freeze([
   // Docker's
-  '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
-  '/proc/sched_debug', '/proc/scsi', '/proc/timer_list', '/proc/timer_stats',
-  '/sys/devices/virtual/powercap', '/sys/firmware',
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/sys/devices/virtual/powercap',
+  '/sys/firmware',
   // kernel memory and internals
-  '/proc/kpageflags', '/proc/kpagecount', '/proc/kpagecgroup', '/proc/slabinfo', '/proc/vmallocinfo',
-  '/proc/pagetypeinfo', '/proc/buddyinfo', '/proc/zoneinfo', '/proc/kallsyms', '/proc/modules', '/proc/kmsg',
-  '/proc/config.gz', '/proc/key-users', '/proc/softirqs', '/proc/sys/kernel/random/boot_id',
+  '/proc/kpageflags',
+  '/proc/kpagecount',
+  '/proc/kpagecgroup',
+  '/proc/slabinfo',
+  '/proc/vmallocinfo',
+  '/proc/pagetypeinfo',
+  '/proc/buddyinfo',
+  '/proc/zoneinfo',
+  '/proc/kallsyms',
+  '/proc/modules',
+  '/proc/kmsg',
+  '/proc/config.gz',
+  '/proc/key-users',
+  '/proc/softirqs',
+  '/proc/sys/kernel/random/boot_id',
   // the host's hardware, disks and files
-  '/proc/iomem', '/proc/ioports', '/proc/mtrr', '/proc/dma', '/proc/bus', '/proc/irq', '/proc/driver',
-  '/proc/partitions', '/proc/diskstats', '/proc/swaps', '/proc/consoles', '/proc/cmdline', '/proc/fs',
+  '/proc/iomem',
+  '/proc/ioports',
+  '/proc/mtrr',
+  '/proc/dma',
+  '/proc/bus',
+  '/proc/irq',
+  '/proc/driver',
+  '/proc/partitions',
+  '/proc/diskstats',
+  '/proc/swaps',
+  '/proc/consoles',
+  '/proc/cmdline',
+  '/proc/fs',
 ]);
 
 /** Paths left readable but made read-only (Docker's list, less what is masked): kernel tunables and triggers. */
-export const DEFAULT_READONLY_PATHS: readonly string[] = Object.freeze([
-  '/proc/sys', '/proc/sysrq-trigger',
-]);
+export const DEFAULT_READONLY_PATHS: readonly string[] = Object.freeze(['/proc/sys', '/proc/sysrq-trigger']);
 
 const MAX_PATHS = 64;
 

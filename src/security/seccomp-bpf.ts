@@ -37,9 +37,17 @@ export type ArgTest =
 export type ArgTests = ArgTest | readonly ArgTest[];
 
 /** One compiled rule: the call, an optional argument test, the action when it matches. */
-export interface BpfRule { nr: number; test?: ArgTests; action: BpfAction }
+export interface BpfRule {
+  nr: number;
+  test?: ArgTests;
+  action: BpfAction;
+}
 
-export interface ArchInfo { audit: number; table: Readonly<Record<string, number>>; x32: boolean }
+export interface ArchInfo {
+  audit: number;
+  table: Readonly<Record<string, number>>;
+  x32: boolean;
+}
 
 export const ARCHES: Readonly<Record<SeccompArch, ArchInfo>> = {
   x86_64: { audit: 0xc000003e, table: SYSCALLS_X86_64, x32: true },
@@ -68,7 +76,12 @@ export const OFF_NR = 0;
 export const OFF_ARCH = 4;
 export const offArgLow = (i: number): number => 16 + 8 * i;
 
-export interface Insn { code: number; jt: number; jf: number; k: number }
+export interface Insn {
+  code: number;
+  jt: number;
+  jf: number;
+  k: number;
+}
 
 const ld = (k: number): Insn => ({ code: BPF_LD_W_ABS, jt: 0, jf: 0, k });
 const jmp = (code: number, k: number, jt: number, jf: number): Insn => ({ code, jt, jf, k: k >>> 0 });
@@ -167,7 +180,8 @@ export function encodeProgram(prog: readonly Insn[]): Buffer {
 export function decodeProgram(buf: Uint8Array): Insn[] {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: Insn[] = [];
-  for (let o = 0; o + 8 <= b.length; o += 8) out.push({ code: b.readUInt16LE(o), jt: b[o + 2]!, jf: b[o + 3]!, k: b.readUInt32LE(o + 4) });
+  for (let o = 0; o + 8 <= b.length; o += 8)
+    out.push({ code: b.readUInt16LE(o), jt: b[o + 2]!, jf: b[o + 3]!, k: b.readUInt32LE(o + 4) });
   return out;
 }
 

@@ -58,14 +58,26 @@ const KEYS = new Set(['seccomp', 'capabilities', 'noNewPrivs', 'maskedPaths', 'r
 
 /** The hardened defaults. */
 export function defaultSecurity(): ResolvedSecurityOptions {
-  return { seccomp: Seccomp.default(), capabilities: [], noNewPrivs: true, maskedPaths: [...DEFAULT_MASKED_PATHS], readonlyPaths: [...DEFAULT_READONLY_PATHS] };
+  return {
+    seccomp: Seccomp.default(),
+    capabilities: [],
+    noNewPrivs: true,
+    maskedPaths: [...DEFAULT_MASKED_PATHS],
+    readonlyPaths: [...DEFAULT_READONLY_PATHS],
+  };
 }
 
 /** Validates `security` and lays it over `base` (the sandbox's, for a spawn). */
-export function resolveSecurity(value: unknown, field: string, base: ResolvedSecurityOptions = defaultSecurity()): ResolvedSecurityOptions {
+export function resolveSecurity(
+  value: unknown,
+  field: string,
+  base: ResolvedSecurityOptions = defaultSecurity()
+): ResolvedSecurityOptions {
   if (value === undefined) return base;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SandboxOptionsError(field, 'expected an object');
-  for (const key of Object.keys(value)) if (!KEYS.has(key)) throw new SandboxOptionsError(`${field}.${key}`, 'unknown security option');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new SandboxOptionsError(field, 'expected an object');
+  for (const key of Object.keys(value))
+    if (!KEYS.has(key)) throw new SandboxOptionsError(`${field}.${key}`, 'unknown security option');
   const v = value as SecurityOptions;
   const out: ResolvedSecurityOptions = { ...base };
   if (v.seccomp !== undefined) out.seccomp = resolveSeccomp(v.seccomp, `${field}.seccomp`);
@@ -76,9 +88,16 @@ export function resolveSecurity(value: unknown, field: string, base: ResolvedSec
   }
   if (v.maskedPaths !== undefined) out.maskedPaths = resolveMaskPaths(v.maskedPaths, `${field}.maskedPaths`);
   if (v.readonlyPaths !== undefined) out.readonlyPaths = resolveMaskPaths(v.readonlyPaths, `${field}.readonlyPaths`);
-  if (out.seccomp && !hostArch()) throw new SandboxOptionsError(`${field}.seccomp`, `sandkit compiles seccomp filters for x64 and arm64 only, not ${process.arch}; use seccomp: 'unconfined'`);
+  if (out.seccomp && !hostArch())
+    throw new SandboxOptionsError(
+      `${field}.seccomp`,
+      `sandkit compiles seccomp filters for x64 and arm64 only, not ${process.arch}; use seccomp: 'unconfined'`
+    );
   if (!out.noNewPrivs && out.seccomp && !out.capabilities.includes('CAP_SYS_ADMIN')) {
-    throw new SandboxOptionsError(`${field}.noNewPrivs`, "loading a seccomp filter without no_new_privs needs CAP_SYS_ADMIN: keep it, or use seccomp: 'unconfined'");
+    throw new SandboxOptionsError(
+      `${field}.noNewPrivs`,
+      "loading a seccomp filter without no_new_privs needs CAP_SYS_ADMIN: keep it, or use seccomp: 'unconfined'"
+    );
   }
   return out;
 }
@@ -114,5 +133,12 @@ function compiled(policy: Seccomp, caps: CapabilityName[]): string {
   return b64;
 }
 
-export interface SpawnSecurity { noNewPrivs: boolean; capabilities: string[]; seccomp: string | null }
-export interface SpawnMasks { maskedPaths: string[]; readonlyPaths: string[] }
+export interface SpawnSecurity {
+  noNewPrivs: boolean;
+  capabilities: string[];
+  seccomp: string | null;
+}
+export interface SpawnMasks {
+  maskedPaths: string[];
+  readonlyPaths: string[];
+}

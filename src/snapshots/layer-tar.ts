@@ -24,13 +24,23 @@ const isOverlayXattr = (name: string) => name.startsWith('trusted.overlay.') || 
  * overlayfs' own go in pax records. `mapId` turns host ids into ids inside (rootless: our uid → 0).
  * Entries are sorted, so the same tree gives the same digest.
  */
-export async function writeLayerTar(root: string, out: string, ops: HostFsOps, mapId: (id: number) => number, limit?: ByteLimit): Promise<WrittenLayer> {
+export async function writeLayerTar(
+  root: string,
+  out: string,
+  ops: HostFsOps,
+  mapId: (id: number) => number,
+  limit?: ByteLimit
+): Promise<WrittenLayer> {
   const file = createWriteStream(out, { mode: 0o600 });
   const hash = createHash('sha256');
   let size = 0;
   const put = async (chunk: Buffer): Promise<void> => {
     if (limit && (limit.bytes += chunk.length) > limit.maxBytes) {
-      throw new SandboxImageError('too-large', `the export would be larger than ${limit.maxBytes} bytes (raise maxBytes to write it)`, root);
+      throw new SandboxImageError(
+        'too-large',
+        `the export would be larger than ${limit.maxBytes} bytes (raise maxBytes to write it)`,
+        root
+      );
     }
     hash.update(chunk);
     size += chunk.length;
@@ -60,14 +70,30 @@ async function dataExtents(ops: HostFsOps, rel: string, st: Stats): Promise<Spar
   // A map too long for readers to hold is not worth its savings: write the file whole.
   if (extents.length > MAX_SPARSE_EXTENTS) return undefined;
   const data = extents.reduce((n, x) => n + x.length, 0);
-  return data < st.size ? extents.filter((x) => x.offset < st.size).map((x) => ({ offset: x.offset, length: Math.min(x.length, st.size - x.offset) })) : undefined;
+  return data < st.size
+    ? extents
+        .filter((x) => x.offset < st.size)
+        .map((x) => ({ offset: x.offset, length: Math.min(x.length, st.size - x.offset) }))
+    : undefined;
 }
 
-async function writeTree(root: string, put: (chunk: Buffer) => Promise<void>, ops: HostFsOps, mapId: (id: number) => number, finish: () => Promise<WrittenLayer>): Promise<WrittenLayer> {
+async function writeTree(
+  root: string,
+  put: (chunk: Buffer) => Promise<void>,
+  ops: HostFsOps,
+  mapId: (id: number) => number,
+  finish: () => Promise<WrittenLayer>
+): Promise<WrittenLayer> {
   const links = new Map<string, string>();
 
   const entry = (rel: string, st: Stats, extra: Partial<TarWriteEntry>): TarWriteEntry => ({
-    path: rel, type: 'file', mode: st.mode & 0o7777, uid: mapId(st.uid), gid: mapId(st.gid), mtime: Math.floor(st.mtimeMs / 1000), ...extra,
+    path: rel,
+    type: 'file',
+    mode: st.mode & 0o7777,
+    uid: mapId(st.uid),
+    gid: mapId(st.gid),
+    mtime: Math.floor(st.mtimeMs / 1000),
+    ...extra,
   });
 
   const walk = async (rel: string): Promise<void> => {
@@ -77,14 +103,19 @@ async function writeTree(root: string, put: (chunk: Buffer) => Promise<void>, op
       const abs = join(root, path);
       const st = lstatSync(abs);
       if (st.isCharacterDevice() && st.rdev === 0) {
-        await put(tarHeader(entry(rel ? `${rel}/${WHITEOUT_PREFIX}${name}` : `${WHITEOUT_PREFIX}${name}`, st, { mode: 0o644, size: 0 })));
+        await put(
+          tarHeader(
+            entry(rel ? `${rel}/${WHITEOUT_PREFIX}${name}` : `${WHITEOUT_PREFIX}${name}`, st, { mode: 0o644, size: 0 })
+          )
+        );
         continue;
       }
       const all = await ops.xattrs(path);
       const xattrs = Object.fromEntries(Object.entries(all).filter(([k]) => !isOverlayXattr(k)));
       if (st.isDirectory()) {
         await put(tarHeader(entry(`${path}/`, st, { type: 'dir', xattrs })));
-        if (OPAQUE_XATTRS.some((k) => all[k]?.toString() === 'y')) await put(tarHeader(entry(`${path}/${OPAQUE_MARKER}`, st, { mode: 0o644, size: 0, xattrs: {} })));
+        if (OPAQUE_XATTRS.some((k) => all[k]?.toString() === 'y'))
+          await put(tarHeader(entry(`${path}/${OPAQUE_MARKER}`, st, { mode: 0o644, size: 0, xattrs: {} })));
         await walk(path);
       } else if (st.isSymbolicLink()) {
         await put(tarHeader(entry(path, st, { type: 'symlink', linkname: readlinkSync(abs), xattrs })));
@@ -116,7 +147,16 @@ async function writeTree(root: string, put: (chunk: Buffer) => Promise<void>, op
       } else {
         const type = st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : undefined;
         if (!type) continue; // sockets do not go in images
-        await put(tarHeader(entry(path, st, { type, devmajor: Math.floor(st.rdev / 256) & 0xfff, devminor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00), xattrs })));
+        await put(
+          tarHeader(
+            entry(path, st, {
+              type,
+              devmajor: Math.floor(st.rdev / 256) & 0xfff,
+              devminor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00),
+              xattrs,
+            })
+          )
+        );
       }
     }
   };

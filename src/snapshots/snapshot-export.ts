@@ -45,8 +45,13 @@ function layerDirs(image: Image): string[] {
   const store = image.layerStore;
   const dirs = store ? layers.map((l) => store.layerDir(l)) : [];
   if (!base) return dirs;
-  if (base.kind === 'directory') return [...base.layers({ hostLayer: () => ({ dir: '', binds: [] }) }).lowerDirs, ...dirs];
-  throw new SandboxImageError('unsupported', 'a snapshot of the host image cannot be exported: its base is the host system, not layers', base.toString());
+  if (base.kind === 'directory')
+    return [...base.layers({ hostLayer: () => ({ dir: '', binds: [] }) }).lowerDirs, ...dirs];
+  throw new SandboxImageError(
+    'unsupported',
+    'a snapshot of the host image cannot be exported: its base is the host system, not layers',
+    base.toString()
+  );
 }
 
 /** Tars a directory of blobs and JSON files (an OCI layout) into one archive file. */
@@ -78,7 +83,8 @@ async function archive(layout: string, files: string[], out: string): Promise<nu
  */
 export async function exportImage(image: Image, path: string, options: ExportOptions = {}): Promise<ExportResult> {
   const maxBytes = options.maxBytes ?? DEFAULT_EXPORT_MAX_BYTES;
-  if (!(Number.isSafeInteger(maxBytes) && maxBytes > 0)) throw new SandboxImageError('format', `maxBytes must be a positive integer, not ${String(options.maxBytes)}`);
+  if (!(Number.isSafeInteger(maxBytes) && maxBytes > 0))
+    throw new SandboxImageError('format', `maxBytes must be a positive integer, not ${String(options.maxBytes)}`);
   const limit = { maxBytes, bytes: 0 };
   const dirs = layerDirs(image);
   const store = image.layerStore ?? storeOf();
@@ -100,28 +106,56 @@ export async function exportImage(image: Image, path: string, options: ExportOpt
       }
     }
     const c = image.config;
-    const config = Buffer.from(JSON.stringify({
-      architecture: process.arch === 'x64' ? 'amd64' : process.arch, os: 'linux',
-      config: {
-        Env: Object.entries(c.env).map(([k, v]) => `${k}=${v}`), Entrypoint: c.entrypoint.length ? c.entrypoint : undefined,
-        Cmd: c.cmd.length ? c.cmd : undefined, WorkingDir: c.workingDir, User: c.user, Labels: c.labels,
-      },
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
-    }));
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+        os: 'linux',
+        config: {
+          Env: Object.entries(c.env).map(([k, v]) => `${k}=${v}`),
+          Entrypoint: c.entrypoint.length ? c.entrypoint : undefined,
+          Cmd: c.cmd.length ? c.cmd : undefined,
+          WorkingDir: c.workingDir,
+          User: c.user,
+          Labels: c.labels,
+        },
+        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+      })
+    );
     const blob = (data: Buffer) => {
       const digest = sha(data);
       writeFileSync(join(work, 'blobs', 'sha256', digest.slice(7)), data);
       return { digest, size: data.length };
     };
     const configDesc = { mediaType: 'application/vnd.oci.image.config.v1+json', ...blob(config) };
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDesc,
-      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: l.digest, size: l.size })),
-    }));
-    const manifestDesc = { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...blob(manifest), annotations: { 'org.opencontainers.image.ref.name': options.name ?? 'latest' } };
-    writeFileSync(join(work, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [manifestDesc] }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: configDesc,
+        layers: layers.map((l) => ({
+          mediaType: 'application/vnd.oci.image.layer.v1.tar',
+          digest: l.digest,
+          size: l.size,
+        })),
+      })
+    );
+    const manifestDesc = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      ...blob(manifest),
+      annotations: { 'org.opencontainers.image.ref.name': options.name ?? 'latest' },
+    };
+    writeFileSync(
+      join(work, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [manifestDesc],
+      })
+    );
     writeFileSync(join(work, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    const blobs = [...new Set([...layers.map((l) => l.digest), configDesc.digest, manifestDesc.digest])].map((d) => `blobs/sha256/${d.slice(7)}`);
+    const blobs = [...new Set([...layers.map((l) => l.digest), configDesc.digest, manifestDesc.digest])].map(
+      (d) => `blobs/sha256/${d.slice(7)}`
+    );
     const out = resolve(path);
     const bytes = await archive(work, ['oci-layout', 'index.json', ...blobs], out);
     return { path: out, manifestDigest: manifestDesc.digest, layers: layers.map((l) => l.digest), bytes };

@@ -3,7 +3,12 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { SandboxAbortedError, SandboxImageError, SandboxOptionsError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
+import {
+  SandboxAbortedError,
+  SandboxImageError,
+  SandboxOptionsError,
+  SandboxUnsupportedError,
+} from '../errors/sandbox-error.js';
 import { HostFsOps } from '../helper/host-fsops.js';
 import { localLayerId, type ImageRecord } from '../images/layer-store.js';
 import { OPAQUE_XATTRS, markOpaque } from '../images/layer-unpack.js';
@@ -52,7 +57,10 @@ export async function takeSnapshot(ctx: SnapshotContext, options: SnapshotOption
   const { layers: baseLayers, base } = ctx.image.stack;
   const store = ctx.image.layerStore ?? storeOf(options);
   if (ctx.running > 0 && !ctx.freeze) {
-    throw new SandboxUnsupportedError(['cgroup freezer'], 'a snapshot of a sandbox with running programs needs the cgroup freezer; take it between runs');
+    throw new SandboxUnsupportedError(
+      ['cgroup freezer'],
+      'a snapshot of a sandbox with running programs needs the cgroup freezer; take it between runs'
+    );
   }
   if (options.signal?.aborted) throw new SandboxAbortedError('snapshot: aborted', { cause: options.signal.reason });
   const layer = localLayerId();
@@ -63,7 +71,10 @@ export async function takeSnapshot(ctx: SnapshotContext, options: SnapshotOption
       await ctx.freeze?.(true);
       try {
         // cp dies with this process: a kill -9 of Node mid-copy leaves no orphan writing on.
-        await run(...ownedCommand('cp', ['-a', '--reflink=auto', '--no-target-directory', ctx.upperDir, fs]), { maxBuffer: 1 << 20, signal: options.signal });
+        await run(...ownedCommand('cp', ['-a', '--reflink=auto', '--no-target-directory', ctx.upperDir, fs]), {
+          maxBuffer: 1 << 20,
+          signal: options.signal,
+        });
       } finally {
         await ctx.freeze?.(false);
       }
@@ -83,7 +94,12 @@ export async function takeSnapshot(ctx: SnapshotContext, options: SnapshotOption
     await removeTree(dir);
     if (options.signal?.aborted) throw new SandboxAbortedError('snapshot: aborted', { cause: options.signal.reason });
     if (err instanceof SandboxImageError) throw err;
-    throw new SandboxImageError('unsupported', `snapshot: copying the writable layer failed: ${(err as Error).message}`, ctx.upperDir ?? null, { cause: err });
+    throw new SandboxImageError(
+      'unsupported',
+      `snapshot: copying the writable layer failed: ${(err as Error).message}`,
+      ctx.upperDir ?? null,
+      { cause: err }
+    );
   }
   const record: ImageRecord = {
     id: `snap-${randomBytes(12).toString('hex')}`,
@@ -102,11 +118,17 @@ const SNAPSHOT_KEYS = ['store', 'name', 'signal'];
 
 /** Throws `SandboxOptionsError` naming the first bad field of `sandbox.snapshot(options)`. */
 export function checkSnapshotOptions(options: SnapshotOptions): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new SandboxOptionsError('options', 'expected { name?, store?, signal? }');
-  for (const key of Object.keys(options)) if (!SNAPSHOT_KEYS.includes(key)) throw new SandboxOptionsError(key, 'unknown snapshot option');
-  if (options.name !== undefined && (typeof options.name !== 'string' || !options.name || options.name.length > 256 || /[\0\n]/.test(options.name))) {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new SandboxOptionsError('options', 'expected { name?, store?, signal? }');
+  for (const key of Object.keys(options))
+    if (!SNAPSHOT_KEYS.includes(key)) throw new SandboxOptionsError(key, 'unknown snapshot option');
+  if (
+    options.name !== undefined &&
+    (typeof options.name !== 'string' || !options.name || options.name.length > 256 || /[\0\n]/.test(options.name))
+  ) {
     throw new SandboxOptionsError('name', 'expected a non-empty name of at most 256 characters');
   }
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new SandboxOptionsError('signal', 'expected an AbortSignal');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal))
+    throw new SandboxOptionsError('signal', 'expected an AbortSignal');
   checkStoreOption(options.store);
 }

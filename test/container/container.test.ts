@@ -22,11 +22,37 @@ function inContainer(mode: 'masked' | 'unmasked', seccompNoUserns = false): Map<
   const ns = rootless ? ['-U', '--map-current-user', '--keep-caps'] : [];
   const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   if (rootless) env.SANDKIT_CT_ROOTLESS = '1';
-  if (seccompNoUserns) env.SANDKIT_CT_SECCOMP = compileStatic(join(repoRoot, 'test', 'fixtures', 'no-userns.c'), join(tools, 'no-userns'));
-  const r = spawnSync('unshare', [...ns, '-m', '-p', '-f', '--propagation', 'private', '--', 'sh', script, scratch, mode, repoRoot,
-    process.execPath, join(repoRoot, 'test', 'container', 'inside.mjs'), join(repoRoot, 'dist')], { encoding: 'utf8', env, timeout: 240_000 });
+  if (seccompNoUserns)
+    env.SANDKIT_CT_SECCOMP = compileStatic(join(repoRoot, 'test', 'fixtures', 'no-userns.c'), join(tools, 'no-userns'));
+  const r = spawnSync(
+    'unshare',
+    [
+      ...ns,
+      '-m',
+      '-p',
+      '-f',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      script,
+      scratch,
+      mode,
+      repoRoot,
+      process.execPath,
+      join(repoRoot, 'test', 'container', 'inside.mjs'),
+      join(repoRoot, 'dist'),
+    ],
+    { encoding: 'utf8', env, timeout: 240_000 }
+  );
   if (r.status !== 0) throw new Error(`container exited with ${r.status ?? r.signal}: ${r.stderr}`);
-  return new Map(r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Line).map((l) => [l.check, l]));
+  return new Map(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Line)
+      .map((l) => [l.check, l])
+  );
 }
 
 beforeAll(() => {
@@ -42,12 +68,20 @@ afterAll(() => {
 
 describe(`in a container (${rootless ? 'rootless, in a user namespace' : 'as root'}), /proc unmasked`, () => {
   let got: Map<string, Line>;
-  beforeAll(() => { got = inContainer('unmasked'); }, 250_000);
+  beforeAll(() => {
+    got = inContainer('unmasked');
+  }, 250_000);
 
   it('doctor says the writable layers go on a tmpfs, and why', () => {
-    const report = (got.get('doctor') as { report?: { writableLayers: unknown; stateDir: string; sandboxStarts: unknown } }).report;
+    const report = (
+      got.get('doctor') as { report?: { writableLayers: unknown; stateDir: string; sandboxStarts: unknown } }
+    ).report;
     expect(report?.sandboxStarts).toBe(true);
-    expect(report?.writableLayers).toMatchObject({ on: 'tmpfs', filesystem: 'overlayfs', reason: expect.stringContaining('cannot hold an overlay upper') });
+    expect(report?.writableLayers).toMatchObject({
+      on: 'tmpfs',
+      filesystem: 'overlayfs',
+      reason: expect.stringContaining('cannot hold an overlay upper'),
+    });
     expect(report?.stateDir).toBe(rootless ? '/home/user/.local/state/sandkit' : '/var/lib/sandkit');
   });
 
@@ -67,17 +101,28 @@ describe(`in a container (${rootless ? 'rootless, in a user namespace' : 'as roo
   }
 
   it('refuses a state dir on a full filesystem, naming it', () => {
-    expect(got.get('full state dir')?.error).toEqual({ name: 'SandboxOptionsError', message: expect.stringContaining('/full/state: is full') });
+    expect(got.get('full state dir')?.error).toEqual({
+      name: 'SandboxOptionsError',
+      message: expect.stringContaining('/full/state: is full'),
+    });
   });
 
   it('gives the limits verdicts', () => {
-    expect(got.get('verdicts')).toEqual({ check: 'verdicts', wall: 'wall-time-limit', cpu: 'time-limit', output: 'output-limit', disk: { status: 'ok', stdout: '1\n' } });
+    expect(got.get('verdicts')).toEqual({
+      check: 'verdicts',
+      wall: 'wall-time-limit',
+      cpu: 'time-limit',
+      output: 'output-limit',
+      disk: { status: 'ok', stdout: '1\n' },
+    });
   });
 });
 
 describe(`in a container (${rootless ? 'rootless' : 'as root'}) with Docker's default /proc masks`, () => {
   let got: Map<string, Line>;
-  beforeAll(() => { got = inContainer('masked'); }, 250_000);
+  beforeAll(() => {
+    got = inContainer('masked');
+  }, 250_000);
 
   it('a sandbox fails with SandboxUnsupportedError naming the setting that fixes it', () => {
     for (const name of ['cli', 'snapshot+files (limits default)', 'verdicts']) {
@@ -91,13 +136,17 @@ describe(`in a container (${rootless ? 'rootless' : 'as root'}) with Docker's de
 
   it('doctor prints the same', () => {
     const report = (got.get('doctor') as { report?: { problems: string[] } }).report;
-    expect(report?.problems.some((p) => p.includes('/proc has masked paths') && p.includes('systempaths=unconfined'))).toBe(true);
+    expect(
+      report?.problems.some((p) => p.includes('/proc has masked paths') && p.includes('systempaths=unconfined'))
+    ).toBe(true);
   });
 });
 
 describe(`in a container (${rootless ? 'rootless' : 'as root'}) whose seccomp profile refuses user namespaces`, () => {
   let got: Map<string, Line>;
-  beforeAll(() => { got = inContainer('unmasked', true); }, 250_000);
+  beforeAll(() => {
+    got = inContainer('unmasked', true);
+  }, 250_000);
 
   it('a sandbox fails with SandboxUnsupportedError naming the seccomp setting', () => {
     for (const name of ['cli', 'snapshot+files (limits default)', 'verdicts']) {
@@ -111,7 +160,10 @@ describe(`in a container (${rootless ? 'rootless' : 'as root'}) whose seccomp pr
 
   it('doctor prints the same', () => {
     const report = (got.get('doctor') as { report?: { problems: string[]; sandboxStarts: unknown } }).report;
-    expect(report?.sandboxStarts).toMatchObject({ error: 'SandboxUnsupportedError', message: expect.stringContaining('seccomp=unconfined') });
+    expect(report?.sandboxStarts).toMatchObject({
+      error: 'SandboxUnsupportedError',
+      message: expect.stringContaining('seccomp=unconfined'),
+    });
     expect(report?.problems.some((p) => p.includes('seccomp=unconfined'))).toBe(true);
   });
 });

@@ -6,12 +6,19 @@ const dist = process.argv[2];
 const { Sandbox } = await import(`${dist}/index.js`);
 const out = (check, facts) => process.stdout.write(JSON.stringify({ check, ...facts }) + '\n');
 async function check(name, fn) {
-  try { out(name, await fn()); } catch (e) { out(name, { error: { name: e?.constructor?.name, message: String(e?.message ?? e) } }); }
+  try {
+    out(name, await fn());
+  } catch (e) {
+    out(name, { error: { name: e?.constructor?.name, message: String(e?.message ?? e) } });
+  }
 }
 const text = (r) => ({ status: r.status, stdout: r.stdout.toString() });
 
 await check('cli', () => {
-  const r = spawnSync(process.execPath, [`${dist}/cli.js`, 'run', '--', 'sh', '-c', 'echo $((6*7))'], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [`${dist}/cli.js`, 'run', '--', 'sh', '-c', 'echo $((6*7))'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 });
 await check('doctor', () => {
@@ -30,8 +37,12 @@ for (const limits of [undefined, 'unlimited']) {
       const next = new Sandbox({ image: snap, network: 'none', limitFallback: 'rlimit', limits });
       try {
         return { viaRun, viaFiles, fromSnapshot: text(await next.run(['cat', '/root/out', '/root/in.txt'])) };
-      } finally { await next.destroy(); }
-    } finally { await build.destroy(); }
+      } finally {
+        await next.destroy();
+      }
+    } finally {
+      await build.destroy();
+    }
   });
 }
 await check('verdicts', async () => {
@@ -42,9 +53,15 @@ await check('verdicts', async () => {
     const output = (await sb.run(['sh', '-c', 'yes'], { limits: { output: '64K' } })).status;
     const disk = text(await sb.run(['sh', '-c', 'dd if=/dev/zero of=/root/fill bs=1M count=32 2>/dev/null; echo $?']));
     return { wall, cpu, output, disk };
-  } finally { await sb.destroy(); }
+  } finally {
+    await sb.destroy();
+  }
 });
 await check('full state dir', async () => {
   const sb = new Sandbox({ network: 'none', stateDir: '/full/state' });
-  try { return { status: (await sb.run(['true'])).status }; } finally { await sb.destroy(); }
+  try {
+    return { status: (await sb.run(['true'])).status };
+  } finally {
+    await sb.destroy();
+  }
 });

@@ -2,7 +2,16 @@
 // tarball into a fresh project on a PATH without a C compiler, and a sandbox run from there
 // with the prebuilt helper. Offline: eventemitter3 is packed from our own node_modules.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,12 +27,24 @@ let project: string;
 let packed: Array<{ path: string; mode: number }>;
 
 function npm(args: string[], cwd: string, env: Record<string, string> = {}): string {
-  return execFileSync(process.execPath, [npmCli, ...args], { cwd, encoding: 'utf8', env: { ...process.env, HOME: dir, npm_config_cache: join(dir, 'npm-cache'), npm_config_update_notifier: 'false', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(process.execPath, [npmCli, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      HOME: dir,
+      npm_config_cache: join(dir, 'npm-cache'),
+      npm_config_update_notifier: 'false',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 beforeAll(() => {
   for (const arch of ['x64', 'arm64']) {
-    if (!existsSync(join(repoRoot, 'prebuilds', `linux-${arch}`, 'sandkit-helper'))) throw new Error(`prebuilds/linux-${arch}/sandkit-helper is missing: run "npm run prebuild" first`);
+    if (!existsSync(join(repoRoot, 'prebuilds', `linux-${arch}`, 'sandkit-helper')))
+      throw new Error(`prebuilds/linux-${arch}/sandkit-helper is missing: run "npm run prebuild" first`);
   }
   dir = mkdtempSync(join(tmpdir(), 'sandkit-pack-'));
   chmodSync(dir, 0o755);
@@ -33,13 +54,30 @@ beforeAll(() => {
   symlinkSync(process.execPath, join(bin, 'node'));
   // --ignore-scripts: packing must not rebuild dist/ under the other tests' feet (prepack and
   // prepare made it, and the prebuilds, before this run).
-  const report = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', dir], repoRoot)) as Array<{ filename: string; files: Array<{ path: string; mode: number }> }>;
+  const report = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', dir], repoRoot)) as Array<{
+    filename: string;
+    files: Array<{ path: string; mode: number }>;
+  }>;
   packed = report[0]!.files;
-  const ee = JSON.parse(npm(['pack', '--json', '--pack-destination', dir, join(repoRoot, 'node_modules', 'eventemitter3')], dir)) as Array<{ filename: string }>;
+  const ee = JSON.parse(
+    npm(['pack', '--json', '--pack-destination', dir, join(repoRoot, 'node_modules', 'eventemitter3')], dir)
+  ) as Array<{ filename: string }>;
   project = join(dir, 'project');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  npm(['install', '--ignore-scripts', '--offline', '--no-audit', '--no-fund', join(dir, ee[0]!.filename), join(dir, report[0]!.filename)], project, { PATH: bin });
+  npm(
+    [
+      'install',
+      '--ignore-scripts',
+      '--offline',
+      '--no-audit',
+      '--no-fund',
+      join(dir, ee[0]!.filename),
+      join(dir, report[0]!.filename),
+    ],
+    project,
+    { PATH: bin }
+  );
 }, 120_000);
 
 afterAll(() => {
@@ -49,9 +87,19 @@ afterAll(() => {
 describe('the npm package', () => {
   it('holds only what it needs, and every `files` entry exists', () => {
     const paths = packed.map((f) => f.path);
-    for (const entry of pkg.files.filter((f) => !f.startsWith('!'))) expect(existsSync(join(repoRoot, entry)), entry).toBe(true);
-    const allowed = [/^README\.md$/, /^LICENSE$/, /^package\.json$/, /^dist\/[\w.-]+\.(js|d\.ts)$/, /^native\/src\/[\w-]+\.[ch]$/, /^native\/Makefile$/, /^spec\/[\w-]+\.json$/,
-      /^scripts\/(build-native|gen-steps|gen-protocol)\.mjs$/, /^prebuilds\/linux-(x64|arm64)\/sandkit-helper$/];
+    for (const entry of pkg.files.filter((f) => !f.startsWith('!')))
+      expect(existsSync(join(repoRoot, entry)), entry).toBe(true);
+    const allowed = [
+      /^README\.md$/,
+      /^LICENSE$/,
+      /^package\.json$/,
+      /^dist\/[\w.-]+\.(js|d\.ts)$/,
+      /^native\/src\/[\w-]+\.[ch]$/,
+      /^native\/Makefile$/,
+      /^spec\/[\w-]+\.json$/,
+      /^scripts\/(build-native|gen-steps|gen-protocol)\.mjs$/,
+      /^prebuilds\/linux-(x64|arm64)\/sandkit-helper$/,
+    ];
     expect(paths.filter((p) => !allowed.some((re) => re.test(p)))).toEqual([]);
     for (const arch of ['x64', 'arm64']) {
       const helper = packed.find((f) => f.path === `prebuilds/linux-${arch}/sandkit-helper`);
@@ -64,32 +112,51 @@ describe('the npm package', () => {
   it('runs a sandbox from a project installed with --ignore-scripts and no compiler', () => {
     const installed = join(project, 'node_modules', 'sandkit');
     expect(existsSync(join(installed, 'native', 'build'))).toBe(false); // nothing was compiled
-    writeFileSync(join(project, 'run.mjs'), [
-      "import { Sandbox } from 'sandkit';",
-      "const sandbox = new Sandbox({ network: 'none' });",
-      "try { const r = await sandbox.run(['sh', '-c', 'echo hello from $(hostname)']); console.log(r.status, r.stdout.toString().trim()); }",
-      'finally { await sandbox.destroy(); }',
-    ].join('\n'));
+    writeFileSync(
+      join(project, 'run.mjs'),
+      [
+        "import { Sandbox } from 'sandkit';",
+        "const sandbox = new Sandbox({ network: 'none' });",
+        "try { const r = await sandbox.run(['sh', '-c', 'echo hello from $(hostname)']); console.log(r.status, r.stdout.toString().trim()); }",
+        'finally { await sandbox.destroy(); }',
+      ].join('\n')
+    );
     const env = { ...process.env, PATH: bin, SANDKIT_HELPER: '' };
     const lib = spawnSync(process.execPath, ['run.mjs'], { cwd: project, encoding: 'utf8', env, timeout: 60_000 });
     expect(lib.stderr).toBe('');
     expect(lib.stdout.trim()).toBe('ok hello from sandbox');
-    const cli = spawnSync(process.execPath, [join(installed, 'dist', 'cli.js'), 'run', '--', 'sh', '-c', 'echo cli $((6*7))'], { cwd: project, encoding: 'utf8', env, timeout: 60_000 });
-    expect({ status: cli.status, stdout: cli.stdout, stderr: cli.stderr }).toEqual({ status: 0, stdout: 'cli 42\n', stderr: '' });
+    const cli = spawnSync(
+      process.execPath,
+      [join(installed, 'dist', 'cli.js'), 'run', '--', 'sh', '-c', 'echo cli $((6*7))'],
+      { cwd: project, encoding: 'utf8', env, timeout: 60_000 }
+    );
+    expect({ status: cli.status, stdout: cli.stdout, stderr: cli.stderr }).toEqual({
+      status: 0,
+      stdout: 'cli 42\n',
+      stderr: '',
+    });
   });
 
   it('ships static helpers; the arm64 one runs under qemu-user', (ctx) => {
     for (const arch of ['x64', 'arm64']) {
-      const elf = readFileSync(join(project, 'node_modules', 'sandkit', 'prebuilds', `linux-${arch}`, 'sandkit-helper'));
+      const elf = readFileSync(
+        join(project, 'node_modules', 'sandkit', 'prebuilds', `linux-${arch}`, 'sandkit-helper')
+      );
       expect(elf.readUInt16LE(18), `${arch} e_machine`).toBe(arch === 'x64' ? 62 : 183);
       expect(elf.includes('/lib/ld-linux'), `${arch} has no dynamic loader`).toBe(false);
       expect(elf.includes('/lib64/ld-linux'), `${arch} has no dynamic loader`).toBe(false);
     }
     const qemu = spawnSync('qemu-aarch64-static', ['--version'], { encoding: 'utf8' });
     requireFeature(ctx, !qemu.error, 'qemu-aarch64-static is not installed (Debian: qemu-user-static)');
-    const arm = spawnSync('qemu-aarch64-static', [join(project, 'node_modules', 'sandkit', 'prebuilds', 'linux-arm64', 'sandkit-helper'), '--features'], { encoding: 'utf8', timeout: 30_000 });
+    const arm = spawnSync(
+      'qemu-aarch64-static',
+      [join(project, 'node_modules', 'sandkit', 'prebuilds', 'linux-arm64', 'sandkit-helper'), '--features'],
+      { encoding: 'utf8', timeout: 30_000 }
+    );
     expect(arm.status, arm.stderr).toBe(0);
     expect(JSON.parse(arm.stdout)).toMatchObject({ version: 1, helperVersion: expect.any(String) });
-    expect(statSync(join(project, 'node_modules', 'sandkit', 'prebuilds', 'linux-arm64', 'sandkit-helper')).mode & 0o111).toBeTruthy();
+    expect(
+      statSync(join(project, 'node_modules', 'sandkit', 'prebuilds', 'linux-arm64', 'sandkit-helper')).mode & 0o111
+    ).toBeTruthy();
   });
 });

@@ -19,11 +19,19 @@ interface ChildReport {
 
 function runChild(point: string, delay = 0): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CHILD, dist.index, point, String(delay)], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, killSignal: 'SIGKILL' });
+    const child = spawn(process.execPath, [CHILD, dist.index, point, String(delay)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+      killSignal: 'SIGKILL',
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
 }
@@ -37,15 +45,19 @@ const POINTS: Array<[string, number]> = [
 ];
 
 describe('kill -9 of the helper during a spawn', () => {
-  it.concurrent.for(POINTS)('%s (+%d ms): the spawn says so and Node runs to the end', { timeout: 90_000 }, async ([point, delay]) => {
-    const { status, stdout, stderr } = await runChild(point, delay);
-    expect(stdout, `the child stopped early (status ${status}): ${stderr}`).toMatch(/\nDONE\n$/);
-    expect(status).toBe(0);
-    const report = JSON.parse(stdout.split('\n')[0]!) as ChildReport;
-    if (point === 'after-exit') expect(report.outcome).toEqual({ resolved: 'ok' });
-    else expect(report.outcome).toEqual({ rejected: 'ERR_SANDBOX_HELPER' });
-    // The sandbox died with the helper: one `failed`, for the sandbox, none per spawn.
-    expect(report.failed).toEqual([{ code: 'ERR_SANDBOX_HELPER', process: null }]);
-    expect(report.again).toBe('again\n');
-  });
+  it.concurrent.for(POINTS)(
+    '%s (+%d ms): the spawn says so and Node runs to the end',
+    { timeout: 90_000 },
+    async ([point, delay]) => {
+      const { status, stdout, stderr } = await runChild(point, delay);
+      expect(stdout, `the child stopped early (status ${status}): ${stderr}`).toMatch(/\nDONE\n$/);
+      expect(status).toBe(0);
+      const report = JSON.parse(stdout.split('\n')[0]!) as ChildReport;
+      if (point === 'after-exit') expect(report.outcome).toEqual({ resolved: 'ok' });
+      else expect(report.outcome).toEqual({ rejected: 'ERR_SANDBOX_HELPER' });
+      // The sandbox died with the helper: one `failed`, for the sandbox, none per spawn.
+      expect(report.failed).toEqual([{ code: 'ERR_SANDBOX_HELPER', process: null }]);
+      expect(report.again).toBe('again\n');
+    }
+  );
 });

@@ -16,7 +16,13 @@ import { Cgroup, planCgroups } from '../../src/cgroup/cgroup.js';
 import { SESSION_PREFIX } from '../../src/cgroup/cgroup-tree.js';
 import { dist, repoRoot } from '../helpers/dist.js';
 import {
-  hostProcesses, mountsMentioning, pidNamespaceOf, sandboxDirsUnder, sandboxProcessesUsing, stateRoot, waitUntil,
+  hostProcesses,
+  mountsMentioning,
+  pidNamespaceOf,
+  sandboxDirsUnder,
+  sandboxProcessesUsing,
+  stateRoot,
+  waitUntil,
 } from '../helpers/host.js';
 import { hostLinks } from '../helpers/network.js';
 import { isRoot } from '../helpers/require-feature.js';
@@ -35,9 +41,22 @@ console.log(`fault injection: seed ${seed}, ${total} trials (replay with SANDKIT
 
 type Victim = 'node' | 'helper' | 'init';
 type Operation = 'create' | 'spawn' | 'files' | 'snapshot' | 'network' | 'destroy';
-interface Trial { n: number; victim: Victim; op: Operation; delayMs: number; subnet: string }
+interface Trial {
+  n: number;
+  victim: Victim;
+  op: Operation;
+  delayMs: number;
+  subnet: string;
+}
 
-const OPERATIONS: Operation[] = ['create', 'spawn', 'files', 'snapshot', 'destroy', ...(isRoot ? ['network' as const] : [])];
+const OPERATIONS: Operation[] = [
+  'create',
+  'spawn',
+  'files',
+  'snapshot',
+  'destroy',
+  ...(isRoot ? ['network' as const] : []),
+];
 const rand = seededRandom(seed);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 const trials: Trial[] = Array.from({ length: total }, (_, n) => ({
@@ -62,7 +81,9 @@ function bridgeOf(root: string, name: string): string {
 
 /** Processes of this trial still alive: in its sandboxes, or host tools working on its files. */
 function processesOf(dir: string): string[] {
-  const tools = hostProcesses().filter((p) => p.pid !== process.pid && p.state !== 'Z' && p.cmdline.some((a) => a.includes(dir)));
+  const tools = hostProcesses().filter(
+    (p) => p.pid !== process.pid && p.state !== 'Z' && p.cmdline.some((a) => a.includes(dir))
+  );
   return [...tools, ...sandboxProcessesUsing(dir)].map((p) => `${p.pid} ${JSON.stringify(p.cmdline)}`);
 }
 
@@ -77,17 +98,24 @@ function sessionCgroups(ids: string[]): string[] {
 }
 
 function entries(dir: string): string[] {
-  try { return readdirSync(dir); } catch { return []; }
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 /** What a trial left under its state root and on the host. */
 async function leaks(dir: string, t: Trial, deadSessions: string[]): Promise<string[]> {
   const problems: string[] = [];
-  if (!(await waitUntil(() => processesOf(dir).length === 0, 5000, 50))) problems.push(...processesOf(dir).map((p) => `process: ${p}`));
+  if (!(await waitUntil(() => processesOf(dir).length === 0, 5000, 50)))
+    problems.push(...processesOf(dir).map((p) => `process: ${p}`));
   problems.push(...mountsMentioning(dir).map((m) => `mount: ${m}`));
   problems.push(...sandboxDirsUnder(dir).map((d) => `sandbox directory: ${d}`));
   problems.push(...entries(join(dir, 'store', 'tmp')).map((d) => `store temp dir: ${d}`));
-  problems.push(...deadSessions.filter((id) => existsSync(join(dir, 'sessions', id))).map((id) => `session directory: ${id}`));
+  problems.push(
+    ...deadSessions.filter((id) => existsSync(join(dir, 'sessions', id))).map((id) => `session directory: ${id}`)
+  );
   problems.push(...sessionCgroups(deadSessions).map((c) => `cgroup: ${c}`));
   if (t.op === 'network') {
     const bridge = bridgeOf(dir, netName(t));
@@ -106,19 +134,29 @@ function closeOwnSession(dir: string): void {
 
 /** A SandboxError, or success: anything else (a raw error, a hang) is a failure of the trial. */
 async function settles(what: string, p: Promise<unknown>, problems: string[]): Promise<void> {
-  const outcome = await Promise.race([p.then(() => 'ok', (e: unknown) => e), sleep(20_000).then(() => 'hang')]);
+  const outcome = await Promise.race([
+    p.then(
+      () => 'ok',
+      (e: unknown) => e
+    ),
+    sleep(20_000).then(() => 'hang'),
+  ]);
   if (outcome === 'hang') problems.push(`${what} did not settle within 20 s`);
-  else if (outcome !== 'ok' && !(outcome instanceof SandboxError)) problems.push(`${what} failed with a non-SandboxError: ${String(outcome)}`);
+  else if (outcome !== 'ok' && !(outcome instanceof SandboxError))
+    problems.push(`${what} failed with a non-SandboxError: ${String(outcome)}`);
 }
 
 async function nodeTrial(t: Trial): Promise<string[]> {
   const dir = mkdtempSync(join(stateRoot(), 'fault-'));
   const store = join(dir, 'store');
   const child = spawn(process.execPath, [CHILD, dist.index, t.op, store, netName(t), t.subnet], {
-    env: { ...process.env, SANDKIT_STATE_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SANDKIT_STATE_DIR: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   try {
     await new Promise<void>((resolve, reject) => {
@@ -131,13 +169,22 @@ async function nodeTrial(t: Trial): Promise<string[]> {
     child.kill('SIGKILL');
     await exited;
     // Every process it started dies with it (host tools such as cp too), before any sweep.
-    const orphans = (await waitUntil(() => processesOf(dir).length === 0, 3000, 20)) ? [] : processesOf(dir).map((p) => `orphan: ${p}`);
+    const orphans = (await waitUntil(() => processesOf(dir).length === 0, 3000, 20))
+      ? []
+      : processesOf(dir).map((p) => `orphan: ${p}`);
     // The rest is swept by the next process's first start.
     const next = new Sandbox({ stateDir: dir });
     expect((await next.run(['true'])).exitCode).toBe(0);
     await next.destroy();
     await new LayerStore(store).firstSweep();
-    return [...orphans, ...await leaks(dir, t, sessions.filter((id) => !isSessionAlive(id)))];
+    return [
+      ...orphans,
+      ...(await leaks(
+        dir,
+        t,
+        sessions.filter((id) => !isSessionAlive(id))
+      )),
+    ];
   } finally {
     child.kill('SIGKILL');
     closeOwnSession(dir);
@@ -156,7 +203,11 @@ function killVictim(victim: 'helper' | 'init'): void {
   const ours = pidNamespaceOf('self');
   for (const p of hostProcesses()) {
     if (p.ppid === helper && pidNamespaceOf(p.pid) !== ours) {
-      try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone already */ }
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* gone already */
+      }
     }
   }
 }
@@ -182,16 +233,38 @@ async function inProcessTrial(t: Trial): Promise<string[]> {
     if (t.op === 'snapshot') await base.files.write('/data.bin', Buffer.alloc(8 << 20, 7));
     const once = async () => {
       switch (t.op) {
-        case 'create': await make().start(); break;
-        case 'spawn': await Promise.all([base.run(['sh', '-c', 'echo x; sleep 0.02']), base.run(['true'])]); break;
-        case 'files': await base.files.write('/f', 'x'.repeat(100_000)); await base.files.read('/f'); break;
-        case 'snapshot': await base.snapshot({ store }); break;
-        case 'network': { const sb = make({ network: { attach: net! } }); await sb.start(); await sb.destroy(); break; }
-        case 'destroy': { const sb = make(); await sb.run(['true']); await sb.destroy(); break; }
+        case 'create':
+          await make().start();
+          break;
+        case 'spawn':
+          await Promise.all([base.run(['sh', '-c', 'echo x; sleep 0.02']), base.run(['true'])]);
+          break;
+        case 'files':
+          await base.files.write('/f', 'x'.repeat(100_000));
+          await base.files.read('/f');
+          break;
+        case 'snapshot':
+          await base.snapshot({ store });
+          break;
+        case 'network': {
+          const sb = make({ network: { attach: net! } });
+          await sb.start();
+          await sb.destroy();
+          break;
+        }
+        case 'destroy': {
+          const sb = make();
+          await sb.run(['true']);
+          await sb.destroy();
+          break;
+        }
       }
     };
     let fired = false;
-    const fault = sleep(t.delayMs).then(() => { fired = true; killVictim(t.victim as 'helper' | 'init'); });
+    const fault = sleep(t.delayMs).then(() => {
+      fired = true;
+      killVictim(t.victim as 'helper' | 'init');
+    });
     // Repeat the operation until the fault has fired, and once more after it.
     for (let after = 0; after < 2 && problems.length === 0;) {
       await settles(t.op, once(), problems);
@@ -202,19 +275,30 @@ async function inProcessTrial(t: Trial): Promise<string[]> {
     for (const sb of made) await settles(`destroy of ${sb.id}`, sb.destroy(), problems);
     if (net) await settles('network destroy', net.destroy(), problems);
   }
-  problems.push(...await leaks(dir, t, []));
+  problems.push(...(await leaks(dir, t, [])));
   const cg = cgroupsFor(dir);
   if (cg.ok) {
-    const own = [cg.tree.session.v2Path, ...Object.values(cg.tree.session.v1Paths)].filter((p): p is string => !!p && existsSync(p));
-    for (const p of own) problems.push(...readdirSync(p, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `cgroup: ${p}/${e.name}`));
+    const own = [cg.tree.session.v2Path, ...Object.values(cg.tree.session.v1Paths)].filter(
+      (p): p is string => !!p && existsSync(p)
+    );
+    for (const p of own)
+      problems.push(
+        ...readdirSync(p, { withFileTypes: true })
+          .filter((e) => e.isDirectory())
+          .map((e) => `cgroup: ${p}/${e.name}`)
+      );
   }
   return problems;
 }
 
 describe(`kill -9 of Node (seed ${seed})`, () => {
-  it.concurrent.for(selected.filter((t) => t.victim === 'node'))('#$n: kill -9 of $victim $delayMs ms into $op', { timeout: 120_000 }, async (t) => {
-    expect(await nodeTrial(t), label(t)).toEqual([]);
-  });
+  it.concurrent.for(selected.filter((t) => t.victim === 'node'))(
+    '#$n: kill -9 of $victim $delayMs ms into $op',
+    { timeout: 120_000 },
+    async (t) => {
+      expect(await nodeTrial(t), label(t)).toEqual([]);
+    }
+  );
 });
 
 describe(`kill -9 of the helper or an init (seed ${seed})`, () => {
@@ -223,7 +307,11 @@ describe(`kill -9 of the helper or an init (seed ${seed})`, () => {
     closeOwnSession(sharedDir);
     removeTreeSync(sharedDir);
   });
-  it.for(selected.filter((t) => t.victim !== 'node'))('#$n: kill -9 of $victim $delayMs ms into $op', { timeout: 120_000 }, async (t) => {
-    expect(await inProcessTrial(t), label(t)).toEqual([]);
-  });
+  it.for(selected.filter((t) => t.victim !== 'node'))(
+    '#$n: kill -9 of $victim $delayMs ms into $op',
+    { timeout: 120_000 },
+    async (t) => {
+      expect(await inProcessTrial(t), label(t)).toEqual([]);
+    }
+  );
 });

@@ -28,5 +28,8 @@ export function ensureDist(): void {
     if (built > 0) return; // stale but not ours to rebuild (the rootless run): use it as it is
     throw new Error(`dist/ is missing and ${repoRoot} is not writable: run "npx tsup" first`);
   }
-  execFileSync(process.execPath, [join(repoRoot, 'node_modules', 'tsup', 'dist', 'cli-default.js')], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, [join(repoRoot, 'node_modules', 'tsup', 'dist', 'cli-default.js')], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }

@@ -28,7 +28,10 @@ export function hostProcess(pid: number): HostProcess | undefined {
 
 /** Every process on the host (those this user may see). */
 export function hostProcesses(): HostProcess[] {
-  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map((n) => hostProcess(Number(n))).filter((p) => p !== undefined);
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map((n) => hostProcess(Number(n)))
+    .filter((p) => p !== undefined);
 }
 
 /** True while `pid` exists and is not a zombie. */
@@ -39,7 +42,9 @@ export function isAlive(pid: number): boolean {
 
 /** Live processes whose command line is exactly `argv`. */
 export function processesRunning(argv: string[]): HostProcess[] {
-  return hostProcesses().filter((p) => p.state !== 'Z' && p.cmdline.length === argv.length && p.cmdline.every((a, i) => a === argv[i]));
+  return hostProcesses().filter(
+    (p) => p.state !== 'Z' && p.cmdline.length === argv.length && p.cmdline.every((a, i) => a === argv[i])
+  );
 }
 
 /** The pid namespace of a process (`pid:[4026531836]`), or undefined when it cannot be read. */
@@ -70,7 +75,9 @@ export function sandboxProcessesUsing(stateDir: string): HostProcess[] {
 
 /** Lines of the host's mountinfo (this process's mount namespace) that mention `text`. */
 export function mountsMentioning(text: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(text));
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(text));
 }
 
 /**
@@ -88,7 +95,8 @@ export function sandboxDirsUnder(root: string, depth = 4): string[] {
   for (const name of entries) {
     const path = join(root, name);
     if (name.startsWith('sb-')) found.push(path);
-    else if (depth > 0 && !['host-layer', 'upper', 'work', 'root'].includes(name)) found.push(...sandboxDirsUnder(path, depth - 1));
+    else if (depth > 0 && !['host-layer', 'upper', 'work', 'root'].includes(name))
+      found.push(...sandboxDirsUnder(path, depth - 1));
   }
   return found.filter((p) => lstatSync(p, { throwIfNoEntry: false })?.isDirectory());
 }
@@ -96,7 +104,10 @@ export function sandboxDirsUnder(root: string, depth = 4): string[] {
 /** The state directory every sandbox of this test run uses (set by the integration setup). */
 export function stateRoot(): string {
   const dir = process.env.SANDKIT_STATE_DIR;
-  if (!dir) throw new Error('SANDKIT_STATE_DIR is not set: run through the integration project (test/helpers/integration-setup.ts)');
+  if (!dir)
+    throw new Error(
+      'SANDKIT_STATE_DIR is not set: run through the integration project (test/helpers/integration-setup.ts)'
+    );
   return dir;
 }
 

@@ -8,7 +8,35 @@ import { gzipSync } from 'node:zlib';
 import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../../src/archive/tar-writer.js';
 
 export const BUSYBOX = '/bin/busybox';
-const APPLETS = ['sh', 'ls', 'cat', 'echo', 'mkdir', 'rm', 'ln', 'stat', 'touch', 'id', 'pwd', 'env', 'sleep', 'test', 'find', 'sort', 'wc', 'readlink', 'head', 'true', 'false', 'chmod', 'cp', 'mv', 'dd', 'sync', 'getfattr'];
+const APPLETS = [
+  'sh',
+  'ls',
+  'cat',
+  'echo',
+  'mkdir',
+  'rm',
+  'ln',
+  'stat',
+  'touch',
+  'id',
+  'pwd',
+  'env',
+  'sleep',
+  'test',
+  'find',
+  'sort',
+  'wc',
+  'readlink',
+  'head',
+  'true',
+  'false',
+  'chmod',
+  'cp',
+  'mv',
+  'dd',
+  'sync',
+  'getfattr',
+];
 
 /** Fills dir with a busybox root: /bin/busybox, /bin/<applet> → busybox, /etc/passwd, /tmp. */
 export function busyboxRootfs(dir: string): string {
@@ -59,13 +87,46 @@ function writeBlob(dir: string, data: Buffer): string {
 }
 
 /** Writes an OCI image layout of the layers (bottom first; gzipped when asked) to dir. */
-export function ociLayout(dir: string, layers: Buffer[], config: Record<string, unknown> = {}, options: { gzip?: boolean; name?: string } = {}): string {
+export function ociLayout(
+  dir: string,
+  layers: Buffer[],
+  config: Record<string, unknown> = {},
+  options: { gzip?: boolean; name?: string } = {}
+): string {
   mkdirSync(dir, { recursive: true });
   const blobs = layers.map((l) => (options.gzip ? gzipSync(l) : l));
-  const layerDescs = blobs.map((b) => ({ mediaType: `application/vnd.oci.image.layer.v1.tar${options.gzip ? '+gzip' : ''}`, digest: writeBlob(dir, b), size: b.length }));
-  const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config, rootfs: { type: 'layers', diff_ids: layers.map(sha) } }));
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: writeBlob(dir, cfg), size: cfg.length }, layers: layerDescs }));
-  const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: writeBlob(dir, manifest), size: manifest.length, ...(options.name ? { annotations: { 'org.opencontainers.image.ref.name': options.name } } : {}) }] };
+  const layerDescs = blobs.map((b) => ({
+    mediaType: `application/vnd.oci.image.layer.v1.tar${options.gzip ? '+gzip' : ''}`,
+    digest: writeBlob(dir, b),
+    size: b.length,
+  }));
+  const cfg = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config,
+      rootfs: { type: 'layers', diff_ids: layers.map(sha) },
+    })
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: writeBlob(dir, cfg), size: cfg.length },
+      layers: layerDescs,
+    })
+  );
+  const index = {
+    schemaVersion: 2,
+    manifests: [
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: writeBlob(dir, manifest),
+        size: manifest.length,
+        ...(options.name ? { annotations: { 'org.opencontainers.image.ref.name': options.name } } : {}),
+      },
+    ],
+  };
   writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   return dir;

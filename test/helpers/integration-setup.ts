@@ -6,9 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeTreeSync } from '../../src/platform/remove-tree.js';
 import { ensureDist } from './dist.js';
-import {
-  hostProcess, mountsMentioning, sandboxDirsUnder, sandboxProcessesUsing, waitUntil,
-} from './host.js';
+import { hostProcess, mountsMentioning, sandboxDirsUnder, sandboxProcessesUsing, waitUntil } from './host.js';
 import { probePath } from './probe.js';
 import { sandkitLinks } from './network.js';
 import { detectCgroups } from '../../src/cgroup/detect.js';
@@ -38,7 +36,7 @@ export default function setup(): () => Promise<void> {
     if (!(await waitUntil(() => sandkitLinks().length === 0, 5000, 50))) {
       for (const link of sandkitLinks()) problems.push(`network device left on the host: ${link}`);
     }
-    problems.push(...await sessionCgroupLeaks(stateDir));
+    problems.push(...(await sessionCgroupLeaks(stateDir)));
     removeTreeSync(stateDir);
     if (problems.length > 0) {
       process.exitCode = 1; // vitest only logs errors thrown here; this makes the run fail
@@ -71,7 +69,9 @@ async function sessionCgroupLeaks(stateDir: string): Promise<string[]> {
     const cg = base.child(SESSION_PREFIX + id);
     for (const dir of [cg.v2Path, ...Object.values(cg.v1Paths)]) {
       if (!dir || !existsSync(dir)) continue;
-      const children = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      const children = readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
       for (const child of children) leaks.push(`cgroup left behind: ${dir}/${child}`);
       await removeCgroupDir(dir).catch((err: Error) => leaks.push(`cannot remove ${dir}: ${err.message}`));
     }

@@ -26,13 +26,20 @@ function diskBackedDir(dir: string): string {
 /** What an online judge makes of a result (its adapter): the verdicts of the table. */
 export function verdictOf(r: SpawnResult, expected?: string): string {
   switch (r.status) {
-    case 'ok': return expected === undefined || r.stdout === expected ? 'AC' : 'WA';
-    case 'time-limit': return 'TLE';
-    case 'wall-time-limit': return 'WTLE';
-    case 'memory-limit': return 'MLE';
-    case 'output-limit': return 'OLE';
-    case 'security-violation': return 'SV';
-    default: return 'RE'; // nonzero-exit, signaled, file-size-limit
+    case 'ok':
+      return expected === undefined || r.stdout === expected ? 'AC' : 'WA';
+    case 'time-limit':
+      return 'TLE';
+    case 'wall-time-limit':
+      return 'WTLE';
+    case 'memory-limit':
+      return 'MLE';
+    case 'output-limit':
+      return 'OLE';
+    case 'security-violation':
+      return 'SV';
+    default:
+      return 'RE'; // nonzero-exit, signaled, file-size-limit
   }
 }
 
@@ -81,7 +88,9 @@ export function defineJudgeSuite(backend: 'v1' | 'v2' | 'none'): void {
   let dataDir = '';
   let sb: Sandbox;
   const cgroups = backend !== 'none';
-  const base = cgroups ? { cpuTime: `${2 * slack}s`, wallTime: `${6 * slack}s`, memory: '256M', output: '1M' } : { wallTime: `${6 * slack}s`, output: '1M' };
+  const base = cgroups
+    ? { cpuTime: `${2 * slack}s`, wallTime: `${6 * slack}s`, memory: '256M', output: '1M' }
+    : { wallTime: `${6 * slack}s`, output: '1M' };
   const kill = { seccomp: Seccomp.default().onViolation('kill') };
   const ptraceNr = ARCHES[hostArch() ?? 'x86_64'].table.ptrace;
   const javaRows: Row[] = [];
@@ -95,7 +104,12 @@ export function defineJudgeSuite(backend: 'v1' | 'v2' | 'none'): void {
     // A file of the test's own, for the page cache rows.
     dataDir = diskBackedDir(dir);
     writeFileSync(join(dataDir, 'data.bin'), Buffer.alloc(64 * MiB, 7));
-    sb = new Sandbox({ mounts: [{ source: dir, target: J, readonly: true }, { source: dataDir, target: '/data', readonly: true }] });
+    sb = new Sandbox({
+      mounts: [
+        { source: dir, target: J, readonly: true },
+        { source: dataDir, target: '/data', readonly: true },
+      ],
+    });
   }, 300_000); // some twenty gcc/g++ runs (and javac), on a loaded machine
   afterAll(async () => {
     await sb?.destroy();
@@ -108,7 +122,22 @@ export function defineJudgeSuite(backend: 'v1' | 'v2' | 'none'): void {
   if (hasJava) {
     // Sized to fit an address-space limit: rootless, the default sandbox memory limit can only
     // be RLIMIT_AS, and a JVM's default reservations (1 GiB of class space alone) exceed it.
-    javaRows.push({ name: 'Java: sum (accepted)', argv: ['java', '-Xmx256m', '-XX:CompressedClassSpaceSize=64m', '-XX:ReservedCodeCacheSize=32m', '-cp', J, 'Hello'], stdin: '2 3\n', expected: '5\n', verdict: 'AC', limits: cgroups ? { cpuTime: '10s', wallTime: '30s', memory: '512M' } : { wallTime: '30s' } });
+    javaRows.push({
+      name: 'Java: sum (accepted)',
+      argv: [
+        'java',
+        '-Xmx256m',
+        '-XX:CompressedClassSpaceSize=64m',
+        '-XX:ReservedCodeCacheSize=32m',
+        '-cp',
+        J,
+        'Hello',
+      ],
+      stdin: '2 3\n',
+      expected: '5\n',
+      verdict: 'AC',
+      limits: cgroups ? { cpuTime: '10s', wallTime: '30s', memory: '512M' } : { wallTime: '30s' },
+    });
   } else {
     console.warn('judge table: no Java rows (no JDK installed, or inside the VM where a JVM takes minutes)');
   }
@@ -116,64 +145,157 @@ export function defineJudgeSuite(backend: 'v1' | 'v2' | 'none'): void {
   const allRows: Row[] = [
     { name: 'C: sum (accepted)', argv: [`${J}/sum`], stdin: '2 3\n', expected: '5\n', verdict: 'AC' },
     { name: 'C: wrong sum (wrong answer)', argv: [`${J}/wrong`], stdin: '2 3\n', expected: '5\n', verdict: 'WA' },
-    { name: 'C++: sum with iostream (accepted)', argv: [`${J}/sum-cpp`], stdin: '40 2\n', expected: '42\n', verdict: 'AC' },
-    { name: 'Python: sum (accepted)', argv: ['python3', `${J}/sum.py`], stdin: '2 3\n', expected: '5\n', verdict: 'AC' },
     {
-      cgroup: true, name: 'C: busy loop (CPU time limit)', argv: [`${J}/spin`, '0'], verdict: 'TLE', limits: { cpuTime: '500ms' },
+      name: 'C++: sum with iostream (accepted)',
+      argv: [`${J}/sum-cpp`],
+      stdin: '40 2\n',
+      expected: '42\n',
+      verdict: 'AC',
+    },
+    {
+      name: 'Python: sum (accepted)',
+      argv: ['python3', `${J}/sum.py`],
+      stdin: '2 3\n',
+      expected: '5\n',
+      verdict: 'AC',
+    },
+    {
+      cgroup: true,
+      name: 'C: busy loop (CPU time limit)',
+      argv: [`${J}/spin`, '0'],
+      verdict: 'TLE',
+      limits: { cpuTime: '500ms' },
       check: (r) => expect(r.cpuTimeMs.total).toBeLessThan(500 + 50 * slack),
     },
-    { cgroup: true, name: 'Python: busy loop (CPU time limit)', argv: ['python3', `${J}/spin.py`, '0'], verdict: 'TLE', limits: { cpuTime: '500ms' } },
     {
-      name: 'C: sleeps (wall time limit)', argv: [`${J}/sleep`], verdict: 'WTLE', limits: { wallTime: '500ms' },
+      cgroup: true,
+      name: 'Python: busy loop (CPU time limit)',
+      argv: ['python3', `${J}/spin.py`, '0'],
+      verdict: 'TLE',
+      limits: { cpuTime: '500ms' },
+    },
+    {
+      name: 'C: sleeps (wall time limit)',
+      argv: [`${J}/sleep`],
+      verdict: 'WTLE',
+      limits: { wallTime: '500ms' },
       check: (r) => expect(r.cpuTimeMs.total).toBeLessThan(50 * slack),
     },
     {
-      cgroup: true, name: 'C: malloc and touch 1 GiB (memory limit)', argv: [`${J}/hog`, '1024'], verdict: 'MLE', limits: { memory: '64M' },
+      cgroup: true,
+      name: 'C: malloc and touch 1 GiB (memory limit)',
+      argv: [`${J}/hog`, '1024'],
+      verdict: 'MLE',
+      limits: { memory: '64M' },
       check: (r) => expect(r.oomKilled).toBe(true),
     },
-    { cgroup: true, name: 'Python: bytearray of 1 GiB (memory limit)', argv: ['python3', `${J}/hog.py`], verdict: 'MLE', limits: { memory: '64M' } },
+    {
+      cgroup: true,
+      name: 'Python: bytearray of 1 GiB (memory limit)',
+      argv: ['python3', `${J}/hog.py`],
+      verdict: 'MLE',
+      limits: { memory: '64M' },
+    },
     {
       // cgroup v1 kills one process at OOM; the whole tree must go, so sh never echoes.
-      cgroup: true, name: 'C hog under sh (memory limit, the tree ends)', argv: ['sh', '-c', `${J}/hog 1024; echo survived`], verdict: 'MLE', limits: { memory: '64M' },
+      cgroup: true,
+      name: 'C hog under sh (memory limit, the tree ends)',
+      argv: ['sh', '-c', `${J}/hog 1024; echo survived`],
+      verdict: 'MLE',
+      limits: { memory: '64M' },
       check: (r) => expect(r.stdout).not.toContain('survived'),
     },
     {
-      cgroup: true, name: 'Python hog under sh (memory limit, the tree ends)', argv: ['sh', '-c', `python3 ${J}/hog.py; echo survived`], verdict: 'MLE', limits: { memory: '64M' },
+      cgroup: true,
+      name: 'Python hog under sh (memory limit, the tree ends)',
+      argv: ['sh', '-c', `python3 ${J}/hog.py; echo survived`],
+      verdict: 'MLE',
+      limits: { memory: '64M' },
       check: (r) => expect(r.stdout).not.toContain('survived'),
     },
-    { name: 'C: null pointer write (runtime error)', argv: [`${J}/segv`], verdict: 'RE', check: (r) => expect(r.signal).toBe('SIGSEGV') },
-    { name: 'C++: uncaught exception (runtime error)', argv: [`${J}/abort-cpp`], verdict: 'RE', check: (r) => expect(r.signal).toBe('SIGABRT') },
-    { name: 'C: exit 3 (runtime error)', argv: [`${J}/exit3`], verdict: 'RE', check: (r) => expect(r).toMatchObject({ status: 'nonzero-exit', exitCode: 3 }) },
-    { name: 'Python: exception (runtime error)', argv: ['python3', `${J}/raise.py`], verdict: 'RE', check: (r) => expect(r.exitCode).toBe(1) },
+    {
+      name: 'C: null pointer write (runtime error)',
+      argv: [`${J}/segv`],
+      verdict: 'RE',
+      check: (r) => expect(r.signal).toBe('SIGSEGV'),
+    },
+    {
+      name: 'C++: uncaught exception (runtime error)',
+      argv: [`${J}/abort-cpp`],
+      verdict: 'RE',
+      check: (r) => expect(r.signal).toBe('SIGABRT'),
+    },
+    {
+      name: 'C: exit 3 (runtime error)',
+      argv: [`${J}/exit3`],
+      verdict: 'RE',
+      check: (r) => expect(r).toMatchObject({ status: 'nonzero-exit', exitCode: 3 }),
+    },
+    {
+      name: 'Python: exception (runtime error)',
+      argv: ['python3', `${J}/raise.py`],
+      verdict: 'RE',
+      check: (r) => expect(r.exitCode).toBe(1),
+    },
     { name: 'C: prints forever (output limit)', argv: [`${J}/flood`], verdict: 'OLE', limits: { output: '1M' } },
     {
-      cgroup: true, name: 'C: fork bomb under pids 32 (pids limit, then CPU time)', argv: [`${J}/forkbomb`], verdict: 'TLE', limits: { pids: 32, cpuTime: '1s' },
+      cgroup: true,
+      name: 'C: fork bomb under pids 32 (pids limit, then CPU time)',
+      argv: [`${J}/forkbomb`],
+      verdict: 'TLE',
+      limits: { pids: 32, cpuTime: '1s' },
       check: (r) => expect(r.pidsLimitHit).toBe(true),
     },
     {
-      name: 'C: 512 MiB static array under addressSpace 256M (fails at once)', argv: [`${J}/bigarray`], verdict: 'RE', limits: { addressSpace: '256M' },
+      name: 'C: 512 MiB static array under addressSpace 256M (fails at once)',
+      argv: [`${J}/bigarray`],
+      verdict: 'RE',
+      limits: { addressSpace: '256M' },
       check: (r) => {
         expect(['SIGSEGV', 'SIGKILL']).toContain(r.signal); // execve fails past its point of no return
         expect(r.wallTimeMs).toBeLessThan(1000 * slack);
       },
     },
-    { name: 'C: 512 MiB static array, no address-space limit (accepted)', argv: [`${J}/bigarray`], expected: 'ran\n', verdict: 'AC' },
-    { name: 'C++: vector of 512 MiB under addressSpace 256M (bad_alloc)', argv: [`${J}/bigvector-cpp`], verdict: 'RE', limits: { addressSpace: '256M' }, check: (r) => expect(r.signal).toBe('SIGABRT') },
     {
-      name: 'C: ptrace under onViolation(kill) (security violation naming the call)', argv: [`${J}/ptrace`], verdict: 'SV', security: kill,
+      name: 'C: 512 MiB static array, no address-space limit (accepted)',
+      argv: [`${J}/bigarray`],
+      expected: 'ran\n',
+      verdict: 'AC',
+    },
+    {
+      name: 'C++: vector of 512 MiB under addressSpace 256M (bad_alloc)',
+      argv: [`${J}/bigvector-cpp`],
+      verdict: 'RE',
+      limits: { addressSpace: '256M' },
+      check: (r) => expect(r.signal).toBe('SIGABRT'),
+    },
+    {
+      name: 'C: ptrace under onViolation(kill) (security violation naming the call)',
+      argv: [`${J}/ptrace`],
+      verdict: 'SV',
+      security: kill,
       check: (r) => {
         expect(r.violation).toEqual({ syscall: 'ptrace', number: ptraceNr });
         expect(r).toMatchObject({ signal: 'SIGSYS', stdout: 'before\n' }); // the call never returned
       },
     },
     {
-      name: 'C: ptrace under sh and onViolation(kill) (the tree ends)', argv: ['sh', '-c', `${J}/ptrace; echo survived`], verdict: 'SV', security: kill,
+      name: 'C: ptrace under sh and onViolation(kill) (the tree ends)',
+      argv: ['sh', '-c', `${J}/ptrace; echo survived`],
+      verdict: 'SV',
+      security: kill,
       check: (r) => {
         expect(r.violation?.syscall).toBe('ptrace');
         expect(r.stdout).toBe('before\n');
       },
     },
-    { name: 'C: ptrace under the default policy (fails with EPERM, runs on)', argv: [`${J}/ptrace`], expected: 'before\nafter\n', verdict: 'AC', check: (r) => expect(r.violation).toBeNull() },
+    {
+      name: 'C: ptrace under the default policy (fails with EPERM, runs on)',
+      argv: [`${J}/ptrace`],
+      expected: 'before\nafter\n',
+      verdict: 'AC',
+      check: (r) => expect(r.violation).toBeNull(),
+    },
     ...javaRows,
   ];
   const rows = allRows.filter((row) => cgroups || !row.cgroup);
@@ -181,7 +303,10 @@ export function defineJudgeSuite(backend: 'v1' | 'v2' | 'none'): void {
   describe(`judge table (cgroup ${backend})`, () => {
     it.each(rows)('$name → $verdict', async (row) => {
       const r = await run(row.argv, { stdin: row.stdin ?? 'ignore', limits: row.limits, security: row.security });
-      expect(verdictOf(r, row.expected), JSON.stringify({ status: r.status, signal: r.signal, exitCode: r.exitCode, stderr: r.stderr.slice(0, 300) })).toBe(row.verdict);
+      expect(
+        verdictOf(r, row.expected),
+        JSON.stringify({ status: r.status, signal: r.signal, exitCode: r.exitCode, stderr: r.stderr.slice(0, 300) })
+      ).toBe(row.verdict);
       row.check?.(r);
     });
   });
@@ -211,7 +336,9 @@ export function defineJudgeSuite(backend: 'v1' | 'v2' | 'none'): void {
       }
       const py = await run(['python3', `${J}/spin.py`, '200']);
       diffs.push(py.cpuTimeMs.total - Number(py.stdout));
-      console.log(`cgroup ${backend}: result − own getrusage, ms (C 50, C 300, Python 200): ${diffs.map((d) => d.toFixed(2)).join(', ')}`);
+      console.log(
+        `cgroup ${backend}: result − own getrusage, ms (C 50, C 300, Python 200): ${diffs.map((d) => d.toFixed(2)).join(', ')}`
+      );
       // A program that spins just under the limit is not killed by our setup's CPU time.
       if (!cgroups) return; // a CPU time limit needs the spawn's cgroup
       const under = await run([`${J}/spin`, '400'], { limits: { cpuTime: `${cpuSlack === 1 ? 450 : 550}ms` } });
@@ -231,7 +358,9 @@ export function defineJudgeSuite(backend: 'v1' | 'v2' | 'none'): void {
       }
       const used = [...byState.cold, ...byState.warm].map((r) => r.memoryUsedBytes!);
       const peaks = (s: 'cold' | 'warm') => byState[s].map((r) => r.memoryPeakBytes!);
-      console.log(`cgroup ${backend}: memoryUsedBytes MiB (cold, cold, warm, warm): ${used.map((u) => (u / MiB).toFixed(2)).join(', ')}; memoryPeakBytes cold ${peaks('cold').map((p) => (p / MiB).toFixed(1))} warm ${peaks('warm').map((p) => (p / MiB).toFixed(1))}`);
+      console.log(
+        `cgroup ${backend}: memoryUsedBytes MiB (cold, cold, warm, warm): ${used.map((u) => (u / MiB).toFixed(2)).join(', ')}; memoryPeakBytes cold ${peaks('cold').map((p) => (p / MiB).toFixed(1))} warm ${peaks('warm').map((p) => (p / MiB).toFixed(1))}`
+      );
       // The premise: a cold run is charged the file's page cache, so the raw peak differs.
       expect(Math.min(...peaks('cold'))).toBeGreaterThan(Math.max(...peaks('warm')) + 32 * MiB);
       for (const u of used) {

@@ -61,7 +61,9 @@ export function defineLimitsSuite(backend: 'v1' | 'v2'): void {
     it('CPU time of four forked spinners is counted together', async () => {
       const sb = make();
       const spin = `${PROBE} spin 0`;
-      const r = await sb.run(['sh', '-c', `${spin} & ${spin} & ${spin} & ${spin} & wait`], { limits: { cpuTime: '1s', wallTime: `${20 * slack}s` } });
+      const r = await sb.run(['sh', '-c', `${spin} & ${spin} & ${spin} & ${spin} & wait`], {
+        limits: { cpuTime: '1s', wallTime: `${20 * slack}s` },
+      });
       expect(r.status).toBe('time-limit');
       expect(r.cpuTimeMs.total).toBeGreaterThanOrEqual(1000);
       expect(r.cpuTimeMs.total).toBeLessThan(1000 + 80 * slack);
@@ -83,7 +85,9 @@ export function defineLimitsSuite(backend: 'v1' | 'v2'): void {
       const sb = make();
       global.gc?.();
       const before = process.memoryUsage().rss;
-      const r = await sb.run(['sh', '-c', 'head -c 100000000 /dev/zero'], { limits: { output: '1M', wallTime: `${30 * slack}s` } });
+      const r = await sb.run(['sh', '-c', 'head -c 100000000 /dev/zero'], {
+        limits: { output: '1M', wallTime: `${30 * slack}s` },
+      });
       const grown = process.memoryUsage().rss - before;
       expect(r).toMatchObject({ status: 'output-limit', stdoutTruncated: true, limitExceeded: 'output' });
       expect(r.stdout.length).toBe(2 ** 20);
@@ -120,9 +124,13 @@ export function defineLimitsSuite(backend: 'v1' | 'v2'): void {
 
     it('rlimits: file size, open files, stack', async () => {
       const sb = make();
-      const big = await sb.run(['dd', 'if=/dev/zero', 'of=/tmp/big', 'bs=1M', 'count=4'], { limits: { fileSize: '1M' } });
+      const big = await sb.run(['dd', 'if=/dev/zero', 'of=/tmp/big', 'bs=1M', 'count=4'], {
+        limits: { fileSize: '1M' },
+      });
       expect(big).toMatchObject({ status: 'file-size-limit', signal: 'SIGXFSZ' });
-      const ulimits = await sb.run(['sh', '-c', 'ulimit -n; ulimit -s; ulimit -c'], { limits: { openFiles: 64, stack: '64M' } });
+      const ulimits = await sb.run(['sh', '-c', 'ulimit -n; ulimit -s; ulimit -c'], {
+        limits: { openFiles: 64, stack: '64M' },
+      });
       expect(ulimits.stdout).toBe('64\n65536\n0\n');
     });
 
@@ -173,7 +181,9 @@ export function defineRootlessLimitsSuite(): void {
         expect(busy.cpuTimeMs.total).toBeGreaterThan(200);
         const out = await sb.run(['head', '-c', '10000000', '/dev/zero'], { limits: { output: '64k' } });
         expect(out.status).toBe('output-limit');
-        const big = await sb.run(['dd', 'if=/dev/zero', 'of=/tmp/big', 'bs=1M', 'count=4'], { limits: { fileSize: '1M' } });
+        const big = await sb.run(['dd', 'if=/dev/zero', 'of=/tmp/big', 'bs=1M', 'count=4'], {
+          limits: { fileSize: '1M' },
+        });
         expect(big.status).toBe('file-size-limit');
       } finally {
         await sb.destroy();

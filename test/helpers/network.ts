@@ -31,7 +31,10 @@ export function sandkitLinks(): string[] {
 /** sandkit's nftables tables (`sandkit_…`), as "family name". */
 export function sandkitTables(): string[] {
   const out = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.includes(' sandkit_')).map((l) => l.replace(/^table /, '').trim());
+  return out
+    .split('\n')
+    .filter((l) => l.includes(' sandkit_'))
+    .map((l) => l.replace(/^table /, '').trim());
 }
 
 /**
@@ -41,14 +44,30 @@ export function sandkitTables(): string[] {
  * it only by being routed (and masqueraded) through the host, like any destination off their
  * subnet. Returns its address and a cleanup function.
  */
-export function makeOutsideHost(bridge: string, outside: string, tag: string): { address: string; exec: (args: string[]) => string; remove: () => void } {
+export function makeOutsideHost(
+  bridge: string,
+  outside: string,
+  tag: string
+): { address: string; exec: (args: string[]) => string; remove: () => void } {
   const base = outside.replace(/\.0\/24$/, '');
   const ns = `sktest-${tag}`;
   const veth = `tsk${tag}`.slice(0, 15); // not sk…: that prefix is sandkit's own
   const remove = () => {
-    try { ip('netns', 'del', ns); } catch { /* gone */ }
-    try { ip('link', 'del', veth); } catch { /* gone with the namespace */ }
-    try { ip('addr', 'del', `${base}.1/24`, 'dev', bridge); } catch { /* gone with the bridge */ }
+    try {
+      ip('netns', 'del', ns);
+    } catch {
+      /* gone */
+    }
+    try {
+      ip('link', 'del', veth);
+    } catch {
+      /* gone with the namespace */
+    }
+    try {
+      ip('addr', 'del', `${base}.1/24`, 'dev', bridge);
+    } catch {
+      /* gone with the bridge */
+    }
   };
   remove();
   ip('netns', 'add', ns);
@@ -65,8 +84,12 @@ export function makeOutsideHost(bridge: string, outside: string, tag: string): {
 
 /** A perl one-liner TCP server: answers every connection with "hello <peer address>\n". */
 export function helloServer(port: number): string[] {
-  return ['perl', '-MIO::Socket::INET', '-e',
-    `$|=1; my $s=IO::Socket::INET->new(Listen=>16,LocalPort=>${port},ReuseAddr=>1) or die "listen: $!"; print "listening\\n"; while (my $c=$s->accept) { print $c "hello ".$c->peerhost."\\n"; close $c }`];
+  return [
+    'perl',
+    '-MIO::Socket::INET',
+    '-e',
+    `$|=1; my $s=IO::Socket::INET->new(Listen=>16,LocalPort=>${port},ReuseAddr=>1) or die "listen: $!"; print "listening\\n"; while (my $c=$s->accept) { print $c "hello ".$c->peerhost."\\n"; close $c }`,
+  ];
 }
 
 /** A bash one-liner TCP client: prints what `host:port` says (a name is resolved via /etc/hosts). */

@@ -34,7 +34,9 @@ let built: string | undefined;
 export function probePath(): string {
   if (built) return built;
   const hash = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 12);
-  const existing = [join(fixtures, 'build', `probe-${hash}`), join(buildDir(), `probe-${hash}`)].find((p) => existsSync(p));
+  const existing = [join(fixtures, 'build', `probe-${hash}`), join(buildDir(), `probe-${hash}`)].find((p) =>
+    existsSync(p)
+  );
   if (existing) return (built = existing);
   return (built = compileStatic(source, join(buildDir(), `probe-${hash}`)));
 }
@@ -46,7 +48,9 @@ export function probePath(): string {
 export function compileStatic(sourceFile: string, target: string): string {
   const tmp = `${target}.${process.pid}.tmp`;
   try {
-    execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', tmp, sourceFile], { stdio: ['ignore', 'inherit', 'inherit'] });
+    execFileSync('gcc', ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', tmp, sourceFile], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     renameSync(tmp, target);
   } finally {
     rmSync(tmp, { force: true });

@@ -26,18 +26,33 @@ export function expectRefused(r: SpawnResult, allowed: readonly Outcome[]): void
 
 /** Who runs the attacks inside: root always; also an unprivileged uid when the host maps one (root host). */
 export const attackers: ReadonlyArray<{ who: string; user: number }> = isRoot
-  ? [{ who: 'root inside', user: 0 }, { who: 'uid 65534 inside', user: 65534 }]
+  ? [
+      { who: 'root inside', user: 0 },
+      { who: 'uid 65534 inside', user: 65534 },
+    ]
   : [{ who: 'root inside (the only mapped uid rootless)', user: 0 }];
 
 /** "root" or "rootless": how the test run itself is privileged, for rows whose outcome depends on it. */
 export const hostMode: 'root' | 'rootless' = isRoot ? 'root' : 'rootless';
 
 /** The capability sets of a process, from its /proc/<pid>/status text. */
-export function capabilitiesOf(status: string): { CapInh: bigint; CapPrm: bigint; CapEff: bigint; CapBnd: bigint; CapAmb: bigint } {
+export function capabilitiesOf(status: string): {
+  CapInh: bigint;
+  CapPrm: bigint;
+  CapEff: bigint;
+  CapBnd: bigint;
+  CapAmb: bigint;
+} {
   const get = (name: string) => {
     const m = status.match(new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm'));
     if (!m) throw new Error(`no ${name} in:\n${status}`);
     return BigInt(`0x${m[1]}`);
   };
-  return { CapInh: get('CapInh'), CapPrm: get('CapPrm'), CapEff: get('CapEff'), CapBnd: get('CapBnd'), CapAmb: get('CapAmb') };
+  return {
+    CapInh: get('CapInh'),
+    CapPrm: get('CapPrm'),
+    CapEff: get('CapEff'),
+    CapBnd: get('CapBnd'),
+    CapAmb: get('CapAmb'),
+  };
 }

@@ -24,7 +24,10 @@ describe('accepted options do what they say', () => {
     const avail = cgroupsFor();
     const hasIo = avail.ok && avail.tree.plan.controllers.io === 'v2';
     const sb = sandbox({ limits: { ioWeight: 200 } });
-    const started = await sb.start().then(() => undefined, (e: unknown) => e);
+    const started = await sb.start().then(
+      () => undefined,
+      (e: unknown) => e
+    );
     if (hasIo) {
       expect(started).toBeUndefined();
     } else {
@@ -44,13 +47,22 @@ describe('accepted options do what they say', () => {
 });
 
 describe('long operations take a signal', () => {
-  it('an import aborted midway rejects with SandboxAbortedError and leaves nothing in the store', async ({ tempDir }) => {
+  it('an import aborted midway rejects with SandboxAbortedError and leaves nothing in the store', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const tar = join(dir, 'big.tar.gz');
     writeFileSync(tar, gzipSync(layerTar([{ path: 'big', content: randomBytes(24 * 2 ** 20) }]), { level: 1 }));
     const store = join(dir, 'store');
     const controller = new AbortController();
-    const err = await Image.fromTar(tar, { store, signal: controller.signal, onProgress: () => controller.abort() }).then(() => undefined, (e: unknown) => e);
+    const err = await Image.fromTar(tar, {
+      store,
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    }).then(
+      () => undefined,
+      (e: unknown) => e
+    );
     expect(err).toBeInstanceOf(SandboxAbortedError);
     expect(readdirSync(join(store, 'tmp'))).toEqual([]);
     expect(readdirSync(join(store, 'layers'))).toEqual([]);
@@ -61,7 +73,10 @@ describe('long operations take a signal', () => {
     const sb = sandbox();
     const controller = new AbortController();
     sb.once('starting', () => controller.abort(new Error('changed my mind')));
-    const err = await sb.start({ signal: controller.signal }).then(() => undefined, (e: unknown) => e);
+    const err = await sb.start({ signal: controller.signal }).then(
+      () => undefined,
+      (e: unknown) => e
+    );
     expect(err).toBeInstanceOf(SandboxAbortedError);
     expect((err as SandboxAbortedError).cause).toEqual(new Error('changed my mind'));
     await sb.destroy();

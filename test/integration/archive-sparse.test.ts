@@ -45,7 +45,11 @@ describe('sparse tar entries', () => {
     expect(statSync(tar).size).toBeLessThan(2 * MiB);
     const img = await Image.fromTar(tar, { store: new LayerStore(join(dir, 'store')) });
     const layer = img.layerStore!.layerDir(img.stack.layers[0]!);
-    for (const [name, data] of [['d/many', 60 * 4096], ['one', 4096], ['empty', 0]] as const) {
+    for (const [name, data] of [
+      ['d/many', 60 * 4096],
+      ['one', 4096],
+      ['empty', 0],
+    ] as const) {
       const got = statSync(join(layer, name));
       expect(got.size, name).toBe(statSync(join(dir, 'src', name)).size);
       expect(got.blocks * 512, `${name} is stored sparse`).toBeLessThanOrEqual(data + 64 * 1024);
@@ -53,24 +57,30 @@ describe('sparse tar entries', () => {
     }
   });
 
-  it.for(FORMATS)('%s: a map longer than maxEntries is too-large; maxBytes counts stored bytes, holes are free', async ([, flags], { tempDir }) => {
-    const dir = tempDir();
-    mkdirSync(join(dir, 'src'));
-    holey(join(dir, 'src', 'f'), 60);
-    const tar = join(dir, 'sparse.tar');
-    execFileSync('tar', ['--sparse', ...flags, '-C', join(dir, 'src'), '-cf', tar, 'f']);
-    const store = new LayerStore(join(dir, 'store'));
-    const entries = await Image.fromTar(tar, { store, maxEntries: 30 }).catch((e: unknown) => e);
-    expect(entries).toBeInstanceOf(SandboxImageError);
-    expect((entries as SandboxImageError).reason, String(entries)).toBe('too-large');
-    // 240 KiB stored of a 64 MiB file.
-    const bytes = await Image.fromTar(tar, { store, maxBytes: 128 * 1024 }).catch((e: unknown) => e);
-    expect(bytes).toBeInstanceOf(SandboxImageError);
-    expect((bytes as SandboxImageError).reason, String(bytes)).toBe('too-large');
-    expect((await Image.fromTar(tar, { store, maxBytes: 8 * MiB, maxEntries: 100 })).stack.layers).toHaveLength(1);
-  });
+  it.for(FORMATS)(
+    '%s: a map longer than maxEntries is too-large; maxBytes counts stored bytes, holes are free',
+    async ([, flags], { tempDir }) => {
+      const dir = tempDir();
+      mkdirSync(join(dir, 'src'));
+      holey(join(dir, 'src', 'f'), 60);
+      const tar = join(dir, 'sparse.tar');
+      execFileSync('tar', ['--sparse', ...flags, '-C', join(dir, 'src'), '-cf', tar, 'f']);
+      const store = new LayerStore(join(dir, 'store'));
+      const entries = await Image.fromTar(tar, { store, maxEntries: 30 }).catch((e: unknown) => e);
+      expect(entries).toBeInstanceOf(SandboxImageError);
+      expect((entries as SandboxImageError).reason, String(entries)).toBe('too-large');
+      // 240 KiB stored of a 64 MiB file.
+      const bytes = await Image.fromTar(tar, { store, maxBytes: 128 * 1024 }).catch((e: unknown) => e);
+      expect(bytes).toBeInstanceOf(SandboxImageError);
+      expect((bytes as SandboxImageError).reason, String(bytes)).toBe('too-large');
+      expect((await Image.fromTar(tar, { store, maxBytes: 8 * MiB, maxEntries: 100 })).stack.layers).toHaveLength(1);
+    }
+  );
 
-  it('copyIn of GNU sparse archives: the full size counts against maxBytes, the content arrives exact', async ({ sandbox, tempDir }) => {
+  it('copyIn of GNU sparse archives: the full size counts against maxBytes, the content arrives exact', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const dir = tempDir();
     mkdirSync(join(dir, 'src'));
     holey(join(dir, 'src', 'f'), 60);
@@ -79,7 +89,9 @@ describe('sparse tar entries', () => {
     for (const [name, flags] of FORMATS) {
       const tar = join(dir, 'sparse.tar');
       execFileSync('tar', ['--sparse', ...flags, '-C', join(dir, 'src'), '-cf', tar, 'f']);
-      const err = await sb.files.copyIn(createReadStream(tar), '/small', { maxBytes: 32 * MiB }).catch((e: unknown) => e);
+      const err = await sb.files
+        .copyIn(createReadStream(tar), '/small', { maxBytes: 32 * MiB })
+        .catch((e: unknown) => e);
       expect(err, name).toBeInstanceOf(SandboxFilesError);
       expect((err as SandboxFilesError).errnoCode, name).toBe('EFBIG');
       await sb.files.copyIn(createReadStream(tar), '/dst');

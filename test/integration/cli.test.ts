@@ -7,15 +7,23 @@ import { it, makeProbeImage } from '../helpers/sandboxes.js';
 /** A CLI that hangs is killed before the test times out, so it cannot outlive the run. */
 const noOrphan = { timeout: 20_000, killSignal: 'SIGKILL' } as const;
 
-interface CliResult { status: number | null; stdout: string; stderr: string }
+interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs `node dist/cli.js ...args` with `input` on its stdin. */
 function cli(args: string[], input = ''): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [dist.cli, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...noOrphan });
     const out = { stdout: '', stderr: '' };
-    child.stdout.on('data', (d) => { out.stdout += d; });
-    child.stderr.on('data', (d) => { out.stderr += d; });
+    child.stdout.on('data', (d) => {
+      out.stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      out.stderr += d;
+    });
     child.once('error', reject);
     child.once('close', (status) => resolve({ status, ...out }));
     child.stdin.end(input);
@@ -34,7 +42,19 @@ describe('sandkit CLI', () => {
   });
 
   it('run runs inside a sandbox: PID 2, hostname, options', async () => {
-    const result = await cli(['run', '--hostname', 'clibox', '--env', 'X=1', '--cwd', '/etc', '--', 'sh', '-c', 'echo $$ $(uname -n) $X $(pwd)']);
+    const result = await cli([
+      'run',
+      '--hostname',
+      'clibox',
+      '--env',
+      'X=1',
+      '--cwd',
+      '/etc',
+      '--',
+      'sh',
+      '-c',
+      'echo $$ $(uname -n) $X $(pwd)',
+    ]);
     expect(result).toMatchObject({ status: 0, stdout: '2 clibox 1 /etc\n' });
   });
 
@@ -62,11 +82,21 @@ describe('sandkit CLI', () => {
     expect(result.status).toBe(128 + 15);
   });
 
-  it.for([['SIGINT', 130], ['SIGTERM', 143]] as const)('%s to the CLI is forwarded to the command (exit %i)', async ([signal, status]) => {
-    const child = spawn(process.execPath, [dist.cli, 'run', '--', 'sh', '-c', 'echo ready; exec sleep 600'], { stdio: ['ignore', 'pipe', 'pipe'], ...noOrphan });
+  it.for([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s to the CLI is forwarded to the command (exit %i)', async ([signal, status]) => {
+    const child = spawn(process.execPath, [dist.cli, 'run', '--', 'sh', '-c', 'echo ready; exec sleep 600'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...noOrphan,
+    });
     const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
     try {
-      await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); }));
+      await new Promise<void>((resolve) =>
+        child.stdout.on('data', (d: Buffer) => {
+          if (d.toString().includes('ready')) resolve();
+        })
+      );
       child.kill(signal);
       expect(await exited).toBe(status);
     } finally {
@@ -86,7 +116,12 @@ describe('sandkit CLI', () => {
 
   it('doctor prints a JSON report and exits 1 only when it lists problems', async () => {
     const result = await cli(['doctor']);
-    const report = JSON.parse(result.stdout) as { root: boolean; stateDir: string; features: object; problems: string[] };
+    const report = JSON.parse(result.stdout) as {
+      root: boolean;
+      stateDir: string;
+      features: object;
+      problems: string[];
+    };
     expect(result.status).toBe(report.problems.length === 0 ? 0 : 1);
     expect(report).toMatchObject({ root: process.getuid!() === 0, stateDir: process.env.SANDKIT_STATE_DIR });
     expect(report.features).toMatchObject({ version: 1, userns: true, overlayInUserns: true });

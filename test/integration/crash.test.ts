@@ -26,7 +26,13 @@ sandbox.once('spawn', ({ pid }) => {
 setInterval(() => {}, 1000);
 `;
 
-interface ChildReport { pid: number; init: number; helpers: number[]; session: string; sandbox: string }
+interface ChildReport {
+  pid: number;
+  init: number;
+  helpers: number[];
+  session: string;
+  sandbox: string;
+}
 
 describe('kill -9 of the Node process', () => {
   it('leaves no process and no mount, and the next start sweeps its directories', async ({ sandbox, tempDir }) => {
@@ -34,11 +40,16 @@ describe('kill -9 of the Node process', () => {
     const script = join(tempDir('sandkit-crash-'), 'child.mjs');
     writeFileSync(script, CHILD);
     const child = spawn(process.execPath, [script], {
-      env: { ...process.env, SANDKIT_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 25_000, killSignal: 'SIGKILL',
+      env: { ...process.env, SANDKIT_STATE_DIR: stateDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 25_000,
+      killSignal: 'SIGKILL',
     });
     let next: Sandbox | undefined;
     let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     try {
       const line = await new Promise<string>((resolve, reject) => {
         createInterface({ input: child.stdout }).once('line', resolve);

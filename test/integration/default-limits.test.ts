@@ -14,17 +14,22 @@ const WRITABLE = ['/', '/tmp', '/run', '/dev/shm'];
 async function sizes(sb: Sandbox): Promise<number[]> {
   const r = await sb.run(['sh', '-c', WRITABLE.map((d) => `stat -f -c '%b %S' ${d}`).join('; ')]);
   expect(r.exitCode, r.stderr).toBe(0);
-  return r.stdout.trim().split('\n').map((line) => {
-    const [blocks, size] = line.split(' ');
-    return Number(blocks) * Number(size);
-  });
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [blocks, size] = line.split(' ');
+      return Number(blocks) * Number(size);
+    });
 }
 
 describe('default limits', () => {
   it('one disk budget for /, /tmp, /run and /dev/shm together: ENOSPC once it is spent', async ({ sandbox }) => {
     const sb = sandbox({ limits: { disk: '16M' } });
     // 5 MiB into each place in turn: the fourth write has only ~1 MiB left.
-    const script = WRITABLE.map((d, i) => `dd if=/dev/zero of=${d === '/' ? '' : d}/f${i} bs=1M count=5 2>&1 || echo "full at ${d}"`).join('; ');
+    const script = WRITABLE.map(
+      (d, i) => `dd if=/dev/zero of=${d === '/' ? '' : d}/f${i} bs=1M count=5 2>&1 || echo "full at ${d}"`
+    ).join('; ');
     const r = await sb.run(['sh', '-c', script]);
     expect(r.stdout).toContain('No space left on device');
     expect(r.stdout).toContain('full at /dev/shm');
@@ -32,16 +37,28 @@ describe('default limits', () => {
     const used = await sb.run(['sh', '-c', 'du -sck /f0 /tmp/f1 /run/f2 /dev/shm/f3 | tail -1']);
     expect(Number.parseInt(used.stdout, 10) * 1024).toBeLessThanOrEqual(16 * MiB);
     // Freeing space in one place frees it for all.
-    expect((await sb.run(['sh', '-c', 'rm /tmp/f1 && dd if=/dev/zero of=/dev/shm/g bs=1M count=4 2>/dev/null && echo ok'])).stdout).toBe('ok\n');
+    expect(
+      (await sb.run(['sh', '-c', 'rm /tmp/f1 && dd if=/dev/zero of=/dev/shm/g bs=1M count=4 2>/dev/null && echo ok']))
+        .stdout
+    ).toBe('ok\n');
   });
 
   it('without options: 1 GiB shared by the writable layer and the tmpfs mounts', async ({ sandbox }) => {
     const sb = sandbox();
-    expect(sb.options.limits).toMatchObject({ memory: 2 * GiB, pids: 4096, disk: GiB, defaulted: ['memory', 'pids', 'disk'] });
+    expect(sb.options.limits).toMatchObject({
+      memory: 2 * GiB,
+      pids: 4096,
+      disk: GiB,
+      defaulted: ['memory', 'pids', 'disk'],
+    });
     expect(await sizes(sb)).toEqual([GiB, GiB, GiB, GiB]);
     // fallocate takes the pages at once (a sparse file would take none): 700 MiB in /tmp leaves
     // no room for 400 MiB in /dev/shm. Both are freed right after.
-    const r = await sb.run(['sh', '-c', 'fallocate -l 700M /tmp/a && echo a-ok; fallocate -l 400M /dev/shm/b 2>&1 || echo b-full; rm -f /tmp/a /dev/shm/b']);
+    const r = await sb.run([
+      'sh',
+      '-c',
+      'fallocate -l 700M /tmp/a && echo a-ok; fallocate -l 400M /dev/shm/b 2>&1 || echo b-full; rm -f /tmp/a /dev/shm/b',
+    ]);
     expect(r.stdout).toContain('a-ok');
     expect(r.stdout).toContain('b-full');
     expect(r.stdout).toContain('No space left on device');
@@ -60,7 +77,11 @@ describe('default limits', () => {
 
   it('the default memory limit holds a memory hog at 2 GiB (with a memory cgroup)', async ({ sandbox, task, skip }) => {
     const avail = cgroupsFor();
-    requireFeature({ task, skip } as unknown as TestContext, avail.ok && avail.tree.plan.controllers.memory !== null, 'needs a cgroup memory controller (rootless without delegation has none)');
+    requireFeature(
+      { task, skip } as unknown as TestContext,
+      avail.ok && avail.tree.plan.controllers.memory !== null,
+      'needs a cgroup memory controller (rootless without delegation has none)'
+    );
     const sb = sandbox();
     // Just past the default: touching pages is slow on a loaded VM (about 5 s per GiB here).
     const r = await sb.run([PROBE, 'alloc', '2100M'], { limits: { wallTime: '120s' } });
@@ -81,7 +102,12 @@ describe('default limits', () => {
 
   it('a limit given replaces only its own default', async ({ sandbox }) => {
     const sb = sandbox({ limits: { disk: '2G' } }); // (an explicit pids or memory limit needs cgroups)
-    expect(sb.options.limits).toMatchObject({ memory: 2 * GiB, pids: 4096, disk: 2 * GiB, defaulted: ['memory', 'pids'] });
+    expect(sb.options.limits).toMatchObject({
+      memory: 2 * GiB,
+      pids: 4096,
+      disk: 2 * GiB,
+      defaulted: ['memory', 'pids'],
+    });
     expect((await sizes(sb))[0]).toBe(2 * GiB);
   });
 
@@ -89,9 +115,14 @@ describe('default limits', () => {
     const report = await probeHost();
     const avail = cgroupsFor();
     const memory = avail.ok && avail.tree.plan.controllers.memory;
-    expect(report.defaultLimits.memory).toEqual({ value: '2 GiB', enforcedBy: memory ? `cgroup ${memory} memory controller` : 'RLIMIT_AS per process (no cgroup memory controller)' });
+    expect(report.defaultLimits.memory).toEqual({
+      value: '2 GiB',
+      enforcedBy: memory ? `cgroup ${memory} memory controller` : 'RLIMIT_AS per process (no cgroup memory controller)',
+    });
     expect(report.defaultLimits.pids.value).toBe('4096');
-    expect(report.defaultLimits.pids.enforcedBy).toMatch(avail.ok && avail.tree.plan.controllers.pids ? /^cgroup v[12] pids/ : /RLIMIT_NPROC/);
+    expect(report.defaultLimits.pids.enforcedBy).toMatch(
+      avail.ok && avail.tree.plan.controllers.pids ? /^cgroup v[12] pids/ : /RLIMIT_NPROC/
+    );
     expect(report.defaultLimits.disk.value).toBe('1 GiB');
   });
 });

@@ -18,7 +18,10 @@ function dirOf(sb: Sandbox): string | undefined {
 }
 
 describe('limits.disk', () => {
-  it('writes past the quota fail with ENOSPC, the host disk is untouched, the sandbox stays usable', async ({ sandbox, tempDir }) => {
+  it('writes past the quota fail with ENOSPC, the host disk is untouched, the sandbox stays usable', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const sb = sandbox({ image: Image.fromDirectory(busyboxRootfs(tempDir())), limits: { disk: '16M' } });
     await sb.start();
     const before = freeBytes(stateRoot());
@@ -59,6 +62,8 @@ describe('limits.disk', () => {
     await build.run(['/bin/sh', '-c', 'mkdir -p /src && echo v1 > /src/a && rm /etc/group']);
     const snap = await build.snapshot({ store });
     const from = sandbox({ image: snap, limits: { disk: '16M' } });
-    expect((await from.run(['/bin/sh', '-c', 'cat /src/a; test -e /etc/group || echo no-group'])).stdout).toBe('v1\nno-group\n');
+    expect((await from.run(['/bin/sh', '-c', 'cat /src/a; test -e /etc/group || echo no-group'])).stdout).toBe(
+      'v1\nno-group\n'
+    );
   });
 });

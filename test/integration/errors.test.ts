@@ -1,7 +1,12 @@
 import { describe, expect } from 'vitest';
 import {
-  Image, Sandbox, SandboxError, SandboxOptionsError, SandboxSetupError,
-  type SandboxOptions, type SpawnOptions,
+  Image,
+  Sandbox,
+  SandboxError,
+  SandboxOptionsError,
+  SandboxSetupError,
+  type SandboxOptions,
+  type SpawnOptions,
 } from '../../src/index.js';
 import { sandboxDirsUnder, stateRoot } from '../helpers/host.js';
 import { PROBE } from '../helpers/probe.js';
@@ -59,7 +64,10 @@ describe('invalid options are rejected before anything is created', () => {
   });
 
   it('run() rejects with the same error', async ({ sandbox }) => {
-    await expect(sandbox().run(['true'], { user: -1 })).rejects.toMatchObject({ name: 'SandboxOptionsError', field: 'user' });
+    await expect(sandbox().run(['true'], { user: -1 })).rejects.toMatchObject({
+      name: 'SandboxOptionsError',
+      field: 'user',
+    });
   });
 });
 
@@ -90,7 +98,10 @@ describe('a program that cannot run is a result, not a throw', () => {
 describe('a spawn that the sandbox cannot set up rejects', () => {
   it('a missing cwd → SandboxSetupError at spawn.cwd with ENOENT, and the sandbox still works', async ({ sandbox }) => {
     const sb = sandbox();
-    const err = await sb.run(['true'], { cwd: '/no/such/dir' }).then(() => undefined, (e: unknown) => e);
+    const err = await sb.run(['true'], { cwd: '/no/such/dir' }).then(
+      () => undefined,
+      (e: unknown) => e
+    );
     expect(err).toBeInstanceOf(SandboxSetupError);
     expect(err).toBeInstanceOf(SandboxError);
     expect(err).toMatchObject({ code: 'ERR_SANDBOX_SETUP', step: 'spawn.cwd', errnoCode: 'ENOENT' });
@@ -100,7 +111,12 @@ describe('a spawn that the sandbox cannot set up rejects', () => {
   });
 
   it('a cwd that is a file → spawn.cwd with ENOTDIR', async ({ sandbox }) => {
-    const err = await sandbox().run(['true'], { cwd: '/etc/hostname' }).then(() => undefined, (e: unknown) => e);
+    const err = await sandbox()
+      .run(['true'], { cwd: '/etc/hostname' })
+      .then(
+        () => undefined,
+        (e: unknown) => e
+      );
     expect(err).toMatchObject({ step: 'spawn.cwd', errnoCode: 'ENOTDIR' });
   });
 });

@@ -6,12 +6,16 @@ import { it, whenSpawned } from '../helpers/sandboxes.js';
 
 /** Pid of this process's sandkit helper (the supervisor), if it runs. */
 function helperPid(): number | undefined {
-  return hostProcesses().find((p) => p.ppid === process.pid && p.state !== 'Z' && p.cmdline[0]?.endsWith('sandkit-helper'))?.pid;
+  return hostProcesses().find(
+    (p) => p.ppid === process.pid && p.state !== 'Z' && p.cmdline[0]?.endsWith('sandkit-helper')
+  )?.pid;
 }
 
 // Things dying under the SDK's feet: the failing calls reject, the rest stays usable.
 describe('when a sandbox dies from outside', () => {
-  it('a killed init fails the sandbox: its spawn ends, new spawns reject, destroy still cleans up', async ({ sandbox }) => {
+  it('a killed init fails the sandbox: its spawn ends, new spawns reject, destroy still cleans up', async ({
+    sandbox,
+  }) => {
     const sb = sandbox();
     const failed: SandboxError[] = [];
     sb.on('failed', ({ error }) => failed.push(error));
@@ -32,7 +36,9 @@ describe('when a sandbox dies from outside', () => {
     expect(existsSync(dir!)).toBe(false);
   });
 
-  it('a killed helper rejects what was running with SandboxHelperError, and the next sandbox works', async ({ sandbox }) => {
+  it('a killed helper rejects what was running with SandboxHelperError, and the next sandbox works', async ({
+    sandbox,
+  }) => {
     const sb = sandbox();
     const proc = sb.spawn(['sleep', '600']);
     const pid = await whenSpawned(sb, proc);

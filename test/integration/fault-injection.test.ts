@@ -38,7 +38,10 @@ describe('setup failures, by fault injection', () => {
     const { Sandbox, SandboxSetupError } = await freshSdk(inject);
     const sb = new Sandbox();
     try {
-      const err = await (operation === 'start' ? sb.start() : sb.run(['true'], { cwd: '/tmp' })).then(() => null, (e: unknown) => e);
+      const err = await (operation === 'start' ? sb.start() : sb.run(['true'], { cwd: '/tmp' })).then(
+        () => null,
+        (e: unknown) => e
+      );
       expect(err, `no failure with ${inject}`).toBeInstanceOf(SandboxSetupError);
       expect(err).toMatchObject({ code: 'ERR_SANDBOX_SETUP', step, syscall, errnoCode });
       expect((err as Error).message).toMatch(new RegExp(`^${operation}: ${step.replace('.', '\\.')}: ${syscall}\\(`));

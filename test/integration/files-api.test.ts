@@ -13,7 +13,8 @@ async function tarNames(stream: Readable): Promise<Record<string, string>> {
   for await (const e of readTar(stream as AsyncIterable<Buffer>)) {
     const chunks: Buffer[] = [];
     for await (const c of e.data) chunks.push(c);
-    out[e.path] = e.type === 'file' ? Buffer.concat(chunks).toString() : e.type === 'symlink' ? `-> ${e.linkname}` : e.type;
+    out[e.path] =
+      e.type === 'file' ? Buffer.concat(chunks).toString() : e.type === 'symlink' ? `-> ${e.linkname}` : e.type;
   }
   return out;
 }
@@ -52,11 +53,24 @@ describe('sandbox.files', () => {
     writeFileSync(join(dir, 'in', 'a.txt'), 'A');
     writeFileSync(join(dir, 'in', 'sub', 'b.txt'), 'B');
     await sb.files.copyIn(join(dir, 'in'), '/dst');
-    const tar = layerTar([{ path: 'x/', dir: true }, { path: 'x/c', content: 'C', mode: 0o755 }, { path: 'x/l', symlink: 'c' }, { path: 'x/h', hardlink: 'x/c' }]);
+    const tar = layerTar([
+      { path: 'x/', dir: true },
+      { path: 'x/c', content: 'C', mode: 0o755 },
+      { path: 'x/l', symlink: 'c' },
+      { path: 'x/h', hardlink: 'x/c' },
+    ]);
     await sb.files.copyIn(Readable.from([tar]), '/dst');
-    expect((await sb.run(['/bin/sh', '-c', 'cd /dst && cat a.txt sub/b.txt x/c x/l x/h && stat -c %a x/c'])).stdout).toBe('ABCCC\n755\n'.replace('ABCCC\n', 'ABCCC'));
+    expect(
+      (await sb.run(['/bin/sh', '-c', 'cd /dst && cat a.txt sub/b.txt x/c x/l x/h && stat -c %a x/c'])).stdout
+    ).toBe('ABCCC\n755\n'.replace('ABCCC\n', 'ABCCC'));
     const names = await tarNames(sb.files.copyOut('/dst'));
-    expect(names).toMatchObject({ 'dst/': 'dir', 'dst/a.txt': 'A', 'dst/sub/b.txt': 'B', 'dst/x/c': 'C', 'dst/x/l': '-> c' });
+    expect(names).toMatchObject({
+      'dst/': 'dir',
+      'dst/a.txt': 'A',
+      'dst/sub/b.txt': 'B',
+      'dst/x/c': 'C',
+      'dst/x/l': '-> c',
+    });
     await expect(tarNames(sb.files.copyOut('/dst', { maxFiles: 3 }))).rejects.toBeInstanceOf(SandboxFilesError);
     await expect(tarNames(sb.files.copyOut('/dst', { maxBytes: 2 }))).rejects.toBeInstanceOf(SandboxFilesError);
   });
@@ -80,9 +94,14 @@ describe('sandbox.files never leaves the sandbox', () => {
     const sb = sandbox({ image: Image.fromDirectory(busyboxRootfs(join(dir, 'root'))) });
     const hostFile = join(dir, 'host-secret');
     writeFileSync(hostFile, 'HOST');
-    await sb.run(['/bin/sh', '-c', `echo sandbox-shadow > /etc/shadow && ln -s / /x && ln -s /etc/shadow /s && ln -s ${hostFile} /h && ln -s ../../../../../.. /up && mkdir -p /out && ln -s ${dir} /out/host`]);
+    await sb.run([
+      '/bin/sh',
+      '-c',
+      `echo sandbox-shadow > /etc/shadow && ln -s / /x && ln -s /etc/shadow /s && ln -s ${hostFile} /h && ln -s ../../../../../.. /up && mkdir -p /out && ln -s ${dir} /out/host`,
+    ]);
     // by default no planted link is followed at all
-    for (const p of ['/x/etc/shadow', '/s', '/up/etc/shadow', '/h']) await expect(sb.files.read(p)).rejects.toMatchObject({ errnoCode: 'ELOOP' });
+    for (const p of ['/x/etc/shadow', '/s', '/up/etc/shadow', '/h'])
+      await expect(sb.files.read(p)).rejects.toMatchObject({ errnoCode: 'ELOOP' });
     await expect(sb.files.write('/out/host/planted', 'x')).rejects.toMatchObject({ errnoCode: 'ELOOP' });
     // followed on request, they resolve inside
     const follow = { followSymlinks: true, crossMounts: true };
@@ -100,7 +119,9 @@ describe('sandbox.files never leaves the sandbox', () => {
     const names = await tarNames(sb.files.copyOut('/out'));
     expect(names).toEqual({ 'out/': 'dir', 'out/host': `-> ${dir}` });
     // copyIn never follows a planted directory symlink
-    await expect(sb.files.copyIn(Readable.from([layerTar([{ path: 'host/in', content: 'y' }])]), '/out')).rejects.toMatchObject({ errnoCode: 'ELOOP', path: '/out/host/in' });
+    await expect(
+      sb.files.copyIn(Readable.from([layerTar([{ path: 'host/in', content: 'y' }])]), '/out')
+    ).rejects.toMatchObject({ errnoCode: 'ELOOP', path: '/out/host/in' });
     expect(existsSync(join(dir, 'in'))).toBe(false);
     expect((await sb.run(['/bin/sh', '-c', `ls ${dir}/in 2>&1 || echo gone`])).stdout).toContain('gone');
   });
@@ -109,11 +130,15 @@ describe('sandbox.files never leaves the sandbox', () => {
     const sb = sandbox({ image: Image.fromDirectory(busyboxRootfs(tempDir())) });
     await sb.run(['/bin/sh', '-c', 'ln -s /proc/sys/kernel/core_pattern /cp; ln -s /proc/self/root /pr']);
     await expect(sb.files.write('/cp', '|/tmp/evil')).rejects.toMatchObject({ errnoCode: 'ELOOP' });
-    await expect(sb.files.write('/cp', '|/tmp/evil', { followSymlinks: true, crossMounts: true })).rejects.toMatchObject({ errnoCode: 'EPERM' });
+    await expect(
+      sb.files.write('/cp', '|/tmp/evil', { followSymlinks: true, crossMounts: true })
+    ).rejects.toMatchObject({ errnoCode: 'EPERM' });
     await expect(sb.files.read('/proc/1/environ')).rejects.toMatchObject({ errnoCode: 'EPERM' });
     await expect(sb.files.read('/dev/zero')).rejects.toMatchObject({ errnoCode: 'EPERM' });
     await expect(sb.files.read('/pr/etc/passwd')).rejects.toBeInstanceOf(SandboxFilesError);
-    await expect(sb.files.read('/pr/etc/passwd', { followSymlinks: true, crossMounts: true })).rejects.toBeInstanceOf(SandboxFilesError);
+    await expect(sb.files.read('/pr/etc/passwd', { followSymlinks: true, crossMounts: true })).rejects.toBeInstanceOf(
+      SandboxFilesError
+    );
     expect(readFileSync('/proc/sys/kernel/core_pattern', 'utf8')).not.toContain('/tmp/evil');
   });
 

@@ -29,20 +29,27 @@ describe('writes land in the writable layer only', () => {
     const name = unique();
     const passwd = readFileSync('/etc/passwd', 'utf8');
     const sb = sandbox();
-    const result = await sb.run(['sh', '-c', `echo one > /etc/${name} && mkdir /${name} && echo two > /${name}/f && echo x >> /etc/passwd && cat /etc/${name} /${name}/f`]);
+    const result = await sb.run([
+      'sh',
+      '-c',
+      `echo one > /etc/${name} && mkdir /${name} && echo two > /${name}/f && echo x >> /etc/passwd && cat /etc/${name} /${name}/f`,
+    ]);
     expect(result).toMatchObject({ exitCode: 0, stdout: 'one\ntwo\n' });
     expect(existsSync(`/etc/${name}`)).toBe(false);
     expect(existsSync(`/${name}`)).toBe(false);
     expect(readFileSync('/etc/passwd', 'utf8')).toBe(passwd);
   });
 
-  it.for(['/usr/NAME', '/usr/bin/NAME', '/bin/NAME', '/usr/bin/env'])('writing %s fails with EROFS', async (template, { sandbox }) => {
-    const path = template.replace('NAME', unique());
-    const result = await sandbox().run([PROBE, 'write', path]);
-    expect(result.exitCode).toBe(EROFS);
-    expect(result.stderr).toContain('Read-only file system');
-    if (template.includes('NAME')) expect(existsSync(path)).toBe(false);
-  });
+  it.for(['/usr/NAME', '/usr/bin/NAME', '/bin/NAME', '/usr/bin/env'])(
+    'writing %s fails with EROFS',
+    async (template, { sandbox }) => {
+      const path = template.replace('NAME', unique());
+      const result = await sandbox().run([PROBE, 'write', path]);
+      expect(result.exitCode).toBe(EROFS);
+      expect(result.stderr).toContain('Read-only file system');
+      if (template.includes('NAME')) expect(existsSync(path)).toBe(false);
+    }
+  );
 
   it('files persist between runs of one sandbox, in /tmp and in the writable layer', async ({ sandbox }) => {
     const sb = sandbox();
@@ -55,8 +62,14 @@ describe('writes land in the writable layer only', () => {
     const name = unique();
     const a = sandbox();
     const b = sandbox();
-    expect((await a.run(['sh', '-c', `echo a > /etc/${name}; echo a > /tmp/${name}; rm /etc/passwd`])).exitCode).toBe(0);
-    const seen = await b.run(['sh', '-c', `test -e /etc/${name} || echo no-etc; test -e /tmp/${name} || echo no-tmp; grep -c ^root: /etc/passwd`]);
+    expect((await a.run(['sh', '-c', `echo a > /etc/${name}; echo a > /tmp/${name}; rm /etc/passwd`])).exitCode).toBe(
+      0
+    );
+    const seen = await b.run([
+      'sh',
+      '-c',
+      `test -e /etc/${name} || echo no-etc; test -e /tmp/${name} || echo no-tmp; grep -c ^root: /etc/passwd`,
+    ]);
     expect(seen.stdout).toBe('no-etc\nno-tmp\n1\n');
     expect((await a.run(['test', '-e', '/etc/passwd'])).exitCode).toBe(1);
   });
@@ -89,13 +102,18 @@ describe('writes land in the writable layer only', () => {
     { readonly: undefined, exitCode: EROFS },
     { readonly: true, exitCode: EROFS },
     { readonly: false, exitCode: 0 },
-  ])('a bind mount with readonly: $readonly gives exit $exitCode on write', async ({ readonly, exitCode }, { sandbox, tempDir }) => {
-    const dir = tempDir('sandkit-mount-');
-    writeFileSync(join(dir, 'existing'), 'host\n');
-    const sb = sandbox({ mounts: [{ source: dir, target: '/data', ...(readonly === undefined ? {} : { readonly }) }] });
-    expect((await sb.run([PROBE, 'cat', '/data/existing'])).stdout).toBe('host\n');
-    const result = await sb.run([PROBE, 'write', '/data/from-inside', 'inside\n']);
-    expect(result.exitCode).toBe(exitCode);
-    expect(existsSync(join(dir, 'from-inside'))).toBe(exitCode === 0);
-  });
+  ])(
+    'a bind mount with readonly: $readonly gives exit $exitCode on write',
+    async ({ readonly, exitCode }, { sandbox, tempDir }) => {
+      const dir = tempDir('sandkit-mount-');
+      writeFileSync(join(dir, 'existing'), 'host\n');
+      const sb = sandbox({
+        mounts: [{ source: dir, target: '/data', ...(readonly === undefined ? {} : { readonly }) }],
+      });
+      expect((await sb.run([PROBE, 'cat', '/data/existing'])).stdout).toBe('host\n');
+      const result = await sb.run([PROBE, 'write', '/data/from-inside', 'inside\n']);
+      expect(result.exitCode).toBe(exitCode);
+      expect(existsSync(join(dir, 'from-inside'))).toBe(exitCode === 0);
+    }
+  );
 });

@@ -4,7 +4,16 @@
 // Runs as root and, when possible, rootless (as nobody via setpriv when the suite is root).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, symlinkSync } from 'node:fs';
+import {
+  chownSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  symlinkSync,
+} from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,9 +42,21 @@ interface Mode {
 const modes: Mode[] = [
   ...(isRoot ? [{ name: 'as root', uid: 0, gid: 0, command: (h: string): [string, string[]] => [h, []] }] : []),
   isRoot
-    ? { name: 'rootless', uid: NOBODY, gid: NOBODY,
-        command: (h: string): [string, string[]] => ['setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', h]] }
-    : { name: 'rootless', uid: process.getuid!(), gid: process.getgid!(), command: (h: string): [string, string[]] => [h, []] },
+    ? {
+        name: 'rootless',
+        uid: NOBODY,
+        gid: NOBODY,
+        command: (h: string): [string, string[]] => [
+          'setpriv',
+          [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', h],
+        ],
+      }
+    : {
+        name: 'rootless',
+        uid: process.getuid!(),
+        gid: process.getgid!(),
+        command: (h: string): [string, string[]] => [h, []],
+      },
 ];
 
 /** A started helper with its message log, stdio sockets by "process:fd", and request helper. */
@@ -51,7 +72,9 @@ class Helper {
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
 
   constructor(readonly child: ChildProcess) {
-    child.stderr!.on('data', (d) => { this.stderr += d; });
+    child.stderr!.on('data', (d) => {
+      this.stderr += d;
+    });
     child.on('message', (msg: Msg, socket?: Socket) => {
       const problem = protocolProblem(msg, socket !== undefined);
       if (problem) this.protocolProblems.push(problem);
@@ -59,12 +82,17 @@ class Helper {
         const key = `${msg.process}:${msg.fd}`;
         this.sockets.set(key, socket);
         // Collect at once: a socket that reads EOF before anyone listens ends unobserved.
-        this.output.set(key, new Promise((resolve) => {
-          let text = '';
-          socket.on('data', (d) => { text += d; });
-          socket.on('end', () => resolve(text));
-          socket.on('error', () => resolve(text));
-        }));
+        this.output.set(
+          key,
+          new Promise((resolve) => {
+            let text = '';
+            socket.on('data', (d) => {
+              text += d;
+            });
+            socket.on('end', () => resolve(text));
+            socket.on('error', () => resolve(text));
+          })
+        );
       }
       this.messages.push(msg);
       for (const l of this.listeners) l();
@@ -75,7 +103,8 @@ class Helper {
   static async start(mode: Mode, helper: string): Promise<Helper> {
     const [cmd, args] = mode.command(helper);
     const child = spawn(cmd, args, {
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'json',
       env: { ...process.env, SANDKIT_PARENT_PID: String(process.pid) },
     });
     const h = new Helper(child);
@@ -96,7 +125,11 @@ class Helper {
       };
       const timer = setTimeout(() => {
         this.listeners = this.listeners.filter((l) => l !== check);
-        reject(new Error(`timed out waiting for a message; got ${JSON.stringify(this.messages.slice(-5))}; stderr ${this.stderr}`));
+        reject(
+          new Error(
+            `timed out waiting for a message; got ${JSON.stringify(this.messages.slice(-5))}; stderr ${this.stderr}`
+          )
+        );
       }, timeoutMs);
       if (!check()) this.listeners.push(check);
     });
@@ -121,9 +154,17 @@ class Helper {
 
 /** A tiny lower layer over the host's /usr, plus upper/work/merged, owned by the helper's user. */
 function makeRootfs(mode: Mode, dir: string) {
-  const lower = join(dir, 'lower'), upper = join(dir, 'upper'), work = join(dir, 'work'), merged = join(dir, 'merged');
+  const lower = join(dir, 'lower'),
+    upper = join(dir, 'upper'),
+    work = join(dir, 'work'),
+    merged = join(dir, 'merged');
   for (const d of [lower, upper, work, merged]) mkdirSync(d);
-  for (const [link, target] of [['bin', 'usr/bin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/sbin']]) {
+  for (const [link, target] of [
+    ['bin', 'usr/bin'],
+    ['lib', 'usr/lib'],
+    ['lib64', 'usr/lib64'],
+    ['sbin', 'usr/sbin'],
+  ]) {
     symlinkSync(target, join(lower, link));
   }
   if (isRoot && mode.uid !== 0) for (const d of [dir, lower, upper, work, merged]) chownSync(d, mode.uid, mode.gid);
@@ -133,7 +174,10 @@ function makeRootfs(mode: Mode, dir: string) {
     uidMap: userns ? [[0, mode.uid, 1]] : [[0, 0, 65536]],
     gidMap: userns ? [[0, mode.gid, 1]] : [[0, 0, 65536]],
     hostname: 'sandbox',
-    rootfs: { merged, overlayOptions: `lowerdir=${lower},upperdir=${upper},workdir=${work}${userns ? ',userxattr' : ''}` },
+    rootfs: {
+      merged,
+      overlayOptions: `lowerdir=${lower},upperdir=${upper},workdir=${work}${userns ? ',userxattr' : ''}`,
+    },
     binds: [{ source: '/usr', target: '/usr', readonly: true }],
     tmpfs: [{ target: '/tmp', options: 'mode=1777' }],
     proc: true,
@@ -142,8 +186,16 @@ function makeRootfs(mode: Mode, dir: string) {
 }
 
 const spawnDefaults = {
-  env: ['PATH=/usr/bin:/bin', 'HOME=/root'], cwd: '/', uid: 0, gid: 0, groups: [],
-  stdio: ['pipe', 'pipe', 'pipe'], cgroup: null, cgroupProcs: [], cgroupns: true, rlimits: [['core', 0, 0]],
+  env: ['PATH=/usr/bin:/bin', 'HOME=/root'],
+  cwd: '/',
+  uid: 0,
+  gid: 0,
+  groups: [],
+  stdio: ['pipe', 'pipe', 'pipe'],
+  cgroup: null,
+  cgroupProcs: [],
+  cgroupns: true,
+  rlimits: [['core', 0, 0]],
 };
 
 beforeAll(() => {
@@ -193,13 +245,32 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
   it('reports features', async () => {
     const reply = await h.request({ type: 'features' });
     expect(reply.type).toBe('features');
-    expect(reply.features).toMatchObject({ version: 1, userns: true, clone3: expect.any(Boolean), kernel: expect.any(String) });
+    expect(reply.features).toMatchObject({
+      version: 1,
+      userns: true,
+      clone3: expect.any(Boolean),
+      kernel: expect.any(String),
+    });
   });
 
   it('reports every setup step in order before created', () => {
     const steps = h.messages.filter((m) => m.type === 'step' && m.sandbox === sandbox).map((m) => m.step);
-    expect(steps).toEqual(['sandbox.clone', 'userns.map', 'userns.setid', 'userns.limits', 'mount.private', 'rootfs.overlay', 'mount.bind',
-      'mount.proc', 'mount.dev', 'mount.tmpfs', 'pivot_root', 'uts.hostname', 'net.loopback', 'sandbox.ready']);
+    expect(steps).toEqual([
+      'sandbox.clone',
+      'userns.map',
+      'userns.setid',
+      'userns.limits',
+      'mount.private',
+      'rootfs.overlay',
+      'mount.bind',
+      'mount.proc',
+      'mount.dev',
+      'mount.tmpfs',
+      'pivot_root',
+      'uts.hostname',
+      'net.loopback',
+      'sandbox.ready',
+    ]);
   });
 
   it('runs a command as PID 2 with the sandbox hostname and passes its stdout socket', async () => {
@@ -213,7 +284,13 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
 
   it('sends stdin through the fd 0 socket', async () => {
     const proc = `p-${++counter}`;
-    const spawned = await h.request({ type: 'spawn', sandbox, process: proc, argv: ['sh', '-c', 'tr a-z A-Z'], ...spawnDefaults });
+    const spawned = await h.request({
+      type: 'spawn',
+      sandbox,
+      process: proc,
+      argv: ['sh', '-c', 'tr a-z A-Z'],
+      ...spawnDefaults,
+    });
     expect(spawned.type).toBe('spawned');
     h.sockets.get(`${proc}:0`)!.end('hello\n');
     await h.exitOf(proc);
@@ -222,7 +299,14 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
 
   it('reports the host pid of the command', async () => {
     const proc = `p-${++counter}`;
-    const spawned = await h.request({ type: 'spawn', sandbox, process: proc, argv: ['sleep', '1001'], ...spawnDefaults, stdio: ['null', 'null', 'null'] });
+    const spawned = await h.request({
+      type: 'spawn',
+      sandbox,
+      process: proc,
+      argv: ['sleep', '1001'],
+      ...spawnDefaults,
+      stdio: ['null', 'null', 'null'],
+    });
     expect(hostProcess(spawned.pid)?.cmdline).toEqual(['sleep', '1001']);
     expect(await h.request({ type: 'kill', process: proc, signal: 9 })).toMatchObject({ type: 'ok' });
     await h.exitOf(proc);
@@ -232,7 +316,8 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
     const r = await run(['no-such-program']);
     expect(r.spawned.type).toBe('spawned');
     expect(r.exit).toMatchObject({
-      exitCode: 127, signal: null,
+      exitCode: 127,
+      signal: null,
       execError: { step: 'exec', syscall: 'execve', errno: 2, errnoName: 'ENOENT', path: 'no-such-program' },
     });
     expect(r.stderr).toBe('sandkit: no-such-program: No such file or directory\n');
@@ -250,28 +335,41 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
 
   it('fails a bad cwd as a setup error with step spawn.cwd', async () => {
     const r = await run(['true'], { cwd: '/no/such/dir' });
-    expect(r.spawned).toMatchObject({ type: 'error', step: 'spawn.cwd', syscall: 'chdir', errnoName: 'ENOENT', path: '/no/such/dir', process: r.proc });
+    expect(r.spawned).toMatchObject({
+      type: 'error',
+      step: 'spawn.cwd',
+      syscall: 'chdir',
+      errnoName: 'ENOENT',
+      path: '/no/such/dir',
+      process: r.proc,
+    });
   });
 
   it('applies rlimits', async () => {
-    const r = await run(['sh', '-c', 'ulimit -n; ulimit -c'], { rlimits: [['nofile', 77, 77], ['core', 0, 0]] });
+    const r = await run(['sh', '-c', 'ulimit -n; ulimit -c'], {
+      rlimits: [
+        ['nofile', 77, 77],
+        ['core', 0, 0],
+      ],
+    });
     expect(r.stdout).toBe('77\n0\n');
   });
 
   // Only a root helper may create cgroups here; the unprivileged mode has no cgroup to join.
-  if (mode.uid === 0) it('starts the spawn in its v2 cgroup, which is empty again when exit arrives', async (ctx) => {
-    const { features } = await h.request({ type: 'features' });
-    requireFeature(ctx, !!features.cgroup2, 'needs a cgroup2 mount');
-    const cgroup = join(features.cgroup2, `sandkit-helper-test-${process.pid}-${counter}`);
-    mkdirSync(cgroup);
-    try {
-      const r = await run(['cat', '/proc/self/cgroup'], { cgroup, cgroupns: false });
-      expect(r.stdout).toContain(`0::${cgroup.slice(features.cgroup2.length)}\n`);
-      expect(readFileSync(join(cgroup, 'cgroup.procs'), 'utf8')).toBe('');
-    } finally {
-      rmdirSync(cgroup);
-    }
-  });
+  if (mode.uid === 0)
+    it('starts the spawn in its v2 cgroup, which is empty again when exit arrives', async (ctx) => {
+      const { features } = await h.request({ type: 'features' });
+      requireFeature(ctx, !!features.cgroup2, 'needs a cgroup2 mount');
+      const cgroup = join(features.cgroup2, `sandkit-helper-test-${process.pid}-${counter}`);
+      mkdirSync(cgroup);
+      try {
+        const r = await run(['cat', '/proc/self/cgroup'], { cgroup, cgroupns: false });
+        expect(r.stdout).toContain(`0::${cgroup.slice(features.cgroup2.length)}\n`);
+        expect(readFileSync(join(cgroup, 'cgroup.procs'), 'utf8')).toBe('');
+      } finally {
+        rmdirSync(cgroup);
+      }
+    });
 
   it.each([
     ['an unknown type', { type: 'explode' }, 'type'],
@@ -279,12 +377,64 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
     ['a missing field', { type: 'destroy' }, 'sandbox'],
     ['a wrong type', { type: 'kill', process: 'p', signal: 'TERM' }, 'signal'],
     ['a nested unknown field', { type: 'create', sandbox: 'bad', config: { proc: true } }, 'config'],
-    ['a relative path', { type: 'spawn', sandbox, process: 'rel', argv: ['true'], ...spawnDefaults, cwd: 'tmp' }, 'cwd'],
-    ['an unknown sandbox', { type: 'spawn', sandbox: 'nope', process: 'x', argv: ['true'], ...spawnDefaults }, 'sandbox'],
-    ['a memfd stdout', { type: 'spawn', sandbox, process: 'mf', argv: ['true'], ...spawnDefaults, stdio: ['null', { memfd: '/x' }, 'null'] }, 'stdio[1].memfd'],
-    ['a stdin file with a limit', { type: 'spawn', sandbox, process: 'lim', argv: ['true'], ...spawnDefaults, stdio: [{ path: '/x', limit: 5 }, 'null', 'null'] }, 'stdio[0].path'],
-    ['an unknown stdio field', { type: 'spawn', sandbox, process: 'uf', argv: ['true'], ...spawnDefaults, stdio: ['null', { path: '/x', mode: 1 }, 'null'] }, 'stdio[1].mode'],
-    ['a pipe name too long', { type: 'spawn', sandbox, process: 'pn', argv: ['true'], ...spawnDefaults, stdio: [{ pipe: 'p'.repeat(129) }, 'null', 'null'] }, 'stdio[0].pipe'],
+    [
+      'a relative path',
+      { type: 'spawn', sandbox, process: 'rel', argv: ['true'], ...spawnDefaults, cwd: 'tmp' },
+      'cwd',
+    ],
+    [
+      'an unknown sandbox',
+      { type: 'spawn', sandbox: 'nope', process: 'x', argv: ['true'], ...spawnDefaults },
+      'sandbox',
+    ],
+    [
+      'a memfd stdout',
+      {
+        type: 'spawn',
+        sandbox,
+        process: 'mf',
+        argv: ['true'],
+        ...spawnDefaults,
+        stdio: ['null', { memfd: '/x' }, 'null'],
+      },
+      'stdio[1].memfd',
+    ],
+    [
+      'a stdin file with a limit',
+      {
+        type: 'spawn',
+        sandbox,
+        process: 'lim',
+        argv: ['true'],
+        ...spawnDefaults,
+        stdio: [{ path: '/x', limit: 5 }, 'null', 'null'],
+      },
+      'stdio[0].path',
+    ],
+    [
+      'an unknown stdio field',
+      {
+        type: 'spawn',
+        sandbox,
+        process: 'uf',
+        argv: ['true'],
+        ...spawnDefaults,
+        stdio: ['null', { path: '/x', mode: 1 }, 'null'],
+      },
+      'stdio[1].mode',
+    ],
+    [
+      'a pipe name too long',
+      {
+        type: 'spawn',
+        sandbox,
+        process: 'pn',
+        argv: ['true'],
+        ...spawnDefaults,
+        stdio: [{ pipe: 'p'.repeat(129) }, 'null', 'null'],
+      },
+      'stdio[0].pipe',
+    ],
     ['a pipe-close without a name', { type: 'pipe-close' }, 'pipe'],
   ])('answers %s with a protocol error naming the field', async (_name, body, field) => {
     const reply = await h.request(body);
@@ -300,7 +450,14 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
   it('reports a failing setup step with syscall, errno and path', async () => {
     const bad = { ...config, rootfs: { ...config.rootfs, merged: join(dir, 'missing') } };
     const reply = await h.request({ type: 'create', sandbox: 'sb-bad', config: bad });
-    expect(reply).toMatchObject({ type: 'error', sandbox: 'sb-bad', step: 'rootfs.overlay', syscall: 'mount', errnoName: 'ENOENT', path: join(dir, 'missing') });
+    expect(reply).toMatchObject({
+      type: 'error',
+      sandbox: 'sb-bad',
+      step: 'rootfs.overlay',
+      syscall: 'mount',
+      errnoName: 'ENOENT',
+      path: join(dir, 'missing'),
+    });
   });
 
   it('kills what a command leaves behind (setsid, background) when it exits', async () => {
@@ -311,9 +468,18 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
     expect(processesRunning(['sleep', marker])).toEqual([]);
   });
 
-  it.each([[15, 'SIGTERM'], [9, 'SIGKILL']])('kills a command with signal %i', async (signo, name) => {
+  it.each([
+    [15, 'SIGTERM'],
+    [9, 'SIGKILL'],
+  ])('kills a command with signal %i', async (signo, name) => {
     const proc = `p-${++counter}`;
-    const spawned = await h.request({ type: 'spawn', sandbox, process: proc, argv: ['sleep', '1000'], ...spawnDefaults });
+    const spawned = await h.request({
+      type: 'spawn',
+      sandbox,
+      process: proc,
+      argv: ['sleep', '1000'],
+      ...spawnDefaults,
+    });
     expect(spawned.type).toBe('spawned');
     expect(await h.request({ type: 'kill', process: proc, signal: signo })).toMatchObject({ type: 'ok' });
     expect(await h.exitOf(proc)).toMatchObject({ exitCode: null, signal: name, signo });
@@ -323,7 +489,13 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
 
   it('forwards SIGSTOP and SIGCONT to the command', async () => {
     const proc = `p-${++counter}`;
-    const spawned = await h.request({ type: 'spawn', sandbox, process: proc, argv: ['sleep', '1000'], ...spawnDefaults });
+    const spawned = await h.request({
+      type: 'spawn',
+      sandbox,
+      process: proc,
+      argv: ['sleep', '1000'],
+      ...spawnDefaults,
+    });
     const state = () => hostProcess(spawned.pid)?.state;
     await h.request({ type: 'kill', process: proc, signal: 19 });
     expect(await waitUntil(() => state() === 'T', 2000, 5)).toBe(true);
@@ -336,10 +508,19 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
   it('destroys idempotently and ends running spawns with SIGKILL', async () => {
     const name = 'sb-destroy';
     expect(await h.request({ type: 'create', sandbox: name, config })).toMatchObject({ type: 'created' });
-    const spawned = await h.request({ type: 'spawn', sandbox: name, process: 'p-long', argv: ['sleep', '1000'], ...spawnDefaults });
+    const spawned = await h.request({
+      type: 'spawn',
+      sandbox: name,
+      process: 'p-long',
+      argv: ['sleep', '1000'],
+      ...spawnDefaults,
+    });
     expect(spawned.type).toBe('spawned');
     expect(await h.request({ type: 'destroy', sandbox: name })).toMatchObject({ type: 'destroyed', sandbox: name });
-    expect(h.messages.find((m) => m.type === 'exit' && m.process === 'p-long')).toMatchObject({ signal: 'SIGKILL', signo: 9 });
+    expect(h.messages.find((m) => m.type === 'exit' && m.process === 'p-long')).toMatchObject({
+      signal: 'SIGKILL',
+      signo: 9,
+    });
     expect(isAlive(spawned.pid)).toBe(false);
     expect(await h.request({ type: 'destroy', sandbox: name })).toMatchObject({ type: 'destroyed', sandbox: name });
     expect(await h.request({ type: 'destroy', sandbox: 'never-existed' })).toMatchObject({ type: 'destroyed' });
@@ -349,10 +530,18 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
     const name = 'sb-race';
     expect(await h.request({ type: 'create', sandbox: name, config })).toMatchObject({ type: 'created' });
     const spawnReq = 900_001;
-    h.child.send({ type: 'spawn', req: spawnReq, sandbox: name, process: 'p-race', argv: ['sleep', '1000'], ...spawnDefaults });
+    h.child.send({
+      type: 'spawn',
+      req: spawnReq,
+      sandbox: name,
+      process: 'p-race',
+      argv: ['sleep', '1000'],
+      ...spawnDefaults,
+    });
     expect(await h.request({ type: 'destroy', sandbox: name })).toMatchObject({ type: 'destroyed' });
     const reply = await h.waitFor((m) => m.req === spawnReq);
-    if (reply.type === 'error') expect(reply).toMatchObject({ step: 'spawn.clone', destroyed: true, process: 'p-race' });
+    if (reply.type === 'error')
+      expect(reply).toMatchObject({ step: 'spawn.clone', destroyed: true, process: 'p-race' });
     else expect(await h.exitOf('p-race')).toMatchObject({ signal: 'SIGKILL' });
   });
 
@@ -361,7 +550,13 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
     const cycle = async (i: number) => {
       const name = `sb-loop-${i}`;
       expect(await h.request({ type: 'create', sandbox: name, config })).toMatchObject({ type: 'created' });
-      const sp = await h.request({ type: 'spawn', sandbox: name, process: `loop-${i}`, argv: ['true'], ...spawnDefaults });
+      const sp = await h.request({
+        type: 'spawn',
+        sandbox: name,
+        process: `loop-${i}`,
+        argv: ['true'],
+        ...spawnDefaults,
+      });
       expect(sp.type).toBe('spawned');
       await h.exitOf(`loop-${i}`);
       expect(await h.request({ type: 'destroy', sandbox: name })).toMatchObject({ type: 'destroyed' });
@@ -376,7 +571,13 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
     const own = await Helper.start(mode, helperPath);
     const created = await own.request({ type: 'create', sandbox: 'sb-orphan', config });
     expect(created.type).toBe('created');
-    const spawned = await own.request({ type: 'spawn', sandbox: 'sb-orphan', process: 'p-orphan', argv: ['sleep', '1000'], ...spawnDefaults });
+    const spawned = await own.request({
+      type: 'spawn',
+      sandbox: 'sb-orphan',
+      process: 'p-orphan',
+      argv: ['sleep', '1000'],
+      ...spawnDefaults,
+    });
     expect(spawned.type).toBe('spawned');
     expect(await own.close()).toEqual({ code: 0, signal: null });
     expect(await waitUntil(() => !isAlive(created.pid) && !isAlive(spawned.pid), 5000)).toBe(true);
@@ -392,12 +593,19 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
 describe('sandkit-helper framing', () => {
   it('exits with status 2 on a line that is not JSON', async () => {
     // A raw socket as the channel, so the test can write what child.send never would.
-    const child = spawn(builtHelper, [], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_CHANNEL_FD: '3' } });
+    const child = spawn(builtHelper, [], {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_CHANNEL_FD: '3' },
+    });
     let stderr = '';
-    child.stderr!.on('data', (d) => { stderr += d; });
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+    });
     const channel = child.stdio[3] as Socket;
     let out = '';
-    channel.on('data', (d) => { out += d; });
+    channel.on('data', (d) => {
+      out += d;
+    });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     await waitUntil(() => out.includes('"hello"'), 5000, 10);
     channel.write('this is not json\n');

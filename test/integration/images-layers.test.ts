@@ -16,22 +16,37 @@ function baseLayer(dir: string): Buffer {
 }
 
 const L1 = layerTar([
-  { path: 'data/', dir: true }, { path: 'data/a', content: 'a1' }, { path: 'data/b', content: 'b1' },
-  { path: 'data/sub/', dir: true }, { path: 'data/sub/c', content: 'c1' },
-  { path: 'opq/', dir: true }, { path: 'opq/old1', content: 'o' }, { path: 'opq/olddir/', dir: true }, { path: 'opq/olddir/f', content: 'f' },
-  { path: 'keep/', dir: true }, { path: 'keep/x', content: 'x' },
+  { path: 'data/', dir: true },
+  { path: 'data/a', content: 'a1' },
+  { path: 'data/b', content: 'b1' },
+  { path: 'data/sub/', dir: true },
+  { path: 'data/sub/c', content: 'c1' },
+  { path: 'opq/', dir: true },
+  { path: 'opq/old1', content: 'o' },
+  { path: 'opq/olddir/', dir: true },
+  { path: 'opq/olddir/f', content: 'f' },
+  { path: 'keep/', dir: true },
+  { path: 'keep/x', content: 'x' },
 ]);
 const L2 = layerTar([
-  { path: 'data/.wh.a', content: '' }, { path: 'data/sub/.wh.c', content: '' }, { path: 'data/d', content: 'd2' },
-  { path: 'opq/', dir: true }, { path: 'opq/.wh..wh..opq', content: '' }, { path: 'opq/new2', content: 'n2' },
+  { path: 'data/.wh.a', content: '' },
+  { path: 'data/sub/.wh.c', content: '' },
+  { path: 'data/d', content: 'd2' },
+  { path: 'opq/', dir: true },
+  { path: 'opq/.wh..wh..opq', content: '' },
+  { path: 'opq/new2', content: 'n2' },
 ]);
 const L3 = layerTar([
-  { path: 'data/.wh.d', content: '' }, { path: 'data/a', content: 'a3' },
+  { path: 'data/.wh.d', content: '' },
+  { path: 'data/a', content: 'a3' },
   { path: 'opq/new3', content: 'n3' },
-  { path: 'keep/', dir: true }, { path: 'keep/.wh..wh..opq', content: '' }, { path: 'keep/y', content: 'y3' },
+  { path: 'keep/', dir: true },
+  { path: 'keep/.wh..wh..opq', content: '' },
+  { path: 'keep/y', content: 'y3' },
 ]);
 
-const LIST = 'cd / && for d in data data/sub opq keep; do echo "$d: $(ls -A $d | sort | tr "\\n" " ")"; done; cat data/a';
+const LIST =
+  'cd / && for d in data data/sub opq keep; do echo "$d: $(ls -A $d | sort | tr "\\n" " ")"; done; cat data/a';
 const EXPECTED = 'data: a b sub \ndata/sub: \nopq: new2 new3 \nkeep: y \na3';
 
 describe('OCI layers become overlay layers', () => {
@@ -54,7 +69,12 @@ describe('OCI layers become overlay layers', () => {
     const dir = tempDir();
     const store = new LayerStore(join(dir, 'store'));
     const base = baseLayer(dir);
-    ociLayout(join(dir, 'oci'), [base, L1], { Env: ['GREETING=hi'], WorkingDir: '/data', Cmd: ['/bin/cat', 'b'] }, { name: 'demo:1' });
+    ociLayout(
+      join(dir, 'oci'),
+      [base, L1],
+      { Env: ['GREETING=hi'], WorkingDir: '/data', Cmd: ['/bin/cat', 'b'] },
+      { name: 'demo:1' }
+    );
     const archive = tarDir(join(dir, 'oci'), join(dir, 'demo.oci.tar'));
     const img = await Image.fromOCI(archive, { store });
     expect(img.config).toMatchObject({ env: { GREETING: 'hi' }, workingDir: '/data', cmd: ['/bin/cat', 'b'] });
@@ -88,9 +108,15 @@ describe('OCI layers become overlay layers', () => {
     const dir = tempDir();
     const store = new LayerStore(join(dir, 'store'));
     ociLayout(join(dir, 'oci'), [L1, L2, L3], {});
-    const imgs = await Promise.all([0, 1, 2, 3].map(() => Image.fromOCI(join(dir, 'oci'), { store: new LayerStore(store.root) })));
+    const imgs = await Promise.all(
+      [0, 1, 2, 3].map(() => Image.fromOCI(join(dir, 'oci'), { store: new LayerStore(store.root) }))
+    );
     expect(new Set(imgs.map((i) => i.id)).size).toBe(1);
-    expect(execFileSync('ls', [join(store.root, 'layers')], { encoding: 'utf8' }).trim().split('\n')).toHaveLength(3);
+    expect(
+      execFileSync('ls', [join(store.root, 'layers')], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+    ).toHaveLength(3);
   });
 
   it('a tampered blob is refused with a digest error and leaves nothing behind', async ({ tempDir }) => {
@@ -104,7 +130,9 @@ describe('OCI layers become overlay layers', () => {
     const err = await Image.fromOCI(join(dir, 'oci'), { store }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SandboxImageError);
     expect(err).toMatchObject({ code: 'ERR_SANDBOX_IMAGE', reason: 'digest-mismatch' });
-    expect(execFileSync('ls', ['-A', join(store.root, 'layers'), join(store.root, 'tmp')], { encoding: 'utf8' })).not.toMatch(/[0-9a-f]{64}|layer-/);
+    expect(
+      execFileSync('ls', ['-A', join(store.root, 'layers'), join(store.root, 'tmp')], { encoding: 'utf8' })
+    ).not.toMatch(/[0-9a-f]{64}|layer-/);
   });
 
   it('a layer entry with .. is refused', async ({ tempDir }) => {

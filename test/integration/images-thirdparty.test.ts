@@ -27,13 +27,36 @@ function umociImage(dir: string): string {
   tool('umoci', ['init', '--layout', lay]);
   tool('umoci', ['new', '--image', `${lay}:t`]);
   tool('umoci', ['insert', ...rootless, '--image', `${lay}:t`, rootfs, '/']);
-  tool('umoci', ['config', '--image', `${lay}:t`, '--config.env', 'GREETING=from-umoci', '--config.workingdir', '/bin', '--config.cmd', '/bin/sh', '--config.cmd', '-c', '--config.cmd', 'echo $GREETING $(pwd)']);
+  tool('umoci', [
+    'config',
+    '--image',
+    `${lay}:t`,
+    '--config.env',
+    'GREETING=from-umoci',
+    '--config.workingdir',
+    '/bin',
+    '--config.cmd',
+    '/bin/sh',
+    '--config.cmd',
+    '-c',
+    '--config.cmd',
+    'echo $GREETING $(pwd)',
+  ]);
   return lay;
 }
 
 describe('images made by other OCI tools', () => {
-  it('umoci layout → skopeo oci-archive and docker-archive → sandkit imports and runs them', async ({ sandbox, tempDir, task, skip }) => {
-    requireFeature({ task, skip } as never, has('umoci') && has('skopeo'), 'umoci and skopeo are not installed (apt-get install umoci skopeo)');
+  it('umoci layout → skopeo oci-archive and docker-archive → sandkit imports and runs them', async ({
+    sandbox,
+    tempDir,
+    task,
+    skip,
+  }) => {
+    requireFeature(
+      { task, skip } as never,
+      has('umoci') && has('skopeo'),
+      'umoci and skopeo are not installed (apt-get install umoci skopeo)'
+    );
     const dir = tempDir();
     const store = new LayerStore(join(dir, 'store'));
     const lay = umociImage(dir);
@@ -47,15 +70,27 @@ describe('images made by other OCI tools', () => {
     // the layout directory itself imports too, and shares the layer
     const fromLayout = await Image.fromOCI(lay, { store });
     expect(fromLayout.config.env.GREETING).toBe('from-umoci');
-    expect(execFileSync('ls', [join(store.root, 'layers')], { encoding: 'utf8' }).trim().split('\n')).toHaveLength(1);
+    expect(
+      execFileSync('ls', [join(store.root, 'layers')], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+    ).toHaveLength(1);
   });
 
   it('a snapshot export is readable by skopeo and unpackable by umoci', async ({ sandbox, tempDir, task, skip }) => {
-    requireFeature({ task, skip } as never, has('umoci') && has('skopeo'), 'umoci and skopeo are not installed (apt-get install umoci skopeo)');
+    requireFeature(
+      { task, skip } as never,
+      has('umoci') && has('skopeo'),
+      'umoci and skopeo are not installed (apt-get install umoci skopeo)'
+    );
     const dir = tempDir();
     const store = new LayerStore(join(dir, 'store'));
     const sb = sandbox({ image: Image.fromDirectory(busyboxRootfs(join(dir, 'root'))) });
-    await sb.run(['/bin/sh', '-c', 'echo made > /made && rm /etc/group && mkdir -p /opq && echo new > /opq/f && /bin/busybox truncate -s 256M /sparse && echo tail >> /sparse']);
+    await sb.run([
+      '/bin/sh',
+      '-c',
+      'echo made > /made && rm /etc/group && mkdir -p /opq && echo new > /opq/f && /bin/busybox truncate -s 256M /sparse && echo tail >> /sparse',
+    ]);
     const snap = await sb.snapshot({ store });
     const out = join(dir, 'snap.oci.tar');
     await snap.export(out, { name: 'snap' });

@@ -9,7 +9,10 @@ import { it, lines } from '../helpers/sandboxes.js';
 describe('the host is invisible from inside', () => {
   it('no host process appears in /proc', async ({ sandbox }) => {
     const result = await sandbox().run([PROBE, 'ls', '/proc']);
-    const pids = lines(result.stdout).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+    const pids = lines(result.stdout)
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number)
+      .sort((a, b) => a - b);
     expect(pids).toEqual([1, 2]);
     expect(pids).not.toContain(process.pid);
   });
@@ -28,7 +31,9 @@ describe('the host is invisible from inside', () => {
     const netif = await sb.run([PROBE, 'netif']);
     expect(netif.stdout).toBe('lo up\n');
     const dev = await sb.run(['cat', '/proc/net/dev']);
-    const names = lines(dev.stdout).slice(2).map((l) => l.trim().split(':')[0]);
+    const names = lines(dev.stdout)
+      .slice(2)
+      .map((l) => l.trim().split(':')[0]);
     expect(names).toEqual(['lo']);
   });
 

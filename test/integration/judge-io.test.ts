@@ -27,7 +27,8 @@ describe('stdin never blocks the host', () => {
     for (let i = 0; i < input.length; i += 4) input.writeUInt32LE((i * 2654435761) >>> 0, i);
     const sb = sandbox();
     await sb.start(); // the first start of a session builds the host layer; not what is measured
-    let last = performance.now(), worstGap = 0;
+    let last = performance.now(),
+      worstGap = 0;
     const timer = setInterval(() => {
       const now = performance.now();
       worstGap = Math.max(worstGap, now - last);
@@ -37,7 +38,10 @@ describe('stdin never blocks the host', () => {
       const proc = sb.spawn(['cat'], { stdin: input, maxBuffer: 0 });
       const hash = createHash('sha256');
       let bytes = 0;
-      proc.stdout.on('data', (d: Buffer) => { hash.update(d); bytes += d.length; });
+      proc.stdout.on('data', (d: Buffer) => {
+        hash.update(d);
+        bytes += d.length;
+      });
       const r = await proc;
       expect(r.status).toBe('ok');
       expect(bytes).toBe(input.length);
@@ -89,7 +93,9 @@ except OSError as e:
     expect(r.stdout).toBe('regular True 12\nseek world\nmmap hello\ndevstdin hello world\nwrite True\n');
   });
 
-  it('the host copy of asFile data is gone once the spawn is answered, also when it is aborted', async ({ sandbox }) => {
+  it('the host copy of asFile data is gone once the spawn is answered, also when it is aborted', async ({
+    sandbox,
+  }) => {
     const sb = sandbox();
     const leftovers = () => readdirSync(sessionFor(sb.options.stateDir).dir).filter((n) => n.startsWith('stdin-'));
     expect((await sb.run(['cat'], { stdin: { data: 'x', asFile: true } })).stdout).toBe('x');
@@ -98,9 +104,13 @@ except OSError as e:
     expect(leftovers()).toEqual([]);
   });
 
-  it('stdin { path } is opened as the spawn\'s user, inside the root, and only a regular file', async ({ sandbox }) => {
+  it("stdin { path } is opened as the spawn's user, inside the root, and only a regular file", async ({ sandbox }) => {
     const sb = sandbox();
-    const fail = (path: string, u = 0) => sb.run(['cat'], { stdin: { path }, user: u }).then(() => null, (e: unknown) => e);
+    const fail = (path: string, u = 0) =>
+      sb.run(['cat'], { stdin: { path }, user: u }).then(
+        () => null,
+        (e: unknown) => e
+      );
     const missing = await fail('/no/such/file');
     expect(missing).toBeInstanceOf(SandboxSetupError);
     expect(missing).toMatchObject({ step: 'spawn.stdio', errnoCode: 'ENOENT', path: '/no/such/file' });
@@ -119,9 +129,15 @@ except OSError as e:
     expect((await sb.run(['echo', 'ok'])).stdout).toBe('ok\n');
   });
 
-  it('stdout and stderr { path }: written inside the sandbox as the spawn\'s user, read back via files', async ({ sandbox }) => {
+  it("stdout and stderr { path }: written inside the sandbox as the spawn's user, read back via files", async ({
+    sandbox,
+  }) => {
     const sb = sandbox();
-    const r = await sb.run(['sh', '-c', 'echo out; echo err >&2'], { stdout: { path: '/tmp/out.txt' }, stderr: { path: '/tmp/err.txt' }, user });
+    const r = await sb.run(['sh', '-c', 'echo out; echo err >&2'], {
+      stdout: { path: '/tmp/out.txt' },
+      stderr: { path: '/tmp/err.txt' },
+      user,
+    });
     expect(r).toMatchObject({ status: 'ok', stdout: '', stderr: '' });
     expect((await sb.files.read('/tmp/out.txt')).toString()).toBe('out\n');
     expect((await sb.files.read('/tmp/err.txt')).toString()).toBe('err\n');
@@ -135,24 +151,33 @@ except OSError as e:
   it.for([
     ['limits.output', { output: 100_000 }],
     ['limits.stdout', { stdout: 100_000 }],
-  ] as const)('a file stdout past %s: output-limit, the file cut to exactly the limit', async ([, limits], { sandbox }) => {
-    const sb = sandbox();
-    const r = await sb.run(['cat', '/dev/zero'], { stdout: { path: '/tmp/flood' }, limits: { ...limits, wallTime: '20s' } });
-    expect(r.status).toBe('output-limit');
-    expect((await sb.files.stat('/tmp/flood')).size).toBe(100_000);
-    const small = await sb.run(['head', '-c', '99999', '/dev/zero'], { stdout: { path: '/tmp/small' }, limits });
-    expect(small.status).toBe('ok');
-    expect((await sb.files.stat('/tmp/small')).size).toBe(99_999);
-  });
+  ] as const)(
+    'a file stdout past %s: output-limit, the file cut to exactly the limit',
+    async ([, limits], { sandbox }) => {
+      const sb = sandbox();
+      const r = await sb.run(['cat', '/dev/zero'], {
+        stdout: { path: '/tmp/flood' },
+        limits: { ...limits, wallTime: '20s' },
+      });
+      expect(r.status).toBe('output-limit');
+      expect((await sb.files.stat('/tmp/flood')).size).toBe(100_000);
+      const small = await sb.run(['head', '-c', '99999', '/dev/zero'], { stdout: { path: '/tmp/small' }, limits });
+      expect(small.status).toBe('ok');
+      expect((await sb.files.stat('/tmp/small')).size).toBe(99_999);
+    }
+  );
 
   it('both outputs in files share limits.output; appending counts only what is added', async ({ sandbox }) => {
     const sb = sandbox();
     await sb.files.write('/tmp/log', Buffer.alloc(50_000, 0x61));
     const r = await sb.run(['sh', '-c', 'head -c 60000 /dev/zero; head -c 60000 /dev/zero >&2'], {
-      stdout: { path: '/tmp/log', append: true }, stderr: { path: '/tmp/err' }, limits: { output: 100_000, wallTime: '20s' },
+      stdout: { path: '/tmp/log', append: true },
+      stderr: { path: '/tmp/err' },
+      limits: { output: 100_000, wallTime: '20s' },
     });
     expect(r.status).toBe('output-limit');
-    const out = (await sb.files.stat('/tmp/log')).size - 50_000, err = (await sb.files.stat('/tmp/err')).size;
+    const out = (await sb.files.stat('/tmp/log')).size - 50_000,
+      err = (await sb.files.stat('/tmp/err')).size;
     expect(out).toBe(60_000);
     expect(out + err).toBe(100_000);
   });
@@ -161,14 +186,20 @@ except OSError as e:
 describe('results', () => {
   it("encoding 'buffer': stdout and stderr byte for byte", async ({ sandbox }) => {
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-    const r = await sandbox().run(['sh', '-c', 'cat; cat /dev/stdin >&2'], { stdin: { data: bytes, asFile: true }, encoding: 'buffer' });
+    const r = await sandbox().run(['sh', '-c', 'cat; cat /dev/stdin >&2'], {
+      stdin: { data: bytes, asFile: true },
+      encoding: 'buffer',
+    });
     expect(Buffer.isBuffer(r.stdout)).toBe(true);
     expect(r.stdout.equals(bytes)).toBe(true);
     expect(r.stderr.equals(bytes)).toBe(true);
   });
 
   it("output: '10M' keeps exactly 10 MiB of stdout and stderr together", async ({ sandbox }) => {
-    const r = await sandbox().run(['sh', '-c', 'yes | tee /dev/stderr'], { limits: { output: '10M', wallTime: '30s' }, encoding: 'buffer' });
+    const r = await sandbox().run(['sh', '-c', 'yes | tee /dev/stderr'], {
+      limits: { output: '10M', wallTime: '30s' },
+      encoding: 'buffer',
+    });
     expect(r.status).toBe('output-limit');
     expect(r.stdout.length + r.stderr.length).toBe(10 * 2 ** 20);
     expect(r.stdoutTruncated || r.stderrTruncated).toBe(true);
@@ -176,11 +207,15 @@ describe('results', () => {
 
   it('limits.stdout and limits.stderr apply to their own stream', async ({ sandbox }) => {
     const sb = sandbox();
-    const quietErr = await sb.run(['sh', '-c', 'head -c 5000 /dev/zero >&2; yes'], { limits: { stdout: 1000, stderr: 10_000, wallTime: '20s' } });
+    const quietErr = await sb.run(['sh', '-c', 'head -c 5000 /dev/zero >&2; yes'], {
+      limits: { stdout: 1000, stderr: 10_000, wallTime: '20s' },
+    });
     expect(quietErr.status).toBe('output-limit');
     expect(quietErr.stdout.length).toBe(1000);
     expect(quietErr.stderr.length).toBe(5000);
-    const underBoth = await sb.run(['sh', '-c', 'head -c 900 /dev/zero; head -c 9000 /dev/zero >&2'], { limits: { stdout: 1000, stderr: 10_000 } });
+    const underBoth = await sb.run(['sh', '-c', 'head -c 900 /dev/zero; head -c 9000 /dev/zero >&2'], {
+      limits: { stdout: 1000, stderr: 10_000 },
+    });
     expect(underBoth.status).toBe('ok');
   });
 });
@@ -212,29 +247,49 @@ while True:
     else: lo = mid + 1
 `;
 
-  it('an interactor and a solution in two sandboxes talk through kernel pipes; both results are reported', async ({ sandbox }) => {
-    const judge = sandbox(), contestant = sandbox();
+  it('an interactor and a solution in two sandboxes talk through kernel pipes; both results are reported', async ({
+    sandbox,
+  }) => {
+    const judge = sandbox(),
+      contestant = sandbox();
     using toSolution = new SandboxPipe();
     using toInteractor = new SandboxPipe();
-    const solution = contestant.spawn(['python3', '-c', SOLUTION], { stdin: toSolution.readEnd, stdout: toInteractor.writeEnd, limits: { wallTime: '20s' } });
-    const interactor = judge.spawn(['python3', '-c', INTERACTOR, '777777'], { stdin: toInteractor.readEnd, stdout: toSolution.writeEnd, limits: { wallTime: '20s' } });
+    const solution = contestant.spawn(['python3', '-c', SOLUTION], {
+      stdin: toSolution.readEnd,
+      stdout: toInteractor.writeEnd,
+      limits: { wallTime: '20s' },
+    });
+    const interactor = judge.spawn(['python3', '-c', INTERACTOR, '777777'], {
+      stdin: toInteractor.readEnd,
+      stdout: toSolution.writeEnd,
+      limits: { wallTime: '20s' },
+    });
     const [s, i] = await Promise.all([solution, interactor]);
     expect(s).toMatchObject({ status: 'ok', stdout: '' });
     expect(i).toMatchObject({ status: 'ok', stdout: '' });
     expect(i.stderr).toMatch(/^OK \d+ guesses\n$/);
     // Nothing came through Node: fd 1 of the solution is a pipe, not a socket.
     using p = new SandboxPipe();
-    const fd = await contestant.run(['sh', '-c', 'fd=$(readlink /proc/$$/fd/1); echo "$fd" >&2'], { stdout: p.writeEnd });
+    const fd = await contestant.run(['sh', '-c', 'fd=$(readlink /proc/$$/fd/1); echo "$fd" >&2'], {
+      stdout: p.writeEnd,
+    });
     expect(fd.stderr).toMatch(/^pipe:\[\d+\]\n$/);
   });
 
-  it('a wrong solution: the interactor rejects it; a solution that exits early gives the interactor EOF', async ({ sandbox }) => {
-    const judge = sandbox(), contestant = sandbox();
+  it('a wrong solution: the interactor rejects it; a solution that exits early gives the interactor EOF', async ({
+    sandbox,
+  }) => {
+    const judge = sandbox(),
+      contestant = sandbox();
     const run = async (solution: string[]) => {
       using a = new SandboxPipe();
       using b = new SandboxPipe();
       const s = contestant.spawn(solution, { stdin: a.readEnd, stdout: b.writeEnd, limits: { wallTime: '20s' } });
-      const i = judge.spawn(['python3', '-c', INTERACTOR, '5'], { stdin: b.readEnd, stdout: a.writeEnd, limits: { wallTime: '20s' } });
+      const i = judge.spawn(['python3', '-c', INTERACTOR, '5'], {
+        stdin: b.readEnd,
+        stdout: a.writeEnd,
+        limits: { wallTime: '20s' },
+      });
       // eslint-disable-next-line @typescript-eslint/return-await -- disposing the pipes here is safe: they close once both spawns were handed their ends
       return Promise.all([s, i]);
     };
@@ -245,7 +300,9 @@ while True:
     expect(eof).toMatchObject({ status: 'nonzero-exit', stderr: 'WRONG\n' });
   });
 
-  it('each end goes to one spawn only; close() gives a waiting reader EOF; a closed pipe cannot be given', async ({ sandbox }) => {
+  it('each end goes to one spawn only; close() gives a waiting reader EOF; a closed pipe cannot be given', async ({
+    sandbox,
+  }) => {
     const sb = sandbox();
     const p = new SandboxPipe();
     expect(() => sb.spawn(['cat'], { stdin: p.writeEnd })).toThrow(SandboxOptionsError);

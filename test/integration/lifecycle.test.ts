@@ -5,7 +5,16 @@ import { isAlive, sandboxDirsUnder, stateRoot, waitUntil } from '../helpers/host
 import { probeMount } from '../helpers/probe.js';
 import { it, whenSpawned } from '../helpers/sandboxes.js';
 
-const LIFECYCLE_EVENTS = ['created', 'starting', 'started', 'spawn', 'exit', 'destroying', 'destroyed', 'failed'] as const;
+const LIFECYCLE_EVENTS = [
+  'created',
+  'starting',
+  'started',
+  'spawn',
+  'exit',
+  'destroying',
+  'destroyed',
+  'failed',
+] as const;
 
 /** Records the names of a sandbox's lifecycle events in order. */
 function recordEvents(sb: Sandbox): string[] {
@@ -115,15 +124,23 @@ describe('lifecycle', () => {
   });
 
   // SandboxAbortedError's contract: "aborted by an AbortSignal or by destroying the sandbox".
-  it.for(['before the sandbox started', 'after the sandbox started'])('destroy() right after spawn() %s rejects it as aborted/destroyed, not as a setup failure', async (when, { sandbox }) => {
-    const sb = sandbox();
-    if (when.startsWith('after')) await sb.start();
-    const proc = sb.spawn(['sleep', '600']);
-    await sb.destroy();
-    const err = await proc.then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(SandboxError);
-    expect(['ERR_SANDBOX_ABORTED', 'ERR_SANDBOX_DESTROYED'], `got ${String(err)}`).toContain((err as SandboxError).code);
-  });
+  it.for(['before the sandbox started', 'after the sandbox started'])(
+    'destroy() right after spawn() %s rejects it as aborted/destroyed, not as a setup failure',
+    async (when, { sandbox }) => {
+      const sb = sandbox();
+      if (when.startsWith('after')) await sb.start();
+      const proc = sb.spawn(['sleep', '600']);
+      await sb.destroy();
+      const err = await proc.then(
+        () => undefined,
+        (e: unknown) => e
+      );
+      expect(err).toBeInstanceOf(SandboxError);
+      expect(['ERR_SANDBOX_ABORTED', 'ERR_SANDBOX_DESTROYED'], `got ${String(err)}`).toContain(
+        (err as SandboxError).code
+      );
+    }
+  );
 
   it('after destroy no directory of the sandbox remains', async ({ sandbox }) => {
     // No disk limit: the writable layer is on the host's disk (by default it is in the sandbox's tmpfs).

@@ -29,8 +29,14 @@ describe('PID 1 inside a sandbox', () => {
     expect(lines(alone.stdout).map((l) => l.split(' ')[0])).toEqual(['1']);
 
     // Wait (with builtins only) until the background child has exec'd sleep.
-    const tree = await sb.run(['sh', '-c', `sleep 30 & until read c < /proc/$!/comm && [ "$c" = sleep ]; do :; done; ${PROBE} ps; kill $!`]);
-    const pids = lines(tree.stdout).map((l) => Number(l.split(' ')[0])).sort((a, b) => a - b);
+    const tree = await sb.run([
+      'sh',
+      '-c',
+      `sleep 30 & until read c < /proc/$!/comm && [ "$c" = sleep ]; do :; done; ${PROBE} ps; kill $!`,
+    ]);
+    const pids = lines(tree.stdout)
+      .map((l) => Number(l.split(' ')[0]))
+      .sort((a, b) => a - b);
     expect(pids).toEqual([1, 2, 3]); // reaper, sh, sleep (the probe leaves itself out)
     expect(tree.stdout).toMatch(/^3 \S sleep$/m);
   });
@@ -52,7 +58,11 @@ describe('PID 1 inside a sandbox', () => {
     const pid = await whenSpawned(sb, proc);
     expect(proc.pid).toBe(pid);
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const nspid = status.match(/^NSpid:\s+(.*)$/m)![1]!.trim().split(/\s+/).map(Number);
+    const nspid = status
+      .match(/^NSpid:\s+(.*)$/m)![1]!
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     expect(nspid[0]).toBe(pid);
     expect(nspid.at(-1)).toBe(2);
     expect(nspid.length).toBeGreaterThanOrEqual(3); // host, sandbox, spawn

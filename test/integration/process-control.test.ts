@@ -8,19 +8,27 @@ import { it, whenSpawned } from '../helpers/sandboxes.js';
 describe('exit status', () => {
   it.for([0, 1, 7, 255])('exit %i is a fact on the result', async (code, { sandbox }) => {
     const result = await sandbox().run(['sh', '-c', `exit ${code}`]);
-    expect(result).toMatchObject({ exitCode: code, signal: null, status: code === 0 ? 'ok' : 'nonzero-exit', execError: null });
+    expect(result).toMatchObject({
+      exitCode: code,
+      signal: null,
+      status: code === 0 ? 'ok' : 'nonzero-exit',
+      execError: null,
+    });
   });
 
-  it.for(['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGUSR1'] as const)('kill(%s) ends the program with that signal', async (signal, { sandbox }) => {
-    const sb = sandbox();
-    const proc = sb.spawn(['sleep', '600']);
-    const pid = await whenSpawned(sb, proc);
-    expect(proc.kill(signal)).toBe(true);
-    const result = await proc;
-    expect(result).toMatchObject({ signal, exitCode: null, status: 'signaled', pid });
-    expect(isAlive(pid)).toBe(false);
-    expect(proc.kill()).toBe(false); // already ended
-  });
+  it.for(['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGUSR1'] as const)(
+    'kill(%s) ends the program with that signal',
+    async (signal, { sandbox }) => {
+      const sb = sandbox();
+      const proc = sb.spawn(['sleep', '600']);
+      const pid = await whenSpawned(sb, proc);
+      expect(proc.kill(signal)).toBe(true);
+      const result = await proc;
+      expect(result).toMatchObject({ signal, exitCode: null, status: 'signaled', pid });
+      expect(isAlive(pid)).toBe(false);
+      expect(proc.kill()).toBe(false); // already ended
+    }
+  );
 
   it('a signal the program handles is delivered to it', async ({ sandbox }) => {
     const sb = sandbox();
@@ -54,7 +62,10 @@ describe('AbortSignal', () => {
     const proc = sb.spawn(['sleep', '600'], { signal: controller.signal });
     const pid = await whenSpawned(sb, proc);
     controller.abort(new Error('enough'));
-    const err = await proc.then(() => undefined, (e: unknown) => e);
+    const err = await proc.then(
+      () => undefined,
+      (e: unknown) => e
+    );
     expect(err).toBeInstanceOf(SandboxAbortedError);
     expect(err).toBeInstanceOf(SandboxError);
     expect(err).toMatchObject({ code: 'ERR_SANDBOX_ABORTED' });
@@ -66,8 +77,12 @@ describe('AbortSignal', () => {
   it('an already aborted signal rejects without running anything', async ({ sandbox }) => {
     const sb = sandbox();
     let spawned = false;
-    sb.on('spawn', () => { spawned = true; });
-    await expect(sb.run(['touch', '/tmp/ran'], { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(SandboxAbortedError);
+    sb.on('spawn', () => {
+      spawned = true;
+    });
+    await expect(sb.run(['touch', '/tmp/ran'], { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
+      SandboxAbortedError
+    );
     expect(spawned).toBe(false);
     expect((await sb.run(['test', '-e', '/tmp/ran'])).exitCode).toBe(1);
   });
@@ -119,7 +134,10 @@ describe('user', () => {
     if (isRoot) {
       expect((await run).stdout).toBe('uid=65534 gid=65534 euid=65534 egid=65534 groups=\n');
     } else {
-      const err = await run.then(() => undefined, (e: unknown) => e);
+      const err = await run.then(
+        () => undefined,
+        (e: unknown) => e
+      );
       expect(err).toBeInstanceOf(SandboxSetupError);
       expect(err).toMatchObject({ step: 'spawn.user' });
       expect((err as Error).message).toMatch(/^spawn: spawn\.user: /);
@@ -127,7 +145,9 @@ describe('user', () => {
     }
   });
 
-  it(`{ uid, gid, groups } and names: ${isRoot ? 'applied (root)' : 'unmapped ids rejected (rootless)'}`, async ({ sandbox }) => {
+  it(`{ uid, gid, groups } and names: ${isRoot ? 'applied (root)' : 'unmapped ids rejected (rootless)'}`, async ({
+    sandbox,
+  }) => {
     const sb = sandbox();
     const custom = () => sb.run([PROBE, 'ids'], { user: { uid: 1000, gid: 100, groups: [27, 44] } });
     const byName = () => sb.run([PROBE, 'ids'], { user: 'nobody' });

@@ -11,8 +11,12 @@ describe('standard streams', () => {
   it('stdout and stderr arrive on their streams and in the result', async ({ sandbox }) => {
     const proc = sandbox().spawn(['sh', '-c', 'echo out; echo err >&2; echo out2']);
     const seen = { out: '', err: '' };
-    proc.stdout.on('data', (d: Buffer) => { seen.out += d; });
-    proc.stderr.on('data', (d: Buffer) => { seen.err += d; });
+    proc.stdout.on('data', (d: Buffer) => {
+      seen.out += d;
+    });
+    proc.stderr.on('data', (d: Buffer) => {
+      seen.err += d;
+    });
     const result = await proc;
     expect(seen).toEqual({ out: 'out\nout2\n', err: 'err\n' });
     expect(result).toMatchObject({ stdout: 'out\nout2\n', stderr: 'err\n', exitCode: 0, status: 'ok' });
@@ -61,13 +65,16 @@ describe('standard streams', () => {
   it.for([
     ['stdout', 'stderr', 1, 2],
     ['stderr', 'stdout', 2, 1],
-  ] as const)("%s 'ignore' is /dev/null and gives an empty result", async ([ignored, kept, ignoredFd, keptFd], { sandbox }) => {
-    // Through $(...): dash applies a redirection to itself before forking, which would change $$'s fds.
-    const script = `fds=$(readlink /proc/$$/fd/${ignoredFd} /proc/$$/fd/${keptFd}); echo "$fds" >&${keptFd}; echo x >&${ignoredFd}`;
-    const result = await sandbox().run(['sh', '-c', script], { [ignored]: 'ignore' });
-    expect(result[ignored]).toBe('');
-    expect(result[kept]).toMatch(/^\/dev\/null\nsocket:\[\d+\]\n$/);
-  });
+  ] as const)(
+    "%s 'ignore' is /dev/null and gives an empty result",
+    async ([ignored, kept, ignoredFd, keptFd], { sandbox }) => {
+      // Through $(...): dash applies a redirection to itself before forking, which would change $$'s fds.
+      const script = `fds=$(readlink /proc/$$/fd/${ignoredFd} /proc/$$/fd/${keptFd}); echo "$fds" >&${keptFd}; echo x >&${ignoredFd}`;
+      const result = await sandbox().run(['sh', '-c', script], { [ignored]: 'ignore' });
+      expect(result[ignored]).toBe('');
+      expect(result[kept]).toMatch(/^\/dev\/null\nsocket:\[\d+\]\n$/);
+    }
+  );
 
   it('the program gets exactly fds 0, 1 and 2', async ({ sandbox }) => {
     const result = await sandbox().run([PROBE, 'fds']);
@@ -105,7 +112,11 @@ describe('environment and working directory', () => {
     const env = envOf(result.stdout);
     expect(env).not.toHaveProperty(canary);
     expect(result.stdout).not.toContain('do-not-leak');
-    expect(env).toEqual({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', TERM: 'xterm' });
+    expect(env).toEqual({
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      HOME: '/root',
+      TERM: 'xterm',
+    });
   });
 
   it("the sandbox's env, then the spawn's env, override the defaults", async ({ sandbox }) => {

@@ -1,14 +1,20 @@
 import { describe, expect } from 'vitest';
-import { SandboxAbortedError, SandboxDestroyedError, SandboxNotReadyError, type SandboxOptionsError } from '../../src/index.js';
+import {
+  SandboxAbortedError,
+  SandboxDestroyedError,
+  SandboxNotReadyError,
+  type SandboxOptionsError,
+} from '../../src/index.js';
 import { it } from '../helpers/sandboxes.js';
 
 const py = (code: string) => ['python3', '-c', code];
 /** A server that binds `port` after `delayS` seconds, printing before and after. */
-const lateServer = (port: number, delayS: number, kind: 'tcp' | 'udp' = 'tcp') => py(
-  `import socket,sys,time\nprint("starting", flush=True)\ntime.sleep(${delayS})\n` +
-  `s=socket.socket(socket.AF_INET, socket.${kind === 'tcp' ? 'SOCK_STREAM' : 'SOCK_DGRAM'})\n` +
-  `s.bind(("127.0.0.1", ${port}))\n${kind === 'tcp' ? 's.listen()\n' : ''}print("ready on ${port}", flush=True)\ntime.sleep(30)`,
-);
+const lateServer = (port: number, delayS: number, kind: 'tcp' | 'udp' = 'tcp') =>
+  py(
+    `import socket,sys,time\nprint("starting", flush=True)\ntime.sleep(${delayS})\n` +
+      `s=socket.socket(socket.AF_INET, socket.${kind === 'tcp' ? 'SOCK_STREAM' : 'SOCK_DGRAM'})\n` +
+      `s.bind(("127.0.0.1", ${port}))\n${kind === 'tcp' ? 's.listen()\n' : ''}print("ready on ${port}", flush=True)\ntime.sleep(30)`
+  );
 
 describe('readiness: waitForPort and waitForLog', () => {
   it('waitForPort resolves only once the program listens, on a sandbox without any network', async ({ sandbox }) => {
@@ -30,11 +36,13 @@ describe('readiness: waitForPort and waitForLog', () => {
     await sb.waitForPort(5353, { protocol: 'udp', timeout: 20_000 });
     const tcp = await sb.waitForPort(5353, { timeout: 300 }).catch((e: unknown) => e);
     expect(tcp).toBeInstanceOf(SandboxNotReadyError);
-    sb.spawn(py('import socket,time\ns=socket.socket(socket.AF_INET6)\ns.bind(("::1", 6000)); s.listen(); time.sleep(30)'));
+    sb.spawn(
+      py('import socket,time\ns=socket.socket(socket.AF_INET6)\ns.bind(("::1", 6000)); s.listen(); time.sleep(30)')
+    );
     await sb.waitForPort(6000, { timeout: 20_000 });
   });
 
-  it('a timeout rejects with SandboxNotReadyError carrying the programs\' last output', async ({ sandbox }) => {
+  it("a timeout rejects with SandboxNotReadyError carrying the programs' last output", async ({ sandbox }) => {
     const sb = sandbox();
     sb.spawn(['sh', '-c', 'echo "config error: port taken" >&2; sleep 30']);
     await sb.waitForLog('port taken', { stream: 'stderr', timeout: 20_000 });
@@ -47,7 +55,11 @@ describe('readiness: waitForPort and waitForLog', () => {
 
   it('the last output in the error is what the programs wrote while waiting, bounded', async ({ sandbox }) => {
     const sb = sandbox();
-    sb.spawn(['sh', '-c', 'sleep 0.2; head -c 100000 /dev/zero | tr "\\0" x; echo; echo "bind: address in use"; sleep 30']);
+    sb.spawn([
+      'sh',
+      '-c',
+      'sleep 0.2; head -c 100000 /dev/zero | tr "\\0" x; echo; echo "bind: address in use"; sleep 30',
+    ]);
     const err = (await sb.waitForPort(7778, { timeout: 1500 }).catch((e: unknown) => e)) as SandboxNotReadyError;
     expect(err).toBeInstanceOf(SandboxNotReadyError);
     expect(err.lastOutput).toMatch(/bind: address in use\n$/);
@@ -60,11 +72,15 @@ describe('readiness: waitForPort and waitForLog', () => {
     expect(await sb.waitForLog(/ready at :\d+/, { timeout: 20_000 })).toBe('server ready at :80');
   });
 
-  it('waitForLog with a process watches only it, and rejects with reason exited when it ends first', async ({ sandbox }) => {
+  it('waitForLog with a process watches only it, and rejects with reason exited when it ends first', async ({
+    sandbox,
+  }) => {
     const sb = sandbox();
     sb.spawn(['sh', '-c', 'sleep 0.2; echo ready; sleep 30']);
     const crash = sb.spawn(['sh', '-c', 'echo "fatal: no config"; exit 3']);
-    const err = (await sb.waitForLog('ready', { process: crash, timeout: 20_000 }).catch((e: unknown) => e)) as SandboxNotReadyError;
+    const err = (await sb
+      .waitForLog('ready', { process: crash, timeout: 20_000 })
+      .catch((e: unknown) => e)) as SandboxNotReadyError;
     expect(err).toBeInstanceOf(SandboxNotReadyError);
     expect(err.reason).toBe('exited');
     expect(err.lastOutput).toContain('fatal: no config');

@@ -17,7 +17,10 @@ describe('a sandbox whose init is killed from outside', () => {
     await Promise.all(procs.map((p) => whenSpawned(sb, p)));
     process.kill(sb.pid!, 'SIGKILL');
     for (const p of procs) {
-      const err = await p.then(() => null, (e: unknown) => e);
+      const err = await p.then(
+        () => null,
+        (e: unknown) => e
+      );
       expect(err).toBeInstanceOf(SandboxDiedError);
       expect(err).toMatchObject({ code: 'ERR_SANDBOX_DIED', signal: 'SIGKILL' });
     }
@@ -67,7 +70,10 @@ describe('a spawn aborted after it started', () => {
       const proc = sb.spawn(['sleep', '1000'], { signal: ac.signal });
       await whenSpawned(sb, proc);
       ac.abort();
-      await proc.then(() => {}, () => {});
+      await proc.then(
+        () => {},
+        () => {}
+      );
       const snap = await sb.snapshot({ store: new LayerStore(join(tempDir(), 'store')) });
       expect(snap).toBeInstanceOf(Snapshot);
       await sb.destroy();

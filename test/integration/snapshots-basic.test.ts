@@ -23,14 +23,18 @@ describe('snapshots', () => {
     // later writes to the build sandbox do not change the snapshot
     await build.run(['/bin/sh', '-c', 'echo v2 > /src/a']);
     const a = sandbox({ image: snap });
-    expect((await a.run(['/bin/sh', '-c', 'cat /src/a; test -e /etc/group || echo no-group'])).stdout).toBe('v1\nno-group\n');
+    expect((await a.run(['/bin/sh', '-c', 'cat /src/a; test -e /etc/group || echo no-group'])).stdout).toBe(
+      'v1\nno-group\n'
+    );
     await a.run(['/bin/sh', '-c', 'echo v3 > /src/b && rm /src/a']);
     const snap2 = await a.snapshot({ store });
     expect(snap2.layerIds).toHaveLength(2);
     const b = sandbox({ image: snap2 });
     expect((await b.run(['/bin/sh', '-c', 'ls /src; cat /src/b'])).stdout).toBe('b\nv3\n');
     // found again by name, with its base directory
-    expect((await sandbox({ image: Image.fromStore('first', { store }) }).run(['/bin/cat', '/src/a'])).stdout).toBe('v1\n');
+    expect((await sandbox({ image: Image.fromStore('first', { store }) }).run(['/bin/cat', '/src/a'])).stdout).toBe(
+      'v1\n'
+    );
   });
 
   it('100 sandboxes from one snapshot see their own writes only', async ({ sandbox, tempDir }) => {
@@ -40,20 +44,38 @@ describe('snapshots', () => {
     await build.files.write('/data/shared', 'start\n');
     const snap = await build.snapshot({ store });
     const boxes = Array.from({ length: 100 }, () => sandbox({ image: snap }));
-    const results = await Promise.all(boxes.map((sb, i) => sb.run(['/bin/sh', '-c', `echo ${i} >> /data/shared && echo mine-${i} > /data/own && cat /data/shared; ls /data`])));
+    const results = await Promise.all(
+      boxes.map((sb, i) =>
+        sb.run([
+          '/bin/sh',
+          '-c',
+          `echo ${i} >> /data/shared && echo mine-${i} > /data/own && cat /data/shared; ls /data`,
+        ])
+      )
+    );
     results.forEach((r, i) => expect(r.stdout).toBe(`start\n${i}\nown\nshared\n`));
-    expect((await boxes[7]!.files.readText('/data/own'))).toBe('mine-7\n');
+    expect(await boxes[7]!.files.readText('/data/own')).toBe('mine-7\n');
   });
 
-  it('a snapshot of a running sandbox pauses it when there is a freezer, else refuses', async ({ sandbox, tempDir }) => {
+  it('a snapshot of a running sandbox pauses it when there is a freezer, else refuses', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const dir = tempDir();
     const store = new LayerStore(join(dir, 'store'));
     const sb = sandbox({ image: Image.fromDirectory(busyboxRootfs(join(dir, 'rootfs'))) });
-    const proc = sb.spawn(['/bin/sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /c.new && mv /c.new /counter; done']);
+    const proc = sb.spawn([
+      '/bin/sh',
+      '-c',
+      'i=0; while :; do i=$((i+1)); echo $i > /c.new && mv /c.new /counter; done',
+    ]);
     await new Promise((r) => setTimeout(r, 200));
     const taken = await sb.snapshot({ store }).catch((e: unknown) => e);
     proc.kill('SIGKILL');
-    await proc.then(() => {}, () => {});
+    await proc.then(
+      () => {},
+      () => {}
+    );
     if (taken instanceof Snapshot) {
       const n = Number((await sandbox({ image: taken }).run(['/bin/cat', '/counter'])).stdout);
       expect(n).toBeGreaterThan(0);
@@ -62,7 +84,10 @@ describe('snapshots', () => {
     }
   });
 
-  it('costs the size of the changes, not of the image (loosely: 1 MB vs 300 MB image)', async ({ sandbox, tempDir }) => {
+  it('costs the size of the changes, not of the image (loosely: 1 MB vs 300 MB image)', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const dir = tempDir();
     const store = new LayerStore(join(dir, 'store'));
     const time = async (mb: number) => {
@@ -86,7 +111,11 @@ describe('snapshots', () => {
     await sb.run(['/bin/sh', '-c', 'echo x > /x']);
     const snap = await sb.snapshot({ store });
     await sb.destroy();
-    expect(execFileSync('ls', [join(store.root, 'layers')], { encoding: 'utf8' }).trim().split('\n')).toHaveLength(1);
+    expect(
+      execFileSync('ls', [join(store.root, 'layers')], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+    ).toHaveLength(1);
     Image.remove(snap.id, { store });
     expect(await Image.gc({ store })).toEqual(snap.layerIds);
   });

@@ -17,8 +17,13 @@ async function describeTree(root: string): Promise<Record<string, string>> {
     for (const e of list) {
       const path = rel ? `${rel}/${e.name}` : String(e.name);
       const x = await ops.xattrs(path);
-      const xs = Object.entries(x).filter(([k]) => !k.includes('overlay')).map(([k, v]) => `${k}=${v.toString()}`).sort().join(',');
-      out[path] = `${e.type} ${(e.mode as number).toString(8)} ${e.uid}:${e.gid} ${e.type === 'file' ? e.size : ''} ${e.target ?? ''} ${xs}`;
+      const xs = Object.entries(x)
+        .filter(([k]) => !k.includes('overlay'))
+        .map(([k, v]) => `${k}=${v.toString()}`)
+        .sort()
+        .join(',');
+      out[path] =
+        `${e.type} ${(e.mode as number).toString(8)} ${e.uid}:${e.gid} ${e.type === 'file' ? e.size : ''} ${e.target ?? ''} ${xs}`;
       if (e.type === 'dir') await walk(path);
     }
   };
@@ -32,18 +37,37 @@ describe('export → import round trip', () => {
     const dir = tempDir();
     const store = new LayerStore(join(dir, 'store'));
     const base = layerTar([
-      { path: 'bin/', dir: true }, { path: 'bin/busybox', content: readFileSync(BUSYBOX), mode: 0o755 }, { path: 'bin/sh', symlink: 'busybox' },
-      { path: 'data/', dir: true }, { path: 'data/x', content: 'xattr', xattrs: { 'user.test': Buffer.from('abc') } },
-      { path: 'data/gone', content: 'g' }, { path: 'opq/', dir: true }, { path: 'opq/old', content: 'o' },
+      { path: 'bin/', dir: true },
+      { path: 'bin/busybox', content: readFileSync(BUSYBOX), mode: 0o755 },
+      { path: 'bin/sh', symlink: 'busybox' },
+      { path: 'data/', dir: true },
+      { path: 'data/x', content: 'xattr', xattrs: { 'user.test': Buffer.from('abc') } },
+      { path: 'data/gone', content: 'g' },
+      { path: 'opq/', dir: true },
+      { path: 'opq/old', content: 'o' },
     ]);
     ociLayout(join(dir, 'oci'), [layerTar([]), base], { Env: ['A=1'], WorkingDir: '/data' });
     const img = await Image.fromOCI(join(dir, 'oci'), { store });
-    const sb = sandbox({ image: img, security: { capabilities: ['CAP_CHOWN', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_DAC_OVERRIDE'] } });
-    const built = await sb.run(['/bin/sh', '-c', [
-      'cd /data && echo hi > f && ' + (isRoot ? '/bb chown 1234:5678 /data/f && ' : '') + '/bb chmod 4755 f && /bb ln -s f l && /bb ln f hard && /bb rm gone',
-      '/bb mkdir -p /data/sub && /bb chmod 700 /data/sub',
-      '/bb rm -rf /opq && /bb mkdir /opq && echo new > /opq/new',
-    ].join(' && ').replaceAll('/bb ', 'busybox ')], { env: { PATH: '/bin' } });
+    const sb = sandbox({
+      image: img,
+      security: { capabilities: ['CAP_CHOWN', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_DAC_OVERRIDE'] },
+    });
+    const built = await sb.run(
+      [
+        '/bin/sh',
+        '-c',
+        [
+          'cd /data && echo hi > f && ' +
+            (isRoot ? '/bb chown 1234:5678 /data/f && ' : '') +
+            '/bb chmod 4755 f && /bb ln -s f l && /bb ln f hard && /bb rm gone',
+          '/bb mkdir -p /data/sub && /bb chmod 700 /data/sub',
+          '/bb rm -rf /opq && /bb mkdir /opq && echo new > /opq/new',
+        ]
+          .join(' && ')
+          .replaceAll('/bb ', 'busybox '),
+      ],
+      { env: { PATH: '/bin' } }
+    );
     expect(built).toMatchObject({ exitCode: 0, stderr: '' });
     const snap = await sb.snapshot({ store });
     const out = join(dir, 'snap.oci.tar');
@@ -56,7 +80,10 @@ describe('export → import round trip', () => {
     for (const [a, b] of ids1.map((id, i) => [store.layerDir(id), store2.layerDir(ids2[i]!)] as const)) {
       expect(await describeTree(b)).toEqual(await describeTree(a));
     }
-    const r = await sandbox({ image: again }).run(['/bin/sh', '-c', 'busybox cat f l hard; busybox ls /opq; busybox ls /data; busybox stat -c "%a %u:%g" f'], { env: { PATH: '/bin' } });
+    const r = await sandbox({ image: again }).run(
+      ['/bin/sh', '-c', 'busybox cat f l hard; busybox ls /opq; busybox ls /data; busybox stat -c "%a %u:%g" f'],
+      { env: { PATH: '/bin' } }
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`hi\nhi\nhi\nnew\nf\nhard\nl\nsub\nx\n4755 ${isRoot ? '1234:5678' : '0:0'}\n`);
   });

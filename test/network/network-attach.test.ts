@@ -17,7 +17,12 @@ function readFromHost(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let data = '';
     const s = connect(port, '127.0.0.1');
-    s.setEncoding('utf8').on('data', (d: string) => { data += d; }).on('end', () => resolve(data)).on('error', reject);
+    s.setEncoding('utf8')
+      .on('data', (d: string) => {
+        data += d;
+      })
+      .on('end', () => resolve(data))
+      .on('error', reject);
   });
 }
 
@@ -88,8 +93,12 @@ describe('networks: attach, addresses, names, published ports', () => {
     const net = await Network.create({ subnet: testSubnet(4) });
     try {
       const sb = sandbox({ network: { attach: net, publish: [{ sandbox: 7002, protocol: 'udp' }] } });
-      const server = sb.spawn(['perl', '-MIO::Socket::INET', '-e',
-        '$|=1; my $s=IO::Socket::INET->new(LocalPort=>7002,Proto=>"udp") or die "$!"; print "listening\\n"; while ($s->recv(my $m, 1024)) { $s->send("echo $m") }']);
+      const server = sb.spawn([
+        'perl',
+        '-MIO::Socket::INET',
+        '-e',
+        '$|=1; my $s=IO::Socket::INET->new(LocalPort=>7002,Proto=>"udp") or die "$!"; print "listening\\n"; while ($s->recv(my $m, 1024)) { $s->send("echo $m") }',
+      ]);
       for await (const line of server) if (line === 'listening') break;
       const port = await sb.publishedPort(7002, 'udp');
       const client = createSocket('udp4');

@@ -39,7 +39,10 @@ describe.runIf(isRoot)('network cleanup', () => {
     const veths = new Set<string>();
     try {
       for (let round = 0; round < 10; round++) {
-        const batch = Array.from({ length: 10 }, (_, i) => new Sandbox({ network: { attach: net, hostname: `s${i}` } }));
+        const batch = Array.from(
+          { length: 10 },
+          (_, i) => new Sandbox({ network: { attach: net, hostname: `s${i}` } })
+        );
         try {
           await Promise.all(batch.map((s) => s.start()));
           const hosts = (await batch[0]!.run(['cat', '/etc/hosts'])).stdout;
@@ -54,13 +57,17 @@ describe.runIf(isRoot)('network cleanup', () => {
       // The kernel deletes a veth pair when the sandbox's network namespace goes (asynchronously).
       expect(veths.size).toBe(100);
       expect(await waitUntil(() => portsOf(net).length === 0, 5000, 50), portsOf(net).join(', ')).toBe(true);
-      const rules = (await import('node:child_process')).execFileSync('nft', ['list', 'table', 'inet', net.table], { encoding: 'utf8' });
+      const rules = (await import('node:child_process')).execFileSync('nft', ['list', 'table', 'inet', net.table], {
+        encoding: 'utf8',
+      });
       expect(rules).not.toMatch(/sb_sk/);
       expect(rules).not.toMatch(/10\.\d+\.\d+\.\d+ : jump/);
     } finally {
       await net.destroy();
     }
-    expect(await waitUntil(() => tracesOf(net, veths).length === 0, 5000, 50), tracesOf(net, veths).join(', ')).toBe(true);
+    expect(await waitUntil(() => tracesOf(net, veths).length === 0, 5000, 50), tracesOf(net, veths).join(', ')).toBe(
+      true
+    );
   });
 
   it('a setup step failing half-way (no bridge: net.veth) gives back the address and removes the rules', async () => {
@@ -72,7 +79,9 @@ describe.runIf(isRoot)('network cleanup', () => {
       await sb.destroy();
       expect(err).toBeInstanceOf(SandboxSetupError);
       expect((err as SandboxSetupError).step).toBe('net.veth');
-      const rules = (await import('node:child_process')).execFileSync('nft', ['list', 'table', 'inet', net.table], { encoding: 'utf8' });
+      const rules = (await import('node:child_process')).execFileSync('nft', ['list', 'table', 'inet', net.table], {
+        encoding: 'utf8',
+      });
       expect(rules).not.toMatch(/sb_sk/);
       const record = JSON.parse(readFileSync(join(net.dir, 'network.json'), 'utf8')) as { leases: unknown[] };
       expect(record.leases).toEqual([]);
@@ -86,9 +95,16 @@ describe.runIf(isRoot)('network cleanup', () => {
     const stateDir = mkdtempSync(join(stateRoot(), 'netcrash-'));
     const script = join(tempDir('sandkit-netcrash-'), 'child.mjs');
     writeFileSync(script, CHILD(testSubnet(22)));
-    const child = spawn(process.execPath, [script], { env: { ...process.env, SANDKIT_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 25_000, killSignal: 'SIGKILL' });
+    const child = spawn(process.execPath, [script], {
+      env: { ...process.env, SANDKIT_STATE_DIR: stateDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 25_000,
+      killSignal: 'SIGKILL',
+    });
     let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const line = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout }).once('line', resolve);
       child.once('exit', (code) => reject(new Error(`child exited with ${code}: ${stderr}`)));

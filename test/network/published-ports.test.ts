@@ -14,19 +14,33 @@ function firstOutcome(port: number): Promise<{ outcome: string; ms: number }> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
-    s.on('data', () => { resolve({ outcome: 'data', ms: Date.now() - t0 }); s.destroy(); });
+    s.on('data', () => {
+      resolve({ outcome: 'data', ms: Date.now() - t0 });
+      s.destroy();
+    });
     s.on('error', (e: NodeJS.ErrnoException) => resolve({ outcome: e.code ?? 'error', ms: Date.now() - t0 }));
     s.on('end', () => resolve({ outcome: 'end', ms: Date.now() - t0 }));
   });
 }
 
 /** Runs an ES module with Node; resolves with its exit code and output. */
-function runNode(code: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runNode(
+  code: string,
+  env: Record<string, string> = {}
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '',
+      stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('close', (c) => resolve({ code: c, stdout, stderr }));
   });
 }
@@ -34,7 +48,9 @@ function runNode(code: string, env: Record<string, string> = {}): Promise<{ code
 const SDK = JSON.stringify(pathToFileURL(dist.index).href);
 
 describe.runIf(isRoot)('published ports: readiness and the event loop; default subnets', () => {
-  it('a connection to a port nothing listens on yet is reset at once; once it listens, data flows', async ({ sandbox }) => {
+  it('a connection to a port nothing listens on yet is reset at once; once it listens, data flows', async ({
+    sandbox,
+  }) => {
     const net = await Network.create({ subnet: testSubnet(30) });
     try {
       const sb = sandbox({ network: { attach: net, publish: [{ sandbox: 7100 }] } });
@@ -44,7 +60,10 @@ describe.runIf(isRoot)('published ports: readiness and the event loop; default s
         expect(early.outcome).toBe('ECONNRESET');
         expect(early.ms).toBeLessThan(1000);
       }
-      const fetched = await fetch(`http://127.0.0.1:${port}/`).then(() => 'ok', (e: { cause?: { code?: string } }) => e.cause?.code);
+      const fetched = await fetch(`http://127.0.0.1:${port}/`).then(
+        () => 'ok',
+        (e: { cause?: { code?: string } }) => e.cause?.code
+      );
       expect(fetched).toBe('ECONNRESET');
       sb.spawn(helloServer(7100));
       await sb.waitForPort(7100, { timeout: 20_000 });
@@ -55,7 +74,9 @@ describe.runIf(isRoot)('published ports: readiness and the event loop; default s
     }
   });
 
-  it('fetch to a published port with nothing listening settles, and Node then exits on its own (no exit 13)', async ({ tempDir }) => {
+  it('fetch to a published port with nothing listening settles, and Node then exits on its own (no exit 13)', async ({
+    tempDir,
+  }) => {
     const state = tempDir();
     const res = await runNode(`
       import { Network, Sandbox } from ${SDK};
@@ -89,18 +110,31 @@ describe.runIf(isRoot)('published ports: readiness and the event loop; default s
     }
   });
 
-  it('Network.create() without a subnet picks a free private /24, distinct across 5 concurrent processes', async ({ tempDir }) => {
-    const hostRanges = (JSON.parse(ip('-j', '-4', 'addr', 'show')) as Array<{ addr_info?: Array<{ local: string; prefixlen: number }> }>)
-      .flatMap((l) => (l.addr_info ?? []).map((a) => parseCidr(`${a.local}/${a.prefixlen}`, 'a')));
+  it('Network.create() without a subnet picks a free private /24, distinct across 5 concurrent processes', async ({
+    tempDir,
+  }) => {
+    const hostRanges = (
+      JSON.parse(ip('-j', '-4', 'addr', 'show')) as Array<{ addr_info?: Array<{ local: string; prefixlen: number }> }>
+    ).flatMap((l) => (l.addr_info ?? []).map((a) => parseCidr(`${a.local}/${a.prefixlen}`, 'a')));
     const states = Array.from({ length: 5 }, () => tempDir());
     const children = states.map((state) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', `
+      const child = spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `
         import { Network } from ${SDK};
         const net = await Network.create({ stateDir: ${JSON.stringify(state)} });
         console.log(net.subnet + ' ' + net.name);
         process.stdin.once('data', async () => { await net.destroy(); process.exit(0); });
-      `], { stdio: ['pipe', 'pipe', 'inherit'] });
-      const line = new Promise<string>((resolve) => child.stdout.setEncoding('utf8').once('data', (d: string) => resolve(d.trim())));
+      `,
+        ],
+        { stdio: ['pipe', 'pipe', 'inherit'] }
+      );
+      const line = new Promise<string>((resolve) =>
+        child.stdout.setEncoding('utf8').once('data', (d: string) => resolve(d.trim()))
+      );
       return { child, line };
     });
     try {
@@ -115,7 +149,15 @@ describe.runIf(isRoot)('published ports: readiness and the event loop; default s
       }
       expect(lines[0]).toMatch(/ net-10-/);
     } finally {
-      await Promise.all(children.map(({ child }) => new Promise((resolve) => { child.on('close', resolve); child.stdin.end('x'); })));
+      await Promise.all(
+        children.map(
+          ({ child }) =>
+            new Promise((resolve) => {
+              child.on('close', resolve);
+              child.stdin.end('x');
+            })
+        )
+      );
       for (const s of states) await sweepStaleNetworks(s);
     }
   });

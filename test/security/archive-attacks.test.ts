@@ -12,7 +12,9 @@ const MiB = 1 << 20;
 describe('sparse entries in image archives', () => {
   // Was: the 4 GiB of zeros were written to the work dir (30 s and 4 GiB of host disk), the
   // limit counting only the bytes the tar stored.
-  it('a sparse blob in an OCI archive counts its full size: too-large at once, not written out', async ({ tempDir }) => {
+  it('a sparse blob in an OCI archive counts its full size: too-large at once, not written out', async ({
+    tempDir,
+  }) => {
     const dir = tempDir();
     const layout = join(dir, 'layout');
     mkdirSync(join(layout, 'blobs', 'sha256'), { recursive: true });

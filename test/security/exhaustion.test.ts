@@ -20,7 +20,10 @@ describe('a default sandbox cannot take kernel resources past its limits', () =>
     const again = taken((await sb.run([EXHAUST, 'shm', '1', '64'])).stdout, 'shm_mib');
     expect(again).toEqual({ got: 0, error: 'ENOSPC' });
     const small = sandbox({ mounts: [exhaustMount()], limits: { disk: '64M' } });
-    expect(taken((await small.run([EXHAUST, 'shm', '8', '16'])).stdout, 'shm_mib')).toEqual({ got: 64, error: 'ENOSPC' });
+    expect(taken((await small.run([EXHAUST, 'shm', '8', '16'])).stdout, 'shm_mib')).toEqual({
+      got: 64,
+      error: 'ENOSPC',
+    });
   });
 
   it('SysV message queues and semaphores stop at a few MiB of kernel memory', async ({ sandbox }) => {
@@ -35,7 +38,11 @@ describe('a default sandbox cannot take kernel resources past its limits', () =>
 
   it('the IPC limits cannot be raised from inside', async ({ sandbox }) => {
     const sb = sandbox();
-    const r = await sb.run(['sh', '-c', 'echo 18446744073692774399 > /proc/sys/kernel/shmall; cat /proc/sys/kernel/shmall']);
+    const r = await sb.run([
+      'sh',
+      '-c',
+      'echo 18446744073692774399 > /proc/sys/kernel/shmall; cat /proc/sys/kernel/shmall',
+    ]);
     expect(r.stderr).toMatch(/Read-only file system|Permission denied/);
     expect(r.stdout.trim()).toBe(String(2 ** 30 / 4096));
   });
@@ -45,7 +52,10 @@ describe('a default sandbox cannot take kernel resources past its limits', () =>
     const proc = hog.spawn([EXHAUST, 'ptys', '4000'], { env: { EXHAUST_HOLD: '1' } });
     let out = '';
     await new Promise<void>((resolve, reject) => {
-      proc.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('\n')) resolve(); });
+      proc.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve();
+      });
       proc.then(() => reject(new Error(`exited early: ${out}`)), reject);
     });
     expect(taken(out, 'ptys')).toEqual({ got: 64, error: 'ENOSPC' });
@@ -56,14 +66,19 @@ describe('a default sandbox cannot take kernel resources past its limits', () =>
     await proc;
   });
 
-  it('fds in flight over unix sockets: a program that fills its share leaves the helper room to start and spawn', async ({ sandbox }) => {
+  it('fds in flight over unix sockets: a program that fills its share leaves the helper room to start and spawn', async ({
+    sandbox,
+  }) => {
     // The kernel counts SCM_RIGHTS fds in flight per host user, for every process of that user,
     // against the sender's RLIMIT_NOFILE: the init and the supervisor pass fds that way too.
     const hog = sandbox({ mounts: [exhaustMount()] });
     const proc = hog.spawn([EXHAUST, 'inflight', '1000000'], { env: { EXHAUST_HOLD: '1' } });
     let out = '';
     await new Promise<void>((resolve, reject) => {
-      proc.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('\n')) resolve(); });
+      proc.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve();
+      });
       proc.then(() => reject(new Error(`exited early: ${out}`)), reject);
     });
     try {
@@ -79,20 +94,30 @@ describe('a default sandbox cannot take kernel resources past its limits', () =>
     }
   });
 
-  it('/dev holds a few hundred inodes, not millions (empty files take kernel memory no disk counts)', async ({ sandbox }) => {
+  it('/dev holds a few hundred inodes, not millions (empty files take kernel memory no disk counts)', async ({
+    sandbox,
+  }) => {
     const sb = sandbox({ mounts: [exhaustMount()] });
     const files = taken((await sb.run([EXHAUST, 'inodes', '5000', '/dev'])).stdout, 'inodes');
     expect(files.error).toBe('ENOSPC');
     expect(files.got).toBeLessThan(256);
   });
 
-  it('memory held outside any address space (memfd) counts toward the default memory limit', async ({ sandbox, task, skip }) => {
+  it('memory held outside any address space (memfd) counts toward the default memory limit', async ({
+    sandbox,
+    task,
+    skip,
+  }) => {
     const avail = cgroupsFor();
-    requireFeature({ task, skip } as unknown as TestContext, avail.ok && avail.tree.plan.controllers.memory !== null,
-      'needs a cgroup memory controller: rootless without one, RLIMIT_AS bounds only mapped memory (docs/limits.md)');
+    requireFeature(
+      { task, skip } as unknown as TestContext,
+      avail.ok && avail.tree.plan.controllers.memory !== null,
+      'needs a cgroup memory controller: rootless without one, RLIMIT_AS bounds only mapped memory (docs/limits.md)'
+    );
     const sb = sandbox();
     // write() into memfds maps nothing: only the memory cgroup can see these pages.
-    const script = 'import os\nb = b"x" * (1 << 20)\nfds = [os.memfd_create("m") for _ in range(5)]\nfor fd in fds:\n    for _ in range(512): os.write(fd, b)\n    print(len(fds), flush=True)\n';
+    const script =
+      'import os\nb = b"x" * (1 << 20)\nfds = [os.memfd_create("m") for _ in range(5)]\nfor fd in fds:\n    for _ in range(512): os.write(fd, b)\n    print(len(fds), flush=True)\n';
     const r = await sb.run(['python3', '-c', script], { limits: { wallTime: '60s' } });
     expect(r.signal).toBe('SIGKILL');
     expect(r.memoryPeakBytes).toBeLessThanOrEqual(2 * 2 ** 30 + 8 * MiB);

@@ -22,7 +22,10 @@ const SECRET = 'the judge answer\n';
 
 function judgeImage(dir: string): Image {
   busyboxRootfs(dir);
-  writeFileSync(join(dir, 'etc', 'passwd'), `root:x:0:0:root:/root:/bin/sh\njudge:x:${JUDGE_UID}:${JUDGE_UID}:judge:/:/bin/sh\n`);
+  writeFileSync(
+    join(dir, 'etc', 'passwd'),
+    `root:x:0:0:root:/root:/bin/sh\njudge:x:${JUDGE_UID}:${JUDGE_UID}:judge:/:/bin/sh\n`
+  );
   writeFileSync(join(dir, 'etc', 'group'), `root:x:0:\njudge:x:${JUDGE_UID}:\n`);
   mkdirSync(join(dir, 'judge'), { mode: 0o700 });
   writeFileSync(join(dir, 'judge', 'answer.txt'), SECRET, { mode: 0o600 });
@@ -49,22 +52,31 @@ describe('host-side parsing: user names never come from the writable layer', () 
     ['a symlink to a host file', (host: string) => `rm /etc/passwd && ln -s ${host} /etc/passwd`],
     ['/etc as a symlink to a host directory', (host: string) => `rm -r /etc && ln -s ${join(host, '..')} /etc`],
     ['a rewritten /etc/passwd', () => `echo 'victim:x:0:0::/:/bin/sh' >> /etc/passwd`],
-  ] as const)('/etc/passwd replaced by %s: the name resolves from the image', async ([, plant], { sandbox, tempDir }) => {
-    const dir = tempDir();
-    const hostPasswd = join(dir, 'host', 'passwd');
-    mkdirSync(join(dir, 'host'));
-    writeFileSync(hostPasswd, 'victim:x:0:0:host file:/:/bin/sh\n');
-    const sb = sandbox({ image: judgeImage(join(dir, 'root')) });
-    await sh(sb, plant(hostPasswd));
-    const err = await sb.run(['/bin/id', '-u'], { user: 'victim' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SandboxOptionsError);
-    expect((err as Error).message).not.toContain('host file');
-    expect(await idsOf(sb, 'judge')).toBe(`${JUDGE_UID}\n${JUDGE_UID}\n`);
-  });
+  ] as const)(
+    '/etc/passwd replaced by %s: the name resolves from the image',
+    async ([, plant], { sandbox, tempDir }) => {
+      const dir = tempDir();
+      const hostPasswd = join(dir, 'host', 'passwd');
+      mkdirSync(join(dir, 'host'));
+      writeFileSync(hostPasswd, 'victim:x:0:0:host file:/:/bin/sh\n');
+      const sb = sandbox({ image: judgeImage(join(dir, 'root')) });
+      await sh(sb, plant(hostPasswd));
+      const err = await sb.run(['/bin/id', '-u'], { user: 'victim' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SandboxOptionsError);
+      expect((err as Error).message).not.toContain('host file');
+      expect(await idsOf(sb, 'judge')).toBe(`${JUDGE_UID}\n${JUDGE_UID}\n`);
+    }
+  );
 
-  it('a root step rewriting judge to another uid does not change what user: judge means', async ({ sandbox, tempDir }) => {
+  it('a root step rewriting judge to another uid does not change what user: judge means', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const sb = sandbox({ image: judgeImage(tempDir()) });
-    await sh(sb, `echo 'judge:x:${OTHER_UID}:${OTHER_UID}::/:/bin/sh' > /etc/passwd && echo 'judge:x:${OTHER_UID}:judge' > /etc/group`);
+    await sh(
+      sb,
+      `echo 'judge:x:${OTHER_UID}:${OTHER_UID}::/:/bin/sh' > /etc/passwd && echo 'judge:x:${OTHER_UID}:judge' > /etc/group`
+    );
     expect(await idsOf(sb, 'judge')).toBe(`${JUDGE_UID}\n${JUDGE_UID}\n`);
   });
 
@@ -84,7 +96,10 @@ describe('host-side parsing: user names never come from the writable layer', () 
     expect(process.memoryUsage().rss - rss).toBeLessThan(256 * 1024 * 1024);
   });
 
-  it('an image layer whose /etc/passwd is a symlink, a FIFO or oversized is not followed or read', async ({ sandbox, tempDir }) => {
+  it('an image layer whose /etc/passwd is a symlink, a FIFO or oversized is not followed or read', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const dir = tempDir();
     const host = join(dir, 'host-passwd');
     writeFileSync(host, 'victim:x:0:0::/:/bin/sh\n');
@@ -108,7 +123,10 @@ describe('files API credentials: a call acts as a sandbox user, and follows no p
     await expect(sb.files.read('/tmp/out')).rejects.toMatchObject({ errnoCode: 'ELOOP' });
     await expect(sb.files.readText('/tmp/out', { user: 'judge' })).rejects.toBeInstanceOf(SandboxFilesError);
     // followed on request, the call still has only the acting user's rights
-    if (isRoot) await expect(sb.files.read('/tmp/out', { user: 'judge', followSymlinks: true, crossMounts: true })).rejects.toMatchObject({ errnoCode: 'EACCES' });
+    if (isRoot)
+      await expect(
+        sb.files.read('/tmp/out', { user: 'judge', followSymlinks: true, crossMounts: true })
+      ).rejects.toMatchObject({ errnoCode: 'EACCES' });
   });
 
   it('a link planted at an intermediate component is not followed', async ({ sandbox, tempDir }) => {
@@ -121,12 +139,19 @@ describe('files API credentials: a call acts as a sandbox user, and follows no p
     expect(await sh(sb, 'cat /judge/answer.txt')).toBe(SECRET);
   });
 
-  it('reads and writes have the acting user\'s permissions (root host: judge cannot read root\'s 0600 file)', async ({ sandbox, tempDir }) => {
+  it("reads and writes have the acting user's permissions (root host: judge cannot read root's 0600 file)", async ({
+    sandbox,
+    tempDir,
+  }) => {
     const sb = sandbox({ image: judgeImage(tempDir()) });
     expect(await sb.files.readText('/judge/answer.txt')).toBe(SECRET);
     if (isRoot) {
-      await expect(sb.files.read('/judge/answer.txt', { user: 'judge' })).rejects.toMatchObject({ errnoCode: 'EACCES' });
-      await expect(sb.files.write('/judge/answer.txt', 'x', { user: 'judge' })).rejects.toMatchObject({ errnoCode: 'EACCES' });
+      await expect(sb.files.read('/judge/answer.txt', { user: 'judge' })).rejects.toMatchObject({
+        errnoCode: 'EACCES',
+      });
+      await expect(sb.files.write('/judge/answer.txt', 'x', { user: 'judge' })).rejects.toMatchObject({
+        errnoCode: 'EACCES',
+      });
       await expect(sb.files.list('/judge', { user: 'judge' })).rejects.toMatchObject({ errnoCode: 'EACCES' });
       await sb.files.write('/tmp/mine', 'judge', { user: 'judge' });
       expect(await sb.files.stat('/tmp/mine')).toMatchObject({ uid: JUDGE_UID, gid: JUDGE_UID });
@@ -137,7 +162,10 @@ describe('files API credentials: a call acts as a sandbox user, and follows no p
     expect(await sh(sb, 'cat /judge/answer.txt')).toBe(SECRET);
   });
 
-  it('a link planted into a read-write bind does not make files.write overwrite the host file', async ({ sandbox, tempDir }) => {
+  it('a link planted into a read-write bind does not make files.write overwrite the host file', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const { host, victim } = hostBind(tempDir());
     const sb = sandbox({ image: judgeImage(tempDir()), mounts: [{ source: host, target: '/data', readonly: false }] });
     await sh(sb, 'ln -s /data/root-owned /tmp/w && ln -s /data /tmp/dl', 'judge');
@@ -146,7 +174,10 @@ describe('files API credentials: a call acts as a sandbox user, and follows no p
       await expect(sb.files.write(path, 'pwned')).rejects.toMatchObject({ errnoCode: 'ELOOP' });
       await expect(sb.files.write(path, 'pwned', { followSymlinks: true })).rejects.toBeInstanceOf(SandboxFilesError);
     }
-    if (isRoot) await expect(sb.files.write('/w', 'pwned', { user: 'judge', followSymlinks: true, crossMounts: true })).rejects.toMatchObject({ errnoCode: 'EACCES' });
+    if (isRoot)
+      await expect(
+        sb.files.write('/w', 'pwned', { user: 'judge', followSymlinks: true, crossMounts: true })
+      ).rejects.toMatchObject({ errnoCode: 'EACCES' });
     expect(readFileSync(victim, 'utf8')).toBe('ORIGINAL');
     // the bind itself is still usable when named literally
     await sb.files.write('/data/new', 'ok');
@@ -157,20 +188,34 @@ describe('files API credentials: a call acts as a sandbox user, and follows no p
 describe('copyIn of an untrusted archive stays beneath its destination', () => {
   it('an archive-made symlink (esc -> /etc, then esc/profile.d/x.sh) is not followed', async ({ sandbox, tempDir }) => {
     const sb = sandbox({ image: judgeImage(tempDir()) });
-    const tar = layerTar([{ path: 'esc', symlink: '/etc' }, { path: 'esc/profile.d/x.sh', content: 'evil', mode: 0o6755 }]);
+    const tar = layerTar([
+      { path: 'esc', symlink: '/etc' },
+      { path: 'esc/profile.d/x.sh', content: 'evil', mode: 0o6755 },
+    ]);
     const err = await sb.files.copyIn(Readable.from([tar]), '/dst').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SandboxFilesError);
     expect(await sh(sb, 'ls /etc/profile.d 2>/dev/null; ls -d /dst 2>/dev/null; true')).toBe('');
   });
 
-  it('through a read-write bind nothing lands on the host outside the destination, and set-id bits are dropped', async ({ sandbox, tempDir }) => {
+  it('through a read-write bind nothing lands on the host outside the destination, and set-id bits are dropped', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const { host } = hostBind(tempDir());
     const sb = sandbox({ image: judgeImage(tempDir()), mounts: [{ source: host, target: '/data', readonly: false }] });
-    const escape = layerTar([{ path: 'esc', symlink: '/data' }, { path: 'esc/x.sh', content: 'evil', mode: 0o6755 }]);
-    await expect(sb.files.copyIn(Readable.from([escape]), '/data/in', { preserveOwners: false })).rejects.toBeInstanceOf(SandboxFilesError);
+    const escape = layerTar([
+      { path: 'esc', symlink: '/data' },
+      { path: 'esc/x.sh', content: 'evil', mode: 0o6755 },
+    ]);
+    await expect(
+      sb.files.copyIn(Readable.from([escape]), '/data/in', { preserveOwners: false })
+    ).rejects.toBeInstanceOf(SandboxFilesError);
     expect(existsSync(join(host, 'x.sh'))).toBe(false);
     expect(existsSync(join(host, 'in'))).toBe(false);
-    const setid = layerTar([{ path: 'd/', dir: true, mode: 0o2775 }, { path: 'd/x.sh', content: 'ok', mode: 0o6755 }]);
+    const setid = layerTar([
+      { path: 'd/', dir: true, mode: 0o2775 },
+      { path: 'd/x.sh', content: 'ok', mode: 0o6755 },
+    ]);
     await sb.files.copyIn(Readable.from([setid]), '/data/in', { preserveOwners: false });
     expect(statSync(join(host, 'in', 'd', 'x.sh')).mode & 0o7777).toBe(0o755);
     expect(statSync(join(host, 'in', 'd')).mode & 0o7777).toBe(0o775);
@@ -182,7 +227,9 @@ describe('copyIn of an untrusted archive stays beneath its destination', () => {
     const sb = sandbox({ image: judgeImage(tempDir()) });
     await sh(sb, 'mkdir -p /dst && ln -s /judge /dst/sub && ln -s /judge/answer.txt /dst/file');
     for (const entries of [[{ path: 'sub/answer.txt', content: 'pwned' }], [{ path: 'sub/new', content: 'pwned' }]]) {
-      await expect(sb.files.copyIn(Readable.from([layerTar(entries)]), '/dst')).rejects.toBeInstanceOf(SandboxFilesError);
+      await expect(sb.files.copyIn(Readable.from([layerTar(entries)]), '/dst')).rejects.toBeInstanceOf(
+        SandboxFilesError
+      );
     }
     // a file entry over a planted final link replaces the link, never writes through it
     await sb.files.copyIn(Readable.from([layerTar([{ path: 'file', content: 'mine' }])]), '/dst');
@@ -190,14 +237,25 @@ describe('copyIn of an untrusted archive stays beneath its destination', () => {
     expect((await sb.files.stat('/dst/sub')).type).toBe('symlink');
   });
 
-  it('hard links only to files the archive extracted, and never written through an existing link', async ({ sandbox, tempDir }) => {
+  it('hard links only to files the archive extracted, and never written through an existing link', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const sb = sandbox({ image: judgeImage(tempDir()) });
     for (const entries of [
-      [{ path: 'd', symlink: '/judge' }, { path: 'h', hardlink: 'd/answer.txt' }],
-      [{ path: 'l', symlink: '/judge/answer.txt' }, { path: 'h', hardlink: 'l' }],
+      [
+        { path: 'd', symlink: '/judge' },
+        { path: 'h', hardlink: 'd/answer.txt' },
+      ],
+      [
+        { path: 'l', symlink: '/judge/answer.txt' },
+        { path: 'h', hardlink: 'l' },
+      ],
       [{ path: 'h', hardlink: '../judge/answer.txt' }],
     ]) {
-      await expect(sb.files.copyIn(Readable.from([layerTar(entries)]), '/dst')).rejects.toBeInstanceOf(SandboxFilesError);
+      await expect(sb.files.copyIn(Readable.from([layerTar(entries)]), '/dst')).rejects.toBeInstanceOf(
+        SandboxFilesError
+      );
     }
     await sh(sb, 'mkdir -p /dst2 && ln /judge/answer.txt /dst2/out');
     await sb.files.copyIn(Readable.from([layerTar([{ path: 'out', content: 'overwritten' }])]), '/dst2');
@@ -212,7 +270,10 @@ async function plantLinks(sb: Sandbox, n: number, target: string): Promise<void>
 }
 
 describe('host-process DoS: listings are bounded and never stall the event loop', () => {
-  it('listing 2,000 symlinks with 4,000-byte targets is fast and keeps the event loop responsive', async ({ sandbox, tempDir }) => {
+  it('listing 2,000 symlinks with 4,000-byte targets is fast and keeps the event loop responsive', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const sb = sandbox({ image: judgeImage(tempDir()) });
     await plantLinks(sb, 2000, `/${'a'.repeat(3994)}`);
     const delay = monitorEventLoopDelay({ resolution: 10 });
@@ -235,6 +296,10 @@ describe('host-process DoS: listings are bounded and never stall the event loop'
     let bytes = 0;
     for await (const chunk of sb.files.copyOut('/l')) bytes += (chunk as Buffer).length;
     expect(bytes).toBeGreaterThan(500 * 512);
-    await expect((async () => { for await (const _ of sb.files.copyOut('/l', { maxFiles: 10 })); })()).rejects.toBeInstanceOf(SandboxError);
+    await expect(
+      (async () => {
+        for await (const _ of sb.files.copyOut('/l', { maxFiles: 10 }));
+      })()
+    ).rejects.toBeInstanceOf(SandboxError);
   });
 });

@@ -61,14 +61,21 @@ describe('archive reader: extended headers are capped before they are buffered',
   for (const flag of ['L', 'K', 'x', 'g']) {
     it(`a '${flag}' header declaring 8 GiB is refused after reading at most the cap`, async () => {
       const { source, pulled } = counted(rawHeader(flag, 8 * 1024 ** 3));
-      const err = await (async () => { for await (const _ of readTar(source)) { /* none */ } })().catch((e: unknown) => e);
+      const err = await (async () => {
+        for await (const _ of readTar(source)) {
+          /* none */
+        }
+      })().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SandboxImageError);
       expect((err as Error).message).toMatch(/metadata entry/);
       expect(pulled()).toBeLessThanOrEqual(MAX_TAR_META_BYTES + (2 << 20));
     });
   }
 
-  it('copyIn of such an archive fails with a typed error, leaves nothing, and Node does not grow', async ({ sandbox, tempDir }) => {
+  it('copyIn of such an archive fails with a typed error, leaves nothing, and Node does not grow', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const sb = sandbox({ image: image(tempDir()) });
     const { source } = counted(rawHeader('L', 4 * 1024 ** 3 - 1));
     const rss = process.memoryUsage().rss;
@@ -91,7 +98,9 @@ describe('files API: planted objects and odd users', () => {
     const sb = sandbox({ image: image(tempDir()) });
     await sh(sb, 'mkfifo /tmp/fifo');
     for (const path of ['/tmp/fifo', '/dev/zero', '/proc/1/environ', '/proc/self/environ', '/proc/1/root/secret/key']) {
-      await expect(sb.files.read(path, { followSymlinks: true, crossMounts: true })).rejects.toBeInstanceOf(SandboxError);
+      await expect(sb.files.read(path, { followSymlinks: true, crossMounts: true })).rejects.toBeInstanceOf(
+        SandboxError
+      );
     }
   });
 
@@ -99,26 +108,41 @@ describe('files API: planted objects and odd users', () => {
     const sb = sandbox({ image: image(tempDir()) });
     if (!isRoot) return void console.log('rootless: only uid 0 is mapped, so there is no second user to act as');
     await sh(sb, 'ln /secret/key /tmp/hl 2>/dev/null || cp /dev/null /tmp/hl-refused; true', 65534);
-    if (await sb.files.exists('/tmp/hl')) await expect(sb.files.read('/tmp/hl', { user: 65534 })).rejects.toMatchObject({ errnoCode: 'EACCES' });
+    if (await sb.files.exists('/tmp/hl'))
+      await expect(sb.files.read('/tmp/hl', { user: 65534 })).rejects.toMatchObject({ errnoCode: 'EACCES' });
     expect(await sb.files.readText('/secret/key')).toBe(SECRET);
   });
 });
 
 describe('files API: links swapped while calls run', () => {
-  it('a program swapping a directory and a symlink to the secret in a loop never makes a read return it', async ({ sandbox, tempDir }) => {
+  it('a program swapping a directory and a symlink to the secret in a loop never makes a read return it', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const sb = sandbox({ image: image(tempDir()) });
     await sh(sb, 'mkdir -p /tmp/race/d && echo public > /tmp/race/d/key');
-    const racer = sb.spawn(['/bin/sh', '-c', 'cd /tmp/race; while :; do mv d real; ln -s /secret d; rm d; mv real d; ln -sfn /secret l; done'],
-      { user: 0, limits: { wallTime: '20s' } });
+    const racer = sb.spawn(
+      [
+        '/bin/sh',
+        '-c',
+        'cd /tmp/race; while :; do mv d real; ln -s /secret d; rm d; mv real d; ln -sfn /secret l; done',
+      ],
+      { user: 0, limits: { wallTime: '20s' } }
+    );
     const seen = new Set<string>();
     for (let i = 0; i < 300; i++) {
       for (const path of ['/tmp/race/d/key', '/tmp/race/l/key']) {
-        const got = await sb.files.readText(path).catch((e: unknown) => (e instanceof SandboxError ? 'error' : String(e)));
+        const got = await sb.files
+          .readText(path)
+          .catch((e: unknown) => (e instanceof SandboxError ? 'error' : String(e)));
         seen.add(got);
       }
     }
     racer.kill('SIGKILL');
-    await racer.then(() => undefined, () => undefined);
+    await racer.then(
+      () => undefined,
+      () => undefined
+    );
     expect(seen.has(SECRET)).toBe(false);
     expect([...seen].every((s) => s === 'public\n' || s === 'error')).toBe(true);
   });

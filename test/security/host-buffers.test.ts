@@ -4,7 +4,9 @@ import { Sandbox, SandboxLineTooLongError } from '../../src/index.js';
 // Output floods run only under a wall-time and an output limit in force.
 describe('a program cannot make the host buffer without bound', () => {
   let sandbox: Sandbox;
-  beforeAll(() => { sandbox = new Sandbox(); });
+  beforeAll(() => {
+    sandbox = new Sandbox();
+  });
   afterAll(() => sandbox.destroy());
 
   it('for await over cat /dev/zero (one endless line) ends with SandboxLineTooLongError, not a host crash', async () => {
@@ -27,7 +29,11 @@ describe('a program cannot make the host buffer without bound', () => {
     const script = 'head -c 100 /dev/zero | tr "\\0" a; echo; head -c 101 /dev/zero | tr "\\0" b; echo; echo after';
     const proc = sandbox.spawn(['sh', '-c', script], { limits: { wallTime: '20s' } });
     const seen: string[] = [];
-    await expect((async () => { for await (const l of proc.lines({ maxLength: 100 })) seen.push(l); })()).rejects.toThrow(SandboxLineTooLongError);
+    await expect(
+      (async () => {
+        for await (const l of proc.lines({ maxLength: 100 })) seen.push(l);
+      })()
+    ).rejects.toThrow(SandboxLineTooLongError);
     expect(seen).toEqual(['a'.repeat(100)]);
     expect((await proc).stdout).toContain('after'); // the result still has the whole output
   });

@@ -31,7 +31,10 @@ function hostWatch(dir: string): string | null {
 }
 
 describe('kernel objects charged to the host user', () => {
-  it('a sandbox takes at most 32 inotify instances; the host user can still watch files', async ({ sandbox, tempDir }) => {
+  it('a sandbox takes at most 32 inotify instances; the host user can still watch files', async ({
+    sandbox,
+    tempDir,
+  }) => {
     const dir = tempDir();
     const sb = sandbox();
     const hog = sb.spawn([PROBE, 'inotify-hold', '1000'], { limits: { wallTime: '30s' } });
@@ -52,7 +55,11 @@ describe('kernel objects charged to the host user', () => {
 
   it("the sandbox's user namespace shows its caps, and nothing inside can raise them", async ({ sandbox }) => {
     const sb = sandbox();
-    const r = await sb.run(['sh', '-c', 'cd /proc/sys/user && for f in max_*; do echo "$f=$(cat $f)"; done; echo 100000 > max_inotify_instances && echo raised']);
+    const r = await sb.run([
+      'sh',
+      '-c',
+      'cd /proc/sys/user && for f in max_*; do echo "$f=$(cat $f)"; done; echo 100000 > max_inotify_instances && echo raised',
+    ]);
     expect(r.stdout).toContain('max_user_namespaces=8\n');
     expect(r.stdout).toContain('max_inotify_instances=32\n');
     expect(r.stdout).toMatch(/max_mnt_namespaces=1024\n/);
@@ -61,14 +68,19 @@ describe('kernel objects charged to the host user', () => {
 
   it('user namespaces inside (seccomp allowing unshare): at most 8, then ENOSPC', async ({ sandbox }) => {
     const sb = sandbox();
-    const r = await sb.run([PROBE, 'userns-many', '30'], { security: { seccomp: Seccomp.default().allow('unshare') }, limits: { wallTime: '10s' } });
+    const r = await sb.run([PROBE, 'userns-many', '30'], {
+      security: { seccomp: Seccomp.default().allow('unshare') },
+      limits: { wallTime: '10s' },
+    });
     expect(r.stdout).toBe('userns=8 ENOSPC\n');
   });
 
   // Pending signals are charged to the receiver's uid: a command that held the whole budget
   // left none for the helper's signal forwarding (kill() and wall-time limits did nothing, the
   // spawn never ended) nor for the host user's own processes.
-  it('a program that queues every rt signal it can takes at most 4096 and still ends on kill()', async ({ sandbox }) => {
+  it('a program that queues every rt signal it can takes at most 4096 and still ends on kill()', async ({
+    sandbox,
+  }) => {
     const sb = sandbox();
     const hog = sb.spawn([PROBE, 'sigqueue-fill'], { limits: { wallTime: '30s' } });
     const line = await firstLine(hog);

@@ -21,8 +21,11 @@ async function listen(server: Server, ...args: unknown[]): Promise<{ server: Ser
 
 // The host's own non-loopback IPv4 addresses (a machine may have none but lo).
 // The host's own addresses, not those of bridges sandkit's network tests make and remove.
-const hostAddresses = Object.entries(networkInterfaces()).filter(([name]) => !name.startsWith('sk'))
-  .flatMap(([, addrs]) => addrs ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address);
+const hostAddresses = Object.entries(networkInterfaces())
+  .filter(([name]) => !name.startsWith('sk'))
+  .flatMap(([, addrs]) => addrs ?? [])
+  .filter((a) => a.family === 'IPv4' && !a.internal)
+  .map((a) => a.address);
 
 // The sandbox has its own network namespace: only its own lo, no route anywhere.
 describe.each(attackers.map((a) => [a.who, a.user] as const))('no way out through the network, as %s', (_who, user) => {

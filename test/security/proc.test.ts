@@ -47,7 +47,11 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))('/proc as an attac
     const supervisor = hostProcess(sandbox.pid!)!.ppid;
     expect(readFileSync(`/proc/${supervisor}/environ`, 'utf8')).toContain(`SANDKIT_CANARY=${canary}`);
 
-    const r = await run(['sh', '-c', 'env; for f in /proc/[0-9]*/environ /proc/self/environ /proc/thread-self/environ /proc/1/task/*/environ; do echo "== $f"; cat "$f"; echo; done']);
+    const r = await run([
+      'sh',
+      '-c',
+      'env; for f in /proc/[0-9]*/environ /proc/self/environ /proc/thread-self/environ /proc/1/task/*/environ; do echo "== $f"; cat "$f"; echo; done',
+    ]);
     expect(r.stdout).toMatch(/== \/proc\/1\/environ/);
     expect(`${r.stdout}${r.stderr}`).not.toContain(canary);
     expect(`${r.stdout}${r.stderr}`).not.toContain('SANDKIT_');
@@ -79,23 +83,56 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))('/proc as an attac
     // Host-wide kernel state: physical pages, slabs, memory zones and I/O ranges, the kernel's
     // configuration, modules and symbols, every user's key quotas, the host's disks, swap
     // files, consoles, command line and boot id.
-    ...['kpageflags', 'kpagecount', 'kpagecgroup', 'slabinfo', 'vmallocinfo', 'pagetypeinfo', 'buddyinfo', 'zoneinfo',
-      'config.gz', 'modules', 'kallsyms', 'kmsg', 'key-users', 'softirqs', 'iomem', 'ioports', 'mtrr', 'dma',
-      'partitions', 'diskstats', 'swaps', 'consoles', 'cmdline', 'sys/kernel/random/boot_id',
+    ...[
+      'kpageflags',
+      'kpagecount',
+      'kpagecgroup',
+      'slabinfo',
+      'vmallocinfo',
+      'pagetypeinfo',
+      'buddyinfo',
+      'zoneinfo',
+      'config.gz',
+      'modules',
+      'kallsyms',
+      'kmsg',
+      'key-users',
+      'softirqs',
+      'iomem',
+      'ioports',
+      'mtrr',
+      'dma',
+      'partitions',
+      'diskstats',
+      'swaps',
+      'consoles',
+      'cmdline',
+      'sys/kernel/random/boot_id',
     ].map((name) => ({ path: `/proc/${name}`, refused: ['empty', 'EPERM', 'EACCES'] })),
   ])('reading $path: $refused (or ENOENT where the host kernel has none)', async ({ path, refused }) => {
     const r = await run([PROBE, 'head', path, '4096']);
     expect(readOutcome(r), r.stdout.slice(0, 500)).toBeOneOf(refusedFor(path, refused));
   });
 
-  it.each(['/proc/fs', '/proc/bus', '/proc/irq', '/proc/driver', '/proc/acpi', '/proc/scsi'])('%s lists nothing (the host\'s file systems, buses, IRQs and drivers)', async (path) => {
-    const r = await run([PROBE, 'ls', path]);
-    if (!existsSync(path)) return expectRefused(r, ['ENOENT']);
-    expect({ code: r.exitCode, stdout: r.stdout }).toEqual({ code: 0, stdout: '' });
-  });
+  it.each(['/proc/fs', '/proc/bus', '/proc/irq', '/proc/driver', '/proc/acpi', '/proc/scsi'])(
+    "%s lists nothing (the host's file systems, buses, IRQs and drivers)",
+    async (path) => {
+      const r = await run([PROBE, 'ls', path]);
+      if (!existsSync(path)) return expectRefused(r, ['ENOENT']);
+      expect({ code: r.exitCode, stdout: r.stdout }).toEqual({ code: 0, stdout: '' });
+    }
+  );
 
   it('what runtimes read stays readable: meminfo, cpuinfo, stat, uptime, loadavg, filesystems, self/status', async () => {
-    for (const path of ['/proc/meminfo', '/proc/cpuinfo', '/proc/stat', '/proc/uptime', '/proc/loadavg', '/proc/filesystems', '/proc/self/status']) {
+    for (const path of [
+      '/proc/meminfo',
+      '/proc/cpuinfo',
+      '/proc/stat',
+      '/proc/uptime',
+      '/proc/loadavg',
+      '/proc/filesystems',
+      '/proc/self/status',
+    ]) {
       const r = await run([PROBE, 'head', path, '64']);
       expect(readOutcome(r), path).toBe('ok');
     }
@@ -105,7 +142,8 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))('/proc as an attac
     const r = await run([PROBE, 'cat', '/proc/self/mountinfo']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/ \/ \/ .* - overlay overlay /);
-    for (const leak of [defaultStateDir(), '/sessions/', 'upperdir=/', 'lowerdir=/', 'workdir=/', '-layer']) expect(r.stdout, leak).not.toContain(leak);
+    for (const leak of [defaultStateDir(), '/sessions/', 'upperdir=/', 'lowerdir=/', 'workdir=/', '-layer'])
+      expect(r.stdout, leak).not.toContain(leak);
   });
 
   it("/etc/passwd and /etc/group of the host image list root and nobody, not the host's users", async () => {
@@ -117,7 +155,12 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))('/proc as an attac
     const r = await run([PROBE, 'head', '/proc/kallsyms', '1048576']);
     const outcome = readOutcome(r);
     if (outcome === 'ok') {
-      const addresses = new Set(r.stdout.split('\n').filter(Boolean).map((l) => l.split(' ')[0]));
+      const addresses = new Set(
+        r.stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.split(' ')[0])
+      );
       expect([...addresses]).toEqual(['0000000000000000']);
     } else {
       expect(outcome).toBeOneOf(['empty', 'EPERM', 'EACCES']);
@@ -128,15 +171,26 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))('/proc as an attac
     // 'h' only prints the SysRq help to the kernel log, should the write get through.
     { path: '/proc/sysrq-trigger', text: () => 'h', watch: '/proc/sys/kernel/sysrq' },
     // The host's own value written back: harmless even if it got through.
-    { path: '/proc/sys/kernel/core_pattern', text: () => readFileSync('/proc/sys/kernel/core_pattern', 'utf8'), watch: '/proc/sys/kernel/core_pattern' },
-    { path: '/proc/sys/kernel/modprobe', text: () => readFileSync('/proc/sys/kernel/modprobe', 'utf8'), watch: '/proc/sys/kernel/modprobe' },
-  ])('writing $path is refused: read-only, masked or denied (ENOENT where the host kernel has none)', async ({ path, text, watch }) => {
-    const hostValue = () => (existsSync(watch) ? readFileSync(watch, 'utf8') : undefined);
-    const before = hostValue();
-    const r = await run([PROBE, 'try-write', path, existsSync(path) ? text() : 'x']);
-    expect(writeOutcome(r), r.stdout + r.stderr).toBeOneOf(refusedFor(path, ['masked', 'EROFS', 'EACCES', 'EPERM']));
-    expect(hostValue()).toBe(before);
-  });
+    {
+      path: '/proc/sys/kernel/core_pattern',
+      text: () => readFileSync('/proc/sys/kernel/core_pattern', 'utf8'),
+      watch: '/proc/sys/kernel/core_pattern',
+    },
+    {
+      path: '/proc/sys/kernel/modprobe',
+      text: () => readFileSync('/proc/sys/kernel/modprobe', 'utf8'),
+      watch: '/proc/sys/kernel/modprobe',
+    },
+  ])(
+    'writing $path is refused: read-only, masked or denied (ENOENT where the host kernel has none)',
+    async ({ path, text, watch }) => {
+      const hostValue = () => (existsSync(watch) ? readFileSync(watch, 'utf8') : undefined);
+      const before = hostValue();
+      const r = await run([PROBE, 'try-write', path, existsSync(path) ? text() : 'x']);
+      expect(writeOutcome(r), r.stdout + r.stderr).toBeOneOf(refusedFor(path, ['masked', 'EROFS', 'EACCES', 'EPERM']));
+      expect(hostValue()).toBe(before);
+    }
+  );
 
   describe("sandkit's helper binary (the exe of PID 1) cannot be reached for writing", () => {
     const helper = helperPath();
@@ -159,34 +213,68 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))('/proc as an attac
   });
 });
 
-describe.each(attackers.map((a) => [a.who, a.user] as const))("PID 1's root and cwd lead nowhere outside, as %s", (_who, user) => {
-  withFixtures.for(['/proc/1/root', '/proc/1/cwd'])('%s: a host file behind it is unreachable', async (link, { sandbox, tempDir }) => {
-    const dir = tempDir('sandkit-secret-');
-    writeFileSync(join(dir, 'secret'), canary);
-    const sb = sandbox();
-    const run = (argv: string[]) => sb.run(argv, { user, limits: { wallTime: '10s' } });
-    for (const path of [`${link}${dir}/secret`, `${link}/../../..${dir}/secret`, `${link}/../../../proc/1/environ`]) {
-      const r = await run([PROBE, 'cat', path]);
-      expect(r.stdout, path).not.toContain(canary);
-      expectRefused(r, ['ENOENT', 'EACCES']);
-    }
-    // If it can be listed at all, it is the sandbox's own root, not the host's.
-    const listed = await run([PROBE, 'ls', `${link}/`]);
-    if (listed.exitCode === 0) {
-      expect(listed.stdout.split('\n')).not.toContain('work');
-      expect(listed.stdout).toBe((await run([PROBE, 'ls', '/'])).stdout);
-    } else {
-      expectRefused(listed, ['EACCES']);
-    }
-  });
-});
+describe.each(attackers.map((a) => [a.who, a.user] as const))(
+  "PID 1's root and cwd lead nowhere outside, as %s",
+  (_who, user) => {
+    withFixtures.for(['/proc/1/root', '/proc/1/cwd'])(
+      '%s: a host file behind it is unreachable',
+      async (link, { sandbox, tempDir }) => {
+        const dir = tempDir('sandkit-secret-');
+        writeFileSync(join(dir, 'secret'), canary);
+        const sb = sandbox();
+        const run = (argv: string[]) => sb.run(argv, { user, limits: { wallTime: '10s' } });
+        for (const path of [
+          `${link}${dir}/secret`,
+          `${link}/../../..${dir}/secret`,
+          `${link}/../../../proc/1/environ`,
+        ]) {
+          const r = await run([PROBE, 'cat', path]);
+          expect(r.stdout, path).not.toContain(canary);
+          expectRefused(r, ['ENOENT', 'EACCES']);
+        }
+        // If it can be listed at all, it is the sandbox's own root, not the host's.
+        const listed = await run([PROBE, 'ls', `${link}/`]);
+        if (listed.exitCode === 0) {
+          expect(listed.stdout.split('\n')).not.toContain('work');
+          expect(listed.stdout).toBe((await run([PROBE, 'ls', '/'])).stdout);
+        } else {
+          expectRefused(listed, ['EACCES']);
+        }
+      }
+    );
+  }
+);
 
 describe('a host image with accounts of its own', () => {
-  withFixtures('lists them in /etc/passwd and /etc/group (and a spawn can run as one, root host)', async ({ sandbox }) => {
-    const sb = sandbox({ image: Image.host({ users: [{ name: 'judge', uid: 1000, home: '/home/judge' }], groups: [{ name: 'judge', gid: 1000 }, { name: 'runners', gid: 2000, members: ['judge'] }] }) });
-    const r = await sb.run(['sh', '-c', 'cat /etc/passwd /etc/group']);
-    expect(r.stdout).toBe(['root:x:0:0:root:/root:/bin/sh', 'judge:x:1000:1000:judge:/home/judge:/usr/sbin/nologin', 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin',
-      'root:x:0:', 'judge:x:1000:', 'runners:x:2000:judge', 'nogroup:x:65534:', ''].join('\n'));
-    if (hostMode === 'root') expect((await sb.run([PROBE, 'ids'], { user: 'judge' })).stdout).toMatch(/^uid=1000 gid=1000 euid=1000 egid=1000 groups=2000\b/);
-  });
+  withFixtures(
+    'lists them in /etc/passwd and /etc/group (and a spawn can run as one, root host)',
+    async ({ sandbox }) => {
+      const sb = sandbox({
+        image: Image.host({
+          users: [{ name: 'judge', uid: 1000, home: '/home/judge' }],
+          groups: [
+            { name: 'judge', gid: 1000 },
+            { name: 'runners', gid: 2000, members: ['judge'] },
+          ],
+        }),
+      });
+      const r = await sb.run(['sh', '-c', 'cat /etc/passwd /etc/group']);
+      expect(r.stdout).toBe(
+        [
+          'root:x:0:0:root:/root:/bin/sh',
+          'judge:x:1000:1000:judge:/home/judge:/usr/sbin/nologin',
+          'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin',
+          'root:x:0:',
+          'judge:x:1000:',
+          'runners:x:2000:judge',
+          'nogroup:x:65534:',
+          '',
+        ].join('\n')
+      );
+      if (hostMode === 'root')
+        expect((await sb.run([PROBE, 'ids'], { user: 'judge' })).stdout).toMatch(
+          /^uid=1000 gid=1000 euid=1000 egid=1000 groups=2000\b/
+        );
+    }
+  );
 });

@@ -6,18 +6,33 @@ import { it } from '../helpers/sandboxes.js';
 function outcome(port: number, ms: number): Promise<string> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
-    const timer = setTimeout(() => { resolve('open'); s.destroy(); }, ms);
-    s.on('error', (e: NodeJS.ErrnoException) => { clearTimeout(timer); resolve(e.code === 'ECONNRESET' ? 'reset' : e.code ?? 'error'); });
-    s.on('close', () => { clearTimeout(timer); resolve('closed'); });
+    const timer = setTimeout(() => {
+      resolve('open');
+      s.destroy();
+    }, ms);
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(e.code === 'ECONNRESET' ? 'reset' : (e.code ?? 'error'));
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve('closed');
+    });
   });
 }
 
 describe('published ports into a loopback-only sandbox: a hostile program', () => {
-  it('a listener that never accepts cannot stall the helper: other sandboxes keep spawning, and every connection ends', async ({ sandbox }) => {
+  it('a listener that never accepts cannot stall the helper: other sandboxes keep spawning, and every connection ends', async ({
+    sandbox,
+  }) => {
     const hostile = sandbox({ network: { publish: [{ sandbox: 7500 }] } });
     const port = await hostile.publishedPort(7500);
     // Backlog 1 and never accept(): past the backlog, SYNs are dropped and connects hang.
-    hostile.spawn(['python3', '-c', 'import socket,time\ns=socket.socket(); s.bind(("127.0.0.1", 7500)); s.listen(1)\ntime.sleep(120)']);
+    hostile.spawn([
+      'python3',
+      '-c',
+      'import socket,time\ns=socket.socket(); s.bind(("127.0.0.1", 7500)); s.listen(1)\ntime.sleep(120)',
+    ]);
     await hostile.waitForPort(7500, { timeout: 20_000 });
     const other = sandbox();
     await other.start();

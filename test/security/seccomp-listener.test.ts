@@ -19,7 +19,10 @@ describe("seccomp onViolation('kill'): the listener stays with the reaper", () =
     dir = mkdtempSync(join(tmpdir(), 'sandkit-listener-'));
     chmodSync(dir, 0o755);
     execFileSync('gcc', ['-O2', '-pthread', '-o', join(dir, 'own-listener'), fixture]);
-    sb = new Sandbox({ security: { seccomp: Seccomp.default().onViolation('kill') }, mounts: [probeMount(), { source: dir, target: '/t', readonly: true }] });
+    sb = new Sandbox({
+      security: { seccomp: Seccomp.default().onViolation('kill') },
+      mounts: [probeMount(), { source: dir, target: '/t', readonly: true }],
+    });
   });
   afterAll(async () => {
     await sb?.destroy();
@@ -27,9 +30,15 @@ describe("seccomp onViolation('kill'): the listener stays with the reaper", () =
   });
 
   it('the program has only fds 0-2, none of them the listener', async () => {
-    for (const argv of [[PROBE, 'fds'], ['sh', '-c', `${PROBE} fds`]]) {
+    for (const argv of [
+      [PROBE, 'fds'],
+      ['sh', '-c', `${PROBE} fds`],
+    ]) {
       const r = await sb.run(argv, { stdin: 'ignore' });
-      const fds = r.stdout.trim().split('\n').map((l) => l.split(' '));
+      const fds = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '));
       expect(fds.map(([fd]) => fd)).toEqual(['0', '1', '2']);
       for (const [, target] of fds) expect(target).toMatch(/^(socket:\[\d+\]|\/dev\/null)$/);
     }

@@ -47,7 +47,11 @@ const rows: Array<{ name: string; attack: string; refused: Outcome[] }> = [
   { name: 'x32-getpid', attack: 'getpid | 0x40000000 (x32 ABI)', refused: ['ENOSYS', 'EPERM', 'signal:SIGSYS'] },
   // i386 getpid through int 0x80: refused by the filter, or killed (SIGSYS by a filter's
   // KILL_PROCESS, SIGSEGV on a kernel without IA32 emulation).
-  { name: 'int80-getpid', attack: 'getpid via int 0x80 (i386 ABI)', refused: ['ENOSYS', 'EPERM', 'signal:SIGSYS', 'signal:SIGSEGV'] },
+  {
+    name: 'int80-getpid',
+    attack: 'getpid via int 0x80 (i386 ABI)',
+    refused: ['ENOSYS', 'EPERM', 'signal:SIGSYS', 'signal:SIGSEGV'],
+  },
   // Socket families beyond unix, IPv4, IPv6 and netlink routing: the filter answers what a
   // kernel without them says (the kernel alone would create most of these, or load a module).
   { name: 'socket-packet', attack: 'socket(AF_PACKET, SOCK_RAW)', refused: ['EAFNOSUPPORT'] },
@@ -72,10 +76,13 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))('dangerous syscall
   });
   afterAll(() => sandbox.destroy());
 
-  it.each(rows.map((row) => [`${row.name}: ${row.attack} → ${row.refused.join(' | ')}`, row] as const))('%s', async (_title, { name, refused }) => {
-    const r = await sandbox.run([PROBE, 'try-syscall', name], { user, limits: { wallTime: '10s' } });
-    expectRefused(r, refused);
-  });
+  it.each(rows.map((row) => [`${row.name}: ${row.attack} → ${row.refused.join(' | ')}`, row] as const))(
+    '%s',
+    async (_title, { name, refused }) => {
+      const r = await sandbox.run([PROBE, 'try-syscall', name], { user, limits: { wallTime: '10s' } });
+      expectRefused(r, refused);
+    }
+  );
 });
 
 // What the filter must not refuse: the families ordinary programs use, and open() with junk in
@@ -83,7 +90,10 @@ describe.each(attackers.map((a) => [a.who, a.user] as const))('dangerous syscall
 // leave whatever was there), even under onViolation('kill').
 const allowedRows = ['socket-inet6', 'netlink-route', 'socketpair-unix', 'open-junk-mode', 'openat-junk-mode'];
 
-describe.each([['errno', Seccomp.default()], ['kill', Seccomp.default().onViolation('kill')]] as const)('ordinary calls pass the default policy (onViolation %s)', (_mode, seccomp) => {
+describe.each([
+  ['errno', Seccomp.default()],
+  ['kill', Seccomp.default().onViolation('kill')],
+] as const)('ordinary calls pass the default policy (onViolation %s)', (_mode, seccomp) => {
   let sandbox: Sandbox;
   beforeAll(() => {
     sandbox = new Sandbox({ mounts: [probeMount()], security: { seccomp } });
@@ -92,6 +102,10 @@ describe.each([['errno', Seccomp.default()], ['kill', Seccomp.default().onViolat
 
   it.each(allowedRows)('%s works', async (name) => {
     const r = await sandbox.run([PROBE, 'try-syscall', name], { limits: { wallTime: '10s' } });
-    expect({ signal: r.signal, exitCode: r.exitCode, stdout: r.stdout }).toEqual({ signal: null, exitCode: 0, stdout: `${name}=ok\n` });
+    expect({ signal: r.signal, exitCode: r.exitCode, stdout: r.stdout }).toEqual({
+      signal: null,
+      exitCode: 0,
+      stdout: `${name}=ok\n`,
+    });
   });
 });

@@ -33,21 +33,52 @@ const MAX_EXTENTS = 5000;
 type Rand = () => number;
 
 // --- valid archives to mutate --------------------------------------------------------------
-const NAMES = ['a', 'a/b', 'd/', 'd/x', './c', 'esc', 'esc/pwned', '../outside/pwned', '/outside/pwned', 'a/../../outside/pwned', `${'n'.repeat(150)}/f`, `${'p/'.repeat(70)}deep`];
+const NAMES = [
+  'a',
+  'a/b',
+  'd/',
+  'd/x',
+  './c',
+  'esc',
+  'esc/pwned',
+  '../outside/pwned',
+  '/outside/pwned',
+  'a/../../outside/pwned',
+  `${'n'.repeat(150)}/f`,
+  `${'p/'.repeat(70)}deep`,
+];
 const TARGETS = ['a', '../outside', '../../outside/canary', '/', '/etc/passwd', 'd', 'esc', `${'t'.repeat(120)}`];
 
 function ours(r: Rand): Buffer {
-  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
   const parts: Buffer[] = [];
   const count = 1 + Math.floor(r() * 8);
   for (let i = 0; i < count; i++) {
-    const base: TarWriteEntry = { path: pick(NAMES), type: 'file', mode: pick([0o644, 0o755, 0o4755, 0o777]), uid: pick([0, 1000, 5_000_000]), gid: 0, mtime: 1_700_000_000 };
+    const base: TarWriteEntry = {
+      path: pick(NAMES),
+      type: 'file',
+      mode: pick([0o644, 0o755, 0o4755, 0o777]),
+      uid: pick([0, 1000, 5_000_000]),
+      gid: 0,
+      mtime: 1_700_000_000,
+    };
     const kind = r();
     if (kind < 0.35) {
       const data = Buffer.alloc(Math.floor(r() * 1500), 0x61 + i);
-      parts.push(tarHeader({ ...base, size: data.length, ...(r() < 0.2 ? { xattrs: { 'user.k': Buffer.from([0xff, 0, 1]) } } : {}) }), data, tarPadding(data.length));
+      parts.push(
+        tarHeader({
+          ...base,
+          size: data.length,
+          ...(r() < 0.2 ? { xattrs: { 'user.k': Buffer.from([0xff, 0, 1]) } } : {}),
+        }),
+        data,
+        tarPadding(data.length)
+      );
     } else if (kind < 0.5) {
-      const sparse = [{ offset: 1000, length: 600 }, { offset: 9000, length: 10 }];
+      const sparse = [
+        { offset: 1000, length: 600 },
+        { offset: 9000, length: 10 },
+      ];
       parts.push(tarHeader({ ...base, size: 20_000, sparse }), Buffer.alloc(610, 0x73), tarPadding(610));
     } else if (kind < 0.65) parts.push(tarHeader({ ...base, type: 'dir', path: `${base.path}/` }));
     else if (kind < 0.85) parts.push(tarHeader({ ...base, type: 'symlink', linkname: pick(TARGETS) }));
@@ -63,8 +94,17 @@ function gnuArchives(dir: string): Buffer[] {
   const src = join(dir, 'gnu-src');
   mkdirSync(join(src, `${'l'.repeat(120)}`), { recursive: true });
   writeFileSync(join(src, `${'l'.repeat(120)}`, `${'f'.repeat(110)}`), 'long name\n');
-  execFileSync('sh', ['-c', `cd ${src} && truncate -s 300000 sp && printf data | dd of=sp bs=1 seek=70000 conv=notrunc 2>/dev/null && printf more | dd of=sp bs=1 seek=200000 conv=notrunc 2>/dev/null && ln -s ../x link && ln sp hard`]);
-  return [['--format=gnu'], ['--format=pax', '--sparse-version=0.0'], ['--format=pax', '--sparse-version=0.1'], ['--format=pax', '--sparse-version=1.0'], ['--format=oldgnu']].map((flags) => {
+  execFileSync('sh', [
+    '-c',
+    `cd ${src} && truncate -s 300000 sp && printf data | dd of=sp bs=1 seek=70000 conv=notrunc 2>/dev/null && printf more | dd of=sp bs=1 seek=200000 conv=notrunc 2>/dev/null && ln -s ../x link && ln sp hard`,
+  ]);
+  return [
+    ['--format=gnu'],
+    ['--format=pax', '--sparse-version=0.0'],
+    ['--format=pax', '--sparse-version=0.1'],
+    ['--format=pax', '--sparse-version=1.0'],
+    ['--format=oldgnu'],
+  ].map((flags) => {
     const out = join(dir, `gnu-${flags.join('').replace(/\W/g, '')}.tar`);
     execFileSync('tar', ['--sparse', ...flags, '-C', src, '-cf', out, '.']);
     return readFileSync(out);
@@ -79,9 +119,13 @@ function headerOffsets(buf: Buffer): number[] {
     const h = buf.subarray(off, off + 512);
     if (h.every((b) => b === 0)) break;
     out.push(off);
-    const size = h[124]! & 0x80 ? 0 : parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8) || 0;
+    const size =
+      h[124]! & 0x80
+        ? 0
+        : parseInt(h.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8) || 0;
     let next = off + 512;
-    if (h[156] === 0x53) for (let ext = h[482] !== 0; ext && next + 512 <= buf.length; next += 512) ext = buf[next + 504] !== 0;
+    if (h[156] === 0x53)
+      for (let ext = h[482] !== 0; ext && next + 512 <= buf.length; next += 512) ext = buf[next + 504] !== 0;
     off = next + Math.ceil(size / 512) * 512;
   }
   return out;
@@ -118,9 +162,16 @@ const PAX_RECORDS: Array<(r: Rand) => string> = [
   () => paxRecord('size', '-1'),
   () => paxRecord('uid', '99999999999999'),
   () => paxRecord('mtime', 'x.5'),
-  () => paxRecord('GNU.sparse.major', '1') + paxRecord('GNU.sparse.minor', '0') + paxRecord('GNU.sparse.realsize', '1099511627776'),
+  () =>
+    paxRecord('GNU.sparse.major', '1') +
+    paxRecord('GNU.sparse.minor', '0') +
+    paxRecord('GNU.sparse.realsize', '1099511627776'),
   () => paxRecord('GNU.sparse.size', '99999999') + paxRecord('GNU.sparse.map', '0,10,5,10'),
-  (r) => paxRecord('GNU.sparse.size', String(Math.floor(r() * 1e6))) + paxRecord('GNU.sparse.numblocks', '2') + paxRecord('GNU.sparse.offset', '10') + paxRecord('GNU.sparse.numbytes', String(Math.floor(r() * 3000))),
+  (r) =>
+    paxRecord('GNU.sparse.size', String(Math.floor(r() * 1e6))) +
+    paxRecord('GNU.sparse.numblocks', '2') +
+    paxRecord('GNU.sparse.offset', '10') +
+    paxRecord('GNU.sparse.numbytes', String(Math.floor(r() * 3000))),
   () => paxRecord('GNU.sparse.size', '100') + paxRecord('GNU.sparse.numbytes', '10'),
   () => paxRecord('GNU.sparse.major', '7') + paxRecord('GNU.sparse.minor', '3'),
   () => Array.from({ length: 5000 }, (_, i) => paxRecord(`k${i}`, 'v')).join(''),
@@ -137,9 +188,10 @@ function mutate(src: Buffer, r: Rand): Buffer {
   const rounds = 1 + int(3);
   for (let round = 0; round < rounds; round++) {
     const heads = headerOffsets(buf);
-    const head = () => heads.length ? heads[int(heads.length)]! : 0;
+    const head = () => (heads.length ? heads[int(heads.length)]! : 0);
     const m = int(11);
-    if (m === 0 && heads.length > 0) { // flip header bytes, keep the checksum right
+    if (m === 0 && heads.length > 0) {
+      // flip header bytes, keep the checksum right
       const off = head();
       for (let i = 0, n = 1 + int(8); i < n; i++) {
         const at = int(512);
@@ -147,9 +199,17 @@ function mutate(src: Buffer, r: Rand): Buffer {
         buf[off + at] = int(256);
       }
       fixChecksum(buf, off);
-    } else if (m === 1 && heads.length > 0) { // a size, mode, uid or mtime field gone bad
+    } else if (m === 1 && heads.length > 0) {
+      // a size, mode, uid or mtime field gone bad
       const off = head();
-      const [field, len] = [[124, 12], [100, 8], [108, 8], [136, 12], [483, 12], [386, 24]][int(6)]!;
+      const [field, len] = [
+        [124, 12],
+        [100, 8],
+        [108, 8],
+        [136, 12],
+        [483, 12],
+        [386, 24],
+      ][int(6)]!;
       const values: Array<() => Buffer> = [
         () => Buffer.from('77777777777\0'),
         () => Buffer.from([0x80, ...Array.from({ length: len - 1 }, () => int(256))]),
@@ -157,27 +217,52 @@ function mutate(src: Buffer, r: Rand): Buffer {
         () => Buffer.from([0x80 | int(128), 1, 2, 3]),
         () => Buffer.from('12z45\0'),
         () => Buffer.from(' 9 '),
-        () => Buffer.from(int(1 << 20).toString(8).padStart(len - 1, '0') + '\0'),
+        () =>
+          Buffer.from(
+            int(1 << 20)
+              .toString(8)
+              .padStart(len - 1, '0') + '\0'
+          ),
       ];
       buf.fill(0, off + field, off + field + len);
       values[int(values.length)]!().copy(buf, off + field, 0, len);
       fixChecksum(buf, off);
-    } else if (m === 2 && heads.length > 0) { // dir <-> file <-> symlink <-> link <-> sparse <-> metadata
+    } else if (m === 2 && heads.length > 0) {
+      // dir <-> file <-> symlink <-> link <-> sparse <-> metadata
       const off = head();
       buf[off + 156] = '0125S3467xgLKNVD\0Z'.charCodeAt(int(18));
       if (r() < 0.3) buf[off + 482] = 1; // "is extended"
       fixChecksum(buf, off);
-    } else if (m === 3) { // truncated
+    } else if (m === 3) {
+      // truncated
       buf = buf.subarray(0, int(buf.length + 1));
-    } else if (m === 4) { // a pax header (or a global one) in front of an entry
+    } else if (m === 4) {
+      // a pax header (or a global one) in front of an entry
       const records = Array.from({ length: 1 + int(3) }, () => PAX_RECORDS[int(PAX_RECORDS.length)]!(r)).join('');
       const at = head();
-      buf = Buffer.concat([buf.subarray(0, at), metaEntry(r() < 0.8 ? 'x' : 'g', Buffer.from(records, 'latin1')), buf.subarray(at)]);
-    } else if (m === 5) { // a GNU long name or link
-      const name = ['../../outside/pwned', `/${'x'.repeat(5000)}`, `${'a/'.repeat(2000)}b`, 'esc/pwned', 'a\0b', `${'../'.repeat(30)}etc`][int(6)]!;
+      buf = Buffer.concat([
+        buf.subarray(0, at),
+        metaEntry(r() < 0.8 ? 'x' : 'g', Buffer.from(records, 'latin1')),
+        buf.subarray(at),
+      ]);
+    } else if (m === 5) {
+      // a GNU long name or link
+      const name = [
+        '../../outside/pwned',
+        `/${'x'.repeat(5000)}`,
+        `${'a/'.repeat(2000)}b`,
+        'esc/pwned',
+        'a\0b',
+        `${'../'.repeat(30)}etc`,
+      ][int(6)]!;
       const at = head();
-      buf = Buffer.concat([buf.subarray(0, at), metaEntry(r() < 0.6 ? 'L' : 'K', Buffer.from(`${name}\0`)), buf.subarray(at)]);
-    } else if (m === 6 && heads.length > 0) { // an entry duplicated, maybe as another type
+      buf = Buffer.concat([
+        buf.subarray(0, at),
+        metaEntry(r() < 0.6 ? 'L' : 'K', Buffer.from(`${name}\0`)),
+        buf.subarray(at),
+      ]);
+    } else if (m === 6 && heads.length > 0) {
+      // an entry duplicated, maybe as another type
       const i = int(heads.length);
       const seg = Buffer.from(buf.subarray(heads[i]!, heads[i + 1] ?? heads[i]! + 512));
       if (seg.length >= 512 && r() < 0.5) {
@@ -186,17 +271,24 @@ function mutate(src: Buffer, r: Rand): Buffer {
       }
       const at = head();
       buf = Buffer.concat([buf.subarray(0, at), seg, buf.subarray(at)]);
-    } else if (m === 7) { // random bytes spliced in
+    } else if (m === 7) {
+      // random bytes spliced in
       const at = r() < 0.5 ? head() : int(buf.length + 1);
-      buf = Buffer.concat([buf.subarray(0, at), Buffer.from(Array.from({ length: int(2048) }, () => int(256))), buf.subarray(at)]);
-    } else if (m === 8) { // a huge declared metadata entry
+      buf = Buffer.concat([
+        buf.subarray(0, at),
+        Buffer.from(Array.from({ length: int(2048) }, () => int(256))),
+        buf.subarray(at),
+      ]);
+    } else if (m === 8) {
+      // a huge declared metadata entry
       const at = head();
       const h = tarHeader({ path: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 });
       h.write('xgLK'[int(4)]!, 156, 'latin1');
       h.write(`${(r() < 0.5 ? 0o77777777777 : (1 << 20) + 1).toString(8)}\0`, 124, 'latin1');
       fixChecksum(h, 0);
       buf = Buffer.concat([buf.subarray(0, at), h, Buffer.alloc(int(4096)), buf.subarray(at)]);
-    } else if (m === 9 && heads.length > 0) { // an extension block of an old GNU sparse header gone wild
+    } else if (m === 9 && heads.length > 0) {
+      // an extension block of an old GNU sparse header gone wild
       const off = head();
       buf[off + 156] = 0x53;
       buf[off + 482] = 1;
@@ -204,7 +296,8 @@ function mutate(src: Buffer, r: Rand): Buffer {
       const ext = Buffer.alloc(512, r() < 0.5 ? 0 : 0x37);
       ext[504] = r() < 0.5 ? 1 : 0;
       buf = Buffer.concat([buf.subarray(0, off + 512), ext, buf.subarray(off + 512)]);
-    } else { // the end marker dropped
+    } else {
+      // the end marker dropped
       buf = buf.subarray(0, Math.max(0, buf.length - 1024));
     }
   }
@@ -224,7 +317,9 @@ async function parse(input: Buffer): Promise<number> {
   for await (const e of readTar(decompressed(Readable.from([input])), { maxSize: MAX_SIZE, maxExtents: MAX_EXTENTS })) {
     entries++;
     if (entries % 2 === 0) continue; // leave some data unread: the reader skips it
-    for await (const _ of e.data) { /* consumed */ }
+    for await (const _ of e.data) {
+      /* consumed */
+    }
   }
   return entries;
 }
@@ -236,7 +331,9 @@ function snapshot(dir: string): string[] {
     for (const name of readdirSync(join(dir, rel)).sort()) {
       const path = join(rel, name);
       const st = lstatSync(join(dir, path));
-      out.push(`${path} ${st.mode.toString(8)} ${st.size} ${st.isSymbolicLink() ? readlinkSync(join(dir, path)) : st.isFile() ? readFileSync(join(dir, path), 'latin1') : ''}`);
+      out.push(
+        `${path} ${st.mode.toString(8)} ${st.size} ${st.isSymbolicLink() ? readlinkSync(join(dir, path)) : st.isFile() ? readFileSync(join(dir, path), 'latin1') : ''}`
+      );
       if (st.isDirectory()) walk(path);
     }
   };
@@ -245,7 +342,9 @@ function snapshot(dir: string): string[] {
 }
 
 describe('tar reader fuzz', () => {
-  it(`${CASES} random and mutated archives from seed ${SEED}: typed errors only, bounded, nothing written outside the layer`, async ({ tempDir }) => {
+  it(`${CASES} random and mutated archives from seed ${SEED}: typed errors only, bounded, nothing written outside the layer`, async ({
+    tempDir,
+  }) => {
     console.log(`tar fuzz: seed ${SEED}, ${CASES} cases (SANDKIT_FUZZ_SEED=${SEED} replays)`);
     const dir = tempDir();
     const corpus = gnuArchives(dir);
@@ -268,14 +367,22 @@ describe('tar reader fuzz', () => {
     try {
       for (let i = 0; i < CASES; i++) {
         const kind = r();
-        let input = kind < 0.15 ? randomBytes(r) : mutate(kind < 0.6 ? ours(r) : corpus[Math.floor(r() * corpus.length)]!, r);
-        if (r() < 0.1) input = r() < 0.7 ? gzipSync(input) : gzipSync(input).subarray(0, Math.floor(r() * input.length));
+        let input =
+          kind < 0.15 ? randomBytes(r) : mutate(kind < 0.6 ? ours(r) : corpus[Math.floor(r() * corpus.length)]!, r);
+        if (r() < 0.1)
+          input = r() < 0.7 ? gzipSync(input) : gzipSync(input).subarray(0, Math.floor(r() * input.length));
         const what = `case ${i} of seed ${SEED}`;
         const t0 = Date.now();
         let err: unknown;
         if (i % UNPACK_EVERY === 0) {
           try {
-            await unpackLayer(readTar(decompressed(Readable.from([input])), { maxSize: MAX_SIZE, maxExtents: MAX_EXTENTS }), layer, ops, process.getuid?.() === 0, { maxEntries: 1000, entries: 0 });
+            await unpackLayer(
+              readTar(decompressed(Readable.from([input])), { maxSize: MAX_SIZE, maxExtents: MAX_EXTENTS }),
+              layer,
+              ops,
+              process.getuid?.() === 0,
+              { maxEntries: 1000, entries: 0 }
+            );
             outcomes.unpacked++;
           } catch (e) {
             err = e;
@@ -285,7 +392,12 @@ describe('tar reader fuzz', () => {
           for (const name of readdirSync(layer)) await removeTree(join(layer, name));
           expect(snapshot(dir), `${what}: something outside the layer changed`).toEqual(before);
         } else {
-          await parse(input).then(() => outcomes.parsed++, (e: unknown) => { err = e; });
+          await parse(input).then(
+            () => outcomes.parsed++,
+            (e: unknown) => {
+              err = e;
+            }
+          );
         }
         if (err !== undefined) {
           outcomes.refused++;
@@ -299,7 +411,9 @@ describe('tar reader fuzz', () => {
       process.off('unhandledRejection', onUnhandled);
     }
     const seconds = (Date.now() - started) / 1000;
-    console.log(`tar fuzz: ${CASES} cases in ${seconds.toFixed(1)} s (${JSON.stringify(outcomes)}), slowest ${slowest} ms, heap growth at most ${(peak / 2 ** 20).toFixed(0)} MiB`);
+    console.log(
+      `tar fuzz: ${CASES} cases in ${seconds.toFixed(1)} s (${JSON.stringify(outcomes)}), slowest ${slowest} ms, heap growth at most ${(peak / 2 ** 20).toFixed(0)} MiB`
+    );
     expect(unhandled).toEqual([]);
     expect(outcomes.parsed + outcomes.unpacked, 'some cases must still parse').toBeGreaterThan(CASES / 20);
     expect(slowest, 'one case took too long').toBeLessThan(5_000);

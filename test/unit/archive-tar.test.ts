@@ -12,7 +12,14 @@ async function entries(buf: Buffer) {
   for await (const e of readTar(Readable.from([buf]))) {
     const chunks: Buffer[] = [];
     for await (const c of e.data) chunks.push(c);
-    out.push({ path: e.path, type: e.type, mode: e.mode, linkname: e.linkname, data: Buffer.concat(chunks).toString(), xattrs: Object.keys(e.xattrs) });
+    out.push({
+      path: e.path,
+      type: e.type,
+      mode: e.mode,
+      linkname: e.linkname,
+      data: Buffer.concat(chunks).toString(),
+      xattrs: Object.keys(e.xattrs),
+    });
   }
   return out;
 }
@@ -22,7 +29,18 @@ describe('tar writer and reader', () => {
     const long = `${'d'.repeat(120)}/file-é`;
     const data = Buffer.from('hello');
     const tar = Buffer.concat([
-      tarHeader({ path: long, type: 'file', mode: 0o4755, uid: 0, gid: 0, mtime: 1, size: 5, xattrs: { 'user.k': Buffer.from('v') } }), data, tarPadding(5),
+      tarHeader({
+        path: long,
+        type: 'file',
+        mode: 0o4755,
+        uid: 0,
+        gid: 0,
+        mtime: 1,
+        size: 5,
+        xattrs: { 'user.k': Buffer.from('v') },
+      }),
+      data,
+      tarPadding(5),
       tarHeader({ path: 'l', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 1, linkname: 'x'.repeat(150) }),
       tarHeader({ path: 'd/', type: 'dir', mode: 0o700, uid: 0, gid: 0, mtime: 1 }),
       tarEnd(),
@@ -35,7 +53,13 @@ describe('tar writer and reader', () => {
   });
 
   it('skips unread data and rejects corrupt headers', async () => {
-    const tar = Buffer.concat([tarHeader({ path: 'a', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3 }), Buffer.from('abc'), tarPadding(3), tarHeader({ path: 'b', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 }), tarEnd()]);
+    const tar = Buffer.concat([
+      tarHeader({ path: 'a', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 3 }),
+      Buffer.from('abc'),
+      tarPadding(3),
+      tarHeader({ path: 'b', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 }),
+      tarEnd(),
+    ]);
     const names: string[] = [];
     for await (const e of readTar(Readable.from([tar]))) names.push(e.path);
     expect(names).toEqual(['a', 'b']);
@@ -46,14 +70,20 @@ describe('tar writer and reader', () => {
 });
 
 describe('image helpers', () => {
-  it.each([['a/b', ['a', 'b']], ['./a//b/', ['a', 'b']], ['/abs/x', ['abs', 'x']]])('safeComponents(%s)', (p, want) => {
+  it.each([
+    ['a/b', ['a', 'b']],
+    ['./a//b/', ['a', 'b']],
+    ['/abs/x', ['abs', 'x']],
+  ])('safeComponents(%s)', (p, want) => {
     expect(safeComponents(p)).toEqual(want);
   });
   it('refuses .. in layer paths', () => {
     expect(() => safeComponents('a/../../b')).toThrow(SandboxImageError);
   });
   it('parses an OCI config and builds the default command', () => {
-    const c = parseImageConfig({ config: { Env: ['A=1', 'B=x=y'], WorkingDir: '/w', User: '1000:100', Entrypoint: ['/e'], Cmd: ['c'] } });
+    const c = parseImageConfig({
+      config: { Env: ['A=1', 'B=x=y'], WorkingDir: '/w', User: '1000:100', Entrypoint: ['/e'], Cmd: ['c'] },
+    });
     expect(c).toMatchObject({ env: { A: '1', B: 'x=y' }, workingDir: '/w', user: '1000:100' });
     expect(defaultCommandOf(c)).toEqual(['/e', 'c']);
     expect(defaultCommandOf(c, ['x'])).toEqual(['/e', 'x']);
@@ -69,12 +99,30 @@ describe('image helpers', () => {
 });
 
 describe('PAX 1.0 sparse files', () => {
-  const extents = [{ offset: 4096, length: 3 }, { offset: 1 << 20, length: 5 }];
-  const archive = (size: number) => Buffer.concat([
-    tarHeader({ path: `dir/${'s'.repeat(120)}`, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size, sparse: extents }),
-    Buffer.from('abc'), Buffer.from('hello'), tarPadding(8),
-    tarHeader({ path: 'after', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 2 }), Buffer.from('ok'), tarPadding(2), tarEnd(),
-  ]);
+  const extents = [
+    { offset: 4096, length: 3 },
+    { offset: 1 << 20, length: 5 },
+  ];
+  const archive = (size: number) =>
+    Buffer.concat([
+      tarHeader({
+        path: `dir/${'s'.repeat(120)}`,
+        type: 'file',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+        size,
+        sparse: extents,
+      }),
+      Buffer.from('abc'),
+      Buffer.from('hello'),
+      tarPadding(8),
+      tarHeader({ path: 'after', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 2 }),
+      Buffer.from('ok'),
+      tarPadding(2),
+      tarEnd(),
+    ]);
 
   it('round-trips: the full content with zeros in the holes, or the extents and their bytes', async () => {
     const size = (1 << 20) + 100;
@@ -95,13 +143,14 @@ describe('PAX 1.0 sparse files', () => {
     }
   });
 
-  it('a map past the file\'s size is a format error', async () => {
+  it("a map past the file's size is a format error", async () => {
     await expect(entries(archive(100))).rejects.toMatchObject({ reason: 'format' });
   });
 });
 
 describe('tar reader: strict fields and sparse maps', () => {
-  const file = (path: string, size: number) => tarHeader({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size });
+  const file = (path: string, size: number) =>
+    tarHeader({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size });
   const fixSum = (h: Buffer) => {
     h.fill(32, 148, 156);
     let sum = 0;
@@ -117,7 +166,11 @@ describe('tar reader: strict fields and sparse maps', () => {
   };
   const pax = (records: Array<[string, string]>) => {
     const body = Buffer.from(records.map(([k, v]) => rec(k, v)).join(''));
-    const h = fixSum(Buffer.from(tarHeader({ path: 'PaxHeader', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: body.length })).fill('x', 156, 157));
+    const h = fixSum(
+      Buffer.from(
+        tarHeader({ path: 'PaxHeader', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: body.length })
+      ).fill('x', 156, 157)
+    );
     return [fixSum(h), body, tarPadding(body.length)];
   };
   const reason = async (tar: Buffer) => ((await entries(tar).catch((e: unknown) => e)) as SandboxImageError).reason;
@@ -129,18 +182,55 @@ describe('tar reader: strict fields and sparse maps', () => {
   });
 
   it('an empty pax value removes the key: the header name is used', async () => {
-    const tar = Buffer.concat([...pax([['path', 'abc'], ['path', '']]), file('real', 0), tarEnd()]);
+    const tar = Buffer.concat([
+      ...pax([
+        ['path', 'abc'],
+        ['path', ''],
+      ]),
+      file('real', 0),
+      tarEnd(),
+    ]);
     expect((await entries(tar)).map((e) => e.path)).toEqual(['real']);
   });
 
   it('PAX 0.0 sparse records must come in offset/numbytes pairs and match the stored bytes', async () => {
-    const bad = Buffer.concat([...pax([['GNU.sparse.size', '100000'], ['GNU.sparse.numbytes', '3'], ['GNU.sparse.offset', '9']]), file('s', 3), Buffer.from('abc'), tarPadding(3), tarEnd()]);
+    const bad = Buffer.concat([
+      ...pax([
+        ['GNU.sparse.size', '100000'],
+        ['GNU.sparse.numbytes', '3'],
+        ['GNU.sparse.offset', '9'],
+      ]),
+      file('s', 3),
+      Buffer.from('abc'),
+      tarPadding(3),
+      tarEnd(),
+    ]);
     expect(await reason(bad)).toBe('format');
-    const good = Buffer.concat([...pax([['GNU.sparse.size', '100000'], ['GNU.sparse.offset', '99990'], ['GNU.sparse.numbytes', '3']]), file('s', 3), Buffer.from('abc'), tarPadding(3), tarEnd()]);
+    const good = Buffer.concat([
+      ...pax([
+        ['GNU.sparse.size', '100000'],
+        ['GNU.sparse.offset', '99990'],
+        ['GNU.sparse.numbytes', '3'],
+      ]),
+      file('s', 3),
+      Buffer.from('abc'),
+      tarPadding(3),
+      tarEnd(),
+    ]);
     const [e] = await entries(good);
     expect((e!.data as string).length).toBe(100000);
     expect((e!.data as string).slice(99990, 99993)).toBe('abc');
-    const short = Buffer.concat([...pax([['GNU.sparse.size', '100000'], ['GNU.sparse.offset', '99990'], ['GNU.sparse.numbytes', '5']]), file('s', 3), Buffer.from('abc'), tarPadding(3), tarEnd()]);
+    const short = Buffer.concat([
+      ...pax([
+        ['GNU.sparse.size', '100000'],
+        ['GNU.sparse.offset', '99990'],
+        ['GNU.sparse.numbytes', '5'],
+      ]),
+      file('s', 3),
+      Buffer.from('abc'),
+      tarPadding(3),
+      tarEnd(),
+    ]);
     expect(await reason(short)).toBe('format');
   });
 });

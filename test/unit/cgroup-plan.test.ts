@@ -20,13 +20,20 @@ describe('cgroup layout and plan', () => {
     const spawn = Cgroup.base(layout, plan).child('sandkit-1').child('sb').child('2');
     expect(spawn.v2Path).toBe('/sys/fs/cgroup/unified/sandkit-1/sb/2');
     expect(spawn.v1Paths.memory).toBe('/sys/fs/cgroup/memory/jobs/abc/sandkit-1/sb/2');
-    expect(spawn.file('memory', 'memory.limit_in_bytes')).toBe('/sys/fs/cgroup/memory/jobs/abc/sandkit-1/sb/2/memory.limit_in_bytes');
+    expect(spawn.file('memory', 'memory.limit_in_bytes')).toBe(
+      '/sys/fs/cgroup/memory/jobs/abc/sandkit-1/sb/2/memory.limit_in_bytes'
+    );
     expect(spawn.file('core', 'cgroup.freeze')).toBe('/sys/fs/cgroup/unified/sandkit-1/sb/2/cgroup.freeze');
     expect(spawn.v1ProcsFiles()).toContain('/sys/fs/cgroup/pids/sandkit-1/sb/2/cgroup.procs');
   });
 
   it('pure v2 host: everything on v2', () => {
-    const layout = { v2Mount: '/sys/fs/cgroup', v2Own: '/', v2Controllers: new Set(['cpuset', 'cpu', 'io', 'memory', 'pids']), v1: new Map() };
+    const layout = {
+      v2Mount: '/sys/fs/cgroup',
+      v2Own: '/',
+      v2Controllers: new Set(['cpuset', 'cpu', 'io', 'memory', 'pids']),
+      v1: new Map(),
+    };
     const plan = planCgroups(layout);
     expect(plan.controllers).toEqual({ memory: 'v2', pids: 'v2', cpu: 'v2', io: 'v2' });
     expect(plan.v1).toEqual([]);
@@ -46,7 +53,13 @@ describe('cgroup layout and plan', () => {
   });
 
   it('parses cgroup files', () => {
-    expect(parseFlatKeyed('low 0\nhigh 2\nmax 0\noom 1\noom_kill 1\n')).toEqual({ low: 0, high: 2, max: 0, oom: 1, oom_kill: 1 });
+    expect(parseFlatKeyed('low 0\nhigh 2\nmax 0\noom 1\noom_kill 1\n')).toEqual({
+      low: 0,
+      high: 2,
+      max: 0,
+      oom: 1,
+      oom_kill: 1,
+    });
     expect(parseNumber('max\n')).toBe(Infinity);
     expect(parseNumber('4096\n')).toBe(4096);
     expect(parseNumber(undefined)).toBeUndefined();

@@ -1,5 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
-import { DEFAULT_SANDBOX_LIMITS, resolveSandboxLimitsWithDefaults, resolveSpawnLimits, cgroupLimitNames } from '../../src/limits/limits.js';
+import {
+  DEFAULT_SANDBOX_LIMITS,
+  resolveSandboxLimitsWithDefaults,
+  resolveSpawnLimits,
+  cgroupLimitNames,
+} from '../../src/limits/limits.js';
 import { enforcementOf } from '../../src/cgroup/enforcement.js';
 import { MAX_TIMER_MS, setLongTimeout } from '../../src/limits/long-timeout.js';
 import { SandboxOptionsError } from '../../src/errors/sandbox-error.js';
@@ -9,12 +14,30 @@ const everything = { memory: 'v1', pids: 'v1', cpu: 'v1', io: null } as const;
 
 describe('default sandbox limits', () => {
   it('fill memory, pids and disk, each replaced by an explicit value', () => {
-    expect(resolveSandboxLimitsWithDefaults(undefined)).toEqual({ memory: 2 * GiB, pids: 4096, disk: GiB, defaulted: ['memory', 'pids', 'disk'] });
-    expect(resolveSandboxLimitsWithDefaults({ pids: 100, cpus: 1 })).toEqual({ memory: 2 * GiB, cpus: 1, pids: 100, disk: GiB, defaulted: ['memory', 'disk'] });
-    expect(resolveSandboxLimitsWithDefaults({ memory: 1 * GiB, pids: 10, disk: '1M' })).toEqual({ memory: GiB, pids: 10, disk: 2 ** 20 });
+    expect(resolveSandboxLimitsWithDefaults(undefined)).toEqual({
+      memory: 2 * GiB,
+      pids: 4096,
+      disk: GiB,
+      defaulted: ['memory', 'pids', 'disk'],
+    });
+    expect(resolveSandboxLimitsWithDefaults({ pids: 100, cpus: 1 })).toEqual({
+      memory: 2 * GiB,
+      cpus: 1,
+      pids: 100,
+      disk: GiB,
+      defaulted: ['memory', 'disk'],
+    });
+    expect(resolveSandboxLimitsWithDefaults({ memory: 1 * GiB, pids: 10, disk: '1M' })).toEqual({
+      memory: GiB,
+      pids: 10,
+      disk: 2 ** 20,
+    });
     expect(resolveSandboxLimitsWithDefaults('unlimited')).toEqual({});
     // under an explicit memory limit the default disk is half of it (tmpfs pages are memory)
-    expect(resolveSandboxLimitsWithDefaults({ memory: '256M' })).toMatchObject({ memory: 256 * 2 ** 20, disk: 128 * 2 ** 20 });
+    expect(resolveSandboxLimitsWithDefaults({ memory: '256M' })).toMatchObject({
+      memory: 256 * 2 ** 20,
+      disk: 128 * 2 ** 20,
+    });
     expect(resolveSandboxLimitsWithDefaults({ memory: '8G' }).disk).toBe(GiB);
     expect(DEFAULT_SANDBOX_LIMITS).toEqual({ memory: 2 * GiB, pids: 4096, disk: GiB });
   });
@@ -29,7 +52,13 @@ describe('default sandbox limits', () => {
     ['4k', 'limits.memory', /at least 4 MiB/],
     [1e300, 'limits.memory', /at most/],
   ])('memory %j is refused naming %s', (memory, field, message) => {
-    const err = (() => { try { resolveSandboxLimitsWithDefaults({ memory }); } catch (e) { return e; } })();
+    const err = (() => {
+      try {
+        resolveSandboxLimitsWithDefaults({ memory });
+      } catch (e) {
+        return e;
+      }
+    })();
     expect(err).toBeInstanceOf(SandboxOptionsError);
     expect(err).toMatchObject({ field });
     expect((err as Error).message).toMatch(message);
@@ -54,14 +83,24 @@ describe('how limits are enforced', () => {
     const e = enforcementOf(resolveSandboxLimitsWithDefaults(undefined), undefined);
     expect(e.cgroup).toEqual({ disk: GiB });
     expect(e.missing).toEqual([]);
-    expect(e.rlimits).toEqual([['as', 2 * GiB, 2 * GiB], ['nproc', 4096, 4096]]);
+    expect(e.rlimits).toEqual([
+      ['as', 2 * GiB, 2 * GiB],
+      ['nproc', 4096, 4096],
+    ]);
     expect(e.defaults.pids).toMatch(/RLIMIT_NPROC/);
   });
 
   it('explicit limits without a controller are missing; ioWeight needs the v2 io controller', () => {
-    expect(enforcementOf(resolveSandboxLimitsWithDefaults({ memory: '1G', ioWeight: 50 }), everything).missing).toEqual(['cgroup io limit']);
-    expect(enforcementOf(resolveSandboxLimitsWithDefaults({ memory: '1G', pids: 9 }), undefined).missing).toEqual(['cgroup memory limit', 'cgroup pids limit']);
-    expect(enforcementOf(resolveSandboxLimitsWithDefaults({ ioWeight: 50 }), { ...everything, io: 'v2' }).cgroup.ioWeight).toBe(50);
+    expect(enforcementOf(resolveSandboxLimitsWithDefaults({ memory: '1G', ioWeight: 50 }), everything).missing).toEqual(
+      ['cgroup io limit']
+    );
+    expect(enforcementOf(resolveSandboxLimitsWithDefaults({ memory: '1G', pids: 9 }), undefined).missing).toEqual([
+      'cgroup memory limit',
+      'cgroup pids limit',
+    ]);
+    expect(
+      enforcementOf(resolveSandboxLimitsWithDefaults({ ioWeight: 50 }), { ...everything, io: 'v2' }).cgroup.ioWeight
+    ).toBe(50);
   });
 });
 

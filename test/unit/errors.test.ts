@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
-  SandboxError, SandboxOptionsError, SandboxSetupError, SandboxHelperError,
+  SandboxError,
+  SandboxOptionsError,
+  SandboxSetupError,
+  SandboxHelperError,
 } from '../../src/errors/sandbox-error.js';
 
 describe('SandboxError', () => {
@@ -19,10 +22,21 @@ describe('SandboxError', () => {
 
   it('builds setup messages from general to specific', () => {
     const err = new SandboxSetupError('start', {
-      step: 'rootfs.overlay', syscall: 'mount', errno: 1, errnoCode: 'EPERM', path: '/x/root', detail: 'Operation not permitted',
+      step: 'rootfs.overlay',
+      syscall: 'mount',
+      errno: 1,
+      errnoCode: 'EPERM',
+      path: '/x/root',
+      detail: 'Operation not permitted',
     });
     expect(err.message).toBe('start: rootfs.overlay: mount("/x/root"): EPERM (Operation not permitted)');
-    expect(err).toMatchObject({ step: 'rootfs.overlay', syscall: 'mount', errno: 1, errnoCode: 'EPERM', path: '/x/root' });
+    expect(err).toMatchObject({
+      step: 'rootfs.overlay',
+      syscall: 'mount',
+      errno: 1,
+      errnoCode: 'EPERM',
+      path: '/x/root',
+    });
     expect(err.name).toBe('SandboxSetupError');
   });
 

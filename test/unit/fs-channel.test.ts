@@ -25,7 +25,8 @@ describe('FsChannel bounds', () => {
   it('a listing of 2,000 long entries in batches, fed in small chunks, is parsed in linear time', async () => {
     const { channel, fromWorker } = pair();
     const entry = { name: 'x', type: 'symlink', target: 'a'.repeat(4000) };
-    const batch = (n: number, more: boolean) => `${JSON.stringify({ ok: true, entries: Array(n).fill(entry), ...(more && { more: true }) })}\n`;
+    const batch = (n: number, more: boolean) =>
+      `${JSON.stringify({ ok: true, entries: Array(n).fill(entry), ...(more && { more: true }) })}\n`;
     const wire = Buffer.from(Array.from({ length: 125 }, (_, i) => batch(16, i < 124)).join(''));
     const t0 = performance.now();
     const listing = channel.list({ op: 'list', path: '/', max: 100_000 });

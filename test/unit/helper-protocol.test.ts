@@ -12,8 +12,16 @@ afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 const created = { type: 'created', req: '$req', sandbox: '$sandbox', pid: 4242 };
 const spawned = { type: 'spawned', req: '$req', process: '$process', pid: 4250, nspid: 2 };
 const exit = (fields: object) => ({
-  type: 'exit', sandbox: '$sandbox', process: '$process', exitCode: 0, signal: null, signo: null,
-  wallUs: 1500, rusage: { userUs: 1000, systemUs: 2000, maxRssKb: 10 }, execError: null, ...fields,
+  type: 'exit',
+  sandbox: '$sandbox',
+  process: '$process',
+  exitCode: 0,
+  signal: null,
+  signo: null,
+  wallUs: 1500,
+  rusage: { userUs: 1000, systemUs: 2000, maxRssKb: 10 },
+  execError: null,
+  ...fields,
 });
 const destroyed = { type: 'destroyed', req: '$req', sandbox: '$sandbox' };
 const quiet = { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' } as const;
@@ -25,7 +33,9 @@ async function load(script: object) {
 }
 
 describe('SDK against a scripted helper', () => {
-  beforeEach(() => { delete process.env.SANDKIT_FAKE_SCRIPT; });
+  beforeEach(() => {
+    delete process.env.SANDKIT_FAKE_SCRIPT;
+  });
 
   it('emits lifecycle events in order and maps the exit line to a result', async () => {
     const { Sandbox } = await load({
@@ -35,13 +45,28 @@ describe('SDK against a scripted helper', () => {
     });
     const sandbox = new Sandbox({ stateDir });
     const events: string[] = [];
-    for (const name of ['created', 'starting', 'step', 'started', 'spawn', 'exit', 'destroying', 'destroyed'] as const) {
+    for (const name of [
+      'created',
+      'starting',
+      'step',
+      'started',
+      'spawn',
+      'exit',
+      'destroying',
+      'destroyed',
+    ] as const) {
       sandbox.on(name, () => events.push(name));
     }
     const result = await sandbox.run(['prog'], quiet);
     expect(result).toMatchObject({
-      status: 'nonzero-exit', exitCode: 3, signal: null, pid: 4250, wallTimeMs: 1.5,
-      cpuTimeMs: { user: 1, system: 2, total: 3 }, maxRssBytes: 10240, execError: null,
+      status: 'nonzero-exit',
+      exitCode: 3,
+      signal: null,
+      pid: 4250,
+      wallTimeMs: 1.5,
+      cpuTimeMs: { user: 1, system: 2, total: 3 },
+      maxRssBytes: 10240,
+      execError: null,
     });
     await sandbox.destroy();
     await sandbox.destroy();
@@ -51,14 +76,32 @@ describe('SDK against a scripted helper', () => {
 
   it('turns a setup error into SandboxSetupError with step, syscall and errno', async () => {
     const { Sandbox, SandboxSetupError } = await load({
-      create: [{ type: 'error', req: '$req', sandbox: '$sandbox', step: 'rootfs.overlay', syscall: 'mount', errno: 1, errnoName: 'EPERM', path: '/r', message: 'Operation not permitted' }],
+      create: [
+        {
+          type: 'error',
+          req: '$req',
+          sandbox: '$sandbox',
+          step: 'rootfs.overlay',
+          syscall: 'mount',
+          errno: 1,
+          errnoName: 'EPERM',
+          path: '/r',
+          message: 'Operation not permitted',
+        },
+      ],
     });
     const sandbox = new Sandbox({ stateDir });
     const failed = vi.fn();
     sandbox.on('failed', failed);
     const err = await sandbox.start().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SandboxSetupError);
-    expect(err).toMatchObject({ code: 'ERR_SANDBOX_SETUP', step: 'rootfs.overlay', syscall: 'mount', errnoCode: 'EPERM', path: '/r' });
+    expect(err).toMatchObject({
+      code: 'ERR_SANDBOX_SETUP',
+      step: 'rootfs.overlay',
+      syscall: 'mount',
+      errnoCode: 'EPERM',
+      path: '/r',
+    });
     expect((err as Error).message).toBe('start: rootfs.overlay: mount("/r"): EPERM (Operation not permitted)');
     expect(failed).toHaveBeenCalledOnce();
     expect(sandbox.state).toBe('failed');
@@ -80,11 +123,27 @@ describe('SDK against a scripted helper', () => {
   it('rejects a spawn setup failure with the call site in the stack', async () => {
     const { Sandbox, SandboxSetupError } = await load({
       create: [created],
-      spawn: [{ type: 'error', req: '$req', sandbox: '$sandbox', process: '$process', step: 'spawn.cwd', syscall: 'chdir', errno: 2, errnoName: 'ENOENT', path: '/nope', message: 'No such file or directory' }],
+      spawn: [
+        {
+          type: 'error',
+          req: '$req',
+          sandbox: '$sandbox',
+          process: '$process',
+          step: 'spawn.cwd',
+          syscall: 'chdir',
+          errno: 2,
+          errnoName: 'ENOENT',
+          path: '/nope',
+          message: 'No such file or directory',
+        },
+      ],
       destroy: [destroyed],
     });
     const sandbox = new Sandbox({ stateDir });
-    const err = await sandbox.spawn(['x'], { ...quiet, cwd: '/nope' }).then(() => null, (e: unknown) => e);
+    const err = await sandbox.spawn(['x'], { ...quiet, cwd: '/nope' }).then(
+      () => null,
+      (e: unknown) => e
+    );
     expect(err).toBeInstanceOf(SandboxSetupError);
     expect(err).toMatchObject({ step: 'spawn.cwd', errnoCode: 'ENOENT' });
     expect((err as Error).stack).toContain('helper-protocol.test.ts');

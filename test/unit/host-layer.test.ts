@@ -12,7 +12,9 @@ describe('host layer', () => {
       const layer = buildHostLayer(join(dir, 'layer'));
       const etc = join(layer.dir, 'etc');
       // Not the host's accounts: root and nobody only.
-      expect(readFileSync(join(etc, 'passwd'), 'utf8')).toBe('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
+      expect(readFileSync(join(etc, 'passwd'), 'utf8')).toBe(
+        'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n'
+      );
       expect(readFileSync(join(etc, 'group'), 'utf8')).toBe('root:x:0:\nnogroup:x:65534:\n');
       for (const secret of ['subuid', 'subgid']) expect(existsSync(join(etc, secret)), secret).toBe(false);
       for (const secret of ['shadow', 'gshadow', 'shadow-', 'sudoers', 'hostname', 'hosts', 'resolv.conf']) {
@@ -25,7 +27,8 @@ describe('host layer', () => {
         if (host.isSymbolicLink()) expect(readlinkSync(join(layer.dir, name))).toBe(readlinkSync(`/${name}`));
         else expect(layer.binds).toContain(`/${name}`);
       }
-      for (const d of ['proc', 'dev', 'tmp', 'root', 'home']) expect(lstatSync(join(layer.dir, d)).isDirectory()).toBe(true);
+      for (const d of ['proc', 'dev', 'tmp', 'root', 'home'])
+        expect(lstatSync(join(layer.dir, d)).isDirectory()).toBe(true);
       expect(existsSync(join(layer.dir, 'root', '.bashrc'))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -35,9 +38,13 @@ describe('host layer', () => {
 
 describe('host image accounts', () => {
   it('lists root, the accounts given, and nobody', () => {
-    const o = resolveHostImageOptions({ users: [{ name: 'judge', uid: 1000 }], groups: [{ name: 'judge', gid: 1000, members: ['judge'] }] });
+    const o = resolveHostImageOptions({
+      users: [{ name: 'judge', uid: 1000 }],
+      groups: [{ name: 'judge', gid: 1000, members: ['judge'] }],
+    });
     expect(hostAccountFiles(o)).toEqual({
-      passwd: 'root:x:0:0:root:/root:/bin/sh\njudge:x:1000:1000:judge:/nonexistent:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
+      passwd:
+        'root:x:0:0:root:/root:/bin/sh\njudge:x:1000:1000:judge:/nonexistent:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
       group: 'root:x:0:\njudge:x:1000:judge\nnogroup:x:65534:\n',
     });
     expect(resolveHostImageOptions({})).toBeUndefined();

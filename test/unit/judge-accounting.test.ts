@@ -7,9 +7,21 @@ import { SandboxOptionsError } from '../../src/errors/sandbox-error.js';
 import type { ExitEvent } from '../../src/helper/protocol.js';
 
 const exit = (over: Partial<ExitEvent> = {}): ExitEvent => ({
-  type: 'exit', sandbox: 's', process: 'p', exitCode: 0, signal: null, signo: null, wallUs: 1000,
-  rusage: { userUs: 3000, systemUs: 2000, maxRssKb: 100 }, execError: null, memoryUsedBytes: null, oomKilled: false,
-  violation: null, outputFiles: { stdout: null, stderr: null }, outputFileLimit: false, ...over,
+  type: 'exit',
+  sandbox: 's',
+  process: 'p',
+  exitCode: 0,
+  signal: null,
+  signo: null,
+  wallUs: 1000,
+  rusage: { userUs: 3000, systemUs: 2000, maxRssKb: 100 },
+  execError: null,
+  memoryUsedBytes: null,
+  oomKilled: false,
+  violation: null,
+  outputFiles: { stdout: null, stderr: null },
+  outputFileLimit: false,
+  ...over,
 });
 
 describe('limits.addressSpace', () => {

@@ -18,7 +18,10 @@ describe('layers of src/ (docs/architecture.md)', () => {
     const src = join(scratch, 'src');
     for (const dir of ['helper', 'sandbox', 'gadgets']) mkdirSync(join(src, dir), { recursive: true });
     writeFileSync(join(src, 'sandbox', 'sandbox.ts'), "import { x } from '../helper/conn.js';\n");
-    writeFileSync(join(src, 'helper', 'conn.ts'), "import type { S } from '../sandbox/sandbox.js';\nexport const x = 1;\n");
+    writeFileSync(
+      join(src, 'helper', 'conn.ts'),
+      "import type { S } from '../sandbox/sandbox.js';\nexport const x = 1;\n"
+    );
     writeFileSync(join(src, 'gadgets', 'g.ts'), "import { x } from '../helper/conn.js';\n");
     expect(check(src).sort()).toEqual([
       'gadgets/g.ts: folder gadgets is not in LAYERS',

@@ -6,10 +6,30 @@ import { statusOf } from '../../src/process/spawn-result.js';
 
 describe('limits', () => {
   it('resolves units', () => {
-    expect(resolveSandboxLimits({ memory: '256M', pids: 64, cpus: 1.5 })).toEqual({ memory: 256 * 2 ** 20, pids: 64, cpus: 1.5 });
+    expect(resolveSandboxLimits({ memory: '256M', pids: 64, cpus: 1.5 })).toEqual({
+      memory: 256 * 2 ** 20,
+      pids: 64,
+      cpus: 1.5,
+    });
     expect(resolveSandboxLimits({ disk: '64M' })).toEqual({ disk: 64 * 2 ** 20 });
-    expect(resolveSpawnLimits({ cpuTime: '2s', wallTime: '5s', memory: '128M', output: '1M', fileSize: '16M', openFiles: 64, stack: '64M' })).toEqual({
-      cpuTimeMs: 2000, wallTimeMs: 5000, memory: 128 * 2 ** 20, output: 2 ** 20, fileSize: 16 * 2 ** 20, openFiles: 64, stack: 64 * 2 ** 20,
+    expect(
+      resolveSpawnLimits({
+        cpuTime: '2s',
+        wallTime: '5s',
+        memory: '128M',
+        output: '1M',
+        fileSize: '16M',
+        openFiles: 64,
+        stack: '64M',
+      })
+    ).toEqual({
+      cpuTimeMs: 2000,
+      wallTimeMs: 5000,
+      memory: 128 * 2 ** 20,
+      output: 2 ** 20,
+      fileSize: 16 * 2 ** 20,
+      openFiles: 64,
+      stack: 64 * 2 ** 20,
     });
   });
 
@@ -50,7 +70,7 @@ describe('limits', () => {
     expect(cgroupLimitNames({}, { wallTimeMs: 1, output: 3, fileSize: 1 })).toEqual([]);
   });
 
-  it('a command gets at most 4096 open files by default, and at most half the helper\'s', () => {
+  it("a command gets at most 4096 open files by default, and at most half the helper's", () => {
     expect(defaultOpenFiles(20_000)).toBe(4096);
     expect(defaultOpenFiles(1_048_576)).toBe(4096);
     expect(defaultOpenFiles(1024)).toBe(512);
@@ -58,18 +78,29 @@ describe('limits', () => {
   });
 
   it('turns limits into rlimits, core dumps always off', () => {
-    expect(rlimitsFor({}, {}, false)).toEqual([['core', 0, 0], ['nofile', defaultOpenFiles(), defaultOpenFiles()]]);
+    expect(rlimitsFor({}, {}, false)).toEqual([
+      ['core', 0, 0],
+      ['nofile', defaultOpenFiles(), defaultOpenFiles()],
+    ]);
     expect(rlimitsFor({ fileSize: 10, openFiles: 5, stack: 99, cpuTimeMs: 1500 }, {}, false)).toEqual([
-      ['core', 0, 0], ['fsize', 10, 10], ['nofile', 5, 5], ['stack', 99, 99], ['cpu', 3, 4],
+      ['core', 0, 0],
+      ['fsize', 10, 10],
+      ['nofile', 5, 5],
+      ['stack', 99, 99],
+      ['cpu', 3, 4],
     ]);
     expect(rlimitsFor({}, { memory: 100 }, true)).toContainEqual(['as', 100, 100]);
     expect(rlimitsFor({}, { memory: 100 }, false)).not.toContainEqual(['as', 100, 100]);
   });
 
   it.each([
-    [0, null, null, 'ok'], [1, null, null, 'nonzero-exit'], [null, 'SIGTERM', null, 'signaled'],
-    [null, 'SIGKILL', 'cpuTime', 'time-limit'], [null, 'SIGKILL', 'wallTime', 'wall-time-limit'],
-    [null, 'SIGKILL', 'memory', 'memory-limit'], [null, 'SIGKILL', 'output', 'output-limit'],
+    [0, null, null, 'ok'],
+    [1, null, null, 'nonzero-exit'],
+    [null, 'SIGTERM', null, 'signaled'],
+    [null, 'SIGKILL', 'cpuTime', 'time-limit'],
+    [null, 'SIGKILL', 'wallTime', 'wall-time-limit'],
+    [null, 'SIGKILL', 'memory', 'memory-limit'],
+    [null, 'SIGKILL', 'output', 'output-limit'],
     [null, 'SIGXFSZ', 'fileSize', 'file-size-limit'],
   ] as const)('status of exit %s signal %s limit %s is %s', (code, signal, limit, status) => {
     expect(statusOf(code, signal, limit)).toBe(status);

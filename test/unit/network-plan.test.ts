@@ -7,8 +7,15 @@ import { deleteSandboxRulesScript, sandboxRulesScript } from '../../src/network/
 import { resolvePortMappings } from '../../src/network/port-proxy.js';
 import { isPrivate, parseCidr } from '../../src/network/subnet.js';
 
-const lease = (ip: string, sandbox: string, hostname: string, listed = true) =>
-  ({ ip, sandbox, session: '1-1-aa', hostname, listed, veth: `sk${sandbox}`, hostsFile: `/x/${sandbox}` });
+const lease = (ip: string, sandbox: string, hostname: string, listed = true) => ({
+  ip,
+  sandbox,
+  session: '1-1-aa',
+  hostname,
+  listed,
+  veth: `sk${sandbox}`,
+  hostsFile: `/x/${sandbox}`,
+});
 
 describe('network planning (no privileges)', () => {
   it.each([
@@ -22,11 +29,22 @@ describe('network planning (no privileges)', () => {
   });
 
   it.each(['10.88.0.0', '10.88.0.0/33', '10.88.0.256/24', '10.88.0.0/24; drop', ''])('rejects %j as a CIDR', (text) => {
-    expect(() => parseCidr(text.includes('/') || text === '' ? text : `${text}/x`, 'subnet')).toThrow(SandboxOptionsError);
+    expect(() => parseCidr(text.includes('/') || text === '' ? text : `${text}/x`, 'subnet')).toThrow(
+      SandboxOptionsError
+    );
   });
 
   it('allocates round-robin, never the gateway, broadcast or a leased address', () => {
-    const rec: NetworkRecord = { name: 'n', subnet: '10.9.0.0/29', bridge: 'b', table: 't', gateway: '10.9.0.1', users: [], next: 0, leases: [] };
+    const rec: NetworkRecord = {
+      name: 'n',
+      subnet: '10.9.0.0/29',
+      bridge: 'b',
+      table: 't',
+      gateway: '10.9.0.1',
+      users: [],
+      next: 0,
+      leases: [],
+    };
     const subnet = parseCidr(rec.subnet, 's');
     const got: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -42,18 +60,28 @@ describe('network planning (no privileges)', () => {
 
   it('renders /etc/hosts with the sandbox itself and listed peers only', () => {
     const all = [lease('10.9.0.2', 'a', 'db'), lease('10.9.0.3', 'b', 'app'), lease('10.9.0.4', 'c', 'sandbox', false)];
-    expect(renderHosts(all[1]!, all)).toBe('127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.9.0.3\tapp\n10.9.0.2\tdb\n');
+    expect(renderHosts(all[1]!, all)).toBe(
+      '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.9.0.3\tapp\n10.9.0.2\tdb\n'
+    );
   });
 
   it('turns egress policies into nft rules, ending in drop unless allow-all', () => {
     const l = lease('10.9.0.2', 'a', 'db');
-    expect(sandboxRulesScript('t', l, resolveEgress(undefined, 'egress'))).toMatch(/ct state established,related accept\nadd rule inet t sb_ska drop\n/);
+    expect(sandboxRulesScript('t', l, resolveEgress(undefined, 'egress'))).toMatch(
+      /ct state established,related accept\nadd rule inet t sb_ska drop\n/
+    );
     expect(sandboxRulesScript('t', l, resolveEgress('allow', 'egress'))).toMatch(/sb_ska accept\n/);
-    const list = sandboxRulesScript('t', l, resolveEgress({ allow: ['10.1.2.3', { cidr: '192.168.0.0/16', ports: [443, 80], protocol: 'tcp' }] }, 'egress'));
+    const list = sandboxRulesScript(
+      't',
+      l,
+      resolveEgress({ allow: ['10.1.2.3', { cidr: '192.168.0.0/16', ports: [443, 80], protocol: 'tcp' }] }, 'egress')
+    );
     expect(list).toContain('add rule inet t sb_ska ip daddr 10.1.2.3/32 accept');
     expect(list).toContain('add rule inet t sb_ska ip daddr 192.168.0.0/16 tcp dport { 443, 80 } accept');
     // The host's own addresses only through single-address rules, which come before the drop.
-    expect(list).toMatch(/ip daddr 10\.1\.2\.3\/32 accept\nadd rule inet t sb_ska fib daddr type local drop\n(.*\n)*.*192\.168\.0\.0\/16 tcp dport/);
+    expect(list).toMatch(
+      /ip daddr 10\.1\.2\.3\/32 accept\nadd rule inet t sb_ska fib daddr type local drop\n(.*\n)*.*192\.168\.0\.0\/16 tcp dport/
+    );
     expect(list).not.toMatch(/192\.168\.0\.0\/16 tcp dport .*\n(.*\n)*.*fib daddr type local drop/);
     expect(list).toContain('add rule bridge t port_ska ether type ip ip saddr 10.9.0.2 accept');
     expect(deleteSandboxRulesScript('t', l)).toContain('delete chain bridge t port_ska');
@@ -68,8 +96,12 @@ describe('network planning (no privileges)', () => {
   });
 
   it('checks published ports', () => {
-    expect(resolvePortMappings([{ sandbox: 80 }], 'publish')).toEqual([{ sandbox: 80, host: 0, protocol: 'tcp', hostAddress: '127.0.0.1' }]);
-    expect(() => resolvePortMappings([{ sandbox: 80 }, { sandbox: 80, host: 8080 }], 'publish')).toThrow(/published twice/);
+    expect(resolvePortMappings([{ sandbox: 80 }], 'publish')).toEqual([
+      { sandbox: 80, host: 0, protocol: 'tcp', hostAddress: '127.0.0.1' },
+    ]);
+    expect(() => resolvePortMappings([{ sandbox: 80 }, { sandbox: 80, host: 8080 }], 'publish')).toThrow(
+      /published twice/
+    );
     expect(() => resolvePortMappings([{ sandbox: 70000 }], 'publish')).toThrow(SandboxOptionsError);
   });
 });

@@ -72,7 +72,14 @@ describe('sandbox options', () => {
 describe('spawn options', () => {
   it('applies defaults', () => {
     const o = resolveSpawnOptions(['true']);
-    expect(o).toMatchObject({ argv: ['true'], stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', user: 0, maxBuffer: 16 * 1024 * 1024 });
+    expect(o).toMatchObject({
+      argv: ['true'],
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      user: 0,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     expect(resolveSpawnOptions(['true'], {}, 'ignore').stdin).toBe('ignore');
   });
 

@@ -56,9 +56,20 @@ describe('spec/protocol.json', () => {
 describe('protocolProblem', () => {
   const failure = { step: 'spawn.cwd', syscall: 'chdir', errno: 2, errnoName: 'ENOENT', path: '/x', message: 'no' };
   const exit = {
-    type: 'exit', sandbox: 's', process: 'p', exitCode: 0, signal: null, signo: null, wallUs: 5,
-    rusage: { userUs: 1, systemUs: 2, maxRssKb: 3 }, memoryUsedBytes: null, oomKilled: false, violation: null,
-    execError: null, outputFiles: { stdout: null, stderr: 4 }, outputFileLimit: false,
+    type: 'exit',
+    sandbox: 's',
+    process: 'p',
+    exitCode: 0,
+    signal: null,
+    signo: null,
+    wallUs: 5,
+    rusage: { userUs: 1, systemUs: 2, maxRssKb: 3 },
+    memoryUsedBytes: null,
+    oomKilled: false,
+    violation: null,
+    execError: null,
+    outputFiles: { stdout: null, stderr: 4 },
+    outputFileLimit: false,
   };
 
   it('accepts the lines the helper writes', () => {
@@ -67,14 +78,35 @@ describe('protocolProblem', () => {
     expect(protocolProblem({ type: 'spawned', req: 2, process: 'p', pid: null, nspid: 2, preExecCpuUs: 0 })).toBeNull();
     expect(protocolProblem({ type: 'error', req: null, sandbox: null, process: null, ...failure })).toBeNull();
     expect(protocolProblem(exit)).toBeNull();
-    expect(protocolProblem({ ...exit, sandboxDied: true, execError: failure, violation: { nr: 1, arch: 2 } })).toBeNull();
-    expect(protocolProblem({ type: 'features', req: 3, features: { version: 1, helperVersion: 'x', kernel: '6', userns: true, unprivilegedUserns: true, overlayInUserns: true, pidfd: true, clone3: true, cgroup2: null, later: 1 } })).toBeNull();
+    expect(
+      protocolProblem({ ...exit, sandboxDied: true, execError: failure, violation: { nr: 1, arch: 2 } })
+    ).toBeNull();
+    expect(
+      protocolProblem({
+        type: 'features',
+        req: 3,
+        features: {
+          version: 1,
+          helperVersion: 'x',
+          kernel: '6',
+          userns: true,
+          unprivilegedUserns: true,
+          overlayInUserns: true,
+          pidfd: true,
+          clone3: true,
+          cgroup2: null,
+          later: 1,
+        },
+      })
+    ).toBeNull();
     expect(protocolProblem({ type: 'stdio', process: 'p', fd: 1 }, true)).toBeNull();
   });
 
   it('names what drifted', () => {
     expect(protocolProblem({ type: 'hello', version: 1 })).toBe('hello.pid: missing');
-    expect(protocolProblem({ type: 'created', req: 1, sandbox: 's', pid: 3, upperfd: 7 })).toBe('created.upperfd: not in the spec');
+    expect(protocolProblem({ type: 'created', req: 1, sandbox: 's', pid: 3, upperfd: 7 })).toBe(
+      'created.upperfd: not in the spec'
+    );
     expect(protocolProblem({ ...exit, wallUs: 1.5 })).toBe('exit.wallUs: not an integer');
     expect(protocolProblem({ ...exit, rusage: { userUs: 1, systemUs: 2 } })).toBe('exit.rusage.maxRssKb: missing');
     expect(protocolProblem({ ...exit, signal: 9 })).toBe('exit.signal: not a string');

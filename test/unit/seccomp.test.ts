@@ -1,13 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { Seccomp, SandboxOptionsError } from '../../src/index.js';
 import {
-  ARCHES, AUDIT_ARCH_I386, compileRules, encodeProgram, BPF_JEQ_K, BPF_JGE_K, BPF_JGT_K, BPF_JMP_JA, BPF_JSET_K, BPF_LD_W_ABS, BPF_RET_K,
-  SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF, decodeProgram, type SeccompArch,
+  ARCHES,
+  AUDIT_ARCH_I386,
+  compileRules,
+  encodeProgram,
+  BPF_JEQ_K,
+  BPF_JGE_K,
+  BPF_JGT_K,
+  BPF_JMP_JA,
+  BPF_JSET_K,
+  BPF_LD_W_ABS,
+  BPF_RET_K,
+  SECCOMP_RET_ALLOW,
+  SECCOMP_RET_ERRNO,
+  SECCOMP_RET_USER_NOTIF,
+  decodeProgram,
+  type SeccompArch,
 } from '../../src/security/seccomp-bpf.js';
 
 // A classic-BPF interpreter over struct seccomp_data, enough for what the compiler emits; it
 // refuses anything else, as the kernel's checker would.
-interface Data { arch: number; nr: number; args?: number[] }
+interface Data {
+  arch: number;
+  nr: number;
+  args?: number[];
+}
 
 function run(filter: Buffer, d: Data): number {
   const prog = decodeProgram(filter);
@@ -15,22 +33,38 @@ function run(filter: Buffer, d: Data): number {
     if (off === 0) return d.nr >>> 0;
     if (off === 4) return d.arch >>> 0;
     const i = (off - 16) / 8;
-    if (Number.isInteger(i) && i >= 0 && i < 6) return Number(BigInt.asUintN(64, BigInt(d.args?.[i] ?? 0)) & 0xffffffffn);
-    if (Number.isInteger((off - 20) / 8)) return Number(BigInt.asUintN(64, BigInt(d.args?.[(off - 20) / 8] ?? 0)) >> 32n);
+    if (Number.isInteger(i) && i >= 0 && i < 6)
+      return Number(BigInt.asUintN(64, BigInt(d.args?.[i] ?? 0)) & 0xffffffffn);
+    if (Number.isInteger((off - 20) / 8))
+      return Number(BigInt.asUintN(64, BigInt(d.args?.[(off - 20) / 8] ?? 0)) >> 32n);
     throw new Error(`load from offset ${off}`);
   };
   let acc = 0;
   for (let pc = 0; pc < prog.length; pc++) {
     const { code, jt, jf, k } = prog[pc]!;
     switch (code) {
-      case BPF_LD_W_ABS: acc = word(k); break;
-      case BPF_JMP_JA: pc += k; break;
-      case BPF_JEQ_K: pc += acc === k ? jt : jf; break;
-      case BPF_JGT_K: pc += acc > k ? jt : jf; break;
-      case BPF_JGE_K: pc += acc >= k ? jt : jf; break;
-      case BPF_JSET_K: pc += (acc & k) !== 0 ? jt : jf; break;
-      case BPF_RET_K: return k >>> 0;
-      default: throw new Error(`opcode ${code.toString(16)} at ${pc}`);
+      case BPF_LD_W_ABS:
+        acc = word(k);
+        break;
+      case BPF_JMP_JA:
+        pc += k;
+        break;
+      case BPF_JEQ_K:
+        pc += acc === k ? jt : jf;
+        break;
+      case BPF_JGT_K:
+        pc += acc > k ? jt : jf;
+        break;
+      case BPF_JGE_K:
+        pc += acc >= k ? jt : jf;
+        break;
+      case BPF_JSET_K:
+        pc += (acc & k) !== 0 ? jt : jf;
+        break;
+      case BPF_RET_K:
+        return k >>> 0;
+      default:
+        throw new Error(`opcode ${code.toString(16)} at ${pc}`);
     }
     if (pc + 1 > prog.length) throw new Error('jump past the end');
   }
@@ -206,14 +240,33 @@ describe('x86_64 specifics', () => {
 describe('argument tests that must all match', () => {
   const arch = 'x86_64';
   const nr = ARCHES[arch].table.ioctl!;
-  const filter = encodeProgram(compileRules(arch, [{
-    nr,
-    test: [{ arg: 0, op: 'in', values: [1, 2, 3] }, { arg: 1, op: 'notIn', values: [7, 8] }, { arg: 2, op: 'maskAny', mask: 4 }],
-    action: { errno: 1 },
-  }], { errno: 1 }, 38));
+  const filter = encodeProgram(
+    compileRules(
+      arch,
+      [
+        {
+          nr,
+          test: [
+            { arg: 0, op: 'in', values: [1, 2, 3] },
+            { arg: 1, op: 'notIn', values: [7, 8] },
+            { arg: 2, op: 'maskAny', mask: 4 },
+          ],
+          action: { errno: 1 },
+        },
+      ],
+      { errno: 1 },
+      38
+    )
+  );
   it.each([
-    [[1, 0, 4], EPERM], [[3, 9, 0xff], EPERM], [[2, 0, 12], EPERM],
-    [[4, 0, 4], ALLOW], [[0, 0, 4], ALLOW], [[1, 7, 4], ALLOW], [[2, 8, 4], ALLOW], [[1, 0, 3], ALLOW],
+    [[1, 0, 4], EPERM],
+    [[3, 9, 0xff], EPERM],
+    [[2, 0, 12], EPERM],
+    [[4, 0, 4], ALLOW],
+    [[0, 0, 4], ALLOW],
+    [[1, 7, 4], ALLOW],
+    [[2, 8, 4], ALLOW],
+    [[1, 0, 3], ALLOW],
   ] as Array<[number[], number]>)('ioctl(%j) → %d', (args, want) => {
     expect(run(filter, { arch: ARCHES[arch].audit, nr, args })).toBe(want);
   });

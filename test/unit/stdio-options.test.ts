@@ -42,7 +42,8 @@ describe('stdio options', () => {
 describe('OutputCollector', () => {
   it('keeps exactly its limit and shares the total with the other stream', () => {
     const shared = { bytes: 10 };
-    const a = new OutputCollector(8, shared), b = new OutputCollector(8, shared);
+    const a = new OutputCollector(8, shared),
+      b = new OutputCollector(8, shared);
     a.push(Buffer.from('123456'));
     b.push(Buffer.from('abcdef'));
     a.push(Buffer.from('789'));
@@ -55,7 +56,9 @@ describe('readLines', () => {
   it('splits at \\n across chunks, drops \\r before it, yields a last line without \\n', async () => {
     const s = new PassThrough();
     const got: string[] = [];
-    const done = (async () => { for await (const l of readLines(s, 100)) got.push(l); })();
+    const done = (async () => {
+      for await (const l of readLines(s, 100)) got.push(l);
+    })();
     s.write('a\r\nb');
     s.write('c\n\nd');
     s.end();
@@ -66,7 +69,9 @@ describe('readLines', () => {
   it('a line longer than maxLength ends the iteration after the lines before it', async () => {
     const s = new PassThrough();
     const got: string[] = [];
-    const done = (async () => { for await (const l of readLines(s, 4)) got.push(l); })();
+    const done = (async () => {
+      for await (const l of readLines(s, 4)) got.push(l);
+    })();
     s.write('1234\n12');
     s.write('345');
     await expect(done).rejects.toBeInstanceOf(SandboxLineTooLongError);
