@@ -49,7 +49,8 @@ export async function hostIpv4Ranges(): Promise<Subnet[]> {
   return out;
 }
 
-async function ipJson(args: string[]): Promise<string> {
+/** The output of `ip <args>` (JSON with `-j`), read up to IP_OUTPUT_MAX bytes. */
+export async function ipJson(args: string[]): Promise<string> {
   try {
     const { stdout } = await promisify(execFile)(...ownedCommand('ip', args), {
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
@@ -60,13 +61,18 @@ async function ipJson(args: string[]): Promise<string> {
     const code = (err as { code?: unknown }).code;
     if (code === 'ENOENT' || code === OWNED_COMMAND_MISSING)
       throw new SandboxUnsupportedError(['ip'], 'install iproute2 (the ip command)');
-    throw new SandboxSetupError('Network.create', {
-      step: 'net.bridge',
-      syscall: null,
-      errno: null,
-      errnoCode: null,
-      path: null,
-      detail: `ip ${args.join(' ')}: ${(err as Error).message}`,
-    });
+    throw bridgeError(`ip ${args.join(' ')}: ${(err as Error).message}`);
   }
+}
+
+/** A failure to set up a network's bridge (step `net.bridge`), with what went wrong. */
+export function bridgeError(detail: string): SandboxSetupError {
+  return new SandboxSetupError('Network.create', {
+    step: 'net.bridge',
+    syscall: null,
+    errno: null,
+    errnoCode: null,
+    path: null,
+    detail,
+  });
 }

@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { promisify } from 'node:util';
 import {
   SandboxDestroyedError,
   SandboxOptionsError,
@@ -20,12 +18,11 @@ import {
   type NetworkRecord,
 } from './address-allocator.js';
 import { withLock } from '../platform/file-lock.js';
-import { OWNED_COMMAND_MISSING, ownedCommand } from '../platform/owned-command.js';
 import { writeAllHosts } from './hosts-file.js';
 import { runTool, runToolQuietly } from './host-tools.js';
 import { deleteSandboxRulesScript, deleteTablesScript, networkTablesScript } from './nft.js';
 import { formatIpv4, isPrivate, overlaps, parseCidr, type Subnet } from './subnet.js';
-import { firstFreeSubnet, hostIpv4Ranges } from './free-subnet.js';
+import { bridgeError, firstFreeSubnet, hostIpv4Ranges, ipJson } from './free-subnet.js';
 
 /** Options of {@link Network.create}. */
 export interface NetworkOptions {
@@ -370,16 +367,11 @@ async function createOnFreeSubnet(options: NetworkOptions): Promise<Network> {
           : undefined;
       if (named) return Network.create({ ...options, subnet: named.subnet });
       const subnet = firstFreeSubnet([...(await hostIpv4Ranges()), ...networkSubnets(root)]);
-      if (!subnet)
-        throw new SandboxSetupError('Network.create', {
-          step: 'net.bridge',
-          syscall: null,
-          errno: null,
-          errnoCode: null,
-          path: null,
-          detail:
-            'every /24 of 10.89.0.0-10.95.255.0 overlaps an address, a route or another network of this host; pass subnet',
-        });
+      if (!subnet) {
+        throw bridgeError(
+          'every /24 of 10.89.0.0-10.95.255.0 overlaps an address, a route or another network of this host; pass subnet'
+        );
+      }
       return Network.create({ ...options, subnet: subnet.cidr });
     },
     { create: true, timeoutMs: 30_000 }
@@ -445,32 +437,13 @@ async function teardown(bridge: string, table: string): Promise<void> {
 
 /** Refuses a subnet that overlaps an address the host already has (eth0's, another bridge's). */
 async function assertNoOverlap(subnet: Subnet, ownBridge: string): Promise<void> {
-  let out: string;
-  try {
-    out = (
-      await promisify(execFile)(...ownedCommand('ip', ['-j', '-4', 'addr', 'show']), {
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-      })
-    ).stdout;
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'ENOENT' || code === OWNED_COMMAND_MISSING)
-      throw new SandboxUnsupportedError(['ip'], 'install iproute2 (the ip command)');
-    throw err;
-  }
+  const out = await ipJson(['-j', '-4', 'addr', 'show']);
   const links = JSON.parse(out) as Array<{ ifname: string; addr_info?: Array<{ local: string; prefixlen: number }> }>;
   for (const link of links) {
     if (link.ifname === ownBridge) continue;
     for (const a of link.addr_info ?? []) {
       if (overlaps(subnet, parseCidr(`${a.local}/${a.prefixlen}`, 'address'))) {
-        throw new SandboxSetupError('Network.create', {
-          step: 'net.bridge',
-          syscall: null,
-          errno: null,
-          errnoCode: null,
-          path: null,
-          detail: `${subnet.cidr} overlaps ${a.local}/${a.prefixlen} on ${link.ifname}`,
-        });
+        throw bridgeError(`${subnet.cidr} overlaps ${a.local}/${a.prefixlen} on ${link.ifname}`);
       }
     }
   }

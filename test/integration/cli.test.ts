@@ -1,34 +1,15 @@
 import { spawn } from 'node:child_process';
 import { describe, expect } from 'vitest';
 import { dist } from '../helpers/dist.js';
+import { runCli } from '../helpers/cli.js';
 import { probePath } from '../helpers/probe.js';
 import { it, makeProbeImage } from '../helpers/sandboxes.js';
 
 /** A CLI that hangs is killed before the test times out, so it cannot outlive the run. */
 const noOrphan = { timeout: 20_000, killSignal: 'SIGKILL' } as const;
 
-interface CliResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `node dist/cli.js ...args` with `input` on its stdin. */
-function cli(args: string[], input = ''): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [dist.cli, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...noOrphan });
-    const out = { stdout: '', stderr: '' };
-    child.stdout.on('data', (d) => {
-      out.stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      out.stderr += d;
-    });
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, ...out }));
-    child.stdin.end(input);
-  });
-}
+/** Runs the CLI with `input` on its stdin. */
+const cli = (args: string[], input = '') => runCli(args, { input });
 
 describe('sandkit CLI', () => {
   it("run prints the command's output and exits with its code", async () => {

@@ -3,35 +3,12 @@ import { describe, expect } from 'vitest';
 import { parsePublish } from '../../src/cli/network-commands.js';
 import { SandboxOptionsError } from '../../src/index.js';
 import { dist } from '../helpers/dist.js';
+import { runCli } from '../helpers/cli.js';
 import { sandkitLinks } from '../helpers/network.js';
 import { isRoot } from '../helpers/require-feature.js';
 import { it } from '../helpers/sandboxes.js';
 
-interface CliResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [dist.cli, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-      timeout: 30_000,
-      killSignal: 'SIGKILL',
-    });
-    const out = { stdout: '', stderr: '' };
-    child.stdout.on('data', (d) => {
-      out.stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      out.stderr += d;
-    });
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, ...out }));
-  });
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(args, { env });
 
 describe('sandkit CLI: -p and networks', () => {
   it("-p takes Docker's syntax", () => {
