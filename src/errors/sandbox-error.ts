@@ -101,8 +101,9 @@ function formatSetupMessage(operation: string, f: SetupFailure): string {
 export class SandboxUnsupportedError extends SandboxError {
   /** The host features that are missing, e.g. `user namespaces`. */
   readonly missing: string[];
-  constructor(missing: string[], hint: string) {
-    super('ERR_SANDBOX_UNSUPPORTED', `unsupported on this host: ${missing.join(', ')}: ${hint}`);
+  /** `cause`: the failure that showed the feature is missing (a SandboxSetupError naming the step), if any. */
+  constructor(missing: string[], hint: string, options?: { cause?: unknown }) {
+    super('ERR_SANDBOX_UNSUPPORTED', `unsupported on this host: ${missing.join(', ')}: ${hint}`, options);
     this.missing = missing;
   }
 }

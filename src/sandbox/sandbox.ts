@@ -499,5 +499,6 @@ function withImageUser(options: SpawnOptions, image: Image): SpawnOptions {
 /** A failed start step as a typed error: the container setting to change when that explains it. */
 function setupErrorOf(failure: SetupFailure): SandboxError {
   const cause = containerCause(failure);
-  return cause ? new SandboxUnsupportedError([cause[0]], cause[1]) : new SandboxSetupError('start', failure);
+  const setup = new SandboxSetupError('start', failure);
+  return cause ? new SandboxUnsupportedError([cause[0]], cause[1], { cause: setup }) : setup;
 }

@@ -24,9 +24,30 @@ describe('setup failures, by fault injection', () => {
     delete process.env.SANDKIT_INJECT;
   });
 
+  // A refused clone3 is what a container's seccomp profile does to user namespaces: the error
+  // names the setting that fixes it, and keeps the helper's record as its cause.
+  it('clone3:error=EPERM fails start with SandboxUnsupportedError naming the seccomp setting, the setup failure as cause', async (ctx) => {
+    requireFeature(ctx, hasStrace, 'needs strace (Debian package strace)');
+    const { Sandbox, SandboxSetupError, SandboxUnsupportedError } = await freshSdk('clone3:error=EPERM:when=1');
+    const sb = new Sandbox();
+    try {
+      const err = await sb.start().then(
+        () => null,
+        (e: unknown) => e
+      );
+      expect(err).toBeInstanceOf(SandboxUnsupportedError);
+      expect(err).toMatchObject({ code: 'ERR_SANDBOX_UNSUPPORTED', missing: ['user namespaces'] });
+      expect(String(err)).toMatch(/seccomp=unconfined/);
+      const cause = (err as Error).cause;
+      expect(cause).toBeInstanceOf(SandboxSetupError);
+      expect(cause).toMatchObject({ step: 'sandbox.clone', syscall: 'clone3', errnoCode: 'EPERM' });
+    } finally {
+      await sb.destroy();
+    }
+  });
+
   it.for([
     // [strace injection, operation, step, syscall, errno]
-    ['clone3:error=EPERM:when=1', 'start', 'sandbox.clone', 'clone3', 'EPERM'],
     ['mount:error=EACCES:when=1', 'start', 'mount.private', 'mount', 'EACCES'],
     ['pivot_root:error=EINVAL', 'start', 'pivot_root', 'pivot_root', 'EINVAL'],
     ['sethostname:error=EPERM', 'start', 'uts.hostname', 'sethostname', 'EPERM'],

@@ -7,10 +7,12 @@ import { join } from 'node:path';
 const stateDir = mkdtempSync(join(tmpdir(), 'sandkit-fake-'));
 process.env.SANDKIT_HELPER = join(__dirname, '..', 'fixtures', 'fake-helper.mjs');
 process.env.SANDKIT_NO_CGROUPS = '1'; // unit tests touch no kernel state
+// The scripted lines must be lines the real helper could send: each is checked against the spec.
+process.env.SANDKIT_CHECK_PROTOCOL = '1';
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 const created = { type: 'created', req: '$req', sandbox: '$sandbox', pid: 4242 };
-const spawned = { type: 'spawned', req: '$req', process: '$process', pid: 4250, nspid: 2 };
+const spawned = { type: 'spawned', req: '$req', process: '$process', pid: 4250, nspid: 2, preExecCpuUs: 0 };
 const exit = (fields: object) => ({
   type: 'exit',
   sandbox: '$sandbox',
@@ -21,6 +23,11 @@ const exit = (fields: object) => ({
   wallUs: 1500,
   rusage: { userUs: 1000, systemUs: 2000, maxRssKb: 10 },
   execError: null,
+  outputFiles: { stdout: null, stderr: null },
+  outputFileLimit: false,
+  memoryUsedBytes: null,
+  oomKilled: false,
+  violation: null,
   ...fields,
 });
 const destroyed = { type: 'destroyed', req: '$req', sandbox: '$sandbox' };
@@ -81,6 +88,7 @@ describe('SDK against a scripted helper', () => {
           type: 'error',
           req: '$req',
           sandbox: '$sandbox',
+          process: null,
           step: 'rootfs.overlay',
           syscall: 'mount',
           errno: 1,
