@@ -120,12 +120,8 @@ static int worker_main(void *arg)
 	const struct worker_args *a = arg;
 	int keep[] = { a->root, a->sock, a->userns };
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
+	if (worker_begin(keep, 3, "sandkit-files") < 0)
 		return 1;
-	signal(SIGCHLD, SIG_DFL);
-	fd_close_except(keep, 3);
-	prctl(PR_SET_NAME, "sandkit-files");
 	/* -1: the sandbox has no user namespace of its own (namespaces.user false, as root). */
 	if (a->userns == -2 || (a->userns >= 0 && setns(a->userns, CLONE_NEWUSER) < 0)) {
 		fprintf(stderr, "sandkit-files: cannot join the sandbox's user namespace: %s\n",

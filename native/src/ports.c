@@ -116,12 +116,8 @@ static int worker_main(void *arg)
 	int keep[] = { a->userns, a->netns, a->sock };
 	char byte;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
+	if (worker_begin(keep, 3, "sandkit-ports") < 0)
 		return 1;
-	signal(SIGCHLD, SIG_DFL);
-	fd_close_except(keep, 3);
-	prctl(PR_SET_NAME, "sandkit-ports");
 	if ((a->userns >= 0 && setns(a->userns, CLONE_NEWUSER) < 0) ||
 	    setns(a->netns, CLONE_NEWNET) < 0)
 		return 1;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,17 @@ void fd_close_except(const int *keep, int n)
 		from = sorted[i] + 1;
 	}
 	close_range(from, ~0U, 0);
+}
+
+int worker_begin(const int *keep, int n, const char *name)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		return -1;
+	signal(SIGCHLD, SIG_DFL);
+	fd_close_except(keep, n);
+	prctl(PR_SET_NAME, name);
+	return 0;
 }
 
 int fd_stdio_null(void)

@@ -18,6 +18,10 @@ pid_t proc_start(unsigned long flags, int cgroup_fd, int (*fn)(void *), void *ar
 /* Close every fd except those in keep[]. */
 void fd_close_except(const int *keep, int n);
 
+/* First steps of a supervisor's worker process: die with the supervisor (-1 if it is already
+ * gone), default SIGCHLD, only the fds in keep[] open, and `name` in ps. */
+int worker_begin(const int *keep, int n, const char *name);
+
 /* Make sure fds 0, 1 and 2 are open (on /dev/null), so no later fd lands there. */
 int fd_stdio_null(void);
 
