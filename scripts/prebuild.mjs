@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run prebuild` (and `prepack`): the helper for every architecture the package ships,
+// `npm run prebuilds` (and `prepack`): the helper for every architecture the package ships,
 // static so the host's libc does not matter, in prebuilds/linux-<arch>/sandkit-helper.
 // arm64 is cross-compiled with Debian's gcc-aarch64-linux-gnu. Stripped and built without
 // debug info or build paths, so the same sources and compiler give the same bytes.

@@ -122,7 +122,7 @@ if (isRoot) {
     stdio: 'inherit',
   });
   if (prebuild.status !== 0) {
-    console.error('npm run prebuild failed');
+    console.error('npm run prebuilds failed');
     broken = true;
   }
 }

@@ -44,7 +44,7 @@ function npm(args: string[], cwd: string, env: Record<string, string> = {}): str
 beforeAll(() => {
   for (const arch of ['x64', 'arm64']) {
     if (!existsSync(join(repoRoot, 'prebuilds', `linux-${arch}`, 'sandkit-helper')))
-      throw new Error(`prebuilds/linux-${arch}/sandkit-helper is missing: run "npm run prebuild" first`);
+      throw new Error(`prebuilds/linux-${arch}/sandkit-helper is missing: run "npm run prebuilds" first`);
   }
   dir = mkdtempSync(join(tmpdir(), 'sandkit-pack-'));
   chmodSync(dir, 0o755);
