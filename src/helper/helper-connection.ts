@@ -89,7 +89,7 @@ export class HelperConnection {
             reject(new SandboxHelperError(`the sandkit helper is gone: its channel refused ${type}`));
           // A channel that refused a write (EPIPE) is dead even before its exit event: no new
           // call may be sent to it; the next one starts a new helper.
-          this.lost(child, `channel broke (${err.message})`);
+          this.lost(child, 'is gone: its channel refused a write'); // EPIPE: it died
         });
       })) as ReplyMap[T];
     } finally {
