@@ -139,7 +139,10 @@ export class Network implements AsyncDisposable {
         throw new SandboxOptionsError('stateDir', `expected an absolute path, got ${JSON.stringify(options.stateDir)}`);
       checkStateDir(options.stateDir, 'stateDir');
     }
-    if (options.subnet === undefined) return createOnFreeSubnet(options);
+    if (options.subnet === undefined) {
+      requireRoot();
+      return createOnFreeSubnet(options);
+    }
     const subnet = parseCidr(options.subnet, 'subnet');
     if (subnet.prefixLength < 8 || subnet.prefixLength > 30)
       throw new SandboxOptionsError('subnet', 'expected a prefix length from 8 to 30');
@@ -156,12 +159,7 @@ export class Network implements AsyncDisposable {
     const mtu = options.mtu ?? 0;
     if (!Number.isInteger(mtu) || (mtu !== 0 && (mtu < 576 || mtu > 65535)))
       throw new SandboxOptionsError('mtu', 'expected an integer from 576 to 65535');
-    if (process.getuid?.() !== 0) {
-      throw new SandboxUnsupportedError(
-        ['network bridge'],
-        "Network.create needs root (CAP_NET_ADMIN on the host); rootless sandboxes can use network: 'none'"
-      );
-    }
+    requireRoot();
     const root = options.stateDir ?? defaultStateDir();
     const session = sessionFor(root).id;
     await sweepStaleNetworks(root);
@@ -354,8 +352,17 @@ export class Network implements AsyncDisposable {
  * a free /24 and makes the bridge while holding a host-wide lock, so the next process to pick
  * sees its route.
  */
+/** A bridge and host nftables tables need CAP_NET_ADMIN on the host. */
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new SandboxUnsupportedError(
+      ['network bridge'],
+      "Network.create needs root (CAP_NET_ADMIN on the host); rootless sandboxes can use network: 'none' or { publish }"
+    );
+  }
+}
+
 async function createOnFreeSubnet(options: NetworkOptions): Promise<Network> {
-  if (process.getuid?.() !== 0) return Network.create({ ...options, subnet: '10.89.0.0/24' }); // the root check's error
   const root = options.stateDir ?? defaultStateDir();
   await sweepStaleNetworks(root); // a crashed process's bridge would hold a subnet for nothing
   const chosen = await withLock(

@@ -73,10 +73,10 @@ export async function waitForLog(
   const stream = options.stream ?? 'both';
   if (!['stdout', 'stderr', 'both'].includes(stream))
     throw new SandboxOptionsError('stream', "expected 'stdout', 'stderr' or 'both'");
-  const matches = (line: string) =>
-    typeof pattern === 'string'
-      ? line.includes(pattern)
-      : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')).test(line);
+  // Without g and y, test() keeps no state between lines; compiled once, not per line.
+  const regex =
+    typeof pattern === 'string' ? undefined : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+  const matches = (line: string) => (regex ? regex.test(line) : line.includes(pattern as string));
   let found: string | undefined;
   await waiting(
     sandbox,
