@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Image } from '../images/image.js';
 import type { ImportProgress } from '../images/image-import.js';
+import { legacyCommand } from './command.js';
 
 /** `--image <ref>`: a rootfs directory, an image archive or layout, or a name/id in the store. */
 export async function resolveImageRef(ref: string | undefined, progress = false): Promise<Image> {
@@ -79,3 +80,17 @@ function usage(text: string): number {
   console.error(`Usage: ${text}`);
   return 2;
 }
+
+/** `sandkit image ...` in the command table (it reads its own arguments; these give its help). */
+export const imageCommands = legacyCommand('image', 'import, list and remove images and snapshots', imageCommand, {
+  subcommands: [
+    {
+      name: 'import',
+      summary: 'import an OCI/docker archive, OCI layout or rootfs tarball',
+      usage: 'FILE|DIR [--name NAME]',
+    },
+    { name: 'ls', summary: 'list images and snapshots', usage: '[--json]' },
+    { name: 'rm', summary: 'remove images and snapshots, then unused layers', usage: 'REF...' },
+    { name: 'gc', summary: 'remove layers no image uses' },
+  ],
+});

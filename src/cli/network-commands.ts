@@ -1,53 +1,67 @@
-import { parseArgs } from 'node:util';
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import { Network } from '../network/network.js';
 import type { PortMapping } from '../network/port-proxy.js';
+import { CliUsageError, defineCommand } from './command.js';
 
 /** `sandkit network create|ls|rm`. */
-export async function networkCommand(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: { subnet: { type: 'string' }, json: { type: 'boolean' } },
-  });
-  if (sub === 'create') {
-    if (positionals.length !== 1)
-      throw new SandboxOptionsError('name', 'usage: sandkit network create [--subnet CIDR] <name>');
-    const net = await Network.create({
-      name: positionals[0]!,
-      persistent: true,
-      ...(values.subnet ? { subnet: values.subnet } : {}),
-    });
-    console.log(`${net.name} ${net.subnet}`);
-    return 0;
-  }
-  if (sub === 'ls') {
-    const nets = await Network.list();
-    if (values.json) console.log(JSON.stringify(nets, null, 2));
-    else
-      for (const n of nets)
-        console.log(
-          [n.name, n.subnet, `${n.sandboxes} sandbox(es)`, n.persistent ? 'persistent' : `${n.users} process(es)`].join(
-            '\t'
-          )
-        );
-    return 0;
-  }
-  if (sub === 'rm') {
-    if (positionals.length === 0) throw new SandboxOptionsError('name', 'usage: sandkit network rm <name>...');
-    let missing = 0;
-    for (const name of positionals) {
-      if (!(await Network.remove(name))) {
-        console.error(`sandkit: no network ${name}`);
-        missing++;
-      }
-    }
-    return missing > 0 ? 1 : 0;
-  }
-  console.error('Usage: sandkit network create [--subnet CIDR] <name> | ls [--json] | rm <name>...');
-  return 2;
-}
+export const networkCommands = defineCommand({
+  name: 'network',
+  summary: 'make, list and remove networks that outlive one run',
+  subcommands: [
+    defineCommand({
+      name: 'create',
+      summary: 'make a network that stays until removed (root)',
+      usage: '[--subnet CIDR] NAME',
+      options: { subnet: { type: 'string', value: 'CIDR', description: 'its IPv4 subnet (default: a free /24)' } },
+      run: async ({ values, positionals, path }) => {
+        if (positionals.length !== 1) throw new CliUsageError('expected one network name', path);
+        const net = await Network.create({
+          name: positionals[0]!,
+          persistent: true,
+          ...(values.subnet ? { subnet: values.subnet } : {}),
+        });
+        console.log(`${net.name} ${net.subnet}`);
+        return 0;
+      },
+    }),
+    defineCommand({
+      name: 'ls',
+      summary: 'list networks',
+      options: { json: { type: 'boolean', description: 'print them as JSON' } },
+      run: async ({ values }) => {
+        const nets = await Network.list();
+        if (values.json) console.log(JSON.stringify(nets, null, 2));
+        else
+          for (const n of nets)
+            console.log(
+              [
+                n.name,
+                n.subnet,
+                `${n.sandboxes} sandbox(es)`,
+                n.persistent ? 'persistent' : `${n.users} process(es)`,
+              ].join('\t')
+            );
+        return 0;
+      },
+    }),
+    defineCommand({
+      name: 'rm',
+      summary: 'remove networks',
+      usage: 'NAME...',
+      run: async ({ positionals, path }) => {
+        if (positionals.length === 0) throw new CliUsageError('expected a network name', path);
+        let missing = 0;
+        for (const name of positionals) {
+          if (!(await Network.remove(name))) {
+            console.error(`sandkit: no network ${name}`);
+            missing++;
+          }
+        }
+        return missing > 0 ? 1 : 0;
+      },
+    }),
+  ],
+});
 
 /**
  * Docker's `-p`: `[hostAddress:][hostPort:]sandboxPort[/tcp|udp]`. Only a sandbox port
