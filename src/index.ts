@@ -1,6 +1,9 @@
 export { Sandbox, type SandboxState } from './sandbox/sandbox.js';
 export type { SandboxOptions, MountOptions, NetworkMode, ResolvedSandboxOptions } from './sandbox/options.js';
 export type { SandboxEvents, ProcessRef } from './sandbox/events.js';
+export { SandboxPool, type SandboxPoolStats } from './pool/sandbox-pool.js';
+export type { SandboxPoolOptions } from './pool/pool-options.js';
+export type { SandboxPoolEvents } from './pool/pool-events.js';
 export type { WaitForPortOptions, WaitForLogOptions } from './sandbox/readiness.js';
 export { SandboxProcess } from './process/sandbox-process.js';
 export type {

@@ -125,10 +125,10 @@ export class SandboxAbortedError extends SandboxError {
   }
 }
 
-/** The sandbox was already destroyed. */
+/** The sandbox (or the pool) was already destroyed. */
 export class SandboxDestroyedError extends SandboxError {
-  constructor(operation: string) {
-    super('ERR_SANDBOX_DESTROYED', `${operation}: the sandbox is destroyed`);
+  constructor(operation: string, subject = 'the sandbox') {
+    super('ERR_SANDBOX_DESTROYED', `${operation}: ${subject} is destroyed`);
   }
 }
 
