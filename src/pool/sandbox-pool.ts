@@ -101,6 +101,11 @@ export class SandboxPool extends EventEmitter<SandboxPoolEvents> implements Asyn
    * {@link SandboxSetupError}) after `maxRefillFailures` failed refills in a row.
    */
   acquire(options: { signal?: AbortSignal } = {}): Promise<Sandbox> {
+    return this.take(options, true);
+  }
+
+  /** acquire(); `refillNow: false` leaves starting the replacement to the caller (see run()). */
+  private take(options: { signal?: AbortSignal }, refillNow: boolean): Promise<Sandbox> {
     if (typeof options !== 'object' || options === null)
       return Promise.reject(new SandboxOptionsError('options', 'expected { signal? }'));
     const signal = options.signal;
@@ -108,7 +113,7 @@ export class SandboxPool extends EventEmitter<SandboxPoolEvents> implements Asyn
       return Promise.reject(new SandboxOptionsError('signal', 'expected an AbortSignal'));
     if (this.destroying) return Promise.reject(new SandboxDestroyedError('pool.acquire', 'the pool'));
     if (signal?.aborted) return Promise.reject(aborted(signal));
-    const sandbox = this.takeIdle();
+    const sandbox = this.takeIdle(refillNow);
     if (sandbox) return Promise.resolve(sandbox);
     if (this.failing()) return Promise.reject(this.lastFailure!);
     return new Promise<Sandbox>((resolve, reject) => {
@@ -145,10 +150,13 @@ export class SandboxPool extends EventEmitter<SandboxPoolEvents> implements Asyn
   run(command: readonly string[], options?: SpawnOptions): Promise<SpawnResult>;
   async run(command: readonly string[], options: SpawnOptions = {}): Promise<SpawnResult<string | Buffer>> {
     resolveSpawnOptions(command, options, 'ignore');
-    const sandbox = await this.acquire({ signal: options.signal });
+    // The replacement starts once the program is done: a create running in the helper at the
+    // same time would delay this very spawn, which is what the caller is waiting for.
+    const sandbox = await this.take({ signal: options.signal }, false);
     try {
       return await sandbox.run(command, options);
     } finally {
+      this.fill();
       this.discard(sandbox);
     }
   }
@@ -312,8 +320,8 @@ export class SandboxPool extends EventEmitter<SandboxPoolEvents> implements Asyn
 
   // --- handing out and taking back ------------------------------------------------------------
 
-  /** The oldest idle sandbox still alive, handed out; a replacement starts at once. */
-  private takeIdle(): Sandbox | undefined {
+  /** The oldest idle sandbox still alive, handed out; with `refillNow`, a replacement starts at once. */
+  private takeIdle(refillNow: boolean): Sandbox | undefined {
     for (let sandbox = this.idle.shift(); sandbox; sandbox = this.idle.shift()) {
       this.unwatchIdle(sandbox);
       if (sandbox.state !== 'running') {
@@ -321,7 +329,7 @@ export class SandboxPool extends EventEmitter<SandboxPoolEvents> implements Asyn
         continue;
       }
       this.handOut(sandbox);
-      this.fill();
+      if (refillNow) this.fill();
       return sandbox;
     }
     this.fill();
