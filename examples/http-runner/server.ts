@@ -2,7 +2,7 @@
 // { language, code, stdin?, limits? } and get the verdict back. Every request runs in a fresh
 // sandbox taken from a warm pool and destroyed afterwards, so nothing crosses between requests.
 //
-//   node examples/run.mjs http-runner/server --listen 127.0.0.1:8080
+//   node examples/run.mjs http-runner/server --listen 127.0.0.1:8080 [--pool-size 4]
 //   curl -s localhost:8080/run -d '{"language":"python","code":"print(input()[::-1])","stdin":"hello\n"}'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -262,7 +262,12 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 const listenAt = process.argv.indexOf('--listen');
 if (listenAt >= 0) {
   const [host = '127.0.0.1', port = '8080'] = (process.argv[listenAt + 1] ?? '').split(':');
-  const runner = await startRunner(host, Number(port));
+  const sizeAt = process.argv.indexOf('--pool-size');
+  const runner = await startRunner(
+    host,
+    Number(port),
+    sizeAt >= 0 ? { poolSize: Number(process.argv[sizeAt + 1]) } : {}
+  );
   console.log(`listening on ${runner.url}`);
   const stop = () => {
     runner.close().then(
