@@ -207,7 +207,8 @@ async function idleMemory() {
       processes++;
     }
   }
-  const cgroupBytes = sandboxes.map((s) => cgroupMemory(s.pid)).filter((b) => b !== undefined);
+  // Sandboxes that share a cgroup (rootless without delegation) would count it once per sandbox.
+  const cgroups = new Map(sandboxes.map((s) => cgroupOf(s.pid)).filter(Boolean));
   await Promise.all(sandboxes.map((s) => s.destroy()));
 
   const delta = (k) => after[k] - before[k];
@@ -225,7 +226,8 @@ async function idleMemory() {
     kernelStackBytes: per(delta('KernelStack')),
     shmemBytes: per(delta('Shmem')),
     memAvailableDropBytes: per(before.MemAvailable - after.MemAvailable),
-    cgroupBytes: cgroupBytes.length ? cgroupBytes.reduce((a, b) => a + b, 0) / cgroupBytes.length : null,
+    cgroups: cgroups.size,
+    cgroupBytes: cgroups.size === idleCount ? per([...cgroups.values()].reduce((a, b) => a + b, 0)) : null,
     nodeRssBytes: per(rssAfter - rssBefore),
   };
   m.hostBytes = m.initPssBytes + m.helperPssBytes + m.kernelBytes;
@@ -240,7 +242,7 @@ async function idleMemory() {
   );
   console.log(`  = host memory per sandbox        ${mib(m.hostBytes)}`);
   console.log(
-    `  cross-checks: MemAvailable drop ${mib(m.memAvailableDropBytes)}, shmem ${mib(m.shmemBytes)}, cgroup memory ${m.cgroupBytes === null ? 'n/a' : mib(m.cgroupBytes)}, Node rss ${mib(m.nodeRssBytes)}`
+    `  cross-checks: MemAvailable drop ${mib(m.memAvailableDropBytes)}, shmem ${mib(m.shmemBytes)}, cgroup memory ${m.cgroupBytes === null ? `n/a (${m.cgroups} distinct cgroups)` : mib(m.cgroupBytes)}, Node rss ${mib(m.nodeRssBytes)}`
   );
   return m;
 }
@@ -304,20 +306,22 @@ function helperPid() {
     });
 }
 
-/** Memory charged to the cgroup `pid` lives in (v2 memory.current or v1 memory.usage_in_bytes). */
-function cgroupMemory(pid) {
+/** [path, bytes]: the memory cgroup `pid` lives in and the memory charged to it (v2 memory.current, v1 memory.usage_in_bytes). */
+function cgroupOf(pid) {
   try {
     for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
       const [, controllers, path] = line.split(':');
-      if (controllers === 'memory')
-        return Number(readFileSync(`/sys/fs/cgroup/memory${path}/memory.usage_in_bytes`, 'utf8'));
-      if (controllers === '' && path) {
-        for (const base of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified']) {
-          try {
-            return Number(readFileSync(`${base}${path}/memory.current`, 'utf8'));
-          } catch {
-            // not this mount
-          }
+      const files =
+        controllers === 'memory'
+          ? [`/sys/fs/cgroup/memory${path}/memory.usage_in_bytes`]
+          : controllers === '' && path
+            ? [`/sys/fs/cgroup${path}/memory.current`, `/sys/fs/cgroup/unified${path}/memory.current`]
+            : [];
+      for (const file of files) {
+        try {
+          return [file, Number(readFileSync(file, 'utf8'))];
+        } catch {
+          // not this mount
         }
       }
     }
