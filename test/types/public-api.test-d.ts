@@ -36,6 +36,9 @@ import {
   type SpawnOptions,
   type SpawnResult,
   type SpawnStatus,
+  SandboxPool,
+  type SandboxPoolEvents,
+  type SandboxPoolStats,
 } from 'sandkit';
 
 declare const sandbox: Sandbox;
@@ -278,5 +281,21 @@ describe('limits and units', () => {
     expectTypeOf<{ cpuTime: '2s'; wallTime: 5000; memory: '64M'; output: '1M' }>().toExtend<SpawnLimits>();
     // @ts-expect-error pids is a count, not a size string
     new Sandbox({ limits: { pids: '64' } });
+  });
+});
+
+describe('SandboxPool', () => {
+  test('takes sandbox options plus its own, and hands back typed results', () => {
+    const pool = new SandboxPool({ size: 2, refillConcurrency: 2, image: Image.host(), network: 'none' });
+    expectTypeOf(pool.acquire({ signal: AbortSignal.timeout(10) })).toEqualTypeOf<Promise<Sandbox>>();
+    expectTypeOf(pool.run(['true'])).toEqualTypeOf<Promise<SpawnResult>>();
+    expectTypeOf(pool.run(['true'], { encoding: 'buffer' })).toEqualTypeOf<Promise<SpawnResult<Buffer>>>();
+    expectTypeOf(pool.stats()).toEqualTypeOf<SandboxPoolStats>();
+    expectTypeOf<SandboxPoolEvents['failed'][0]['phase']>().toEqualTypeOf<'refill' | 'destroy'>();
+    pool.on('refill', (e) => expectTypeOf(e.setupMs).toBeNumber());
+    // @ts-expect-error size is required
+    new SandboxPool({ image: Image.host() });
+    // @ts-expect-error there is no 'error' event
+    pool.on('error', () => {});
   });
 });
