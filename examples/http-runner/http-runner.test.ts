@@ -37,7 +37,13 @@ describe('the http-runner example', () => {
   });
 
   test('time limit: a busy loop is stopped at its CPU limit', async () => {
-    const { status, json } = await post({ language: 'sh', code: 'while :; do :; done', limits: { cpuTimeMs: 300 } });
+    // A generous wall limit: on a loaded host (or rootless, where RLIMIT_CPU counts whole
+    // seconds) the CPU limit must still be the one that fires.
+    const { status, json } = await post({
+      language: 'sh',
+      code: 'while :; do :; done',
+      limits: { cpuTimeMs: 300, wallTimeMs: 20_000 },
+    });
     expect(status).toBe(200);
     expect(json).toMatchObject({ verdict: 'time-limit', exitCode: null });
     expect(json.cpuTimeMs).toBeGreaterThanOrEqual(250);
