@@ -135,8 +135,9 @@ export class SandboxPool extends EventEmitter<SandboxPoolEvents> implements Asyn
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
       this.waitsTotal++;
-      this.emit('exhausted', { waiting: this.waiters.length });
+      this.retryTimer?.ref();
       this.fill();
+      this.emit('exhausted', { waiting: this.waiters.length });
     });
   }
 
@@ -270,9 +271,10 @@ export class SandboxPool extends EventEmitter<SandboxPoolEvents> implements Asyn
     }
     const waiter = this.waiters.shift();
     if (waiter) {
+      // State first, events last: a listener that throws must not strand a waiter.
       this.handOut(sandbox);
-      this.emit('refill', { id: sandbox.id, setupMs, idle: this.idle.length });
       waiter.give(sandbox);
+      this.emit('refill', { id: sandbox.id, setupMs, idle: this.idle.length });
       return;
     }
     if (this.idle.length >= this.size) {
@@ -286,11 +288,10 @@ export class SandboxPool extends EventEmitter<SandboxPoolEvents> implements Asyn
     sandbox.on('failed', onFailed);
     this.idleWatch.set(sandbox, onFailed);
     this.idle.push(sandbox);
+    const full = this.idle.length === this.size;
+    if (full) for (const w of this.fullWaiters.splice(0)) w.give(sandbox);
     this.emit('refill', { id: sandbox.id, setupMs, idle: this.idle.length });
-    if (this.idle.length === this.size) {
-      this.emit('ready', { idle: this.idle.length });
-      for (const w of this.fullWaiters.splice(0)) w.give(sandbox);
-    }
+    if (full) this.emit('ready', { idle: this.idle.length });
   }
 
   private refillFailed(sandbox: Sandbox | undefined, err: unknown): void {
@@ -300,18 +301,19 @@ export class SandboxPool extends EventEmitter<SandboxPoolEvents> implements Asyn
     this.consecutiveFailures++;
     this.lastFailure = error;
     const retryInMs = Math.min(RETRY_BASE_MS * 2 ** (this.consecutiveFailures - 1), RETRY_CAP_MS);
-    this.emit('failed', { phase: 'refill', error, consecutive: this.consecutiveFailures, retryInMs });
     if (this.failing()) {
       for (const w of this.waiters.splice(0)) w.fail(error);
       for (const w of this.fullWaiters.splice(0)) w.fail(error);
     }
-    if (this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.fill();
-    }, retryInMs);
-    // An idle pool retrying in the background must not keep Node alive; a waiting caller does.
-    if (this.waiters.length === 0) this.retryTimer.unref();
+    if (!this.retryTimer) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.fill();
+      }, retryInMs);
+      // An idle pool retrying in the background must not keep Node alive; a waiting caller does.
+      if (this.waiters.length === 0) this.retryTimer.unref();
+    }
+    this.emit('failed', { phase: 'refill', error, consecutive: this.consecutiveFailures, retryInMs });
   }
 
   private failing(): boolean {
