@@ -10,6 +10,8 @@ export interface SandboxPoolEvents {
     {
       /** The sandbox's id. */
       id: string;
+      /** Its init's pid on the host. */
+      pid: number;
       /** How long its create and start took, in milliseconds. */
       setupMs: number;
       /** Idle sandboxes now. */

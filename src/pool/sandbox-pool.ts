@@ -274,7 +274,7 @@ export class SandboxPool extends EventEmitter<SandboxPoolEvents> implements Asyn
       // State first, events last: a listener that throws must not strand a waiter.
       this.handOut(sandbox);
       waiter.give(sandbox);
-      this.emit('refill', { id: sandbox.id, setupMs, idle: this.idle.length });
+      this.emit('refill', { id: sandbox.id, pid: sandbox.pid!, setupMs, idle: this.idle.length });
       return;
     }
     if (this.idle.length >= this.size) {
@@ -290,7 +290,7 @@ export class SandboxPool extends EventEmitter<SandboxPoolEvents> implements Asyn
     this.idle.push(sandbox);
     const full = this.idle.length === this.size;
     if (full) for (const w of this.fullWaiters.splice(0)) w.give(sandbox);
-    this.emit('refill', { id: sandbox.id, setupMs, idle: this.idle.length });
+    this.emit('refill', { id: sandbox.id, pid: sandbox.pid!, setupMs, idle: this.idle.length });
     if (full) this.emit('ready', { idle: this.idle.length });
   }
 

@@ -258,6 +258,22 @@ describe('SandboxPool', () => {
     });
   });
 
+  it('drops an idle sandbox whose init died and hands out a live replacement', async () => {
+    await withPool({ size: 1, ...HOST }, async (pool) => {
+      const refills: Array<{ id: string; pid: number }> = [];
+      pool.on('refill', (e) => refills.push(e));
+      await pool.ready();
+      const victim = refills[0]!;
+      process.kill(victim.pid, 'SIGKILL'); // the init of this pool's own idle sandbox
+      expect(await waitUntil(() => refills.length === 2 && pool.stats().idle === 1, 20_000)).toBe(true);
+      const sandbox = await pool.acquire();
+      expect(sandbox.id).toBe(refills[1]!.id);
+      expect(sandbox.id).not.toBe(victim.id);
+      expect((await sandbox.run(['echo', 'alive'])).stdout).toBe('alive\n');
+      await pool.release(sandbox);
+    });
+  });
+
   it('a size-0 pool starts a sandbox per acquire', async () => {
     await withPool({ size: 0, ...HOST }, async (pool) => {
       await pool.ready();
