@@ -63,6 +63,8 @@ export {
   SandboxLineTooLongError,
   SandboxDiedError,
   SandboxNotReadyError,
+  SandboxRegistryError,
+  type RegistryErrorReason,
   type SandboxErrorCode,
   type SetupFailure,
   type ImageErrorReason,

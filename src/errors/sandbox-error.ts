@@ -14,7 +14,8 @@ export type SandboxErrorCode =
   | 'ERR_SANDBOX_IMAGE'
   | 'ERR_SANDBOX_FILES'
   | 'ERR_SANDBOX_DIED'
-  | 'ERR_SANDBOX_NOT_READY';
+  | 'ERR_SANDBOX_NOT_READY'
+  | 'ERR_SANDBOX_REGISTRY';
 
 /**
  * Base class of every error sandkit throws. `instanceof` works across duplicate installs
@@ -151,6 +152,50 @@ export class SandboxImageError extends SandboxError {
     super('ERR_SANDBOX_IMAGE', `image: ${message}`, options);
     this.reason = reason;
     this.subject = subject;
+  }
+}
+
+/** Why a registry refused or failed: `reason` is stable, switch on it. */
+export type RegistryErrorReason =
+  | 'auth'
+  | 'denied'
+  | 'not-found'
+  | 'platform'
+  | 'unavailable'
+  | 'protocol'
+  | 'insecure'
+  | 'too-large';
+
+/**
+ * A pull from or push to an image registry failed: wrong or missing credentials (`auth`), a
+ * refusal of the registry (`denied`), no such repository, tag or blob (`not-found`), no entry
+ * of a multi-platform image for the platform asked (`platform`, with `available` listing what
+ * there is), the registry unreachable or failing after retries (`unavailable`), an answer that
+ * breaks the distribution API (`protocol`), plain HTTP to a host that is not loopback without
+ * `insecure` (`insecure`), a manifest or blob past its cap (`too-large`). Messages name the
+ * registry and never hold a credential. Content that does not match its digest is a
+ * {@link SandboxImageError} `digest-mismatch`.
+ */
+export class SandboxRegistryError extends SandboxError {
+  /** What kind of failure it was. */
+  readonly reason: RegistryErrorReason;
+  /** The registry host (`registry-1.docker.io`, `127.0.0.1:5000`). */
+  readonly registry: string;
+  /** The HTTP status of the last answer, when there was one. */
+  readonly status: number | null;
+  /** For `platform`: the platforms the image offers (`linux/amd64`, `linux/arm/v7`...). */
+  readonly available: string[];
+  constructor(
+    reason: RegistryErrorReason,
+    registry: string,
+    message: string,
+    options?: { cause?: unknown; status?: number | null; available?: string[] }
+  ) {
+    super('ERR_SANDBOX_REGISTRY', `registry ${registry}: ${message}`, options);
+    this.reason = reason;
+    this.registry = registry;
+    this.status = options?.status ?? null;
+    this.available = options?.available ?? [];
   }
 }
 

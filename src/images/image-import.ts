@@ -50,7 +50,7 @@ export interface ImportOptions {
 }
 
 /** Limits of one import, and what it has used of them so far. */
-interface ImportBudget {
+export interface ImportBudget {
   maxBytes: number;
   bytes: number;
   maxEntries: number;
@@ -96,8 +96,9 @@ async function blobSize(layer: SourceLayer): Promise<number> {
 /**
  * Unpacks one blob into a temp dir, verifies it, and commits it; returns its diff id. When the
  * layer is in the store already, ours is dropped and the blob is recorded as verified for it.
+ * Call it holding the layer's lock when the diff id is known.
  */
-async function importLayer(
+export async function importLayer(
   store: LayerStore,
   layer: SourceLayer,
   budget: ImportBudget,

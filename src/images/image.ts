@@ -7,6 +7,14 @@ import { LayerStore, type ImageRecord } from './layer-store.js';
 import { checkStateDir, defaultStoreDir } from '../platform/state-dir.js';
 import { assertOverlayPath } from '../rootfs/overlay.js';
 import { hostAccountFiles, resolveHostImageOptions, type HostImageOptions } from '../rootfs/host-layer.js';
+import { PULL_KEYS, pullImage, type PullOptions } from './registry/pull.js';
+import { PUSH_KEYS, pushImage, type PushOptions, type PushResult } from './registry/push.js';
+import { checkAuthOption } from './registry/credentials.js';
+import { parsePlatform } from './registry/manifest.js';
+import { parseReference } from './registry/reference.js';
+
+/** Options of `Image.pull`: the registry options and where the store is. */
+export interface ImagePullOptions extends PullOptions, StoreOptions {}
 
 /** What an image contributes to a sandbox's root: overlay lower layers (top first) and host system directories. */
 export interface ImageLayers {
@@ -120,6 +128,44 @@ function checkImportOptions(options: ImageImportOptions): void {
   }
 }
 
+function checkRegistryOptions(given: PullOptions | PushOptions, keys: string[]): void {
+  checkOptionsObject(given, keys);
+  const options = given as Omit<PullOptions, 'onProgress'> & Omit<PushOptions, 'onProgress'> & { onProgress?: unknown };
+  checkAuthOption(options.auth);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
+    throw new SandboxOptionsError('onProgress', 'expected a function');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal))
+    throw new SandboxOptionsError('signal', 'expected an AbortSignal');
+  if (options.insecure !== undefined && typeof options.insecure !== 'boolean')
+    throw new SandboxOptionsError('insecure', `expected a boolean, got ${describeValue(options.insecure)}`);
+  if (options.platform !== undefined) parsePlatform(options.platform);
+  if (options.compression !== undefined && options.compression !== 'gzip' && options.compression !== 'none')
+    throw new SandboxOptionsError('compression', `expected 'gzip' or 'none', got ${describeValue(options.compression)}`);
+  if (
+    options.name !== undefined &&
+    (typeof options.name !== 'string' || !options.name || options.name.length > 256 || /[\0\n]/.test(options.name))
+  )
+    throw new SandboxOptionsError('name', `expected a non-empty name of at most 256 characters, got ${describeValue(options.name)}`);
+  for (const key of ['maxBytes', 'maxEntries', 'concurrency', 'attempts', 'chunkSize'] as const) {
+    const v = options[key as keyof typeof options];
+    if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) > 0 && (key !== 'concurrency' || (v as number) <= 64)))
+      throw new SandboxOptionsError(key, `expected a positive whole number, got ${describeValue(v)}`);
+  }
+}
+
+/** Runs a registry call and keeps its failures in the contract: every one a SandboxError. */
+async function registryCall<T>(what: string, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+  const aborted = () => new SandboxAbortedError(`${what}: aborted`, { cause: signal?.reason });
+  if (signal?.aborted) throw aborted();
+  try {
+    return await run();
+  } catch (err) {
+    if (signal?.aborted) throw aborted();
+    if (err instanceof SandboxError) throw err;
+    throw importFailure(what, err);
+  }
+}
+
 /** Runs an import and keeps its failures in the contract: every one a SandboxError. */
 async function imported(
   path: string,
@@ -229,6 +275,51 @@ export class Image {
   /** The same as {@link Image.fromOCI}, for a plain rootfs tarball (one layer). @throws {SandboxImageError} */
   static fromTar(path: string, options: ImageImportOptions = {}): Promise<Image> {
     return Image.fromOCI(path, options);
+  }
+
+  /**
+   * Pulls an image from a registry over the OCI distribution API and returns it. References
+   * are read as Docker reads them (`python:3.12-slim` is `docker.io/library/python:3.12-slim`,
+   * `ghcr.io/org/app@sha256:…`); a multi-platform image gives this machine's `linux/<arch>`
+   * entry (or `platform`'s), and none matching is an error, never another platform's image.
+   * Layers download concurrently into the store, each verified against its digest before it
+   * is unpacked; layers the store has from the same blob are not downloaded again. The image
+   * is found later by the reference (`Image.fromStore('python:3.12-slim')`).
+   * @example const py = await Image.pull('python:3.12-slim', { onProgress: (p) => console.log(p.layer, p.bytes) });
+   * @throws {SandboxRegistryError} `auth`, `denied`, `not-found`, `platform`, `unavailable`, `protocol`, `insecure`, `too-large`;
+   * {@link SandboxImageError} `digest-mismatch`, `format`, `unsupported`, `unsafe-entry`, `too-large`;
+   * {@link SandboxOptionsError} for a bad reference or option; {@link SandboxAbortedError} when `signal` aborts.
+   */
+  static async pull(ref: string, options: ImagePullOptions = {}): Promise<Image> {
+    checkRefArg(ref);
+    checkRegistryOptions(options, PULL_KEYS);
+    parseReference(ref);
+    const store = storeOf(options, PULL_KEYS);
+    const record = await registryCall(`pull ${ref}`, options.signal, () => pullImage(store, ref, options));
+    return Image.fromRecord(record, store);
+  }
+
+  /**
+   * Pushes this image (an imported image, a snapshot, or a directory image) to a registry as an
+   * OCI image: its layers as tars (gzipped unless `compression: 'none'`) with whiteouts, opaque
+   * directories, owners, modes and xattrs, blobs the registry has skipped (HEAD), blobs of an
+   * earlier push to another repository of the same registry mounted, then the config and the
+   * manifest under the reference's tag. A host image cannot be pushed (its base is the host).
+   * @example const { digest } = await Image.fromStore('judge').push('registry.local:5000/judge:2026');
+   * @throws {SandboxRegistryError}, {@link SandboxImageError} `unsupported` for a host image,
+   * {@link SandboxOptionsError}, {@link SandboxAbortedError}.
+   */
+  async push(ref: string, options: PushOptions = {}): Promise<PushResult> {
+    checkRefArg(ref);
+    checkRegistryOptions(options, PUSH_KEYS);
+    parseReference(ref);
+    const { layers, base } = this.stack;
+    const store = this.layerStore ?? storeOf();
+    const dirs: Array<{ dir: string; id?: string }> = layers.map((id) => ({ dir: store.layerDir(id), id }));
+    if (base?.kind === 'directory') dirs.unshift({ dir: base.layers({ hostLayer: () => ({ dir: '', binds: [] }) }).lowerDirs[0]! });
+    else if (base)
+      throw new SandboxImageError('unsupported', `${this.toString()} cannot be pushed: its base is the host system, not layers`, this.toString());
+    return registryCall(`push ${ref}`, options.signal, () => pushImage({ store, layers: dirs, config: this.config }, ref, options));
   }
 
   /**

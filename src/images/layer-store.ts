@@ -30,6 +30,15 @@ export interface ImageRecord {
   createdAt: string;
 }
 
+/** @internal A layer as pushed: the blob made of it, its diff id and size, and the repositories (`host/repo`) given it. */
+export interface PushedBlob {
+  compression: 'gzip' | 'none';
+  blob: string;
+  diffId: string;
+  size: number;
+  repos: string[];
+}
+
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const LOCAL = /^local:[0-9a-f]{32}$/;
 
@@ -123,6 +132,40 @@ export class LayerStore {
     const blobs = this.verifiedBlobs(digest);
     if (blobs.includes(blob)) return;
     info.blobDigests = [...blobs, blob].slice(-16);
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(info));
+    renameSync(tmp, file);
+  }
+
+  /** @internal What earlier pushes made of this layer (the layer tar as a blob), newest last. */
+  pushedBlobs(digest: string): PushedBlob[] {
+    try {
+      const info = JSON.parse(readFileSync(join(this.root, 'layers', digestHex(digest), 'layer.json'), 'utf8')) as {
+        pushed?: unknown;
+      };
+      if (!Array.isArray(info.pushed)) return [];
+      return info.pushed.filter(
+        (p): p is PushedBlob =>
+          typeof p === 'object' &&
+          p !== null &&
+          DIGEST.test((p as PushedBlob).blob) &&
+          DIGEST.test((p as PushedBlob).diffId) &&
+          Number.isSafeInteger((p as PushedBlob).size) &&
+          Array.isArray((p as PushedBlob).repos)
+      );
+    } catch {
+      return [];
+    }
+  }
+
+  /** @internal Remembers a push of this layer (call it holding the layer's lock). */
+  recordPushed(digest: string, entry: PushedBlob): void {
+    const file = join(this.root, 'layers', digestHex(digest), 'layer.json');
+    const info = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const others = this.pushedBlobs(digest).filter((p) => p.blob !== entry.blob);
+    const same = this.pushedBlobs(digest).find((p) => p.blob === entry.blob);
+    const repos = [...new Set([...(same?.repos ?? []), ...entry.repos])].slice(-16);
+    info.pushed = [...others, { ...entry, repos }].slice(-4);
     const tmp = `${file}.tmp-${process.pid}`;
     writeFileSync(tmp, JSON.stringify(info));
     renameSync(tmp, file);

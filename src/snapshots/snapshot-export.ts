@@ -8,7 +8,7 @@ import { tarEnd, tarHeader, tarPadding } from '../archive/tar-writer.js';
 import { removeTree } from '../platform/remove-tree.js';
 import type { Image } from '../images/image.js';
 import { storeOf } from '../images/image.js';
-import { writeLayerTar } from './layer-tar.js';
+import { writeLayerTar } from '../images/layer-tar.js';
 
 /** Options of `snapshot.export()`. */
 export interface ExportOptions {

@@ -3,10 +3,10 @@ import { createReadStream, createWriteStream, lstatSync, readdirSync, readlinkSy
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { HostFsOps } from '../helper/host-fsops.js';
-import { OPAQUE_MARKER, OPAQUE_XATTRS, WHITEOUT_PREFIX } from '../images/layer-unpack.js';
+import { OPAQUE_MARKER, OPAQUE_XATTRS, WHITEOUT_PREFIX } from './layer-unpack.js';
 import { tarEnd, tarHeader, tarPadding, type TarWriteEntry } from '../archive/tar-writer.js';
 import { MAX_SPARSE_EXTENTS, type SparseExtent } from '../archive/tar-reader.js';
-import type { ByteLimit } from '../images/image-source.js';
+import type { ByteLimit } from './image-source.js';
 import { SandboxImageError } from '../errors/sandbox-error.js';
 
 /** A layer tar written to a file: its sha256 (the OCI diff id) and size. */
