@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { Image, LayerStore, SandboxImageError, SandboxRegistryError } from '../../src/index.js';
 import { dist } from '../helpers/dist.js';
+import { runCli } from '../helpers/cli.js';
 import { BUSYBOX, layerTar } from '../helpers/images.js';
 import { it } from '../helpers/sandboxes.js';
 import {
@@ -211,5 +212,24 @@ describe('Image.pull from a registry', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('CLI: image pull prints plain lines off a terminal, run --image REF pulls when missing, image push', async ({ tempDir }) => {
+    const env = { SANDKIT_STORE_DIR: join(tempDir(), 'store') };
+    const pulled = await runCli(['image', 'pull', `${reg.host}/test/app2:1`], { env });
+    expect(pulled.status, pulled.stderr).toBe(0);
+    expect(pulled.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(pulled.stderr.trim().split('\n')).toHaveLength(2);
+    expect(pulled.stderr).not.toContain('\x1b[');
+    const ran = await runCli(['run', '--image', `${reg.host}/test/app:1`, '--', '/bin/busybox', 'cat', '/app/hello'], { env });
+    expect(ran.status, ran.stderr).toBe(0);
+    expect(ran.stdout).toBe('hello from the registry\n');
+    expect(ran.stderr).toContain(`pulling ${reg.host}/test/app:1`);
+    const pushed = await runCli(['image', 'push', `${reg.host}/test/app:1`, `${reg.host}/cli/copy:1`], { env });
+    expect(pushed.status, pushed.stderr).toBe(0);
+    expect(pushed.stdout).toMatch(new RegExp(`^${reg.host}/cli/copy:1@sha256:[0-9a-f]{64}\n$`));
+    const missing = await runCli(['image', 'pull', `${reg.host}/test/none:1`], { env });
+    expect(missing.status).toBe(125);
+    expect(missing.stderr).toContain(`registry ${reg.host}`);
   });
 });
