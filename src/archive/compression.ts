@@ -1,11 +1,14 @@
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { SandboxImageError } from '../errors/sandbox-error.js';
+import { zstdDecompressed } from './zstd.js';
 
 /**
- * The uncompressed bytes of a layer or archive stream: gzip is recognised by its magic bytes
- * and inflated, a plain tar passes through; zstd is refused (Node 20 has no decoder).
- * @throws {SandboxImageError} `unsupported` for zstd, `format` for a corrupt or truncated gzip stream.
+ * The uncompressed bytes of a layer or archive stream: gzip and zstd are recognised by their
+ * magic bytes and decoded (zstd by the pure-JavaScript fzstd, Node 20 having no decoder), a
+ * plain tar passes through.
+ * @throws {SandboxImageError} `format` for a corrupt or truncated stream, `unsupported` for a
+ * zstd window past `MAX_ZSTD_WINDOW`.
  */
 export async function* decompressed(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const it = source[Symbol.asyncIterator]();
@@ -24,10 +27,8 @@ export async function* decompressed(source: AsyncIterable<Buffer>): AsyncGenerat
     },
   };
   if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
-    throw new SandboxImageError(
-      'unsupported',
-      'zstd-compressed layers are not supported; recompress with gzip (skopeo copy --dest-compress-format gzip)'
-    );
+    yield* zstdDecompressed(rest);
+    return;
   }
   if (head[0] !== 0x1f || head[1] !== 0x8b) {
     yield* rest;

@@ -183,9 +183,11 @@ export function writeImage(
   layers: Buffer[],
   arch = HOST_ARCH,
   config: Record<string, unknown> = {},
-  variant?: string
+  variant?: string,
+  compression: 'gzip' | 'zstd' = 'gzip'
 ): { mediaType: string; digest: string; size: number; platform: Record<string, string> } {
-  const layerDescs = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...writeBlob(dir, gzipSync(l)) }));
+  const compress = (l: Buffer) => (compression === 'gzip' ? gzipSync(l) : execFileSync('zstd', ['-q', '-c'], { input: l, maxBuffer: 1 << 30 }));
+  const layerDescs = layers.map((l) => ({ mediaType: `application/vnd.oci.image.layer.v1.tar+${compression}`, ...writeBlob(dir, compress(l)) }));
   const cfg = Buffer.from(
     JSON.stringify({ architecture: arch, ...(variant ? { variant } : {}), os: 'linux', config, rootfs: { type: 'layers', diff_ids: layers.map(sha) } })
   );

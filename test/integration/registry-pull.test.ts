@@ -68,6 +68,8 @@ beforeAll(async () => {
   const foreign = join(work, 'foreign');
   await skopeoPush(reg, writeLayout(foreign, [writeImage(foreign, [app2], OTHER_ARCH), writeImage(foreign, [app2], 's390x')]), 'test/foreign:1', true);
   await skopeoPush(reg, writeLayout(join(work, 'big'), [writeImage(join(work, 'big'), [big])]), 'test/big:1');
+  const zst = join(work, 'zstd');
+  await skopeoPush(reg, writeLayout(zst, [writeImage(zst, [base, app2], HOST_ARCH, {}, undefined, 'zstd')]), 'test/zstd:1');
   await skopeoPush(reg, writeLayout(join(work, 'tamper'), [writeImage(join(work, 'tamper'), [app2, victim])]), 'test/tamper:1');
 }, 120_000);
 
@@ -122,6 +124,13 @@ describe('Image.pull from a registry', () => {
     // a single-platform image of another architecture is refused too, unless asked for
     const err2 = await Image.pull(`${reg.host}/test/multi:1`, { store, platform: 'linux/riscv64' }).catch((e: unknown) => e);
     expect(err2).toMatchObject({ reason: 'platform' });
+  });
+
+  it('pulls zstd layers (a pure-JS decoder, bounded windows)', async ({ sandbox, tempDir }) => {
+    const store = new LayerStore(join(tempDir(), 'store'));
+    const img = await Image.pull(`${reg.host}/test/zstd:1`, { store });
+    const r = await sandbox({ image: img }).run(['/bin/sh', '-c', 'busybox cat /app/other'], { env: { PATH: '/bin' } });
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'another image\n' });
   });
 
   it('refuses a tampered blob with a digest error and leaves nothing in the store', async ({ tempDir }) => {
