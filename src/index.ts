@@ -32,7 +32,10 @@ export type {
   DefaultedLimit,
 } from './limits/limits.js';
 export type { Controller, Placement } from './cgroup/cgroup.js';
-export { Image, type ImageImportOptions, type StoreOptions } from './images/image.js';
+export { Image, type ImageImportOptions, type ImagePullOptions, type StoreOptions } from './images/image.js';
+export type { PullOptions, PullProgress } from './images/registry/pull.js';
+export type { PushOptions, PushProgress, PushResult, PushedLayer } from './images/registry/push.js';
+export type { RegistryAuth, RegistryPassword, RegistryToken } from './images/registry/credentials.js';
 export type { HostImageGroup, HostImageOptions, HostImageUser } from './rootfs/host-layer.js';
 export { LayerStore, type ImageRecord } from './images/layer-store.js';
 export { Snapshot } from './snapshots/snapshot.js';

@@ -155,7 +155,7 @@ export async function* zstdDecompressed(source: AsyncIterable<Buffer>): AsyncGen
     }
   };
   for await (const chunk of source) {
-    for (let at = 0; at < chunk.length; ) {
+    for (let at = 0; at < chunk.length;) {
       const n = walker.step(chunk, at);
       // Feed what the walker has passed: a header byte, or up to one block body.
       feed(chunk.subarray(at, at + n), false);

@@ -157,14 +157,7 @@ export class SandboxImageError extends SandboxError {
 
 /** Why a registry refused or failed: `reason` is stable, switch on it. */
 export type RegistryErrorReason =
-  | 'auth'
-  | 'denied'
-  | 'not-found'
-  | 'platform'
-  | 'unavailable'
-  | 'protocol'
-  | 'insecure'
-  | 'too-large';
+  'auth' | 'denied' | 'not-found' | 'platform' | 'unavailable' | 'protocol' | 'insecure' | 'too-large';
 
 /**
  * A pull from or push to an image registry failed: wrong or missing credentials (`auth`), a

@@ -140,15 +140,24 @@ function checkRegistryOptions(given: PullOptions | PushOptions, keys: string[]):
     throw new SandboxOptionsError('insecure', `expected a boolean, got ${describeValue(options.insecure)}`);
   if (options.platform !== undefined) parsePlatform(options.platform);
   if (options.compression !== undefined && options.compression !== 'gzip' && options.compression !== 'none')
-    throw new SandboxOptionsError('compression', `expected 'gzip' or 'none', got ${describeValue(options.compression)}`);
+    throw new SandboxOptionsError(
+      'compression',
+      `expected 'gzip' or 'none', got ${describeValue(options.compression)}`
+    );
   if (
     options.name !== undefined &&
     (typeof options.name !== 'string' || !options.name || options.name.length > 256 || /[\0\n]/.test(options.name))
   )
-    throw new SandboxOptionsError('name', `expected a non-empty name of at most 256 characters, got ${describeValue(options.name)}`);
+    throw new SandboxOptionsError(
+      'name',
+      `expected a non-empty name of at most 256 characters, got ${describeValue(options.name)}`
+    );
   for (const key of ['maxBytes', 'maxEntries', 'concurrency', 'attempts', 'chunkSize'] as const) {
     const v = options[key as keyof typeof options];
-    if (v !== undefined && !(Number.isSafeInteger(v) && (v as number) > 0 && (key !== 'concurrency' || (v as number) <= 64)))
+    if (
+      v !== undefined &&
+      !(Number.isSafeInteger(v) && (v as number) > 0 && (key !== 'concurrency' || (v as number) <= 64))
+    )
       throw new SandboxOptionsError(key, `expected a positive whole number, got ${describeValue(v)}`);
   }
 }
@@ -316,10 +325,17 @@ export class Image {
     const { layers, base } = this.stack;
     const store = this.layerStore ?? storeOf();
     const dirs: Array<{ dir: string; id?: string }> = layers.map((id) => ({ dir: store.layerDir(id), id }));
-    if (base?.kind === 'directory') dirs.unshift({ dir: base.layers({ hostLayer: () => ({ dir: '', binds: [] }) }).lowerDirs[0]! });
+    if (base?.kind === 'directory')
+      dirs.unshift({ dir: base.layers({ hostLayer: () => ({ dir: '', binds: [] }) }).lowerDirs[0]! });
     else if (base)
-      throw new SandboxImageError('unsupported', `${this.toString()} cannot be pushed: its base is the host system, not layers`, this.toString());
-    return registryCall(`push ${ref}`, options.signal, () => pushImage({ store, layers: dirs, config: this.config }, ref, options));
+      throw new SandboxImageError(
+        'unsupported',
+        `${this.toString()} cannot be pushed: its base is the host system, not layers`,
+        this.toString()
+      );
+    return registryCall(`push ${ref}`, options.signal, () =>
+      pushImage({ store, layers: dirs, config: this.config }, ref, options)
+    );
   }
 
   /**

@@ -42,10 +42,25 @@ export async function startTokenServer(
 ): Promise<TokenServer & { certFile: string }> {
   const keyFile = join(dir, 'token-key.pem');
   const certFile = join(dir, 'token-cert.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile,
-    '-days', '2', '-subj', '/CN=sandkit-test-token',
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=sandkit-test-token',
+    ],
+    { stdio: 'ignore' }
+  );
   const key = readFileSync(keyFile);
   const der = new X509Certificate(readFileSync(certFile)).raw;
   const requests: TokenServer['requests'] = [];
@@ -67,7 +82,16 @@ export async function startTokenServer(
     });
     const header = b64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', x5c: [der.toString('base64')] }));
     const claims = b64url(
-      JSON.stringify({ iss: issuer, sub: user, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access })
+      JSON.stringify({
+        iss: issuer,
+        sub: user,
+        aud: service,
+        exp: now + 300,
+        nbf: now - 10,
+        iat: now,
+        jti: randomBytes(8).toString('hex'),
+        access,
+      })
     );
     const signature = createSign('RSA-SHA256').update(`${header}.${claims}`).sign(key);
     const token = `${header}.${claims}.${b64url(signature)}`;
@@ -157,12 +181,19 @@ export async function startRegistry(
 
 /** Copies an OCI layout (or one image of it) into the registry with skopeo. */
 export async function skopeoPush(reg: RunningRegistry, layout: string, repoTag: string, all = false): Promise<void> {
-  await run('skopeo', [
-    'copy', '--quiet', '--dest-tls-verify=false',
-    ...(reg.creds ? ['--dest-creds', reg.creds] : []),
-    ...(all ? ['--all'] : []),
-    `oci:${layout}`, `docker://${reg.host}/${repoTag}`,
-  ], { maxBuffer: 1 << 20 });
+  await run(
+    'skopeo',
+    [
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      ...(reg.creds ? ['--dest-creds', reg.creds] : []),
+      ...(all ? ['--all'] : []),
+      `oci:${layout}`,
+      `docker://${reg.host}/${repoTag}`,
+    ],
+    { maxBuffer: 1 << 20 }
+  );
 }
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -186,10 +217,20 @@ export function writeImage(
   variant?: string,
   compression: 'gzip' | 'zstd' = 'gzip'
 ): { mediaType: string; digest: string; size: number; platform: Record<string, string> } {
-  const compress = (l: Buffer) => (compression === 'gzip' ? gzipSync(l) : execFileSync('zstd', ['-q', '-c'], { input: l, maxBuffer: 1 << 30 }));
-  const layerDescs = layers.map((l) => ({ mediaType: `application/vnd.oci.image.layer.v1.tar+${compression}`, ...writeBlob(dir, compress(l)) }));
+  const compress = (l: Buffer) =>
+    compression === 'gzip' ? gzipSync(l) : execFileSync('zstd', ['-q', '-c'], { input: l, maxBuffer: 1 << 30 });
+  const layerDescs = layers.map((l) => ({
+    mediaType: `application/vnd.oci.image.layer.v1.tar+${compression}`,
+    ...writeBlob(dir, compress(l)),
+  }));
   const cfg = Buffer.from(
-    JSON.stringify({ architecture: arch, ...(variant ? { variant } : {}), os: 'linux', config, rootfs: { type: 'layers', diff_ids: layers.map(sha) } })
+    JSON.stringify({
+      architecture: arch,
+      ...(variant ? { variant } : {}),
+      os: 'linux',
+      config,
+      rootfs: { type: 'layers', diff_ids: layers.map(sha) },
+    })
   );
   const manifest = Buffer.from(
     JSON.stringify({

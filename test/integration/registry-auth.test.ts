@@ -14,7 +14,10 @@ import { skopeoPush, startRegistry, writeImage, writeLayout, type RunningRegistr
 
 const PASSWORD = 'correct-horse-battery';
 const WRONG = 'wrong-secret-Zq9';
-const layer = layerTar([{ path: 'etc/', dir: true }, { path: 'etc/hello', content: 'behind auth\n' }]);
+const layer = layerTar([
+  { path: 'etc/', dir: true },
+  { path: 'etc/hello', content: 'behind auth\n' },
+]);
 
 let work: string;
 const regs: Record<string, RunningRegistry> = {};
@@ -39,7 +42,10 @@ for (const kind of ['htpasswd', 'token'] as const) {
     it('pulls with the right credentials (auth option) and pushes back', async ({ tempDir }) => {
       const reg = regs[kind]!;
       const store = new LayerStore(join(tempDir(), 'store'));
-      const img = await Image.pull(`${reg.host}/private/app:1`, { store, auth: { username: 'tester', password: PASSWORD } });
+      const img = await Image.pull(`${reg.host}/private/app:1`, {
+        store,
+        auth: { username: 'tester', password: PASSWORD },
+      });
       expect(img.stack.layers).toHaveLength(1);
       const pushed = await img.push(`${reg.host}/private/copy:2`, { auth: { username: 'tester', password: PASSWORD } });
       expect(pushed.digest).toMatch(/^sha256:/);
@@ -67,17 +73,25 @@ for (const kind of ['htpasswd', 'token'] as const) {
         await Image.pull(`${reg.host}/private/app:1`, { store: new LayerStore(join(dir, 's1')) });
         delete process.env.REGISTRY_AUTH_FILE;
         mkdirSync(join(dir, 'docker'));
-        writeFileSync(join(dir, 'docker', 'config.json'), JSON.stringify({ auths: { [`http://${reg.host}`]: { auth } } }));
+        writeFileSync(
+          join(dir, 'docker', 'config.json'),
+          JSON.stringify({ auths: { [`http://${reg.host}`]: { auth } } })
+        );
         process.env.DOCKER_CONFIG = join(dir, 'docker');
         await Image.pull(`${reg.host}/private/app:1`, { store: new LayerStore(join(dir, 's2')) });
       } finally {
-        for (const [k, v] of [['REGISTRY_AUTH_FILE', saved.file], ['DOCKER_CONFIG', saved.docker]] as const)
+        for (const [k, v] of [
+          ['REGISTRY_AUTH_FILE', saved.file],
+          ['DOCKER_CONFIG', saved.docker],
+        ] as const)
           if (v === undefined) delete process.env[k];
           else process.env[k] = v;
       }
     });
 
-    it('refuses wrong or missing credentials with a typed error naming the registry, never the password', async ({ tempDir }) => {
+    it('refuses wrong or missing credentials with a typed error naming the registry, never the password', async ({
+      tempDir,
+    }) => {
       const reg = regs[kind]!;
       const store = new LayerStore(join(tempDir(), 'store'));
       const events: unknown[] = [];
@@ -94,7 +108,10 @@ for (const kind of ['htpasswd', 'token'] as const) {
       expect(text).not.toContain(Buffer.from(`tester:${WRONG}`).toString('base64'));
       const anonymous = await Image.pull(`${reg.host}/private/app:1`, { store }).catch((e: unknown) => e);
       expect(anonymous).toMatchObject({ reason: 'auth', registry: reg.host });
-      const img = await Image.pull(`${reg.host}/private/app:1`, { store, auth: { username: 'tester', password: PASSWORD } });
+      const img = await Image.pull(`${reg.host}/private/app:1`, {
+        store,
+        auth: { username: 'tester', password: PASSWORD },
+      });
       const push = await img
         .push(`${reg.host}/private/x:1`, { auth: { username: 'tester', password: WRONG } })
         .catch((e: unknown) => e);
@@ -131,10 +148,13 @@ describe('redirects to blob storage', () => {
         res.writeHead(307, { location: `http://127.0.0.1:${storagePort}/data/${blob}?sig=x` }).end();
         return;
       }
-      const up = httpRequest({ host: '127.0.0.1', port: reg.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
+      const up = httpRequest(
+        { host: '127.0.0.1', port: reg.port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        }
+      );
       req.pipe(up);
     });
     await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));

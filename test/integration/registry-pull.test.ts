@@ -35,8 +35,14 @@ const base = layerTar([
   { path: 'etc/', dir: true },
   { path: 'etc/release', content: 'base\n' },
 ]);
-const app = layerTar([{ path: 'app/', dir: true }, { path: 'app/hello', content: 'hello from the registry\n' }]);
-const app2 = layerTar([{ path: 'app/', dir: true }, { path: 'app/other', content: 'another image\n' }]);
+const app = layerTar([
+  { path: 'app/', dir: true },
+  { path: 'app/hello', content: 'hello from the registry\n' },
+]);
+const app2 = layerTar([
+  { path: 'app/', dir: true },
+  { path: 'app/other', content: 'another image\n' },
+]);
 // Big enough to be cut mid-way: incompressible bytes.
 const big = layerTar([{ path: 'big.bin', content: randomBytes(3 << 20) }]);
 // The registry stores blobs by digest: the tampered one must be a layer of its own.
@@ -66,11 +72,24 @@ beforeAll(async () => {
   const entries = [writeImage(multi, [base, app], HOST_ARCH), writeImage(multi, [app2], OTHER_ARCH)];
   await skopeoPush(reg, writeLayout(multi, entries), 'test/multi:1', true);
   const foreign = join(work, 'foreign');
-  await skopeoPush(reg, writeLayout(foreign, [writeImage(foreign, [app2], OTHER_ARCH), writeImage(foreign, [app2], 's390x')]), 'test/foreign:1', true);
+  await skopeoPush(
+    reg,
+    writeLayout(foreign, [writeImage(foreign, [app2], OTHER_ARCH), writeImage(foreign, [app2], 's390x')]),
+    'test/foreign:1',
+    true
+  );
   await skopeoPush(reg, writeLayout(join(work, 'big'), [writeImage(join(work, 'big'), [big])]), 'test/big:1');
   const zst = join(work, 'zstd');
-  await skopeoPush(reg, writeLayout(zst, [writeImage(zst, [base, app2], HOST_ARCH, {}, undefined, 'zstd')]), 'test/zstd:1');
-  await skopeoPush(reg, writeLayout(join(work, 'tamper'), [writeImage(join(work, 'tamper'), [app2, victim])]), 'test/tamper:1');
+  await skopeoPush(
+    reg,
+    writeLayout(zst, [writeImage(zst, [base, app2], HOST_ARCH, {}, undefined, 'zstd')]),
+    'test/zstd:1'
+  );
+  await skopeoPush(
+    reg,
+    writeLayout(join(work, 'tamper'), [writeImage(join(work, 'tamper'), [app2, victim])]),
+    'test/tamper:1'
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -82,13 +101,18 @@ describe('Image.pull from a registry', () => {
   it('pulls by tag, runs, and finds the image by its reference', async ({ sandbox, tempDir }) => {
     const store = new LayerStore(join(tempDir(), 'store'));
     const seen: string[] = [];
-    const img = await Image.pull(`${reg.host}/test/app:1`, { store, onProgress: (p) => seen.push(`${p.layer}:${p.phase}:${p.done}`) });
+    const img = await Image.pull(`${reg.host}/test/app:1`, {
+      store,
+      onProgress: (p) => seen.push(`${p.layer}:${p.phase}:${p.done}`),
+    });
     expect(img.config.env).toEqual({ GREETING: 'hi' });
     expect(img.stack.layers).toHaveLength(2);
     expect(seen).toContain('0:unpack:true');
     expect(seen).toContain('1:unpack:true');
     expect(Image.fromStore(`${reg.host}/test/app:1`, { store }).id).toBe(img.id);
-    const r = await sandbox({ image: img }).run(['/bin/sh', '-c', 'busybox cat /app/hello /etc/release'], { env: { PATH: '/bin' } });
+    const r = await sandbox({ image: img }).run(['/bin/sh', '-c', 'busybox cat /app/hello /etc/release'], {
+      env: { PATH: '/bin' },
+    });
     expect(r).toMatchObject({ exitCode: 0, stdout: 'hello from the registry\nbase\n' });
     expect(storeContents(store).tmp).toEqual([]);
   });
@@ -110,7 +134,9 @@ describe('Image.pull from a registry', () => {
     }
   });
 
-  it('takes this platform from a multi-arch index, another on request, and refuses when none matches', async ({ tempDir }) => {
+  it('takes this platform from a multi-arch index, another on request, and refuses when none matches', async ({
+    tempDir,
+  }) => {
     const store = new LayerStore(join(tempDir(), 'store'));
     const mine = await Image.pull(`${reg.host}/test/multi:1`, { store });
     expect(mine.stack.layers).toHaveLength(2);
@@ -122,7 +148,9 @@ describe('Image.pull from a registry', () => {
     expect((err as SandboxRegistryError).available.sort()).toEqual([`linux/${OTHER_ARCH}`, 'linux/s390x'].sort());
     expect((err as Error).message).toContain(`linux/${HOST_ARCH}`);
     // a single-platform image of another architecture is refused too, unless asked for
-    const err2 = await Image.pull(`${reg.host}/test/multi:1`, { store, platform: 'linux/riscv64' }).catch((e: unknown) => e);
+    const err2 = await Image.pull(`${reg.host}/test/multi:1`, { store, platform: 'linux/riscv64' }).catch(
+      (e: unknown) => e
+    );
     expect(err2).toMatchObject({ reason: 'platform' });
   });
 
@@ -149,8 +177,12 @@ describe('Image.pull from a registry', () => {
     expect(left.tmp).toEqual([]);
     expect(left.images).toBe(0);
     // the intact first layer may have been committed (it was verified); the tampered one never
-    const layerJson = left.layers.map((l) => JSON.parse(readFileSync(join(store.root, 'layers', l, 'layer.json'), 'utf8')));
-    expect(layerJson.flatMap((j: { blobDigests: string[] }) => j.blobDigests)).not.toContain(manifest.layers[1]!.digest);
+    const layerJson = left.layers.map((l) =>
+      JSON.parse(readFileSync(join(store.root, 'layers', l, 'layer.json'), 'utf8'))
+    );
+    expect(layerJson.flatMap((j: { blobDigests: string[] }) => j.blobDigests)).not.toContain(
+      manifest.layers[1]!.digest
+    );
   });
 
   it('retries a registry that dies mid-layer, then fails typed with no partial layer', async ({ tempDir }) => {
@@ -223,14 +255,18 @@ describe('Image.pull from a registry', () => {
     }
   });
 
-  it('CLI: image pull prints plain lines off a terminal, run --image REF pulls when missing, image push', async ({ tempDir }) => {
+  it('CLI: image pull prints plain lines off a terminal, run --image REF pulls when missing, image push', async ({
+    tempDir,
+  }) => {
     const env = { SANDKIT_STORE_DIR: join(tempDir(), 'store') };
     const pulled = await runCli(['image', 'pull', `${reg.host}/test/app2:1`], { env });
     expect(pulled.status, pulled.stderr).toBe(0);
     expect(pulled.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
     expect(pulled.stderr.trim().split('\n')).toHaveLength(2);
     expect(pulled.stderr).not.toContain('\x1b[');
-    const ran = await runCli(['run', '--image', `${reg.host}/test/app:1`, '--', '/bin/busybox', 'cat', '/app/hello'], { env });
+    const ran = await runCli(['run', '--image', `${reg.host}/test/app:1`, '--', '/bin/busybox', 'cat', '/app/hello'], {
+      env,
+    });
     expect(ran.status, ran.stderr).toBe(0);
     expect(ran.stdout).toBe('hello from the registry\n');
     expect(ran.stderr).toContain(`pulling ${reg.host}/test/app:1`);

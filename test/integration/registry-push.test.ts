@@ -27,7 +27,8 @@ async function describeTree(root: string): Promise<Record<string, string>> {
         .map(([k, v]) => `${k}=${v.toString()}`)
         .sort()
         .join(',');
-      out[path] = `${e.type} ${(e.mode as number).toString(8)} ${e.uid}:${e.gid} ${e.type === 'file' ? e.size : ''} ${e.target ?? ''} ${xs}`;
+      out[path] =
+        `${e.type} ${(e.mode as number).toString(8)} ${e.uid}:${e.gid} ${e.type === 'file' ? e.size : ''} ${e.target ?? ''} ${xs}`;
       if (e.type === 'dir') await walk(path);
     }
   };
@@ -97,7 +98,8 @@ describe('push → pull round trip', () => {
     const before = snap.layerIds.map((id) => store.layerDir(id));
     const after = again.stack.layers.map((id) => store2.layerDir(id));
     expect(after).toHaveLength(2);
-    for (const [a, b] of before.map((d, i) => [d, after[i]!] as const)) expect(await describeTree(b)).toEqual(await describeTree(a));
+    for (const [a, b] of before.map((d, i) => [d, after[i]!] as const))
+      expect(await describeTree(b)).toEqual(await describeTree(a));
     const r = await sandbox({ image: again }).run(
       ['/bin/sh', '-c', 'busybox cat f l hard; busybox ls /opq; busybox ls /data; busybox stat -c "%a %u:%g" f'],
       { env: { PATH: '/bin' } }
@@ -138,6 +140,9 @@ describe('push → pull round trip', () => {
     const sb = sandbox();
     await sb.run(['/bin/true']);
     const snap = await sb.snapshot();
-    await expect(snap.push(`${reg.host}/host/snap:1`)).rejects.toMatchObject({ code: 'ERR_SANDBOX_IMAGE', reason: 'unsupported' });
+    await expect(snap.push(`${reg.host}/host/snap:1`)).rejects.toMatchObject({
+      code: 'ERR_SANDBOX_IMAGE',
+      reason: 'unsupported',
+    });
   });
 });

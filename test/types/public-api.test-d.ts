@@ -242,6 +242,7 @@ describe('errors', () => {
     expectTypeOf<SandboxNotReadyError['reason']>().toEqualTypeOf<'timeout' | 'exited'>();
     expectTypeOf<SandboxNotReadyError['code']>().toEqualTypeOf<SandboxErrorCode>();
     expectTypeOf<'ERR_SANDBOX_NOT_READY'>().toExtend<SandboxErrorCode>();
+    expectTypeOf<'ERR_SANDBOX_REGISTRY'>().toExtend<SandboxErrorCode>();
     expectTypeOf<SandboxSetupError>().toHaveProperty('step');
     expectTypeOf<SandboxSetupError>().toHaveProperty('errnoCode');
   });

@@ -27,24 +27,40 @@ describe('parseReference (Docker defaults)', () => {
     expect(parseReference(formatReference(r))).toEqual(r);
   });
 
-  it.each(['', 'UPPER', 'a:b:c', 'app@sha256:abc', 'app@md5:' + 'a'.repeat(32), 'a//b', '-a', 'a:' + 'x'.repeat(129), 'a/../b'])(
-    'refuses %j',
-    (ref) => {
-      expect(() => parseReference(ref)).toThrow(expect.objectContaining({ code: 'ERR_SANDBOX_OPTIONS', field: 'ref' }));
-    }
-  );
+  it.each([
+    '',
+    'UPPER',
+    'a:b:c',
+    'app@sha256:abc',
+    'app@md5:' + 'a'.repeat(32),
+    'a//b',
+    '-a',
+    'a:' + 'x'.repeat(129),
+    'a/../b',
+  ])('refuses %j', (ref) => {
+    expect(() => parseReference(ref)).toThrow(expect.objectContaining({ code: 'ERR_SANDBOX_OPTIONS', field: 'ref' }));
+  });
 
   it('knows loopback hosts', () => {
     for (const h of ['127.0.0.1:5000', 'localhost', '[::1]:80', '127.3.4.5']) expect(isLoopbackHost(h)).toBe(true);
-    for (const h of ['10.0.0.1:5000', 'registry.local', 'localhost.evil.com', '[::2]']) expect(isLoopbackHost(h)).toBe(false);
+    for (const h of ['10.0.0.1:5000', 'registry.local', 'localhost.evil.com', '[::2]'])
+      expect(isLoopbackHost(h)).toBe(false);
   });
 });
 
 describe('WWW-Authenticate challenges', () => {
   it('parses Bearer and Basic', () => {
-    expect(parseChallenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/python:pull"')).toEqual({
+    expect(
+      parseChallenge(
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/python:pull"'
+      )
+    ).toEqual({
       scheme: 'bearer',
-      params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/python:pull' },
+      params: {
+        realm: 'https://auth.docker.io/token',
+        service: 'registry.docker.io',
+        scope: 'repository:library/python:pull',
+      },
     });
     expect(parseChallenge('Basic realm="x"')).toEqual({ scheme: 'basic', params: { realm: 'x' } });
     expect(parseChallenge(null)).toBeUndefined();
@@ -76,7 +92,9 @@ describe('credentials files', () => {
     writeFileSync(join(dir, 'a.json'), JSON.stringify({ auths: { 'reg.example:5000': { auth: b64('u1:p:1') } } }));
     writeFileSync(
       join(dir, 'config.json'),
-      JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: b64('hub:pw') }, 'reg.example:5000': { auth: b64('u2:p2') } } })
+      JSON.stringify({
+        auths: { 'https://index.docker.io/v1/': { auth: b64('hub:pw') }, 'reg.example:5000': { auth: b64('u2:p2') } },
+      })
     );
     const env = { REGISTRY_AUTH_FILE: join(dir, 'a.json'), DOCKER_CONFIG: dir };
     expect(credentialsFor('reg.example:5000', env)).toEqual({ username: 'u1', password: 'p:1' });

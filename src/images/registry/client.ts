@@ -79,7 +79,7 @@ export async function readBounded(res: Response, max: number, onTooLarge: () => 
   const chunks: Buffer[] = [];
   let n = 0;
   if (!res.body) return Buffer.alloc(0);
-  const reader = res.body.getReader();
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
@@ -171,9 +171,7 @@ export class RegistryClient {
       // A plain HTTP server that never answers a TLS hello must not stall the pull.
       const probe = AbortSignal.timeout(5000);
       const signal = this.options.signal ? AbortSignal.any([this.options.signal, probe]) : probe;
-      await fetch(`${https}/v2/`, { method: 'GET', redirect: 'manual', signal }).then((r) =>
-        r.body?.cancel()
-      );
+      await fetch(`${https}/v2/`, { method: 'GET', redirect: 'manual', signal }).then((r) => r.body?.cancel());
       return (this.origin = https);
     } catch (err) {
       if (this.options.signal?.aborted) throw this.aborted();
@@ -291,9 +289,13 @@ export class RegistryClient {
           const location = res.headers.get('location');
           if (![301, 302, 303, 307, 308].includes(res.status) || !location || req.expect.includes(res.status)) break;
           await res.body?.cancel().catch(() => {});
-          if (++redirects > MAX_REDIRECTS) throw this.fail('protocol', `${req.what}: more than ${MAX_REDIRECTS} redirects`);
+          if (++redirects > MAX_REDIRECTS)
+            throw this.fail('protocol', `${req.what}: more than ${MAX_REDIRECTS} redirects`);
           url = new URL(location, url);
-          if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (this.options.insecure || isLoopbackHost(url.host))))
+          if (
+            url.protocol !== 'https:' &&
+            !(url.protocol === 'http:' && (this.options.insecure || isLoopbackHost(url.host)))
+          )
             throw this.fail('insecure', `${req.what}: redirected to plain HTTP at ${url.host}`);
         }
       } catch (err) {

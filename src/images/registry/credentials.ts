@@ -4,8 +4,22 @@ import { join } from 'node:path';
 import { SandboxOptionsError } from '../../errors/sandbox-error.js';
 import { DOCKER_HUB } from './reference.js';
 
-/** Credentials for a registry: a user name and password (or access token used as one), or a bearer token. */
-export type RegistryAuth = { username: string; password: string } | { token: string };
+/** A user name and password (or an access token used as a password) for a registry. */
+export interface RegistryPassword {
+  /** The user name (no `:`). */
+  username: string;
+  /** The password or access token. */
+  password: string;
+}
+
+/** A bearer token sent as it is (no token exchange). */
+export interface RegistryToken {
+  /** The token. */
+  token: string;
+}
+
+/** Credentials for a registry: a user name and password, or a bearer token. */
+export type RegistryAuth = RegistryPassword | RegistryToken;
 
 const MAX_AUTH_FILE = 1 << 20;
 
@@ -24,7 +38,8 @@ export function checkAuthOption(auth: unknown): RegistryAuth | undefined {
         typeof auth.username === 'string' &&
         typeof auth.password === 'string' &&
         !auth.username.includes(':')));
-  if (!ok) throw new SandboxOptionsError('auth', 'expected { username, password } (no ":" in the user name) or { token }');
+  if (!ok)
+    throw new SandboxOptionsError('auth', 'expected { username, password } (no ":" in the user name) or { token }');
   return auth as RegistryAuth;
 }
 

@@ -63,13 +63,20 @@ function descriptor(v: unknown, what: string): Descriptor {
   if (!isObject(v)) throw malformed(what, 'not a descriptor');
   const { mediaType, digest, size } = v;
   if (typeof digest !== 'string' || !DIGEST.test(digest))
-    throw malformed(what, `digest ${JSON.stringify(String(digest).slice(0, 80))} is not sha256 (other algorithms are not supported)`);
+    throw malformed(
+      what,
+      `digest ${JSON.stringify(String(digest).slice(0, 80))} is not sha256 (other algorithms are not supported)`
+    );
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw malformed(what, 'no valid size');
   const d: Descriptor = { mediaType: typeof mediaType === 'string' ? mediaType : '', digest, size };
   if (isObject(v.platform)) {
     const p = v.platform;
     if (typeof p.os === 'string' && typeof p.architecture === 'string')
-      d.platform = { os: p.os, architecture: p.architecture, ...(typeof p.variant === 'string' ? { variant: p.variant } : {}) };
+      d.platform = {
+        os: p.os,
+        architecture: p.architecture,
+        ...(typeof p.variant === 'string' ? { variant: p.variant } : {}),
+      };
   }
   if (Array.isArray(v.urls)) d.urls = v.urls.filter((u): u is string => typeof u === 'string');
   return d;
@@ -88,7 +95,10 @@ export function parseJson(body: Buffer, what: string): Record<string, unknown> {
 }
 
 /** The kind of a manifest body: from its Content-Type, else its own mediaType, else its shape. */
-export function manifestKind(json: Record<string, unknown>, contentType: string | null): 'index' | 'manifest' | 'other' {
+export function manifestKind(
+  json: Record<string, unknown>,
+  contentType: string | null
+): 'index' | 'manifest' | 'other' {
   const type = (typeof json.mediaType === 'string' && json.mediaType) || (contentType ?? '').split(';')[0]!.trim();
   if (type === OCI_INDEX || type === DOCKER_LIST) return 'index';
   if (type === OCI_MANIFEST || type === DOCKER_MANIFEST) return 'manifest';
@@ -108,7 +118,11 @@ export function indexEntries(json: Record<string, unknown>, what: string): Descr
 export function imageManifest(json: Record<string, unknown>, what: string): ImageManifest {
   if (!Array.isArray(json.layers)) throw malformed(what, 'no list of layers');
   if (json.layers.length > MAX_IMAGE_LAYERS)
-    throw new SandboxImageError('too-large', `${what}: ${json.layers.length} layers (at most ${MAX_IMAGE_LAYERS})`, what);
+    throw new SandboxImageError(
+      'too-large',
+      `${what}: ${json.layers.length} layers (at most ${MAX_IMAGE_LAYERS})`,
+      what
+    );
   return {
     config: descriptor(json.config, `the config of ${what}`),
     layers: json.layers.map((l, i) => descriptor(l, `layer ${i} of ${what}`)),
@@ -119,7 +133,11 @@ export function imageManifest(json: Record<string, unknown>, what: string): Imag
 export function layerCompression(d: Descriptor): 'none' | 'gzip' | 'zstd' {
   const c = LAYER_TYPES[d.mediaType];
   if (!c)
-    throw new SandboxImageError('unsupported', `layer ${d.digest} has media type ${JSON.stringify(d.mediaType)}, which is not an image layer this version reads`, d.digest);
+    throw new SandboxImageError(
+      'unsupported',
+      `layer ${d.digest} has media type ${JSON.stringify(d.mediaType)}, which is not an image layer this version reads`,
+      d.digest
+    );
   return c;
 }
 
@@ -145,7 +163,10 @@ export function hostPlatform(): Platform {
  */
 export function parsePlatform(value: unknown): Platform {
   if (typeof value !== 'string' || !/^[a-z0-9_]+(?:\/[a-z0-9_]+){0,2}$/.test(value))
-    throw new SandboxOptionsError('platform', `expected os/arch[/variant] such as linux/arm64, got ${JSON.stringify(String(value).slice(0, 80))}`);
+    throw new SandboxOptionsError(
+      'platform',
+      `expected os/arch[/variant] such as linux/arm64, got ${JSON.stringify(String(value).slice(0, 80))}`
+    );
   const parts = value.split('/');
   if (parts.length === 1) return { os: 'linux', architecture: parts[0]! };
   return { os: parts[0]!, architecture: parts[1]!, ...(parts[2] ? { variant: parts[2] } : {}) };

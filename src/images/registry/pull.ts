@@ -1,7 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SandboxAbortedError, SandboxError, SandboxImageError } from '../../errors/sandbox-error.js';
+import {
+  SandboxAbortedError,
+  SandboxError,
+  SandboxImageError,
+  SandboxRegistryError,
+} from '../../errors/sandbox-error.js';
 import { removeTree } from '../../platform/remove-tree.js';
 import { parseImageConfig } from '../image-config.js';
 import {
@@ -81,7 +86,11 @@ export const PULL_KEYS = [
 ];
 
 /** Runs `fn` over items with at most `limit` at once; the first failure stops new starts and is thrown. */
-export async function eachLimited<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function eachLimited<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   let failed: { err: unknown } | undefined;
@@ -130,7 +139,11 @@ async function fetchManifest(
   if (byDigest && digest !== reference)
     throw new SandboxImageError('digest-mismatch', `${what} has digest ${digest}`, reference);
   if (expected && body.length !== expected.size)
-    throw new SandboxImageError('digest-mismatch', `${what} is ${body.length} bytes, its index says ${expected.size}`, reference);
+    throw new SandboxImageError(
+      'digest-mismatch',
+      `${what} is ${body.length} bytes, its index says ${expected.size}`,
+      reference
+    );
   const header = res.headers.get('docker-content-digest');
   if (!byDigest && header?.startsWith('sha256:') && header !== digest)
     throw new SandboxImageError('digest-mismatch', `${what} has digest ${digest}, the registry says ${header}`, header);
@@ -150,7 +163,9 @@ async function resolveManifest(
     const entries = indexEntries(m.json, `index ${ref.repository}@${m.digest}`);
     const pick = choosePlatform(entries, platform);
     if (!pick) {
-      const available = entries.filter((e) => e.platform && e.platform.os !== 'unknown').map((e) => formatPlatform(e.platform!));
+      const available = entries
+        .filter((e) => e.platform && e.platform.os !== 'unknown')
+        .map((e) => formatPlatform(e.platform!));
       throw client.fail(
         'platform',
         `${formatReference(ref)} has no image for ${formatPlatform(platform)} (it has ${available.join(', ') || 'no platform entries'}); pass platform to choose one`,
@@ -173,7 +188,8 @@ async function resolveManifest(
 
 /** A small blob (the config) fetched whole and checked. */
 async function fetchSmallBlob(client: RegistryClient, ref: ImageReference, d: Descriptor): Promise<Buffer> {
-  if (d.size > MAX_MANIFEST_BYTES) throw client.fail('too-large', `config ${d.digest} is ${d.size} bytes (at most ${MAX_MANIFEST_BYTES})`);
+  if (d.size > MAX_MANIFEST_BYTES)
+    throw client.fail('too-large', `config ${d.digest} is ${d.size} bytes (at most ${MAX_MANIFEST_BYTES})`);
   const res = await client.send({
     method: 'GET',
     url: `/v2/${ref.repository}/blobs/${d.digest}`,
@@ -181,9 +197,12 @@ async function fetchSmallBlob(client: RegistryClient, ref: ImageReference, d: De
     expect: [200],
     what: `config ${d.digest}`,
   });
-  const body = await readBounded(res, MAX_MANIFEST_BYTES, () => client.fail('too-large', `config ${d.digest} is larger than ${MAX_MANIFEST_BYTES} bytes`));
+  const body = await readBounded(res, MAX_MANIFEST_BYTES, () =>
+    client.fail('too-large', `config ${d.digest} is larger than ${MAX_MANIFEST_BYTES} bytes`)
+  );
   const digest = sha256(body);
-  if (digest !== d.digest) throw new SandboxImageError('digest-mismatch', `config ${d.digest} has digest ${digest}`, d.digest);
+  if (digest !== d.digest)
+    throw new SandboxImageError('digest-mismatch', `config ${d.digest} has digest ${digest}`, d.digest);
   return body;
 }
 
@@ -205,6 +224,17 @@ async function downloadBlob(
   const fh = await open(file, 'w', 0o600);
   let hash: Hash = createHash('sha256');
   let have = 0;
+  // Chunks are written in batches of about 1 MiB: one write per network chunk costs more than the download.
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    if (pendingBytes === 0) return;
+    const batch = Buffer.concat(pending, pendingBytes);
+    const at = have - pendingBytes;
+    pending = [];
+    pendingBytes = 0;
+    await fh.write(batch, 0, batch.length, at);
+  };
   const what = `blob ${d.digest}`;
   try {
     for (let attempt = 1; ; attempt++) {
@@ -216,12 +246,14 @@ async function downloadBlob(
         expect: [200, 206],
         what,
       });
-      const start = res.status === 206 ? Number(/^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1] ?? NaN) : 0;
+      const start =
+        res.status === 206 ? Number(/^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1] ?? NaN) : 0;
       if (start !== have) {
         // The registry started somewhere else: begin again from zero.
         if (res.status === 206) {
           await res.body?.cancel().catch(() => {});
-          if (attempt >= attempts) throw client.fail('protocol', `${what}: answers a range request from the wrong offset`);
+          if (attempt >= attempts)
+            throw client.fail('protocol', `${what}: answers a range request from the wrong offset`);
           have = 0;
           hash = createHash('sha256');
           await fh.truncate(0);
@@ -235,14 +267,23 @@ async function downloadBlob(
         if (res.body)
           for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
             if (have + chunk.length > d.size)
-              throw new SandboxImageError('digest-mismatch', `${what} is larger than the ${d.size} bytes its manifest gives`, d.digest);
-            await fh.write(chunk, 0, chunk.length, have);
+              throw new SandboxImageError(
+                'digest-mismatch',
+                `${what} is larger than the ${d.size} bytes its manifest gives`,
+                d.digest
+              );
             hash.update(chunk);
+            pending.push(chunk);
+            pendingBytes += chunk.length;
             have += chunk.length;
+            if (pendingBytes >= 1 << 20) await flush();
             onBytes(have);
           }
+        await flush();
       } catch (err) {
         if (signal?.aborted) throw new SandboxAbortedError(`pull: aborted`, { cause: signal.reason });
+        // What arrived before the break was hashed: it goes in the file, and the retry asks for the rest.
+        if (!(err instanceof SandboxError) || err instanceof SandboxRegistryError) await flush();
         if (err instanceof SandboxError) throw err;
         if (attempt < attempts) {
           await client.backoff(attempt);
@@ -273,7 +314,11 @@ async function downloadBlob(
 function checkDiffIds(config: Record<string, unknown>, layers: number, what: string): string[] {
   const rootfs = config.rootfs as { diff_ids?: unknown } | undefined;
   const ids = rootfs?.diff_ids;
-  if (!Array.isArray(ids) || ids.length !== layers || ids.some((d) => typeof d !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(d)))
+  if (
+    !Array.isArray(ids) ||
+    ids.length !== layers ||
+    ids.some((d) => typeof d !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(d))
+  )
     throw new SandboxImageError('format', `${what}: rootfs.diff_ids does not list one sha256 digest per layer`, what);
   return ids as string[];
 }
@@ -339,13 +384,27 @@ export async function pullImage(store: LayerStore, refString: string, options: P
     if (l.size > budget.maxBytes)
       throw client.fail('too-large', `layer ${l.digest} is ${l.size} bytes, more than maxBytes (${budget.maxBytes})`);
     if (l.urls?.length && l.mediaType.includes('foreign'))
-      throw new SandboxImageError('unsupported', `layer ${l.digest} is a foreign layer (fetched from ${l.urls.length} outside URL(s)), not from the registry`, l.digest);
+      throw new SandboxImageError(
+        'unsupported',
+        `layer ${l.digest} is a foreign layer (fetched from ${l.urls.length} outside URL(s)), not from the registry`,
+        l.digest
+      );
   }
   const layers = manifest.layers.length;
   const layerDigests = await eachLimited(manifest.layers, Math.max(1, options.concurrency ?? 3), async (desc, i) => {
     const diffId = diffIds[i]!;
     const progress = (phase: PullProgress['phase'], bytes: number, cached: boolean, done: boolean) =>
-      options.onProgress?.({ layer: i, layers, digest: diffId, blob: desc.digest, bytes, totalBytes: desc.size, cached, done, phase });
+      options.onProgress?.({
+        layer: i,
+        layers,
+        digest: diffId,
+        blob: desc.digest,
+        bytes,
+        totalBytes: desc.size,
+        cached,
+        done,
+        phase,
+      });
     if (cachedLayer(store, diffId, desc.digest)) {
       progress('download', desc.size, true, true);
       return diffId;
@@ -360,16 +419,30 @@ export async function pullImage(store: LayerStore, refString: string, options: P
       try {
         let last = -1;
         let lastAt = 0;
-        await downloadBlob(client, ref, desc, join(dir, 'blob'), attempts, (n) => {
-          const now = Date.now();
-          if (n - last >= 1 << 20 || now - lastAt >= 200) {
-            last = n;
-            lastAt = now;
-            progress('download', n, false, false);
-          }
-        }, options.signal);
+        await downloadBlob(
+          client,
+          ref,
+          desc,
+          join(dir, 'blob'),
+          attempts,
+          (n) => {
+            const now = Date.now();
+            if (n - last >= 1 << 20 || now - lastAt >= 200) {
+              last = n;
+              lastAt = now;
+              progress('download', n, false, false);
+            }
+          },
+          options.signal
+        );
         progress('unpack', desc.size, false, false);
-        const got = await importLayer(store, { file: join(dir, 'blob'), root: dir, blobDigest: desc.digest, diffId }, budget, () => {}, options.signal);
+        const got = await importLayer(
+          store,
+          { file: join(dir, 'blob'), root: dir, blobDigest: desc.digest, diffId },
+          budget,
+          () => {},
+          options.signal
+        );
         progress('unpack', desc.size, false, true);
         return got;
       } finally {

@@ -70,6 +70,18 @@ export const PUSH_KEYS = [
   'maxBytes',
 ];
 
+/** One layer of a push: its blob and what happened to it. */
+export interface PushedLayer {
+  /** The blob's digest (as the manifest names it). */
+  blob: string;
+  /** The digest of the layer's tar (the config's diff id). */
+  diffId: string;
+  /** The blob's size in bytes. */
+  size: number;
+  /** Sent now, found in the registry already, or mounted from another repository. */
+  sent: 'uploaded' | 'exists' | 'mounted';
+}
+
 /** What a push sent. */
 export interface PushResult {
   /** The full reference pushed (`host/repo:tag`). */
@@ -77,7 +89,7 @@ export interface PushResult {
   /** Digest of the manifest (`host/repo@digest` pulls exactly this). */
   digest: string;
   /** Per layer, bottom first: the blob and what happened to it. */
-  layers: Array<{ blob: string; diffId: string; size: number; sent: 'uploaded' | 'exists' | 'mounted' }>;
+  layers: PushedLayer[];
 }
 
 /** What to push: layer directories (bottom first; store layers with their id, for the push cache) and the config. */
@@ -285,10 +297,20 @@ export async function pushImage(source: PushSource, refString: string, options: 
   const { store } = source;
   const total = source.layers.length;
   const layers = await eachLimited(source.layers, Math.max(1, options.concurrency ?? 3), async (layer, i) => {
-    const progress = (phase: PushProgress['phase'], blob: string | null, bytes: number, totalBytes: number, done: boolean) =>
-      options.onProgress?.({ layer: i, layers: total, phase, blob, bytes, totalBytes, done });
+    const progress = (
+      phase: PushProgress['phase'],
+      blob: string | null,
+      bytes: number,
+      totalBytes: number,
+      done: boolean
+    ) => options.onProgress?.({ layer: i, layers: total, phase, blob, bytes, totalBytes, done });
     // An earlier push of this store layer: the registry may have its blob, or mount it.
-    const cached = layer.id ? store.pushedBlobs(layer.id).filter((p) => p.compression === compression).pop() : undefined;
+    const cached = layer.id
+      ? store
+          .pushedBlobs(layer.id)
+          .filter((p) => p.compression === compression)
+          .pop()
+      : undefined;
     if (cached) {
       const from = cached.repos.find((r) => r !== repoKey && r.startsWith(`${ref.host}/`))?.slice(ref.host.length + 1);
       let sent: 'exists' | 'mounted' | undefined;
@@ -307,7 +329,13 @@ export async function pushImage(source: PushSource, refString: string, options: 
       options.signal?.throwIfAborted();
       const sent = await pusher.ensure(blob, (n) => progress('upload', blob.digest, n, blob.size, false));
       if (layer.id)
-        await remember(store, layer.id, { compression, blob: blob.digest, diffId: blob.diffId, size: blob.size, repos: [repoKey] });
+        await remember(store, layer.id, {
+          compression,
+          blob: blob.digest,
+          diffId: blob.diffId,
+          size: blob.size,
+          repos: [repoKey],
+        });
       progress(sent === 'uploaded' ? 'upload' : sent, blob.digest, blob.size, blob.size, true);
       return { blob: blob.digest, diffId: blob.diffId, size: blob.size, sent };
     } finally {
@@ -339,7 +367,11 @@ export async function pushImage(source: PushSource, refString: string, options: 
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       config: configDesc,
-      layers: layers.map((l) => ({ mediaType: compression === 'gzip' ? OCI_LAYER_GZIP : OCI_LAYER, digest: l.blob, size: l.size })),
+      layers: layers.map((l) => ({
+        mediaType: compression === 'gzip' ? OCI_LAYER_GZIP : OCI_LAYER,
+        digest: l.blob,
+        size: l.size,
+      })),
     })
   );
   const digest = sha256(manifest);
@@ -354,7 +386,11 @@ export async function pushImage(source: PushSource, refString: string, options: 
   });
   await res.body?.cancel().catch(() => {});
   if (ref.digest && ref.digest !== digest)
-    throw new SandboxImageError('digest-mismatch', `the pushed manifest has digest ${digest}, not ${ref.digest}`, ref.digest);
+    throw new SandboxImageError(
+      'digest-mismatch',
+      `the pushed manifest has digest ${digest}, not ${ref.digest}`,
+      ref.digest
+    );
   return { ref: formatReference(ref), digest, layers };
 }
 

@@ -17,13 +17,17 @@ export interface ImageReference {
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
-const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
+const DOMAIN =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
 
 export const DOCKER_HUB = 'docker.io';
 const DOCKER_HUB_HOST = 'registry-1.docker.io';
 
 const bad = (ref: string, why: string) =>
-  new SandboxOptionsError('ref', `${JSON.stringify(ref.length > 200 ? `${ref.slice(0, 197)}...` : ref)} is not an image reference: ${why}`);
+  new SandboxOptionsError(
+    'ref',
+    `${JSON.stringify(ref.length > 200 ? `${ref.slice(0, 197)}...` : ref)} is not an image reference: ${why}`
+  );
 
 /**
  * Parses an image reference with Docker's defaults: no registry means Docker Hub (whose API is
@@ -89,6 +93,9 @@ export function looksLikeReference(ref: string): boolean {
 
 /** Whether a registry host is on the loopback interface (plain HTTP is allowed there). */
 export function isLoopbackHost(host: string): boolean {
-  const name = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const name = host
+    .replace(/:\d+$/, '')
+    .replace(/^\[(.*)\]$/, '$1')
+    .toLowerCase();
   return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
