@@ -167,4 +167,36 @@ describe('redirects to blob storage', () => {
     expect(seenByStorage.length).toBeGreaterThanOrEqual(2); // the config and the layer
     expect(seenByStorage.every((h) => h === undefined)).toBe(true);
   });
+
+  it('refuses a redirect to plain HTTP on a host that is not loopback', async ({ tempDir }) => {
+    const reg = regs.htpasswd!;
+    const plain = createServer((req, res) => {
+      if (/\/blobs\/sha256:/.test(req.url ?? '') && req.method === 'GET') {
+        // 192.0.2.1 is TEST-NET-1: refused before any connection is tried
+        res.writeHead(307, { location: 'http://192.0.2.1/blob' }).end();
+        return;
+      }
+      const up = httpRequest(
+        { host: '127.0.0.1', port: reg.port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        }
+      );
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+    try {
+      const host = `127.0.0.1:${(plain.address() as { port: number }).port}`;
+      const err = await Image.pull(`${host}/private/app:1`, {
+        store: new LayerStore(join(tempDir(), 'store')),
+        auth: { username: 'tester', password: PASSWORD },
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SandboxRegistryError);
+      expect(err).toMatchObject({ reason: 'insecure' });
+      expect((err as Error).message).toContain('192.0.2.1');
+    } finally {
+      await new Promise((r) => plain.close(r));
+    }
+  });
 });
