@@ -270,11 +270,21 @@ describe('Image.pull from a registry', () => {
     expect(ran.status, ran.stderr).toBe(0);
     expect(ran.stdout).toBe('hello from the registry\n');
     expect(ran.stderr).toContain(`pulling ${reg.host}/test/app:1`);
+    // Docker's form: the image as the first positional; now in the store, not pulled again
+    const again = await runCli(['run', `${reg.host}/test/app:1`, '--', '/bin/busybox', 'cat', '/app/hello'], { env });
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toBe('hello from the registry\n');
+    expect(again.stderr).not.toContain('pulling');
+    const fresh = await runCli(['run', `${reg.host}/test/zstd:1`, '--', '/bin/busybox', 'cat', '/app/other'], { env });
+    expect(fresh.status, fresh.stderr).toBe(0);
+    expect(fresh.stdout).toBe('another image\n');
+    const help = await runCli(['image', '--help'], { env });
+    expect(help.stdout + help.stderr).toContain('pull');
     const pushed = await runCli(['image', 'push', `${reg.host}/test/app:1`, `${reg.host}/cli/copy:1`], { env });
     expect(pushed.status, pushed.stderr).toBe(0);
     expect(pushed.stdout).toMatch(new RegExp(`^${reg.host}/cli/copy:1@sha256:[0-9a-f]{64}\n$`));
     const missing = await runCli(['image', 'pull', `${reg.host}/test/none:1`], { env });
     expect(missing.status).toBe(125);
     expect(missing.stderr).toContain(`registry ${reg.host}`);
-  });
+  }, 120_000);
 });
