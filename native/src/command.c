@@ -23,6 +23,7 @@
 #include "setup.h"
 #include "stdio.h"
 #include "sync.h"
+#include "trace.h"
 #include "util.h"
 
 extern char **environ;
@@ -152,16 +153,23 @@ static int command_prepare(const struct command_args *a, struct err *e)
 {
 	const struct spawn_msg *s = a->spawn;
 	int keep[] = { 0, 1, 2, a->errfd, a->outfd };
+	uint64_t t0 = trace_now();
 
+	trace_as("command");
 	if (join_cgroups(a, e) < 0)
 		return -1;
+	trace_since("spawn.cgroup", t0);
+	t0 = trace_now();
 	if (setsid() < 0)
 		return err_sys(e, STEP_SPAWN_STDIO, "setsid", NULL, "setsid()");
 	if (install_stdio(a->stdio, e) < 0 || enter_cwd(s->cwd, e) < 0 || set_rlimits(s, e) < 0)
 		return -1;
+	trace_since("spawn.stdio+cwd+rlimit", t0);
+	t0 = trace_now();
 	/* The bounding set can only be dropped while we hold CAP_SETPCAP, before the uid switch. */
 	if ((s->has_security && caps_drop_bounding(s->caps_keep, e) < 0) || switch_user(s, e) < 0)
 		return -1;
+	trace_since("spawn.user", t0);
 	/* A shared table holds the reaper's fds: execve closes them (all close-on-exec) in our copy. */
 	if (a->shared_files && close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		return err_sys(e, STEP_SPAWN_STDIO, "close_range", NULL,
@@ -169,7 +177,7 @@ static int command_prepare(const struct command_args *a, struct err *e)
 	if (!a->shared_files)
 		fd_close_except(keep, ARRAY_LEN(keep));
 	reset_signals();
-	return harden(a, e);
+	return harden(a, e); /* not traced: the filter may refuse the trace's write */
 }
 
 int command_main(void *arg)

@@ -23,6 +23,7 @@
 #include "netlink.h"
 #include "process.h"
 #include "setup.h"
+#include "trace.h"
 #include "util.h"
 
 #define SPAWN_BUF_SIZE (sizeof(struct ctl_down) + CTL_PAYLOAD_MAX)
@@ -37,8 +38,18 @@ struct reaper {
 static struct reaper *reapers;
 static int n_reapers, cap_reapers;
 
+static uint64_t step_t0;
+
+/* A step's call returned rc: its time goes to the trace (when on). */
+static int step_done(enum step id, int rc)
+{
+	trace_since(step_names[id], step_t0);
+	return rc;
+}
+
 /* Announce a step to the supervisor, then run it. */
-#define STEP(ctl, id, call, e) (ctl_send_step(ctl, id, e) < 0 || (call) < 0)
+#define STEP(ctl, id, call, e) \
+	(ctl_send_step(ctl, id, e) < 0 || (step_t0 = trace_now(), step_done(id, (call))) < 0)
 
 /* *upper: with limits.disk, an O_PATH fd of the tmpfs's upper/ (else -1), for READY. */
 static int init_setup(const struct create_req *c, int ctl, int *upper, struct err *e)
@@ -135,6 +146,7 @@ static void init_spawn(int ctl, const struct ctl_down *m, size_t len, const int 
 	struct spawn_msg s;
 	struct reaper_args a = { &s, ctl, -1, fds, NULL, 0, -1, -1, proc };
 	int result[2] = { -1, -1 };
+	uint64_t t0 = trace_now();
 	struct err e;
 	pid_t pid = -1;
 
@@ -159,6 +171,7 @@ static void init_spawn(int ctl, const struct ctl_down *m, size_t len, const int 
 				"clone3(CLONE_NEWPID | CLONE_NEWNS)");
 		close(result[1]);
 	}
+	trace_since("init.spawn", t0);
 	if (pid > 0) {
 		reapers_add(m->spawn, pid, result[0]);
 	} else {
@@ -275,15 +288,21 @@ int init_main(void *arg)
 	const struct init_args *a = arg;
 	struct err e;
 	int upper = -1, rc;
+	uint64_t t0;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	trace_as("init");
 	fd_close_except(&a->ctl, 1);
 	fd_stdio_null();
+	t0 = trace_now();
 	if (wait_go(a->ctl) < 0)
 		return 1;
+	trace_since("init.wait_go", t0);
+	t0 = trace_now();
 	/* Nothing in the sandbox may ptrace us or open our /proc entries from here on. */
 	prctl(PR_SET_DUMPABLE, 0);
 	rc = init_setup(a->config, a->ctl, &upper, &e) < 0 || send_ready(a->ctl, upper, &e) < 0;
+	trace_since("init.setup", t0);
 	if (upper >= 0)
 		close(upper);
 	if (rc)

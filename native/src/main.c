@@ -29,6 +29,7 @@
 #include "request.h"
 #include "sandbox.h"
 #include "security.h"
+#include "trace.h"
 #include "util.h"
 
 static int fail(const struct err *e)
@@ -176,6 +177,7 @@ int main(int argc, char **argv)
 	case ARGS_RUN: break;
 	}
 	selfexec_sealed(argv, &e); /* returns only when already sealed or unable to be */
+	trace_open();
 	if (fd_stdio_null() < 0 || (channel = open_channel(&e)) < 0 || watch_parent(&e) < 0 ||
 	    (sigfd = watch_children(&e)) < 0)
 		return fail(&e);

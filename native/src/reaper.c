@@ -42,6 +42,7 @@
 #include "security.h"
 #include "stdio.h"
 #include "sync.h"
+#include "trace.h"
 #include "util.h"
 
 /* The mounts are private already (the init made them so before building the root), so a
@@ -299,6 +300,9 @@ static int supervise(const struct reaper_args *a, int sigfd, pid_t child, int er
 	struct err rec;
 	int got = sync_read_record(errfd, &rec);
 	int listener = got == 1 ? -1 : cpu->listener; /* only a program that runs needs one */
+	uint64_t t1;
+
+	trace_since("command.setup+exec", t0);
 
 	close(errfd);
 	stdio_outputs_init(a->spawn, &outs);
@@ -318,7 +322,9 @@ static int supervise(const struct reaper_args *a, int sigfd, pid_t child, int er
 	close(a->stdio[2]);
 	wait_command(sigfd, child, w, listener, &outs, &x);
 	x.wall_us = now_us() - t0;
+	t1 = trace_now();
 	reap_namespace(w, &x);
+	trace_since("reaper.reap", t1);
 	stdio_outputs_finish(&outs, &x);
 	if (listener >= 0)
 		close(listener);
@@ -344,19 +350,28 @@ int reaper_main(void *arg)
 	uint64_t t0;
 	pid_t child;
 
+	uint64_t t1 = trace_now();
+
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	prctl(PR_SET_DUMPABLE, 0); /* inherited from the init already; said again on purpose */
+	trace_as("reaper");
 	for (i = 0; i < a->n_cgroup_procs; i++)
 		keep[n_keep++] = a->cgroup_procs[i];
 	fd_close_except(keep, n_keep);
 	memwatch_open(&w, a->memcg);
 	if (a->memcg >= 0)
 		close(a->memcg);
-	if ((a->proc && mount_spawn_proc(&e) < 0) ||
-	    mask_apply(a->spawn->masked, a->spawn->n_masked, a->spawn->readonly,
+	trace_since("reaper.start", t1);
+	t1 = trace_now();
+	if (a->proc && mount_spawn_proc(&e) < 0)
+		return finish(a, NULL, &e);
+	trace_since("spawn.proc", t1);
+	t1 = trace_now();
+	if (mask_apply(a->spawn->masked, a->spawn->n_masked, a->spawn->readonly,
 		       a->spawn->n_readonly, &e) < 0 ||
 	    (sigfd = take_signals(&e)) < 0)
 		return finish(a, NULL, &e);
+	trace_since("spawn.mask", t1);
 	cpu = mmap(NULL, sizeof(*cpu), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (cpu == MAP_FAILED)
 		return err_sys(&e, STEP_SPAWN_CLONE, "mmap", NULL, "mmap(MAP_SHARED)"),
@@ -364,6 +379,7 @@ int reaper_main(void *arg)
 	t0 = now_us();
 	if ((child = fork_command(a, errpipe, outsock, cpu, &e)) < 0)
 		return finish(a, NULL, &e);
+	trace_since("reaper.fork", t0);
 	close(a->stdio[0]);
 	close(a->stdio[1]);
 	return supervise(a, sigfd, child, errpipe[0], outsock[0], t0, &w, cpu, &e);

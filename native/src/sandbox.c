@@ -23,6 +23,7 @@
 #include "report.h"
 #include "sandbox.h"
 #include "setup.h"
+#include "trace.h"
 #include "util.h"
 
 /* No CLONE_NEWCGROUP: the init must be able to place spawns in cgroups outside its own, so
@@ -38,6 +39,7 @@ static int clone_init_from_parent(struct sandbox *sb, const struct create_req *c
 {
 	struct init_args a;
 	int sv[2], one = 1;
+	uint64_t t0;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return err_sys(e, STEP_SANDBOX_CLONE, "socketpair", NULL,
@@ -46,7 +48,9 @@ static int clone_init_from_parent(struct sandbox *sb, const struct create_req *c
 	ctl_size_send_buffer(sv[0]);
 	a.config = c;
 	a.ctl = sv[1];
+	t0 = trace_now();
 	sb->pid = proc_start(ns_flags(c), -1, init_main, &a);
+	trace_since("sandbox.clone", t0);
 	close(sv[1]);
 	sb->ctl = sv[0];
 	if (sb->pid < 0)
@@ -57,12 +61,15 @@ static int clone_init_from_parent(struct sandbox *sb, const struct create_req *c
 
 static int write_maps_from_parent(struct sandbox *sb, const struct create_req *c, struct err *e)
 {
+	uint64_t t0 = trace_now();
+
 	if (!c->user)
 		return 0;
 	report_step(sb->name, STEP_USERNS_MAP);
 	sb->last_step = STEP_USERNS_MAP;
 	if (userns_write_maps_from_parent(sb->pid, c, e) < 0)
 		return -1;
+	trace_since("userns.map", t0);
 	files_take_userns(sb->name, sb->pid); /* for files workers, while the init is dumpable */
 	ports_take_namespaces(sb->name, sb->pid); /* for published ports, likewise */
 	return 0;
@@ -110,6 +117,7 @@ static void create_failed(struct sandbox *sb, const struct err *e)
 
 void sandbox_create_from_parent(long long req, const struct create_req *c)
 {
+	uint64_t t0 = trace_now();
 	struct sandbox *sb;
 	struct err e;
 
@@ -118,13 +126,16 @@ void sandbox_create_from_parent(long long req, const struct create_req *c)
 		return;
 	}
 	sb = sandbox_new(c->sandbox, req);
+	sb->trace_t0 = t0;
 	report_step(sb->name, STEP_SANDBOX_CLONE);
 	if (clone_init_from_parent(sb, c, &e) < 0 || write_maps_from_parent(sb, c, &e) < 0 ||
 	    attach_from_parent(sb, c, &e) < 0 || send_go_from_parent(sb, &e) < 0) {
 		create_failed(sb, &e);
 		if (sb->pid < 0)
 			sandbox_free(sb);
+		return;
 	}
+	trace_since("create.clone+map+go", t0);
 }
 
 void sandbox_destroy_from_parent(long long req, const char *name)
@@ -137,6 +148,8 @@ void sandbox_destroy_from_parent(long long req, const char *name)
 	}
 	if (sb->pid > 0)
 		kill(sb->pid, SIGKILL);
+	if (!sb->n_destroy_reqs)
+		sb->trace_t0 = trace_now();
 	sb->destroy_reqs = xrealloc(sb->destroy_reqs, (sb->n_destroy_reqs + 1) * sizeof(long long));
 	sb->destroy_reqs[sb->n_destroy_reqs++] = req;
 }
@@ -162,10 +175,12 @@ static void on_spawn_message(struct sandbox *sb, struct ctl_up *m, pid_t pid)
 		spawn_remove(sp);
 	} else if (m->kind == CTL_STARTED && !sp->started) {
 		sp->started = true;
+		trace_since("spawn.sent-to-started", sp->t0);
 		report_spawned(sp->req, sp->process, pid, m->pre_exec_us);
 	} else if (m->kind == CTL_EXIT) {
 		if (!sp->started)
 			report_spawned(sp->req, sp->process, 0, 0);
+		trace_since("spawn.sent-to-exit", sp->t0);
 		report_exit(sb->name, sp->process, &m->exit);
 		spawn_remove(sp);
 	}
@@ -181,6 +196,7 @@ static void on_message(struct sandbox *sb, struct ctl_up *m, pid_t pid)
 		sb->last_step = m->step;
 		report_step(sb->name, m->step);
 	} else if (m->kind == CTL_READY && sb->creating) {
+		trace_since("create.request-to-ready", sb->trace_t0);
 		sb->creating = false;
 		report_created(sb->create_req, sb->name, sb->pid, sb->upper);
 	} else if (m->kind == CTL_ERROR) {
@@ -240,6 +256,8 @@ static void sandbox_ended(struct sandbox *sb, int status)
 	}
 	while (sb->spawns)
 		spawn_end_with_sandbox(sb->spawns, sb->n_destroy_reqs > 0);
+	if (sb->n_destroy_reqs)
+		trace_since("destroy.kill-to-reaped", sb->trace_t0);
 	for (i = 0; i < sb->n_destroy_reqs; i++)
 		report_destroyed(sb->destroy_reqs[i], sb->name);
 	if (was_ready && !sb->n_destroy_reqs)

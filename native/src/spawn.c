@@ -20,6 +20,7 @@
 #include "spawn.h"
 #include "table.h"
 #include "stdio.h"
+#include "trace.h"
 #include "util.h"
 
 static size_t payload_len(const struct spawn_req *s)
@@ -167,6 +168,7 @@ void spawn_from_parent(long long req, const struct spawn_req *s)
 	struct sandbox *sb = sandbox_find(s->sandbox, true);
 	int node[3] = { -1, -1, -1 }, fds[CTL_FDS_MAX], r;
 	uint32_t id = spawn_new_id();
+	uint64_t t0 = trace_now();
 	struct err e;
 
 	if (spawn_check(sb, s, &e) < 0) {
@@ -182,6 +184,7 @@ void spawn_from_parent(long long req, const struct spawn_req *s)
 		return;
 	}
 	spawn_add(sb, id, s->process, req);
+	trace_since("spawn.open+send", t0);
 }
 
 void spawn_kill_from_parent(long long req, const struct kill_req *k)

@@ -46,6 +46,7 @@ struct sandbox {
 	bool creating; /* create not answered yet */
 	bool failed;   /* create failed: end quietly */
 	enum step last_step;
+	uint64_t trace_t0; /* opt-in step timing (trace.h): when the create or destroy began */
 	struct spawn *spawns;
 	long long *destroy_reqs;
 	int n_destroy_reqs;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "trace.h"
 #include "util.h"
 
 /* Fork-like clone (no new stack): the child returns here, as from fork(). */
@@ -55,6 +56,8 @@ void fd_close_except(const int *keep, int n)
 	if (n > (int)ARRAY_LEN(sorted))
 		n = ARRAY_LEN(sorted);
 	memcpy(sorted, keep, n * sizeof(int));
+	if (trace_fd >= 0 && n < (int)ARRAY_LEN(sorted)) /* opt-in step timing (trace.h) */
+		sorted[n++] = trace_fd;
 	qsort(sorted, n, sizeof(int), int_cmp);
 	for (i = 0; i < n; i++) {
 		if (sorted[i] > from)

@@ -15,6 +15,7 @@ import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
 import type { Cgroup } from '../cgroup/cgroup.js';
 import { SpawnMonitor, violationOf } from './spawn-monitor.js';
 import type { LimitName } from './spawn-result.js';
+import { traceNow, traceSince } from '../platform/step-trace.js';
 
 const DEFAULT_MAX_LINE = 1 << 20;
 
@@ -198,7 +199,9 @@ export class SandboxProcess<Output extends string | Buffer = string>
         this.kill('SIGKILL');
       });
       if (this.abortError) throw this.abortError;
+      const t = traceNow();
       const reply = await conn.request('spawn', request).finally(() => this.stdioHandedOver());
+      traceSince('spawn.request-to-spawned', t);
       if (this.finished) return;
       // pid null: the spawn ended before its command started (a kill right after spawn).
       this.pid = reply.pid ?? undefined;
@@ -261,7 +264,9 @@ export class SandboxProcess<Output extends string | Buffer = string>
     this.finished = true;
     this.ctx.connection.unwatchProcess(this.id);
     this.hold?.release();
+    const t = traceNow();
     const result = this.buildResult(ev);
+    traceSince('spawn.result', t);
     this.ctx.release(this, this.cgroup);
     if (this.abortError) {
       // Aborted after it started: it ran and was killed; it leaves the running set and says so.

@@ -32,6 +32,7 @@ import { resolveSecurity } from '../security/security-options.js';
 import { NetworkLink } from '../network/network-link.js';
 import { LoopbackPorts } from '../network/loopback-ports.js';
 import { sweepLeftovers } from './runtime.js';
+import { traceNow, traceSince } from '../platform/step-trace.js';
 import { SandboxCgroups } from './sandbox-cgroups.js';
 import { SandboxRoot } from './sandbox-root.js';
 import { prepareSpawn } from './spawn-preparation.js';
@@ -81,7 +82,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
 
   constructor(options: SandboxOptions = {}) {
     super();
+    const t0 = traceNow();
     this.options = resolveSandboxOptions(options);
+    traceSince('options', t0);
     this.id = `sb-${randomBytes(6).toString('hex')}`;
     // Listeners attached right after `new` still hear `created`, and always before `starting`.
     queueMicrotask(() => this.emitCreated());
@@ -332,19 +335,29 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       onHelperDied: (err) => this.markFailed(err),
     });
     try {
+      let t = traceNow();
       await sweepLeftovers(this.options.stateDir);
+      traceSince('create.sweep', t);
+      t = traceNow();
       const cgroups = (this.cgroups = SandboxCgroups.decide(this.options));
+      traceSince('create.cgroups-decide', t);
+      t = traceNow();
       const root = (this.root = SandboxRoot.prepare(this.id, this.options));
+      traceSince('create.root-prepare', t);
       await this.attachNetwork(root.config);
+      t = traceNow();
       const created = conn.request('create', { sandbox: this.id, config: root.config });
       // Only spawns live in the sandbox's cgroup, not its init: make it while the helper builds.
       let cgroupFailure: { error: unknown } | undefined;
+      const tc = traceNow();
       try {
         cgroups.createSandboxCgroup(this.id);
       } catch (err) {
         cgroupFailure = { error: err };
       }
+      traceSince('create.sandbox-cgroup', tc);
       const reply = await created;
+      traceSince('create.request-to-created', t);
       this.pid = reply.pid;
       root.created(reply.upperFd);
       if (cgroupFailure) throw cgroupFailure.error;
@@ -352,6 +365,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       await this.publishIntoLoopback();
       if (this.stateValue === 'starting') this.stateValue = 'running'; // destroy() may have begun
       this.emit('started', { id: this.id, pid: reply.pid, setupMs: performance.now() - t0 });
+      traceSince('create.total', t0);
     } catch (err) {
       const error = isErrorReply(err) ? setupErrorOf(setupFailureOf(err)) : toSandboxError(err);
       this.markFailed(error);
@@ -391,7 +405,14 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     prepare: async (id, o) => {
       await this.start();
       if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('spawn');
-      return prepareSpawn({ sandbox: this.id, options: this.options, root: this.root!, cgroups: this.cgroups! }, id, o);
+      const t = traceNow();
+      const prepared = prepareSpawn(
+        { sandbox: this.id, options: this.options, root: this.root!, cgroups: this.cgroups! },
+        id,
+        o
+      );
+      traceSince('spawn.prepare', t);
+      return prepared;
     },
     release: (_proc, cgroup) => {
       if (cgroup) cgroup.remove().catch(() => {}); // the sandbox's removal retries
@@ -425,6 +446,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   };
 
   private async teardown(): Promise<void> {
+    const t0 = traceNow();
     const wasStarted = this.starting !== undefined;
     this.emitCreated();
     this.stateValue = 'destroying';
@@ -432,11 +454,13 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     if (wasStarted) {
       await this.starting!.catch(() => {});
       if (this.pid !== undefined) {
+        const t = traceNow();
         await connection()
           .request('destroy', { sandbox: this.id })
           .catch(() => {
             // the helper died: the sandbox died with it
           });
+        traceSince('destroy.request-to-destroyed', t);
       }
     }
     connection().unwatchSandbox(this.id);
@@ -451,10 +475,15 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     );
     await this.link?.close();
     await this.loopbackPorts?.close();
+    let t = traceNow();
     await this.cgroups?.remove();
+    traceSince('destroy.cgroup-rmdir', t);
+    t = traceNow();
     await this.root?.remove();
+    traceSince('destroy.root-remove', t);
     this.stateValue = 'destroyed';
     this.emit('destroyed', { id: this.id });
+    traceSince('destroy.total', t0);
   }
 
   private createdEmitted = false;
