@@ -16,11 +16,24 @@ const REQ = { type: 'integer', min: 0, max: SAFE_MAX, doc: 'echoed in the reply'
 
 /** A node with its `ref` resolved: the named type's properties, overridden by the node's own. */
 export function resolve(node) {
+  if (node.request) return requestNode(node);
   if (!node.ref) return node;
   const named = spec.types[node.ref];
   if (!named) throw new Error(`spec/protocol.json: unknown type ${node.ref}`);
   const { ref, ...own } = node;
   return { ...resolve(named), refName: ref, ...own };
+}
+
+/**
+ * A field that is a whole request of another type (`"request": "spawn"`), with its own `type`
+ * and `req`: checked by that request's key list and decoded by that request's decoder.
+ */
+function requestNode(node) {
+  const { request, ...own } = node;
+  const m = spec.requests[request];
+  if (!m) throw new Error(`spec/protocol.json: unknown request type ${request}`);
+  const fields = { type: { type: 'string', enum: [request] }, req: REQ, ...m.fields };
+  return { type: 'object', fields, requestOf: request, ...own };
 }
 
 /** An object's fields, with those of its `base` type first. */
@@ -97,6 +110,8 @@ function renderTs() {
   function tsType(node, indent) {
     const n = resolve(node);
     const nul = n.nullable ? ' | null' : '';
+    if (n.requestOf)
+      return `${spec.requests[n.requestOf].ts ?? `${pascal(n.requestOf)}Request`} & { type: '${n.requestOf}'; req: number }${nul}`;
     const name = n.ts ?? (n.refName && (n.type === 'object' || n.type === 'tuple') ? pascal(n.refName) : undefined);
     if (name) return declare(name, { ...n, nullable: false }) + nul;
     switch (n.type) {
@@ -298,6 +313,7 @@ function walkRequests(visit) {
     const n = resolve(raw);
     const name = n.c ?? (n.refName && n.type === 'tuple' ? snake(n.refName) : cname);
     visit(n, name, where);
+    if (n.requestOf) return; // checked with that request's own keys, decoded by its decoder
     if (n.type === 'object')
       for (const [k, f] of Object.entries(fieldsOf(n))) node(f, `${name}_${snake(k)}`, { parent: name, key: k });
     if (n.type === 'array') node(n.items, name, { parent: name, item: true });
@@ -392,7 +408,7 @@ function renderC() {
   );
   const emitted = new Set();
   walkRequests((n, name, at) => {
-    if (n.type === 'object' && !emitted.has(`keys_${name}`)) {
+    if (n.type === 'object' && !n.requestOf && !emitted.has(`keys_${name}`)) {
       emitted.add(`keys_${name}`);
       const keys = Object.entries(fieldsOf(n)).map(([k, f]) => cstr((resolve(f).optional ? '?' : '') + k));
       c.push(`const char *const proto_keys_${name}[] = { ${[...keys, 'NULL'].join(', ')} };`);
@@ -413,7 +429,7 @@ function renderC() {
     emitted.add(fn);
     const lines = [];
     if (n.maxItems) h.push(`#define PROTO_MAX_${name.toUpperCase()} ${n.maxItems}`);
-    const check = cCheck(n, fn.slice(6), lines, name);
+    const check = cCheck(n, fn.slice(6), lines, n.requestOf ? snake(n.requestOf) : name);
     if (!check) return;
     c.push(...lines);
     if (at.key !== undefined) {
@@ -499,7 +515,7 @@ function docType(raw) {
         .join(' \\| ');
       break;
     case 'object':
-      t = n.refName ?? 'object';
+      t = n.requestOf ? `\`${n.requestOf}\` request` : (n.refName ?? 'object');
       break;
     default:
       t = n.type;
@@ -529,7 +545,7 @@ function docRows(fields, prefix = '') {
     const name = prefix + k;
     const opt = n.optional ? ' (optional)' : '';
     rows.push(`| \`${name}\`${opt} | ${docType(n)} | ${docLimits(n)} | ${(n.doc ?? '').replace(/\|/g, '\\|')} |`);
-    if (n.type === 'object' && !n.refName && !n.open) rows.push(...docRows(fieldsOf(n), `${name}.`));
+    if (n.type === 'object' && !n.refName && !n.open && !n.requestOf) rows.push(...docRows(fieldsOf(n), `${name}.`));
     if (n.type === 'array' && resolve(n.items).type === 'object')
       rows.push(...docRows(fieldsOf(resolve(n.items)), `${name}[].`));
     if (n.type === 'array' && resolve(n.items).type === 'oneOf') {

@@ -73,6 +73,7 @@ struct create_req {
 	bool proc, dev;
 	bool attached; /* "net" given: a veth pair to a network's bridge */
 	struct net_attach attach;
+	const struct jval *first_spawn; /* "spawn": the first spawn's request (checked), or NULL */
 };
 
 struct spawn_rlimit {

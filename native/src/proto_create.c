@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "first_spawn.h"
 #include "proto_decoders.h"
 #include "proto_gen.h"
 #include "util.h"
@@ -197,5 +198,9 @@ int proto_decode_create(const struct jval *v, struct request *r, struct err *e)
 	    proto_create_config(v, "", &cfg, e) < 0)
 		return -1;
 	r->u.create.sandbox = r->sandbox;
-	return decode_config(cfg, &r->u.create, e);
+	if (decode_config(cfg, &r->u.create, e) < 0 ||
+	    proto_create_spawn(v, "", &r->u.create.first_spawn, e) < 0)
+		return -1;
+	return r->u.create.first_spawn ? first_spawn_check(r->u.create.first_spawn, r->sandbox, e)
+				       : 0;
 }

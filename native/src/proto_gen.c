@@ -13,7 +13,7 @@ const char *const proto_request_names[REQ__COUNT] = {
 	[REQ_CONNECT] = "connect",
 };
 
-const char *const proto_keys_create[] = { "type", "req", "sandbox", "config", NULL };
+const char *const proto_keys_create[] = { "type", "req", "sandbox", "config", "?spawn", NULL };
 int proto_check_create(const struct jval *v, const char *where, struct err *e)
 {
 	return proto_check_keys(v, where, proto_keys_create, e);
@@ -659,6 +659,20 @@ int proto_create_config_net_mtu(const struct jval *o, const char *where, long lo
 	if (r <= 0)
 		return r;
 	return proto_check_int(v, where, key, &proto_create_config_net_mtu_spec, out, e) < 0 ? -1 : 1;
+}
+
+int proto_create_spawn(const struct jval *o, const char *where, const struct jval **out, struct err *e)
+{
+	const char *key = "spawn";
+	const struct jval *v;
+	int r = proto_field(o, where, key, true, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_object(v, where, key, proto_keys_spawn, NULL, out, e) < 0 ? -1 : 1;
 }
 
 const char *const proto_keys_spawn[] = { "type", "req", "sandbox", "process", "argv", "env", "cwd", "uid", "gid", "groups", "stdio", "cgroup", "cgroupProcs", "cgroupns", "rlimits", "?security", "?masks", "?outputLimit", "?memoryCgroup", NULL };

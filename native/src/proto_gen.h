@@ -93,6 +93,7 @@ int proto_create_config_net_address(const struct jval *o, const char *where, con
 int proto_create_config_net_prefix_length(const struct jval *o, const char *where, long long *out, struct err *e);
 int proto_create_config_net_gateway(const struct jval *o, const char *where, const char **out, struct err *e);
 int proto_create_config_net_mtu(const struct jval *o, const char *where, long long *out, struct err *e);
+int proto_create_spawn(const struct jval *o, const char *where, const struct jval **out, struct err *e);
 extern const char *const proto_keys_spawn[];
 int proto_check_spawn(const struct jval *v, const char *where, struct err *e);
 int proto_spawn_sandbox(const struct jval *o, const char *where, const char **out, struct err *e);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "first_spawn.h"
 #include "netlink.h"
 #include "ports.h"
 #include "process.h"
@@ -109,6 +110,7 @@ static void create_failed(struct sandbox *sb, const struct err *e)
 	if (!sb->creating)
 		return;
 	report_error(sb->create_req, sb->name, NULL, e);
+	first_spawn_fail(sb, e, false);
 	sb->creating = false;
 	sb->failed = true;
 	if (sb->pid > 0)
@@ -123,10 +125,13 @@ void sandbox_create_from_parent(long long req, const struct create_req *c)
 
 	if (create_check(c, &e) < 0) {
 		report_error(req, c->sandbox, NULL, &e);
+		first_spawn_refuse(c->first_spawn, c->sandbox, &e);
 		return;
 	}
 	sb = sandbox_new(c->sandbox, req);
 	sb->trace_t0 = t0;
+	if (c->first_spawn)
+		sb->first_spawn = first_spawn_keep(c->first_spawn);
 	report_step(sb->name, STEP_SANDBOX_CLONE);
 	if (clone_init_from_parent(sb, c, &e) < 0 || write_maps_from_parent(sb, c, &e) < 0 ||
 	    attach_from_parent(sb, c, &e) < 0 || send_go_from_parent(sb, &e) < 0) {
@@ -199,6 +204,7 @@ static void on_message(struct sandbox *sb, struct ctl_up *m, pid_t pid)
 		trace_since("create.request-to-ready", sb->trace_t0);
 		sb->creating = false;
 		report_created(sb->create_req, sb->name, sb->pid, sb->upper);
+		first_spawn_run(sb);
 	} else if (m->kind == CTL_ERROR) {
 		create_failed(sb, &m->err);
 	}
@@ -249,10 +255,12 @@ static void sandbox_ended(struct sandbox *sb, int status)
 		err_msg(&e, sb->last_step, "the sandbox was destroyed during %s",
 			step_names[sb->last_step]);
 		report_destroyed_error(sb->create_req, sb->name, NULL, &e);
+		first_spawn_fail(sb, &e, true);
 	} else if (sb->creating) {
 		err_msg(&e, sb->last_step, "the sandbox init died during %s",
 			step_names[sb->last_step]);
 		report_error(sb->create_req, sb->name, NULL, &e);
+		first_spawn_fail(sb, &e, false);
 	}
 	while (sb->spawns)
 		spawn_end_with_sandbox(sb->spawns, sb->n_destroy_reqs > 0);

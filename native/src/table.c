@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "first_spawn.h"
 #include "ports.h"
 #include "report.h"
 #include "table.h"
@@ -163,6 +164,7 @@ void sandbox_free(struct sandbox *sb)
 	while (sb->spawns)
 		spawn_remove(sb->spawns);
 	sandbox_outq_clear(sb);
+	first_spawn_free(sb->first_spawn);
 	if (sb->ctl >= 0)
 		close(sb->ctl);
 	if (sb->upper >= 0)

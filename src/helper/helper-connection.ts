@@ -98,6 +98,33 @@ export class HelperConnection {
   }
 
   /**
+   * Sends `create` carrying the sandbox's first `spawn` in the same message (one round trip
+   * for a cold sandbox): `created` and `spawned` settle as the two requests' replies would. A
+   * create that fails also fails the spawn, with the create's error.
+   */
+  createAndSpawn(
+    body: RequestMap['create'],
+    spawn: RequestMap['spawn']
+  ): { created: Promise<ReplyMap['create']>; spawned: Promise<ReplyMap['spawn']> } {
+    const req = this.nextReq++;
+    const hold = this.hold();
+    const spawned = new Promise<HelperReply>((resolve, reject) => this.pending.set(req, { resolve, reject })).finally(
+      () => hold.release()
+    ) as Promise<ReplyMap['spawn']>;
+    spawned.catch(() => {}); // a create that fails rejects both; the caller hears it from the create
+    const created = this.request('create', { ...body, spawn: { type: 'spawn', req, ...spawn } });
+    created.catch((err: unknown) => {
+      // Not sent at all (the helper could not start): no reply will ever come for the spawn.
+      const pending = this.pending.get(req);
+      if (pending && !(err as HelperErrorReply).type) {
+        this.pending.delete(req);
+        pending.reject(err as Error);
+      }
+    });
+    return { created, spawned };
+  }
+
+  /**
    * Resolves with the socket the helper sends as handle `kind` named `name`: files channel
    * `name` (the `fs` request) or connection `name` (the `connect` request).
    */

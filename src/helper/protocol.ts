@@ -29,6 +29,8 @@ export interface CreateRequest {
   /** the new sandbox's name */
   sandbox: string;
   config: CreateConfig;
+  /** the sandbox's first spawn, a whole `spawn` request for this sandbox with its own `req`: it runs as soon as the sandbox is ready, so create and first spawn take one round trip. Its `spawned` (or `error`) follows `created`; a create that fails answers it with the create's error */
+  spawn?: SpawnRequest & { type: 'spawn'; req: number };
 }
 
 export interface CreateConfig {

@@ -4,7 +4,7 @@ import { constants } from 'node:os';
 import { unlink } from 'node:fs';
 import { SandboxAbortedError, SandboxError, SandboxHelperError, SandboxSetupError } from '../errors/sandbox-error.js';
 import type { HelperConnection, Hold } from '../helper/helper-connection.js';
-import type { ExitEvent, SpawnRequest } from '../helper/protocol.js';
+import type { ExitEvent, SpawnedReply, SpawnRequest } from '../helper/protocol.js';
 import { OutputCollector } from './output-collector.js';
 import { readLines } from './line-reader.js';
 import { SandboxPipeEnd } from './sandbox-pipe.js';
@@ -23,6 +23,8 @@ const DEFAULT_MAX_LINE = 1 << 20;
 export interface PreparedSpawn {
   request: SpawnRequest;
   cgroup: Cgroup | undefined;
+  /** The reply of a spawn already sent (a cold sandbox's first, with its create). */
+  sent?: Promise<SpawnedReply>;
 }
 
 /** What a process needs from its sandbox. */
@@ -185,7 +187,7 @@ export class SandboxProcess<Output extends string | Buffer = string>
     conn.watchProcess(this.id, this);
     this.hold = conn.hold();
     try {
-      const { request, cgroup } = await this.ctx.prepare(this.id, this.options);
+      const { request, cgroup, sent } = await this.ctx.prepare(this.id, this.options);
       this.stdinFile = stdinFileOf(request);
       if (this.finished) {
         // failed meanwhile (the helper died): nothing may go out any more
@@ -198,9 +200,10 @@ export class SandboxProcess<Output extends string | Buffer = string>
         this.ctx.onLimit(this, limit);
         this.kill('SIGKILL');
       });
-      if (this.abortError) throw this.abortError;
+      // A spawn already sent runs, aborted or not: it is killed once it has started (below).
+      if (this.abortError && !sent) throw this.abortError;
       const t = traceNow();
-      const reply = await conn.request('spawn', request).finally(() => this.stdioHandedOver());
+      const reply = await (sent ?? conn.request('spawn', request)).finally(() => this.stdioHandedOver());
       traceSince('spawn.request-to-spawned', t);
       if (this.finished) return;
       // pid null: the spawn ended before its command started (a kill right after spawn).

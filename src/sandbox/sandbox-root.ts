@@ -6,6 +6,7 @@ import { type Overlay, removeEmptyOverlaySync } from '../rootfs/overlay.js';
 import { createConfigFor } from './create-config.js';
 import type { ResolvedSandboxOptions } from './options.js';
 import { hostLayerFor } from './runtime.js';
+import { traceNow, traceSince } from '../platform/step-trace.js';
 
 /**
  * One sandbox's root on the host: its directory in the session, the overlay of image layers
@@ -55,7 +56,10 @@ export class SandboxRoot {
   async remove(): Promise<void> {
     // A sandbox that wrote nothing leaves a fixed handful of empty directories: remove them
     // directly, a fraction of the thread-pool round trips of a recursive fs.promises.rm.
-    if (removeEmptyOverlaySync(this.dir, this.overlay.dirs)) return;
+    const t = traceNow();
+    const empty = removeEmptyOverlaySync(this.dir, this.overlay.dirs);
+    traceSince(empty ? 'destroy.root-rmdir' : 'destroy.root-not-empty', t);
+    if (empty) return;
     await removeTree(this.dir);
   }
 }

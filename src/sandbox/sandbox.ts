@@ -17,7 +17,12 @@ import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
 import { connection } from '../platform/sessions.js';
 import { containerCause } from '../platform/container-limits.js';
 import { setFrozen } from '../cgroup/freezer.js';
-import { SandboxProcess, type AnySandboxProcess, type SpawnContext } from '../process/sandbox-process.js';
+import {
+  SandboxProcess,
+  type AnySandboxProcess,
+  type PreparedSpawn,
+  type SpawnContext,
+} from '../process/sandbox-process.js';
 import { resolveSpawnOptions, type ResolvedSpawnOptions, type SpawnOptions } from '../process/spawn-options.js';
 import type { SpawnResult } from '../process/spawn-result.js';
 import { resolveUser } from '../process/user.js';
@@ -36,6 +41,7 @@ import { traceNow, traceSince } from '../platform/step-trace.js';
 import { SandboxCgroups } from './sandbox-cgroups.js';
 import { SandboxRoot } from './sandbox-root.js';
 import { prepareSpawn } from './spawn-preparation.js';
+import { type FirstSpawn, takeFirstSpawn } from './first-spawn.js';
 import {
   waitForLog,
   waitForPort,
@@ -79,6 +85,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private filesApi: SandboxFiles | undefined;
   private link: NetworkLink | undefined;
   private loopbackPorts: LoopbackPorts | undefined;
+  /** The spawn that starts a not yet started sandbox: it goes to the helper with the create. */
+  private firstSpawn: FirstSpawn | undefined;
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -346,17 +354,27 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       traceSince('create.root-prepare', t);
       await this.attachNetwork(root.config);
       t = traceNow();
-      const created = conn.request('create', { sandbox: this.id, config: root.config });
-      // Only spawns live in the sandbox's cgroup, not its init: make it while the helper builds.
+      const first = this.firstSpawn && takeFirstSpawn(this.firstSpawn, this.spawnPreparation());
+      this.firstSpawn = undefined;
+      traceSince('create.first-spawn-prepare', t);
+      t = traceNow();
+      const sent = first?.request && conn.createAndSpawn({ sandbox: this.id, config: root.config }, first.request);
+      const created = sent ? sent.created : conn.request('create', { sandbox: this.id, config: root.config });
+      first?.sent(sent ? sent.spawned : undefined);
+      // Only spawns live in the sandbox's cgroup, not its init: make it while the helper builds
+      // (a first spawn's needed it made already, for the spawn's own cgroup inside it).
       let cgroupFailure: { error: unknown } | undefined;
       const tc = traceNow();
       try {
-        cgroups.createSandboxCgroup(this.id);
+        if (!first) cgroups.createSandboxCgroup(this.id);
       } catch (err) {
         cgroupFailure = { error: err };
       }
       traceSince('create.sandbox-cgroup', tc);
-      const reply = await created;
+      const reply = await created.catch((err: unknown) => {
+        first?.abandon(); // the spawn never ran: the host file of its stdin is ours to remove
+        throw err;
+      });
       traceSince('create.request-to-created', t);
       this.pid = reply.pid;
       root.created(reply.upperFd);
@@ -368,6 +386,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       traceSince('create.total', t0);
     } catch (err) {
       const error = isErrorReply(err) ? setupErrorOf(setupFailureOf(err)) : toSandboxError(err);
+      this.firstSpawn?.reject(error);
+      this.firstSpawn = undefined;
       this.markFailed(error);
       if (this.pid !== undefined) await conn.request('destroy', { sandbox: this.id }).catch(() => {});
       await this.link?.close();
@@ -403,16 +423,18 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private readonly spawnContext: SpawnContext = {
     connection: connection(),
     prepare: async (id, o) => {
+      // The first spawn of a sandbox nobody started yet travels with its create.
+      const first = this.starting === undefined && this.stateValue === 'created' && !this.failure;
+      let prepared: Promise<PreparedSpawn> | undefined;
+      if (first) prepared = new Promise((resolve, reject) => (this.firstSpawn = { id, options: o, resolve, reject }));
+      prepared?.catch(() => {}); // a failing create rejects start() below, which is what the spawn reports
       await this.start();
       if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('spawn');
+      if (prepared) return prepared;
       const t = traceNow();
-      const prepared = prepareSpawn(
-        { sandbox: this.id, options: this.options, root: this.root!, cgroups: this.cgroups! },
-        id,
-        o
-      );
+      const spawn = prepareSpawn(this.spawnPreparation(), id, o);
       traceSince('spawn.prepare', t);
-      return prepared;
+      return spawn;
     },
     release: (_proc, cgroup) => {
       if (cgroup) cgroup.remove().catch(() => {}); // the sandbox's removal retries
@@ -444,6 +466,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     wantsOutputEvents: (fd) => this.listenerCount(fd === 1 ? 'stdout' : 'stderr') > 0,
     closing: () => this.stateValue === 'destroying' || this.stateValue === 'destroyed',
   };
+
+  private spawnPreparation() {
+    return { sandbox: this.id, options: this.options, root: this.root!, cgroups: this.cgroups! };
+  }
 
   private async teardown(): Promise<void> {
     const t0 = traceNow();
