@@ -62,22 +62,36 @@ const BWRAP_ARGS = [
   'true',
 ];
 
+// The targets of issue 15, as ratios of medians of one run (small heap).
+const TARGETS = [
+  { what: 'cold create + spawn `true` + destroy', key: 'sandkit-lifecycle', base: 'bwrap', max: 0.6 },
+  { what: 'spawn into a started sandbox', key: 'sandkit-spawn', base: 'child-process', max: 1.0 },
+  { what: 'cold, from a snapshot', key: 'sandkit-snapshot', base: 'sandkit-lifecycle', max: 1.2 },
+];
+
 const notes = [];
 const sandkit = await loadSandkit();
 const bwrapProblem = await check(() => spawnAwait('bwrap', BWRAP_ARGS));
 if (bwrapProblem) notes.push(`bwrap skipped: ${bwrapProblem}`);
 
 let started; // the already-started sandbox of case (d)
+let snap; // the snapshot case (e) starts its sandboxes from
 const cases = [
   { key: 'sandkit-lifecycle', label: '(a) sandkit create+spawn+destroy', run: sandkitLifecycle, needs: 'sandkit' },
   { key: 'child-process', label: '(b) child_process.spawn', run: () => spawnAwait('true', []) },
   { key: 'bwrap', label: '(c) bwrap', run: () => spawnAwait('bwrap', BWRAP_ARGS), needs: 'bwrap' },
   { key: 'sandkit-spawn', label: '(d) sandkit spawn, started sandbox', run: sandkitSpawn, needs: 'sandkit' },
+  { key: 'sandkit-snapshot', label: '(e) sandkit cold, from a snapshot', run: sandkitFromSnapshot, needs: 'sandkit' },
 ].filter((c) => (c.needs === 'sandkit' ? sandkit.ok : c.needs === 'bwrap' ? !bwrapProblem : true));
 
 if (sandkit.ok) {
   started = new sandkit.Sandbox({ image: sandkit.Image.host(), network: 'none' });
   await started.start();
+  // A snapshot as a judge makes one: the host image plus a file written into it.
+  const build = new sandkit.Sandbox({ image: sandkit.Image.host(), network: 'none' });
+  await build.files.write('/solution.txt', 'built\n');
+  snap = await build.snapshot();
+  await build.destroy();
 }
 
 console.log(
@@ -90,6 +104,7 @@ for (const note of notes) console.log(`note: ${note}`);
 
 const phases = [];
 phases.push(await measurePhase('small heap', smallN));
+printTargets(phases[0]);
 allocate(heapMiB * 1024 * 1024);
 phases.push(await measurePhase('big heap', bigN));
 printGrowth(phases);
@@ -102,6 +117,15 @@ process.exitCode = sandkit.ok ? 0 : 1;
 
 async function sandkitLifecycle() {
   const sandbox = new sandkit.Sandbox({ image: sandkit.Image.host(), network: 'none' });
+  try {
+    expectOk(await sandbox.spawn(['true'], { stdin: 'ignore' }));
+  } finally {
+    await sandbox.destroy();
+  }
+}
+
+async function sandkitFromSnapshot() {
+  const sandbox = new sandkit.Sandbox({ image: snap, network: 'none' });
   try {
     expectOk(await sandbox.spawn(['true'], { stdin: 'ignore' }));
   } finally {
@@ -229,6 +253,27 @@ function printPhase(phase) {
     console.log(
       `  ${c.label.padEnd(38)}${c.medianMs.toFixed(2).padStart(10)}${c.p95Ms.toFixed(2).padStart(9)}${vsCp.padStart(18)}${vsBw.padStart(10)}`
     );
+  }
+}
+
+function printTargets(phase) {
+  console.log(`\ntargets (${phase.name}, ratio of medians):`);
+  for (const t of TARGETS) {
+    const c = phase.cases[t.key];
+    const b = phase.cases[t.base];
+    if (!c || !b) {
+      console.log(`  ${t.what} ≤ ${t.max.toFixed(2)}× ${t.base}: not measured`);
+      continue;
+    }
+    const ratio = c.medianMs / b.medianMs;
+    const verdict =
+      ratio <= t.max
+        ? 'met'
+        : `missed by ${(ratio - t.max).toFixed(2)}× (${(c.medianMs - t.max * b.medianMs).toFixed(2)} ms too slow)`;
+    console.log(
+      `  ${`${t.what} ≤ ${t.max.toFixed(2)}× ${b.label.slice(4)}`.padEnd(76)} ${ratio.toFixed(2)}×  ${verdict}`
+    );
+    phase.targets = [...(phase.targets ?? []), { ...t, ratio, met: ratio <= t.max }];
   }
 }
 

@@ -8,6 +8,11 @@
  * inside it; magic links (/proc/<pid>/root, /proc/<pid>/fd/N) are never followed. The masks
  * hold because the command loses CAP_SYS_ADMIN (and umount is refused by seccomp) before it
  * runs: a spawn that keeps CAP_SYS_ADMIN can unmount them.
+ *
+ * Every masked directory shows the same empty read-only tmpfs: the first is mounted, the
+ * others are binds of it, so a spawn makes one tmpfs superblock rather than one per directory
+ * (and its namespace has one fewer to tear down each). The superblock itself is read-only, so
+ * a bind of it is too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +35,24 @@ static int mask_open(const char *path)
 	return syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
 }
 
-static int mask_one(const char *path, struct err *e)
+/* A directory's mask: the spawn's one empty tmpfs (*empty: an O_PATH fd of it, once made). */
+static int mask_dir(int fd, const char *path, int *empty, struct err *e)
+{
+	char self[32];
+
+	if (*empty >= 0) {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", *empty);
+		return mount_on_fd(self, fd, path, NULL, MS_BIND, NULL, STEP_SPAWN_MASK, e);
+	}
+	if (mount_on_fd("tmpfs", fd, path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			"size=4k,nr_inodes=1,mode=555", STEP_SPAWN_MASK, e) < 0)
+		return -1;
+	if ((*empty = mask_open(path)) < 0)
+		return err_sys(e, STEP_SPAWN_MASK, "openat2", path, "open(\"%s\")", path);
+	return 0;
+}
+
+static int mask_one(const char *path, int *empty, struct err *e)
 {
 	int fd = mask_open(path), r;
 	struct stat st;
@@ -40,9 +62,7 @@ static int mask_one(const char *path, struct err *e)
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return err_sys(e, STEP_SPAWN_MASK, "openat2", path, "open(\"%s\")", path);
 	if (S_ISDIR(st.st_mode))
-		r = mount_on_fd("tmpfs", fd, path, "tmpfs",
-				MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-				"size=4k,nr_inodes=1,mode=555", STEP_SPAWN_MASK, e);
+		r = mask_dir(fd, path, empty, e);
 	else
 		r = mount_on_fd("/dev/null", fd, path, NULL, MS_BIND, NULL, STEP_SPAWN_MASK, e);
 	close(fd);
@@ -88,13 +108,14 @@ static int readonly_one(const char *path, struct err *e)
 int mask_apply(char *const *masked, int n_masked, char *const *readonly, int n_readonly,
 	       struct err *e)
 {
-	int i;
+	int i, empty = -1, r = 0;
 
 	for (i = 0; i < n_readonly; i++)
 		if (readonly_one(readonly[i], e) < 0)
 			return -1;
-	for (i = 0; i < n_masked; i++)
-		if (mask_one(masked[i], e) < 0)
-			return -1;
-	return 0;
+	for (i = 0; i < n_masked && r == 0; i++)
+		r = mask_one(masked[i], &empty, e);
+	if (empty >= 0)
+		close(empty);
+	return r;
 }

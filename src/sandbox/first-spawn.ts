@@ -27,7 +27,8 @@ export interface TakenFirstSpawn {
  * Prepares a cold sandbox's first spawn to go with its create: the sandbox's cgroup is made
  * first (the spawn's own lives inside it), then the spawn's cgroup and request, as for any
  * spawn. A spawn that cannot be prepared (an unknown user, say) fails alone, as it would have
- * after the start; the sandbox still starts. A failure to make the sandbox's cgroup fails the start.
+ * after the start; the sandbox still starts. So does one aborted meanwhile, which is never sent.
+ * A failure to make the sandbox's cgroup fails the start.
  */
 export function takeFirstSpawn(first: FirstSpawn, on: SpawnPreparation): TakenFirstSpawn {
   on.cgroups.createSandboxCgroup(on.sandbox);
@@ -36,6 +37,10 @@ export function takeFirstSpawn(first: FirstSpawn, on: SpawnPreparation): TakenFi
     prepared = prepareSpawn(on, first.id, first.options);
   } catch (err) {
     first.reject(err);
+  }
+  if (prepared && first.options.signal?.aborted) {
+    first.resolve(prepared); // aborted meanwhile: it goes its own way, which never sends it
+    prepared = undefined;
   }
   return {
     request: prepared?.request,

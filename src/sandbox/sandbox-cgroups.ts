@@ -6,6 +6,7 @@ import { SandboxUnsupportedError } from '../errors/sandbox-error.js';
 import { cgroupLimitNames, type ResolvedSpawnLimits } from '../limits/limits.js';
 import type { ResolvedSandboxOptions } from './options.js';
 import { cgroupsFor } from './runtime.js';
+import { removeInBackground } from '../platform/background-removal.js';
 
 /**
  * Where a sandbox's limits are enforced: its cgroup under this session's tree where the host
@@ -52,6 +53,19 @@ export class SandboxCgroups {
 
   async remove(): Promise<void> {
     await this.cgroup?.remove().catch(() => {});
+  }
+
+  /**
+   * Removes the sandbox's cgroup without waiting: its processes are dead already, so nothing
+   * in it can be observed any more. Finished before Node exits (or by the next session's sweep).
+   */
+  removeSoon(): void {
+    const cgroup = this.cgroup;
+    if (cgroup)
+      removeInBackground(
+        () => cgroup.remove(),
+        () => cgroup.removeSync()
+      );
   }
 
   private get tree(): CgroupTree | undefined {

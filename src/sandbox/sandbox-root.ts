@@ -1,6 +1,8 @@
-import { join } from 'node:path';
+import { renameSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { CreateConfig } from '../helper/protocol.js';
-import { removeTree } from '../platform/remove-tree.js';
+import { removeInBackground } from '../platform/background-removal.js';
+import { removeTree, removeTreeSync } from '../platform/remove-tree.js';
 import { sessionFor } from '../platform/sessions.js';
 import { type Overlay, removeEmptyOverlaySync } from '../rootfs/overlay.js';
 import { createConfigFor } from './create-config.js';
@@ -53,13 +55,28 @@ export class SandboxRoot {
     return this.overlay.lowerDirs;
   }
 
+  /**
+   * Removes the sandbox's directory. A sandbox that wrote nothing leaves a fixed handful of
+   * empty directories: they go at once. A writable layer with files in it is renamed out of the
+   * way (the sandbox's directory is gone when this resolves) and removed in the background,
+   * so destroy() does not wait for a tree nobody can see any more.
+   */
   async remove(): Promise<void> {
-    // A sandbox that wrote nothing leaves a fixed handful of empty directories: remove them
-    // directly, a fraction of the thread-pool round trips of a recursive fs.promises.rm.
     const t = traceNow();
     const empty = removeEmptyOverlaySync(this.dir, this.overlay.dirs);
-    traceSince(empty ? 'destroy.root-rmdir' : 'destroy.root-not-empty', t);
+    traceSince(empty ? 'destroy.root-rmdir' : 'destroy.root-rename', t);
     if (empty) return;
-    await removeTree(this.dir);
+    // Not "sb-…": nothing takes it for a live sandbox's directory.
+    const away = join(dirname(this.dir), `.removing-${basename(this.dir).replace(/^sb-/, '')}`);
+    try {
+      renameSync(this.dir, away);
+    } catch {
+      await removeTree(this.dir);
+      return;
+    }
+    removeInBackground(
+      () => removeTree(away),
+      () => removeTreeSync(away)
+    );
   }
 }

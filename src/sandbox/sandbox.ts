@@ -241,7 +241,12 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     return this.filesApi;
   }
 
-  /** Kills every process, tears the sandbox down and removes its directories. Idempotent. */
+  /**
+   * Kills every process, tears the sandbox down and removes its directories. Idempotent.
+   * Resolves once every process of the sandbox is dead and its mounts and directory are gone;
+   * the rmdir of its emptied cgroup and the removal of a written writable layer (already
+   * renamed away) finish in the background, before Node exits.
+   */
   destroy(): Promise<void> {
     this.destroying ??= this.teardown();
     return this.destroying;
@@ -501,10 +506,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     );
     await this.link?.close();
     await this.loopbackPorts?.close();
-    let t = traceNow();
-    await this.cgroups?.remove();
-    traceSince('destroy.cgroup-rmdir', t);
-    t = traceNow();
+    this.cgroups?.removeSoon(); // emptied by the init's death: no need to wait for its rmdir
+    const t = traceNow();
     await this.root?.remove();
     traceSince('destroy.root-remove', t);
     this.stateValue = 'destroyed';
