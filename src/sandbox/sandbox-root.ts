@@ -56,24 +56,23 @@ export class SandboxRoot {
   }
 
   /**
-   * Removes the sandbox's directory. A sandbox that wrote nothing leaves a fixed handful of
-   * empty directories: they go at once. A writable layer with files in it is renamed out of the
-   * way (the sandbox's directory is gone when this resolves) and removed in the background,
-   * so destroy() does not wait for a tree nobody can see any more.
+   * Removes the sandbox's directory: one rename out of the way (the sandbox's directory is gone
+   * when this resolves), then the removal of the tree in the background, so destroy() waits
+   * neither for a written writable layer nor for the rmdir of the directories the sandbox's
+   * mounts were on (the kernel detaches what was mounted there under its global mount lock and
+   * waits for an RCU grace period: milliseconds on a busy host).
    */
   async remove(): Promise<void> {
     const t = traceNow();
-    const empty = removeEmptyOverlaySync(this.dir, this.overlay.dirs);
-    traceSince(empty ? 'destroy.root-rmdir' : 'destroy.root-rename', t);
-    if (empty) return;
     // Not "sb-…": nothing takes it for a live sandbox's directory.
     const away = join(dirname(this.dir), `.removing-${basename(this.dir).replace(/^sb-/, '')}`);
     try {
       renameSync(this.dir, away);
     } catch {
-      await removeTree(this.dir);
+      if (!removeEmptyOverlaySync(this.dir, this.overlay.dirs)) await removeTree(this.dir);
       return;
     }
+    traceSince('destroy.root-rename', t);
     removeInBackground(
       () => removeTree(away),
       () => removeTreeSync(away)
