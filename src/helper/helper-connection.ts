@@ -114,12 +114,12 @@ export class HelperConnection {
     spawned.catch(() => {}); // a create that fails rejects both; the caller hears it from the create
     const created = this.request('create', { ...body, spawn: { type: 'spawn', req, ...spawn } });
     created.catch((err: unknown) => {
-      // Not sent at all (the helper could not start): no reply will ever come for the spawn.
+      // The spawn fails with its create, whatever the helper still says about it (it answers a
+      // failed create's spawn too, but not one the create never got to: unsent, or refused as
+      // malformed): nothing may keep waiting, or holding Node's event loop, for it.
       const pending = this.pending.get(req);
-      if (pending && !(err as HelperErrorReply).type) {
-        this.pending.delete(req);
-        pending.reject(err as Error);
-      }
+      this.pending.delete(req);
+      pending?.reject(err as Error | HelperErrorReply);
     });
     return { created, spawned };
   }

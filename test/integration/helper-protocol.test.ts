@@ -545,6 +545,66 @@ describe.each(modes)('sandkit-helper $name', (mode) => {
     else expect(await h.exitOf('p-race')).toMatchObject({ signal: 'SIGKILL' });
   });
 
+  it('runs the first spawn a create carries right after created (create.spawn)', async () => {
+    const name = 'sb-first';
+    const spawnReq = 900_101;
+    const spawn = { type: 'spawn', req: spawnReq, sandbox: name, process: 'p-first', argv: ['echo', 'one trip'] };
+    const created = await h.request({ type: 'create', sandbox: name, config, spawn: { ...spawn, ...spawnDefaults } });
+    expect(created).toMatchObject({ type: 'created', sandbox: name });
+    const spawned = await h.waitFor((m) => m.req === spawnReq);
+    expect(spawned).toMatchObject({ type: 'spawned', process: 'p-first', nspid: 2 });
+    expect(h.messages.indexOf(created)).toBeLessThan(h.messages.indexOf(spawned));
+    h.sockets.get('p-first:0')?.end();
+    expect(await h.exitOf('p-first')).toMatchObject({ exitCode: 0 });
+    expect(await h.output.get('p-first:1')).toBe('one trip\n');
+    expect(await h.request({ type: 'destroy', sandbox: name })).toMatchObject({ type: 'destroyed' });
+  });
+
+  it("answers the first spawn of a failing create with the create's error", async () => {
+    const name = 'sb-first-bad';
+    const spawnReq = 900_102;
+    const bad = { ...config, rootfs: { ...config.rootfs, merged: join(dir, 'missing') } };
+    const spawn = { type: 'spawn', req: spawnReq, sandbox: name, process: 'p-first-bad', argv: ['true'] };
+    const reply = await h.request({
+      type: 'create',
+      sandbox: name,
+      config: bad,
+      spawn: { ...spawn, ...spawnDefaults },
+    });
+    expect(reply).toMatchObject({ type: 'error', sandbox: name, step: 'rootfs.overlay', errnoName: 'ENOENT' });
+    const spawnReply = await h.waitFor((m) => m.req === spawnReq);
+    expect(spawnReply).toMatchObject({ type: 'error', process: 'p-first-bad', step: 'rootfs.overlay' });
+    expect(h.messages.some((m) => m.type === 'spawned' && m.process === 'p-first-bad')).toBe(false);
+  });
+
+  it('refuses a create whose first spawn is malformed, naming the field, before anything runs', async () => {
+    const spawn = { type: 'spawn', req: 900_103, sandbox: 'sb-first-malformed', process: 'p-m', ...spawnDefaults };
+    const noArgv = await h.request({
+      type: 'create',
+      sandbox: 'sb-first-malformed',
+      config,
+      spawn: { ...spawn, argv: [] },
+    });
+    expect(noArgv).toMatchObject({ type: 'error', step: 'protocol' });
+    expect(noArgv.message).toMatch(/^spawn\.argv: /);
+    const elsewhere = await h.request({
+      type: 'create',
+      sandbox: 'sb-first-malformed',
+      config,
+      spawn: { ...spawn, sandbox: 'sb-main', argv: ['true'] },
+    });
+    expect(elsewhere).toMatchObject({
+      type: 'error',
+      step: 'protocol',
+      message: expect.stringMatching(/^spawn\.sandbox/),
+    });
+    // Nothing was made: the name is still free.
+    expect(await h.request({ type: 'create', sandbox: 'sb-first-malformed', config })).toMatchObject({
+      type: 'created',
+    });
+    expect(await h.request({ type: 'destroy', sandbox: 'sb-first-malformed' })).toMatchObject({ type: 'destroyed' });
+  });
+
   it('does not leak fds across many sandboxes', async () => {
     const fds = () => readdirSync(`/proc/${h.child.pid}/fd`).length;
     const cycle = async (i: number) => {
