@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, vi } from 'vitest';
+import { afterEach, describe, expect, it as plainIt, vi } from 'vitest';
 import { helperConnection } from '../../src/helper/helper-connection.js';
 import { helperPath } from '../../src/helper/helper-path.js';
 import { pendingRemovals } from '../../src/platform/background-removal.js';
@@ -63,7 +63,7 @@ describe('a first spawn whose create fails', () => {
     delete process.env.SANDKIT_INJECT;
   });
 
-  it("rejects with the create's error, named by its step, and the sandbox fails once", async (ctx) => {
+  plainIt("rejects with the create's error, named by its step, and the sandbox fails once", async (ctx) => {
     requireFeature(ctx, hasStrace, 'needs strace (Debian package strace)');
     process.env.SANDKIT_REAL_HELPER = helperPath();
     process.env.SANDKIT_HELPER = join(__dirname, '..', 'fixtures', 'strace-helper.sh');
