@@ -57,13 +57,16 @@ export function userEgressScript(egress: ResolvedEgress, hostAddresses: readonly
   const rules = ['oifname "lo" accept', 'meta nfproto ipv6 drop', 'ct state established,related accept'];
   // Never through the tap: pasta would connect to them on the host's own loopback.
   rules.push('ip daddr 127.0.0.0/8 drop');
-  if (egress.kind === 'allow') rules.push('accept');
-  if (egress.kind === 'list') {
-    rules.push(...egress.rules.filter((r) => r.cidr.endsWith('/32')).flatMap(ruleLines));
-    const host = [...new Set(hostAddresses)];
-    if (host.length > 0) rules.push(`ip daddr { ${host.join(', ')} } drop`);
-    rules.push(...egress.rules.flatMap(ruleLines));
-  }
+  if (egress.kind === 'deny') return script(rules);
+  const list = egress.kind === 'list' ? egress.rules : [];
+  rules.push(...list.filter((r) => r.cidr.endsWith('/32')).flatMap(ruleLines));
+  const host = [...new Set(hostAddresses)];
+  if (host.length > 0) rules.push(`ip daddr { ${host.join(', ')} } drop`);
+  rules.push(...(egress.kind === 'allow' ? ['accept'] : list.flatMap(ruleLines)));
+  return script(rules);
+}
+
+function script(rules: string[]): string {
   const chain = rules.map((r) => `    ${r}\n`).join('');
   return `table inet sandkit {\n  chain egress {\n    type filter hook output priority filter; policy drop;\n${chain}  }\n}\n`;
 }
