@@ -50,7 +50,8 @@ export type { ImportProgress, ImportOptions } from './images/image-import.js';
 export { defaultStoreDir } from './platform/state-dir.js';
 export { Namespaces, type NamespacesOptions } from './namespaces/namespaces.js';
 export { Network, sweepStaleNetworks, type NetworkOptions, type NetworkInfo } from './network/network.js';
-export type { NetworkAttachOptions, ResolvedNetworkAttach } from './network/network-link.js';
+export type { NetworkAttachOptions, ResolvedNetworkAttach, UserNetworkOptions } from './network/network-link.js';
+export { USER_NETWORK_ADDRESS, USER_NETWORK_GATEWAY, type ResolvedUserNetwork } from './network/user-network.js';
 export type { EgressPolicy, EgressRule, ResolvedEgress, ResolvedEgressRule } from './network/egress.js';
 export type { PortMapping, ResolvedPortMapping } from './network/port-proxy.js';
 export {

@@ -22,8 +22,8 @@ int netlink_route(const struct net_attach *n, struct err *e);
 
 /* The `nft` request: starts `nft -f -` with script on its stdin and returns at once; the
  * answer (`ok`, or an `error` with step net.nft and nft's first line of stderr) goes out
- * when it is reaped. */
-void nft_request_from_parent(long long req, const char *script);
+ * when it is reaped. With sandbox (not NULL), nft runs in that sandbox's network namespace. */
+void nft_request_from_parent(long long req, const char *script, const char *sandbox);
 /* SIGCHLD reaped pid: if it was an nft run, answer its request and return true. */
 bool nft_reaped(pid_t pid, int status);
 

@@ -6,10 +6,17 @@
  * small process costs the same every time. The script goes in through a memfd and nft's
  * stderr comes back through another, so no pipe can fill up and deadlock. The supervisor does
  * not wait for nft: its SIGCHLD handler reaps it and answers the request then.
+ *
+ * With a sandbox, nft runs in that sandbox's user and network namespaces (the egress policy
+ * of a user-mode network, which lives in the sandbox's own namespace): a forked child joins
+ * them through the fds the supervisor keeps (ports.c), owning the user namespace gives it
+ * CAP_NET_ADMIN there, rootless too; nothing in the sandbox is opened by name.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,6 +24,7 @@
 #include <unistd.h>
 
 #include "netlink.h"
+#include "ports.h"
 #include "report.h"
 #include "util.h"
 
@@ -63,6 +71,45 @@ static pid_t nft_start(int in, int errfd, struct err *e)
 	return pid;
 }
 
+struct nft_in_ns {
+	int in, errfd, userns, netns;
+};
+
+static int nft_in_ns_main(void *arg)
+{
+	const struct nft_in_ns *a = arg;
+	char *argv[] = { "nft", "-f", "-", NULL };
+	sigset_t none;
+
+	if (dup2(a->in, 0) < 0 || dup2(a->errfd, 1) < 0 || dup2(a->errfd, 2) < 0)
+		return 126;
+	if ((a->userns >= 0 && setns(a->userns, CLONE_NEWUSER) < 0) ||
+	    setns(a->netns, CLONE_NEWNET) < 0) {
+		dprintf(2, "setns(the sandbox's namespaces): %s\n", strerror(errno));
+		return 126;
+	}
+	close_range(3, ~0U, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execvp("nft", argv);
+	dprintf(2, "nft (package nftables): %s\n", strerror(errno));
+	return 127;
+}
+
+static pid_t nft_start_in(const char *sandbox, int in, int errfd, struct err *e)
+{
+	struct nft_in_ns a = { in, errfd, -1, -1 };
+	pid_t pid;
+
+	if (ports_namespaces(sandbox, &a.userns, &a.netns) < 0)
+		return err_msg(e, STEP_NET_NFT,
+			       "sandbox \"%.128s\" is not running or shares the host's network",
+			       sandbox);
+	if ((pid = proc_start(0, -1, nft_in_ns_main, &a)) < 0)
+		return err_sys(e, STEP_NET_NFT, "fork", NULL, "fork()");
+	return pid;
+}
+
 /* nft's diagnostics, first line only, into the error message. */
 static void nft_failed(int errfd, int status, struct err *e)
 {
@@ -89,7 +136,7 @@ struct nft_run {
 
 static struct nft_run *runs;
 
-void nft_request_from_parent(long long req, const char *script)
+void nft_request_from_parent(long long req, const char *script, const char *sandbox)
 {
 	int in = -1, errfd = -1;
 	struct nft_run *r;
@@ -98,7 +145,7 @@ void nft_request_from_parent(long long req, const char *script)
 
 	if ((in = memfd_with("nft-script", script, &e)) >= 0 &&
 	    (errfd = memfd_with("nft-stderr", "", &e)) >= 0)
-		pid = nft_start(in, errfd, &e);
+		pid = sandbox ? nft_start_in(sandbox, in, errfd, &e) : nft_start(in, errfd, &e);
 	if (in >= 0)
 		close(in);
 	if (pid < 0) {

@@ -21,10 +21,17 @@ void ports_forget(const char *sandbox);
 int ports_reaped(pid_t pid);
 
 void ports_connect_from_parent(long long req, const char *sandbox, const char *conn, int port);
+/* The `udp-relay` request: bind host_address:host_port and relay its datagrams to `port` inside
+ * the sandbox (answers `relay` with the bound port). Relays end with their sandbox. */
+void ports_udp_relay_from_parent(long long req, const char *sandbox, const char *name, int port,
+				 const char *host_address, int host_port);
+/* The user and network namespace fds kept for a sandbox (userns -1: the supervisor's own);
+ * -1 when there are none. The fds stay owned by ports.c. */
+int ports_namespaces(const char *sandbox, int *userns, int *netns);
 
-/* The event loop's part: how many pollfds pending connections need, filling them in; then
- * handling what poll() said (and connections past their deadline); the poll timeout in ms
- * (-1: none pending). */
+/* The event loop's part: how many pollfds pending connections, UDP relays and user-mode
+ * networks being started need, filling them in; then handling what poll() said (and what is
+ * past its deadline); the poll timeout in ms (-1: nothing pending). */
 int ports_poll_count(void);
 void ports_poll_fill(struct pollfd *pfd);
 void ports_poll_done(const struct pollfd *pfd, int n);

@@ -130,6 +130,18 @@ struct fs_req {
 
 struct nft_req {
 	const char *script;
+	const char *sandbox; /* NULL: the host's namespaces */
+};
+
+struct usernet_req {
+	const char *address, *gateway;
+	int prefix_length;
+	bool map_gateway;
+};
+
+struct udp_relay_req {
+	const char *relay, *host_address;
+	int port, host_port;
 };
 
 struct request {
@@ -145,6 +157,8 @@ struct request {
 		struct nft_req nft;
 		struct pipe_close_req pipe_close;
 		struct connect_req connect;
+		struct usernet_req usernet;
+		struct udp_relay_req udp_relay;
 	} u;
 };
 

@@ -35,9 +35,42 @@ static int decode_destroy(const struct jval *v, struct request *r, struct err *e
 
 static int decode_nft(const struct jval *v, struct request *r, struct err *e)
 {
-	return proto_check_nft(v, "", e) < 0 || proto_nft_script(v, "", &r->u.nft.script, e) < 0
+	return proto_check_nft(v, "", e) < 0 || proto_nft_script(v, "", &r->u.nft.script, e) < 0 ||
+			       proto_nft_sandbox(v, "", &r->u.nft.sandbox, e) < 0
 		       ? -1
 		       : 0;
+}
+
+static int decode_usernet(const struct jval *v, struct request *r, struct err *e)
+{
+	struct usernet_req *u = &r->u.usernet;
+	long long prefix = 0;
+
+	if (proto_check_usernet(v, "", e) < 0 || proto_usernet_sandbox(v, "", &r->sandbox, e) < 0 ||
+	    proto_usernet_address(v, "", &u->address, e) < 0 ||
+	    proto_usernet_prefix_length(v, "", &prefix, e) < 0 ||
+	    proto_usernet_gateway(v, "", &u->gateway, e) < 0 ||
+	    proto_usernet_map_gateway(v, "", &u->map_gateway, e) < 0)
+		return -1;
+	u->prefix_length = (int)prefix;
+	return 0;
+}
+
+static int decode_udp_relay(const struct jval *v, struct request *r, struct err *e)
+{
+	struct udp_relay_req *u = &r->u.udp_relay;
+	long long port = 0, host_port = 0;
+
+	if (proto_check_udp_relay(v, "", e) < 0 ||
+	    proto_udp_relay_sandbox(v, "", &r->sandbox, e) < 0 ||
+	    proto_udp_relay_relay(v, "", &u->relay, e) < 0 ||
+	    proto_udp_relay_port(v, "", &port, e) < 0 ||
+	    proto_udp_relay_host_address(v, "", &u->host_address, e) < 0 ||
+	    proto_udp_relay_host_port(v, "", &host_port, e) < 0)
+		return -1;
+	u->port = (int)port;
+	u->host_port = (int)host_port;
+	return 0;
 }
 
 static int decode_pipe_close(const struct jval *v, struct request *r, struct err *e)
@@ -79,6 +112,8 @@ static const decoder decoders[] = {
 	[REQ_NFT] = decode_nft,
 	[REQ_PIPE_CLOSE] = decode_pipe_close,
 	[REQ_CONNECT] = decode_connect,
+	[REQ_USERNET] = decode_usernet,
+	[REQ_UDP_RELAY] = decode_udp_relay,
 };
 _Static_assert(ARRAY_LEN(decoders) == REQ__COUNT, "a request type of the spec has no decoder");
 

@@ -11,6 +11,8 @@ const char *const proto_request_names[REQ__COUNT] = {
 	[REQ_NFT] = "nft",
 	[REQ_PIPE_CLOSE] = "pipe-close",
 	[REQ_CONNECT] = "connect",
+	[REQ_USERNET] = "usernet",
+	[REQ_UDP_RELAY] = "udp-relay",
 };
 
 const char *const proto_keys_create[] = { "type", "req", "sandbox", "config", "?spawn", NULL };
@@ -1253,7 +1255,7 @@ int proto_fs_channel(const struct jval *o, const char *where, const char **out, 
 	return proto_check_str(v, where, key, &proto_fs_channel_spec, out, e) < 0 ? -1 : 1;
 }
 
-const char *const proto_keys_nft[] = { "type", "req", "script", NULL };
+const char *const proto_keys_nft[] = { "type", "req", "script", "?sandbox", NULL };
 int proto_check_nft(const struct jval *v, const char *where, struct err *e)
 {
 	return proto_check_keys(v, where, proto_keys_nft, e);
@@ -1272,6 +1274,21 @@ int proto_nft_script(const struct jval *o, const char *where, const char **out, 
 		return r;
 	}
 	return proto_check_str(v, where, key, &proto_nft_script_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_str proto_nft_sandbox_spec = { PROTO_FMT_NONE, 1, 128, NULL, NULL, "must be 1 to 128 characters", NULL };
+int proto_nft_sandbox(const struct jval *o, const char *where, const char **out, struct err *e)
+{
+	const char *key = "sandbox";
+	const struct jval *v;
+	int r = proto_field(o, where, key, true, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_str(v, where, key, &proto_nft_sandbox_spec, out, e) < 0 ? -1 : 1;
 }
 
 const char *const proto_keys_pipe_close[] = { "type", "req", "pipe", NULL };
@@ -1341,4 +1358,153 @@ int proto_connect_port(const struct jval *o, const char *where, long long *out, 
 	if (r <= 0)
 		return r;
 	return proto_check_int(v, where, key, &proto_connect_port_spec, out, e) < 0 ? -1 : 1;
+}
+
+const char *const proto_keys_usernet[] = { "type", "req", "sandbox", "address", "prefixLength", "gateway", "mapGateway", NULL };
+int proto_check_usernet(const struct jval *v, const char *where, struct err *e)
+{
+	return proto_check_keys(v, where, proto_keys_usernet, e);
+}
+
+static const struct proto_str proto_usernet_sandbox_spec = { PROTO_FMT_NONE, 1, 128, NULL, NULL, "must be 1 to 128 characters", NULL };
+int proto_usernet_sandbox(const struct jval *o, const char *where, const char **out, struct err *e)
+{
+	const char *key = "sandbox";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_str(v, where, key, &proto_usernet_sandbox_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_str proto_usernet_address_spec = { PROTO_FMT_NONE, 0, 15, NULL, NULL, "must be an IPv4 address", NULL };
+int proto_usernet_address(const struct jval *o, const char *where, const char **out, struct err *e)
+{
+	const char *key = "address";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_str(v, where, key, &proto_usernet_address_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_int proto_usernet_prefix_length_spec = { 8, 30, NULL };
+int proto_usernet_prefix_length(const struct jval *o, const char *where, long long *out, struct err *e)
+{
+	const char *key = "prefixLength";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0)
+		return r;
+	return proto_check_int(v, where, key, &proto_usernet_prefix_length_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_str proto_usernet_gateway_spec = { PROTO_FMT_NONE, 0, 15, NULL, NULL, "must be an IPv4 address", NULL };
+int proto_usernet_gateway(const struct jval *o, const char *where, const char **out, struct err *e)
+{
+	const char *key = "gateway";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_str(v, where, key, &proto_usernet_gateway_spec, out, e) < 0 ? -1 : 1;
+}
+
+int proto_usernet_map_gateway(const struct jval *o, const char *where, bool *out, struct err *e)
+{
+	const char *key = "mapGateway";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0)
+		return r;
+	return proto_check_bool(v, where, key, NULL, out, e) < 0 ? -1 : 1;
+}
+
+const char *const proto_keys_udp_relay[] = { "type", "req", "sandbox", "relay", "port", "hostAddress", "hostPort", NULL };
+int proto_check_udp_relay(const struct jval *v, const char *where, struct err *e)
+{
+	return proto_check_keys(v, where, proto_keys_udp_relay, e);
+}
+
+static const struct proto_str proto_udp_relay_sandbox_spec = { PROTO_FMT_NONE, 1, 128, NULL, NULL, "must be 1 to 128 characters", NULL };
+int proto_udp_relay_sandbox(const struct jval *o, const char *where, const char **out, struct err *e)
+{
+	const char *key = "sandbox";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_str(v, where, key, &proto_udp_relay_sandbox_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_str proto_udp_relay_relay_spec = { PROTO_FMT_NONE, 1, 128, NULL, NULL, "must be 1 to 128 characters", NULL };
+int proto_udp_relay_relay(const struct jval *o, const char *where, const char **out, struct err *e)
+{
+	const char *key = "relay";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_str(v, where, key, &proto_udp_relay_relay_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_int proto_udp_relay_port_spec = { 1, 65535, NULL };
+int proto_udp_relay_port(const struct jval *o, const char *where, long long *out, struct err *e)
+{
+	const char *key = "port";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0)
+		return r;
+	return proto_check_int(v, where, key, &proto_udp_relay_port_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_str proto_udp_relay_host_address_spec = { PROTO_FMT_NONE, 0, 15, NULL, NULL, "must be an IPv4 address", NULL };
+int proto_udp_relay_host_address(const struct jval *o, const char *where, const char **out, struct err *e)
+{
+	const char *key = "hostAddress";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_str(v, where, key, &proto_udp_relay_host_address_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_int proto_udp_relay_host_port_spec = { 0, 65535, NULL };
+int proto_udp_relay_host_port(const struct jval *o, const char *where, long long *out, struct err *e)
+{
+	const char *key = "hostPort";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0)
+		return r;
+	return proto_check_int(v, where, key, &proto_udp_relay_host_port_spec, out, e) < 0 ? -1 : 1;
 }

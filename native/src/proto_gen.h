@@ -15,6 +15,8 @@ enum req_type {
 	REQ_NFT,
 	REQ_PIPE_CLOSE,
 	REQ_CONNECT,
+	REQ_USERNET,
+	REQ_UDP_RELAY,
 	REQ__COUNT
 };
 extern const char *const proto_request_names[REQ__COUNT];
@@ -165,6 +167,7 @@ int proto_fs_channel(const struct jval *o, const char *where, const char **out, 
 extern const char *const proto_keys_nft[];
 int proto_check_nft(const struct jval *v, const char *where, struct err *e);
 int proto_nft_script(const struct jval *o, const char *where, const char **out, struct err *e);
+int proto_nft_sandbox(const struct jval *o, const char *where, const char **out, struct err *e);
 extern const char *const proto_keys_pipe_close[];
 int proto_check_pipe_close(const struct jval *v, const char *where, struct err *e);
 int proto_pipe_close_pipe(const struct jval *o, const char *where, const char **out, struct err *e);
@@ -173,11 +176,28 @@ int proto_check_connect(const struct jval *v, const char *where, struct err *e);
 int proto_connect_sandbox(const struct jval *o, const char *where, const char **out, struct err *e);
 int proto_connect_conn(const struct jval *o, const char *where, const char **out, struct err *e);
 int proto_connect_port(const struct jval *o, const char *where, long long *out, struct err *e);
+extern const char *const proto_keys_usernet[];
+int proto_check_usernet(const struct jval *v, const char *where, struct err *e);
+int proto_usernet_sandbox(const struct jval *o, const char *where, const char **out, struct err *e);
+int proto_usernet_address(const struct jval *o, const char *where, const char **out, struct err *e);
+int proto_usernet_prefix_length(const struct jval *o, const char *where, long long *out, struct err *e);
+int proto_usernet_gateway(const struct jval *o, const char *where, const char **out, struct err *e);
+int proto_usernet_map_gateway(const struct jval *o, const char *where, bool *out, struct err *e);
+extern const char *const proto_keys_udp_relay[];
+int proto_check_udp_relay(const struct jval *v, const char *where, struct err *e);
+int proto_udp_relay_sandbox(const struct jval *o, const char *where, const char **out, struct err *e);
+int proto_udp_relay_relay(const struct jval *o, const char *where, const char **out, struct err *e);
+int proto_udp_relay_port(const struct jval *o, const char *where, long long *out, struct err *e);
+int proto_udp_relay_host_address(const struct jval *o, const char *where, const char **out, struct err *e);
+int proto_udp_relay_host_port(const struct jval *o, const char *where, long long *out, struct err *e);
 
 /* Key names of the lines the helper writes (report.c), so a field renamed in the spec
  * cannot drift: PT_<message> is a type, PK_<message>_<field> a key. */
 #define PK_TYPE "type"
 #define PK_REQ "req"
+#define PT_RELAY "relay"
+#define PK_RELAY_RELAY "relay"
+#define PK_RELAY_PORT "port"
 #define PT_CREATED "created"
 #define PK_CREATED_SANDBOX "sandbox"
 #define PK_CREATED_PID "pid"

@@ -225,6 +225,17 @@ void report_ok(long long req)
 	end(&b);
 }
 
+void report_relay(long long req, const char *relay, int port)
+{
+	struct jbuf b;
+
+	begin(&b, PT_RELAY);
+	key_req(&b, req);
+	jb_kstr(&b, PK_RELAY_RELAY, relay);
+	jb_kint(&b, PK_RELAY_PORT, port);
+	end(&b);
+}
+
 void report_spawned(long long req, const char *process, pid_t pid, uint32_t pre_exec_us)
 {
 	struct jbuf b;

@@ -28,6 +28,8 @@ void report_step(const char *sandbox, enum step step);
 void report_created(long long req, const char *sandbox, pid_t pid, int upper_fd);
 void report_destroyed(long long req, const char *sandbox);
 void report_ok(long long req);
+/* A UDP relay is bound on the host port `port`. */
+void report_relay(long long req, const char *relay, int port);
 /* pid <= 0: unknown (null). */
 void report_spawned(long long req, const char *process, pid_t pid, uint32_t pre_exec_us);
 void report_exit(const char *sandbox, const char *process, const struct exit_info *x);

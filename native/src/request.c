@@ -19,6 +19,7 @@
 #include "sandbox.h"
 #include "spawn.h"
 #include "stdio.h"
+#include "usernet.h"
 #include "util.h"
 
 #define LINE_MAX_BYTES (64 << 20)
@@ -36,10 +37,20 @@ static void dispatch(const struct request *r)
 	case REQ_DESTROY: sandbox_destroy_from_parent(r->req, r->sandbox); break;
 	case REQ_FEATURES: report_features(r->req); break;
 	case REQ_FS: files_open_from_parent(r->req, r->sandbox, r->u.fs.channel); break;
-	case REQ_NFT: nft_request_from_parent(r->req, r->u.nft.script); break;
+	case REQ_NFT: nft_request_from_parent(r->req, r->u.nft.script, r->u.nft.sandbox); break;
 	case REQ_PIPE_CLOSE: stdio_pipe_close_from_parent(r->req, r->u.pipe_close.pipe); break;
 	case REQ_CONNECT:
 		ports_connect_from_parent(r->req, r->sandbox, r->u.connect.conn, r->u.connect.port);
+		break;
+	case REQ_USERNET:
+		usernet_start_from_parent(r->req, r->sandbox, r->u.usernet.address,
+					  r->u.usernet.prefix_length, r->u.usernet.gateway,
+					  r->u.usernet.map_gateway);
+		break;
+	case REQ_UDP_RELAY:
+		ports_udp_relay_from_parent(r->req, r->sandbox, r->u.udp_relay.relay,
+					    r->u.udp_relay.port, r->u.udp_relay.host_address,
+					    r->u.udp_relay.host_port);
 		break;
 	case REQ__COUNT: break; /* never decoded */
 	}

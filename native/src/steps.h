@@ -27,6 +27,7 @@ enum step {
 	STEP_SANDBOX_READY, /* Reporting the finished sandbox to the supervisor. */
 	STEP_NET_PUBLISH, /* Listening on the host ports of published ports (the userspace proxies to the sandbox's address). */
 	STEP_NET_CONNECT, /* Connecting, inside the sandbox's network namespace, to a port published into a loopback-only sandbox. */
+	STEP_NET_USERNET, /* Starting pasta, the user-mode network of a sandbox (network: { mode: 'user' }). */
 	STEP_SPAWN_CLONE, /* clone() of the per-spawn reaper with its own pid and mount namespace. */
 	STEP_SPAWN_CGROUP, /* Joining the spawn's v1 cgroups (v2 is joined by CLONE_INTO_CGROUP) and entering its own cgroup namespace. */
 	STEP_SPAWN_PROC, /* Mounting /proc for the spawn's pid namespace. */
@@ -69,6 +70,7 @@ static const char *const step_names[STEP__COUNT] = {
 	[STEP_SANDBOX_READY] = "sandbox.ready",
 	[STEP_NET_PUBLISH] = "net.publish",
 	[STEP_NET_CONNECT] = "net.connect",
+	[STEP_NET_USERNET] = "net.usernet",
 	[STEP_SPAWN_CLONE] = "spawn.clone",
 	[STEP_SPAWN_CGROUP] = "spawn.cgroup",
 	[STEP_SPAWN_PROC] = "spawn.proc",

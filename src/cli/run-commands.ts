@@ -28,7 +28,7 @@ const RUN_OPTIONS = {
     multiple: true,
     value: '[ADDR:][HOSTPORT:]PORT[/udp]',
     description:
-      'publish a sandbox port on the host (without HOSTPORT a free one, printed);\nTCP into the loopback-only sandbox itself, UDP through network\nsandkit-default unless --network names one',
+      'publish a sandbox port on the host (without HOSTPORT a free one, printed);\nTCP and UDP into the loopback-only sandbox itself unless --network\nnames a network',
   },
   hostname: { type: 'string', value: 'NAME', description: 'the sandbox host name (default: sandbox)' },
   env: { type: 'string', short: 'e', multiple: true, value: 'KEY=VALUE', description: 'set a variable' },
@@ -129,18 +129,14 @@ async function runInSandbox(
 }
 
 /**
- * The network to attach to (left after the run): `--network <name>`, or, for UDP ports, which
- * a loopback-only sandbox cannot publish, `sandkit-default`. TCP ports alone are published
- * into the loopback-only sandbox itself (rootless too).
+ * The network to attach to (left after the run): `--network <name>`. Without one, TCP and UDP
+ * ports are published into the loopback-only sandbox itself (rootless too).
  */
 async function networkFor(mode: string | undefined, publish: PortMapping[]): Promise<Network | undefined> {
   if (mode === 'host' && publish.length > 0)
     throw new SandboxOptionsError('publish', "a sandbox on --network host already listens on the host's ports");
   if (mode === 'host') return undefined;
-  const udp = publish.some((m) => m.protocol === 'udp');
-  if (mode === 'none' && udp)
-    throw new SandboxOptionsError('publish', 'UDP ports need a network: drop --network none or name one');
-  if (mode === undefined || mode === 'none') return udp ? Network.create({ name: 'sandkit-default' }) : undefined;
+  if (mode === undefined || mode === 'none') return undefined;
   // Like docker run --network: a name must be an existing network (sandkit network create).
   if (!(await Network.list()).some((n) => n.name === mode)) {
     throw new SandboxOptionsError(

@@ -174,6 +174,8 @@ export interface FsOpenRequest {
 /** `nft` (without `type` and `req`): Run `nft -f -` with the script on stdin. */
 export interface NftRequest {
   script: string;
+  /** run nft in this sandbox's user and network namespaces (a user-mode network's egress policy) */
+  sandbox?: string;
 }
 
 /** `pipe-close` (without `type` and `req`): Close the ends of a named pipe the supervisor still holds. */
@@ -188,6 +190,39 @@ export interface ConnectRequest {
   sandbox: string;
   /** names the connection in its handle */
   conn: string;
+  port: number;
+}
+
+/** `usernet` (without `type` and `req`): Attach pasta (Debian `passt`) to a sandbox's network namespace: a tap `eth0` with `address`/`prefixLength` and a default route via `gateway`, nothing forwarded into the sandbox. `ok` once pasta is set up; an `error` with step `net.usernet` (pasta's first line of stderr) when it fails or takes over 10 s. pasta is stopped with the sandbox, and dies with the supervisor. */
+export interface UsernetRequest {
+  /** 1 to 128 characters */
+  sandbox: string;
+  address: string;
+  prefixLength: number;
+  gateway: string;
+  /** connections to the gateway reach the host's loopback (pasta without --no-map-gw) */
+  mapGateway: boolean;
+}
+
+/** `udp-relay` (without `type` and `req`): Relay UDP datagrams from `hostAddress:hostPort` on the host to `port` on 127.0.0.1 inside a sandbox's network namespace, and the answers back: one socket inside per client address (at most 1024, each dropped after 60 s of silence), datagrams up to 64 KiB. Lives until the sandbox is destroyed. Errors have step `net.publish`. */
+export interface UdpRelayRequest {
+  /** 1 to 128 characters */
+  sandbox: string;
+  /** names the relay */
+  relay: string;
+  port: number;
+  hostAddress: string;
+  /** 0: a free port */
+  hostPort: number;
+}
+
+/** A UDP relay is bound. */
+export interface RelayReply {
+  type: 'relay';
+  /** echoed in the reply */
+  req: number;
+  relay: string;
+  /** its host port */
   port: number;
 }
 
@@ -830,6 +865,8 @@ export interface RequestMap {
   'nft': NftRequest;
   'pipe-close': PipeCloseRequest;
   'connect': ConnectRequest;
+  'usernet': UsernetRequest;
+  'udp-relay': UdpRelayRequest;
 }
 
 /** Each request type and its success reply. */
@@ -843,12 +880,14 @@ export interface ReplyMap {
   'nft': OkReply;
   'pipe-close': OkReply;
   'connect': OkReply;
+  'usernet': OkReply;
+  'udp-relay': RelayReply;
 }
 
 /** A request type, such as `create`. */
 export type RequestType = keyof RequestMap;
 /** Any reply the helper sends to a request. */
-export type HelperReply = CreatedReply | SpawnedReply | OkReply | DestroyedReply | FeaturesReply | HelperErrorReply;
+export type HelperReply = RelayReply | CreatedReply | SpawnedReply | OkReply | DestroyedReply | FeaturesReply | HelperErrorReply;
 /** Any event the helper sends unasked. */
 export type HelperEvent = HelloEvent | StepEvent | ExitEvent | SandboxExitEvent;
 /** Any line the helper sends without a handle; readers ignore unknown types. */
@@ -856,8 +895,8 @@ export type HelperMessage = HelperReply | HelperEvent;
 /** The `msg` of a NODE_HANDLE line: what the socket passed with it is for. */
 export type HelperHandleMessage = StdioHandleMessage | FsHandleMessage | ConnectionHandleMessage;
 
-export const REQUEST_TYPES = ['create', 'spawn', 'kill', 'destroy', 'features', 'fs', 'nft', 'pipe-close', 'connect'] as const;
-export const REPLY_TYPES = ['created', 'spawned', 'ok', 'destroyed', 'features', 'error'] as const;
+export const REQUEST_TYPES = ['create', 'spawn', 'kill', 'destroy', 'features', 'fs', 'nft', 'pipe-close', 'connect', 'usernet', 'udp-relay'] as const;
+export const REPLY_TYPES = ['relay', 'created', 'spawned', 'ok', 'destroyed', 'features', 'error'] as const;
 export const EVENT_TYPES = ['hello', 'step', 'exit', 'sandbox-exit'] as const;
 export const HANDLE_TYPES = ['stdio', 'fs', 'connection'] as const;
 
@@ -905,7 +944,7 @@ export const FS_OPS = ['stat', 'list', 'readlink', 'read', 'extents', 'write', '
 
 /** The shape of every line the helper sends (replies, events, handle messages), for
  * src/helper/protocol-check.ts: `ref`s resolved, docs dropped. */
-export const HELPER_LINE_SCHEMA: Record<string, SchemaNode> = {"reply:created":{"type":"object","fields":{"type":{"type":"string","enum":["created"]},"req":{"type":"integer","min":0,"max":9007199254740991},"sandbox":{"type":"string"},"pid":{"type":"integer"},"upperFd":{"type":"integer","optional":true}}},"reply:spawned":{"type":"object","fields":{"type":{"type":"string","enum":["spawned"]},"req":{"type":"integer","min":0,"max":9007199254740991},"process":{"type":"string"},"pid":{"type":"integer","nullable":true},"nspid":{"type":"integer"},"preExecCpuUs":{"type":"integer"}}},"reply:ok":{"type":"object","fields":{"type":{"type":"string","enum":["ok"]},"req":{"type":"integer","min":0,"max":9007199254740991}}},"reply:destroyed":{"type":"object","fields":{"type":{"type":"string","enum":["destroyed"]},"req":{"type":"integer","min":0,"max":9007199254740991},"sandbox":{"type":"string"}}},"reply:features":{"type":"object","fields":{"type":{"type":"string","enum":["features"]},"req":{"type":"integer","min":0,"max":9007199254740991},"features":{"type":"object","open":true,"fields":{"version":{"type":"integer"},"helperVersion":{"type":"string"},"kernel":{"type":"string"},"userns":{"type":"boolean"},"unprivilegedUserns":{"type":"boolean"},"overlayInUserns":{"type":"boolean"},"pidfd":{"type":"boolean"},"clone3":{"type":"boolean"},"cgroup2":{"type":"string","nullable":true}}}}},"reply:error":{"type":"object","fields":{"step":{"type":"string"},"syscall":{"type":"string","nullable":true},"errno":{"type":"integer","nullable":true},"errnoName":{"type":"string","nullable":true},"path":{"type":"string","nullable":true},"message":{"type":"string"},"type":{"type":"string","enum":["error"]},"req":{"type":"integer","min":0,"max":9007199254740991,"nullable":true},"sandbox":{"type":"string","nullable":true},"process":{"type":"string","nullable":true},"destroyed":{"type":"boolean","optional":true}}},"event:hello":{"type":"object","fields":{"type":{"type":"string","enum":["hello"]},"version":{"type":"integer"},"pid":{"type":"integer"}}},"event:step":{"type":"object","fields":{"type":{"type":"string","enum":["step"]},"sandbox":{"type":"string"},"step":{"type":"string"}}},"event:exit":{"type":"object","fields":{"type":{"type":"string","enum":["exit"]},"sandbox":{"type":"string"},"process":{"type":"string"},"sandboxDied":{"type":"boolean","optional":true},"exitCode":{"type":"integer","nullable":true},"signal":{"type":"string","nullable":true},"signo":{"type":"integer","nullable":true},"wallUs":{"type":"integer"},"rusage":{"type":"object","fields":{"userUs":{"type":"integer"},"systemUs":{"type":"integer"},"maxRssKb":{"type":"integer"}}},"memoryUsedBytes":{"type":"integer","nullable":true},"oomKilled":{"type":"boolean"},"violation":{"type":"object","nullable":true,"fields":{"nr":{"type":"integer"},"arch":{"type":"integer"}}},"execError":{"type":"object","nullable":true,"fields":{"step":{"type":"string"},"syscall":{"type":"string","nullable":true},"errno":{"type":"integer","nullable":true},"errnoName":{"type":"string","nullable":true},"path":{"type":"string","nullable":true},"message":{"type":"string"}}},"outputFiles":{"type":"object","fields":{"stdout":{"type":"integer","nullable":true},"stderr":{"type":"integer","nullable":true}}},"outputFileLimit":{"type":"boolean"}}},"event:sandbox-exit":{"type":"object","fields":{"type":{"type":"string","enum":["sandbox-exit"]},"sandbox":{"type":"string"},"exitCode":{"type":"integer","nullable":true},"signal":{"type":"string","nullable":true},"signo":{"type":"integer","nullable":true}}},"handle:stdio":{"type":"object","fields":{"type":{"type":"string","enum":["stdio"]},"process":{"type":"string"},"fd":{"type":"integer","min":0,"max":2}}},"handle:fs":{"type":"object","fields":{"type":{"type":"string","enum":["fs"]},"channel":{"type":"string"}}},"handle:connection":{"type":"object","fields":{"type":{"type":"string","enum":["connection"]},"conn":{"type":"string"}}}};
+export const HELPER_LINE_SCHEMA: Record<string, SchemaNode> = {"reply:relay":{"type":"object","fields":{"type":{"type":"string","enum":["relay"]},"req":{"type":"integer","min":0,"max":9007199254740991},"relay":{"type":"string"},"port":{"type":"integer"}}},"reply:created":{"type":"object","fields":{"type":{"type":"string","enum":["created"]},"req":{"type":"integer","min":0,"max":9007199254740991},"sandbox":{"type":"string"},"pid":{"type":"integer"},"upperFd":{"type":"integer","optional":true}}},"reply:spawned":{"type":"object","fields":{"type":{"type":"string","enum":["spawned"]},"req":{"type":"integer","min":0,"max":9007199254740991},"process":{"type":"string"},"pid":{"type":"integer","nullable":true},"nspid":{"type":"integer"},"preExecCpuUs":{"type":"integer"}}},"reply:ok":{"type":"object","fields":{"type":{"type":"string","enum":["ok"]},"req":{"type":"integer","min":0,"max":9007199254740991}}},"reply:destroyed":{"type":"object","fields":{"type":{"type":"string","enum":["destroyed"]},"req":{"type":"integer","min":0,"max":9007199254740991},"sandbox":{"type":"string"}}},"reply:features":{"type":"object","fields":{"type":{"type":"string","enum":["features"]},"req":{"type":"integer","min":0,"max":9007199254740991},"features":{"type":"object","open":true,"fields":{"version":{"type":"integer"},"helperVersion":{"type":"string"},"kernel":{"type":"string"},"userns":{"type":"boolean"},"unprivilegedUserns":{"type":"boolean"},"overlayInUserns":{"type":"boolean"},"pidfd":{"type":"boolean"},"clone3":{"type":"boolean"},"cgroup2":{"type":"string","nullable":true}}}}},"reply:error":{"type":"object","fields":{"step":{"type":"string"},"syscall":{"type":"string","nullable":true},"errno":{"type":"integer","nullable":true},"errnoName":{"type":"string","nullable":true},"path":{"type":"string","nullable":true},"message":{"type":"string"},"type":{"type":"string","enum":["error"]},"req":{"type":"integer","min":0,"max":9007199254740991,"nullable":true},"sandbox":{"type":"string","nullable":true},"process":{"type":"string","nullable":true},"destroyed":{"type":"boolean","optional":true}}},"event:hello":{"type":"object","fields":{"type":{"type":"string","enum":["hello"]},"version":{"type":"integer"},"pid":{"type":"integer"}}},"event:step":{"type":"object","fields":{"type":{"type":"string","enum":["step"]},"sandbox":{"type":"string"},"step":{"type":"string"}}},"event:exit":{"type":"object","fields":{"type":{"type":"string","enum":["exit"]},"sandbox":{"type":"string"},"process":{"type":"string"},"sandboxDied":{"type":"boolean","optional":true},"exitCode":{"type":"integer","nullable":true},"signal":{"type":"string","nullable":true},"signo":{"type":"integer","nullable":true},"wallUs":{"type":"integer"},"rusage":{"type":"object","fields":{"userUs":{"type":"integer"},"systemUs":{"type":"integer"},"maxRssKb":{"type":"integer"}}},"memoryUsedBytes":{"type":"integer","nullable":true},"oomKilled":{"type":"boolean"},"violation":{"type":"object","nullable":true,"fields":{"nr":{"type":"integer"},"arch":{"type":"integer"}}},"execError":{"type":"object","nullable":true,"fields":{"step":{"type":"string"},"syscall":{"type":"string","nullable":true},"errno":{"type":"integer","nullable":true},"errnoName":{"type":"string","nullable":true},"path":{"type":"string","nullable":true},"message":{"type":"string"}}},"outputFiles":{"type":"object","fields":{"stdout":{"type":"integer","nullable":true},"stderr":{"type":"integer","nullable":true}}},"outputFileLimit":{"type":"boolean"}}},"event:sandbox-exit":{"type":"object","fields":{"type":{"type":"string","enum":["sandbox-exit"]},"sandbox":{"type":"string"},"exitCode":{"type":"integer","nullable":true},"signal":{"type":"string","nullable":true},"signo":{"type":"integer","nullable":true}}},"handle:stdio":{"type":"object","fields":{"type":{"type":"string","enum":["stdio"]},"process":{"type":"string"},"fd":{"type":"integer","min":0,"max":2}}},"handle:fs":{"type":"object","fields":{"type":{"type":"string","enum":["fs"]},"channel":{"type":"string"}}},"handle:connection":{"type":"object","fields":{"type":{"type":"string","enum":["connection"]},"conn":{"type":"string"}}}};
 
 /** A node of HELPER_LINE_SCHEMA. */
 export interface SchemaNode {

@@ -13,19 +13,20 @@ import {
   type ResolvedPortMapping,
 } from './port-proxy.js';
 import { parseIpv4 } from './subnet.js';
+import { resolveUserNetwork, type ResolvedUserNetwork } from './user-network.js';
 
 /**
  * `network: { attach: net, ... }` of a Sandbox: its place on a {@link Network}. Without
  * `attach`, `{ publish }` alone keeps the sandbox loopback-only (no interface but `lo`, no
- * route out) and publishes its TCP ports on the host: each connection is made inside the
- * sandbox's network namespace by the helper, as root and rootless.
+ * route out) and publishes its TCP and UDP ports on the host: each connection (each UDP
+ * client) is made inside the sandbox's network namespace by the helper, as root and rootless.
  *
  * @example
  * new Sandbox({ network: { attach: net, hostname: 'db', publish: [{ sandbox: 6379, host: 0 }], egress: 'deny' } });
  * new Sandbox({ network: { publish: [{ sandbox: 5432 }] } }); // loopback only, port 5432 reachable from the host
  */
 export interface NetworkAttachOptions {
-  /** The network to join; omitted: loopback only, with `publish` (TCP) as the one way in. */
+  /** The network to join; omitted: loopback only, with `publish` as the one way in. */
   attach?: Network;
   /**
    * The name other sandboxes of the network resolve to this one's address (through their
@@ -41,6 +42,31 @@ export interface NetworkAttachOptions {
   dns?: string[];
 }
 
+/**
+ * `network: { mode: 'user', ... }`: a user-mode network (pasta, Debian `passt`) for sandboxes that
+ * need to reach out without root or a bridge. The sandbox gets `eth0` (10.0.2.100/24, gateway
+ * 10.0.2.2) in its own network namespace; what it may open is its egress policy, enforced by
+ * nftables inside that namespace before any program runs (deny by default). The host's
+ * addresses open only to rules naming one of them; the host's loopback only to a rule naming
+ * the gateway `10.0.2.2` by itself. Works as root and rootless.
+ *
+ * @example
+ * new Sandbox({ network: { mode: 'user', egress: { allow: [{ cidr: '192.0.2.0/24', ports: [443] }] } } });
+ * new Sandbox({ network: { mode: 'user', egress: { allow: [{ cidr: '10.0.2.2', ports: [5432] }] } } }); // host's 127.0.0.1:5432
+ */
+export interface UserNetworkOptions {
+  /** A user-mode network. */
+  mode: 'user';
+  /** Connections the sandbox may open. @defaultValue 'deny' */
+  egress?: EgressPolicy;
+  /** Ports reachable from the host (TCP and UDP, 127.0.0.1 by default); see `sandbox.publishedPort()`. */
+  publish?: PortMapping[];
+  /** Nameservers written to its /etc/resolv.conf (they must be allowed by `egress`). @defaultValue [] */
+  dns?: string[];
+  /** Extra /etc/hosts entries, name to IPv4 address (as `docker run --add-host`). @defaultValue {} */
+  hosts?: Record<string, string>;
+}
+
 /** Attach options, checked. */
 export interface ResolvedNetworkAttach {
   /** The network the sandbox is attached to; undefined: a loopback-only sandbox with published ports. */
@@ -53,12 +79,18 @@ export interface ResolvedNetworkAttach {
   egress: ResolvedEgress;
   /** Name servers written to the sandbox's /etc/resolv.conf. */
   dns: string[];
+  /** A user-mode network (`mode: 'user'`), or undefined. */
+  user?: ResolvedUserNetwork;
 }
 
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
 
 /** Validates `network: { attach, ... }`. */
-export function resolveNetworkAttach(value: NetworkAttachOptions, field: string): ResolvedNetworkAttach {
+export function resolveNetworkAttach(
+  value: NetworkAttachOptions | UserNetworkOptions,
+  field: string
+): ResolvedNetworkAttach {
+  if ('mode' in value) return resolveUserMode(value, field);
   for (const key of Object.keys(value)) {
     if (!['attach', 'hostname', 'publish', 'egress', 'dns'].includes(key))
       throw new SandboxOptionsError(`${field}.${key}`, 'unknown option');
@@ -69,20 +101,45 @@ export function resolveNetworkAttach(value: NetworkAttachOptions, field: string)
   if (value.hostname !== undefined && (typeof value.hostname !== 'string' || !HOSTNAME.test(value.hostname))) {
     throw new SandboxOptionsError(`${field}.hostname`, `expected a DNS label, got ${JSON.stringify(value.hostname)}`);
   }
-  const dns = value.dns ?? [];
-  if (!Array.isArray(dns) || !dns.every((d) => typeof d === 'string' && parseIpv4(d) !== undefined)) {
-    throw new SandboxOptionsError(`${field}.dns`, 'expected an array of IPv4 addresses');
-  }
   return {
     network: value.attach,
     hostname: value.hostname,
     publish: resolvePortMappings(value.publish, `${field}.publish`),
     egress: resolveEgress(value.egress, `${field}.egress`),
-    dns: [...dns],
+    dns: resolveDns(value.dns, `${field}.dns`),
   };
 }
 
-/** `network: { publish }` without `attach`: TCP ports of a loopback-only sandbox. */
+function resolveDns(value: unknown, field: string): string[] {
+  const dns = value ?? [];
+  if (!Array.isArray(dns) || !dns.every((d) => typeof d === 'string' && parseIpv4(d) !== undefined)) {
+    throw new SandboxOptionsError(field, 'expected an array of IPv4 addresses');
+  }
+  return [...(dns as string[])];
+}
+
+/** `network: { mode: 'user', ... }`. */
+function resolveUserMode(value: UserNetworkOptions, field: string): ResolvedNetworkAttach {
+  for (const key of Object.keys(value)) {
+    if (!['mode', 'publish', 'egress', 'dns', 'hosts'].includes(key))
+      throw new SandboxOptionsError(
+        `${field}.${key}`,
+        key === 'attach' ? "a user-mode network is not attached to a Network; drop mode: 'user'" : 'unknown option'
+      );
+  }
+  if (value.mode !== 'user') throw new SandboxOptionsError(`${field}.mode`, "expected 'user'");
+  const egress = resolveEgress(value.egress, `${field}.egress`);
+  return {
+    network: undefined,
+    hostname: undefined,
+    publish: resolvePortMappings(value.publish, `${field}.publish`),
+    egress,
+    dns: resolveDns(value.dns, `${field}.dns`),
+    user: resolveUserNetwork(value.hosts, egress, `${field}.hosts`),
+  };
+}
+
+/** `network: { publish }` without `attach`: TCP and UDP ports of a loopback-only sandbox. */
 function resolveLoopbackPublish(value: NetworkAttachOptions, field: string): ResolvedNetworkAttach {
   for (const key of ['hostname', 'egress', 'dns'] as const) {
     if (value[key] !== undefined)
@@ -96,12 +153,6 @@ function resolveLoopbackPublish(value: NetworkAttachOptions, field: string): Res
     throw new SandboxOptionsError(
       `${field}.attach`,
       'expected a Network, or publish: [...] for a loopback-only sandbox'
-    );
-  const udp = publish.findIndex((m) => m.protocol === 'udp');
-  if (udp >= 0)
-    throw new SandboxOptionsError(
-      `${field}.publish[${udp}].protocol`,
-      "'udp' needs attach: a Network (a loopback-only sandbox publishes TCP)"
     );
   return {
     network: undefined,

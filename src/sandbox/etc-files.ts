@@ -15,9 +15,13 @@ export function etcFiles(
   return {
     ...accounts,
     hostname: `${hostname}\n`,
-    hosts: ['127.0.0.1\tlocalhost', `127.0.1.1\t${hostname}`, '::1\tlocalhost ip6-localhost ip6-loopback', ''].join(
-      '\n'
-    ),
+    hosts: [
+      '127.0.0.1\tlocalhost',
+      `127.0.1.1\t${hostname}`,
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      ...userHosts(network),
+      '',
+    ].join('\n'),
     'resolv.conf':
       network === 'host'
         ? hostResolvConf()
@@ -25,6 +29,12 @@ export function etcFiles(
           ? '# no network: only loopback is reachable\n'
           : attachedResolvConf(network.dns),
   };
+}
+
+/** A user-mode network's `hosts` entries (checked names and addresses). */
+function userHosts(network: NetworkMode | ResolvedNetworkAttach): string[] {
+  if (typeof network !== 'object' || !network.user) return [];
+  return Object.entries(network.user.hosts).map(([name, ip]) => `${ip}\t${name}`);
 }
 
 function hostResolvConf(): string {

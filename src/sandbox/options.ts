@@ -11,6 +11,7 @@ import {
   resolveNetworkAttach,
   type NetworkAttachOptions,
   type ResolvedNetworkAttach,
+  type UserNetworkOptions,
 } from '../network/network-link.js';
 import { resolveSecurity, type ResolvedSecurityOptions, type SecurityOptions } from '../security/security-options.js';
 
@@ -27,7 +28,8 @@ export interface MountOptions {
 /**
  * Network mode. `'none'`: own network namespace with loopback only. `'host'`: the host's
  * network (unsafe: the sandbox can reach and bind everything the host can). For a network
- * shared by sandboxes, pass `{ attach: network, ... }` instead (see {@link NetworkAttachOptions}).
+ * shared by sandboxes, pass `{ attach: network, ... }` instead (see {@link NetworkAttachOptions});
+ * to reach out without root, `{ mode: 'user', egress }` (see {@link UserNetworkOptions}).
  */
 export type NetworkMode = 'none' | 'host';
 
@@ -36,7 +38,7 @@ export interface SandboxOptions {
   /** The read-only base of the root filesystem. @defaultValue Image.host() */
   image?: Image;
   /** @defaultValue 'none' */
-  network?: NetworkMode | NetworkAttachOptions;
+  network?: NetworkMode | NetworkAttachOptions | UserNetworkOptions;
   /** Hostname inside. @defaultValue `network.hostname` when attached with one, else 'sandbox' */
   hostname?: string;
   /** Which namespaces to create; a `Namespaces` value or its options. */
@@ -167,7 +169,7 @@ function resolveNetwork(value: SandboxOptions['network']): NetworkMode | Resolve
   if (network !== 'none' && network !== 'host')
     throw new SandboxOptionsError(
       'network',
-      `expected 'none', 'host' or { attach: network }, got ${JSON.stringify(network)}`
+      `expected 'none', 'host', { attach: network } or { mode: 'user' }, got ${JSON.stringify(network)}`
     );
   return network;
 }

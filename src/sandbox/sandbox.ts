@@ -36,6 +36,7 @@ import { userSpecOf } from '../images/image-config.js';
 import { resolveSecurity } from '../security/security-options.js';
 import { NetworkLink } from '../network/network-link.js';
 import { LoopbackPorts } from '../network/loopback-ports.js';
+import { startUserNetwork } from '../network/user-network.js';
 import { sweepLeftovers } from './runtime.js';
 import { traceNow, traceSince } from '../platform/step-trace.js';
 import { SandboxCgroups } from './sandbox-cgroups.js';
@@ -403,10 +404,15 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     }
   }
 
-  /** Loopback only with published ports: their listeners, once the sandbox exists. */
+  /**
+   * Loopback only with published ports, or a user-mode network: once the sandbox exists and
+   * before any program runs, its egress policy and pasta, then the published ports' listeners.
+   */
   private async publishIntoLoopback(): Promise<void> {
     const net = this.options.network;
-    if (typeof net === 'object' && !net.network) this.loopbackPorts = await LoopbackPorts.open(this.id, net.publish);
+    if (typeof net !== 'object' || net.network) return;
+    if (net.user) await startUserNetwork(this.id, net.user, net.egress);
+    if (net.publish.length > 0) this.loopbackPorts = await LoopbackPorts.open(this.id, net.publish);
   }
 
   /** On a network: lease an address, load its nft rules, then the create request gets `net`. */

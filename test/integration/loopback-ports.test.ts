@@ -105,7 +105,7 @@ describe('ports published into a loopback-only sandbox (no network, root and roo
       }
       return 'accepted';
     };
-    expect(field({ publish: [{ sandbox: 53, protocol: 'udp' }] })).toBe('network.publish[0].protocol');
+    expect(field({ publish: [{ sandbox: 53, protocol: 'sctp' }] })).toBe('network.publish[0].protocol');
     expect(field({ publish: [{ sandbox: 80 }], hostname: 'db' })).toBe('network.hostname');
     expect(field({ publish: [{ sandbox: 80 }], egress: 'allow' })).toBe('network.egress');
     expect(field({ publish: [] })).toBe('network.attach');
