@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "process.h"
+#include "pty.h"
 #include "security.h"
 #include "setup.h"
 #include "stdio.h"
@@ -157,7 +158,8 @@ static int command_prepare(const struct command_args *a, struct err *e)
 		return -1;
 	if (setsid() < 0)
 		return err_sys(e, STEP_SPAWN_STDIO, "setsid", NULL, "setsid()");
-	if (install_stdio(a->stdio, e) < 0 || enter_cwd(s->cwd, e) < 0 || set_rlimits(s, e) < 0)
+	if (install_stdio(a->stdio, e) < 0 || pty_take_controlling(s, e) < 0 ||
+	    enter_cwd(s->cwd, e) < 0 || set_rlimits(s, e) < 0)
 		return -1;
 	/* The bounding set can only be dropped while we hold CAP_SETPCAP, before the uid switch. */
 	if ((s->has_security && caps_drop_bounding(s->caps_keep, e) < 0) || switch_user(s, e) < 0)

@@ -9,6 +9,7 @@ import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import { CliUsageError, defineCommand, type CommandContext, type OptionSpecs, type OptionValues } from './command.js';
 import { resolveImageRef } from './image-commands.js';
 import { parsePublish } from './network-commands.js';
+import { hostTerminal } from './host-terminal.js';
 import { envOf, parseBind, sandboxLimitsOf, spawnLimitsOf, userOf } from './run-options.js';
 
 const RUN_OPTIONS = {
@@ -137,7 +138,6 @@ async function runInSandbox(
   const { image, argv } = imageAndCommand(ctx);
   if (!snapshot && values.name !== undefined) throw new CliUsageError('--name is not supported yet', path);
   if (values.label !== undefined) throw new CliUsageError('--label is not supported yet', path);
-  if (values.tty) throw new CliUsageError('--tty is not supported yet', path);
   const mounts = [
     ...(values.volume ?? []).map((v) => parseBind(v, true, '--volume', path)),
     ...(values.mount ?? []).map((m) => parseBind(m, false, '--mount', path)),
@@ -159,7 +159,8 @@ async function runInSandbox(
     mounts,
   });
   // Without -i a terminal's input stays with the terminal (Docker's default); a pipe or file is read.
-  const attachStdin = values.interactive === true || !process.stdin.isTTY;
+  const attachStdin = values.interactive === true || (!process.stdin.isTTY && !values.tty);
+  const terminal = values.tty ? hostTerminal(attachStdin) : undefined;
   try {
     for (const m of publish) {
       const hostPort = await sandbox.publishedPort(m.sandbox, m.protocol);
@@ -174,7 +175,9 @@ async function runInSandbox(
       ...(Object.keys(spawnLimits).length > 0 && { limits: spawnLimits }),
       stdin: attachStdin ? process.stdin : 'ignore',
       ...(!values.json && { maxBuffer: 0 }),
+      ...(terminal && { tty: terminal.size() }),
     });
+    terminal?.attach(proc);
     if (!values.json) {
       proc.stdout.pipe(process.stdout);
       proc.stderr.pipe(process.stderr);
@@ -191,6 +194,7 @@ async function runInSandbox(
     }
     return exitCodeOf(result);
   } finally {
+    terminal?.restore();
     if (attachStdin) process.stdin.destroy(); // what the program did not read must not hold the CLI open
     await sandbox.destroy();
     await net?.destroy();
