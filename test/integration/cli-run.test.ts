@@ -21,8 +21,10 @@ async function runJson(args: string[]): Promise<{ status: number | null; result:
   return { status: r.status, result: JSON.parse(r.stdout) as SpawnResult };
 }
 
-describe('sandkit run: flags reach the program', () => {
+describe('sandkit run: flags reach the program', { timeout: 120_000 }, () => {
   it('-e, --env-file, -w, -u, --hostname', async ({ tempDir }) => {
+    // Rootless, the sandbox maps only its root user.
+    const user = isRoot ? '1000:1001' : '0:0';
     const envFile = join(tempDir(), 'vars.env');
     writeFileSync(envFile, '# a comment\n\nA=from-file\nB=two words\nC=overridden\nHOST_ONLY\n');
     const r = await runCli(
@@ -38,7 +40,7 @@ describe('sandkit run: flags reach the program', () => {
         '-w',
         '/etc',
         '-u',
-        '1000:1001',
+        user,
         '--hostname',
         'clibox',
         '--',
@@ -50,7 +52,7 @@ describe('sandkit run: flags reach the program', () => {
     );
     expect(r).toMatchObject({
       status: 0,
-      stdout: '1|from-file|two words|from-flag|from-host|/etc|1000:1001|clibox\n',
+      stdout: `1|from-file|two words|from-flag|from-host|/etc|${user}|clibox\n`,
     });
   });
 
@@ -104,7 +106,7 @@ describe('sandkit run: flags reach the program', () => {
   });
 });
 
-describe('sandkit run: cgroup limits', () => {
+describe('sandkit run: cgroup limits', { timeout: 120_000 }, () => {
   plainIt('--memory: a hog past it is OOM-killed', async (ctx) => {
     requireFeature(ctx, cgroups, 'no cgroups to delegate here (rootless)');
     const { status, result } = await runJson([...probe, '--memory', '48M', '--', '/p', 'memhog', '256M']);

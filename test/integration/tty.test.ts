@@ -113,7 +113,7 @@ function underScript(shell: string, keys?: { waitFor: string; send: string }): P
   return new Promise((resolve) => child.once('close', () => resolve(out)));
 }
 
-describe('sandkit run -it', () => {
+describe('sandkit run -it', { timeout: 60_000 }, () => {
   const cli = `${process.execPath} ${dist.cli}`;
 
   it('gives the program a terminal, passes its exit code and restores the host terminal', async () => {
