@@ -14,6 +14,7 @@ export type {
   StdinFile,
   StdinData,
   OutputFile,
+  TtySize,
 } from './process/spawn-options.js';
 export { SandboxPipe, SandboxPipeEnd } from './process/sandbox-pipe.js';
 export type {
@@ -76,7 +77,7 @@ export {
 export { SETUP_STEPS, type SetupStep } from './errors/steps.js';
 export { parseBytes, parseDuration, type ByteSize, type Duration } from './limits/units.js';
 export { defaultStateDir, type WritableLayerPlacement } from './platform/state-dir.js';
-export { probeHost, type HostReport } from './sandbox/doctor.js';
+export { probeHost, type HostReport, type HostCheck } from './sandbox/doctor.js';
 export { Seccomp, type SeccompRule, type SeccompErrno } from './security/seccomp.js';
 export type { SeccompArch, ArgTest, ArgTests } from './security/seccomp-bpf.js';
 export { CAPABILITY_NAMES, type CapabilityName } from './security/capabilities.js';

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "process.h"
+#include "pty.h"
 #include "security.h"
 #include "setup.h"
 #include "stdio.h"
@@ -162,7 +163,8 @@ static int command_prepare(const struct command_args *a, struct err *e)
 	t0 = trace_now();
 	if (setsid() < 0)
 		return err_sys(e, STEP_SPAWN_STDIO, "setsid", NULL, "setsid()");
-	if (install_stdio(a->stdio, e) < 0 || enter_cwd(s->cwd, e) < 0 || set_rlimits(s, e) < 0)
+	if (install_stdio(a->stdio, e) < 0 || pty_take_controlling(s, e) < 0 ||
+	    enter_cwd(s->cwd, e) < 0 || set_rlimits(s, e) < 0)
 		return -1;
 	trace_since("spawn.stdio+cwd+rlimit", t0);
 	t0 = trace_now();

@@ -205,6 +205,9 @@ static int ctl_decode_stdio(const struct ctl_down *m, const char *p, const char 
 	int i;
 
 	out->output_limit = m->output_limit;
+	out->tty = m->tty != 0;
+	out->tty_cols = m->tty_cols;
+	out->tty_rows = m->tty_rows;
 	for (i = 0; i < 3; i++) {
 		out->stdio_open[i] = m->stdio_open[i];
 		out->stdio_limit[i] = m->stdio_limit[i];

@@ -108,6 +108,8 @@ struct spawn_req {
 	size_t seccomp_len;		 /* bytes */
 	const char **masked, **readonly; /* "masks": paths, NULL-terminated */
 	int n_masked, n_readonly;
+	bool tty; /* "tty": a pseudo-terminal as stdio (pty.c) */
+	unsigned tty_cols, tty_rows;
 };
 
 struct pipe_close_req {

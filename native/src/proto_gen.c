@@ -677,7 +677,7 @@ int proto_create_spawn(const struct jval *o, const char *where, const struct jva
 	return proto_check_object(v, where, key, proto_keys_spawn, NULL, out, e) < 0 ? -1 : 1;
 }
 
-const char *const proto_keys_spawn[] = { "type", "req", "sandbox", "process", "argv", "env", "cwd", "uid", "gid", "groups", "stdio", "cgroup", "cgroupProcs", "cgroupns", "rlimits", "?security", "?masks", "?outputLimit", "?memoryCgroup", NULL };
+const char *const proto_keys_spawn[] = { "type", "req", "sandbox", "process", "argv", "env", "cwd", "uid", "gid", "groups", "stdio", "?tty", "cgroup", "cgroupProcs", "cgroupns", "rlimits", "?security", "?masks", "?outputLimit", "?memoryCgroup", NULL };
 int proto_check_spawn(const struct jval *v, const char *where, struct err *e)
 {
 	return proto_check_keys(v, where, proto_keys_spawn, e);
@@ -914,6 +914,50 @@ int proto_stdio_pipe_pipe(const struct jval *o, const char *where, const char **
 		return r;
 	}
 	return proto_check_str(v, where, key, &proto_stdio_pipe_pipe_spec, out, e) < 0 ? -1 : 1;
+}
+
+const char *const proto_keys_spawn_tty[] = { "cols", "rows", NULL };
+int proto_check_spawn_tty(const struct jval *v, const char *where, struct err *e)
+{
+	return proto_check_keys(v, where, proto_keys_spawn_tty, e);
+}
+
+int proto_spawn_tty(const struct jval *o, const char *where, const struct jval **out, struct err *e)
+{
+	const char *key = "tty";
+	const struct jval *v;
+	int r = proto_field(o, where, key, true, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_object(v, where, key, proto_keys_spawn_tty, NULL, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_int proto_spawn_tty_cols_spec = { 1, 65535, NULL };
+int proto_spawn_tty_cols(const struct jval *o, const char *where, long long *out, struct err *e)
+{
+	const char *key = "cols";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0)
+		return r;
+	return proto_check_int(v, where, key, &proto_spawn_tty_cols_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_int proto_spawn_tty_rows_spec = { 1, 65535, NULL };
+int proto_spawn_tty_rows(const struct jval *o, const char *where, long long *out, struct err *e)
+{
+	const char *key = "rows";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0)
+		return r;
+	return proto_check_int(v, where, key, &proto_spawn_tty_rows_spec, out, e) < 0 ? -1 : 1;
 }
 
 static const struct proto_str proto_spawn_cgroup_spec = { PROTO_FMT_PATH, 0, 0, NULL, NULL, NULL, "must be an absolute path or null" };

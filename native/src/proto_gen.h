@@ -122,6 +122,11 @@ int proto_stdio_memfd_memfd(const struct jval *o, const char *where, const char 
 extern const char *const proto_keys_stdio_pipe[];
 int proto_check_stdio_pipe(const struct jval *v, const char *where, struct err *e);
 int proto_stdio_pipe_pipe(const struct jval *o, const char *where, const char **out, struct err *e);
+extern const char *const proto_keys_spawn_tty[];
+int proto_check_spawn_tty(const struct jval *v, const char *where, struct err *e);
+int proto_spawn_tty(const struct jval *o, const char *where, const struct jval **out, struct err *e);
+int proto_spawn_tty_cols(const struct jval *o, const char *where, long long *out, struct err *e);
+int proto_spawn_tty_rows(const struct jval *o, const char *where, long long *out, struct err *e);
 int proto_spawn_cgroup(const struct jval *o, const char *where, const char **out, struct err *e);
 #define PROTO_MAX_SPAWN_CGROUP_PROCS 16
 int proto_spawn_cgroup_procs(const struct jval *o, const char *where, const struct jval **out, struct err *e);

@@ -39,6 +39,7 @@
 
 #include "memwatch.h"
 #include "process.h"
+#include "pty.h"
 #include "security.h"
 #include "stdio.h"
 #include "sync.h"
@@ -153,9 +154,9 @@ static void violation_received(int listener, struct exit_info *x)
 static void wait_command(int sigfd, pid_t child, struct memwatch *w, int listener,
 			 struct output_files *outs, struct exit_info *x)
 {
-	struct pollfd p[3] = { { sigfd, POLLIN, 0 },
-			       { sample_timer(w), POLLIN, 0 },
-			       { listener, POLLIN, 0 } };
+	struct pollfd p[3 + PTY_POLLFDS] = { { sigfd, POLLIN, 0 },
+					     { sample_timer(w), POLLIN, 0 },
+					     { listener, POLLIN, 0 } };
 	uint64_t ticks;
 	pid_t pid;
 	int status;
@@ -168,9 +169,11 @@ static void wait_command(int sigfd, pid_t child, struct memwatch *w, int listene
 					close(p[1].fd);
 				return;
 			}
+		pty_poll(p + 3);
 		/* output files past their limit: kill the tree */
-		if (poll(p, 3, stdio_outputs_check(outs)) < 0)
+		if (poll(p, ARRAY_LEN(p), stdio_outputs_check(outs)) < 0)
 			continue;
+		pty_relay(p + 3);
 		if (p[2].revents & POLLIN)
 			violation_received(listener, x);
 		if (p[2].revents & (POLLHUP | POLLERR))
@@ -251,7 +254,7 @@ static pid_t fork_command(const struct reaper_args *a, int *errpipe, int *outsoc
 {
 	struct command_args ca = {
 		.spawn = a->spawn,
-		.stdio = a->stdio,
+		.stdio = pty_stdio(a->stdio),
 		.errfd = -1,
 		.outfd = -1,
 		.cgroup_procs = a->cgroup_procs,
@@ -280,6 +283,7 @@ static pid_t fork_command(const struct reaper_args *a, int *errpipe, int *outsoc
 		close(devnull);
 	close(errpipe[1]);
 	close(outsock[1]);
+	pty_forked();
 	for (i = 0; i < a->n_cgroup_procs; i++)
 		close(a->cgroup_procs[i]);
 	if (a->cgroup_dir >= 0)
@@ -325,6 +329,7 @@ static int supervise(const struct reaper_args *a, int sigfd, pid_t child, int er
 	t1 = trace_now();
 	reap_namespace(w, &x);
 	trace_since("reaper.reap", t1);
+	pty_finish();
 	stdio_outputs_finish(&outs, &x);
 	if (listener >= 0)
 		close(listener);
@@ -369,7 +374,8 @@ int reaper_main(void *arg)
 	t1 = trace_now();
 	if (mask_apply(a->spawn->masked, a->spawn->n_masked, a->spawn->readonly,
 		       a->spawn->n_readonly, &e) < 0 ||
-	    (sigfd = take_signals(&e)) < 0)
+	    (sigfd = take_signals(&e)) < 0 ||
+	    (a->spawn->tty && pty_open(a->spawn, a->stdio, &e) < 0))
 		return finish(a, NULL, &e);
 	trace_since("spawn.mask", t1);
 	cpu = mmap(NULL, sizeof(*cpu), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -110,6 +110,9 @@ static struct ctl_down *spawn_message(uint32_t id, const struct spawn_req *s, si
 	p = put_strings(p, s->masked, s->n_masked);
 	p = put_strings(p, s->readonly, s->n_readonly);
 	m->output_limit = s->output_limit;
+	m->tty = s->tty;
+	m->tty_cols = s->tty_cols;
+	m->tty_rows = s->tty_rows;
 	for (i = 0; i < 3; i++) {
 		m->stdio_open[i] = stdio_open_kind(s, i);
 		m->stdio_limit[i] = s->stdio_limit[i];

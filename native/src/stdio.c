@@ -175,7 +175,8 @@ static int stdio_one(const struct spawn_req *s, int i, int *node, int *sandbox, 
 		return err_sys(e, STEP_SPAWN_STDIO, "socketpair", NULL, "socketpair(AF_UNIX)");
 	node[i] = sv[0];
 	sandbox[i] = sv[1];
-	if (i > 0)
+	/* A terminal's window sizes come back on stderr (pty.c). */
+	if (i == 1 || (i == 2 && !s->tty))
 		shutdown(node[i], SHUT_WR);
 	return 0;
 }

@@ -82,10 +82,15 @@ export class CliUsageError extends Error {
 /** The program's name in messages. */
 export const PROGRAM = 'sandkit';
 
-/** `sandkit: unknown option --bogus for run (see sandkit run --help)`. */
+/**
+ * One line for a usage error: `sandkit: unknown option --bogus for run (see sandkit run --help)`,
+ * or for a bad value `sandkit run: --memory: expected a size ... (see sandkit run --help)`.
+ */
 export function usageLine(err: CliUsageError): string {
   const help = [PROGRAM, err.path, '--help'].filter(Boolean).join(' ');
-  return `${PROGRAM}: ${err.message}${err.path ? ` for ${err.path}` : ''} (see ${help})`;
+  if (!err.path) return `${PROGRAM}: ${err.message} (see ${help})`;
+  if (err.message.startsWith('unknown ')) return `${PROGRAM}: ${err.message} for ${err.path} (see ${help})`;
+  return `${PROGRAM} ${err.path}: ${err.message} (see ${help})`;
 }
 
 const HELP: OptionSpec = { type: 'boolean', short: 'h', description: 'show this help' };

@@ -1,6 +1,7 @@
 import { constants } from 'node:os';
 import { Sandbox } from '../sandbox/sandbox.js';
-import type { MountOptions, NetworkMode } from '../sandbox/options.js';
+import type { NetworkMode } from '../sandbox/options.js';
+import type { SpawnResult } from '../process/spawn-result.js';
 import { Network } from '../network/network.js';
 import type { NetworkAttachOptions } from '../network/network-link.js';
 import type { PortMapping } from '../network/port-proxy.js';
@@ -8,6 +9,8 @@ import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import { CliUsageError, defineCommand, type CommandContext, type OptionSpecs, type OptionValues } from './command.js';
 import { resolveImageRef } from './image-commands.js';
 import { parsePublish } from './network-commands.js';
+import { hostTerminal } from './host-terminal.js';
+import { envOf, parseBind, sandboxLimitsOf, spawnLimitsOf, userOf } from './run-options.js';
 
 const RUN_OPTIONS = {
   image: {
@@ -31,15 +34,64 @@ const RUN_OPTIONS = {
       'publish a sandbox port on the host (without HOSTPORT a free one, printed);\nTCP and UDP into the loopback-only sandbox itself unless --network\nnames a network',
   },
   hostname: { type: 'string', value: 'NAME', description: 'the sandbox host name (default: sandbox)' },
-  env: { type: 'string', short: 'e', multiple: true, value: 'KEY=VALUE', description: 'set a variable' },
-  workdir: { type: 'string', short: 'w', aliases: ['cwd'], value: 'DIR', description: 'working directory inside' },
+  env: {
+    type: 'string',
+    short: 'e',
+    multiple: true,
+    value: 'KEY[=VALUE]',
+    description: "set a variable (KEY alone: the host's value)",
+  },
+  'env-file': {
+    type: 'string',
+    multiple: true,
+    value: 'FILE',
+    description: 'read variables from a file: KEY=VALUE lines, # comments',
+  },
+  volume: {
+    type: 'string',
+    short: 'v',
+    multiple: true,
+    value: 'SRC:DST[:ro|rw]',
+    description: "bind a host path, writable unless :ro (Docker's -v)",
+  },
   mount: {
     type: 'string',
     multiple: true,
-    value: 'SRC:DST[:rw]',
-    description: 'bind a host path (read-only unless :rw)',
+    value: 'SRC:DST[:ro|rw]',
+    description: 'bind a host path, read-only unless :rw',
   },
-  user: { type: 'string', short: 'u', value: 'UID|NAME', description: 'run as this user inside' },
+  workdir: { type: 'string', short: 'w', aliases: ['cwd'], value: 'DIR', description: 'working directory inside' },
+  user: {
+    type: 'string',
+    short: 'u',
+    value: 'UID[:GID]|NAME',
+    description: "run as this user inside (a name from the image's /etc/passwd)",
+  },
+  interactive: { type: 'boolean', short: 'i', description: 'keep stdin attached (a pipe or file always is)' },
+  tty: { type: 'boolean', short: 't', description: 'give the program a terminal (with -i: raw mode, Ctrl-C to it)' },
+  name: { type: 'string', value: 'NAME', description: 'name the sandbox (sandkit ps, exec)' },
+  label: { type: 'string', short: 'l', multiple: true, value: 'KEY=VALUE', description: 'label the sandbox' },
+  memory: {
+    type: 'string',
+    short: 'm',
+    value: 'SIZE',
+    description: 'memory of the whole sandbox, e.g. 256M (default 2G)',
+  },
+  cpus: { type: 'string', value: 'N', description: 'CPU bandwidth in cores, e.g. 0.5' },
+  'pids-limit': { type: 'string', value: 'N', description: 'processes and threads at once (default 4096)' },
+  disk: { type: 'string', value: 'SIZE', description: 'writable layer, /tmp, /run and /dev/shm together (default 1G)' },
+  'cpu-time': { type: 'string', value: 'DURATION', description: "the command's CPU time, e.g. 2s: then 'time-limit'" },
+  timeout: { type: 'string', value: 'DURATION', description: "the command's wall-clock time: then 'wall-time-limit'" },
+  'output-limit': {
+    type: 'string',
+    value: 'SIZE',
+    description: "stdout and stderr together, e.g. 1M: then 'output-limit'",
+  },
+  json: {
+    type: 'boolean',
+    description: 'print the result (status, exit code, times, memory, output) as JSON\ninstead of streaming the output',
+  },
+  rm: { type: 'boolean', description: 'accepted for Docker habits: a sandbox is always removed after the run' },
 } as const satisfies OptionSpecs;
 
 const SNAPSHOT_OPTIONS = {
@@ -82,19 +134,33 @@ async function runInSandbox(
   ctx: CommandContext<typeof RUN_OPTIONS>,
   snapshot?: OptionValues<typeof SNAPSHOT_OPTIONS>
 ): Promise<number> {
-  const { values } = ctx;
+  const { values, path } = ctx;
   const { image, argv } = imageAndCommand(ctx);
+  if (!snapshot && values.name !== undefined) throw new CliUsageError('--name is not supported yet', path);
+  if (values.label !== undefined) throw new CliUsageError('--label is not supported yet', path);
+  const mounts = [
+    ...(values.volume ?? []).map((v) => parseBind(v, true, '--volume', path)),
+    ...(values.mount ?? []).map((m) => parseBind(m, false, '--mount', path)),
+  ];
+  const env = envOf(values, path);
+  const user = values.user === undefined ? undefined : userOf(values.user, path);
+  const limits = sandboxLimitsOf(values, path);
+  const spawnLimits = spawnLimitsOf(values, path);
   const publish = (values.publish ?? []).map(parsePublish);
   const net = await networkFor(values.network, publish);
   const sandbox = new Sandbox({
-    image: await resolveImageRef(image, true),
+    image: await resolveImageRef(image, !values.json),
     network:
       net || publish.length > 0
         ? ({ ...(net && { attach: net }), publish } satisfies NetworkAttachOptions)
         : ((values.network ?? 'none') as NetworkMode),
-    ...(values.hostname ? { hostname: values.hostname } : {}),
-    mounts: (values.mount ?? []).map(parseMount),
+    ...(values.hostname !== undefined && { hostname: values.hostname }),
+    ...(Object.keys(limits).length > 0 && { limits }),
+    mounts,
   });
+  // Without -i a terminal's input stays with the terminal (Docker's default); a pipe or file is read.
+  const attachStdin = values.interactive === true || (!process.stdin.isTTY && !values.tty);
+  const terminal = values.tty ? hostTerminal(attachStdin) : undefined;
   try {
     for (const m of publish) {
       const hostPort = await sandbox.publishedPort(m.sandbox, m.protocol);
@@ -103,29 +169,42 @@ async function runInSandbox(
       );
     }
     const proc = sandbox.spawn(argv, {
-      env: Object.fromEntries((values.env ?? []).map(splitEnv)),
-      ...(values.workdir ? { cwd: values.workdir } : {}),
-      ...(values.user ? { user: /^\d+$/.test(values.user) ? Number(values.user) : values.user } : {}),
-      stdin: process.stdin.isTTY ? 'ignore' : process.stdin,
-      maxBuffer: 0,
+      env,
+      ...(values.workdir !== undefined && { cwd: values.workdir }),
+      ...(user !== undefined && { user }),
+      ...(Object.keys(spawnLimits).length > 0 && { limits: spawnLimits }),
+      stdin: attachStdin ? process.stdin : 'ignore',
+      ...(!values.json && { maxBuffer: 0 }),
+      ...(terminal && { tty: terminal.size() }),
     });
-    proc.stdout.pipe(process.stdout);
-    proc.stderr.pipe(process.stderr);
+    terminal?.attach(proc);
+    if (!values.json) {
+      proc.stdout.pipe(process.stdout);
+      proc.stderr.pipe(process.stderr);
+    }
     const forward = (sig: NodeJS.Signals) => proc.kill(sig);
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
     const result = await proc;
+    if (values.json) console.log(JSON.stringify(result, null, 2));
     if (snapshot && result.exitCode === 0) {
       const named = snapshot.name ? { name: snapshot.name } : {};
       const snap = await sandbox.snapshot(named);
       if (snapshot.export) await snap.export(snapshot.export, named);
       console.error(`snapshot ${snap.id}${snapshot.export ? ` exported to ${snapshot.export}` : ''}`);
     }
-    if (result.signal) return 128 + (constants.signals[result.signal] ?? 0);
-    return result.exitCode ?? 1;
+    return exitCodeOf(result);
   } finally {
+    terminal?.restore();
+    if (attachStdin) process.stdin.destroy(); // what the program did not read must not hold the CLI open
     await sandbox.destroy();
     await net?.destroy();
   }
+}
+
+/** Docker's exit codes: the program's, 128 + n for signal n (126/127: could not execute / not found). */
+function exitCodeOf(result: SpawnResult): number {
+  if (result.signal) return 128 + (constants.signals[result.signal] ?? 0);
+  return result.exitCode ?? 125;
 }
 
 /**
@@ -145,14 +224,4 @@ async function networkFor(mode: string | undefined, publish: PortMapping[]): Pro
     );
   }
   return Network.create({ name: mode });
-}
-
-function parseMount(spec: string): MountOptions {
-  const [source, target, mode] = spec.split(':');
-  return { source: source ?? '', target: target ?? source ?? '', readonly: mode !== 'rw' };
-}
-
-function splitEnv(pair: string): [string, string] {
-  const i = pair.indexOf('=');
-  return i < 0 ? [pair, process.env[pair] ?? ''] : [pair.slice(0, i), pair.slice(i + 1)];
 }

@@ -125,6 +125,11 @@ export interface SpawnRequest {
   gid: number;
   groups: number[];
   stdio: StdioRequest[];
+  /** a pseudo-terminal from the sandbox's devpts as the command's stdin, stdout and stderr (the three stdio entries must be "pipe"): the reaper relays the stdin and stdout sockets to and from it; Node writes window sizes into the stderr socket, 4 bytes each (cols, rows: big-endian uint16) */
+  tty?: {
+    cols: number;
+    rows: number;
+  };
   /** v2 cgroup directory the command is cloned into */
   cgroup: string | null;
   /** v1 cgroup.procs files the command joins */

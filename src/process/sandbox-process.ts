@@ -98,6 +98,10 @@ export class SandboxProcess<Output extends string | Buffer = string>
   private cgroup: Cgroup | undefined;
   /** Keeps Node alive from launch until the spawn settles; released exactly once. */
   private hold: Hold | undefined;
+  /** With a terminal: the stderr socket, which carries window sizes to the helper. */
+  private ttyControl: Socket | undefined;
+  /** A size given before that socket arrived. */
+  private pendingSize: Buffer | undefined;
 
   /** @internal */
   constructor(
@@ -182,6 +186,29 @@ export class SandboxProcess<Output extends string | Buffer = string>
     return true;
   }
 
+  /**
+   * Changes the size of the program's terminal (`tty` option): the kernel sends it SIGWINCH.
+   * Returns false without a terminal or once the program has ended.
+   */
+  resize(cols: number, rows: number): boolean {
+    for (const [n, name] of [
+      [cols, 'cols'],
+      [rows, 'rows'],
+    ] as const)
+      if (!Number.isInteger(n) || n < 1 || n > 65535)
+        throw new SandboxError(
+          'ERR_SANDBOX_OPTIONS',
+          `invalid option ${name}: expected a whole number from 1 to 65535, got ${String(n)}`
+        );
+    if (!this.options.tty || this.exited) return false;
+    const record = Buffer.alloc(4);
+    record.writeUInt16BE(cols, 0);
+    record.writeUInt16BE(rows, 2);
+    if (this.ttyControl) this.ttyControl.write(record);
+    else this.pendingSize = record;
+    return true;
+  }
+
   private async launch(): Promise<void> {
     const conn = this.ctx.connection;
     conn.watchProcess(this.id, this);
@@ -234,6 +261,11 @@ export class SandboxProcess<Output extends string | Buffer = string>
       return;
     }
     const out = fd === 1 ? this.stdoutPipe : this.stderrPipe;
+    if (fd === 2 && this.options.tty) {
+      this.ttyControl = socket;
+      if (this.pendingSize) socket.write(this.pendingSize);
+      this.pendingSize = undefined;
+    }
     this.openStreams.add(socket);
     socket.once('close', () => {
       this.openStreams.delete(socket);
@@ -382,6 +414,7 @@ export class SandboxProcess<Output extends string | Buffer = string>
     const input = this.options.stdin;
     this.stdinPipe.on('error', () => {});
     if (input === 'pipe') return;
+    if (input === 'ignore') return void this.stdinPipe.end(); // a terminal's input: nothing comes
     // Data is written as the program reads it: the socket is non-blocking and pipe() waits
     // for 'drain', so a large stdin never holds Node's event loop.
     if (typeof input === 'string' || input instanceof Uint8Array) this.stdinPipe.end(input);

@@ -79,6 +79,24 @@ export interface SpawnOptions {
   limits?: SpawnLimits;
   /** Hardening of this program; its fields override the sandbox's `security`. */
   security?: SecurityOptions;
+  /**
+   * A pseudo-terminal from the sandbox's own devpts as the program's stdin, stdout and stderr
+   * (`isatty()` is true, it is the session's controlling terminal, so ^C and job control work):
+   * `true` (80 x 24) or its size. What the program writes arrives on `proc.stdout` (stderr is the
+   * same terminal) and counts against the output limits; `proc.stdin` goes to the terminal, whose
+   * line discipline echoes and edits it (cooked mode) unless the program sets raw mode.
+   * `proc.resize(cols, rows)` changes its size (SIGWINCH). Needs `stdout` and `stderr` `'pipe'`
+   * and stdin from Node (`'pipe'`, data, a stream or `'ignore'`). @defaultValue false
+   */
+  tty?: boolean | TtySize;
+}
+
+/** The size of a spawn's terminal in character cells. */
+export interface TtySize {
+  /** Columns, 1 to 65535. @defaultValue 80 */
+  cols?: number;
+  /** Rows, 1 to 65535. @defaultValue 24 */
+  rows?: number;
 }
 
 /** Validated spawn options. */
@@ -96,6 +114,8 @@ export interface ResolvedSpawnOptions {
   limits: ResolvedSpawnLimits;
   /** The spawn's own security fields (validated), laid over the sandbox's when it starts. */
   security: SecurityOptions | undefined;
+  /** The terminal's size, or undefined without one. */
+  tty: Required<TtySize> | undefined;
 }
 
 const KNOWN_SPAWN_KEYS = new Set([
@@ -110,6 +130,7 @@ const KNOWN_SPAWN_KEYS = new Set([
   'maxBuffer',
   'limits',
   'security',
+  'tty',
 ]);
 const DEFAULT_MAX_BUFFER = 16 * 1024 * 1024;
 
@@ -135,6 +156,7 @@ export function resolveSpawnOptions(
     throw new SandboxOptionsError('signal', 'expected an AbortSignal');
   const limits = resolveSpawnLimits(options.limits, 'limits');
   const security = validSecurity(options.security);
+  const tty = resolveTty(options.tty, stdin, stdout, stderr);
   return {
     argv,
     env: resolveEnv(options.env, 'env'),
@@ -148,7 +170,42 @@ export function resolveSpawnOptions(
     maxBuffer,
     limits,
     security,
+    tty,
   };
+}
+
+/** The terminal's size; its stdio must come from and go to Node (the helper relays it). */
+function resolveTty(
+  v: unknown,
+  stdin: StdinOption,
+  stdout: OutputOption,
+  stderr: OutputOption
+): Required<TtySize> | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v !== true && (typeof v !== 'object' || v === null))
+    throw new SandboxOptionsError('tty', 'expected true, false or { cols, rows }');
+  if (v !== true) onlyKeys(v, ['cols', 'rows'], 'tty');
+  const size = v === true ? {} : (v as TtySize);
+  const cells = (n: unknown, field: string, dflt: number) => {
+    if (n === undefined) return dflt;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535)
+      throw new SandboxOptionsError(field, `expected a whole number from 1 to 65535, got ${JSON.stringify(n)}`);
+    return n;
+  };
+  if (stdout !== 'pipe' || stderr !== 'pipe')
+    throw new SandboxOptionsError('tty', "the terminal is stdout and stderr: leave them 'pipe'");
+  const fromNode =
+    stdin === 'pipe' ||
+    stdin === 'ignore' ||
+    typeof stdin === 'string' ||
+    stdin instanceof Uint8Array ||
+    typeof (stdin as Readable).pipe === 'function';
+  if (!fromNode || stdin instanceof SandboxPipeEnd)
+    throw new SandboxOptionsError(
+      'tty',
+      "the terminal's input comes from Node: stdin must be 'pipe', data or a stream"
+    );
+  return { cols: cells(size.cols, 'tty.cols', 80), rows: cells(size.rows, 'tty.rows', 24) };
 }
 
 function resolveCommand(command: unknown): string[] {

@@ -57,7 +57,9 @@ export function spawnRequestFor({ id, spawn: o, defaults, user, cgroup }: SpawnR
     uid: user.uid,
     gid: user.gid,
     groups: user.groups,
-    stdio: stdioRequest(o, defaults.stateDir),
+    // A terminal's input is Node's too: 'ignore' is a stdin Node ends at once.
+    stdio: o.tty ? ['pipe', 'pipe', 'pipe'] : stdioRequest(o, defaults.stateDir),
+    ...(o.tty && { tty: o.tty }),
     ...(fileOutputLimit(o) !== undefined && { outputLimit: fileOutputLimit(o) }),
     cgroup: cgroup?.v2Path ?? null,
     cgroupProcs: cgroup?.v1ProcsFiles() ?? [],

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { describe, expect } from 'vitest';
 import { dist } from '../helpers/dist.js';
 import { runCli } from '../helpers/cli.js';
@@ -95,18 +96,70 @@ describe('sandkit CLI', () => {
     expect(result.stderr).not.toBe('');
   });
 
-  it('doctor prints a JSON report and exits 1 only when it lists problems', async () => {
-    const result = await cli(['doctor']);
+  it('doctor --json prints the report; exit 0 exactly when the core works', async () => {
+    const result = await cli(['doctor', '--json']);
     const report = JSON.parse(result.stdout) as {
       root: boolean;
       stateDir: string;
       features: object;
       problems: string[];
+      coreWorks: boolean;
+      checks: Array<{ id: string; ok: boolean; core: boolean; feature: string; enables: string; detail: string }>;
     };
-    expect(result.status).toBe(report.problems.length === 0 ? 0 : 1);
     expect(report).toMatchObject({ root: process.getuid!() === 0, stateDir: process.env.SANDKIT_STATE_DIR });
     expect(report.features).toMatchObject({ version: 1, userns: true, overlayInUserns: true });
     // What this suite relies on works here, so it must not be reported missing.
     for (const problem of report.problems) expect(problem).not.toMatch(/user namespace|overlay/i);
+    const ids = report.checks.map((c) => c.id);
+    for (const id of [
+      'helper',
+      'userns',
+      'overlay',
+      'stateDir',
+      'sandbox',
+      'cgroups',
+      'io',
+      'nft',
+      'ip',
+      'usernet',
+      'timens',
+      'seccomp',
+    ])
+      expect(ids).toContain(id);
+    const core = report.checks.filter((c) => c.core).map((c) => c.id);
+    expect(core.sort()).toEqual(['helper', 'overlay', 'sandbox', 'stateDir', 'userns']);
+    // Installed here (.ci/run): the tools networks need, and a helper that starts.
+    for (const id of ['helper', 'userns', 'overlay', 'sandbox', 'nft', 'ip', 'usernet', 'seccomp'])
+      expect(report.checks.find((c) => c.id === id)?.ok, id).toBe(true);
+    expect(report.checks.find((c) => c.id === 'helper')?.detail).toMatch(
+      /^(built from source|prebuilt|from SANDKIT_HELPER): \//
+    );
+    expect(report.coreWorks).toBe(true);
+    expect(result.status).toBe(0); // whatever extras (the io controller, cgroups rootless) are missing
+  });
+
+  it('doctor prints a table: one row per feature, a fix for each missing one', async () => {
+    const result = await cli(['doctor']);
+    expect(result.status).toBe(0);
+    const rows = result.stdout.split('\n').filter((l) => /^[✔✘] /.test(l));
+    expect(rows.length).toBeGreaterThanOrEqual(12);
+    expect(result.stdout).toMatch(/^✔ user namespaces +every sandbox/m);
+    expect(result.stdout).toMatch(/^✔ nft +networks/m);
+    // Every missing feature comes with its fix.
+    const lines = result.stdout.split('\n');
+    lines.forEach((l, i) => {
+      if (l.startsWith('✘ ')) expect(lines[i + 2]).toMatch(/^ +fix: /);
+    });
+    expect(result.stdout).toMatch(/^Sandboxes run here/m);
+  });
+
+  it('doctor with a helper that cannot start: the helper row fails, exit 1', async ({ tempDir }) => {
+    const bogus = `${tempDir()}/not-a-helper`;
+    writeFileSync(bogus, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    const result = await runCli(['doctor', '--json'], { env: { SANDKIT_HELPER: bogus } });
+    expect(result.status).toBe(1);
+    const report = JSON.parse(result.stdout) as { coreWorks: boolean; checks: Array<{ id: string; ok: boolean }> };
+    expect(report.coreWorks).toBe(false);
+    expect(report.checks.find((c) => c.id === 'helper')?.ok).toBe(false);
   });
 });
