@@ -192,6 +192,8 @@ class ControlConnection {
 
   private async handle(req: Request): Promise<unknown> {
     if (req.op === 'list') return [...this.targets.values()].map((t) => t.info());
+    if (typeof req.op !== 'string' || !OPS.has(req.op))
+      throw new SandboxOptionsError('op', `unknown operation ${JSON.stringify(req.op)?.slice(0, 40)}`);
     const target = this.target(req.target);
     switch (req.op) {
       case 'inspect':
@@ -328,3 +330,4 @@ class ControlConnection {
 }
 
 const STREAMING = Symbol('streaming');
+const OPS = new Set(['inspect', 'stats', 'logs', 'stop', 'files', 'spawn']);
