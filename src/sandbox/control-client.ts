@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { Socket, connect } from 'node:net';
 import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
@@ -16,6 +16,7 @@ import {
   fromWire,
   readJsonLines,
   sendLine,
+  socketAddress,
   type LogChunk,
   type SandboxInfo,
   type WireError,
@@ -125,6 +126,23 @@ async function listOne(path: string): Promise<SandboxInfo[]> {
   }
 }
 
+/** Connects to the socket at `path`, however deep; a failure to reach it comes as the socket's 'error'. */
+function dial(path: string): Socket {
+  let address: { address: string; done: () => void };
+  try {
+    address = socketAddress(path);
+  } catch (err) {
+    const socket = new Socket();
+    queueMicrotask(() => socket.destroy(err as Error));
+    return socket;
+  }
+  const socket = connect(address.address);
+  socket.once('connect', address.done);
+  socket.once('error', address.done);
+  socket.once('close', address.done);
+  return socket;
+}
+
 /** One connection to an owner's socket, multiplexing calls by id. */
 class ControlClient {
   private socket: Socket | undefined;
@@ -172,7 +190,7 @@ class ControlClient {
 
   private open(): Socket {
     if (this.socket) return this.socket;
-    const socket = (this.socket = connect(this.path));
+    const socket = (this.socket = dial(this.path));
     socket.on('error', (err) =>
       this.fail(
         new SandboxNotFoundError(
@@ -354,7 +372,7 @@ export class RemoteProcess implements PromiseLike<RemoteResult> {
 
   /** @internal */
   constructor(path: string, target: string, command: readonly string[], options: RemoteSpawnOptions) {
-    const socket = (this.socket = connect(path));
+    const socket = (this.socket = dial(path));
     const id = RemoteProcess.SPAWN_ID;
     this.stdin = new Writable({
       write: (chunk: Buffer, _enc, done) => {

@@ -1,3 +1,5 @@
+import { closeSync, openSync, constants as fsConstants } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { Socket } from 'node:net';
 import {
   SandboxError,
@@ -143,4 +145,23 @@ export function readJsonLines(
 export function sendLine(socket: Socket, message: unknown): boolean {
   if (socket.destroyed || socket.writableEnded) return true;
   return socket.write(`${JSON.stringify(message)}\n`);
+}
+
+/**
+ * A path the kernel accepts for binding or connecting to the socket at `path`: `path` itself
+ * when it fits sun_path, else `/proc/self/fd/<n>/<name>` through an open descriptor of its
+ * directory (so a deep state directory still works). `done()` closes that descriptor once the
+ * bind or connect has happened. Opening another user's private directory fails here (EACCES).
+ */
+export function socketAddress(path: string): { address: string; done: () => void } {
+  if (Buffer.byteLength(path) <= MAX_SOCKET_PATH) return { address: path, done: () => {} };
+  const fd = openSync(dirname(path), fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  let open = true;
+  return {
+    address: `/proc/self/fd/${fd}/${basename(path)}`,
+    done: () => {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
 }

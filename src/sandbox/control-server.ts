@@ -14,10 +14,10 @@ import {
   MAX_CLIENTS,
   MAX_FILE_BYTES,
   MAX_REQUEST_LINE,
-  MAX_SOCKET_PATH,
   SOCKET_NAME,
   readJsonLines,
   sendLine,
+  socketAddress,
   toWire,
   type SandboxInfo,
 } from './control-protocol.js';
@@ -66,10 +66,6 @@ export class ControlServer {
   }
 
   private listen(): void {
-    if (Buffer.byteLength(this.path) > MAX_SOCKET_PATH) {
-      debug('control socket not served: %s is longer than %d bytes', this.path, MAX_SOCKET_PATH);
-      return;
-    }
     if (!isPrivateDir(dirname(this.path)) || !isPrivateDir(dirname(dirname(this.path)))) {
       debug('control socket not served: %s is not in private directories of this user', this.path);
       return;
@@ -77,7 +73,10 @@ export class ControlServer {
     const server = createServer({ allowHalfOpen: false }, (socket) => this.accept(socket));
     server.maxConnections = MAX_CLIENTS + 1; // the one past the cap is told why it is refused
     server.on('error', (err) => debug('control socket %s: %o', this.path, err));
-    server.listen(this.path, () => {
+    const { address, done } = socketAddress(this.path);
+    server.once('listening', done);
+    server.once('error', done);
+    server.listen(address, () => {
       try {
         chmodSync(this.path, 0o600);
       } catch (err) {

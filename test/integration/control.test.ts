@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +12,9 @@ import {
   type SandboxInfo,
 } from '../../src/index.js';
 import { dist, repoRoot } from '../helpers/dist.js';
-import { isAlive, stateRoot, waitUntil } from '../helpers/host.js';
+import { isAlive, sandboxProcessesUsing, stateRoot, waitUntil } from '../helpers/host.js';
+import { sweepStaleSessions } from '../../src/platform/session.js';
+import { removeTreeSync } from '../../src/platform/remove-tree.js';
 import { isRoot, requireFeature } from '../helpers/require-feature.js';
 import { it } from '../helpers/sandboxes.js';
 import { runCli } from '../helpers/cli.js';
@@ -30,7 +32,8 @@ interface Owner {
 /** Starts a Node process that owns a sandbox made with `options` and stays up; resolves once it runs. */
 async function startOwner(
   options: Record<string, unknown>,
-  as?: { uid: number; home: string; stateDir: string }
+  as?: { uid: number; home: string; stateDir: string },
+  stateDir?: string
 ): Promise<Owner> {
   const args = [OWNER, dist.index, JSON.stringify(options)];
   const child = as
@@ -38,7 +41,10 @@ async function startOwner(
         env: { ...process.env, HOME: as.home, TMPDIR: as.home, SANDKIT_STATE_DIR: as.stateDir },
         stdio: ['ignore', 'pipe', 'inherit'],
       })
-    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    : spawn(process.execPath, args, {
+        env: { ...process.env, ...(stateDir && { SANDKIT_STATE_DIR: stateDir }) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const lines: string[] = [];
   const rl = createInterface({ input: child.stdout! });
@@ -54,6 +60,22 @@ async function startOwner(
 }
 
 const tag = () => randomBytes(4).toString('hex');
+
+/** Ends an owner the clean way (its sandbox destroyed through the socket), kill -9 only if that fails. */
+async function stopOwner(owner: Owner, stateDir?: string): Promise<void> {
+  if (owner.child.exitCode !== null || owner.child.signalCode !== null) return;
+  try {
+    const sb = await Sandbox.connect(owner.id, { stateDir });
+    await sb.stop();
+    sb.close();
+    await Promise.race([owner.exited, new Promise((r) => setTimeout(r, 10_000))]);
+  } catch {
+    // unreachable: kill it
+  } finally {
+    owner.child.kill('SIGKILL');
+    await owner.exited;
+  }
+}
 
 describe('sandboxes reached from another process', () => {
   it('lists, connects, runs, uses files, reads stats and logs, and stops across processes', async () => {
@@ -128,25 +150,34 @@ describe('sandboxes reached from another process', () => {
         sb.close();
       }
     } finally {
-      owner.child.kill('SIGKILL');
+      await stopOwner(owner);
     }
   }, 60_000);
 
   it('a dead owner (kill -9) drops out of the list and its socket is removed', async () => {
-    const job = tag();
-    const owner = await startOwner({ labels: { job } });
-    expect((await Sandbox.list({ labels: { job } })).map((s) => s.id)).toEqual([owner.id]);
-    const sessions = join(stateRoot(), 'sessions');
-    const session = readdirSync(sessions).find((n) => n.startsWith(`${owner.pid}-`))!;
-    const socket = join(sessions, session, 'control.sock');
-    expect(existsSync(socket)).toBe(true);
-    owner.child.kill('SIGKILL');
-    await owner.exited;
-    expect(await waitUntil(() => !isAlive(owner.pid), 5000)).toBe(true);
-    expect(await Sandbox.list({ labels: { job } })).toEqual([]);
-    expect(existsSync(socket)).toBe(false);
-    const ps = await runCli(['ps', '--all', '--json', '--label', `job=${job}`]);
-    expect(JSON.parse(ps.stdout)).toEqual([]);
+    // A state directory of its own: the dead owner's session stays until the next start sweeps it.
+    const stateDir = mkdtempSync(join(stateRoot(), 'control-crash-'));
+    try {
+      const job = tag();
+      const owner = await startOwner({ labels: { job } }, undefined, stateDir);
+      expect((await Sandbox.list({ labels: { job }, stateDir })).map((s) => s.id)).toEqual([owner.id]);
+      const sessions = join(stateDir, 'sessions');
+      const session = readdirSync(sessions).find((n) => n.startsWith(`${owner.pid}-`))!;
+      const socket = join(sessions, session, 'control.sock');
+      expect(existsSync(socket)).toBe(true);
+      owner.child.kill('SIGKILL');
+      await owner.exited;
+      expect(await waitUntil(() => !isAlive(owner.pid), 5000)).toBe(true);
+      expect(await Sandbox.list({ labels: { job }, stateDir })).toEqual([]);
+      expect(existsSync(socket)).toBe(false);
+      const ps = await runCli(['ps', '--all', '--json'], { env: { SANDKIT_STATE_DIR: stateDir } });
+      expect(JSON.parse(ps.stdout)).toEqual([]);
+      // Its processes die with it (the helper's PDEATHSIG); what is left is swept.
+      expect(await waitUntil(() => sandboxProcessesUsing(stateDir).length === 0, 5000)).toBe(true);
+      sweepStaleSessions(stateDir);
+    } finally {
+      removeTreeSync(stateDir);
+    }
   }, 60_000);
 
   it('a sandbox of this process is listed and reachable too; names and labels are checked', async ({ sandbox }) => {
@@ -244,8 +275,7 @@ describe('other users', () => {
       // The same question from the owner's own user sees it: the check above can fail.
       expect((await Sandbox.list({ labels: { job } })).map((s) => s.id)).toEqual([owner.id]);
     } finally {
-      owner.child.kill('SIGKILL');
-      await owner.exited;
+      await stopOwner(owner);
     }
   }, 60_000);
 
@@ -276,8 +306,7 @@ describe('other users', () => {
       const self = await clientAs(65534, tempDir, stateDir, socket, job);
       expect(self).toEqual({ listed: [owner.id], connect: 'ok', direct: 'connected' });
     } finally {
-      owner.child.kill('SIGKILL');
-      await owner.exited;
+      await stopOwner(owner, stateDir);
     }
   }, 60_000);
 });

@@ -41,7 +41,7 @@ describe('stats()', () => {
   });
 
   it('counts CPU time: user time grows by a busy loop bounded by a CPU-time limit', async ({ sandbox }) => {
-    const sb = sandbox();
+    const sb = sandbox({ limitFallback: 'rlimit' }); // rootless: the CPU-time limit is an rlimit
     await sb.run(['true']);
     const before = await sb.stats();
     const r = await sb.run(['sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'], {
