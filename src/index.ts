@@ -6,10 +6,12 @@ export type { SandboxPoolOptions } from './pool/pool-options.js';
 export type { SandboxPoolEvents } from './pool/pool-events.js';
 export type { ResourceStats } from './cgroup/stats.js';
 export type { SandboxInfo, LogChunk } from './sandbox/control-protocol.js';
+export type { ResolvedControlOptions } from './sandbox/control-options.js';
 export {
   RemoteSandbox,
   RemoteProcess,
   type RemoteResult,
+  type RemoteRunResult,
   type RemoteSpawnOptions,
   type ListOptions,
   type ConnectOptions,

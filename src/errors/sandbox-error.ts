@@ -267,7 +267,10 @@ export class SandboxNameInUseError extends SandboxError {
   /** Pid of the process whose sandbox holds the name. */
   readonly owner: number;
   constructor(name: string, owner: number, sandboxId: string) {
-    super('ERR_SANDBOX_NAME_IN_USE', `invalid option name: ${JSON.stringify(name)} is in use by sandbox ${sandboxId} (pid ${owner})`);
+    super(
+      'ERR_SANDBOX_NAME_IN_USE',
+      `invalid option name: ${JSON.stringify(name)} is in use by sandbox ${sandboxId} (pid ${owner})`
+    );
     this.sandboxName = name;
     this.owner = owner;
   }

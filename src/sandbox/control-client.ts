@@ -62,6 +62,14 @@ export interface RemoteSpawnOptions {
 /** How a program started through a handle ended: a {@link SpawnResult} without the output (it was streamed). */
 export type RemoteResult = Omit<SpawnResult, 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated'>;
 
+/** What {@link RemoteSandbox.run} gives: the result and the output (each stream kept up to 16 MiB). */
+export interface RemoteRunResult extends RemoteResult {
+  /** Standard output, decoded as UTF-8. */
+  stdout: string;
+  /** Standard error, decoded as UTF-8. */
+  stderr: string;
+}
+
 /** The sandboxes of this user in a state directory, across every process that owns some. */
 export async function listSandboxes(options: ListOptions = {}): Promise<SandboxInfo[]> {
   if (typeof options !== 'object' || options === null)
@@ -311,6 +319,7 @@ export class RemoteSandbox implements Disposable {
     remove: async (path: string, options: { recursive?: boolean } = {}): Promise<void> => {
       await this.files.call({ call: 'remove', path, recursive: options.recursive });
     },
+    /** @internal One files call through the owner. */
     call: <T>(args: Record<string, unknown>): Promise<T> => this.client.call({ op: 'files', target: this.id, ...args }),
   };
 
@@ -323,7 +332,7 @@ export class RemoteSandbox implements Disposable {
   async run(
     command: readonly string[],
     options: RemoteSpawnOptions & { input?: string | Uint8Array } = {}
-  ): Promise<RemoteResult & { stdout: string; stderr: string }> {
+  ): Promise<RemoteRunResult> {
     const { input, ...rest } = options;
     const proc = this.spawn(command, { ...rest, stdin: input !== undefined });
     if (input !== undefined) proc.stdin.end(input);

@@ -19,7 +19,6 @@ import {
   sendLine,
   socketAddress,
   toWire,
-  type SandboxInfo,
 } from './control-protocol.js';
 
 const debug = debuglog('sandkit');

@@ -356,7 +356,12 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
    * @example const { memory, cpu } = await sandbox.stats(); console.log(memory.peak, cpu.user);
    */
   stats(): Promise<ResourceStats> {
-    return Promise.resolve(readResourceStats(this.pid !== undefined ? this.cgroups?.cgroup : undefined));
+    return Promise.resolve(this.currentStats());
+  }
+
+  /** Reading a cgroup's few small files is quick: done in step, also by the `stats` timer. */
+  private currentStats(): ResourceStats {
+    return readResourceStats(this.pid !== undefined ? this.cgroups?.cgroup : undefined);
   }
 
   /** Id, name, labels, state, owner and timeout of the sandbox, as `Sandbox.list()` gives them. */
@@ -388,7 +393,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
    * @throws {SandboxOptionsError} naming `timeout` for a bad duration; {@link SandboxDestroyedError} once destroying.
    */
   setTimeout(timeout: Duration | null): void {
-    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') throw new SandboxDestroyedError('setTimeout');
+    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed')
+      throw new SandboxDestroyedError('setTimeout');
     if (timeout === null) {
       clearTimeout(this.timeoutTimer);
       this.timeoutAt = undefined;
@@ -445,7 +451,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     if (every === undefined) return;
     this.statsTimer = setInterval(() => {
       if (this.stateValue !== 'running' && this.stateValue !== 'paused') return;
-      void this.stats().then((stats) => this.emit('stats', { id: this.id, stats }));
+      this.emit('stats', { id: this.id, stats: this.currentStats() });
     }, every);
     this.statsTimer.unref();
   }

@@ -53,7 +53,10 @@ async function startOwner(
       lines.push(l);
       if (lines.length === 1) resolve(l);
     });
-    void exited.then((code) => reject(new Error(`the owner exited (${code}) before its sandbox ran`)));
+    exited.then(
+      (code) => reject(new Error(`the owner exited (${code}) before its sandbox ran`)),
+      () => {}
+    );
   });
   const { id, pid } = JSON.parse(first) as { id: string; pid: number };
   return { child, id, pid, lines, exited };
