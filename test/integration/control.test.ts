@@ -222,6 +222,19 @@ describe('sandboxes reached from another process', () => {
       expect((err as SandboxOptionsError).field).toBe(field);
     }
     await expect(Sandbox.connect('no-such-sandbox')).rejects.toBeInstanceOf(SandboxNotFoundError);
+    // The CLI: one line naming what was wrong, exit 2; a sandbox that is not there, one line, 125.
+    const bogus = await runCli(['ps', '--bogus']);
+    expect(bogus).toMatchObject({ status: 2, stdout: '' });
+    expect(bogus.stderr.trim().split('\n')).toEqual(['sandkit: unknown option --bogus for ps (see sandkit ps --help)']);
+    const noCommand = await runCli(['exec', `local-${job}`]);
+    expect(noCommand.status).toBe(2);
+    expect(noCommand.stderr).toMatch(
+      /^sandkit: expected a command after the sandbox .* \(see sandkit exec --help\)\n$/
+    );
+    const gone = await runCli(['exec', 'no-such-sandbox', '--', 'true']);
+    expect(gone.status).toBe(125);
+    expect(gone.stderr.trim().split('\n')).toHaveLength(1);
+    expect(gone.stderr).toContain('no-such-sandbox: no live sandbox of this user has that id or name');
     await expect(Sandbox.list({ labels: { 'bad key': 'x' } })).rejects.toBeInstanceOf(SandboxOptionsError);
   });
 
