@@ -4,6 +4,18 @@ export type { SandboxEvents, ProcessRef } from './sandbox/events.js';
 export { SandboxPool, type SandboxPoolStats } from './pool/sandbox-pool.js';
 export type { SandboxPoolOptions } from './pool/pool-options.js';
 export type { SandboxPoolEvents } from './pool/pool-events.js';
+export type { ResourceStats } from './cgroup/stats.js';
+export type { SandboxInfo, LogChunk } from './sandbox/control-protocol.js';
+export type { ResolvedControlOptions } from './sandbox/control-options.js';
+export {
+  RemoteSandbox,
+  RemoteProcess,
+  type RemoteResult,
+  type RemoteRunResult,
+  type RemoteSpawnOptions,
+  type ListOptions,
+  type ConnectOptions,
+} from './sandbox/control-client.js';
 export type { WaitForPortOptions, WaitForLogOptions } from './sandbox/readiness.js';
 export { SandboxProcess } from './process/sandbox-process.js';
 export type {
@@ -70,6 +82,8 @@ export {
   SandboxNotReadyError,
   SandboxRegistryError,
   type RegistryErrorReason,
+  SandboxNameInUseError,
+  SandboxNotFoundError,
   type SandboxErrorCode,
   type SetupFailure,
   type ImageErrorReason,

@@ -15,7 +15,9 @@ export type SandboxErrorCode =
   | 'ERR_SANDBOX_FILES'
   | 'ERR_SANDBOX_DIED'
   | 'ERR_SANDBOX_NOT_READY'
-  | 'ERR_SANDBOX_REGISTRY';
+  | 'ERR_SANDBOX_REGISTRY'
+  | 'ERR_SANDBOX_NAME_IN_USE'
+  | 'ERR_SANDBOX_NOT_FOUND';
 
 /**
  * Base class of every error sandkit throws. `instanceof` works across duplicate installs
@@ -252,5 +254,37 @@ export class SandboxNotReadyError extends SandboxError {
     super('ERR_SANDBOX_NOT_READY', `${operation}: ${detail}${tail}`);
     this.reason = reason;
     this.lastOutput = lastOutput;
+  }
+}
+
+/**
+ * `new Sandbox({ name })` with a name that a live sandbox of the same state directory has
+ * (in this process or another). `owner` is the pid of the process that holds it.
+ */
+export class SandboxNameInUseError extends SandboxError {
+  /** The name asked for. */
+  readonly sandboxName: string;
+  /** Pid of the process whose sandbox holds the name. */
+  readonly owner: number;
+  constructor(name: string, owner: number, sandboxId: string) {
+    super(
+      'ERR_SANDBOX_NAME_IN_USE',
+      `invalid option name: ${JSON.stringify(name)} is in use by sandbox ${sandboxId} (pid ${owner})`
+    );
+    this.sandboxName = name;
+    this.owner = owner;
+  }
+}
+
+/**
+ * `Sandbox.connect(idOrName)` (or a call on its handle) found no live sandbox of that id or
+ * name among this user's, in the state directory searched; or it ended meanwhile.
+ */
+export class SandboxNotFoundError extends SandboxError {
+  /** The id or name looked for. */
+  readonly target: string;
+  constructor(target: string, detail = 'no live sandbox of this user has that id or name') {
+    super('ERR_SANDBOX_NOT_FOUND', `${target}: ${detail}`);
+    this.target = target;
   }
 }

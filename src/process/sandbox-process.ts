@@ -16,6 +16,7 @@ import type { Cgroup } from '../cgroup/cgroup.js';
 import { SpawnMonitor, violationOf } from './spawn-monitor.js';
 import type { LimitName } from './spawn-result.js';
 import { traceNow, traceSince } from '../platform/step-trace.js';
+import { readResourceStats, type ResourceStats } from '../cgroup/stats.js';
 
 const DEFAULT_MAX_LINE = 1 << 20;
 
@@ -207,6 +208,15 @@ export class SandboxProcess<Output extends string | Buffer = string>
     if (this.ttyControl) this.ttyControl.write(record);
     else this.pendingSize = record;
     return true;
+  }
+
+  /**
+   * What the program's process tree uses now, from its own cgroup: memory, CPU time, tasks and
+   * block I/O. Every figure is null before it starts, once it has ended (its `SpawnResult` holds
+   * the final figures) and where the host has no such controller; see {@link ResourceStats}.
+   */
+  stats(): Promise<ResourceStats> {
+    return Promise.resolve(readResourceStats(this.started && !this.exited ? this.cgroup : undefined));
   }
 
   private async launch(): Promise<void> {

@@ -1,6 +1,7 @@
 import type { LimitName, SpawnResult } from '../process/spawn-result.js';
 import type { SandboxError } from '../errors/sandbox-error.js';
 import type { Snapshot } from '../snapshots/snapshot.js';
+import type { ResourceStats } from '../cgroup/stats.js';
 
 /** Identifies a spawned process in events. */
 export interface ProcessRef {
@@ -124,6 +125,24 @@ export interface SandboxEvents {
       process: ProcessRef;
       /** How it ended, as its `await` gives it. */
       result: SpawnResult<string | Buffer>;
+    },
+  ];
+  /** The sandbox's resource use, every `statsInterval` while it runs (opt-in). */
+  stats: [
+    {
+      /** The sandbox's id. */
+      id: string;
+      /** What `sandbox.stats()` would return now. */
+      stats: ResourceStats;
+    },
+  ];
+  /** The sandbox's `timeout` is due: it is destroyed right after (`destroying`, `destroyed` follow). */
+  timeout: [
+    {
+      /** The sandbox's id. */
+      id: string;
+      /** The timeout that ran out, in milliseconds (from creation or from the last `setTimeout`). */
+      timeoutMs: number;
     },
   ];
   /** Tearing down began. */

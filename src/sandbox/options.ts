@@ -14,6 +14,8 @@ import {
   type UserNetworkOptions,
 } from '../network/network-link.js';
 import { resolveSecurity, type ResolvedSecurityOptions, type SecurityOptions } from '../security/security-options.js';
+import type { ByteSize, Duration } from '../limits/units.js';
+import { resolveControlOptions, type ResolvedControlOptions } from './control-options.js';
 
 /** A host path made visible inside the sandbox. */
 export interface MountOptions {
@@ -73,6 +75,27 @@ export interface SandboxOptions {
    * @defaultValue `{ seccomp: Seccomp.default(), capabilities: [], noNewPrivs: true }` and Docker's masked/read-only paths
    */
   security?: SecurityOptions;
+  /**
+   * A name unique among the live sandboxes of the state directory (across processes), for
+   * `Sandbox.connect(name)` and `sandkit exec NAME`: 1-63 letters, digits, `_`, `.`, `-`.
+   * A name in use rejects the constructor with `SandboxNameInUseError`.
+   */
+  name?: string;
+  /** Tags that `Sandbox.list({ labels })` and `sandkit ps` show and filter on (at most 64; values up to 1024 characters). */
+  labels?: Record<string, string>;
+  /**
+   * Keep the last output of the sandbox's programs (stdout and stderr, in order) for
+   * `sandbox.logs()` and `sandkit logs`: `true` keeps 1 MiB, a size up to 64M keeps that much.
+   * @defaultValue false
+   */
+  keepLogs?: boolean | ByteSize;
+  /** Emit a `stats` event with {@link ResourceStats} this often while the sandbox runs (at least 100ms). */
+  statsInterval?: Duration;
+  /**
+   * Destroy the sandbox this long after it was made (`'5m'`, 300000), emitting `timeout` first;
+   * `sandbox.setTimeout()` moves it. @defaultValue no timeout
+   */
+  timeout?: Duration;
 }
 
 /** Validated sandbox options with every default applied. */
@@ -99,6 +122,8 @@ export interface ResolvedSandboxOptions {
   limitFallback: 'error' | 'rlimit';
   /** Security settings with every default applied. */
   security: ResolvedSecurityOptions;
+  /** Name, labels, kept logs, stats period and timeout. */
+  control: ResolvedControlOptions;
 }
 
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
@@ -114,6 +139,11 @@ const KNOWN_SANDBOX_KEYS = new Set([
   'limits',
   'limitFallback',
   'security',
+  'name',
+  'labels',
+  'keepLogs',
+  'statsInterval',
+  'timeout',
 ]);
 
 /** Checks every field and fills defaults; throws `SandboxOptionsError` naming the first bad field. */
@@ -157,6 +187,7 @@ export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSan
     env: resolveEnv(options.env, 'env'),
     cwd: resolveInsidePath(options.cwd ?? image.config.workingDir ?? '/', 'cwd'),
     security: resolveSecurity(options.security, 'security'),
+    control: resolveControlOptions(options),
   };
   // Last: it makes the directory, which a later bad option must not leave behind.
   if (stateDir !== undefined) checkStateDir(stateDir, 'stateDir');

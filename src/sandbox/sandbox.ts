@@ -14,7 +14,9 @@ import {
 } from '../errors/sandbox-error.js';
 import type { CreateConfig } from '../helper/protocol.js';
 import { isErrorReply, setupFailureOf } from '../helper/setup-failure.js';
-import { connection } from '../platform/sessions.js';
+import { connection, sessionFor } from '../platform/sessions.js';
+import { defaultStateDir } from '../platform/state-dir.js';
+import type { Duration } from '../limits/units.js';
 import { containerCause } from '../platform/container-limits.js';
 import { setFrozen } from '../cgroup/freezer.js';
 import {
@@ -50,6 +52,20 @@ import {
   type WaitForLogOptions,
   type WaitForPortOptions,
 } from './readiness.js';
+import { setLongTimeout } from '../limits/long-timeout.js';
+import { readResourceStats, type ResourceStats } from '../cgroup/stats.js';
+import { claimName, releaseName } from './control-names.js';
+import { resolveTimeout } from './control-options.js';
+import { LogRing } from './control-logs.js';
+import { ControlServer } from './control-server.js';
+import type { LogChunk, SandboxInfo } from './control-protocol.js';
+import {
+  connectSandbox,
+  listSandboxes,
+  type ConnectOptions,
+  type ListOptions,
+  type RemoteSandbox,
+} from './control-client.js';
 
 /** Where a sandbox is in its life. */
 export type SandboxState = 'created' | 'starting' | 'running' | 'paused' | 'destroying' | 'destroyed' | 'failed';
@@ -88,6 +104,13 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private loopbackPorts: LoopbackPorts | undefined;
   /** The spawn that starts a not yet started sandbox: it goes to the helper with the create. */
   private firstSpawn: FirstSpawn | undefined;
+  /** When the object was made, ms since the epoch. */
+  private readonly createdAt = Date.now();
+  private readonly logRing: LogRing | undefined;
+  private control: ControlServer | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private timeoutTimer: NodeJS.Timeout | undefined;
+  private timeoutAt: number | undefined;
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -95,6 +118,14 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     this.options = resolveSandboxOptions(options);
     traceSince('options', t0);
     this.id = `sb-${randomBytes(6).toString('hex')}`;
+    const control = this.options.control;
+    if (control.keepLogs > 0) this.logRing = new LogRing(control.keepLogs);
+    if (control.name !== undefined) {
+      // Named: reachable (and the name held) from now on, not only once started.
+      claimName(this.stateRoot, control.name, sessionFor(this.options.stateDir).id, this.id);
+      this.serveControl();
+    }
+    if (control.timeout !== undefined) this.armTimeout(control.timeout);
     // Listeners attached right after `new` still hear `created`, and always before `starting`.
     queueMicrotask(() => this.emitCreated());
   }
@@ -319,6 +350,113 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     };
   })();
 
+  /**
+   * What the sandbox uses now, from its cgroup (its programs together): memory current and
+   * peak, CPU time, tasks, block I/O. A figure the host cannot give is null (rootless without
+   * cgroups: all of them); before the first spawn's cgroup exists, every figure is null too.
+   * @example const { memory, cpu } = await sandbox.stats(); console.log(memory.peak, cpu.user);
+   */
+  stats(): Promise<ResourceStats> {
+    return Promise.resolve(this.currentStats());
+  }
+
+  /** Reading a cgroup's few small files is quick: done in step, also by the `stats` timer. */
+  private currentStats(): ResourceStats {
+    return readResourceStats(this.pid !== undefined ? this.cgroups?.cgroup : undefined);
+  }
+
+  /** Id, name, labels, state, owner and timeout of the sandbox, as `Sandbox.list()` gives them. */
+  info(): SandboxInfo {
+    const c = this.options.control;
+    return {
+      id: this.id,
+      name: c.name ?? null,
+      labels: { ...c.labels },
+      state: this.stateValue,
+      createdAt: new Date(this.createdAt).toISOString(),
+      ownerPid: process.pid,
+      pid: this.pid ?? null,
+      image: this.options.image.id ?? this.options.image.kind,
+      running: this.running.size,
+      timeoutAt: this.timeoutAt === undefined ? null : new Date(this.timeoutAt).toISOString(),
+      keepLogs: c.keepLogs,
+    };
+  }
+
+  /** The last output of its programs, oldest first, when made with `keepLogs`; else empty. */
+  logs(): LogChunk[] {
+    return this.logRing?.snapshot() ?? [];
+  }
+
+  /**
+   * Destroys the sandbox `timeout` from now (`'5m'`, 30000), emitting `timeout` first; replaces
+   * any earlier timeout (to extend or shorten it). `null` removes it.
+   * @throws {SandboxOptionsError} naming `timeout` for a bad duration; {@link SandboxDestroyedError} once destroying.
+   */
+  setTimeout(timeout: Duration | null): void {
+    if (this.stateValue === 'destroying' || this.stateValue === 'destroyed')
+      throw new SandboxDestroyedError('setTimeout');
+    if (timeout === null) {
+      clearTimeout(this.timeoutTimer);
+      this.timeoutAt = undefined;
+      return;
+    }
+    this.armTimeout(resolveTimeout(timeout));
+  }
+
+  /**
+   * The live sandboxes of this user in a state directory, from every process that owns some
+   * (each owner answers on its control socket); `labels` keeps those carrying all of them.
+   * Sandboxes of other users are never listed: their state directories are private.
+   * @example const mine = await Sandbox.list({ labels: { job: '42' } });
+   */
+  static list(options?: ListOptions): Promise<SandboxInfo[]> {
+    return listSandboxes(options);
+  }
+
+  /**
+   * A handle on a live sandbox of this user, owned by this or another process, by id or name:
+   * it can spawn, use files, read stats and logs, and ask the owner to stop it.
+   * @example const sb = await Sandbox.connect('judge-1'); await sb.run(['ls', '/']);
+   * @throws {SandboxNotFoundError} when no live sandbox has that id or name.
+   */
+  static connect(idOrName: string, options?: ConnectOptions): Promise<RemoteSandbox> {
+    return connectSandbox(idOrName, options);
+  }
+
+  private get stateRoot(): string {
+    return this.options.stateDir ?? defaultStateDir();
+  }
+
+  /** Makes the sandbox reachable on this session's control socket. */
+  private serveControl(): void {
+    if (this.control) return;
+    this.control = ControlServer.for(sessionFor(this.options.stateDir));
+    this.control.add(this);
+  }
+
+  private armTimeout(ms: number): void {
+    clearTimeout(this.timeoutTimer);
+    this.timeoutAt = Date.now() + ms;
+    this.timeoutTimer = setLongTimeout(() => {
+      if (this.stateValue === 'destroying' || this.stateValue === 'destroyed') return;
+      this.timeoutAt = undefined;
+      this.emit('timeout', { id: this.id, timeoutMs: ms });
+      this.destroy().catch(() => {}); // a failing teardown also rejects the owner's own destroy()
+    }, ms);
+    this.timeoutTimer.unref(); // the timeout ends the sandbox, it does not keep Node alive for it
+  }
+
+  private startStatsTimer(): void {
+    const every = this.options.control.statsInterval;
+    if (every === undefined) return;
+    this.statsTimer = setInterval(() => {
+      if (this.stateValue !== 'running' && this.stateValue !== 'paused') return;
+      this.emit('stats', { id: this.id, stats: this.currentStats() });
+    }, every);
+    this.statsTimer.unref();
+  }
+
   /** `await using` support: {@link Sandbox.destroy}. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.destroy();
@@ -342,6 +480,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     this.emitCreated();
     this.stateValue = 'starting';
     this.emit('starting', { id: this.id });
+    this.serveControl();
     const conn = connection();
     conn.watchSandbox(this.id, {
       onStep: (step) => this.emit('step', { id: this.id, step }),
@@ -390,6 +529,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
       if (this.stateValue === 'starting') this.stateValue = 'running'; // destroy() may have begun
       this.emit('started', { id: this.id, pid: reply.pid, setupMs: performance.now() - t0 });
       traceSince('create.total', t0);
+      this.startStatsTimer();
     } catch (err) {
       const error = isErrorReply(err) ? setupErrorOf(setupFailureOf(err)) : toSandboxError(err);
       this.firstSpawn?.reject(error);
@@ -453,7 +593,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     onLimit: (proc, limit) => this.emit('limit', { process: ref(proc), limit }),
     onOom: (proc) => this.emit('oom', { process: ref(proc) }),
     onSpawned: (proc, pid) => this.emit('spawn', { process: ref(proc), pid }),
-    onOutput: (proc, fd, data) => this.emit(fd === 1 ? 'stdout' : 'stderr', { process: ref(proc), data }),
+    onOutput: (proc, fd, data) => {
+      this.logRing?.push(fd, data);
+      this.emit(fd === 1 ? 'stdout' : 'stderr', { process: ref(proc), data });
+    },
     onExit: (proc, result) => {
       this.running.delete(proc);
       this.emit('exit', { process: ref(proc), result });
@@ -474,7 +617,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
         { cause: this.failure }
       );
     },
-    wantsOutputEvents: (fd) => this.listenerCount(fd === 1 ? 'stdout' : 'stderr') > 0,
+    wantsOutputEvents: (fd) => this.logRing !== undefined || this.listenerCount(fd === 1 ? 'stdout' : 'stderr') > 0,
     closing: () => this.stateValue === 'destroying' || this.stateValue === 'destroyed',
   };
 
@@ -488,6 +631,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     this.emitCreated();
     this.stateValue = 'destroying';
     this.emit('destroying', { id: this.id });
+    clearInterval(this.statsTimer);
+    clearTimeout(this.timeoutTimer);
+    this.timeoutAt = undefined;
     if (wasStarted) {
       await this.starting!.catch(() => {});
       if (this.pid !== undefined) {
@@ -516,6 +662,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     const t = traceNow();
     await this.root?.remove();
     traceSince('destroy.root-remove', t);
+    this.control?.remove(this.id);
+    if (this.options.control.name !== undefined) releaseName(this.stateRoot, this.options.control.name, this.id);
     this.stateValue = 'destroyed';
     this.emit('destroyed', { id: this.id });
     traceSince('destroy.total', t0);

@@ -179,6 +179,8 @@ describe('events', () => {
       | 'resumed'
       | 'snapshot'
       | 'exit'
+      | 'stats'
+      | 'timeout'
       | 'destroying'
       | 'destroyed'
       | 'failed'
