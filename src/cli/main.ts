@@ -13,6 +13,7 @@ import { doctorCommand } from './doctor-commands.js';
 import { imageCommands } from './image-commands.js';
 import { networkCommands } from './network-commands.js';
 import { runCommand, snapshotCommand } from './run-commands.js';
+import { submitCommand, workerCommand } from './queue-commands.js';
 
 const VERSION = '0.1.0';
 
@@ -23,6 +24,8 @@ const COMMANDS: CommandDefinition[] = [
   imageCommands,
   networkCommands,
   doctorCommand,
+  workerCommand,
+  submitCommand,
   {
     name: 'help',
     summary: 'show the help of a command',
