@@ -27,6 +27,8 @@ export interface JobRunContext {
   image: (ref: string | undefined) => Promise<Image>;
   /** Where the sandboxes' writable layers go; undefined: the default state directory. */
   stateDir: string | undefined;
+  /** What happens to a limit the host has no cgroup for. */
+  limitFallback: 'error' | 'rlimit';
   /** Bytes kept of each stdout and stderr, and of all of a job's output together. */
   outputCap: { perSpawnBytes: number; totalBytes: number };
   /** Called after each step and test. */
@@ -107,6 +109,7 @@ export async function runJob(job: RunJob, ctx: JobRunContext): Promise<RunOutcom
 function newSandbox(image: Image, limits: SandboxLimits | undefined, ctx: JobRunContext): Sandbox {
   return new Sandbox({
     image,
+    limitFallback: ctx.limitFallback,
     ...(ctx.stateDir !== undefined && { stateDir: ctx.stateDir }),
     ...(limits !== undefined && { limits }),
   });

@@ -4,6 +4,7 @@ import { debuglog } from 'node:util';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { SandboxError, SandboxJobError, SandboxOptionsError } from '../errors/sandbox-error.js';
 import { Image } from '../images/image.js';
+import { Sandbox } from '../sandbox/sandbox.js';
 import { parseBytes, type ByteSize } from '../limits/units.js';
 import { defaultStateDir } from '../platform/state-dir.js';
 import { sweepStaleSessions } from '../platform/session.js';
@@ -53,6 +54,11 @@ export interface RunWorkerOptions {
   maxStalledCount?: number;
   /** BullMQ's key prefix. @defaultValue 'bull' */
   prefix?: string;
+  /**
+   * Where the host cannot enforce a limit with cgroups (rootless without delegation): `'error'`
+   * fails the job; `'rlimit'` falls back to rlimits (see `SandboxOptions.limitFallback`). @defaultValue 'error'
+   */
+  limitFallback?: 'error' | 'rlimit';
   /** How a job's `image` becomes an Image. @defaultValue the store's image of that name or id, the host image without one */
   images?: (ref: string | undefined) => Promise<Image>;
 }
@@ -125,18 +131,31 @@ export class RunWorker extends EventEmitter<RunWorkerEvents> {
       totalBytes: options.outputCap?.totalBytes ?? 4 * 2 ** 20,
     };
     this.prefix = options.prefix ?? 'bull';
+    if (options.limitFallback !== undefined && options.limitFallback !== 'error' && options.limitFallback !== 'rlimit')
+      throw new SandboxOptionsError('limitFallback', `expected 'error' or 'rlimit', got ${JSON.stringify(options.limitFallback)}`);
     const id = options.id ?? `${hostname()}:${process.pid}`;
     this.info = { id, hostname: hostname(), pid: process.pid };
   }
 
   /**
-   * Sweeps what crashed sessions left in the state directory, then takes jobs until
-   * {@link close}. Resolves once the worker is connected and taking jobs; returns how many
+   * Sweeps what crashed sessions left in the state directory (their directories, then, with a
+   * first sandbox that checks this host can run jobs at all, their cgroups), then takes jobs
+   * until {@link close}. Resolves once the worker is connected and taking jobs; returns how many
    * stale sessions it swept.
+   * @throws {SandboxError} when this host cannot start a sandbox: such a worker takes no job.
    */
   async run(): Promise<{ swept: number }> {
     if (this.worker) throw new SandboxOptionsError('run', 'the worker is already running');
     const swept = sweepStaleSessions(this.options.stateDir ?? defaultStateDir());
+    const probe = new Sandbox({
+      limitFallback: this.options.limitFallback ?? 'error',
+      ...(this.options.stateDir !== undefined && { stateDir: this.options.stateDir }),
+    });
+    try {
+      await probe.run(['true']);
+    } finally {
+      await probe.destroy();
+    }
     await this.collectGarbage(true);
     const worker = new Worker<unknown, RunJobResult>(this.options.name, (job) => this.process(job), {
       connection: connectionOptions(this.options.connection),
@@ -192,6 +211,7 @@ export class RunWorker extends EventEmitter<RunWorkerEvents> {
         signal: abort.signal,
         image: (ref) => this.image(ref),
         stateDir: this.options.stateDir,
+        limitFallback: this.options.limitFallback ?? 'error',
         outputCap: this.outputCap,
         progress: (p) => {
           const progress = { ...p, worker: this.info.id };
