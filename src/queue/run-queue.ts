@@ -48,6 +48,8 @@ export class RunHandle extends EventEmitter<RunHandleEvents> {
   settle!: Settle;
   /** @internal */
   done = false;
+  /** @internal set while cancel() removes the job: its disappearance is the cancellation. */
+  removing = false;
 
   /** @internal */
   constructor(
@@ -189,6 +191,7 @@ export class RunQueue {
     const job = await Job.fromId(this.queue, handle.id);
     const state = job ? await job.getState() : 'unknown';
     if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')) {
+      handle.removing = true;
       try {
         await job.remove();
         await client.del(key);
@@ -196,6 +199,8 @@ export class RunQueue {
         return;
       } catch (err) {
         debug('cancel %s: not removed (%s): its worker kills it', handle.id, (err as Error).message);
+      } finally {
+        handle.removing = false;
       }
     }
     await this.check(handle.id);
@@ -215,6 +220,7 @@ export class RunQueue {
     try {
       const job = await Job.fromId<unknown, RunJobResult>(this.queue, jobId);
       if (!job) {
+        if (handle.removing) return; // cancel() settles it
         this.finish(handle, undefined, new SandboxJobError('failed', `job ${jobId}: not in the queue (removed, or Redis lost its data)`, { jobId }));
         return;
       }
