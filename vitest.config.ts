@@ -70,7 +70,7 @@ export default defineConfig({
           name: 'queue',
           include: ['test/queue/**/*.test.ts'],
           globalSetup: ['test/helpers/integration-setup.ts'],
-          testTimeout: 180_000,
+          testTimeout: 300_000,
           hookTimeout: slow,
           fileParallelism: false,
         },
