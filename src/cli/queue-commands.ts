@@ -45,6 +45,7 @@ export const workerCommand = defineCommand({
     redis: REDIS,
     queue: QUEUE,
     concurrency: { type: 'string', value: 'N', description: 'jobs at once (default: from the CPUs and memory)' },
+    pool: { type: 'string', value: 'N', description: 'host-image sandboxes kept started for the steps (default: 0)' },
     id: { type: 'string', value: 'ID', description: "the worker's id in results (default: hostname:pid)" },
     'job-memory': { type: 'string', value: 'SIZE', description: 'memory one job may use (default: 2G)' },
     'lock-duration': { type: 'string', value: 'MS', description: "a job's lock: a lost worker's jobs move on after it (default: 30000)" },
@@ -57,12 +58,14 @@ export const workerCommand = defineCommand({
     if (fallback !== undefined && fallback !== 'error' && fallback !== 'rlimit')
       throw new CliUsageError(`--limit-fallback expects error or rlimit, got ${JSON.stringify(fallback)}`, path);
     const concurrency = positiveInt(values.concurrency, 'concurrency', path);
+    const pool = positiveInt(values.pool, 'pool', path);
     const lockDurationMs = positiveInt(values['lock-duration'], 'lock-duration', path);
     const stalledIntervalMs = positiveInt(values['stalled-interval'], 'stalled-interval', path);
     const worker = new RunWorker({
       connection: required(values.redis, 'redis', path),
       name: required(values.queue, 'queue', path),
       ...(concurrency !== undefined && { concurrency }),
+      ...(pool !== undefined && { pool }),
       ...(values.id !== undefined && { id: values.id }),
       ...(values['job-memory'] !== undefined && { jobMemory: values['job-memory'] }),
       ...(lockDurationMs !== undefined && { lockDurationMs }),

@@ -1,6 +1,9 @@
 import { Image } from '../images/image.js';
+import { SandboxPool } from '../pool/sandbox-pool.js';
 import type { SandboxLimits } from '../limits/limits.js';
 import type { SpawnResult } from '../process/spawn-result.js';
+import type { SpawnOptions } from '../process/spawn-options.js';
+import type { SandboxOptions } from '../sandbox/options.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import type { Snapshot } from '../snapshots/snapshot.js';
 import type { RunJob, RunJobResult, RunVerdict, TestResult } from './job.js';
@@ -33,6 +36,8 @@ export interface JobRunContext {
   outputCap: { perSpawnBytes: number; totalBytes: number };
   /** Called after each step and test. */
   progress: (p: Omit<RunProgress, 'worker'>) => void;
+  /** Started sandboxes of the host image, for the steps of jobs that name no image and no limits. */
+  hostPool?: SandboxPool | undefined;
 }
 
 /** The part of a result the runner decides; the worker adds who ran it and when. */
@@ -49,7 +54,10 @@ export async function runJob(job: RunJob, ctx: JobRunContext): Promise<RunOutcom
   const tests = job.tests ?? [];
   const steps: SpawnResult[] = [];
   let snapshot: Snapshot | undefined;
-  const sandbox = newSandbox(image, job.limits, ctx);
+  const sandbox =
+    ctx.hostPool && job.image === undefined && job.limits === undefined
+      ? await ctx.hostPool.acquire({ signal: ctx.signal })
+      : newSandbox(image, job.limits, ctx);
   try {
     for (const [path, content] of Object.entries(job.files ?? {})) {
       await sandbox.files.write(path, content, { signal: ctx.signal });
@@ -66,6 +74,7 @@ export async function runJob(job: RunJob, ctx: JobRunContext): Promise<RunOutcom
       steps.push(result);
       ctx.progress({ phase: 'step', index: i, total: job.steps.length, outcome: result.status });
       if (result.status !== 'ok') {
+        if (snapshot) forget(snapshot);
         return { steps, tests: [], verdict: 'compile-error', outputCap: budget.report(ctx.outputCap) };
       }
       const last = i === job.steps.length - 1;
@@ -78,41 +87,61 @@ export async function runJob(job: RunJob, ctx: JobRunContext): Promise<RunOutcom
   } finally {
     await sandbox.destroy();
   }
+  // Tests run one after another, each in a fresh sandbox from the snapshot; with more than one,
+  // a pool starts the next test's sandbox while the current one runs.
+  const pool =
+    tests.length > 1
+      ? new SandboxPool({ size: 1, refillConcurrency: 1, ...sandboxOptions(snapshot ?? image, job.limits, ctx) })
+      : undefined;
   try {
     const results: TestResult[] = [];
     for (const [i, test] of tests.entries()) {
+      const options = {
+        stdin: test.stdin ?? 'ignore',
+        limits: test.limits,
+        maxBuffer: ctx.outputCap.perSpawnBytes,
+        signal: ctx.signal,
+      };
       const cmd = test.cmd ?? job.run ?? [];
-      const box = newSandbox(snapshot ?? image, job.limits, ctx);
-      try {
-        const result = budget.cap(
-          await box.run(cmd, {
-            stdin: test.stdin ?? 'ignore',
-            limits: test.limits,
-            maxBuffer: ctx.outputCap.perSpawnBytes,
-            signal: ctx.signal,
-          })
-        );
-        const verdict = verdictOf(result, test.expect);
-        results.push({ ...result, verdict });
-        ctx.progress({ phase: 'test', index: i, total: tests.length, outcome: verdict });
-      } finally {
-        await box.destroy();
-      }
+      const result = budget.cap(pool ? await pool.run(cmd, options) : await runOnce(snapshot ?? image, job.limits, ctx, cmd, options));
+      const verdict = verdictOf(result, test.expect);
+      results.push({ ...result, verdict });
+      ctx.progress({ phase: 'test', index: i, total: tests.length, outcome: verdict });
     }
     const failed = results.find((t) => t.verdict !== 'accepted');
     return { steps, tests: results, verdict: failed?.verdict ?? 'accepted', outputCap: budget.report(ctx.outputCap) };
   } finally {
+    await pool?.destroy();
     if (snapshot) forget(snapshot);
   }
 }
 
+async function runOnce(
+  image: Image,
+  limits: SandboxLimits | undefined,
+  ctx: JobRunContext,
+  cmd: string[],
+  options: SpawnOptions
+): Promise<SpawnResult> {
+  const box = newSandbox(image, limits, ctx);
+  try {
+    return await box.run(cmd, options);
+  } finally {
+    await box.destroy();
+  }
+}
+
 function newSandbox(image: Image, limits: SandboxLimits | undefined, ctx: JobRunContext): Sandbox {
-  return new Sandbox({
+  return new Sandbox(sandboxOptions(image, limits, ctx));
+}
+
+function sandboxOptions(image: Image, limits: SandboxLimits | undefined, ctx: JobRunContext): SandboxOptions {
+  return {
     image,
     limitFallback: ctx.limitFallback,
     ...(ctx.stateDir !== undefined && { stateDir: ctx.stateDir }),
     ...(limits !== undefined && { limits }),
-  });
+  };
 }
 
 /** Drops a job's snapshot record; the layer is left to gc, which the worker runs when idle. */

@@ -5,6 +5,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { SandboxError, SandboxJobError, SandboxOptionsError } from '../errors/sandbox-error.js';
 import { Image } from '../images/image.js';
 import { Sandbox } from '../sandbox/sandbox.js';
+import { SandboxPool } from '../pool/sandbox-pool.js';
 import { parseBytes, type ByteSize } from '../limits/units.js';
 import { defaultStateDir } from '../platform/state-dir.js';
 import { sweepStaleSessions } from '../platform/session.js';
@@ -27,8 +28,10 @@ export interface RunWorkerOptions {
    */
   concurrency?: number;
   /**
-   * Sandboxes kept started ahead of jobs (a SandboxPool of the host image) for the steps of jobs
-   * without an image. @defaultValue 0: each job starts its own
+   * Sandboxes of the host image kept started ahead of jobs (a `SandboxPool` of this size), for
+   * the steps of jobs that name no image and no limits. Tests always start from the job's
+   * snapshot (with more than one, the next one's sandbox starts while one runs).
+   * @defaultValue 0: each job starts its own
    */
   pool?: number;
   /**
@@ -105,6 +108,7 @@ export class RunWorker extends EventEmitter<RunWorkerEvents> {
   private readonly images = new Map<string, Promise<Image>>();
   private readonly active = new Map<string, AbortController>();
   private worker: Worker | undefined;
+  private hostPool: SandboxPool | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private lastGc = 0;
@@ -157,6 +161,12 @@ export class RunWorker extends EventEmitter<RunWorkerEvents> {
       await probe.destroy();
     }
     await this.collectGarbage(true);
+    if (this.options.pool)
+      this.hostPool = new SandboxPool({
+        size: this.options.pool,
+        limitFallback: this.options.limitFallback ?? 'error',
+        ...(this.options.stateDir !== undefined && { stateDir: this.options.stateDir }),
+      });
     const worker = new Worker<unknown, RunJobResult>(this.options.name, (job) => this.process(job), {
       connection: connectionOptions(this.options.connection),
       prefix: this.prefix,
@@ -187,6 +197,7 @@ export class RunWorker extends EventEmitter<RunWorkerEvents> {
     this.closing ??= (async () => {
       await this.worker?.close();
       if (this.pollTimer) clearInterval(this.pollTimer);
+      await this.hostPool?.destroy();
       await this.collectGarbage(true);
     })();
     return this.closing;
@@ -212,6 +223,7 @@ export class RunWorker extends EventEmitter<RunWorkerEvents> {
         image: (ref) => this.image(ref),
         stateDir: this.options.stateDir,
         limitFallback: this.options.limitFallback ?? 'error',
+        hostPool: this.hostPool,
         outputCap: this.outputCap,
         progress: (p) => {
           const progress = { ...p, worker: this.info.id };

@@ -28,7 +28,8 @@ describe('a cluster of two workers', () => {
     if (!memory) console.warn('memory-limit jobs left out of the mix: no memory cgroup here (rootless)');
     const flags = [...workerFlags, '--concurrency', '2'];
     const a = WorkerProcess.start(root, 'a', redis.url, queueName, flags);
-    const b = WorkerProcess.start(root, 'b', redis.url, queueName, flags);
+    // b keeps a started host sandbox ahead of its jobs' steps (a SandboxPool).
+    const b = WorkerProcess.start(root, 'b', redis.url, queueName, [...flags, '--pool', '1']);
     workers.push(a, b);
     await Promise.all([a.waitFor((l) => l.event === 'ready'), b.waitFor((l) => l.event === 'ready')]);
 
