@@ -2,7 +2,6 @@ import { Image } from '../images/image.js';
 import { SandboxPool } from '../pool/sandbox-pool.js';
 import type { SandboxLimits } from '../limits/limits.js';
 import type { SpawnResult } from '../process/spawn-result.js';
-import type { SpawnOptions } from '../process/spawn-options.js';
 import type { SandboxOptions } from '../sandbox/options.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import type { Snapshot } from '../snapshots/snapshot.js';
@@ -44,9 +43,10 @@ export interface JobRunContext {
 export type RunOutcome = Pick<RunJobResult, 'steps' | 'tests' | 'verdict' | 'outputCap'>;
 
 /**
- * Runs a validated job: its files and steps in one sandbox, a snapshot after the step marked
- * `snapshotAfter` (else after the last), then every test in a fresh sandbox from it. The snapshot
- * is forgotten afterwards; its layer goes at the store's next gc.
+ * Runs a validated job: its files and steps in one sandbox, a snapshot after the steps marked
+ * `snapshotAfter` (the last one counts), then every test in a fresh sandbox from it — or, with no
+ * step marked, from the job's image with its files. The snapshot is forgotten afterwards; its
+ * layer goes at the store's next gc.
  */
 export async function runJob(job: RunJob, ctx: JobRunContext): Promise<RunOutcome> {
   const image = await ctx.image(job.image);
@@ -59,9 +59,7 @@ export async function runJob(job: RunJob, ctx: JobRunContext): Promise<RunOutcom
       ? await ctx.hostPool.acquire({ signal: ctx.signal })
       : newSandbox(image, job.limits, ctx);
   try {
-    for (const [path, content] of Object.entries(job.files ?? {})) {
-      await sandbox.files.write(path, content, { signal: ctx.signal });
-    }
+    await writeFiles(sandbox, job, ctx.signal);
     for (const [i, step] of job.steps.entries()) {
       const result = budget.cap(
         await sandbox.run(step.cmd, {
@@ -77,8 +75,7 @@ export async function runJob(job: RunJob, ctx: JobRunContext): Promise<RunOutcom
         if (snapshot) forget(snapshot);
         return { steps, tests: [], verdict: 'compile-error', outputCap: budget.report(ctx.outputCap) };
       }
-      const last = i === job.steps.length - 1;
-      if (tests.length > 0 && (step.snapshotAfter || (last && !snapshot))) {
+      if (tests.length > 0 && step.snapshotAfter) {
         const previous = snapshot;
         snapshot = await sandbox.snapshot({ signal: ctx.signal });
         if (previous) forget(previous);
@@ -103,7 +100,16 @@ export async function runJob(job: RunJob, ctx: JobRunContext): Promise<RunOutcom
         signal: ctx.signal,
       };
       const cmd = test.cmd ?? job.run ?? [];
-      const result = budget.cap(pool ? await pool.run(cmd, options) : await runOnce(snapshot ?? image, job.limits, ctx, cmd, options));
+      const box = pool ? await pool.acquire({ signal: ctx.signal }) : newSandbox(snapshot ?? image, job.limits, ctx);
+      let result: SpawnResult;
+      try {
+        // From the snapshot the files are there; from the image they are written again.
+        if (!snapshot) await writeFiles(box, job, ctx.signal);
+        result = budget.cap(await box.run(cmd, options));
+      } finally {
+        if (pool) void pool.release(box).catch(() => {});
+        else await box.destroy();
+      }
       const verdict = verdictOf(result, test.expect);
       results.push({ ...result, verdict });
       ctx.progress({ phase: 'test', index: i, total: tests.length, outcome: verdict });
@@ -116,19 +122,8 @@ export async function runJob(job: RunJob, ctx: JobRunContext): Promise<RunOutcom
   }
 }
 
-async function runOnce(
-  image: Image,
-  limits: SandboxLimits | undefined,
-  ctx: JobRunContext,
-  cmd: string[],
-  options: SpawnOptions
-): Promise<SpawnResult> {
-  const box = newSandbox(image, limits, ctx);
-  try {
-    return await box.run(cmd, options);
-  } finally {
-    await box.destroy();
-  }
+async function writeFiles(sandbox: Sandbox, job: RunJob, signal: AbortSignal): Promise<void> {
+  for (const [path, content] of Object.entries(job.files ?? {})) await sandbox.files.write(path, content, { signal });
 }
 
 function newSandbox(image: Image, limits: SandboxLimits | undefined, ctx: JobRunContext): Sandbox {

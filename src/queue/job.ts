@@ -42,7 +42,7 @@ export interface RunJob {
   steps: RunStep[];
   /** The command each test runs unless the test names its own. */
   run?: string[];
-  /** Test cases, each in a fresh sandbox from the snapshot (the last `snapshotAfter` step, else after the last step). */
+  /** Test cases, each in a fresh sandbox from the snapshot after the last `snapshotAfter` step; with none marked, from the image and `files` (without the steps' changes). */
   tests?: RunTest[];
   /** Limits of each of the job's sandboxes (all its processes together). @defaultValue the worker's */
   limits?: SandboxLimits;

@@ -129,7 +129,7 @@ describe('cancellation', () => {
       expect(e2).toBeInstanceOf(SandboxJobCancelledError);
       expect((e2 as SandboxJobCancelledError).wasRunning).toBe(true);
       expect(Date.now() - t0).toBeLessThan(15_000); // not the 60 s of its sleep
-      await waitUntil(() => !processesRunning(SLEEP).length > 0, 10_000, 'sleep killed');
+      await waitUntil(() => processesRunning(SLEEP).length === 0, 10_000, 'sleep killed');
       // The waiting job never ran.
       expect(w.events('started').map((l) => l.jobId)).not.toContain(waiting.id);
       // The worker goes on taking jobs.
