@@ -110,7 +110,8 @@ const STEP_KEYS = new Set(['cmd', 'stdin', 'limits', 'snapshotAfter']);
 const TEST_KEYS = new Set(['cmd', 'stdin', 'limits', 'expect']);
 
 function fail(field: string, problem: string): never {
-  throw new SandboxJobError('invalid', `job.${field}: ${problem}`, { field: `job.${field}` });
+  const name = field ? `job.${field}` : 'job';
+  throw new SandboxJobError('invalid', `${name}: ${problem}`, { field: name });
 }
 
 function describe(value: unknown): string {
