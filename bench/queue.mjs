@@ -37,7 +37,8 @@ const rootless = process.getuid() !== 0;
 const work = mkdtempSync(join(process.env.TMPDIR ?? tmpdir(), 'sandkit-bench-queue-'));
 
 const TRUE_JOB = { steps: [{ cmd: ['true'] }] };
-const C_SUM = '#include <stdio.h>\nint main(void){long a,b;if(scanf("%ld %ld",&a,&b)!=2)return 2;printf("%ld\\n",a+b);return 0;}\n';
+const C_SUM =
+  '#include <stdio.h>\nint main(void){long a,b;if(scanf("%ld %ld",&a,&b)!=2)return 2;printf("%ld\\n",a+b);return 0;}\n';
 const C_TESTS = [
   { stdin: '1 2', expect: '3' },
   { stdin: '-5 5', expect: '0' },
@@ -59,9 +60,13 @@ const port = await new Promise((resolve) => {
     s.close(() => resolve(p));
   });
 });
-const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], {
-  stdio: 'ignore',
-});
+const redis = spawn(
+  'redis-server',
+  ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work],
+  {
+    stdio: 'ignore',
+  }
+);
 const url = `redis://127.0.0.1:${port}`;
 for (let i = 0; ; i++) {
   const ok = await new Promise((r) => {
@@ -82,7 +87,21 @@ function startWorker(name, queue) {
   mkdirSync(stateDir, { recursive: true });
   const child = spawn(
     process.execPath,
-    [join(root, 'dist', 'cli.js'), 'worker', '--redis', url, '--queue', queue, '--id', name, '--concurrency', args.concurrency, '--pool', '2', ...(rootless ? ['--limit-fallback', 'rlimit'] : [])],
+    [
+      join(root, 'dist', 'cli.js'),
+      'worker',
+      '--redis',
+      url,
+      '--queue',
+      queue,
+      '--id',
+      name,
+      '--concurrency',
+      args.concurrency,
+      '--pool',
+      '2',
+      ...(rootless ? ['--limit-fallback', 'rlimit'] : []),
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SANDKIT_STATE_DIR: stateDir } }
   );
   const ready = new Promise((resolve, reject) => {
@@ -109,7 +128,9 @@ async function throughput(label, job, n, workerCount) {
   await Promise.all(workers.map((w) => w.ready));
   const queue = new RunQueue({ connection: url, name: queueName, checkIntervalMs: 500 });
   // Warm-up: a few jobs, so each worker's pool and page cache are warm.
-  await Promise.all((await Promise.all(Array.from({ length: 2 * workerCount }, () => queue.submit(job)))).map((h) => h.result()));
+  await Promise.all(
+    (await Promise.all(Array.from({ length: 2 * workerCount }, () => queue.submit(job)))).map((h) => h.result())
+  );
   const t0 = performance.now();
   const handles = await Promise.all(Array.from({ length: n }, () => queue.submit(job)));
   const results = await Promise.all(handles.map((h) => h.result()));
@@ -175,9 +196,13 @@ async function directC(n) {
   return median(samples);
 }
 
-const out = { machine: { cpus: (await import('node:os')).availableParallelism(), rootless, concurrency: Number(args.concurrency) } };
+const out = {
+  machine: { cpus: (await import('node:os')).availableParallelism(), rootless, concurrency: Number(args.concurrency) },
+};
 try {
-  console.log(`sandkit/queue on ${out.machine.cpus} CPUs${rootless ? ' (rootless)' : ''}; each worker --concurrency ${args.concurrency} --pool 2`);
+  console.log(
+    `sandkit/queue on ${out.machine.cpus} CPUs${rootless ? ' (rootless)' : ''}; each worker --concurrency ${args.concurrency} --pool 2`
+  );
   const rows = [];
   for (const [label, job, n, direct] of [
     ['true', TRUE_JOB, N, directTrue],
@@ -187,12 +212,23 @@ try {
     const two = await throughput(label.split(' ')[0], job, n, 2);
     const viaQueue = await queueLatency(label.split(' ')[0], job, LN);
     const directMs = await direct(LN);
-    rows.push({ job: label, jobsPerSecond1: one, jobsPerSecond2: two, queueMs: viaQueue, directMs, ratio: viaQueue / directMs });
+    rows.push({
+      job: label,
+      jobsPerSecond1: one,
+      jobsPerSecond2: two,
+      queueMs: viaQueue,
+      directMs,
+      ratio: viaQueue / directMs,
+    });
   }
-  console.log('\n| job | jobs/s, 1 worker | jobs/s, 2 workers | one job via the queue (median ms) | the same directly (median ms) | ratio |');
+  console.log(
+    '\n| job | jobs/s, 1 worker | jobs/s, 2 workers | one job via the queue (median ms) | the same directly (median ms) | ratio |'
+  );
   console.log('|---|---|---|---|---|---|');
   for (const r of rows)
-    console.log(`| ${r.job} | ${r.jobsPerSecond1.toFixed(1)} | ${r.jobsPerSecond2.toFixed(1)} | ${r.queueMs.toFixed(1)} | ${r.directMs.toFixed(1)} | ${r.ratio.toFixed(2)}× |`);
+    console.log(
+      `| ${r.job} | ${r.jobsPerSecond1.toFixed(1)} | ${r.jobsPerSecond2.toFixed(1)} | ${r.queueMs.toFixed(1)} | ${r.directMs.toFixed(1)} | ${r.ratio.toFixed(2)}× |`
+    );
   out.rows = rows;
   if (args.json) {
     mkdirSync(join(root, 'bench', 'results'), { recursive: true });

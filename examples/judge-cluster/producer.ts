@@ -25,7 +25,9 @@ function submission(source: string): RunJob {
   const limits = { cpuTime: '1s', wallTime: '3s' };
   return {
     files: { '/src/main.c': source },
-    steps: [{ cmd: ['gcc', '-O2', '-o', '/src/main', '/src/main.c'], limits: { wallTime: '30s' }, snapshotAfter: true }],
+    steps: [
+      { cmd: ['gcc', '-O2', '-o', '/src/main', '/src/main.c'], limits: { wallTime: '30s' }, snapshotAfter: true },
+    ],
     run: ['/src/main'],
     tests: [
       { stdin: '1 2', expect: '3', limits },
@@ -54,9 +56,13 @@ await Promise.all(
       const cpu = r.tests.map((t) => `${t.cpuTimeMs.total.toFixed(0)}ms`).join(' ');
       console.log(`#${handle.id} ${name}: ${r.verdict} on ${r.worker.id}${cpu ? ` (cpu ${cpu})` : ''}`);
     } catch (err) {
-      console.log(`#${handle.id} ${name}: ${err instanceof SandboxJobError ? `${err.reason}: ${err.message}` : String(err)}`);
+      console.log(
+        `#${handle.id} ${name}: ${err instanceof SandboxJobError ? `${err.reason}: ${err.message}` : String(err)}`
+      );
     }
   })
 );
-console.log(`${jobs.length} results in ${((performance.now() - t0) / 1000).toFixed(1)} s; per worker: ${JSON.stringify(Object.fromEntries(byWorker))}`);
+console.log(
+  `${jobs.length} results in ${((performance.now() - t0) / 1000).toFixed(1)} s; per worker: ${JSON.stringify(Object.fromEntries(byWorker))}`
+);
 await queue.close();

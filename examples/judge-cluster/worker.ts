@@ -29,9 +29,17 @@ worker.on('warning', (e) => console.warn(`warning: ${e.message}`));
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     console.log(`${signal}: finishing ${worker.running} running job(s)`);
-    void worker.close().then(() => process.exit(0));
+    worker.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        console.error(`close: ${err.message}`);
+        process.exit(1);
+      }
+    );
   });
 }
 
 const { swept } = await worker.run();
-console.log(`worker ${worker.info.id} taking jobs from ${values.queue} (concurrency ${worker.concurrency}, swept ${swept} stale session(s))`);
+console.log(
+  `worker ${worker.info.id} taking jobs from ${values.queue} (concurrency ${worker.concurrency}, swept ${swept} stale session(s))`
+);

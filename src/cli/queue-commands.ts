@@ -1,13 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { SandboxError, SandboxOptionsError } from '../errors/sandbox-error.js';
 import { CliUsageError, defineCommand } from './command.js';
+import type * as QueueModuleTypes from '../queue/index.js';
 
 // The queue module is loaded only by these commands: the rest of the CLI works without bullmq.
-async function loadQueue(): Promise<typeof import('../queue/index.js')> {
+type QueueModule = typeof QueueModuleTypes;
+
+async function loadQueue(): Promise<QueueModule> {
   try {
     return await import('../queue/index.js');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' && /bullmq/.test(String((err as Error).message)))
+    if (
+      (err as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' &&
+      /bullmq/.test(String((err as Error).message))
+    )
       throw new SandboxOptionsError('queue', 'sandkit worker and submit need the bullmq package: npm install bullmq');
     throw err;
   }
@@ -30,7 +36,11 @@ function log(event: string, fields: object): void {
   process.stdout.write(`${JSON.stringify({ event, time: new Date().toISOString(), ...fields })}\n`);
 }
 
-const REDIS = { type: 'string', value: 'URL', description: 'redis://[user:password@]host:port[/db] of the queue' } as const;
+const REDIS = {
+  type: 'string',
+  value: 'URL',
+  description: 'redis://[user:password@]host:port[/db] of the queue',
+} as const;
 const QUEUE = { type: 'string', value: 'NAME', description: "the queue's name" } as const;
 
 /** `sandkit worker`: runs until SIGTERM or SIGINT, then finishes its running jobs and exits 0. */
@@ -48,9 +58,21 @@ export const workerCommand = defineCommand({
     pool: { type: 'string', value: 'N', description: 'host-image sandboxes kept started for the steps (default: 0)' },
     id: { type: 'string', value: 'ID', description: "the worker's id in results (default: hostname:pid)" },
     'job-memory': { type: 'string', value: 'SIZE', description: 'memory one job may use (default: 2G)' },
-    'lock-duration': { type: 'string', value: 'MS', description: "a job's lock: a lost worker's jobs move on after it (default: 30000)" },
-    'stalled-interval': { type: 'string', value: 'MS', description: 'how often to look for lost workers\' jobs (default: 30000)' },
-    'limit-fallback': { type: 'string', value: 'error|rlimit', description: 'limits without cgroups: fail the job, or use rlimits' },
+    'lock-duration': {
+      type: 'string',
+      value: 'MS',
+      description: "a job's lock: a lost worker's jobs move on after it (default: 30000)",
+    },
+    'stalled-interval': {
+      type: 'string',
+      value: 'MS',
+      description: "how often to look for lost workers' jobs (default: 30000)",
+    },
+    'limit-fallback': {
+      type: 'string',
+      value: 'error|rlimit',
+      description: 'limits without cgroups: fail the job, or use rlimits',
+    },
   },
   run: async ({ values, path }) => {
     const { RunWorker } = await loadQueue();
@@ -81,7 +103,10 @@ export const workerCommand = defineCommand({
       const stop = (signal: NodeJS.Signals) => {
         if (++signals > 1) process.exit(128 + (signal === 'SIGINT' ? 2 : 15)); // a second signal: now
         log('closing', { signal, running: worker.running });
-        void worker.close().then(resolve);
+        worker.close().then(resolve, (err: Error) => {
+          log('warning', { message: `close: ${err.message}` });
+          resolve();
+        });
       };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);

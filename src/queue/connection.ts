@@ -24,7 +24,10 @@ export function connectionOptions(connection: unknown, field = 'connection'): Co
 /** Checks a queue name as BullMQ uses it in keys: no `:`, printable, not empty. */
 export function checkQueueName(name: unknown, field = 'name'): string {
   if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,200}$/.test(name))
-    throw new SandboxOptionsError(field, `expected a queue name of letters, digits, '_', '.', '-', got ${JSON.stringify(name)}`);
+    throw new SandboxOptionsError(
+      field,
+      `expected a queue name of letters, digits, '_', '.', '-', got ${JSON.stringify(name)}`
+    );
   return name;
 }
 

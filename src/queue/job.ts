@@ -50,13 +50,7 @@ export interface RunJob {
 
 /** A judge's verdict of one test, or of the whole job. */
 export type RunVerdict =
-  | 'accepted'
-  | 'wrong-answer'
-  | 'time-limit'
-  | 'memory-limit'
-  | 'output-limit'
-  | 'runtime-error'
-  | 'compile-error';
+  'accepted' | 'wrong-answer' | 'time-limit' | 'memory-limit' | 'output-limit' | 'runtime-error' | 'compile-error';
 
 /** A test's result: the program's SpawnResult and the verdict decided from it. */
 export interface TestResult extends SpawnResult {
@@ -129,10 +123,12 @@ function checkKeys(value: Record<string, unknown>, known: Set<string>, field: st
 }
 
 function checkCommand(value: unknown, field: string): void {
-  if (!Array.isArray(value) || value.length === 0) fail(field, `expected a non-empty array of strings, got ${describe(value)}`);
+  if (!Array.isArray(value) || value.length === 0)
+    fail(field, `expected a non-empty array of strings, got ${describe(value)}`);
   if (value.length > JOB_BOUNDS.args) fail(field, `at most ${JOB_BOUNDS.args} arguments`);
   value.forEach((arg, i) => {
-    if (typeof arg !== 'string' || arg.includes('\0')) fail(`${field}[${i}]`, `expected a string without NUL, got ${describe(arg)}`);
+    if (typeof arg !== 'string' || arg.includes('\0'))
+      fail(`${field}[${i}]`, `expected a string without NUL, got ${describe(arg)}`);
   });
   if (value[0] === '') fail(`${field}[0]`, 'the program name is empty');
 }
@@ -167,7 +163,10 @@ export function validateJob(payload: unknown): RunJob {
   if (size > JOB_BOUNDS.payloadBytes) fail('', `is ${size} bytes as JSON, at most ${JOB_BOUNDS.payloadBytes}`);
   checkKeys(payload, JOB_KEYS, '');
   const job = payload as unknown as RunJob;
-  if (job.image !== undefined && (typeof job.image !== 'string' || job.image === '' || job.image.length > 1024 || job.image.includes('\0')))
+  if (
+    job.image !== undefined &&
+    (typeof job.image !== 'string' || job.image === '' || job.image.length > 1024 || job.image.includes('\0'))
+  )
     fail('image', `expected an image name, id or registry reference, got ${describe(job.image)}`);
   if (job.files !== undefined) {
     if (!isPlainObject(job.files)) fail('files', `expected an object of path → content, got ${describe(job.files)}`);
@@ -179,7 +178,8 @@ export function validateJob(payload: unknown): RunJob {
       checkText(job.files[path], `files[${JSON.stringify(path)}]`);
     }
   }
-  if (!Array.isArray(job.steps) || job.steps.length === 0) fail('steps', `expected a non-empty array, got ${describe(job.steps)}`);
+  if (!Array.isArray(job.steps) || job.steps.length === 0)
+    fail('steps', `expected a non-empty array, got ${describe(job.steps)}`);
   if (job.steps.length > JOB_BOUNDS.steps) fail('steps', `at most ${JOB_BOUNDS.steps} steps`);
   job.steps.forEach((step, i) => {
     const f = `steps[${i}]`;
@@ -200,7 +200,7 @@ export function validateJob(payload: unknown): RunJob {
       if (!isPlainObject(test)) fail(f, `expected an object, got ${describe(test)}`);
       checkKeys(test, TEST_KEYS, f);
       if (test.cmd !== undefined) checkCommand(test.cmd, `${f}.cmd`);
-      else if (job.run === undefined) fail(`${f}.cmd`, 'a test needs a command: its own cmd or the job\'s run');
+      else if (job.run === undefined) fail(`${f}.cmd`, "a test needs a command: its own cmd or the job's run");
       checkText(test.stdin, `${f}.stdin`);
       checkText(test.expect, `${f}.expect`);
       checkLimits(() => resolveSpawnLimits(test.limits, 'limits'), `${f}.limits`);

@@ -7,6 +7,8 @@ import { validateJob, type RunJob, type RunJobResult } from './job.js';
 import type { RunProgress } from './job-runner.js';
 
 const debug = debuglog('sandkit');
+/** For promises that settle their own failures (check() logs and carries on). */
+const ignore = (): void => {};
 
 /** Options of {@link RunQueue}. */
 export interface RunQueueOptions {
@@ -120,17 +122,29 @@ export class RunQueue {
       prefix: this.prefix,
       defaultJobOptions: { attempts: 1, removeOnComplete: { age: 24 * 3600 }, removeOnFail: { age: 24 * 3600 } },
     });
-    this.events = new QueueEvents(this.name, { connection: connectionOptions(options.connection), prefix: this.prefix });
+    this.events = new QueueEvents(this.name, {
+      connection: connectionOptions(options.connection),
+      prefix: this.prefix,
+    });
     this.queue.on('error', (err) => debug('queue %s: %s', this.name, err.message));
     this.events.on('error', (err) => debug('queue events %s: %s', this.name, err.message));
     this.events.on('progress', ({ jobId, data }) => {
-      if (typeof data === 'object' && data !== null) this.handles.get(jobId)?.emit('progress', data as unknown as RunProgress);
+      if (typeof data === 'object' && data !== null)
+        this.handles.get(jobId)?.emit('progress', data as unknown as RunProgress);
     });
-    this.events.on('completed', ({ jobId }) => void this.check(jobId));
-    this.events.on('failed', ({ jobId }) => void this.check(jobId));
-    this.events.on('removed', ({ jobId }) => void this.check(jobId));
+    this.events.on('completed', ({ jobId }) => {
+      this.check(jobId).catch(ignore);
+    });
+    this.events.on('failed', ({ jobId }) => {
+      this.check(jobId).catch(ignore);
+    });
+    this.events.on('removed', ({ jobId }) => {
+      this.check(jobId).catch(ignore);
+    });
     const interval = options.checkIntervalMs ?? 2000;
-    this.timer = setInterval(() => void this.checkAll(), interval);
+    this.timer = setInterval(() => {
+      this.checkAll().catch(ignore);
+    }, interval);
   }
 
   /**
@@ -140,7 +154,12 @@ export class RunQueue {
   async submit(job: RunJob, options: SubmitOptions = {}): Promise<RunHandle> {
     validateJob(job);
     if (this.closed) throw new SandboxOptionsError('submit', 'the queue is closed');
-    if (options.jobId !== undefined && (typeof options.jobId !== 'string' || !/^[A-Za-z0-9_.:-]{1,200}$/.test(options.jobId) || /^\d+$/.test(options.jobId)))
+    if (
+      options.jobId !== undefined &&
+      (typeof options.jobId !== 'string' ||
+        !/^[A-Za-z0-9_.:-]{1,200}$/.test(options.jobId) ||
+        /^\d+$/.test(options.jobId))
+    )
       throw new SandboxOptionsError('jobId', 'expected letters, digits, _ . : - (not only digits)');
     await this.events.waitUntilReady();
     const added = await this.queue.add('run', job, {
@@ -156,7 +175,7 @@ export class RunQueue {
     if (!handle) {
       handle = new RunHandle(jobId, this);
       this.handles.set(jobId, handle);
-      void this.check(jobId);
+      this.check(jobId).catch(ignore);
     }
     return handle;
   }
@@ -190,7 +209,10 @@ export class RunQueue {
     await client.set(key, '1', 'EX', 7 * 24 * 3600);
     const job = await Job.fromId(this.queue, handle.id);
     const state = job ? await job.getState() : 'unknown';
-    if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')) {
+    if (
+      job &&
+      (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')
+    ) {
       handle.removing = true;
       try {
         await job.remove();
@@ -221,11 +243,16 @@ export class RunQueue {
       const job = await Job.fromId<unknown, RunJobResult>(this.queue, jobId);
       if (!job) {
         if (handle.removing) return; // cancel() settles it
-        this.finish(handle, undefined, new SandboxJobError('failed', `job ${jobId}: not in the queue (removed, or Redis lost its data)`, { jobId }));
+        this.finish(
+          handle,
+          undefined,
+          new SandboxJobError('failed', `job ${jobId}: not in the queue (removed, or Redis lost its data)`, { jobId })
+        );
         return;
       }
       if (job.finishedOn && job.returnvalue && !job.failedReason) this.finish(handle, job.returnvalue);
-      else if (job.finishedOn && job.failedReason && (await job.getState()) === 'failed') this.finish(handle, undefined, this.errorOf(jobId, job.failedReason));
+      else if (job.finishedOn && job.failedReason && (await job.getState()) === 'failed')
+        this.finish(handle, undefined, this.errorOf(jobId, job.failedReason));
     } catch (err) {
       debug('check %s: %s', jobId, (err as Error).message);
     }
@@ -244,6 +271,9 @@ export class RunQueue {
   private errorOf(jobId: string, failedReason: string): Error {
     const wire = decodeError(failedReason);
     if (wire.kind === 'cancelled') return new SandboxJobCancelledError(jobId, true);
-    return new SandboxJobError(wire.kind, `job ${jobId}: ${wire.message}`, { jobId, ...(wire.field && { field: wire.field }) });
+    return new SandboxJobError(wire.kind, `job ${jobId}: ${wire.message}`, {
+      jobId,
+      ...(wire.field && { field: wire.field }),
+    });
   }
 }

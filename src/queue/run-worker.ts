@@ -15,6 +15,8 @@ import { resolveJobImage } from './job-image.js';
 import { runJob, type RunProgress } from './job-runner.js';
 
 const debug = debuglog('sandkit');
+/** For promises that report their own failures. */
+const ignore = (): void => {};
 
 /** Options of {@link RunWorker}. */
 export interface RunWorkerOptions {
@@ -123,12 +125,18 @@ export class RunWorker extends EventEmitter<RunWorkerEvents> {
     this.explicitJobMemory = options.jobMemory !== undefined;
     this.jobMemory = options.jobMemory === undefined ? DEFAULT_JOB_MEMORY : parseBytes('jobMemory', options.jobMemory);
     if (options.concurrency !== undefined && !(Number.isInteger(options.concurrency) && options.concurrency >= 1))
-      throw new SandboxOptionsError('concurrency', `expected a whole number of at least 1, got ${String(options.concurrency)}`);
+      throw new SandboxOptionsError(
+        'concurrency',
+        `expected a whole number of at least 1, got ${String(options.concurrency)}`
+      );
     this.concurrency = options.concurrency ?? defaultConcurrency(this.jobMemory);
     for (const key of ['lockDurationMs', 'stalledIntervalMs', 'maxStalledCount', 'pool'] as const) {
       const v = options[key];
       if (v !== undefined && !(Number.isInteger(v) && v >= (key === 'pool' || key === 'maxStalledCount' ? 0 : 100)))
-        throw new SandboxOptionsError(key, `expected a whole number${key.endsWith('Ms') ? ' of milliseconds, at least 100' : ''}, got ${String(v)}`);
+        throw new SandboxOptionsError(
+          key,
+          `expected a whole number${key.endsWith('Ms') ? ' of milliseconds, at least 100' : ''}, got ${String(v)}`
+        );
     }
     this.outputCap = {
       perSpawnBytes: options.outputCap?.perSpawnBytes ?? 64 * 1024,
@@ -136,7 +144,10 @@ export class RunWorker extends EventEmitter<RunWorkerEvents> {
     };
     this.prefix = options.prefix ?? 'bull';
     if (options.limitFallback !== undefined && options.limitFallback !== 'error' && options.limitFallback !== 'rlimit')
-      throw new SandboxOptionsError('limitFallback', `expected 'error' or 'rlimit', got ${JSON.stringify(options.limitFallback)}`);
+      throw new SandboxOptionsError(
+        'limitFallback',
+        `expected 'error' or 'rlimit', got ${JSON.stringify(options.limitFallback)}`
+      );
     const id = options.id ?? `${hostname()}:${process.pid}`;
     this.info = { id, hostname: hostname(), pid: process.pid };
   }
@@ -184,7 +195,9 @@ export class RunWorker extends EventEmitter<RunWorkerEvents> {
     worker.on('error', (err) => this.warn(`queue: ${err?.message ?? String(err)}`));
     void worker.run().catch((err: Error) => this.warn(`worker stopped: ${err.message}`));
     await worker.waitUntilReady();
-    this.pollTimer = setInterval(() => void this.pollCancels(), 250);
+    this.pollTimer = setInterval(() => {
+      this.pollCancels().catch(ignore);
+    }, 250);
     this.pollTimer.unref();
     return { swept };
   }
@@ -240,7 +253,7 @@ export class RunWorker extends EventEmitter<RunWorkerEvents> {
       throw failure;
     } finally {
       this.active.delete(jobId);
-      if (this.active.size === 0) void this.collectGarbage(false);
+      if (this.active.size === 0) this.collectGarbage(false).catch(ignore);
     }
   }
 
@@ -248,17 +261,29 @@ export class RunWorker extends EventEmitter<RunWorkerEvents> {
   private checkPayload(jobId: string, data: unknown): RunJob {
     try {
       const job = validateJob(data);
-      const memories = [job.limits?.memory, ...job.steps.map((s) => s.limits?.memory), ...(job.tests ?? []).map((t) => t.limits?.memory)];
+      const memories = [
+        job.limits?.memory,
+        ...job.steps.map((s) => s.limits?.memory),
+        ...(job.tests ?? []).map((t) => t.limits?.memory),
+      ];
       for (const m of memories) {
         if (m !== undefined && parseBytes('limits.memory', m) > this.jobMemory)
-          throw new SandboxJobError('invalid', `job.limits: asks for ${String(m)} of memory; this worker's jobs get at most ${this.jobMemory} bytes`, { field: 'job.limits.memory' });
+          throw new SandboxJobError(
+            'invalid',
+            `job.limits: asks for ${String(m)} of memory; this worker's jobs get at most ${this.jobMemory} bytes`,
+            { field: 'job.limits.memory' }
+          );
       }
-      if (this.explicitJobMemory && job.limits?.memory === undefined) job.limits = { ...job.limits, memory: this.jobMemory };
+      if (this.explicitJobMemory && job.limits?.memory === undefined)
+        job.limits = { ...job.limits, memory: this.jobMemory };
       return job;
     } catch (err) {
-      const e = err instanceof SandboxJobError ? err : new SandboxJobError('invalid', String((err as Error)?.message ?? err));
+      const e =
+        err instanceof SandboxJobError ? err : new SandboxJobError('invalid', String((err as Error)?.message ?? err));
       this.emit('failed', { jobId, reason: e.message });
-      throw new UnrecoverableError(encodeError({ kind: 'invalid', message: e.message, ...(e.field && { field: e.field }) }));
+      throw new UnrecoverableError(
+        encodeError({ kind: 'invalid', message: e.message, ...(e.field && { field: e.field }) })
+      );
     }
   }
 

@@ -52,7 +52,11 @@ describe('a cluster of two workers', () => {
       expect(sessionsOfA.some((s) => existsSync(join(a.stateDir, 'sessions', s)))).toBe(true);
 
       // A worker restarted on a's state dir sweeps the dead session before it takes jobs.
-      const a2 = new WorkerProcess(a.stateDir, ['--redis', redis.url, '--queue', queueName, '--lock-duration', '2000', '--stalled-interval', '1000', ...flags], 'a2');
+      const a2 = new WorkerProcess(
+        a.stateDir,
+        ['--redis', redis.url, '--queue', queueName, '--lock-duration', '2000', '--stalled-interval', '1000', ...flags],
+        'a2'
+      );
       workers.push(a2);
       const ready = await a2.waitFor((l) => l.event === 'ready');
       expect(ready.swept).toBeGreaterThanOrEqual(1);
@@ -66,7 +70,8 @@ describe('a cluster of two workers', () => {
         if (o.status === 'rejected') wrong.push(`${id} (${cases[i]!.kind}): ${String(o.reason)}`);
         else {
           results.set(id, o.value);
-          if (o.value.verdict !== cases[i]!.verdict) wrong.push(`${id} (${cases[i]!.kind}): ${o.value.verdict}, expected ${cases[i]!.verdict}`);
+          if (o.value.verdict !== cases[i]!.verdict)
+            wrong.push(`${id} (${cases[i]!.kind}): ${o.value.verdict}, expected ${cases[i]!.verdict}`);
         }
       });
       expect(wrong).toEqual([]);

@@ -12,7 +12,8 @@ export interface JobCase {
 
 const sum = ['sh', '-c', 'read a b; echo $((a + b))'];
 
-const C_SUM = '#include <stdio.h>\nint main(void){long a,b;if(scanf("%ld %ld",&a,&b)!=2)return 2;printf("%ld\\n",a+b);return 0;}\n';
+const C_SUM =
+  '#include <stdio.h>\nint main(void){long a,b;if(scanf("%ld %ld",&a,&b)!=2)return 2;printf("%ld\\n",a+b);return 0;}\n';
 const C_SEGV = 'int main(void){volatile int *p = 0; return *p;}\n';
 const C_LOOP = 'int main(void){volatile unsigned long n = 0; for(;;) n++;}\n';
 const C_HOG =
@@ -38,7 +39,11 @@ export const CASES: Record<string, () => JobCase> = {
   'wrong-answer': () => ({
     kind: 'wrong-answer',
     verdict: 'wrong-answer',
-    job: { steps: [{ cmd: ['true'] }], run: ['sh', '-c', 'read a b; echo $((a * b))'], tests: [{ stdin: '2 3', expect: '5' }] },
+    job: {
+      steps: [{ cmd: ['true'] }],
+      run: ['sh', '-c', 'read a b; echo $((a * b))'],
+      tests: [{ stdin: '2 3', expect: '5' }],
+    },
   }),
   'time-limit': () => ({
     kind: 'time-limit',
@@ -53,13 +58,21 @@ export const CASES: Record<string, () => JobCase> = {
   'compile-error': () => ({
     kind: 'compile-error',
     verdict: 'compile-error',
-    job: { steps: [{ cmd: ['sh', '-c', 'echo "main.c:1:1: error: expected ;" >&2; exit 1'] }], run: sum, tests: [{ stdin: '1 1' }] },
+    job: {
+      steps: [{ cmd: ['sh', '-c', 'echo "main.c:1:1: error: expected ;" >&2; exit 1'] }],
+      run: sum,
+      tests: [{ stdin: '1 1' }],
+    },
   }),
   'memory-limit': () => ({
     kind: 'memory-limit',
     verdict: 'memory-limit',
     needsMemoryCgroup: true,
-    job: { steps: [{ cmd: ['true'] }], run: ['tail', '/dev/zero'], tests: [{ limits: { memory: '32M', wallTime: '20s' } }] },
+    job: {
+      steps: [{ cmd: ['true'] }],
+      run: ['tail', '/dev/zero'],
+      tests: [{ limits: { memory: '32M', wallTime: '20s' } }],
+    },
   }),
   // A second or so of wall time: keeps jobs in flight when a worker is killed.
   slow: () => ({
@@ -84,9 +97,17 @@ export const CASES: Record<string, () => JobCase> = {
       { stdin: '2 2', expect: '5' },
     ]),
   }),
-  'c-compile-error': () => ({ kind: 'c-compile-error', verdict: 'compile-error', job: cJob('int main(void) { return 0 }\n', [{ stdin: '' }]) }),
+  'c-compile-error': () => ({
+    kind: 'c-compile-error',
+    verdict: 'compile-error',
+    job: cJob('int main(void) { return 0 }\n', [{ stdin: '' }]),
+  }),
   'c-runtime-error': () => ({ kind: 'c-runtime-error', verdict: 'runtime-error', job: cJob(C_SEGV, [{ stdin: '' }]) }),
-  'c-time-limit': () => ({ kind: 'c-time-limit', verdict: 'time-limit', job: cJob(C_LOOP, [{ limits: { cpuTime: '300ms', wallTime: '20s' } }]) }),
+  'c-time-limit': () => ({
+    kind: 'c-time-limit',
+    verdict: 'time-limit',
+    job: cJob(C_LOOP, [{ limits: { cpuTime: '300ms', wallTime: '20s' } }]),
+  }),
   'c-memory-limit': () => ({
     kind: 'c-memory-limit',
     verdict: 'memory-limit',
@@ -95,8 +116,26 @@ export const CASES: Record<string, () => JobCase> = {
   }),
 };
 
-const SHELL_ROTATION = ['accepted', 'steps-only', 'wrong-answer', 'accepted', 'runtime-error', 'compile-error', 'accepted', 'time-limit', 'wrong-answer', 'slow'];
-const C_KINDS = ['c-accepted', 'c-wrong-answer', 'c-compile-error', 'c-runtime-error', 'c-time-limit', 'c-memory-limit'];
+const SHELL_ROTATION = [
+  'accepted',
+  'steps-only',
+  'wrong-answer',
+  'accepted',
+  'runtime-error',
+  'compile-error',
+  'accepted',
+  'time-limit',
+  'wrong-answer',
+  'slow',
+];
+const C_KINDS = [
+  'c-accepted',
+  'c-wrong-answer',
+  'c-compile-error',
+  'c-runtime-error',
+  'c-time-limit',
+  'c-memory-limit',
+];
 
 /** `count` jobs: the C kinds spread out once each, memory rows every 25th, shell kinds between. */
 export function jobMix(count: number, memoryCgroups: boolean): JobCase[] {

@@ -2,13 +2,7 @@
 // running), graceful shutdown on SIGTERM, and memory-limit verdicts.
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  RunQueue,
-  RunWorker,
-  SandboxJobCancelledError,
-  SandboxJobError,
-  type RunJob,
-} from '../../src/queue/index.js';
+import { RunQueue, RunWorker, SandboxJobCancelledError, SandboxJobError, type RunJob } from '../../src/queue/index.js';
 import { processesRunning } from '../helpers/host.js';
 import { isRoot, requireFeature } from '../helpers/require-feature.js';
 import { RedisServer } from './redis-server.js';
@@ -59,14 +53,26 @@ describe('job payloads', () => {
 
   it('fails a payload that reaches the worker invalid at once, without retrying it', async () => {
     const name = 'invalid-worker';
-    const worker = new RunWorker({ connection: redis.url, name, concurrency: 1, limitFallback: isRoot ? 'error' : 'rlimit' });
+    const worker = new RunWorker({
+      connection: redis.url,
+      name,
+      concurrency: 1,
+      limitFallback: isRoot ? 'error' : 'rlimit',
+    });
     await worker.run();
     // Written to Redis past the producer's check, with retries allowed.
     const raw = new Queue(name, { connection: { url: redis.url } });
     const queue = new RunQueue({ connection: redis.url, name });
     try {
-      const added = await raw.add('run', { steps: [{ cmd: [42] }] }, { attempts: 5, backoff: { type: 'fixed', delay: 100 } });
-      const err = await queue.handle(String(added.id)).result().catch((e: unknown) => e);
+      const added = await raw.add(
+        'run',
+        { steps: [{ cmd: [42] }] },
+        { attempts: 5, backoff: { type: 'fixed', delay: 100 } }
+      );
+      const err = await queue
+        .handle(String(added.id))
+        .result()
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SandboxJobError);
       expect((err as SandboxJobError).reason).toBe('invalid');
       expect((err as SandboxJobError).field).toBe('job.steps[0].cmd[0]');
@@ -82,7 +88,12 @@ describe('job payloads', () => {
 
   it('caps output before it reaches Redis and says so in the result', async () => {
     const name = 'cap';
-    const worker = new RunWorker({ connection: redis.url, name, concurrency: 1, limitFallback: isRoot ? 'error' : 'rlimit' });
+    const worker = new RunWorker({
+      connection: redis.url,
+      name,
+      concurrency: 1,
+      limitFallback: isRoot ? 'error' : 'rlimit',
+    });
     await worker.run();
     const queue = new RunQueue({ connection: redis.url, name });
     try {
@@ -184,7 +195,9 @@ describe('memory limits', () => {
     const queue = new RunQueue({ connection: redis.url, name });
     try {
       const cases = [CASES['memory-limit']!(), CASES['c-memory-limit']!()];
-      const results = await Promise.all((await Promise.all(cases.map((c) => queue.submit(c.job)))).map((h) => h.result()));
+      const results = await Promise.all(
+        (await Promise.all(cases.map((c) => queue.submit(c.job)))).map((h) => h.result())
+      );
       expect(results.map((r) => r.verdict)).toEqual(['memory-limit', 'memory-limit']);
       expect(results.every((r) => r.tests[0]!.oomKilled)).toBe(true);
     } finally {
@@ -195,7 +208,13 @@ describe('memory limits', () => {
 
   it('refuses a job asking for more memory than a worker gives a job', async () => {
     const name = 'memory-bound';
-    const worker = new RunWorker({ connection: redis.url, name, concurrency: 1, jobMemory: '256M', limitFallback: isRoot ? 'error' : 'rlimit' });
+    const worker = new RunWorker({
+      connection: redis.url,
+      name,
+      concurrency: 1,
+      jobMemory: '256M',
+      limitFallback: isRoot ? 'error' : 'rlimit',
+    });
     expect(worker.concurrency).toBe(1);
     await worker.run();
     const queue = new RunQueue({ connection: redis.url, name });

@@ -23,7 +23,9 @@ function importWithoutBullmq(code: string): { status: number | null; stdout: str
 }
 
 it('import "sandkit" works without bullmq installed; "sandkit/queue" is what needs it', () => {
-  const core = importWithoutBullmq(`const m = await import(${JSON.stringify(dist.index)}); console.log(typeof m.Sandbox);`);
+  const core = importWithoutBullmq(
+    `const m = await import(${JSON.stringify(dist.index)}); console.log(typeof m.Sandbox);`
+  );
   expect(core.stderr).toBe('');
   expect(core.stdout.trim()).toBe('function');
   const queue = importWithoutBullmq(`await import(${JSON.stringify(join(repoRoot, 'dist', 'queue.js'))});`);
@@ -32,15 +34,22 @@ it('import "sandkit" works without bullmq installed; "sandkit/queue" is what nee
 });
 
 it('the CLI runs without bullmq, and worker/submit say what is missing', () => {
-  const help = importWithoutBullmq(`process.argv = [process.argv[0], 'sandkit', '--help']; await import(${JSON.stringify(dist.cli)});`);
+  const help = importWithoutBullmq(
+    `process.argv = [process.argv[0], 'sandkit', '--help']; await import(${JSON.stringify(dist.cli)});`
+  );
   expect(help.stdout).toMatch(/worker +take jobs from a queue/);
   expect(help.stdout).toMatch(/submit +submit a job/);
-  const worker = importWithoutBullmq(`process.argv = [process.argv[0], 'sandkit', 'worker', '--redis', 'redis://127.0.0.1:1', '--queue', 'q']; await import(${JSON.stringify(dist.cli)});`);
+  const worker = importWithoutBullmq(
+    `process.argv = [process.argv[0], 'sandkit', 'worker', '--redis', 'redis://127.0.0.1:1', '--queue', 'q']; await import(${JSON.stringify(dist.cli)});`
+  );
   expect(worker.stderr).toMatch(/need the bullmq package: npm install bullmq/);
 });
 
 it('package.json exports sandkit/queue and declares bullmq an optional peer', () => {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as Record<
+    string,
+    Record<string, unknown>
+  >;
   expect(pkg.exports!['./queue']).toEqual({ types: './dist/queue.d.ts', import: './dist/queue.js' });
   expect(pkg.peerDependencies!.bullmq).toMatch(/^\^5/);
   expect(pkg.peerDependenciesMeta!.bullmq).toEqual({ optional: true });

@@ -46,7 +46,20 @@ export class RedisServer {
     if (this.port === 0) this.port = await freePort();
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--dbfilename', 'dump.rdb'],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.dir,
+        '--dbfilename',
+        'dump.rdb',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] }
     );
     let log = '';

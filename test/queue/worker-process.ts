@@ -68,7 +68,8 @@ export class WorkerProcess {
       if (found) return found;
       if (this.child.exitCode !== null || this.child.signalCode !== null)
         throw new Error(`worker ${this.id} exited (${this.child.exitCode ?? this.child.signalCode}): ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`worker ${this.id}: no such line within ${timeoutMs} ms; stderr: ${this.stderr}`);
+      if (Date.now() > deadline)
+        throw new Error(`worker ${this.id}: no such line within ${timeoutMs} ms; stderr: ${this.stderr}`);
       await new Promise<void>((r) => {
         this.waiters.push(r);
         setTimeout(r, 200);

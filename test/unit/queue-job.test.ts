@@ -42,7 +42,9 @@ describe('validateJob', () => {
     expect(fieldOf({ steps: [{ cmd: ['true'], limits: { memory: 'lots' } }] })).toBe('job.steps[0].limits');
     expect(fieldOf({ steps: [{ cmd: ['true'], snapshotAfter: 'yes' }] })).toBe('job.steps[0].snapshotAfter');
     expect(fieldOf({ steps: [{ cmd: ['true'], bogus: 1 }] })).toBe('job.steps[0].bogus');
-    expect(fieldOf({ steps: [{ cmd: ['true'] }], files: { '/a/../../etc/x': '' } })).toBe('job.files["/a/../../etc/x"]');
+    expect(fieldOf({ steps: [{ cmd: ['true'] }], files: { '/a/../../etc/x': '' } })).toBe(
+      'job.files["/a/../../etc/x"]'
+    );
     expect(fieldOf({ steps: [{ cmd: ['true'] }], files: { '/a': 1 } })).toBe('job.files["/a"]');
     expect(fieldOf({ steps: [{ cmd: ['true'] }], tests: [{}] })).toBe('job.tests[0].cmd');
     expect(fieldOf({ steps: [{ cmd: ['true'] }], run: ['x'], tests: [{ expect: 3 }] })).toBe('job.tests[0].expect');
