@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { QueueEvents } from 'bullmq';
+import { Queue } from 'bullmq';
 import { Sandbox, SandboxUnsupportedError } from '../../src/index.js';
 import { isRoot } from '../helpers/require-feature.js';
 
@@ -29,20 +29,23 @@ export async function memoryLimitsWork(): Promise<boolean> {
   }
 }
 
-/** Counts, per job id, the completions Redis recorded (BullMQ's completed events of the queue). */
-export class CompletionCounter {
-  readonly counts = new Map<string, number>();
-  private readonly events: QueueEvents;
-  constructor(url: string, queue: string) {
-    this.events = new QueueEvents(queue, { connection: { url, maxRetriesPerRequest: null } });
-    this.events.on('error', () => {});
-    this.events.on('completed', ({ jobId }) => this.counts.set(jobId, (this.counts.get(jobId) ?? 0) + 1));
-  }
-  ready(): Promise<void> {
-    return this.events.waitUntilReady().then(() => {});
-  }
-  close(): Promise<void> {
-    return this.events.close();
+/**
+ * Completions per job id as Redis recorded them: the 'completed' entries of the queue's event
+ * stream (kept across a SHUTDOWN SAVE restart), read at the end, so none can be missed.
+ */
+export async function completionsInRedis(url: string, queue: string): Promise<Map<string, number>> {
+  const q = new Queue(queue, { connection: { url } });
+  try {
+    const client = await q.client;
+    const entries = (await client.xrange(`bull:${queue}:events`, '-', '+')) as Array<[string, string[]]>;
+    const counts = new Map<string, number>();
+    for (const [, fields] of entries) {
+      const at = (k: string) => fields[fields.indexOf(k) + 1];
+      if (at('event') === 'completed') counts.set(at('jobId')!, (counts.get(at('jobId')!) ?? 0) + 1);
+    }
+    return counts;
+  } finally {
+    await q.close();
   }
 }
 
