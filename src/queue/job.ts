@@ -34,7 +34,7 @@ export interface RunTest {
  * @example { files: { '/src/a.c': code }, steps: [{ cmd: ['gcc', '-o', '/src/a', '/src/a.c'], snapshotAfter: true }], run: ['/src/a'], tests: [{ stdin: '1 2', expect: '3' }] }
  */
 export interface RunJob {
-  /** An image in the worker's store (name or id), or a registry reference. @defaultValue the host image */
+  /** An image in the worker's store (name or id), or a registry reference (pulled into the store if missing). @defaultValue the host image */
   image?: string;
   /** Files written before the first step: absolute path → text content. */
   files?: Record<string, string>;
