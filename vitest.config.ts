@@ -63,6 +63,18 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      // sandkit/queue against a real redis-server per file (started by the tests on a free port) and
+      // `sandkit worker` child processes standing for machines: one file at a time (they load both cores).
+      {
+        test: {
+          name: 'queue',
+          include: ['test/queue/**/*.test.ts'],
+          globalSetup: ['test/helpers/integration-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: slow,
+          fileParallelism: false,
+        },
+      },
       // Timing-sensitive (CPU-time precision, cpu.max shares): run alone, see scripts/test.mjs,
       // and one file at a time (the judge table would otherwise load the CPUs under the limits suite).
       {

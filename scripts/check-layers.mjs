@@ -10,6 +10,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Top to bottom; folders of one rank may not import each other. */
 export const LAYERS = [
   ['cli'],
+  ['queue'],
   ['pool'],
   ['sandbox'],
   ['snapshots'],

@@ -111,6 +111,8 @@ runVitest('host: unit, integration, security', [
 runVitest('host: limits (cgroup v1 controllers here, alone)', ['--project', 'limits']);
 // Network tests make bridges, nft tables and namespaces of their own; other tests must not see them.
 runVitest('host: network (alone)', ['--project', 'network']);
+// sandkit/queue: worker processes and a redis-server of the tests' own, loading both cores.
+runVitest('host: queue (alone)', ['--project', 'queue']);
 // The examples' own suites (a server fixture on a bridge): root only, like the network tests.
 if (isRoot) runVitest('host: examples', ['--project', 'examples']);
 // kill -9 of Node, the helper and inits at seeded random points (SANDKIT_FAULT_SEED replays).
@@ -133,7 +135,7 @@ if (isRoot && process.env.SANDKIT_NO_ROOTLESS !== '1') {
   const state = mkdtempSync(join(tmpdir(), 'sandkit-rootless-'));
   chmodSync(state, 0o777);
   runVitest(
-    'rootless (uid 65534): integration, security, limits, network, faults, container',
+    'rootless (uid 65534): integration, security, limits, network, faults, container, queue',
     [
       '--project',
       'integration',
@@ -147,6 +149,8 @@ if (isRoot && process.env.SANDKIT_NO_ROOTLESS !== '1') {
       'faults',
       '--project',
       'container',
+      '--project',
+      'queue',
     ],
     {
       prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'],

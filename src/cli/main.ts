@@ -14,6 +14,7 @@ import { imageCommands } from './image-commands.js';
 import { networkCommands } from './network-commands.js';
 import { runCommand, snapshotCommand } from './run-commands.js';
 import { controlCommands } from './control-commands.js';
+import { submitCommand, workerCommand } from './queue-commands.js';
 
 const VERSION = '0.1.0';
 
@@ -25,6 +26,8 @@ const COMMANDS: CommandDefinition[] = [
   networkCommands,
   doctorCommand,
   ...controlCommands,
+  workerCommand,
+  submitCommand,
   {
     name: 'help',
     summary: 'show the help of a command',

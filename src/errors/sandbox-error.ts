@@ -17,7 +17,9 @@ export type SandboxErrorCode =
   | 'ERR_SANDBOX_NOT_READY'
   | 'ERR_SANDBOX_REGISTRY'
   | 'ERR_SANDBOX_NAME_IN_USE'
-  | 'ERR_SANDBOX_NOT_FOUND';
+  | 'ERR_SANDBOX_NOT_FOUND'
+  | 'ERR_SANDBOX_JOB'
+  | 'ERR_SANDBOX_JOB_CANCELLED';
 
 /**
  * Base class of every error sandkit throws. `instanceof` works across duplicate installs
@@ -286,5 +288,42 @@ export class SandboxNotFoundError extends SandboxError {
   constructor(target: string, detail = 'no live sandbox of this user has that id or name') {
     super('ERR_SANDBOX_NOT_FOUND', `${target}: ${detail}`);
     this.target = target;
+/** Why a queued job failed: its payload was `'invalid'`, or running it `'failed'` (the worker's error). */
+export type JobErrorReason = 'invalid' | 'failed';
+
+/**
+ * A job of `sandkit/queue` failed: rejected on submit or by the worker (`'invalid'`, never
+ * retried), or the worker could not run it (`'failed'`). A program's own failure is no error:
+ * it is a verdict on the result.
+ */
+export class SandboxJobError extends SandboxError {
+  /** What kind of failure it was; switch on this, not on the message. */
+  readonly reason: JobErrorReason;
+  /** The payload field that was wrong (`job.steps[0].cmd`), for `'invalid'`. */
+  readonly field: string | undefined;
+  /** The queue's job id, once it has one. */
+  readonly jobId: string | undefined;
+  constructor(
+    reason: JobErrorReason,
+    message: string,
+    options: { field?: string; jobId?: string; cause?: unknown } = {}
+  ) {
+    super('ERR_SANDBOX_JOB', message, options);
+    this.reason = reason;
+    this.field = options.field;
+    this.jobId = options.jobId;
+  }
+}
+
+/** A queued job was cancelled: removed while it waited, or its sandbox killed while it ran. */
+export class SandboxJobCancelledError extends SandboxError {
+  /** The queue's job id. */
+  readonly jobId: string;
+  /** True when a worker had started it (its sandbox was killed). */
+  readonly wasRunning: boolean;
+  constructor(jobId: string, wasRunning: boolean) {
+    super('ERR_SANDBOX_JOB_CANCELLED', `job ${jobId}: cancelled${wasRunning ? ' while running' : ' before it ran'}`);
+    this.jobId = jobId;
+    this.wasRunning = wasRunning;
   }
 }
