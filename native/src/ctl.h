@@ -52,9 +52,11 @@ struct ctl_down {
 	uint8_t pad2[5];
 	uint64_t stdio_limit[3]; /* bytes an output file may reach, 0: none */
 	uint64_t output_limit;	 /* both output files together, 0: none */
+	uint32_t view_len;	 /* the last view_len bytes of the payload (runtime_view.h) */
+	uint32_t pad3;
 	/* SPAWN payload follows: struct ctl_rlimit[n_rlimits], the seccomp filter, gid_t
 	 * groups[n_groups], then NUL-terminated cwd, argv..., env..., masked..., readonly...,
-	 * then one path per fd whose stdio_open is not CTL_STDIO_FD. */
+	 * then one path per fd whose stdio_open is not CTL_STDIO_FD, then the view blob. */
 };
 
 /* How the command gets fd i: the fd sent (a socket, /dev/null, a memfd or a pipe), or a file
@@ -120,6 +122,8 @@ struct spawn_msg {
 	uint8_t stdio_open[3];	   /* CTL_STDIO_* */
 	const char *stdio_path[3]; /* for stdio_open != CTL_STDIO_FD */
 	uint64_t stdio_limit[3], output_limit;
+	const char *view; /* runtime_view.c's blob, view_len bytes */
+	size_t view_len;
 };
 
 /* Let the supervisor's end carry a SPAWN of CTL_PAYLOAD_MAX (a datagram must fit the send

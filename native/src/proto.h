@@ -71,6 +71,7 @@ struct create_req {
 	struct tmpfs *ro_overlays; /* read-only overlays: target + option string (fstype overlay) */
 	int n_ro_overlays;
 	bool proc, dev;
+	bool timens; /* a time namespace for the sandbox (runtime_view.c) */
 	bool attached; /* "net" given: a veth pair to a network's bridge */
 	struct net_attach attach;
 	const struct jval *first_spawn; /* "spawn": the first spawn's request (checked), or NULL */
@@ -108,6 +109,8 @@ struct spawn_req {
 	size_t seccomp_len;		 /* bytes */
 	const char **masked, **readonly; /* "masks": paths, NULL-terminated */
 	int n_masked, n_readonly;
+	char *view; /* "view" as runtime_view.c's blob (malloc'd), or NULL */
+	size_t view_len;
 };
 
 struct pipe_close_req {
