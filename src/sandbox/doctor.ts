@@ -16,6 +16,7 @@ import {
 } from '../limits/limits.js';
 import { enforcementOf } from '../cgroup/enforcement.js';
 import { Sandbox } from './sandbox.js';
+import { timeNamespaceSupported } from '../namespaces/time.js';
 
 /** What the host offers sandkit, as `sandkit doctor` prints it. */
 export interface HostReport {
@@ -63,6 +64,8 @@ export interface HostReport {
       enforcedBy: string;
     }
   >;
+  /** Whether sandboxes get a time namespace (their uptime counts from their start). */
+  timeNamespace: boolean;
   /** Problems that stop sandboxes (or some limits) from working, each with a hint. */
   problems: string[];
   /** A real sandbox started and ran `true` here (with rlimits where cgroups are missing), or the error it gave. */
@@ -109,6 +112,8 @@ export async function probeHost(): Promise<HostReport> {
   else if (procSysReadOnly())
     problems.push(`/proc/sys is read-only: a sandbox's kernel-object limits cannot be set; ${PROC_FIX}`);
   if (f.overlayInUserns === false) problems.push('overlayfs cannot be mounted in a user namespace (needs Linux 5.11+)');
+  const timeNamespace = timeNamespaceSupported();
+  if (!timeNamespace) problems.push("no time namespaces (Linux 5.6+, CONFIG_TIME_NS): programs see the host's uptime");
   const avail = cgroupsFor();
   let cgroups: HostReport['cgroups'];
   if (avail.ok) {
@@ -147,5 +152,5 @@ export async function probeHost(): Promise<HostReport> {
       : await trySandbox();
   if (sandboxStarts !== true && !problems.some((p) => p.includes(sandboxStarts.message)))
     problems.push(`a sandbox does not start: ${sandboxStarts.message}`);
-  return { features: f, root, stateDir, writableLayers, cgroups, defaultLimits, problems, sandboxStarts };
+  return { features: f, root, stateDir, writableLayers, cgroups, defaultLimits, timeNamespace, problems, sandboxStarts };
 }
