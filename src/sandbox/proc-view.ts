@@ -92,8 +92,11 @@ export function statFor(cpus: readonly number[], hostStat: string, btime?: numbe
   ].join('\n');
 }
 
-/** /proc/swaps without any swap: sandkit turns swap off for limited memory. */
-export const SWAPS_EMPTY = 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n';
+/**
+ * /proc/swaps without any swap (sandkit turns swap off for limited memory): empty, as the
+ * default masks leave it, rather than the kernel's header line.
+ */
+export const SWAPS_EMPTY = '';
 
 /** /proc/loadavg of a sandbox that has just started one program. */
 export const LOADAVG_IDLE = '0.00 0.00 0.00 1/1 2\n';
