@@ -229,9 +229,8 @@ int ctl_decode_spawn(const struct ctl_down *m, size_t len, struct spawn_msg *out
 	end = (const char *)m + len - m->view_len; /* the view blob is the payload's tail */
 	out->view = end;
 	out->view_len = m->view_len;
-	if (m->n_rlimits > 64 ||
-	    m->n_groups > 64 || m->seccomp_len > CTL_PAYLOAD_MAX || m->seccomp_len % 8 ||
-	    m->n_masked > 64 || m->n_readonly > 64 ||
+	if (m->n_rlimits > 64 || m->n_groups > 64 || m->seccomp_len > CTL_PAYLOAD_MAX ||
+	    m->seccomp_len % 8 || m->n_masked > 64 || m->n_readonly > 64 ||
 	    rlimits_len + m->seccomp_len + groups_len > m->payload_len ||
 	    m->argc > CTL_PAYLOAD_MAX || m->envc > CTL_PAYLOAD_MAX ||
 	    3 + (m->has_cgroup ? 1 : 0) + m->n_cgroup_procs + (m->has_memcg ? 1 : 0) > CTL_FDS_MAX)

@@ -71,7 +71,7 @@ struct create_req {
 	struct tmpfs *ro_overlays; /* read-only overlays: target + option string (fstype overlay) */
 	int n_ro_overlays;
 	bool proc, dev;
-	bool timens; /* a time namespace for the sandbox (runtime_view.c) */
+	bool timens;   /* a time namespace for the sandbox (runtime_view.c) */
 	bool attached; /* "net" given: a veth pair to a network's bridge */
 	struct net_attach attach;
 	const struct jval *first_spawn; /* "spawn": the first spawn's request (checked), or NULL */

@@ -370,8 +370,7 @@ int reaper_main(void *arg)
 	t1 = trace_now();
 	if (mask_apply(a->spawn->masked, a->spawn->n_masked, a->spawn->readonly,
 		       a->spawn->n_readonly, &e) < 0 ||
-	    (a->proc && runtime_view_proc(a->spawn, &e) < 0) ||
-	    (sigfd = take_signals(&e)) < 0)
+	    (a->proc && runtime_view_proc(a->spawn, &e) < 0) || (sigfd = take_signals(&e)) < 0)
 		return finish(a, NULL, &e);
 	trace_since("spawn.mask", t1);
 	cpu = mmap(NULL, sizeof(*cpu), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

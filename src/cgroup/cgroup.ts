@@ -101,7 +101,9 @@ export class Cgroup {
   /** Enables the v2 controllers sandkit uses for this cgroup's children. */
   delegateControllers(): void {
     if (!this.v2Path) return;
-    const wanted: string[] = (['memory', 'pids', 'cpu', 'io'] as const).filter((c) => this.plan.controllers[c] === 'v2');
+    const wanted: string[] = (['memory', 'pids', 'cpu', 'io'] as const).filter(
+      (c) => this.plan.controllers[c] === 'v2'
+    );
     if (this.plan.cpuset === 'v2') wanted.push('cpuset');
     if (wanted.length === 0) return;
     const enabled = new Set((readCgroupFile(join(this.v2Path, 'cgroup.subtree_control')) ?? '').trim().split(/\s+/));

@@ -5,7 +5,22 @@ import { readCgroupFile } from './cgroup-fs.js';
 /** v1 controllers sandkit uses where a host still mounts them as v1 hierarchies. */
 export const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'freezer', 'cpuset'] as const;
 /** Every v1 controller name the kernel knows: what a hierarchy's mount options may bind. */
-const KERNEL_V1 = new Set(['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'net_cls', 'blkio', 'perf_event', 'net_prio', 'hugetlb', 'pids', 'rdma', 'misc']);
+const KERNEL_V1 = new Set([
+  'cpu',
+  'cpuacct',
+  'cpuset',
+  'memory',
+  'devices',
+  'freezer',
+  'net_cls',
+  'blkio',
+  'perf_event',
+  'net_prio',
+  'hugetlb',
+  'pids',
+  'rdma',
+  'misc',
+]);
 export type V1Controller = (typeof V1_CONTROLLERS)[number];
 
 /** The cgroup hierarchies this process can use and where it sits in each. */

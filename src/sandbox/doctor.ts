@@ -152,5 +152,15 @@ export async function probeHost(): Promise<HostReport> {
       : await trySandbox();
   if (sandboxStarts !== true && !problems.some((p) => p.includes(sandboxStarts.message)))
     problems.push(`a sandbox does not start: ${sandboxStarts.message}`);
-  return { features: f, root, stateDir, writableLayers, cgroups, defaultLimits, timeNamespace, problems, sandboxStarts };
+  return {
+    features: f,
+    root,
+    stateDir,
+    writableLayers,
+    cgroups,
+    defaultLimits,
+    timeNamespace,
+    problems,
+    sandboxStarts,
+  };
 }

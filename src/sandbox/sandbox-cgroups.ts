@@ -43,7 +43,8 @@ export class SandboxCgroups {
   static decide(options: ResolvedSandboxOptions): SandboxCgroups {
     const availability = cgroupsFor(options.stateDir);
     const enforcement = enforcementOf(options.limits, availability.ok ? availability.tree.plan.controllers : undefined);
-    const cpus = options.limits.cpuset ?? (options.limits.cpus !== undefined ? pickCpus(options.limits.cpus) : undefined);
+    const cpus =
+      options.limits.cpuset ?? (options.limits.cpus !== undefined ? pickCpus(options.limits.cpus) : undefined);
     if (cpus && availability.ok && availability.tree.plan.cpuset) enforcement.cgroup.cpuset = cpus;
     const placed = new SandboxCgroups(options, availability, enforcement, cpus);
     placed.require(enforcement.missing);

@@ -20,8 +20,8 @@ describe('the runtime view as an attack surface', () => {
 
   it("/sys/fs/cgroup shows the spawn's cgroup as the root and nothing beside or above it", async (ctx) => {
     requireFeature(ctx, avail.ok, `no cgroups here: ${avail.ok ? '' : avail.reason}`);
-    const busy = neighbour.spawn(['sleep', '30']);
-    await busy.started;
+    const busy = neighbour.spawn(['sh', '-c', 'echo up; exec sleep 30']);
+    await busy.lines().next(); // the neighbour's spawn has its cgroup now
     try {
       const r = await sh(
         'cat /proc/self/cgroup; if [ -e /sys/fs/cgroup/cgroup.procs ]; then d=1; else d=2; fi; echo dirs=$(find /sys/fs/cgroup -mindepth $d -type d | wc -l); ' +
@@ -34,8 +34,8 @@ describe('the runtime view as an attack surface', () => {
       expect(r.stdout).toMatch(/^dirs=0$/m);
       expect(r.stdout).not.toMatch(/sandkit-/);
     } finally {
-      busy.kill();
-      await busy.exited;
+      busy.kill('SIGKILL');
+      await busy;
     }
   });
 
