@@ -84,8 +84,13 @@ export function defineRuntimeViewSuite(where: 'host' | 'v2'): void {
 
     it('MemTotal is the limit, swap is empty, and the cgroup files say 256M', async (ctx) => {
       requireFeature(ctx, memory, `no memory limit here: ${why}`);
-      const r = await sh(sandbox, `grep MemTotal /proc/meminfo; grep -c . /proc/swaps; echo cg=$(${CGROUP_MEMORY})`);
+      const r = await sh(
+        sandbox,
+        `grep MemTotal /proc/meminfo; grep -c . /proc/swaps; echo cg=$(${CGROUP_MEMORY})
+         node -e 'console.log("node=" + require("os").totalmem() + "," + process.constrainedMemory())'`
+      );
       expect(r.stdout).toMatch(/^MemTotal:\s+262144 kB$/m);
+      expect(field(r.stdout, 'node')).toBe(`${256 * MiB},${256 * MiB}`);
       expect(r.stdout).toMatch(/^0$/m); // no swap, not even the header
       expect(field(r.stdout, 'cg')).toBe(String(256 * MiB));
     });
