@@ -20,6 +20,7 @@
 
 #include "process.h"
 #include "pty.h"
+#include "runtime_view.h"
 #include "security.h"
 #include "setup.h"
 #include "stdio.h"
@@ -50,6 +51,8 @@ static int join_cgroups(const struct command_args *a, struct err *e)
 				       "write(\"cgroup.procs\", \"0\")");
 	if (a->spawn->cgroupns && unshare(CLONE_NEWCGROUP) < 0)
 		return err_sys(e, STEP_SPAWN_CGROUP, "unshare", NULL, "unshare(CLONE_NEWCGROUP)");
+	if (runtime_view_command(a->spawn, e) < 0)
+		return -1;
 	a->cpu->joined_us = cpu_time_us();
 	return 0;
 }

@@ -222,14 +222,18 @@ static int ctl_decode_stdio(const struct ctl_down *m, const char *p, const char 
 
 int ctl_decode_spawn(const struct ctl_down *m, size_t len, struct spawn_msg *out)
 {
-	const char *p = (const char *)(m + 1), *end = (const char *)m + len;
+	const char *p = (const char *)(m + 1), *end;
 	size_t rlimits_len = (size_t)m->n_rlimits * sizeof(struct ctl_rlimit);
 	size_t groups_len = (size_t)m->n_groups * sizeof(gid_t);
 
 	memset(out, 0, sizeof(*out));
-	if (len < sizeof(*m) || m->payload_len != len - sizeof(*m) || m->n_rlimits > 64 ||
-	    m->n_groups > 64 || m->seccomp_len > CTL_PAYLOAD_MAX || m->seccomp_len % 8 ||
-	    m->n_masked > 64 || m->n_readonly > 64 ||
+	if (len < sizeof(*m) || m->payload_len != len - sizeof(*m) || m->view_len > m->payload_len)
+		return -1;
+	end = (const char *)m + len - m->view_len; /* the view blob is the payload's tail */
+	out->view = end;
+	out->view_len = m->view_len;
+	if (m->n_rlimits > 64 || m->n_groups > 64 || m->seccomp_len > CTL_PAYLOAD_MAX ||
+	    m->seccomp_len % 8 || m->n_masked > 64 || m->n_readonly > 64 ||
 	    rlimits_len + m->seccomp_len + groups_len > m->payload_len ||
 	    m->argc > CTL_PAYLOAD_MAX || m->envc > CTL_PAYLOAD_MAX ||
 	    3 + (m->has_cgroup ? 1 : 0) + m->n_cgroup_procs + (m->has_memcg ? 1 : 0) > CTL_FDS_MAX)

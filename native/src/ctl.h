@@ -54,9 +54,11 @@ struct ctl_down {
 	uint64_t output_limit;	 /* both output files together, 0: none */
 	uint32_t tty;		 /* a pseudo-terminal as stdio (pty.c), of this size */
 	uint16_t tty_cols, tty_rows;
+	uint32_t view_len; /* the last view_len bytes of the payload (runtime_view.h) */
+	uint32_t pad3;
 	/* SPAWN payload follows: struct ctl_rlimit[n_rlimits], the seccomp filter, gid_t
 	 * groups[n_groups], then NUL-terminated cwd, argv..., env..., masked..., readonly...,
-	 * then one path per fd whose stdio_open is not CTL_STDIO_FD. */
+	 * then one path per fd whose stdio_open is not CTL_STDIO_FD, then the view blob. */
 };
 
 /* How the command gets fd i: the fd sent (a socket, /dev/null, a memfd or a pipe), or a file
@@ -124,6 +126,8 @@ struct spawn_msg {
 	uint64_t stdio_limit[3], output_limit;
 	bool tty;
 	unsigned tty_cols, tty_rows;
+	const char *view; /* runtime_view.c's blob, view_len bytes */
+	size_t view_len;
 };
 
 /* Let the supervisor's end carry a SPAWN of CTL_PAYLOAD_MAX (a datagram must fit the send

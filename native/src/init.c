@@ -22,6 +22,7 @@
 
 #include "netlink.h"
 #include "process.h"
+#include "runtime_view.h"
 #include "setup.h"
 #include "trace.h"
 #include "util.h"
@@ -298,6 +299,9 @@ int init_main(void *arg)
 	if (wait_go(a->ctl) < 0)
 		return 1;
 	trace_since("init.wait_go", t0);
+	/* While still dumpable: non-dumpable, /proc/self/timens_offsets is not ours to write. */
+	if (a->config->timens && runtime_view_timens(&e) < 0)
+		return ctl_send_error(a->ctl, 0, &e), 1;
 	t0 = trace_now();
 	/* Nothing in the sandbox may ptrace us or open our /proc entries from here on. */
 	prctl(PR_SET_DUMPABLE, 0);

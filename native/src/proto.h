@@ -71,6 +71,7 @@ struct create_req {
 	struct tmpfs *ro_overlays; /* read-only overlays: target + option string (fstype overlay) */
 	int n_ro_overlays;
 	bool proc, dev;
+	bool timens;   /* a time namespace for the sandbox (runtime_view.c) */
 	bool attached; /* "net" given: a veth pair to a network's bridge */
 	struct net_attach attach;
 	const struct jval *first_spawn; /* "spawn": the first spawn's request (checked), or NULL */
@@ -110,6 +111,8 @@ struct spawn_req {
 	int n_masked, n_readonly;
 	bool tty; /* "tty": a pseudo-terminal as stdio (pty.c) */
 	unsigned tty_cols, tty_rows;
+	char *view; /* "view" as runtime_view.c's blob (malloc'd), or NULL */
+	size_t view_len;
 };
 
 struct pipe_close_req {

@@ -176,6 +176,7 @@ static int decode_config(const struct jval *o, struct create_req *c, struct err 
 	    proto_create_config_tmpfs(o, w, &tmpfs, e) < 0 || decode_tmpfs(tmpfs, c, e) < 0 ||
 	    proto_create_config_proc(o, w, &c->proc, e) < 0 ||
 	    proto_create_config_dev(o, w, &c->dev, e) < 0 ||
+	    proto_create_config_timens(o, w, &c->timens, e) < 0 ||
 	    proto_create_config_net(o, w, &net, e) < 0 || (net && decode_net(net, c, e) < 0) ||
 	    proto_create_config_ro_overlays(o, w, &ro, e) < 0 ||
 	    (ro && decode_ro_overlays(ro, c, e) < 0))

@@ -150,6 +150,7 @@ void proto_free(struct request *r)
 		free(r->u.spawn.cgroup_procs);
 		free(r->u.spawn.seccomp);
 		free(r->u.spawn.masked);
+		free(r->u.spawn.view);
 		free(r->u.spawn.readonly);
 	}
 	memset(&r->u, 0, sizeof(r->u));

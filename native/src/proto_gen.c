@@ -63,7 +63,7 @@ int proto_create_sandbox(const struct jval *o, const char *where, const char **o
 	return proto_check_str(v, where, key, &proto_create_sandbox_spec, out, e) < 0 ? -1 : 1;
 }
 
-const char *const proto_keys_create_config[] = { "namespaces", "uidMap", "gidMap", "hostname", "rootfs", "binds", "tmpfs", "?roOverlays", "proc", "dev", "?net", NULL };
+const char *const proto_keys_create_config[] = { "namespaces", "uidMap", "gidMap", "hostname", "rootfs", "binds", "tmpfs", "?roOverlays", "proc", "dev", "?timens", "?net", NULL };
 int proto_check_create_config(const struct jval *v, const char *where, struct err *e)
 {
 	return proto_check_keys(v, where, proto_keys_create_config, e);
@@ -544,6 +544,17 @@ int proto_create_config_dev(const struct jval *o, const char *where, bool *out, 
 	return proto_check_bool(v, where, key, NULL, out, e) < 0 ? -1 : 1;
 }
 
+int proto_create_config_timens(const struct jval *o, const char *where, bool *out, struct err *e)
+{
+	const char *key = "timens";
+	const struct jval *v;
+	int r = proto_field(o, where, key, true, false, &v, e);
+
+	if (r <= 0)
+		return r;
+	return proto_check_bool(v, where, key, NULL, out, e) < 0 ? -1 : 1;
+}
+
 const char *const proto_keys_create_config_net[] = { "hostVeth", "bridge", "ifname", "address", "prefixLength", "gateway", "mtu", NULL };
 int proto_check_create_config_net(const struct jval *v, const char *where, struct err *e)
 {
@@ -677,7 +688,7 @@ int proto_create_spawn(const struct jval *o, const char *where, const struct jva
 	return proto_check_object(v, where, key, proto_keys_spawn, NULL, out, e) < 0 ? -1 : 1;
 }
 
-const char *const proto_keys_spawn[] = { "type", "req", "sandbox", "process", "argv", "env", "cwd", "uid", "gid", "groups", "stdio", "?tty", "cgroup", "cgroupProcs", "cgroupns", "rlimits", "?security", "?masks", "?outputLimit", "?memoryCgroup", NULL };
+const char *const proto_keys_spawn[] = { "type", "req", "sandbox", "process", "argv", "env", "cwd", "uid", "gid", "groups", "stdio", "?tty", "cgroup", "cgroupProcs", "cgroupns", "rlimits", "?security", "?masks", "?outputLimit", "?memoryCgroup", "?view", NULL };
 int proto_check_spawn(const struct jval *v, const char *where, struct err *e)
 {
 	return proto_check_keys(v, where, proto_keys_spawn, e);
@@ -1201,6 +1212,117 @@ int proto_spawn_memory_cgroup(const struct jval *o, const char *where, const cha
 		return r;
 	}
 	return proto_check_str(v, where, key, &proto_spawn_memory_cgroup_spec, out, e) < 0 ? -1 : 1;
+}
+
+const char *const proto_keys_spawn_view[] = { "cgroup2", "cgroup1", "cpus", "procFiles", NULL };
+int proto_check_spawn_view(const struct jval *v, const char *where, struct err *e)
+{
+	return proto_check_keys(v, where, proto_keys_spawn_view, e);
+}
+
+int proto_spawn_view(const struct jval *o, const char *where, const struct jval **out, struct err *e)
+{
+	const char *key = "view";
+	const struct jval *v;
+	int r = proto_field(o, where, key, true, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_object(v, where, key, proto_keys_spawn_view, NULL, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_str proto_spawn_view_cgroup2_spec = { PROTO_FMT_NONE, 0, 32, NULL, NULL, NULL, "must be a string or null" };
+int proto_spawn_view_cgroup2(const struct jval *o, const char *where, const char **out, struct err *e)
+{
+	const char *key = "cgroup2";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, true, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_str(v, where, key, &proto_spawn_view_cgroup2_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_arr proto_spawn_view_cgroup1_spec = { 0, 16, NULL, NULL };
+int proto_spawn_view_cgroup1(const struct jval *o, const char *where, const struct jval **out, struct err *e)
+{
+	const char *key = "cgroup1";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_array(v, where, key, &proto_spawn_view_cgroup1_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_str proto_spawn_view_cgroup1_item_spec = { PROTO_FMT_NONE, 1, 64, NULL, NULL, NULL, NULL };
+int proto_spawn_view_cgroup1_item(const struct jval *v, const char *where, const char *key, const char **out, struct err *e)
+{
+	return proto_check_str(v, where, key, &proto_spawn_view_cgroup1_item_spec, out, e);
+}
+
+static const struct proto_arr proto_spawn_view_cpus_spec = { 0, 1024, NULL, NULL };
+int proto_spawn_view_cpus(const struct jval *o, const char *where, const struct jval **out, struct err *e)
+{
+	const char *key = "cpus";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_array(v, where, key, &proto_spawn_view_cpus_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_int proto_spawn_view_cpus_item_spec = { 0, 1023, NULL };
+int proto_spawn_view_cpus_item(const struct jval *v, const char *where, const char *key, long long *out, struct err *e)
+{
+	return proto_check_int(v, where, key, &proto_spawn_view_cpus_item_spec, out, e);
+}
+
+static const struct proto_arr proto_spawn_view_proc_files_spec = { 0, 8, NULL, NULL };
+int proto_spawn_view_proc_files(const struct jval *o, const char *where, const struct jval **out, struct err *e)
+{
+	const char *key = "procFiles";
+	const struct jval *v;
+	int r = proto_field(o, where, key, false, false, &v, e);
+
+	if (r <= 0) {
+		if (r == 0)
+			*out = NULL;
+		return r;
+	}
+	return proto_check_array(v, where, key, &proto_spawn_view_proc_files_spec, out, e) < 0 ? -1 : 1;
+}
+
+static const struct proto_arr proto_proc_file_spec = { 2, 0, NULL, "must be [name, text] with name meminfo, cpuinfo, stat, swaps or loadavg" };
+int proto_proc_file(const struct jval *v, const char *where, const char *key, const struct jval **out, struct err *e)
+{
+	return proto_check_array(v, where, key, &proto_proc_file_spec, out, e);
+}
+
+static const char *const proto_proc_file_0_enum[] = { "meminfo", "cpuinfo", "stat", "swaps", "loadavg", NULL };
+static const struct proto_str proto_proc_file_0_spec = { PROTO_FMT_NONE, 0, 0, proto_proc_file_0_enum, NULL, NULL, "must be [name, text] with name meminfo, cpuinfo, stat, swaps or loadavg" };
+int proto_proc_file_0(const struct jval *v, const char *where, const char *key, const char **out, struct err *e)
+{
+	return proto_check_str(v, where, key, &proto_proc_file_0_spec, out, e);
+}
+
+static const struct proto_str proto_proc_file_1_spec = { PROTO_FMT_NONE, 0, 1048576, NULL, NULL, NULL, NULL };
+int proto_proc_file_1(const struct jval *v, const char *where, const char *key, const char **out, struct err *e)
+{
+	return proto_check_str(v, where, key, &proto_proc_file_1_spec, out, e);
 }
 
 const char *const proto_keys_kill[] = { "type", "req", "process", "signal", NULL };

@@ -85,6 +85,7 @@ int proto_create_config_ro_overlays_target(const struct jval *o, const char *whe
 int proto_create_config_ro_overlays_options(const struct jval *o, const char *where, const char **out, struct err *e);
 int proto_create_config_proc(const struct jval *o, const char *where, bool *out, struct err *e);
 int proto_create_config_dev(const struct jval *o, const char *where, bool *out, struct err *e);
+int proto_create_config_timens(const struct jval *o, const char *where, bool *out, struct err *e);
 extern const char *const proto_keys_create_config_net[];
 int proto_check_create_config_net(const struct jval *v, const char *where, struct err *e);
 int proto_create_config_net(const struct jval *o, const char *where, const struct jval **out, struct err *e);
@@ -156,6 +157,21 @@ int proto_spawn_masks_readonly_paths(const struct jval *o, const char *where, co
 int proto_spawn_masks_readonly_paths_item(const struct jval *v, const char *where, const char *key, const char **out, struct err *e);
 int proto_spawn_output_limit(const struct jval *o, const char *where, long long *out, struct err *e);
 int proto_spawn_memory_cgroup(const struct jval *o, const char *where, const char **out, struct err *e);
+extern const char *const proto_keys_spawn_view[];
+int proto_check_spawn_view(const struct jval *v, const char *where, struct err *e);
+int proto_spawn_view(const struct jval *o, const char *where, const struct jval **out, struct err *e);
+int proto_spawn_view_cgroup2(const struct jval *o, const char *where, const char **out, struct err *e);
+#define PROTO_MAX_SPAWN_VIEW_CGROUP1 16
+int proto_spawn_view_cgroup1(const struct jval *o, const char *where, const struct jval **out, struct err *e);
+int proto_spawn_view_cgroup1_item(const struct jval *v, const char *where, const char *key, const char **out, struct err *e);
+#define PROTO_MAX_SPAWN_VIEW_CPUS 1024
+int proto_spawn_view_cpus(const struct jval *o, const char *where, const struct jval **out, struct err *e);
+int proto_spawn_view_cpus_item(const struct jval *v, const char *where, const char *key, long long *out, struct err *e);
+#define PROTO_MAX_SPAWN_VIEW_PROC_FILES 8
+int proto_spawn_view_proc_files(const struct jval *o, const char *where, const struct jval **out, struct err *e);
+int proto_proc_file(const struct jval *v, const char *where, const char *key, const struct jval **out, struct err *e);
+int proto_proc_file_0(const struct jval *v, const char *where, const char *key, const char **out, struct err *e);
+int proto_proc_file_1(const struct jval *v, const char *where, const char *key, const char **out, struct err *e);
 extern const char *const proto_keys_kill[];
 int proto_check_kill(const struct jval *v, const char *where, struct err *e);
 int proto_kill_process(const struct jval *o, const char *where, const char **out, struct err *e);

@@ -13,6 +13,7 @@
 #include "proto_decoders.h"
 #include "proto_gen.h"
 #include "pty.h"
+#include "runtime_view.h"
 #include "security.h"
 #include "util.h"
 
@@ -275,7 +276,8 @@ int proto_decode_spawn(const struct jval *v, struct request *r, struct err *e)
 	    proto_spawn_cwd(v, "", &s->cwd, e) < 0 || decode_ids(v, s, e) < 0 ||
 	    decode_stdio(v, s, e) < 0 || pty_decode_from_parent(v, s, e) < 0 ||
 	    decode_cgroup(v, s, e) < 0 || decode_rlimits(v, s, e) < 0 ||
-	    decode_security(v, s, e) < 0 || decode_masks(v, s, e) < 0)
+	    decode_security(v, s, e) < 0 || decode_masks(v, s, e) < 0 ||
+	    runtime_view_decode(v, s, e) < 0)
 		return -1;
 	if (s->argc == 0 || !s->argv[0][0])
 		return proto_fail(e, "", "argv", "must have a non-empty argv[0]");

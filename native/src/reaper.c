@@ -40,6 +40,7 @@
 #include "memwatch.h"
 #include "process.h"
 #include "pty.h"
+#include "runtime_view.h"
 #include "security.h"
 #include "stdio.h"
 #include "sync.h"
@@ -374,7 +375,7 @@ int reaper_main(void *arg)
 	t1 = trace_now();
 	if (mask_apply(a->spawn->masked, a->spawn->n_masked, a->spawn->readonly,
 		       a->spawn->n_readonly, &e) < 0 ||
-	    (sigfd = take_signals(&e)) < 0 ||
+	    (a->proc && runtime_view_proc(a->spawn, &e) < 0) || (sigfd = take_signals(&e)) < 0 ||
 	    (a->spawn->tty && pty_open(a->spawn, a->stdio, &e) < 0))
 		return finish(a, NULL, &e);
 	trace_since("spawn.mask", t1);

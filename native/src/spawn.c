@@ -40,7 +40,7 @@ static size_t payload_len(const struct spawn_req *s)
 	for (i = 0; i < 3; i++)
 		if (stdio_open_kind(s, i) != CTL_STDIO_FD)
 			len += strlen(s->stdio_path[i]) + 1;
-	return len;
+	return len + s->view_len;
 }
 
 static int spawn_check(const struct sandbox *sb, const struct spawn_req *s, struct err *e)
@@ -119,6 +119,9 @@ static struct ctl_down *spawn_message(uint32_t id, const struct spawn_req *s, si
 		if (m->stdio_open[i] != CTL_STDIO_FD)
 			p = stpcpy(p, s->stdio_path[i]) + 1;
 	}
+	if (s->view_len)
+		memcpy(p, s->view, s->view_len);
+	m->view_len = s->view_len;
 	*len = sizeof(*m) + payload;
 	return m;
 }

@@ -6,6 +6,7 @@ import { setMemoryLimit } from './memory.js';
 import { setPidsLimit } from './pids.js';
 import { setCpuQuota } from './cpu.js';
 import { setIoWeight } from './io.js';
+import { setCpuset } from './cpuset.js';
 import type { ResolvedSandboxLimits, ResolvedSpawnLimits } from '../limits/limits.js';
 
 const debug = debuglog('sandkit');
@@ -42,6 +43,7 @@ export class CgroupTree {
     try {
       base.delegateControllers();
       session.create();
+      setCpuset(session, undefined);
       session.delegateControllers();
     } catch (err) {
       void session.remove().catch(() => {});
@@ -58,11 +60,15 @@ export class CgroupTree {
     return { ok: true, tree: new CgroupTree(session, plan) };
   }
 
-  /** A sandbox's cgroup with its whole-sandbox limits applied. */
-  createSandbox(id: string, limits: ResolvedSandboxLimits): Cgroup {
+  /**
+   * A sandbox's cgroup with its whole-sandbox limits applied. `visible`: its spawns see their
+   * cgroup files, so it is in every hierarchy a runtime looks for (v1: cpu, cpuacct, cpuset).
+   */
+  createSandbox(id: string, limits: ResolvedSandboxLimits, visible = false): Cgroup {
     const cg = this.session.child(id);
-    cg.create(this.v1For(limits));
+    cg.create(this.v1For(limits, visible));
     try {
+      setCpuset(cg, limits.cpuset);
       applyLimits(cg, limits);
       cg.delegateControllers();
     } catch (err) {
@@ -72,17 +78,28 @@ export class CgroupTree {
     return cg;
   }
 
-  /** A spawn's leaf cgroup under its sandbox, with its own limits (and in its sandbox's). */
+  /**
+   * A spawn's leaf cgroup under its sandbox, with its own limits (and in its sandbox's).
+   * `visible`: the program reads this cgroup's files as its root, and runtimes read only the
+   * root's (OpenJDK 17 on v2 reads memory.max there alone), so the leaf carries the effective
+   * limits: the smaller of the spawn's and the sandbox's memory and pids, the sandbox's quota.
+   */
   createSpawn(
     sandbox: Cgroup,
     id: string,
     limits: ResolvedSpawnLimits,
-    sandboxLimits: ResolvedSandboxLimits = {}
+    sandboxLimits: ResolvedSandboxLimits = {},
+    visible = false
   ): Cgroup {
     const cg = sandbox.child(id);
-    cg.create(this.v1For({ pids: limits.pids ?? sandboxLimits.pids, cpus: sandboxLimits.cpus }));
+    const pids = smaller(limits.pids, sandboxLimits.pids);
+    const { cpus, cpuset } = sandboxLimits;
+    cg.create(this.v1For({ pids: limits.pids ?? sandboxLimits.pids, cpus, cpuset }, visible));
     try {
-      applyLimits(cg, { memory: limits.memory, pids: limits.pids });
+      setCpuset(cg, cpuset);
+      if (visible) {
+        applyLimits(cg, { memory: smaller(limits.memory, sandboxLimits.memory), pids, cpus });
+      } else applyLimits(cg, { memory: limits.memory, pids: limits.pids });
     } catch (err) {
       void cg.remove().catch(() => {});
       throw err;
@@ -94,16 +111,24 @@ export class CgroupTree {
    * The v1 hierarchies a cgroup with these limits needs: memory always (peak and OOM are part of
    * every result), cpuacct and freezer where there is no v2 tree, pids and cpu only for a limit.
    */
-  private v1For(limits: { pids?: number; cpus?: number }): V1Controller[] {
-    return this.plan.v1.filter((c) =>
-      c === 'pids' ? limits.pids !== undefined : c === 'cpu' ? limits.cpus !== undefined : true
-    );
+  private v1For(limits: { pids?: number; cpus?: number; cpuset?: number[] }, visible: boolean): V1Controller[] {
+    return this.plan.v1.filter((c) => {
+      if (c === 'pids') return limits.pids !== undefined;
+      if (c === 'cpu') return limits.cpus !== undefined || visible;
+      if (c === 'cpuset') return limits.cpuset !== undefined || visible;
+      if (c === 'cpuacct') return !this.plan.v2 || visible;
+      return true;
+    });
   }
 
   /** Removes the session's cgroups (every process in them must be dead). */
   async close(): Promise<void> {
     await this.session.remove();
   }
+}
+
+function smaller(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
 
 function applyLimits(cg: Cgroup, l: ResolvedSandboxLimits): void {

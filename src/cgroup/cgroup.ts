@@ -15,6 +15,10 @@ export interface CgroupPlan {
   v2: boolean;
   /** v1 hierarchies in use. */
   v1: V1Controller[];
+  /** Where the cpuset controller is (limits.cpuset, the CPUs a spawn sees). */
+  cpuset?: Placement;
+  /** v1 hierarchy → its controllers as mount options, for the cgroup files inside a spawn. */
+  v1Options?: Partial<Record<V1Controller, string>>;
 }
 
 /** Picks v2 for every controller it has, v1 for the rest (hybrid hosts), none when neither. */
@@ -32,11 +36,14 @@ export function planCgroups(layout: CgroupLayout): CgroupPlan {
   if (controllers.memory === 'v1') v1.add('memory');
   if (controllers.pids === 'v1') v1.add('pids');
   if (controllers.cpu === 'v1') v1.add('cpu');
-  if (!layout.v2Mount) {
-    if (has1('cpuacct')) v1.add('cpuacct');
-    if (has1('freezer')) v1.add('freezer');
-  }
-  return { controllers, v2: layout.v2Mount !== null, v1: [...v1] };
+  if (!layout.v2Mount && has1('freezer')) v1.add('freezer');
+  // cpuacct: CPU usage without v2; with it, what runtimes inside expect to find beside cpu.
+  if (has1('cpuacct')) v1.add('cpuacct');
+  const cpuset: Placement = layout.v2Controllers.has('cpuset') ? 'v2' : has1('cpuset') ? 'v1' : null;
+  if (cpuset === 'v1') v1.add('cpuset');
+  const v1Options: Partial<Record<V1Controller, string>> = {};
+  for (const c of v1) v1Options[c] = layout.v1.get(c)?.options ?? c;
+  return { controllers, v2: layout.v2Mount !== null, v1: [...v1], cpuset, v1Options };
 }
 
 /**
@@ -94,7 +101,10 @@ export class Cgroup {
   /** Enables the v2 controllers sandkit uses for this cgroup's children. */
   delegateControllers(): void {
     if (!this.v2Path) return;
-    const wanted = (['memory', 'pids', 'cpu', 'io'] as const).filter((c) => this.plan.controllers[c] === 'v2');
+    const wanted: string[] = (['memory', 'pids', 'cpu', 'io'] as const).filter(
+      (c) => this.plan.controllers[c] === 'v2'
+    );
+    if (this.plan.cpuset === 'v2') wanted.push('cpuset');
     if (wanted.length === 0) return;
     const enabled = new Set((readCgroupFile(join(this.v2Path, 'cgroup.subtree_control')) ?? '').trim().split(/\s+/));
     const missing = wanted.filter((c) => !enabled.has(c));
@@ -106,6 +116,11 @@ export class Cgroup {
   memoryDir(): string | undefined {
     const placement = this.plan.controllers.memory;
     return placement === 'v2' ? (this.v2Path ?? undefined) : placement === 'v1' ? this.v1Paths.memory : undefined;
+  }
+
+  /** The v1 hierarchies this cgroup is in (those a process joining it joins). */
+  joinedV1(): V1Controller[] {
+    return this.joined ?? (Object.keys(this.v1Paths) as V1Controller[]);
   }
 
   /** The v1 `cgroup.procs` files a process must join (v2 uses CLONE_INTO_CGROUP instead). */

@@ -288,6 +288,9 @@ export class SandboxNotFoundError extends SandboxError {
   constructor(target: string, detail = 'no live sandbox of this user has that id or name') {
     super('ERR_SANDBOX_NOT_FOUND', `${target}: ${detail}`);
     this.target = target;
+  }
+}
+
 /** Why a queued job failed: its payload was `'invalid'`, or running it `'failed'` (the worker's error). */
 export type JobErrorReason = 'invalid' | 'failed';
 

@@ -21,6 +21,8 @@ export type StdioRequest = 'pipe' | 'null' | {
 
 export type RlimitName = 'core' | 'fsize' | 'nofile' | 'stack' | 'cpu' | 'as' | 'nproc';
 
+export type ProcFileName = 'meminfo' | 'cpuinfo' | 'stat' | 'swaps' | 'loadavg';
+
 /** `features` (without `type` and `req`): What the kernel and the helper support. */
 export type FeaturesRequest = Record<string, never>;
 
@@ -68,6 +70,8 @@ export interface CreateConfig {
   proc: boolean;
   /** a minimal /dev */
   dev: boolean;
+  /** a time namespace whose boot and monotonic clocks start at 0 (runtime_view.c) */
+  timens?: boolean;
   /** a veth pair to a network's bridge (needs namespaces.net) */
   net?: NetCreateConfig;
 }
@@ -153,6 +157,17 @@ export interface SpawnRequest {
   outputLimit?: number;
   /** the cgroup whose memory files the reaper samples */
   memoryCgroup?: string | null;
+  /** what runtimes read inside (native/src/runtime_view.c); omitted: the plain /proc and no /sys */
+  view?: {
+    /** where under /sys/fs/cgroup the spawn's cgroup2 is mounted ("": /sys/fs/cgroup itself); null: not mounted */
+    cgroup2: string | null;
+    /** v1 hierarchies by their mount options ("memory"), each mounted at /sys/fs/cgroup/<options> */
+    cgroup1: string[];
+    /** the command's CPU affinity; empty: inherited */
+    cpus: number[];
+    /** files laid read-only over /proc/<name> */
+    procFiles: Array<[ProcFileName, string]>;
+  };
 }
 
 /** `kill` (without `type` and `req`): Send a signal to a spawn's command. */

@@ -1,4 +1,5 @@
 import { SandboxOptionsError } from '../errors/sandbox-error.js';
+import { parseCpuList } from './cpu-list.js';
 import { parseBytes, parseDuration, type ByteSize, type Duration } from './units.js';
 
 /** Limits on a whole sandbox: every process in it counts together. */
@@ -7,8 +8,18 @@ export interface SandboxLimits {
   memory?: ByteSize;
   /** Processes and threads alive at once; at least 2. @defaultValue 4096 */
   pids?: number;
-  /** CPU bandwidth in cores (`1.5` = one and a half). */
+  /**
+   * CPU bandwidth in cores (`1.5` = one and a half). Unless `cpuset` is given, programs are
+   * also pinned to ceil(`cpus`) of the host's CPUs, so `nproc`, `os.cpus()` and Java's
+   * `availableProcessors()` agree with the quota.
+   */
   cpus?: number;
+  /**
+   * The CPUs programs may run on: a list as the kernel writes it (`'0-1,3'`) or CPU numbers
+   * (`[0]`); each must be one this process may use. Enforced by the cpuset cgroup where the
+   * host has one, and by each program's CPU affinity.
+   */
+  cpuset?: string | number[];
   /** Proportional I/O weight, 1–10000 (default 100); needs the v2 io controller. */
   ioWeight?: number;
   /**
@@ -61,6 +72,8 @@ export interface ResolvedSandboxLimits {
   pids?: number;
   /** CPU bandwidth, in CPUs (0.5 = half of one). */
   cpus?: number;
+  /** The CPUs given as `cpuset`, sorted (checked against the host when the sandbox is made). */
+  cpuset?: number[];
   /** Relative I/O weight. */
   ioWeight?: number;
   /** Bytes the writable layer may hold. */
@@ -184,7 +197,7 @@ export function formatBytes(n: number): string {
 export function resolveSandboxLimits(value: unknown, field = 'limits'): ResolvedSandboxLimits {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null) throw new SandboxOptionsError(field, 'expected an object');
-  checkKeys(value, ['memory', 'pids', 'cpus', 'ioWeight', 'disk'], field);
+  checkKeys(value, ['memory', 'pids', 'cpus', 'cpuset', 'ioWeight', 'disk'], field);
   const v = value as SandboxLimits;
   const out: ResolvedSandboxLimits = {};
   if (v.memory !== undefined) out.memory = positiveBytes(v.memory, `${field}.memory`, MINIMUM_LIMITS.memory);
@@ -197,6 +210,7 @@ export function resolveSandboxLimits(value: unknown, field = 'limits'): Resolved
       );
     out.cpus = v.cpus;
   }
+  if (v.cpuset !== undefined) out.cpuset = parseCpuList(v.cpuset, `${field}.cpuset`);
   if (v.ioWeight !== undefined) out.ioWeight = positiveInt(v.ioWeight, `${field}.ioWeight`, 10_000);
   if (v.disk !== undefined) out.disk = positiveBytes(v.disk, `${field}.disk`, MINIMUM_LIMITS.disk);
   return out;

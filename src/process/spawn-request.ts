@@ -90,8 +90,21 @@ export function spawnPayloadBytes(req: SpawnRequest): number {
     strings(req.env) +
     strings(req.masks?.maskedPaths ?? []) +
     strings(req.masks?.readonlyPaths ?? []) +
-    strings(req.stdio.flatMap((e) => (typeof e === 'object' && 'path' in e ? [e.path] : [])))
-  ); // files as stdio
+    strings(req.stdio.flatMap((e) => (typeof e === 'object' && 'path' in e ? [e.path] : []))) + // files as stdio
+    viewBytes(req.view)
+  );
+}
+
+/** The view's records in native/src/runtime_view.c's blob: a tag, the string, a NUL each. */
+function viewBytes(view: SpawnRequest['view']): number {
+  if (!view) return 0;
+  const records = [
+    ...(view.cgroup2 !== null ? [view.cgroup2] : []),
+    ...view.cgroup1,
+    ...view.cpus.map(String),
+    ...view.procFiles.flat(),
+  ];
+  return records.reduce((n, s) => n + Buffer.byteLength(s) + 2, 0);
 }
 
 /** Throws the typed error for a request the init could not take, before it is sent. */

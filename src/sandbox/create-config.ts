@@ -5,6 +5,7 @@ import { Overlay, readOnlyOverlayOptions } from '../rootfs/overlay.js';
 import { writableLayerPlacement } from '../platform/state-dir.js';
 import { etcFiles } from './etc-files.js';
 import type { ResolvedSandboxOptions } from './options.js';
+import { timeNamespaceSupported } from '../namespaces/time.js';
 
 /** Inside uid/gid 0 maps to us; as root, the first 65536 ids map to themselves. */
 function idMap(hostId: number): Array<[number, number, number]> {
@@ -45,6 +46,7 @@ export function createConfigFor(
     tmpfs: tmpfsMounts(tmpfsUpper !== undefined),
     proc: true,
     dev: true,
+    ...(opts.procView === 'sandbox' && timeNamespaceSupported() && { timens: true }),
   };
   return { config, overlay };
 }

@@ -19,6 +19,7 @@ import { Sandbox } from './sandbox.js';
 import { helperCheck, seccompCheck, timeNamespaceCheck, toolCheck, type HostCheck } from './host-checks.js';
 
 export type { HostCheck } from './host-checks.js';
+import { timeNamespaceSupported } from '../namespaces/time.js';
 
 /** What the host offers sandkit, as `sandkit doctor` prints it. */
 export interface HostReport {
@@ -66,6 +67,8 @@ export interface HostReport {
       enforcedBy: string;
     }
   >;
+  /** Whether sandboxes get a time namespace (their uptime counts from their start). */
+  timeNamespace: boolean;
   /** Problems that stop sandboxes (or some limits) from working, each with a hint. */
   problems: string[];
   /** Each feature: there or not, what it enables, how to get it (`sandkit doctor`'s table). */
@@ -121,6 +124,8 @@ export async function probeHost(): Promise<HostReport> {
   else if (procSysReadOnly())
     problems.push(`/proc/sys is read-only: a sandbox's kernel-object limits cannot be set; ${PROC_FIX}`);
   if (f.overlayInUserns === false) problems.push('overlayfs cannot be mounted in a user namespace (needs Linux 5.11+)');
+  const timeNamespace = timeNamespaceSupported();
+  if (!timeNamespace) problems.push("no time namespaces (Linux 5.6+, CONFIG_TIME_NS): programs see the host's uptime");
   const avail = cgroupsFor();
   let cgroups: HostReport['cgroups'];
   if (avail.ok) {
@@ -170,6 +175,7 @@ export async function probeHost(): Promise<HostReport> {
     writableLayers,
     cgroups,
     defaultLimits,
+    timeNamespace,
     problems,
     sandboxStarts,
     checks,

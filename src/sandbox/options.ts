@@ -5,6 +5,7 @@ import { Image } from '../images/image.js';
 import { assertOverlayPath } from '../rootfs/overlay.js';
 import { resolveEnv, resolveInsidePath } from '../process/spawn-options.js';
 import { Namespaces, type NamespacesOptions } from '../namespaces/namespaces.js';
+import { checkCpuset } from '../cgroup/cpuset.js';
 import { resolveSandboxLimitsWithDefaults, type ResolvedSandboxLimits, type SandboxLimits } from '../limits/limits.js';
 import { checkStateDir } from '../platform/state-dir.js';
 import {
@@ -70,6 +71,13 @@ export interface SandboxOptions {
    */
   limitFallback?: 'error' | 'rlimit';
   /**
+   * What programs read in /proc. `'sandbox'`: /proc/meminfo, cpuinfo, stat, swaps and loadavg
+   * that match the limits (MemTotal is the memory limit, only the sandbox's CPUs are listed),
+   * and a time namespace so /proc/uptime counts from the sandbox's start. `'host'`: the
+   * host's values. See docs/limits.md for which values are live. @defaultValue 'sandbox'
+   */
+  procView?: 'sandbox' | 'host';
+  /**
    * Hardening of every program the sandbox runs: seccomp, capabilities, no_new_privs, masked
    * and read-only /proc paths. On by default; see {@link SecurityOptions}.
    * @defaultValue `{ seccomp: Seccomp.default(), capabilities: [], noNewPrivs: true }` and Docker's masked/read-only paths
@@ -120,6 +128,8 @@ export interface ResolvedSandboxOptions {
   limits: ResolvedSandboxLimits;
   /** What happens to a limit the host has no cgroup controller for. */
   limitFallback: 'error' | 'rlimit';
+  /** Whose /proc values programs read: the sandbox's limits or the host's. */
+  procView: 'sandbox' | 'host';
   /** Security settings with every default applied. */
   security: ResolvedSecurityOptions;
   /** Name, labels, kept logs, stats period and timeout. */
@@ -138,6 +148,7 @@ const KNOWN_SANDBOX_KEYS = new Set([
   'stateDir',
   'limits',
   'limitFallback',
+  'procView',
   'security',
   'name',
   'labels',
@@ -175,6 +186,9 @@ export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSan
   const limitFallback = options.limitFallback ?? 'error';
   if (limitFallback !== 'error' && limitFallback !== 'rlimit')
     throw new SandboxOptionsError('limitFallback', "expected 'error' or 'rlimit'");
+  const procView = options.procView ?? 'sandbox';
+  if (procView !== 'sandbox' && procView !== 'host')
+    throw new SandboxOptionsError('procView', `expected 'sandbox' or 'host', got ${JSON.stringify(procView)}`);
   const resolved: ResolvedSandboxOptions = {
     image,
     network,
@@ -182,6 +196,7 @@ export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSan
     namespaces,
     stateDir,
     limitFallback,
+    procView,
     limits: resolveSandboxLimitsWithDefaults(options.limits, 'limits'),
     mounts: mounts.map((m, i) => resolveMount(m, `mounts[${i}]`)),
     env: resolveEnv(options.env, 'env'),
@@ -189,6 +204,7 @@ export function resolveSandboxOptions(options: SandboxOptions = {}): ResolvedSan
     security: resolveSecurity(options.security, 'security'),
     control: resolveControlOptions(options),
   };
+  if (resolved.limits.cpuset) checkCpuset(resolved.limits.cpuset, 'limits.cpuset');
   // Last: it makes the directory, which a later bad option must not leave behind.
   if (stateDir !== undefined) checkStateDir(stateDir, 'stateDir');
   return resolved;

@@ -7,6 +7,7 @@ import { resolveUser } from '../process/user.js';
 import type { ResolvedSandboxOptions } from './options.js';
 import type { SandboxCgroups } from './sandbox-cgroups.js';
 import type { SandboxRoot } from './sandbox-root.js';
+import { runtimeViewFor } from './runtime-view.js';
 
 /** What a spawn of a started sandbox is prepared from. */
 export interface SpawnPreparation {
@@ -30,6 +31,8 @@ export function prepareSpawn(on: SpawnPreparation, id: string, spawn: ResolvedSp
     // Default limits the host has no controller for: their rlimit stand-ins, unless set already.
     for (const r of on.cgroups.enforcement.rlimits)
       if (!request.rlimits.some(([name]) => name === r[0])) request.rlimits.push(r);
+    const view = runtimeViewFor(on.options, on.cgroups, cgroup, spawn.limits);
+    if (view) request.view = view;
     checkPayload(request);
     return { request, cgroup };
   } catch (err) {

@@ -11,12 +11,23 @@ describe('cgroup layout and plan', () => {
     const layout = detectCgroups(fixture('hybrid.mountinfo'), fixture('hybrid.cgroup'));
     expect(layout.v2Mount).toBe('/sys/fs/cgroup/unified');
     expect(layout.v2Own).toBe('/');
-    expect(layout.v1.get('memory')).toEqual({ mount: '/sys/fs/cgroup/memory', own: '/jobs/abc' });
+    expect(layout.v1.get('memory')).toEqual({ mount: '/sys/fs/cgroup/memory', own: '/jobs/abc', options: 'memory' });
     // The fixture's v2 controllers are read from the real host: hugetlb at most, never memory here.
     const plan = planCgroups({ ...layout, v2Controllers: new Set(['hugetlb']) });
     expect(plan.controllers).toEqual({ memory: 'v1', pids: 'v1', cpu: 'v1', io: null });
     expect(plan.v2).toBe(true);
-    expect(plan.v1.sort()).toEqual(['cpu', 'memory', 'pids']);
+    // cpuacct too: what runtimes inside a spawn look for beside memory and cpu (no cpuset here).
+    expect(plan.v1.sort()).toEqual(['cpu', 'cpuacct', 'memory', 'pids']);
+    expect(plan.cpuset).toBeNull();
+    expect(plan.v1Options?.cpuacct).toBe('cpuacct');
+    const withCpuset = new Map(layout.v1).set('cpuset', {
+      mount: '/sys/fs/cgroup/cpuset',
+      own: '/',
+      options: 'cpuset',
+    });
+    const plan2 = planCgroups({ ...layout, v1: withCpuset, v2Controllers: new Set() });
+    expect(plan2.cpuset).toBe('v1');
+    expect(plan2.v1).toContain('cpuset');
     const spawn = Cgroup.base(layout, plan).child('sandkit-1').child('sb').child('2');
     expect(spawn.v2Path).toBe('/sys/fs/cgroup/unified/sandkit-1/sb/2');
     expect(spawn.v1Paths.memory).toBe('/sys/fs/cgroup/memory/jobs/abc/sandkit-1/sb/2');
@@ -37,6 +48,7 @@ describe('cgroup layout and plan', () => {
     const plan = planCgroups(layout);
     expect(plan.controllers).toEqual({ memory: 'v2', pids: 'v2', cpu: 'v2', io: 'v2' });
     expect(plan.v1).toEqual([]);
+    expect(plan.cpuset).toBe('v2');
     const cg = Cgroup.base(layout, plan).child('sandkit-1');
     expect(cg.file('memory', 'memory.max')).toBe('/sys/fs/cgroup/sandkit-1/memory.max');
     expect(cg.v1ProcsFiles()).toEqual([]);
@@ -45,10 +57,11 @@ describe('cgroup layout and plan', () => {
   it('v1-only host: cpuacct and freezer from v1, comounted hierarchies understood', () => {
     const layout = detectCgroups(fixture('v1only.mountinfo'), fixture('v1only.cgroup'));
     expect(layout.v2Mount).toBeNull();
-    expect(layout.v1.get('cpuacct')).toEqual({ mount: '/sys/fs/cgroup/cpu,cpuacct', own: '/' });
+    expect(layout.v1.get('cpuacct')).toEqual({ mount: '/sys/fs/cgroup/cpu,cpuacct', own: '/', options: 'cpu,cpuacct' });
     const plan = planCgroups(layout);
     expect(plan.controllers).toEqual({ memory: 'v1', pids: null, cpu: 'v1', io: null });
     expect(plan.v1.sort()).toEqual(['cpu', 'cpuacct', 'freezer', 'memory']);
+    expect(plan.v1Options?.cpu).toBe('cpu,cpuacct');
     expect(Cgroup.base(layout, plan).v1Paths.freezer).toBe('/sys/fs/cgroup/freezer/x');
   });
 
