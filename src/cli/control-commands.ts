@@ -3,6 +3,7 @@ import { Sandbox } from '../sandbox/sandbox.js';
 import { SandboxError } from '../errors/sandbox-error.js';
 import type { SandboxInfo } from '../sandbox/control-protocol.js';
 import { CliUsageError, defineCommand } from './command.js';
+import { hostTerminal } from './host-terminal.js';
 
 // ps, inspect, exec, stop and logs: this user's sandboxes, owned by any process, reached
 // through their owners' control sockets (docs/control.md).
@@ -90,10 +91,15 @@ export const execCommand = defineCommand({
   summary: 'run a command in a sandbox another process owns',
   usage: '[options] ID|NAME [--] COMMAND [ARG...]',
   description:
-    "Exit status: the command's; 128+n when signal n ended it; 126/127 when it cannot run; 125 when sandkit failed.\nThere is no -t: the control socket does not carry a terminal yet.",
+    "Exit status: the command's; 128+n when signal n ended it; 126/127 when it cannot run; 125 when sandkit failed.",
   stopAtPositional: true,
   options: {
     interactive: { type: 'boolean', short: 'i', description: 'forward stdin to the command' },
+    tty: {
+      type: 'boolean',
+      short: 't',
+      description: 'give the command a terminal (with -i: this terminal in raw mode, as docker exec -it)',
+    },
     env: {
       type: 'string',
       short: 'e',
@@ -115,6 +121,7 @@ export const execCommand = defineCommand({
       else env[pair.slice(0, i)] = pair.slice(i + 1);
     }
     const sb = await Sandbox.connect(target);
+    const terminal = values.tty ? hostTerminal(values.interactive === true) : undefined;
     try {
       const user = values.user;
       const proc = sb.spawn(rest, {
@@ -122,7 +129,9 @@ export const execCommand = defineCommand({
         ...(values.workdir !== undefined && { cwd: values.workdir }),
         ...(user !== undefined && { user: /^\d+$/.test(user) ? Number(user) : user }),
         stdin: values.interactive === true,
+        ...(terminal && { tty: terminal.size() }),
       });
+      terminal?.attach(proc);
       if (values.interactive) process.stdin.pipe(proc.stdin);
       proc.stdout.pipe(process.stdout);
       proc.stderr.pipe(process.stderr);
@@ -139,6 +148,7 @@ export const execCommand = defineCommand({
       if (result.signal) return 128 + (constants.signals[result.signal] ?? 0);
       return result.exitCode ?? 125;
     } finally {
+      terminal?.restore();
       sb.close();
     }
   },

@@ -1,4 +1,3 @@
-import type { AnySandboxProcess } from '../process/sandbox-process.js';
 import type { TtySize } from '../process/spawn-options.js';
 
 /** The host side of `sandkit run -t`: the terminal's size, raw mode for `-it`, window changes. */
@@ -6,7 +5,7 @@ export interface HostTerminal {
   /** The size to give the program: the host terminal's, else 80 x 24. */
   size(): Required<TtySize>;
   /** Raw mode on the host terminal (with -i) and window changes forwarded to the program. */
-  attach(proc: AnySandboxProcess): void;
+  attach(proc: { resize(cols: number, rows: number): unknown }): void;
   /** The host terminal as it was; safe to call more than once. */
   restore(): void;
 }

@@ -10,7 +10,7 @@ import { CliUsageError, defineCommand, type CommandContext, type OptionSpecs, ty
 import { resolveImageRef } from './image-commands.js';
 import { parsePublish } from './network-commands.js';
 import { hostTerminal } from './host-terminal.js';
-import { envOf, parseBind, sandboxLimitsOf, spawnLimitsOf, userOf } from './run-options.js';
+import { envOf, labelsOf, parseBind, sandboxLimitsOf, spawnLimitsOf, userOf } from './run-options.js';
 
 const RUN_OPTIONS = {
   image: {
@@ -136,8 +136,9 @@ async function runInSandbox(
 ): Promise<number> {
   const { values, path } = ctx;
   const { image, argv } = imageAndCommand(ctx);
-  if (!snapshot && values.name !== undefined) throw new CliUsageError('--name is not supported yet', path);
-  if (values.label !== undefined) throw new CliUsageError('--label is not supported yet', path);
+  // For snapshot, --name names the snapshot (SNAPSHOT_OPTIONS); for run, the sandbox.
+  const name = snapshot ? undefined : values.name;
+  const labels = labelsOf(values, path);
   const mounts = [
     ...(values.volume ?? []).map((v) => parseBind(v, true, '--volume', path)),
     ...(values.mount ?? []).map((m) => parseBind(m, false, '--mount', path)),
@@ -155,6 +156,8 @@ async function runInSandbox(
         ? ({ ...(net && { attach: net }), publish } satisfies NetworkAttachOptions)
         : ((values.network ?? 'none') as NetworkMode),
     ...(values.hostname !== undefined && { hostname: values.hostname }),
+    ...(name !== undefined && { name }),
+    ...(Object.keys(labels).length > 0 && { labels }),
     ...(Object.keys(limits).length > 0 && { limits }),
     mounts,
   });

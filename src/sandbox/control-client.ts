@@ -9,6 +9,7 @@ import { defaultStateDir } from '../platform/state-dir.js';
 import type { ResourceStats } from '../cgroup/stats.js';
 import type { FsEntry, FsStat } from '../files/sandbox-files.js';
 import type { SpawnResult } from '../process/spawn-result.js';
+import type { TtySize } from '../process/spawn-options.js';
 import {
   MAX_FILE_BYTES,
   MAX_REPLY_LINE,
@@ -57,6 +58,12 @@ export interface RemoteSpawnOptions {
   user?: string | number;
   /** Give the program a stdin pipe fed from {@link RemoteProcess.stdin} (else /dev/null). */
   stdin?: boolean;
+  /**
+   * A pseudo-terminal from the sandbox's devpts as the program's stdio, as `spawn`'s `tty`
+   * option: output (stderr merged) arrives on {@link RemoteProcess.stdout}; resize with
+   * {@link RemoteProcess.resize}.
+   */
+  tty?: boolean | TtySize;
 }
 
 /** How a program started through a handle ended: a {@link SpawnResult} without the output (it was streamed). */
@@ -439,7 +446,13 @@ export class RemoteProcess implements PromiseLike<RemoteResult> {
       op: 'spawn',
       target,
       command,
-      options: { env: options.env, cwd: options.cwd, user: options.user, stdin: options.stdin === true },
+      options: {
+        env: options.env,
+        cwd: options.cwd,
+        user: options.user,
+        stdin: options.stdin === true,
+        ...(options.tty !== undefined && options.tty !== false && { tty: options.tty }),
+      },
     });
   }
 
@@ -453,6 +466,11 @@ export class RemoteProcess implements PromiseLike<RemoteResult> {
   /** Sends a signal to the program. */
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): void {
     sendLine(this.socket, { id: RemoteProcess.SPAWN_ID, op: 'kill', signal });
+  }
+
+  /** Changes the size of the program's terminal (`tty`); the owner checks the figures. */
+  resize(cols: number, rows: number): void {
+    sendLine(this.socket, { id: RemoteProcess.SPAWN_ID, op: 'resize', cols, rows });
   }
 
   private endStreams(): void {

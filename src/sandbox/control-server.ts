@@ -176,7 +176,7 @@ class ControlConnection {
       return;
     }
     const req = m as Request;
-    if (req.op === 'stdin' || req.op === 'kill') return this.toSpawn(req);
+    if (req.op === 'stdin' || req.op === 'kill' || req.op === 'resize') return this.toSpawn(req);
     this.inFlight++;
     this.handle(req)
       .then(
@@ -265,7 +265,9 @@ class ControlConnection {
     const options: SpawnOptions & { encoding: 'buffer' } = {
       encoding: 'buffer',
       maxBuffer: 0,
-      stdin: o.stdin === true ? 'pipe' : 'ignore',
+      // A terminal's input is a pipe even without -i: the client then sends nothing.
+      stdin: o.stdin === true || (o.tty !== undefined && o.tty !== false) ? 'pipe' : 'ignore',
+      ...(o.tty !== undefined && { tty: o.tty as SpawnOptions['tty'] }),
       ...(o.env !== undefined && { env: o.env as Record<string, string> }),
       ...(o.cwd !== undefined && { cwd: o.cwd as string }),
       ...(o.user !== undefined && { user: o.user as string }),
@@ -315,6 +317,14 @@ class ControlConnection {
         );
       } catch {
         // an unknown signal from the client: nothing to do
+      }
+      return;
+    }
+    if (req.op === 'resize') {
+      try {
+        proc.resize(Number(req.cols), Number(req.rows));
+      } catch {
+        // figures out of range from the client: the terminal keeps its size
       }
       return;
     }

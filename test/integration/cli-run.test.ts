@@ -228,3 +228,25 @@ describe('sandkit usage errors and help', () => {
       expect(stdout).toContain(flag);
   });
 });
+
+describe('sandkit run --name and --label', { timeout: 120_000 }, () => {
+  plainIt('name and label the sandbox: sandkit ps finds it, exec reaches it and stop ends the run', async () => {
+    const name = `cli-named-${process.pid}`;
+    const label = `run=${process.pid}`;
+    const run = runCli(['run', '--name', name, '--label', label, '--', 'sleep', '60']);
+    let found: { name?: string; labels?: Record<string, string> }[] = [];
+    for (let i = 0; i < 100 && found.length === 0; i++) {
+      const ps = await cli(['ps', '--json', '--label', label]);
+      expect(ps.status).toBe(0);
+      found = JSON.parse(ps.stdout) as typeof found;
+      if (found.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ name, labels: { run: String(process.pid) } });
+    expect(await cli(['exec', name, '--', 'echo', 'inside'])).toMatchObject({ status: 0, stdout: 'inside\n' });
+    expect(await cli(['stop', name])).toMatchObject({ status: 0 });
+    // The run's program was killed with its sandbox: the CLI exits as Docker's does for SIGKILL.
+    expect((await run).status).not.toBe(0);
+    expect(JSON.parse((await cli(['ps', '--json', '--label', label])).stdout)).toEqual([]);
+  });
+});

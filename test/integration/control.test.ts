@@ -157,6 +157,45 @@ describe('sandboxes reached from another process', () => {
     }
   }, 60_000);
 
+  it('a terminal reaches a program of another process: isatty, its size, a resize and sandkit exec -t', async () => {
+    const owner = await startOwner({ name: `tty-${tag()}` });
+    try {
+      const sb = await Sandbox.connect(owner.id);
+      try {
+        const collect = (proc: { stdout: NodeJS.ReadableStream }) => {
+          let out = '';
+          proc.stdout.on('data', (d: Buffer) => (out += String(d)));
+          return () => out;
+        };
+        const sized = sb.spawn(['sh', '-c', 'test -t 0 && test -t 1 && test -t 2 && stty size'], {
+          tty: { cols: 100, rows: 30 },
+        });
+        const sizedOut = collect(sized);
+        expect((await sized).exitCode).toBe(0);
+        expect(sizedOut()).toContain('30 100');
+
+        // The program waits for a line, then prints its terminal's size: the resize came first.
+        const resized = sb.spawn(['sh', '-c', 'read x; stty size'], { tty: { cols: 80, rows: 24 }, stdin: true });
+        const resizedOut = collect(resized);
+        resized.resize(132, 43);
+        await new Promise((r) => setTimeout(r, 300));
+        resized.stdin.write('go\n');
+        expect((await resized).exitCode).toBe(0);
+        expect(resizedOut()).toContain('43 132');
+      } finally {
+        sb.close();
+      }
+      // Without a host terminal, sandkit exec -t still gives the program one (80 x 24).
+      const cli = await runCli(['exec', '-t', owner.id, '--', 'sh', '-c', 'test -t 1 && stty size']);
+      expect(cli.status).toBe(0);
+      expect(cli.stdout).toContain('24 80');
+      const plain = await runCli(['exec', owner.id, '--', 'sh', '-c', 'test -t 1']);
+      expect(plain.status).toBe(1);
+    } finally {
+      await stopOwner(owner);
+    }
+  }, 60_000);
+
   it('a dead owner (kill -9) drops out of the list and its socket is removed', async () => {
     // A state directory of its own: the dead owner's session stays until the next start sweeps it.
     const stateDir = mkdtempSync(join(stateRoot(), 'control-crash-'));
