@@ -1,4 +1,4 @@
-// Shared by the pool and http-runner benchmarks: the bubblewrap peer, launching a command the way
+// Shared by the spawn, pool and http-runner benchmarks: the bubblewrap peer, launching a command the way
 // child_process users do, loading the built package, and summarising samples.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

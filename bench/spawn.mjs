@@ -12,6 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { BWRAP_ARGS } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -37,30 +38,6 @@ if (!process.env.SANDKIT_BENCH_CHILD) {
   });
   process.exit(res.status ?? 1);
 }
-
-const BWRAP_ARGS = [
-  '--unshare-all',
-  '--die-with-parent',
-  '--ro-bind',
-  '/usr',
-  '/usr',
-  '--symlink',
-  'usr/bin',
-  '/bin',
-  '--symlink',
-  'usr/lib',
-  '/lib',
-  '--symlink',
-  'usr/lib64',
-  '/lib64',
-  '--proc',
-  '/proc',
-  '--dev',
-  '/dev',
-  '--tmpfs',
-  '/tmp',
-  'true',
-];
 
 // The targets of issue 15, as ratios of medians of one run (small heap).
 const TARGETS = [

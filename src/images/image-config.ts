@@ -61,3 +61,27 @@ export function userSpecOf(user: string | undefined): number | string | { uid: n
     return g === undefined ? Number(u) : { uid: Number(u), gid: Number(g) };
   return u;
 }
+
+/** An OCI image config blob for `config` over layers of these diff ids (export and push write the same). */
+export function ociConfigBlob(
+  config: ImageConfig,
+  diffIds: readonly string[],
+  platform: { architecture: string; variant?: string }
+): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      architecture: platform.architecture,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      os: 'linux',
+      config: {
+        Env: Object.entries(config.env).map(([k, v]) => `${k}=${v}`),
+        Entrypoint: config.entrypoint.length ? config.entrypoint : undefined,
+        Cmd: config.cmd.length ? config.cmd : undefined,
+        WorkingDir: config.workingDir,
+        User: config.user,
+        Labels: config.labels,
+      },
+      rootfs: { type: 'layers', diff_ids: diffIds },
+    })
+  );
+}

@@ -74,7 +74,8 @@ function egressRules(egress: ResolvedEgress): string[] {
   return [...toOneAddress.flatMap(ruleLines), 'fib daddr type local drop', ...egress.rules.flatMap(ruleLines), 'drop'];
 }
 
-function ruleLines(r: ResolvedEgressRule): string[] {
+/** One egress rule as nft accept lines (bridge networks and user-mode networks alike). */
+export function ruleLines(r: ResolvedEgressRule): string[] {
   const dest = `ip daddr ${r.cidr}`;
   const protocols = r.protocol ? [r.protocol] : ['tcp', 'udp'];
   if (r.ports) return protocols.map((p) => `${dest} ${p} dport { ${r.ports!.join(', ')} } accept`);

@@ -3,7 +3,8 @@ import { networkInterfaces } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { SandboxOptionsError, SandboxUnsupportedError } from '../errors/sandbox-error.js';
 import { connection } from '../platform/sessions.js';
-import type { ResolvedEgress, ResolvedEgressRule } from './egress.js';
+import type { ResolvedEgress } from './egress.js';
+import { ruleLines } from './nft.js';
 import { parseIpv4 } from './subnet.js';
 
 /** The sandbox's address on a user-mode network (the same in every sandbox: nothing routes to it). */
@@ -69,14 +70,6 @@ export function userEgressScript(egress: ResolvedEgress, hostAddresses: readonly
 function script(rules: string[]): string {
   const chain = rules.map((r) => `    ${r}\n`).join('');
   return `table inet sandkit {\n  chain egress {\n    type filter hook output priority filter; policy drop;\n${chain}  }\n}\n`;
-}
-
-function ruleLines(r: ResolvedEgressRule): string[] {
-  const dest = `ip daddr ${r.cidr}`;
-  const protocols = r.protocol ? [r.protocol] : ['tcp', 'udp'];
-  if (r.ports) return protocols.map((p) => `${dest} ${p} dport { ${r.ports!.join(', ')} } accept`);
-  if (r.protocol) return [`${dest} meta l4proto ${r.protocol} accept`];
-  return [`${dest} accept`];
 }
 
 /** Every IPv4 address of the host's interfaces but loopback. */

@@ -555,6 +555,12 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
     if (net.publish.length > 0) this.loopbackPorts = await LoopbackPorts.open(this.id, net.publish);
   }
 
+  /** Whether the start has work between the create and the first program (see publishIntoLoopback). */
+  private setupAfterCreate(): boolean {
+    const net = this.options.network;
+    return typeof net === 'object' && !net.network && net.user !== undefined;
+  }
+
   /** On a network: lease an address, load its nft rules, then the create request gets `net`. */
   private async attachNetwork(config: CreateConfig): Promise<void> {
     const net = this.options.network;
@@ -574,8 +580,11 @@ export class Sandbox extends EventEmitter<SandboxEvents> implements AsyncDisposa
   private readonly spawnContext: SpawnContext = {
     connection: connection(),
     prepare: async (id, o) => {
-      // The first spawn of a sandbox nobody started yet travels with its create.
-      const first = this.starting === undefined && this.stateValue === 'created' && !this.failure;
+      // The first spawn of a sandbox nobody started yet travels with its create, unless the
+      // sandbox needs a step between its create and its first program (a user-mode network's
+      // egress rules and pasta): then it waits for the start like any other.
+      const first =
+        this.starting === undefined && this.stateValue === 'created' && !this.failure && !this.setupAfterCreate();
       let prepared: Promise<PreparedSpawn> | undefined;
       if (first) prepared = new Promise((resolve, reject) => (this.firstSpawn = { id, options: o, resolve, reject }));
       prepared?.catch(() => {}); // a failing create rejects start() below, which is what the spawn reports

@@ -8,6 +8,8 @@ import { tarEnd, tarHeader, tarPadding } from '../archive/tar-writer.js';
 import { removeTree } from '../platform/remove-tree.js';
 import type { Image } from '../images/image.js';
 import { storeOf } from '../images/image.js';
+import { ociConfigBlob } from '../images/image-config.js';
+import { hostPlatform } from '../images/registry/manifest.js';
 import { writeLayerTar } from '../images/layer-tar.js';
 
 /** Options of `snapshot.export()`. */
@@ -105,21 +107,10 @@ export async function exportImage(image: Image, path: string, options: ExportOpt
         await ops.close();
       }
     }
-    const c = image.config;
-    const config = Buffer.from(
-      JSON.stringify({
-        architecture: process.arch === 'x64' ? 'amd64' : process.arch,
-        os: 'linux',
-        config: {
-          Env: Object.entries(c.env).map(([k, v]) => `${k}=${v}`),
-          Entrypoint: c.entrypoint.length ? c.entrypoint : undefined,
-          Cmd: c.cmd.length ? c.cmd : undefined,
-          WorkingDir: c.workingDir,
-          User: c.user,
-          Labels: c.labels,
-        },
-        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
-      })
+    const config = ociConfigBlob(
+      image.config,
+      layers.map((l) => l.digest),
+      hostPlatform()
     );
     const blob = (data: Buffer) => {
       const digest = sha(data);

@@ -8,7 +8,7 @@ import { createGzip } from 'node:zlib';
 import { SandboxImageError } from '../../errors/sandbox-error.js';
 import { HostFsOps } from '../../helper/host-fsops.js';
 import { removeTree } from '../../platform/remove-tree.js';
-import type { ImageConfig } from '../image-config.js';
+import { ociConfigBlob, type ImageConfig } from '../image-config.js';
 import { writeLayerTar } from '../layer-tar.js';
 import type { LayerStore, PushedBlob } from '../layer-store.js';
 import { RegistryClient } from './client.js';
@@ -342,23 +342,10 @@ export async function pushImage(source: PushSource, refString: string, options: 
       await removeTree(work);
     }
   });
-  const c = source.config;
-  const platform = hostPlatform();
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: platform.architecture,
-      ...(platform.variant ? { variant: platform.variant } : {}),
-      os: 'linux',
-      config: {
-        Env: Object.entries(c.env).map(([k, v]) => `${k}=${v}`),
-        Entrypoint: c.entrypoint.length ? c.entrypoint : undefined,
-        Cmd: c.cmd.length ? c.cmd : undefined,
-        WorkingDir: c.workingDir,
-        User: c.user,
-        Labels: c.labels,
-      },
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-    })
+  const config = ociConfigBlob(
+    source.config,
+    layers.map((l) => l.diffId),
+    hostPlatform()
   );
   const configDesc = { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length };
   await pusher.ensure({ digest: configDesc.digest, size: config.length, data: config }, () => {});
