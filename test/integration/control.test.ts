@@ -268,7 +268,7 @@ describe('sandboxes reached from another process', () => {
     const noCommand = await runCli(['exec', `local-${job}`]);
     expect(noCommand.status).toBe(2);
     expect(noCommand.stderr).toMatch(
-      /^sandkit: expected a command after the sandbox .* \(see sandkit exec --help\)\n$/
+      /^sandkit exec: expected a command after the sandbox .* \(see sandkit exec --help\)\n$/
     );
     const gone = await runCli(['exec', 'no-such-sandbox', '--', 'true']);
     expect(gone.status).toBe(125);
