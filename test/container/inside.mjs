@@ -22,7 +22,7 @@ await check('cli', () => {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 });
 await check('doctor', () => {
-  const r = spawnSync(process.execPath, [`${dist}/cli.js`, 'doctor'], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [`${dist}/cli.js`, 'doctor', '--json'], { encoding: 'utf8', timeout: 60_000 });
   return { report: JSON.parse(r.stdout) };
 });
 for (const limits of [undefined, 'unlimited']) {
