@@ -1,6 +1,6 @@
 // The package as a user installs it: `npm pack`, then `npm install --ignore-scripts` of the
 // tarball into a fresh project on a PATH without a C compiler, and a sandbox run from there
-// with the prebuilt helper. Offline: eventemitter3 is packed from our own node_modules.
+// with the prebuilt helper. Offline: the runtime dependencies are packed from our own node_modules.
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -59,9 +59,20 @@ beforeAll(() => {
     files: Array<{ path: string; mode: number }>;
   }>;
   packed = report[0]!.files;
-  const ee = JSON.parse(
-    npm(['pack', '--json', '--pack-destination', dir, join(repoRoot, 'node_modules', 'eventemitter3')], dir)
-  ) as Array<{ filename: string }>;
+  // Every runtime dependency, packed from our own node_modules (the install is offline).
+  const deps = Object.keys((pkg as { dependencies?: Record<string, string> }).dependencies ?? {}).map(
+    (name) =>
+      (
+        JSON.parse(
+          npm(
+            ['pack', '--ignore-scripts', '--json', '--pack-destination', dir, join(repoRoot, 'node_modules', name)],
+            dir
+          )
+        ) as Array<{
+          filename: string;
+        }>
+      )[0]!.filename
+  );
   project = join(dir, 'project');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
@@ -72,7 +83,7 @@ beforeAll(() => {
       '--offline',
       '--no-audit',
       '--no-fund',
-      join(dir, ee[0]!.filename),
+      ...deps.map((f) => join(dir, f)),
       join(dir, report[0]!.filename),
     ],
     project,
