@@ -94,7 +94,13 @@ export class CgroupTree {
     const cg = sandbox.child(id);
     const pids = smaller(limits.pids, sandboxLimits.pids);
     const { cpus, cpuset } = sandboxLimits;
-    cg.create(this.v1For({ pids: limits.pids ?? sandboxLimits.pids, cpus, cpuset }, visible));
+    const own = { pids: limits.pids ?? sandboxLimits.pids, cpus, cpuset };
+    // The v1 cpu, cpuacct and cpuset hierarchies only for a sandbox with a CPU limit: moving a
+    // task into them takes the cgroup locks every fork on the host waits for (a burst of spawns
+    // stalled other sandboxes for tens of seconds), so without one a spawn on a hybrid host shows
+    // only the hierarchies its limits use (docs/limits.md).
+    const inherit = visible && (cpus !== undefined || cpuset !== undefined) ? this.v1For(own, true) : [];
+    cg.create(this.v1For(own, false), inherit);
     try {
       setCpuset(cg, cpuset);
       if (visible) {

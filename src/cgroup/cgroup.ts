@@ -1,5 +1,5 @@
 import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readCgroupFile, writeCgroupFile } from './cgroup-fs.js';
 import type { CgroupLayout, V1Controller } from './detect.js';
 
@@ -86,15 +86,22 @@ export class Cgroup {
 
   /** The v1 hierarchies this cgroup was made in (and a process joins); all by default. */
   private joined: V1Controller[] | undefined;
+  /** v1 hierarchies where a process joining this cgroup joins its parent instead (see create). */
+  private inherited: V1Controller[] = [];
 
   /**
    * Makes this cgroup in the v2 tree and in the v1 hierarchies `v1` (default: every one in use).
    * Joining a v1 cgroup costs a write to cgroup.procs under a global lock, so spawns skip the
    * hierarchies no limit of theirs needs.
    */
-  create(v1: V1Controller[] = Object.keys(this.v1Paths) as V1Controller[]): void {
+  create(v1: V1Controller[] = Object.keys(this.v1Paths) as V1Controller[], inherit: V1Controller[] = []): void {
     if (this.v2Path) mkdirSync(this.v2Path, { recursive: true });
     this.joined = v1.filter((c) => this.v1Paths[c]);
+    // `inherit`: hierarchies a process must be in with no limit of this cgroup's own (a spawn's
+    // cpu, cpuacct and cpuset for the runtime view): it joins the parent there, which costs a
+    // cgroup.procs write, not a v1 mkdir and rmdir per spawn (the rmdir waits on RCU under the
+    // cgroup lock, and a burst of them stalled every sandbox).
+    this.inherited = inherit.filter((c) => this.v1Paths[c] && !this.joined!.includes(c));
     for (const c of this.joined) mkdirSync(this.v1Paths[c]!, { recursive: true });
   }
 
@@ -118,15 +125,23 @@ export class Cgroup {
     return placement === 'v2' ? (this.v2Path ?? undefined) : placement === 'v1' ? this.v1Paths.memory : undefined;
   }
 
-  /** The v1 hierarchies this cgroup is in (those a process joining it joins). */
+  /** Whether this cgroup has a directory of its own in v1 hierarchy `c`. */
+  madeInV1(c: V1Controller): boolean {
+    return (this.joined ?? (Object.keys(this.v1Paths) as V1Controller[])).includes(c);
+  }
+
+  /** The v1 hierarchies a process joining this cgroup is in (its own, or its parent's). */
   joinedV1(): V1Controller[] {
-    return this.joined ?? (Object.keys(this.v1Paths) as V1Controller[]);
+    return [...(this.joined ?? (Object.keys(this.v1Paths) as V1Controller[])), ...this.inherited];
   }
 
   /** The v1 `cgroup.procs` files a process must join (v2 uses CLONE_INTO_CGROUP instead). */
   v1ProcsFiles(): string[] {
     const joined = this.joined ?? (Object.keys(this.v1Paths) as V1Controller[]);
-    return joined.map((c) => join(this.v1Paths[c]!, 'cgroup.procs'));
+    return [
+      ...joined.map((c) => join(this.v1Paths[c]!, 'cgroup.procs')),
+      ...this.inherited.map((c) => join(dirname(this.v1Paths[c]!), 'cgroup.procs')),
+    ];
   }
 
   /** Synchronous best-effort removal, for process exit. */

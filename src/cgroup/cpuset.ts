@@ -49,7 +49,7 @@ export function setCpuset(cg: Cgroup, cpus: readonly number[] | undefined): void
     return;
   }
   const dir = cg.plan.cpuset === 'v1' ? cg.v1Paths.cpuset : undefined;
-  if (!dir || !cg.joinedV1().includes('cpuset')) return;
+  if (!dir || !cg.madeInV1('cpuset')) return;
   const parent = dirname(dir);
   const mems = readCgroupFile(join(parent, 'cpuset.mems'))?.trim();
   if (mems) writeCgroupFile(join(dir, 'cpuset.mems'), mems);
