@@ -7,7 +7,7 @@ import {
   SandboxOptionsError,
   type SandboxErrorCode,
 } from '../errors/sandbox-error.js';
-import type { SandboxState } from './sandbox.js';
+import type { SandboxState } from './events.js';
 
 // The control socket speaks JSON lines, one object a line, every line bounded. A request is
 // `{ id, op, ... }`; a reply `{ id, ok: true, result }` or `{ id, ok: false, error }`; a spawn

@@ -3,6 +3,9 @@ import type { SandboxError } from '../errors/sandbox-error.js';
 import type { Snapshot } from '../snapshots/snapshot.js';
 import type { ResourceStats } from '../cgroup/stats.js';
 
+/** Where a sandbox is in its life. */
+export type SandboxState = 'created' | 'starting' | 'running' | 'paused' | 'destroying' | 'destroyed' | 'failed';
+
 /** Identifies a spawned process in events. */
 export interface ProcessRef {
   /** sandkit's id for the spawn, unique within the sandbox. */

@@ -45,6 +45,9 @@ import { SandboxCgroups } from './sandbox-cgroups.js';
 import { SandboxRoot } from './sandbox-root.js';
 import { prepareSpawn } from './spawn-preparation.js';
 import { type FirstSpawn, takeFirstSpawn } from './first-spawn.js';
+import type { SandboxState } from './events.js';
+
+export type { SandboxState } from './events.js';
 import {
   waitForLog,
   waitForPort,
@@ -66,9 +69,6 @@ import {
   type ListOptions,
   type RemoteSandbox,
 } from './control-client.js';
-
-/** Where a sandbox is in its life. */
-export type SandboxState = 'created' | 'starting' | 'running' | 'paused' | 'destroying' | 'destroyed' | 'failed';
 
 /**
  * A Linux sandbox: its own user, pid, mount, uts, ipc, net and cgroup namespaces, a root
