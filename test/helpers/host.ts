@@ -1,6 +1,7 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processStartTime } from '../../src/platform/session.js';
 
 /** A process as the host sees it. */
 export interface HostProcess {
@@ -112,6 +113,17 @@ export function stateRoot(): string {
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns its last answer. */
+/**
+ * The session directory name of live process `pid` under `stateDir`: `<pid>-<start ticks>-…`,
+ * so a directory left by an earlier process with the same (reused) pid does not match.
+ */
+export function sessionOf(stateDir: string, pid: number): string {
+  const prefix = `${pid}-${processStartTime(pid)}-`;
+  const found = readdirSync(join(stateDir, 'sessions')).find((n) => n.startsWith(prefix));
+  if (!found) throw new Error(`no session of pid ${pid} under ${stateDir}`);
+  return found;
+}
+
 export async function waitUntil(check: () => boolean, timeoutMs = 2000, stepMs = 20): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

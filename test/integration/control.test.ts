@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +12,7 @@ import {
   type SandboxInfo,
 } from '../../src/index.js';
 import { dist, repoRoot } from '../helpers/dist.js';
-import { isAlive, sandboxProcessesUsing, stateRoot, waitUntil } from '../helpers/host.js';
+import { isAlive, sandboxProcessesUsing, sessionOf, stateRoot, waitUntil } from '../helpers/host.js';
 import { sweepStaleSessions } from '../../src/platform/session.js';
 import { removeTreeSync } from '../../src/platform/remove-tree.js';
 import { isRoot, requireFeature } from '../helpers/require-feature.js';
@@ -204,7 +204,7 @@ describe('sandboxes reached from another process', () => {
       const owner = await startOwner({ labels: { job } }, undefined, stateDir);
       expect((await Sandbox.list({ labels: { job }, stateDir })).map((s) => s.id)).toEqual([owner.id]);
       const sessions = join(stateDir, 'sessions');
-      const session = readdirSync(sessions).find((n) => n.startsWith(`${owner.pid}-`))!;
+      const session = sessionOf(stateDir, owner.pid);
       const socket = join(sessions, session, 'control.sock');
       expect(existsSync(socket)).toBe(true);
       owner.child.kill('SIGKILL');
@@ -282,7 +282,7 @@ describe('sandboxes reached from another process', () => {
     const job = tag();
     const sb = sandbox({ labels: { job } });
     await sb.start();
-    const session = readdirSync(join(stateRoot(), 'sessions')).find((n) => n.startsWith(`${process.pid}-`))!;
+    const session = sessionOf(stateRoot(), process.pid);
     const path = join(stateRoot(), 'sessions', session, 'control.sock');
     // Sends `payload`; resolves with what came back once the owner closes, or once `until` came.
     const talk = (payload: string | Buffer, until?: RegExp) =>
@@ -324,7 +324,7 @@ describe('other users', () => {
     const owner = await startOwner({ name: `rootowned-${job}`, labels: { job } });
     try {
       const sessions = join(stateRoot(), 'sessions');
-      const session = readdirSync(sessions).find((n) => n.startsWith(`${owner.pid}-`))!;
+      const session = sessionOf(stateRoot(), owner.pid);
       const report = await clientAs(65534, tempDir, stateRoot(), join(sessions, session, 'control.sock'), job);
       expect(report).toEqual({ listed: [], connect: 'ERR_SANDBOX_NOT_FOUND', direct: 'EACCES' });
       // The same question from the owner's own user sees it: the check above can fail.
@@ -352,7 +352,7 @@ describe('other users', () => {
       { uid: 65534, home: ownerHome, stateDir }
     );
     try {
-      const session = readdirSync(join(stateDir, 'sessions')).find((n) => n.startsWith(`${owner.pid}-`))!;
+      const session = sessionOf(stateDir, owner.pid);
       const socket = join(stateDir, 'sessions', session, 'control.sock');
       // Even with the owner's home open to all, its state is not.
       chmodSync(ownerHome, 0o755);

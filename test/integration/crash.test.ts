@@ -20,7 +20,9 @@ const sandbox = new Sandbox();
 sandbox.spawn(['sleep', '1000']);
 sandbox.once('spawn', ({ pid }) => {
   const helpers = readdirSync('/proc').filter((n) => /^\\d+$/.test(n) && parentOf(n) === process.pid).map(Number);
-  const session = readdirSync(process.env.SANDKIT_STATE_DIR + '/sessions').find((n) => n.startsWith(process.pid + '-'));
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const session = readdirSync(process.env.SANDKIT_STATE_DIR + '/sessions').find((n) => n.startsWith(process.pid + '-' + started + '-'));
   console.log(JSON.stringify({ pid, init: sandbox.pid, helpers, session, sandbox: sandbox.id }));
 });
 setInterval(() => {}, 1000);

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { describe, expect } from 'vitest';
 import { dist } from '../helpers/dist.js';
 import { it } from '../helpers/sandboxes.js';
@@ -148,8 +149,15 @@ describe('sandkit run -it', { timeout: 60_000 }, () => {
   });
 
   it('a change of the host window reaches the program (tmux)', async ({ tempDir }) => {
-    const socket = `${tempDir()}/tmux`;
-    const tmux = (...args: string[]) => spawnSync('tmux', ['-S', socket, ...args], { encoding: 'utf8' });
+    const dir = tempDir();
+    const socket = `${dir}/tmux`;
+    // Its own shell (a user such as nobody has nologin) and a pane that stays to show an error.
+    writeFileSync(`${dir}/tmux.conf`, 'set -g default-shell /bin/sh\nset -g remain-on-exit on\n');
+    const tmux = (...args: string[]) =>
+      spawnSync('tmux', ['-S', socket, '-f', `${dir}/tmux.conf`, ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, SHELL: '/bin/sh' },
+      });
     const screen = () => tmux('capture-pane', '-p', '-t', 'run').stdout;
     const until = async (text: string) => {
       for (let i = 0; i < 200 && !screen().includes(text); i++) await new Promise((r) => setTimeout(r, 100));
