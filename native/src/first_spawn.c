@@ -16,25 +16,6 @@
 #include "table.h"
 #include "util.h"
 
-struct first_spawn {
-	struct jval json;
-};
-
-static void json_copy(const struct jval *from, struct jval *to)
-{
-	size_t i;
-
-	*to = *from;
-	to->str = from->str ? xstrdup(from->str) : NULL;
-	to->items = from->n ? xcalloc(from->n, sizeof(*to->items)) : NULL;
-	to->keys = from->keys && from->n ? xcalloc(from->n, sizeof(*to->keys)) : NULL;
-	for (i = 0; i < from->n; i++) {
-		json_copy(&from->items[i], &to->items[i]);
-		if (to->keys)
-			to->keys[i] = xstrdup(from->keys[i]);
-	}
-}
-
 /* "spawn.<field>: ..." rather than "<field>: ...": the error is the create's. */
 static int prefix_where(struct err *e)
 {
@@ -60,38 +41,22 @@ int first_spawn_check(const struct jval *v, const char *sandbox, struct err *e)
 	return rc;
 }
 
-struct first_spawn *first_spawn_keep(const struct jval *v)
-{
-	struct first_spawn *f = xcalloc(1, sizeof(*f));
-
-	json_copy(v, &f->json);
-	return f;
-}
-
-void first_spawn_free(struct first_spawn *f)
-{
-	if (!f)
-		return;
-	json_free(&f->json);
-	free(f);
-}
-
 void first_spawn_run(struct sandbox *sb)
 {
-	struct first_spawn *f = sb->first_spawn;
+	struct jval *f = sb->first_spawn;
 	struct request r;
 	struct err e;
 
 	if (!f)
 		return;
 	sb->first_spawn = NULL;
-	if (proto_decode(&f->json, &r, &e) < 0)
+	if (proto_decode(f, &r, &e) < 0)
 		report_error(r.req, r.sandbox, r.process,
 			     &e); /* checked with the create: unreachable */
 	else
 		spawn_from_parent(r.req, &r.u.spawn);
 	proto_free(&r);
-	first_spawn_free(f);
+	json_drop(f);
 }
 
 /* The request number and process name of a kept (or carried) spawn request. */
@@ -116,17 +81,17 @@ void first_spawn_refuse(const struct jval *v, const char *sandbox, const struct 
 
 void first_spawn_fail(struct sandbox *sb, const struct err *e, bool destroyed)
 {
-	struct first_spawn *f = sb->first_spawn;
+	struct jval *f = sb->first_spawn;
 	const char *process;
 	long long req;
 
 	if (!f)
 		return;
 	sb->first_spawn = NULL;
-	spawn_ids(&f->json, &req, &process);
+	spawn_ids(f, &req, &process);
 	if (destroyed)
 		report_destroyed_error(req, sb->name, process, e);
 	else
 		report_error(req, sb->name, process, e);
-	first_spawn_free(f);
+	json_drop(f);
 }

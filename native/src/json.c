@@ -295,6 +295,37 @@ void json_free(struct jval *v)
 	memset(v, 0, sizeof(*v));
 }
 
+static void copy_into(const struct jval *from, struct jval *to)
+{
+	size_t i;
+
+	*to = *from;
+	to->str = from->str ? xstrdup(from->str) : NULL;
+	to->items = from->n ? xcalloc(from->n, sizeof(*to->items)) : NULL;
+	to->keys = from->keys && from->n ? xcalloc(from->n, sizeof(*to->keys)) : NULL;
+	for (i = 0; i < from->n; i++) {
+		copy_into(&from->items[i], &to->items[i]);
+		if (to->keys)
+			to->keys[i] = xstrdup(from->keys[i]);
+	}
+}
+
+struct jval *json_dup(const struct jval *v)
+{
+	struct jval *copy = xcalloc(1, sizeof(*copy));
+
+	copy_into(v, copy);
+	return copy;
+}
+
+void json_drop(struct jval *copy)
+{
+	if (!copy)
+		return;
+	json_free(copy);
+	free(copy);
+}
+
 const struct jval *json_get(const struct jval *obj, const char *key)
 {
 	size_t i;

@@ -26,6 +26,9 @@ struct jval {
 /* Parse exactly one JSON value spanning s[0..n). Returns -1 on a syntax error. */
 int json_parse(const char *s, size_t n, struct jval *out);
 void json_free(struct jval *v);
+/* A deep copy of v on the heap, that outlives the line v was parsed from; json_drop frees it. */
+struct jval *json_dup(const struct jval *v);
+void json_drop(struct jval *copy);
 /* The member named key of an object, or NULL. */
 const struct jval *json_get(const struct jval *obj, const char *key);
 const char *json_type_name(enum jtype t);

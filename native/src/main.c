@@ -25,6 +25,7 @@
 #include "args.h"
 #include "fsops.h"
 #include "ports.h"
+#include "usernet.h"
 #include "report.h"
 #include "request.h"
 #include "sandbox.h"
@@ -77,12 +78,13 @@ static int watch_children(struct err *e)
 }
 
 /* pfd[0]: channel, pfd[1]: SIGCHLD, then one per live init control socket, then *n_ports
- * for connections being opened into sandboxes (ports.c). */
+ * for connections being opened into sandboxes and UDP relays (ports.c), then *n_user for
+ * user-mode networks being started (usernet.c). */
 static int poll_set(struct pollfd **pfd, struct sandbox ***owner, int *cap, int channel, int sigfd,
-		    int *n_ports)
+		    int *n_ports, int *n_user)
 {
 	struct sandbox *sb;
-	int n = 2 + (*n_ports = ports_poll_count());
+	int n = 2 + (*n_ports = ports_poll_count()) + (*n_user = usernet_poll_count());
 	short in;
 
 	for (sb = sandboxes; sb; sb = sb->next)
@@ -103,7 +105,16 @@ static int poll_set(struct pollfd **pfd, struct sandbox ***owner, int *cap, int 
 			(*pfd)[n++] = (struct pollfd){ sb->ctl, in | (sb->outq ? POLLOUT : 0), 0 };
 		}
 	ports_poll_fill(*pfd + n);
+	usernet_poll_fill(*pfd + n + *n_ports);
 	return n;
+}
+
+/* The sooner of two poll timeouts in ms, where -1 is none. */
+static int sooner(int a, int b)
+{
+	if (a < 0)
+		return b;
+	return b >= 0 && b < a ? b : a;
 }
 
 /* The event loop. Inits' messages first, then Node's requests, then reaping (the only
@@ -112,14 +123,17 @@ static int serve(int channel, int sigfd)
 {
 	struct pollfd *pfd = NULL;
 	struct sandbox **owner = NULL;
-	int cap = 0, n, n_ports, i;
+	int cap = 0, n, n_ports, n_user, i;
 	enum request_status st = REQUEST_OK;
 
 	while (st == REQUEST_OK) {
-		n = poll_set(&pfd, &owner, &cap, channel, sigfd, &n_ports);
-		if (poll(pfd, n + n_ports, ports_poll_timeout()) < 0 && errno != EINTR)
+		n = poll_set(&pfd, &owner, &cap, channel, sigfd, &n_ports, &n_user);
+		if (poll(pfd, n + n_ports + n_user,
+			 sooner(ports_poll_timeout(), usernet_poll_timeout())) < 0 &&
+		    errno != EINTR)
 			break;
 		ports_poll_done(pfd + n, n_ports);
+		usernet_poll_done(pfd + n + n_ports);
 		for (i = 2; i < n; i++) {
 			if (pfd[i].revents & POLLOUT)
 				sandbox_flush_from_parent(owner[i]);

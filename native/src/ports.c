@@ -34,7 +34,6 @@
 #include "error.h"
 #include "ports.h"
 #include "report.h"
-#include "usernet.h"
 #include "util.h"
 
 #define CONNECT_TIMEOUT_US (5 * 1000 * 1000)
@@ -524,7 +523,7 @@ static uint64_t relays_first_idle(void)
 
 int ports_poll_count(void)
 {
-	return n_pending + n_relay_fds + usernet_poll_count();
+	return n_pending + n_relay_fds;
 }
 
 void ports_poll_fill(struct pollfd *pfd)
@@ -534,7 +533,6 @@ void ports_poll_fill(struct pollfd *pfd)
 	for (p = pendings; p; p = p->next)
 		*pfd++ = (struct pollfd){ p->fd, POLLOUT, 0 };
 	relays_fill(pfd);
-	usernet_poll_fill(pfd + n_relay_fds);
 }
 
 /* Done connecting (or failed): answer, and drop it from the list. */
@@ -562,11 +560,10 @@ void ports_poll_done(const struct pollfd *pfd, int n)
 {
 	struct pending **link;
 	uint64_t now = now_us();
-	int i, relay_fds = n_relay_fds, n_conn = n_pending;
+	int i, n_conn = n_pending;
 
 	(void)n;
 	relays_done(pfd + n_conn);
-	usernet_poll_done(pfd + n_conn + relay_fds);
 	for (link = &pendings; *link;) {
 		bool ready = false;
 
@@ -590,17 +587,14 @@ int ports_poll_timeout(void)
 	struct pending *p;
 	uint64_t now = now_us(), first = UINT64_MAX;
 
-	int other = usernet_poll_timeout();
-
 	for (p = pendings; p; p = p->next)
 		if (p->deadline < first)
 			first = p->deadline;
 	if (relays_first_idle() < first)
 		first = relays_first_idle();
 	if (first == UINT64_MAX)
-		return other;
-	first = first <= now ? 0 : (first - now) / 1000 + 1;
-	return other >= 0 && (uint64_t)other < first ? other : (int)first;
+		return -1;
+	return first <= now ? 0 : (int)((first - now) / 1000 + 1);
 }
 
 void ports_forget(const char *sandbox)
@@ -609,7 +603,6 @@ void ports_forget(const char *sandbox)
 	struct pending **p;
 	struct relay **r;
 
-	usernet_forget(sandbox);
 	for (r = &relays; *r;) {
 		if (strcmp((*r)->sandbox, sandbox) == 0)
 			relay_free(r);
@@ -642,8 +635,6 @@ int ports_reaped(pid_t pid)
 {
 	struct net_ns *s;
 
-	if (usernet_reaped(pid))
-		return 1;
 	for (s = spaces; s; s = s->next)
 		if (s->worker == pid) {
 			s->worker = 0;

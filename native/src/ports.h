@@ -29,9 +29,9 @@ void ports_udp_relay_from_parent(long long req, const char *sandbox, const char 
  * -1 when there are none. The fds stay owned by ports.c. */
 int ports_namespaces(const char *sandbox, int *userns, int *netns);
 
-/* The event loop's part: how many pollfds pending connections, UDP relays and user-mode
- * networks being started need, filling them in; then handling what poll() said (and what is
- * past its deadline); the poll timeout in ms (-1: nothing pending). */
+/* The event loop's part: how many pollfds pending connections and UDP relays need, filling
+ * them in; then handling what poll() said (and what is past its deadline); the poll timeout
+ * in ms (-1: nothing pending). */
 int ports_poll_count(void);
 void ports_poll_fill(struct pollfd *pfd);
 void ports_poll_done(const struct pollfd *pfd, int n);

@@ -20,6 +20,7 @@
 #include "first_spawn.h"
 #include "netlink.h"
 #include "ports.h"
+#include "usernet.h"
 #include "process.h"
 #include "report.h"
 #include "sandbox.h"
@@ -131,7 +132,7 @@ void sandbox_create_from_parent(long long req, const struct create_req *c)
 	sb = sandbox_new(c->sandbox, req);
 	sb->trace_t0 = t0;
 	if (c->first_spawn)
-		sb->first_spawn = first_spawn_keep(c->first_spawn);
+		sb->first_spawn = json_dup(c->first_spawn);
 	report_step(sb->name, STEP_SANDBOX_CLONE);
 	if (clone_init_from_parent(sb, c, &e) < 0 || write_maps_from_parent(sb, c, &e) < 0 ||
 	    attach_from_parent(sb, c, &e) < 0 || send_go_from_parent(sb, &e) < 0) {
@@ -287,7 +288,7 @@ void sandbox_reap_from_parent(int sigfd)
 			;
 		if (sb)
 			sandbox_ended(sb, status);
-		else if (!nft_reaped(pid, status) && !ports_reaped(pid))
+		else if (!nft_reaped(pid, status) && !ports_reaped(pid) && !usernet_reaped(pid))
 			files_reaped(pid);
 	}
 }

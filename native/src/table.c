@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "files.h"
-#include "first_spawn.h"
 #include "ports.h"
+#include "usernet.h"
 #include "report.h"
 #include "table.h"
 #include "util.h"
@@ -164,13 +164,14 @@ void sandbox_free(struct sandbox *sb)
 	while (sb->spawns)
 		spawn_remove(sb->spawns);
 	sandbox_outq_clear(sb);
-	first_spawn_free(sb->first_spawn);
+	json_drop(sb->first_spawn);
 	if (sb->ctl >= 0)
 		close(sb->ctl);
 	if (sb->upper >= 0)
 		close(sb->upper);
 	free(sb->destroy_reqs);
 	files_forget(sb->name);
+	usernet_forget(sb->name);
 	ports_forget(sb->name);
 	free(sb->name);
 	free(sb);

@@ -48,7 +48,7 @@ struct sandbox {
 	enum step last_step;
 	uint64_t trace_t0; /* opt-in step timing (trace.h): when the create or destroy began */
 	struct spawn *spawns;
-	struct first_spawn *first_spawn; /* the create's spawn, until created (first_spawn.h) */
+	struct jval *first_spawn; /* a copy of the create's spawn, until created (first_spawn.h) */
 	long long *destroy_reqs;
 	int n_destroy_reqs;
 	/* Down messages waiting for room on ctl, oldest first: the supervisor never blocks on

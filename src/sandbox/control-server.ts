@@ -7,8 +7,9 @@ import type { Session } from '../platform/session.js';
 import { onProcessExit } from '../platform/sessions.js';
 import type { AnySandboxProcess } from '../process/sandbox-process.js';
 import type { SpawnOptions } from '../process/spawn-options.js';
-import type { Sandbox } from './sandbox.js';
-import type { ProcessRef } from './events.js';
+import type { SandboxFiles } from '../files/sandbox-files.js';
+import type { ResourceStats } from '../cgroup/stats.js';
+import type { ProcessRef, SandboxEvents } from './events.js';
 import {
   IDLE_TIMEOUT_MS,
   MAX_CLIENTS,
@@ -19,15 +20,26 @@ import {
   sendLine,
   socketAddress,
   toWire,
+  type LogChunk,
+  type SandboxInfo,
 } from './control-protocol.js';
 
 const debug = debuglog('sandkit');
 
+type SpawnListener = (event: SandboxEvents['spawn'][0]) => void;
+
 /** What the control socket may do with a sandbox: a narrow set of its own public calls. */
-export type ControlTarget = Pick<
-  Sandbox,
-  'id' | 'info' | 'spawn' | 'files' | 'stats' | 'logs' | 'destroy' | 'on' | 'off'
->;
+export interface ControlTarget {
+  readonly id: string;
+  info(): SandboxInfo;
+  spawn(command: readonly string[], options?: SpawnOptions): AnySandboxProcess;
+  readonly files: SandboxFiles;
+  stats(): Promise<ResourceStats>;
+  logs(): LogChunk[];
+  destroy(): Promise<void>;
+  on(event: 'spawn', listener: SpawnListener): unknown;
+  off(event: 'spawn', listener: SpawnListener): unknown;
+}
 
 const servers = new Map<string, ControlServer>();
 
