@@ -79,30 +79,48 @@ export function layerTar(entries: LayerEntry[]): Buffer {
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-function writeBlob(dir: string, data: Buffer): string {
+function writeBlob(dir: string, data: Buffer): { digest: string; size: number } {
   const digest = sha(data);
   mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
   writeFileSync(join(dir, 'blobs', 'sha256', digest.slice(7)), data);
-  return digest;
+  return { digest, size: data.length };
 }
 
-/** Writes an OCI image layout of the layers (bottom first; gzipped when asked) to dir. */
-export function ociLayout(
+/** This machine's architecture as OCI names it. */
+export const HOST_ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
+
+/** What an index lists: a manifest's (or an index's) descriptor, with its platform where known. */
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** One image's blobs in a layout: layers (bottom first), a config for `arch`; returns the manifest's descriptor. */
+export function writeImage(
   dir: string,
   layers: Buffer[],
+  arch = HOST_ARCH,
   config: Record<string, unknown> = {},
-  options: { gzip?: boolean; name?: string } = {}
-): string {
-  mkdirSync(dir, { recursive: true });
-  const blobs = layers.map((l) => (options.gzip ? gzipSync(l) : l));
-  const layerDescs = blobs.map((b) => ({
-    mediaType: `application/vnd.oci.image.layer.v1.tar${options.gzip ? '+gzip' : ''}`,
-    digest: writeBlob(dir, b),
-    size: b.length,
+  variant?: string,
+  compression: 'none' | 'gzip' | 'zstd' = 'gzip'
+): Descriptor & { platform: Record<string, string> } {
+  const compress = (l: Buffer) =>
+    compression === 'none'
+      ? l
+      : compression === 'gzip'
+        ? gzipSync(l)
+        : execFileSync('zstd', ['-q', '-c'], { input: l, maxBuffer: 1 << 30 });
+  const layerDescs = layers.map((l) => ({
+    mediaType: `application/vnd.oci.image.layer.v1.tar${compression === 'none' ? '' : `+${compression}`}`,
+    ...writeBlob(dir, compress(l)),
   }));
   const cfg = Buffer.from(
     JSON.stringify({
-      architecture: 'amd64',
+      architecture: arch,
+      ...(variant ? { variant } : {}),
       os: 'linux',
       config,
       rootfs: { type: 'layers', diff_ids: layers.map(sha) },
@@ -112,24 +130,50 @@ export function ociLayout(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: writeBlob(dir, cfg), size: cfg.length },
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...writeBlob(dir, cfg) },
       layers: layerDescs,
     })
   );
-  const index = {
-    schemaVersion: 2,
-    manifests: [
-      {
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        digest: writeBlob(dir, manifest),
-        size: manifest.length,
-        ...(options.name ? { annotations: { 'org.opencontainers.image.ref.name': options.name } } : {}),
-      },
-    ],
+  return {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    ...writeBlob(dir, manifest),
+    platform: { architecture: arch, os: 'linux', ...(variant ? { variant } : {}) },
   };
-  writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
+}
+
+/** An OCI layout whose index.json names one entry: an image manifest, or an index of several. */
+export function writeLayout(dir: string, entries: Descriptor[]): string {
+  mkdirSync(dir, { recursive: true });
+  let top: Descriptor;
+  if (entries.length === 1) top = entries[0]!;
+  else {
+    const index = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries })
+    );
+    top = { mediaType: 'application/vnd.oci.image.index.v1+json', ...writeBlob(dir, index) };
+  }
+  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [top] }));
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   return dir;
+}
+
+/** Writes an OCI image layout of one amd64 image of the layers (bottom first; gzipped when asked) to dir. */
+export function ociLayout(
+  dir: string,
+  layers: Buffer[],
+  config: Record<string, unknown> = {},
+  options: { gzip?: boolean; name?: string } = {}
+): string {
+  const { platform: _platform, ...image } = writeImage(
+    dir,
+    layers,
+    'amd64',
+    config,
+    undefined,
+    options.gzip ? 'gzip' : 'none'
+  );
+  const entry = options.name ? { ...image, annotations: { 'org.opencontainers.image.ref.name': options.name } } : image;
+  return writeLayout(dir, [entry]);
 }
 
 /** Tars a directory's contents into an archive file (as `oci-archive:` and `docker-archive:` are). */

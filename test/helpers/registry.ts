@@ -3,13 +3,12 @@
 // this process runs (JWTs signed RS256 by a throwaway key whose self-signed certificate is the
 // registry's root bundle, carried in the header's x5c). Images are placed with skopeo.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash, createSign, randomBytes, X509Certificate } from 'node:crypto';
+import { createSign, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createNetServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
 import bcrypt from 'bcryptjs';
 
 const run = promisify(execFile);
@@ -196,72 +195,7 @@ export async function skopeoPush(reg: RunningRegistry, layout: string, repoTag: 
   );
 }
 
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-function writeBlob(dir: string, data: Buffer): { digest: string; size: number } {
-  const digest = sha(data);
-  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
-  writeFileSync(join(dir, 'blobs', 'sha256', digest.slice(7)), data);
-  return { digest, size: data.length };
-}
-
-/** This machine's architecture as OCI names it. */
-export const HOST_ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
-
-/** One image of a layout: gzipped layers, a config for `arch`; returns the manifest descriptor. */
-export function writeImage(
-  dir: string,
-  layers: Buffer[],
-  arch = HOST_ARCH,
-  config: Record<string, unknown> = {},
-  variant?: string,
-  compression: 'gzip' | 'zstd' = 'gzip'
-): { mediaType: string; digest: string; size: number; platform: Record<string, string> } {
-  const compress = (l: Buffer) =>
-    compression === 'gzip' ? gzipSync(l) : execFileSync('zstd', ['-q', '-c'], { input: l, maxBuffer: 1 << 30 });
-  const layerDescs = layers.map((l) => ({
-    mediaType: `application/vnd.oci.image.layer.v1.tar+${compression}`,
-    ...writeBlob(dir, compress(l)),
-  }));
-  const cfg = Buffer.from(
-    JSON.stringify({
-      architecture: arch,
-      ...(variant ? { variant } : {}),
-      os: 'linux',
-      config,
-      rootfs: { type: 'layers', diff_ids: layers.map(sha) },
-    })
-  );
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...writeBlob(dir, cfg) },
-      layers: layerDescs,
-    })
-  );
-  return {
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    ...writeBlob(dir, manifest),
-    platform: { architecture: arch, os: 'linux', ...(variant ? { variant } : {}) },
-  };
-}
-
-/** An OCI layout whose index.json names one entry: an image manifest, or an index of several. */
-export function writeLayout(dir: string, entries: ReturnType<typeof writeImage>[]): string {
-  mkdirSync(dir, { recursive: true });
-  let top: { mediaType: string; digest: string; size: number };
-  if (entries.length === 1) top = entries[0]!;
-  else {
-    const index = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries })
-    );
-    top = { mediaType: 'application/vnd.oci.image.index.v1+json', ...writeBlob(dir, index) };
-  }
-  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [top] }));
-  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  return dir;
-}
+export { HOST_ARCH, writeImage, writeLayout } from './images.js';
 
 /** A TCP proxy to `target` that the test controls: it counts connections and can cut blob downloads. */
 export interface CuttingProxy {
