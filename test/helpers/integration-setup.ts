@@ -13,17 +13,29 @@ import { detectCgroups } from '../../src/cgroup/detect.js';
 import { Cgroup, planCgroups, removeCgroupDir } from '../../src/cgroup/cgroup.js';
 import { SESSION_PREFIX } from '../../src/cgroup/cgroup-tree.js';
 
+// vitest runs this setup once per project of a run, in one process: the first makes the run's
+// state directory, later ones share it (rather than nesting a directory in it each, which made
+// paths too long for a unix socket), and the last teardown checks and removes it.
+const shared = globalThis as { sandkitTestRun?: { stateDir: string; projects: number } };
+
 export default function setup(): () => Promise<void> {
   probePath();
   ensureDist();
-  const base = process.env.SANDKIT_STATE_DIR ?? tmpdir();
-  mkdirSync(base, { recursive: true });
-  const stateDir = mkdtempSync(join(base, 'sandkit-it-'));
-  process.env.SANDKIT_STATE_DIR = stateDir;
-  // Every line the helper sends an SDK under test is checked against spec/protocol.json.
-  process.env.SANDKIT_CHECK_PROTOCOL = '1';
+  let run = shared.sandkitTestRun;
+  if (!run) {
+    const base = process.env.SANDKIT_STATE_DIR ?? tmpdir();
+    mkdirSync(base, { recursive: true });
+    run = shared.sandkitTestRun = { stateDir: mkdtempSync(join(base, 'sandkit-it-')), projects: 0 };
+    process.env.SANDKIT_STATE_DIR = run.stateDir;
+    // Every line the helper sends an SDK under test is checked against spec/protocol.json.
+    process.env.SANDKIT_CHECK_PROTOCOL = '1';
+  }
+  run.projects++;
+  const stateDir = run.stateDir;
 
   return async () => {
+    if (--run.projects > 0) return;
+    shared.sandkitTestRun = undefined;
     const problems: string[] = [];
     // The last worker may still be exiting (its helper dies with it): give it a moment.
     if (!(await waitUntil(() => sandboxProcessesUsing(stateDir).length === 0, 5000, 50))) {

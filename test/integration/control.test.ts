@@ -15,6 +15,7 @@ import { dist, repoRoot } from '../helpers/dist.js';
 import { isAlive, sandboxProcessesUsing, sessionOf, stateRoot, waitUntil } from '../helpers/host.js';
 import { sweepStaleSessions } from '../../src/platform/session.js';
 import { removeTreeSync } from '../../src/platform/remove-tree.js';
+import { socketAddress } from '../../src/sandbox/control-protocol.js';
 import { isRoot, requireFeature } from '../helpers/require-feature.js';
 import { it } from '../helpers/sandboxes.js';
 import { runCli } from '../helpers/cli.js';
@@ -287,14 +288,18 @@ describe('sandboxes reached from another process', () => {
     // Sends `payload`; resolves with what came back once the owner closes, or once `until` came.
     const talk = (payload: string | Buffer, until?: RegExp) =>
       new Promise<string>((resolve) => {
-        const s = connect(path);
+        const { address, done } = socketAddress(path); // as clients do: a deep path still fits
+        const s = connect(address, done);
         let got = '';
         s.on('data', (d) => {
           got += String(d);
           if (until?.test(got)) s.destroy();
         });
         s.on('error', () => {});
-        s.on('close', () => resolve(got));
+        s.on('close', () => {
+          done();
+          resolve(got);
+        });
         s.write(payload);
       });
     expect(await talk('not json\n')).toContain('not JSON');
