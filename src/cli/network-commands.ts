@@ -1,4 +1,3 @@
-import { SandboxOptionsError } from '../errors/sandbox-error.js';
 import { Network } from '../network/network.js';
 import type { PortMapping } from '../network/port-proxy.js';
 import { CliUsageError, defineCommand } from './command.js';
@@ -67,22 +66,22 @@ export const networkCommands = defineCommand({
  * Docker's `-p`: `[hostAddress:][hostPort:]sandboxPort[/tcp|udp]`. Only a sandbox port
  * (`-p 80`) publishes it on a free host port.
  */
-export function parsePublish(spec: string): PortMapping {
+export function parsePublish(spec: string, path = 'run'): PortMapping {
   const bad = () =>
-    new SandboxOptionsError(
-      'publish',
-      `expected [host-address:][host-port:]sandbox-port[/tcp|udp], got ${JSON.stringify(spec)}`
+    new CliUsageError(
+      `--publish: expected [host-address:][host-port:]sandbox-port[/tcp|udp], got ${JSON.stringify(spec)}`,
+      path
     );
   const [ports, protocol = 'tcp', extra] = spec.split('/');
   if (extra !== undefined || (protocol !== 'tcp' && protocol !== 'udp') || !ports) throw bad();
   const parts = ports.split(':');
   if (parts.length > 3) throw bad();
-  const port = (text: string | undefined) => {
-    if (text === undefined || !/^\d{1,5}$/.test(text)) throw bad();
+  const port = (text: string | undefined, min: number) => {
+    if (text === undefined || !/^\d{1,5}$/.test(text) || Number(text) < min || Number(text) > 65535) throw bad();
     return Number(text);
   };
-  const sandbox = port(parts.at(-1));
-  const host = parts.length >= 2 ? port(parts.at(-2)) : 0;
+  const sandbox = port(parts.at(-1), 1);
+  const host = parts.length >= 2 ? port(parts.at(-2), 0) : 0;
   const hostAddress = parts.length === 3 ? parts[0]! : undefined;
   return { sandbox, host, protocol, ...(hostAddress !== undefined && { hostAddress }) };
 }

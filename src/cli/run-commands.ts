@@ -147,7 +147,7 @@ async function runInSandbox(
   const user = values.user === undefined ? undefined : userOf(values.user, path);
   const limits = sandboxLimitsOf(values, path);
   const spawnLimits = spawnLimitsOf(values, path);
-  const publish = (values.publish ?? []).map(parsePublish);
+  const publish = (values.publish ?? []).map((spec) => parsePublish(spec));
   const net = await networkFor(values.network, publish);
   const sandbox = new Sandbox({
     image: await resolveImageRef(image, !values.json),
@@ -204,9 +204,14 @@ async function runInSandbox(
   }
 }
 
-/** Docker's exit codes: the program's, 128 + n for signal n (126/127: could not execute / not found). */
+/**
+ * Docker's exit codes: the program's, 128 + n for signal n (126/127: could not execute / not
+ * found). A limit is 137, the SIGKILL it ends the program with, also when the program exited
+ * on its own before that kill landed (its output past --output-limit was cut all the same).
+ */
 function exitCodeOf(result: SpawnResult): number {
   if (result.signal) return 128 + (constants.signals[result.signal] ?? 0);
+  if (result.limitExceeded) return 128 + constants.signals.SIGKILL;
   return result.exitCode ?? 125;
 }
 

@@ -1,11 +1,11 @@
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { unlink } from 'node:fs';
 import { SandboxAbortedError, SandboxError, SandboxHelperError, SandboxSetupError } from '../errors/sandbox-error.js';
 import type { HelperConnection, Hold } from '../helper/helper-connection.js';
 import type { ExitEvent, SpawnedReply, SpawnRequest } from '../helper/protocol.js';
-import { OutputCollector } from './output-collector.js';
+import { OutputCollector, type SharedRoom } from './output-collector.js';
 import { readLines } from './line-reader.js';
 import { SandboxPipeEnd } from './sandbox-pipe.js';
 import { streamLimit, stdinFileOf } from './spawn-request.js';
@@ -95,6 +95,9 @@ export class SandboxProcess<Output extends string | Buffer = string>
   // Output sockets arrive before the `spawned` reply; they stay paused (the kernel buffers)
   // until then, so nobody sees output before `spawn` and `pid`.
   private heldOutput: Array<[PassThrough, Socket]> = [];
+  private readonly gates = new Set<Transform>();
+  /** What may still reach the readers of stdout and stderr together (`limits.output`). */
+  private readonly visibleRoom: SharedRoom;
   private monitor: SpawnMonitor | undefined;
   private cgroup: Cgroup | undefined;
   /** Keeps Node alive from launch until the spawn settles; released exactly once. */
@@ -119,6 +122,7 @@ export class SandboxProcess<Output extends string | Buffer = string>
     this.stderr = this.stderrPipe;
     // Kept exactly: each stream up to maxBuffer and its own limit, both together up to limits.output.
     const shared = { bytes: options.limits.output ?? Infinity };
+    this.visibleRoom = { bytes: options.limits.output ?? Infinity };
     this.collectors = [
       new OutputCollector(Math.min(options.maxBuffer, streamLimit(options, 'stdout') ?? Infinity), shared),
       new OutputCollector(Math.min(options.maxBuffer, streamLimit(options, 'stderr') ?? Infinity), shared),
@@ -249,7 +253,7 @@ export class SandboxProcess<Output extends string | Buffer = string>
       this.monitor.started(reply.preExecCpuUs ?? 0); // older helpers did not send it
       this.startedWaiters.forEach((w) => w());
       this.ctx.onSpawned(this, reply.pid ?? 0);
-      for (const [out, socket] of this.heldOutput.splice(0)) socket.pipe(out);
+      for (const [out, socket] of this.heldOutput.splice(0)) this.pipeOutput(socket, out);
       if (this.abortError) this.kill('SIGKILL');
       this.maybeFinish(); // the exit line may have come in the same chunk as the reply
     } catch (err) {
@@ -281,8 +285,14 @@ export class SandboxProcess<Output extends string | Buffer = string>
       this.openStreams.delete(socket);
       this.maybeFinish();
     });
-    if (this.started) socket.pipe(out);
+    if (this.started) this.pipeOutput(socket, out);
     else this.heldOutput.push([out, socket]);
+  }
+
+  private pipeOutput(socket: Socket, out: PassThrough): void {
+    const gate = this.outputGate(out === this.stdoutPipe ? 1 : 2);
+    this.gates.add(gate);
+    socket.pipe(gate).pipe(out);
   }
 
   /** @internal */
@@ -385,6 +395,7 @@ export class SandboxProcess<Output extends string | Buffer = string>
       socket.unpipe();
       socket.destroy();
     }
+    for (const gate of this.gates) gate.unpipe();
     error.stack = `${error.name}: ${error.message}\n${this.callSite.stack?.split('\n').slice(1).join('\n') ?? ''}`;
     for (const s of [this.stdoutPipe, this.stderrPipe]) if (!s.writableEnded) s.end();
     this.ctx.onFailed(this, error);
@@ -400,23 +411,43 @@ export class SandboxProcess<Output extends string | Buffer = string>
     return new SandboxHelperError(`spawn: ${(err as Error)?.message ?? String(err)}`);
   }
 
+  /** Keeps `stream` flowing into the sandbox's output events (the reader may never read it). */
   private collect(stream: Readable, fd: 1 | 2): void {
+    stream.on('data', (chunk: Buffer) => {
+      if (this.ctx.wantsOutputEvents(fd)) this.ctx.onOutput(this, fd, chunk);
+    });
+  }
+
+  /**
+   * Between the helper's socket and proc.stdout/stderr: counts every byte against the limits
+   * (the result keeps its exact cut, the monitor kills the tree past a limit) and lets through
+   * only what the limits allow, so a reader sees no byte past `limits.output`/`stdout`/`stderr`.
+   */
+  private outputGate(fd: 1 | 2): Transform {
     const collector = this.collectors[fd - 1]!;
     const own = this.options.limits[fd === 1 ? 'stdout' : 'stderr'];
-    stream.on('data', (chunk: Buffer) => {
-      // Past a limit the tree is being killed: what still drains is neither kept nor counted,
-      // so the counts stay within one chunk of the limit.
-      if (this.outputCut) return;
-      collector.push(chunk);
-      const streamOver = own !== undefined && collector.totalBytes > own;
-      this.monitor?.output(chunk.length, streamOver); // kills the tree past an output limit
-      const [a, b] = this.collectors;
-      if (
-        streamOver ||
-        (this.options.limits.output !== undefined && a.totalBytes + b.totalBytes > this.options.limits.output)
-      )
-        this.outputCut = true;
-      if (this.ctx.wantsOutputEvents(fd)) this.ctx.onOutput(this, fd, chunk);
+    let passed = 0;
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        // Past a limit the tree is being killed: what still drains is neither kept nor counted,
+        // so the counts stay within one chunk of the limit.
+        if (this.outputCut) return done();
+        collector.push(chunk);
+        const streamOver = own !== undefined && collector.totalBytes > own;
+        this.monitor?.output(chunk.length, streamOver); // kills the tree past an output limit
+        const [a, b] = this.collectors;
+        if (
+          streamOver ||
+          (this.options.limits.output !== undefined && a.totalBytes + b.totalBytes > this.options.limits.output)
+        )
+          this.outputCut = true;
+        const room = Math.min((own ?? Infinity) - passed, this.visibleRoom.bytes);
+        if (room <= 0) return done();
+        const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+        passed += part.length;
+        this.visibleRoom.bytes -= part.length;
+        done(null, part);
+      },
     });
   }
 

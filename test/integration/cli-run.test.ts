@@ -93,6 +93,12 @@ describe('sandkit run: flags reach the program', { timeout: 120_000 }, () => {
     expect(status).toBe(137);
   });
 
+  it('--output-limit cuts the streamed output at the limit and exits 137, even when the program exits first', async () => {
+    const res = await cli(['run', '--output-limit', '1K', '--', 'sh', '-c', 'yes | head -c 100000']);
+    expect(res.stdout.length).toBe(1024);
+    expect(res.status).toBe(137);
+  });
+
   it('--output-limit cuts the output at the limit', async () => {
     const { result } = await runJson(['--output-limit', '1000', '--', 'yes']);
     expect(result).toMatchObject({ status: 'output-limit', limitExceeded: 'output' });

@@ -205,6 +205,30 @@ describe('results', () => {
     expect(r.stdoutTruncated || r.stderrTruncated).toBe(true);
   });
 
+  // A program that writes its 100 KB and exits before the kill lands: what readers of the
+  // streams and of the sandbox's events get is still cut at the limit.
+  for (const maxBuffer of [undefined, 0]) {
+    it(`readers of stdout and stderr get no byte past limits.output (maxBuffer ${maxBuffer ?? 'default'})`, async ({
+      sandbox,
+    }) => {
+      const sb = sandbox();
+      let events = 0;
+      sb.on('stdout', ({ data }) => (events += data.length));
+      sb.on('stderr', ({ data }) => (events += data.length));
+      const proc = sb.spawn(['sh', '-c', 'head -c 60000 /dev/zero >&2; yes | head -c 100000'], {
+        limits: { output: 1500 },
+        ...(maxBuffer !== undefined && { maxBuffer }),
+      });
+      let read = 0;
+      proc.stdout.on('data', (d: Buffer) => (read += d.length));
+      proc.stderr.on('data', (d: Buffer) => (read += d.length));
+      const r = await proc;
+      expect(r.status).toBe('output-limit');
+      expect(read).toBe(1500);
+      expect(events).toBe(1500);
+    });
+  }
+
   it('limits.stdout and limits.stderr apply to their own stream', async ({ sandbox }) => {
     const sb = sandbox();
     const quietErr = await sb.run(['sh', '-c', 'head -c 5000 /dev/zero >&2; yes'], {

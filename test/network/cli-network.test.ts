@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect } from 'vitest';
 import { parsePublish } from '../../src/cli/network-commands.js';
-import { SandboxOptionsError } from '../../src/index.js';
+import { CliUsageError } from '../../src/cli/command.js';
 import { dist } from '../helpers/dist.js';
 import { runCli } from '../helpers/cli.js';
 import { sandkitLinks } from '../helpers/network.js';
@@ -20,8 +20,18 @@ describe('sandkit CLI: -p and networks', () => {
       protocol: 'udp',
       hostAddress: '127.0.0.1',
     });
-    for (const bad of ['', 'x', '80/sctp', '1:2:3:4', '80/tcp/x', ':80'])
-      expect(() => parsePublish(bad)).toThrow(SandboxOptionsError);
+    for (const bad of ['', 'x', '80/sctp', '1:2:3:4', '80/tcp/x', ':80', '0', '70000', '70000:80', '8080:0'])
+      expect(() => parsePublish(bad), bad).toThrow(CliUsageError);
+  });
+
+  it('a bad -p is one usage line naming it, exit 2', async () => {
+    for (const bad of ['abc', '70000', '80/sctp']) {
+      const res = await cli(['run', '-p', bad, '--', 'true'], {});
+      expect(res.status, res.stderr).toBe(2);
+      expect(res.stderr).toBe(
+        `sandkit run: --publish: expected [host-address:][host-port:]sandbox-port[/tcp|udp], got "${bad}" (see sandkit run --help)\n`
+      );
+    }
   });
 
   // As root the real thing; rootless, the typed refusal (a bridge needs root), never a skip.
