@@ -149,6 +149,16 @@ export class SandboxProcess<Output extends string | Buffer = string>
     return this.result.then(onfulfilled, onrejected);
   }
 
+  /** As a Promise's: `proc.catch(...)` handles a spawn that failed (not a nonzero exit). */
+  catch<B = never>(onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<SpawnResult<Output> | B> {
+    return this.result.catch(onrejected);
+  }
+
+  /** As a Promise's: runs `onfinally` once the process settled, either way. */
+  finally(onfinally?: (() => void) | null): Promise<SpawnResult<Output>> {
+    return this.result.finally(onfinally);
+  }
+
   /**
    * Lines of standard output as they arrive (decoded as UTF-8, without `\n` or `\r\n`). A
    * line longer than 1 MiB ends the iteration with {@link SandboxLineTooLongError}; see

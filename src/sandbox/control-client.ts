@@ -463,6 +463,16 @@ export class RemoteProcess implements PromiseLike<RemoteResult> {
     return this.result.then(onfulfilled, onrejected);
   }
 
+  /** As a Promise's: `proc.catch(...)` handles a spawn that failed (not a nonzero exit). */
+  catch<B = never>(onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<RemoteResult | B> {
+    return this.result.catch(onrejected);
+  }
+
+  /** As a Promise's: runs `onfinally` once the process settled, either way. */
+  finally(onfinally?: (() => void) | null): Promise<RemoteResult> {
+    return this.result.finally(onfinally);
+  }
+
   /** Sends a signal to the program. */
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): void {
     sendLine(this.socket, { id: RemoteProcess.SPAWN_ID, op: 'kill', signal });

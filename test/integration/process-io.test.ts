@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { afterEach, describe, expect } from 'vitest';
 import { PROBE } from '../helpers/probe.js';
 import { it, lines } from '../helpers/sandboxes.js';
+import { SandboxSetupError } from '../../src/index.js';
 
 function envOf(stdout: string): Record<string, string> {
   return Object.fromEntries(lines(stdout).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
@@ -79,6 +80,19 @@ describe('standard streams', () => {
   it('the program gets exactly fds 0, 1 and 2', async ({ sandbox }) => {
     const result = await sandbox().run([PROBE, 'fds']);
     expect(lines(result.stdout).map((l) => l.split(' ')[0])).toEqual(['0', '1', '2']);
+  });
+
+  it('the process is used as a Promise: finally() runs once it ends, catch() gets a spawn that failed', async ({
+    sandbox,
+  }) => {
+    const sb = sandbox();
+    let ran = 0;
+    const r = await sb.spawn(['sh', '-c', 'exit 4']).finally(() => ran++);
+    expect(r.exitCode).toBe(4);
+    expect(ran).toBe(1);
+    const failed = await sb.spawn(['true'], { cwd: '/no/such/dir' }).catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(SandboxSetupError);
+    expect((failed as Error).message).toContain('/no/such/dir');
   });
 
   it('the process is async-iterable by lines', async ({ sandbox }) => {

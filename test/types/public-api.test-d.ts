@@ -111,6 +111,8 @@ describe('spawn() and run()', () => {
     const proc = sandbox.spawn(['echo', 'hi']);
     expectTypeOf(proc).toEqualTypeOf<SandboxProcess<string>>();
     expectTypeOf(proc).toExtend<PromiseLike<SpawnResult<string>>>();
+    expectTypeOf(proc.catch(() => null)).toEqualTypeOf<Promise<SpawnResult<string> | null>>();
+    expectTypeOf(proc.finally(() => {})).toEqualTypeOf<Promise<SpawnResult<string>>>();
     expectTypeOf(proc).toExtend<AsyncIterable<string>>();
     expectTypeOf(await proc).toEqualTypeOf<SpawnResult<string>>();
     expectTypeOf(proc.pid).toEqualTypeOf<number | undefined>();
