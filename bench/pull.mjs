@@ -98,6 +98,8 @@ try {
   const blobBytes = manifest.layers.reduce((a, l) => a + l.size, 0);
 
   const times = { pull: [], skopeo: [], skopeoImport: [] };
+  const skopeoCopy = (to) =>
+    run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${host}/bench/img:1`, `oci:${to}:x`]);
   for (let round = 0; round < n; round++) {
     const dir = join(work, `round-${round}`);
     mkdirSync(dir);
@@ -105,22 +107,10 @@ try {
     await Image.pull(`${host}/bench/img:1`, { store: new LayerStore(join(dir, 'store')) });
     times.pull.push(performance.now() - t);
     t = performance.now();
-    await run('skopeo', [
-      'copy',
-      '--quiet',
-      '--src-tls-verify=false',
-      `docker://${host}/bench/img:1`,
-      `oci:${join(dir, 'oci')}:x`,
-    ]);
+    await skopeoCopy(join(dir, 'oci'));
     times.skopeo.push(performance.now() - t);
     t = performance.now();
-    await run('skopeo', [
-      'copy',
-      '--quiet',
-      '--src-tls-verify=false',
-      `docker://${host}/bench/img:1`,
-      `oci:${join(dir, 'oci2')}:x`,
-    ]);
+    await skopeoCopy(join(dir, 'oci2'));
     await Image.fromOCI(join(dir, 'oci2'), { store: new LayerStore(join(dir, 'store2')) });
     times.skopeoImport.push(performance.now() - t);
     rmSync(dir, { recursive: true, force: true });
