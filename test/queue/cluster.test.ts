@@ -3,22 +3,20 @@
 // its jobs finish elsewhere; a worker restarted on the killed one's state dir sweeps it.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RunQueue, type RunJobResult } from '../../src/queue/index.js';
-import { RedisServer } from './redis-server.js';
 import { WorkerProcess } from './worker-process.js';
 import { jobMix } from './jobs.js';
-import { clusterRoot, completionsInRedis, memoryLimitsWork, waitUntil, workerFlags } from './queue-helpers.js';
+import {
+  clusterRoot,
+  completionsInRedis,
+  redisWithWorkers,
+  memoryLimitsWork,
+  waitUntil,
+  workerFlags,
+} from './queue-helpers.js';
 
-const redis = new RedisServer();
-const workers: WorkerProcess[] = [];
-
-beforeAll(() => redis.start());
-afterAll(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
-  await redis.stop();
-});
+const { redis, workers } = redisWithWorkers();
 
 describe('a cluster of two workers', () => {
   it('runs 200 jobs exactly once with the right verdicts while one worker is killed with SIGKILL, and a worker on its state dir sweeps it', async () => {

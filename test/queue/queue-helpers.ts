@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
+import { afterAll, beforeAll } from 'vitest';
 import { Sandbox, SandboxUnsupportedError } from '../../src/index.js';
 import { isRoot } from '../helpers/require-feature.js';
+import { RedisServer } from './redis-server.js';
+import type { WorkerProcess } from './worker-process.js';
 
 /** A fresh directory under the run's state dir (so the global setup checks it for leaks). */
 export function clusterRoot(): string {
@@ -55,4 +58,20 @@ export async function waitUntil(check: () => boolean, timeoutMs: number, what: s
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * A redis-server of the test file's own, and the list of worker processes the file starts:
+ * after the file every worker is killed (SIGKILL) and awaited, then Redis is stopped.
+ */
+export function redisWithWorkers(): { redis: RedisServer; workers: WorkerProcess[] } {
+  const redis = new RedisServer();
+  const workers: WorkerProcess[] = [];
+  beforeAll(() => redis.start());
+  afterAll(async () => {
+    for (const w of workers) w.kill('SIGKILL');
+    await Promise.all(workers.map((w) => w.exited));
+    await redis.stop();
+  });
+  return { redis, workers };
 }

@@ -1,20 +1,12 @@
 // Redis restarted mid-run (same port): workers and the producer reconnect, no job is lost and
 // none is completed twice (an attempt whose lock expired during the outage cannot complete).
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { RunQueue } from '../../src/queue/index.js';
-import { RedisServer } from './redis-server.js';
 import { WorkerProcess } from './worker-process.js';
 import { CASES, type JobCase } from './jobs.js';
-import { clusterRoot, completionsInRedis, waitUntil, workerFlags } from './queue-helpers.js';
+import { clusterRoot, completionsInRedis, redisWithWorkers, waitUntil, workerFlags } from './queue-helpers.js';
 
-const redis = new RedisServer();
-const workers: WorkerProcess[] = [];
-beforeAll(() => redis.start());
-afterAll(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
-  await redis.stop();
-});
+const { redis, workers } = redisWithWorkers();
 
 it('loses no job and completes none twice when Redis restarts mid-run', async () => {
   const root = clusterRoot();
