@@ -94,7 +94,7 @@ export class SandboxProcess<Output extends string | Buffer = string>
   private finished = false;
   // Output sockets arrive before the `spawned` reply; they stay paused (the kernel buffers)
   // until then, so nobody sees output before `spawn` and `pid`.
-  private heldOutput: Array<[PassThrough, Socket]> = [];
+  private heldOutput: Array<[1 | 2, Socket]> = [];
   private readonly gates = new Set<Transform>();
   /** What may still reach the readers of stdout and stderr together (`limits.output`). */
   private readonly visibleRoom: SharedRoom;
@@ -263,7 +263,7 @@ export class SandboxProcess<Output extends string | Buffer = string>
       this.monitor.started(reply.preExecCpuUs ?? 0); // older helpers did not send it
       this.startedWaiters.forEach((w) => w());
       this.ctx.onSpawned(this, reply.pid ?? 0);
-      for (const [out, socket] of this.heldOutput.splice(0)) this.pipeOutput(socket, out);
+      for (const [fd, socket] of this.heldOutput.splice(0)) this.pipeOutput(socket, fd);
       if (this.abortError) this.kill('SIGKILL');
       this.maybeFinish(); // the exit line may have come in the same chunk as the reply
     } catch (err) {
@@ -284,7 +284,6 @@ export class SandboxProcess<Output extends string | Buffer = string>
       this.stdinPipe.pipe(socket);
       return;
     }
-    const out = fd === 1 ? this.stdoutPipe : this.stderrPipe;
     if (fd === 2 && this.options.tty) {
       this.ttyControl = socket;
       if (this.pendingSize) socket.write(this.pendingSize);
@@ -295,14 +294,15 @@ export class SandboxProcess<Output extends string | Buffer = string>
       this.openStreams.delete(socket);
       this.maybeFinish();
     });
+    const out = fd === 1 ? 1 : 2;
     if (this.started) this.pipeOutput(socket, out);
     else this.heldOutput.push([out, socket]);
   }
 
-  private pipeOutput(socket: Socket, out: PassThrough): void {
-    const gate = this.outputGate(out === this.stdoutPipe ? 1 : 2);
+  private pipeOutput(socket: Socket, fd: 1 | 2): void {
+    const gate = this.outputGate(fd);
     this.gates.add(gate);
-    socket.pipe(gate).pipe(out);
+    socket.pipe(gate).pipe(fd === 1 ? this.stdoutPipe : this.stderrPipe);
   }
 
   /** @internal */

@@ -1,27 +1,30 @@
 // One job's life: payload checks on both sides, capped output, cancellation (waiting and
 // running), graceful shutdown on SIGTERM, and memory-limit verdicts.
 import { Queue } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { RunQueue, RunWorker, SandboxJobCancelledError, SandboxJobError, type RunJob } from '../../src/queue/index.js';
 import { processesRunning } from '../helpers/host.js';
 import { isRoot, requireFeature } from '../helpers/require-feature.js';
-import { RedisServer } from './redis-server.js';
 import { WorkerProcess } from './worker-process.js';
 import { CASES } from './jobs.js';
-import { clusterRoot, memoryLimitsWork, waitUntil, workerFlags } from './queue-helpers.js';
+import { clusterRoot, memoryLimitsWork, redisWithWorkers, waitUntil, workerFlags } from './queue-helpers.js';
 
-const redis = new RedisServer();
-const workers: WorkerProcess[] = [];
+const { redis, workers } = redisWithWorkers();
 let root: string;
-beforeAll(async () => {
-  await redis.start();
+beforeAll(() => {
   root = clusterRoot();
 });
-afterAll(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
-  await redis.stop();
-});
+
+/** An in-process worker taking one job at a time; limits fall back to rlimits only rootless. */
+function oneAtATime(name: string, options: { jobMemory?: string } = {}): RunWorker {
+  return new RunWorker({
+    connection: redis.url,
+    name,
+    concurrency: 1,
+    ...options,
+    limitFallback: isRoot ? 'error' : 'rlimit',
+  });
+}
 
 // A sleep no one else runs: found by its argv on the host.
 const SLEEP = ['sleep', '60.4242'];
@@ -53,12 +56,7 @@ describe('job payloads', () => {
 
   it('fails a payload that reaches the worker invalid at once, without retrying it', async () => {
     const name = 'invalid-worker';
-    const worker = new RunWorker({
-      connection: redis.url,
-      name,
-      concurrency: 1,
-      limitFallback: isRoot ? 'error' : 'rlimit',
-    });
+    const worker = oneAtATime(name);
     await worker.run();
     // Written to Redis past the producer's check, with retries allowed.
     const raw = new Queue(name, { connection: { url: redis.url } });
@@ -88,12 +86,7 @@ describe('job payloads', () => {
 
   it('caps output before it reaches Redis and says so in the result', async () => {
     const name = 'cap';
-    const worker = new RunWorker({
-      connection: redis.url,
-      name,
-      concurrency: 1,
-      limitFallback: isRoot ? 'error' : 'rlimit',
-    });
+    const worker = oneAtATime(name);
     await worker.run();
     const queue = new RunQueue({ connection: redis.url, name });
     try {
@@ -208,13 +201,7 @@ describe('memory limits', () => {
 
   it('refuses a job asking for more memory than a worker gives a job', async () => {
     const name = 'memory-bound';
-    const worker = new RunWorker({
-      connection: redis.url,
-      name,
-      concurrency: 1,
-      jobMemory: '256M',
-      limitFallback: isRoot ? 'error' : 'rlimit',
-    });
+    const worker = oneAtATime(name, { jobMemory: '256M' });
     expect(worker.concurrency).toBe(1);
     await worker.run();
     const queue = new RunQueue({ connection: redis.url, name });
